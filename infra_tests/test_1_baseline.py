@@ -1,0 +1,69 @@
+"""Baseline: the node is configured as the cell says and the workload runs, before disruption."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lrmatrix import daemon_config
+
+pytestmark = pytest.mark.phase("baseline")
+
+
+def test_daemon_json_exists_and_parses(host, node):
+    f = host.file(node.daemon_json_path)
+    assert f.exists, f"{node.daemon_json_path} is missing"
+    assert isinstance(json.loads(f.content_string), dict)
+
+
+def test_daemon_json_live_restore_is_cell_value(host, node, cell):
+    config = json.loads(host.file(node.daemon_json_path).content_string)
+    assert config.get("live-restore") is cell.live_restore
+
+
+def test_daemon_json_other_keys_preserved(host, node, lrm_scenario):
+    current = json.loads(host.file(node.daemon_json_path).content_string)
+    changed = daemon_config.preserved_keys(lrm_scenario.original_config, current)
+    assert changed == [], f"keys other than live-restore changed: {changed}"
+
+
+def test_effective_live_restore_matches(host, cell):
+    out = host.check_output("docker info --format '{{.LiveRestoreEnabled}}'")
+    assert out.strip() == str(cell.live_restore).lower()
+
+
+def test_dockerd_running(host, node):
+    pid = node.daemon_pid()
+    assert pid is not None, "dockerd is not running"
+    assert pid in [p.pid for p in host.process.filter(comm="dockerd")]
+
+
+def test_containerd_running(host, node):
+    pid = node.daemon_pid()
+    assert pid is not None
+    assert host.process.filter(comm="containerd"), "no containerd process"
+
+
+def test_one_shim_per_container(lrm_scenario):
+    snap = lrm_scenario.capture()
+    for c in snap.containers:
+        shims = [p for p in snap.procs[c.name] if "containerd-shim" in p.cmdline]
+        assert len(shims) == 1, f"{c.name}: expected one shim, found {len(shims)}"
+        assert c.id in shims[0].cmdline, f"{c.name}: shim does not serve container {c.id[:12]}"
+
+
+def test_nginx_master_and_workers_running(lrm_scenario):
+    snap = lrm_scenario.capture()
+    assert len(snap.containers) == len(lrm_scenario.workload.names)
+    for c in snap.containers:
+        assert c.running, f"{c.name} is not running"
+        cmds = [p.cmdline for p in snap.procs[c.name]]
+        assert any("nginx: master" in cmd for cmd in cmds), f"{c.name}: no nginx master"
+        assert any("nginx: worker" in cmd for cmd in cmds), f"{c.name}: no nginx worker"
+
+
+def test_probe_sees_workload_on_every_path(lrm_scenario):
+    for name, record in lrm_scenario.probe.records.items():
+        assert not record.setup_error, f"{name} probe could not start: {record.setup_error}"
+        assert any(s.ok for s in record.samples), f"no successful request yet on {name}"

@@ -1,0 +1,60 @@
+"""Disrupt and outage: the daemon is stopped as a service manager would; the node is checked
+while it is down. What must stay (live-restore) or go (without) is the point of the matrix."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+DOWN = "Cannot connect to the Docker daemon"
+
+
+@pytest.mark.phase("disrupt")
+def test_dockerd_exited_within_stop_timeout(node, lrm_scenario, cell):
+    assert node.daemon_pid() is None
+    assert lrm_scenario.timing["daemon_stop_s"] <= cell.timings.stop_timeout_s
+
+
+@pytest.mark.phase("outage")
+def test_dockerd_is_gone(host, node):
+    assert node.daemon_pid() is None
+    assert not [p for p in host.process.filter(comm="dockerd")
+                if node.socket_path in p.args], "a dockerd for this node is still running"
+
+
+@pytest.mark.phase("outage")
+def test_api_socket_refuses(host, node):
+    assert not host.socket(f"unix://{node.socket_path}").is_listening
+
+
+@pytest.mark.phase("outage")
+@pytest.mark.parametrize("command", [
+    "docker ps",
+    "docker run --rm {image} true",
+    "docker exec lrm-web-1 true",
+    "docker logs lrm-web-1",
+    "docker stop lrm-web-1",
+])
+def test_docker_cli_cannot_connect(host, lrm_scenario, command):
+    res = host.run(command.format(image=lrm_scenario.workload.image))
+    assert res.rc != 0, f"{command!r} succeeded while the daemon is down"
+    assert DOWN in res.stderr, f"{command!r}: unexpected error {res.stderr.strip()!r}"
+
+
+@pytest.mark.phase("outage")
+def test_container_processes_kept_or_gone(node, lrm_scenario, cell):
+    before = lrm_scenario.before.all_procs()
+    assert before, "no container processes were recorded before the stop"
+    if cell.live_restore:
+        for p in before:
+            now = node.proc(p.pid)
+            assert now is not None, f"pid {p.pid} ({p.cmdline[:40]}) is gone"
+            assert now.start_ticks == p.start_ticks, f"pid {p.pid} was replaced (new start time)"
+    else:
+        deadline = time.monotonic() + 5
+        alive = before
+        while alive and time.monotonic() < deadline:
+            alive = [p for p in before if (n := node.proc(p.pid)) and n.key == p.key]
+            time.sleep(0.1)
+        assert not alive, f"still running without live-restore: {[p.pid for p in alive]}"

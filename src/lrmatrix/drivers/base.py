@@ -1,0 +1,209 @@
+"""The Node interface every driver implements, and the Docker work they all share.
+
+A driver only knows how to reach its node (run a command, read/write a file, start and stop
+the daemon). Everything expressed with the docker CLI or /proc lives here once, so the
+engine, ssh and minikube drivers stay small and behave the same.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from lrmatrix.errors import NodeError
+
+if TYPE_CHECKING:
+    from testinfra.backend.base import BaseBackend
+
+    from lrmatrix.matrix import Cell
+
+DAEMON_DOWN = "Cannot connect to the Docker daemon"
+
+
+@dataclass(frozen=True)
+class CmdResult:
+    """Outcome of a command on the node; the same shape whatever the transport."""
+
+    argv: tuple[str, ...]
+    rc: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+    def one_line(self) -> str:
+        text = (self.stderr or self.stdout).strip().splitlines()
+        return text[-1] if text else f"exit {self.rc}"
+
+
+@dataclass(frozen=True)
+class ProcInfo:
+    """A process identity that survives nothing but the process itself: pid + start time."""
+
+    pid: int
+    ppid: int
+    start_ticks: int
+    cmdline: str
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.pid, self.start_ticks)
+
+
+class Node(ABC):
+    """A machine whose Docker daemon the scenario disrupts."""
+
+    scheme: ClassVar[str]
+    #: packages the node needs, as {command: Debian package}, checked before anything changes
+    requires: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, cell: Cell) -> None:
+        self.cell = cell
+
+    # --- what each driver provides -------------------------------------------------------
+    @abstractmethod
+    def sanity_checks(self) -> None:
+        """Raise EnvironmentProblem (one line) if this node cannot run the cell; change nothing."""
+
+    @abstractmethod
+    def create(self) -> None:
+        """Make the node exist and its daemon run with its original configuration."""
+
+    @abstractmethod
+    def destroy(self) -> None:
+        """Return the machine to how it was before ``create``; must be safe to call twice."""
+
+    @abstractmethod
+    def run(self, argv: list[str], timeout: float = 60.0) -> CmdResult:
+        """Run a command on the node with the node's DOCKER_HOST."""
+
+    @abstractmethod
+    def read_file(self, path: str) -> bytes | None:
+        """File bytes on the node, ``None`` if absent."""
+
+    @abstractmethod
+    def write_file(self, path: str, data: bytes) -> None:
+        """Write in place (same inode), so bind mounts of the file see the new content."""
+
+    @abstractmethod
+    def start_daemon(self) -> None:
+        """Start dockerd the way the node's service manager would, and wait for its API."""
+
+    @abstractmethod
+    def stop_daemon(self, signal_name: str) -> None:
+        """Stop dockerd the way the node's service manager would, and wait until it is gone."""
+
+    @abstractmethod
+    def daemon_pid(self) -> int | None:
+        """PID of this node's dockerd, ``None`` when it is not running."""
+
+    @abstractmethod
+    def testinfra_backend(self) -> BaseBackend:
+        """A testinfra backend whose commands run on the node."""
+
+    @property
+    @abstractmethod
+    def address(self) -> str:
+        """The node address a client outside the node uses (the ``node`` access path)."""
+
+    @property
+    @abstractmethod
+    def daemon_json_path(self) -> str:
+        """Where this node's dockerd reads daemon.json."""
+
+    @property
+    @abstractmethod
+    def socket_path(self) -> str:
+        """The node's Docker API unix socket."""
+
+    def loopback_netns(self) -> str | None:
+        """A network namespace path from which 127.0.0.1 is the node's loopback, if reachable."""
+        return None
+
+    # --- shared Docker work --------------------------------------------------------------
+    def docker(self, *args: str, timeout: float = 60.0) -> CmdResult:
+        return self.run(["docker", *args], timeout=timeout)
+
+    def docker_ok(self, *args: str, timeout: float = 60.0) -> str:
+        """Run a docker command that must succeed; its stdout."""
+        res = self.docker(*args, timeout=timeout)
+        if not res.ok:
+            raise NodeError(f"docker {' '.join(args)} failed on the node: {res.one_line()}")
+        return res.stdout
+
+    def api_ready(self) -> bool:
+        return self.docker("version", "--format", "{{.Server.Version}}", timeout=10).ok
+
+    def wait_api(self, timeout: float, alive: Any = None) -> None:
+        """Poll the API until it answers; ``alive()`` False means the daemon died: stop early."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.api_ready():
+                return
+            if alive is not None and not alive():
+                raise NodeError("dockerd exited while starting")
+            time.sleep(0.1)
+        raise NodeError(f"the Docker API did not answer within {timeout:.0f}s")
+
+    def info(self) -> dict[str, Any]:
+        return json.loads(self.docker_ok("info", "--format", "{{json .}}"))
+
+    def effective_live_restore(self) -> bool:
+        return bool(self.info().get("LiveRestoreEnabled"))
+
+    def versions(self) -> dict[str, str]:
+        """Versions observed on the node (not assumed from packages)."""
+        raw = json.loads(self.docker_ok("version", "--format", "{{json .}}"))
+        server = raw.get("Server") or {}
+        found = {"docker": str(server.get("Version", ""))}
+        for comp in server.get("Components") or []:
+            name = str(comp.get("Name", "")).lower()
+            if name in ("containerd", "runc"):
+                found[name] = str(comp.get("Version", ""))
+        found["kernel"] = self.run(["uname", "-r"]).stdout.strip()
+        return found
+
+    def proc(self, pid: int) -> ProcInfo | None:
+        """Identity of a process on the node from /proc, ``None`` if it does not exist."""
+        stat = self.read_file(f"/proc/{pid}/stat")
+        cmd = self.read_file(f"/proc/{pid}/cmdline")
+        if stat is None or cmd is None:
+            return None
+        # comm may contain spaces or parentheses: split after the last ')'
+        rest = stat.decode(errors="replace").rsplit(")", 1)[1].split()
+        if rest[0] == "Z":
+            return None
+        return ProcInfo(pid=pid, ppid=int(rest[1]), start_ticks=int(rest[19]),
+                        cmdline=cmd.replace(b"\0", b" ").decode(errors="replace").strip())
+
+    def children(self, pid: int) -> list[ProcInfo]:
+        """Live direct children of ``pid`` (nginx workers of a master, for instance)."""
+        res = self.run(["sh", "-c", "cat /proc/[0-9]*/stat 2>/dev/null"])
+        found = []
+        for line in res.stdout.splitlines():
+            head, _, tail = line.rpartition(")")
+            fields = tail.split()
+            if len(fields) > 1 and fields[1] == str(pid) and fields[0] != "Z":
+                info = self.proc(int(head.split(" (", 1)[0]))
+                if info is not None:
+                    found.append(info)
+        return found
+
+    def import_image(self, tarball: str, tag: str, cmd: str) -> None:
+        """Import a root filesystem tarball as an image (the CLI reads the local path)."""
+        if not self.docker("image", "inspect", tag).ok:
+            self.docker_ok("import", "-c", f"CMD {cmd}", tarball, tag, timeout=300)
+
+    def residue(self) -> list[str]:
+        """What ``destroy`` should have removed but did not; empty means the node is clean."""
+        return []
+
+    @property
+    def work_dir(self) -> str:
+        """A folder on the node for the workload's config files, removed by ``destroy``."""
+        raise NotImplementedError

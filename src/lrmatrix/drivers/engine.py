@@ -1,0 +1,321 @@
+"""The engine driver: a dockerd the harness starts in its own network namespace.
+
+Its own data-root, exec-root, socket, pidfile and bridge (198.19.<slot>.1/24) keep it away
+from any Docker the user already runs; its managed containerd lives under its exec-root.
+There is no service manager here, so "stop the way the service manager would" is a signal
+to dockerd, as systemd's KillSignal would send.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from testinfra.backend.local import LocalBackend
+
+from lrmatrix import daemon_config
+from lrmatrix.drivers import engine_net
+from lrmatrix.drivers.base import CmdResult, Node
+from lrmatrix.errors import EnvironmentProblem, NodeError
+from lrmatrix.process import missing_commands, reap_orphans, run
+
+if TYPE_CHECKING:
+    from testinfra.backend.base import CommandResult
+
+    from lrmatrix.matrix import Cell
+
+STATE_ROOT_DEFAULT = "/var/lib/lrmatrix/nodes"
+
+
+def state_root() -> Path:
+    return Path(os.environ.get("LRMATRIX_STATE_DIR", STATE_ROOT_DEFAULT))
+
+
+class NetnsBackend(LocalBackend):
+    """testinfra's local backend, with every command run inside the node's namespace."""
+
+    NAME = "lrmatrix-engine"
+
+    def __init__(self, netns_path: str, docker_host: str, **kwargs: Any) -> None:
+        self.netns_path = netns_path
+        self.docker_host = docker_host
+        super().__init__(**kwargs)
+
+    def run(self, command: str, *args: str, **kwargs: Any) -> CommandResult:
+        inner = self.get_command(command, *args)
+        wrapped = (f"nsenter --net={shlex.quote(self.netns_path)} env "
+                   f"DOCKER_HOST={shlex.quote(self.docker_host)} /bin/sh -c {shlex.quote(inner)}")
+        return self.run_local(wrapped)
+
+
+class EngineNode(Node):
+    scheme = "engine"
+    requires: ClassVar[dict[str, str]] = {
+        "dockerd": "docker.io", "docker": "docker.io", "containerd": "containerd",
+        "runc": "runc", "iptables": "iptables", "ip": "iproute2", "nsenter": "util-linux",
+    }
+
+    def __init__(self, cell: Cell, slot: engine_net.Slot | None = None) -> None:
+        super().__init__(cell)
+        self.slot = slot
+        self._dockerd: subprocess.Popen[bytes] | None = None
+
+    # --- paths ---------------------------------------------------------------------------
+    @property
+    def _slot(self) -> engine_net.Slot:
+        if self.slot is None:
+            raise NodeError("the engine node has not been created")
+        return self.slot
+
+    @property
+    def state_dir(self) -> Path:
+        return state_root() / self._slot.name
+
+    @property
+    def daemon_json_path(self) -> str:
+        return str(self.state_dir / "daemon.json")
+
+    @property
+    def socket_path(self) -> str:
+        return str(self.state_dir / "docker.sock")
+
+    @property
+    def exec_root(self) -> Path:
+        return self.state_dir / "exec"
+
+    @property
+    def address(self) -> str:
+        return self._slot.node_addr
+
+    @property
+    def name(self) -> str:
+        return self._slot.name
+
+    @property
+    def work_dir(self) -> str:
+        return str(self.state_dir / "workload")
+
+    def loopback_netns(self) -> str | None:
+        return self._slot.netns_path
+
+    def residue(self) -> list[str]:
+        left = []
+        if self.slot is not None:
+            if Path(self.slot.netns_path).exists():
+                left.append(f"network namespace {self.slot.name}")
+            if run(["ip", "link", "show", self.slot.host_if], timeout=15).returncode == 0:
+                left.append(f"veth {self.slot.host_if}")
+            if self.state_dir.exists():
+                left.append(f"state folder {self.state_dir}")
+            left += [f"process {p.pid} ({p.cmdline[:60]})"
+                     for p in _host_procs_mentioning(str(self.state_dir))]
+        return left
+
+    def dockerd_argv(self) -> list[str]:
+        s = self.state_dir
+        return ["dockerd", "--config-file", self.daemon_json_path, "--data-root", str(s / "data"),
+                "--exec-root", str(self.exec_root), "--pidfile", str(s / "docker.pid"),
+                "--host", f"unix://{self.socket_path}"]
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def sanity_checks(self) -> None:
+        if not sys.platform.startswith("linux"):
+            raise EnvironmentProblem("the engine driver needs Linux (network namespaces, dockerd)")
+        if os.geteuid() != 0:
+            raise EnvironmentProblem("the engine driver must run as root (it creates a network "
+                                     "namespace and starts dockerd); rerun with sudo")
+        missing = missing_commands(self.requires)
+        if missing:
+            raise EnvironmentProblem(f"missing {', '.join(missing)}: install with "
+                                     f"`apt-get install {' '.join(missing)}`")
+        if not Path("/proc/self/ns/net").exists():
+            raise EnvironmentProblem("this kernel has no network namespaces (/proc/self/ns/net)")
+        res = run(["iptables", "-S"], timeout=15)
+        if res.returncode != 0:
+            raise EnvironmentProblem(f"iptables does not work here: {res.stderr.strip()}")
+
+    def create(self) -> None:
+        self.slot = engine_net.claim_slot()
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=False)
+            (self.state_dir / "node.json").write_text(json.dumps(
+                {"slot": self.slot.index, "cell": self.cell.name, "harness_pid": os.getpid()}))
+            engine_net.wire(self.slot)
+            original = {**self.cell.daemon_json, "bip": self.slot.bip}
+            self.write_file(self.daemon_json_path, daemon_config.render(original))
+            self.start_daemon()
+        except BaseException:
+            self.destroy()
+            raise
+
+    def start_daemon(self) -> None:
+        daemon_config.check_flags(self.dockerd_argv())
+        log = (self.state_dir / "dockerd.log").open("ab")
+        mark = log.tell()
+        # own session: a Ctrl-C in the user's terminal must not reach dockerd directly;
+        # the harness decides how the daemon stops.
+        self._dockerd = subprocess.Popen(
+            ["nsenter", f"--net={self._slot.netns_path}", *self.dockerd_argv()],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        proc = self._dockerd
+        try:
+            self.wait_api(self.cell.timings.ready_timeout_s, alive=lambda: proc.poll() is None)
+        except NodeError as exc:
+            raise NodeError(f"dockerd did not start on {self.name}: {self.log_excerpt(mark)}") from exc
+
+    def log_excerpt(self, since: int = 0) -> str:
+        """The daemon's own reason, e.g. an invalid daemon.json key, as one line."""
+        try:
+            with (self.state_dir / "dockerd.log").open("rb") as fh:
+                fh.seek(since)
+                lines = fh.read().decode(errors="replace").splitlines()
+        except OSError:
+            return "no dockerd log"
+        bad = [ln for ln in lines if "level=fatal" in ln or "level=error" in ln
+               or ln.startswith(("unable to", "failed to"))]
+        return (bad or lines or ["dockerd printed nothing"])[-1].strip()
+
+    def stop_daemon(self, signal_name: str) -> None:
+        pid = self.daemon_pid()
+        if pid is None:
+            return
+        os.kill(pid, getattr(signal, signal_name))
+        if not self._wait_gone(pid, self.cell.timings.stop_timeout_s):
+            raise NodeError(f"dockerd (pid {pid}) did not exit within "
+                            f"{self.cell.timings.stop_timeout_s:.0f}s of {signal_name}")
+
+    def _wait_gone(self, pid: int, timeout: float) -> bool:
+        if self._dockerd is not None and self._dockerd.pid == pid:
+            try:
+                self._dockerd.wait(timeout=timeout)
+                return True
+            except subprocess.TimeoutExpired:
+                return False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc(pid) is None:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def daemon_pid(self) -> int | None:
+        if self._dockerd is not None:
+            return self._dockerd.pid if self._dockerd.poll() is None else None
+        try:
+            pid = int((self.state_dir / "docker.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+        info = self.proc(pid)
+        return pid if info and self.socket_path in info.cmdline else None
+
+    def destroy(self) -> None:
+        """Remove containers, stop dockerd, kill stragglers, unmount, delete namespace and state."""
+        if self.slot is None:
+            return
+        if self.state_dir.is_dir():
+            self._remove_workload()
+            if self.daemon_pid() is not None:
+                try:
+                    self.stop_daemon("SIGTERM")
+                except NodeError:
+                    self._kill(self.daemon_pid())
+            for info in _host_procs_mentioning(str(self.state_dir)):
+                self._kill(info.pid)
+            self._unmount_all()
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+        engine_net.release(self.slot)
+        reap_orphans(wait_s=0.2)
+
+    def _remove_workload(self) -> None:
+        """Containers must go through the daemon, or their shims and mounts stay behind."""
+        if self.daemon_pid() is None and _host_procs_mentioning(str(self.exec_root)):
+            try:  # interrupted mid-outage with live-restore: bring the daemon back to clean up
+                self.start_daemon()
+            except NodeError:
+                return
+        if self.daemon_pid() is None:
+            return
+        ids = self.docker("ps", "-aq").stdout.split()
+        if ids:
+            self.docker("rm", "-f", *ids, timeout=60)
+
+    def _kill(self, pid: int | None) -> None:
+        if pid is None:
+            return
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        self._wait_gone(pid, 5)
+
+    def _unmount_all(self) -> None:
+        root = str(self.state_dir)
+        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+        for target in sorted((m for m in mounts if m == root or m.startswith(root + "/")),
+                             key=len, reverse=True):
+            run(["umount", "-l", target], timeout=15)
+
+    @classmethod
+    def leftovers(cls, cell: Cell) -> list[EngineNode]:
+        """Nodes left by a harness that could not clean up (SIGKILL, power loss)."""
+        slots = {s.index: s for s in engine_net.leftover_slots()}
+        root = state_root()
+        if root.is_dir():
+            for entry in root.iterdir():
+                suffix = entry.name.removeprefix(engine_net.PREFIX)
+                if suffix.isdigit():
+                    slots.setdefault(int(suffix), engine_net.Slot(int(suffix)))
+        return [cls(cell, slot) for _, slot in sorted(slots.items())]
+
+    # --- access --------------------------------------------------------------------------
+    def run(self, argv: list[str], timeout: float = 60.0) -> CmdResult:
+        res = run(["nsenter", f"--net={self._slot.netns_path}", *argv], timeout=timeout,
+                  env={"DOCKER_HOST": f"unix://{self.socket_path}"})
+        return CmdResult(tuple(argv), res.returncode, res.stdout, res.stderr)
+
+    def read_file(self, path: str) -> bytes | None:
+        try:
+            return Path(path).read_bytes()
+        except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
+            return None
+
+    def write_file(self, path: str, data: bytes) -> None:
+        with Path(path).open("r+b" if Path(path).exists() else "wb") as fh:
+            fh.truncate(0)
+            fh.write(data)
+
+    def testinfra_backend(self) -> NetnsBackend:
+        return NetnsBackend(self._slot.netns_path, f"unix://{self.socket_path}")
+
+
+def _host_procs_mentioning(needle: str) -> list[_HostProc]:
+    """Live processes on this machine whose command line contains ``needle`` (no shell-out,
+    so it works after the namespace is gone)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if needle in cmd and state != "Z":
+            found.append(_HostProc(int(entry.name), cmd.strip()))
+    return found
+
+
+@dataclass(frozen=True)
+class _HostProc:
+    pid: int
+    cmdline: str

@@ -1,0 +1,21 @@
+"""Errors that map to the CLI's exit codes, so every entry point reports them the same way."""
+
+from __future__ import annotations
+
+
+class LrmatrixError(Exception):
+    """Base class; the message is the one line the user sees."""
+
+    exit_code = 2
+
+
+class BadInput(LrmatrixError):
+    """Unknown cell, malformed file, conflicting options: the user can fix the command."""
+
+
+class EnvironmentProblem(LrmatrixError):
+    """Missing package, not root, no namespaces: the machine cannot run this, nothing changed."""
+
+
+class NodeError(LrmatrixError):
+    """The node misbehaved mid-scenario (daemon failed to start, ...); teardown still ran."""

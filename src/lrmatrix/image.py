@@ -1,0 +1,97 @@
+"""An nginx image built offline from the machine's own Debian packages, cached on disk.
+
+Nodes without a registry cannot pull nginx:alpine. Debian's nginx binary plus the libraries
+it links and a static busybox (for ``sh`` and ``docker exec``) make a ~25 MB root filesystem
+that builds in seconds from the configured apt mirror; every later cell only imports it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+from lrmatrix.errors import EnvironmentProblem
+from lrmatrix.process import missing_commands, run
+
+PACKAGES = ("nginx", "libc6", "libcrypt1", "libpcre2-8-0", "libssl3", "zlib1g", "busybox-static")
+RECIPE_VERSION = "1"  # bump when the root filesystem layout below changes
+CMD = '["/usr/sbin/nginx","-g","daemon off;"]'
+BUSYBOX_APPLETS = ("sh", "cat", "ls", "ps", "sleep", "true", "kill", "echo", "cp", "grep")
+PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"  # noqa: S105 (the image's /etc/passwd, not a secret)
+GROUP = "root:x:0:\nnogroup:x:65534:\n"
+DIRS = ("etc/nginx", "var/log/nginx", "var/lib/nginx", "run", "tmp", "usr/share/nginx/html", "root")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("LRMATRIX_CACHE_DIR", "/var/cache/lrmatrix")) / "images"
+
+
+def recipe_key() -> str:
+    return hashlib.sha256(f"{RECIPE_VERSION}:{','.join(PACKAGES)}".encode()).hexdigest()[:12]
+
+
+def image_tag() -> str:
+    return f"lrmatrix/nginx:{recipe_key()}"
+
+
+def cached_tarball() -> Path:
+    """The root filesystem tarball, built once (under a lock, so parallel cells share it)."""
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"nginx-{recipe_key()}.tar"
+    with (folder / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not target.exists():
+            build(target)
+    return target
+
+
+def build(target: Path) -> None:
+    missing = missing_commands({"apt-get": "apt", "dpkg-deb": "dpkg"})
+    if missing:
+        raise EnvironmentProblem("building the offline nginx image needs apt-get and dpkg-deb "
+                                 "(Debian/Ubuntu); or pass --image with an image the node can pull")
+    with tempfile.TemporaryDirectory(prefix="lrmatrix-image-") as tmp:
+        debs, root = Path(tmp, "debs"), Path(tmp, "root")
+        debs.mkdir()
+        res = run(["apt-get", "download", "-o", "APT::Sandbox::User=root", *PACKAGES],
+                  timeout=300, cwd=str(debs))
+        if res.returncode != 0:
+            raise EnvironmentProblem(f"apt-get download failed: {res.stderr.strip()[-300:]}; "
+                                     "run `apt-get update` and check the apt mirror")
+        versions = {}
+        for deb in sorted(debs.glob("*.deb")):
+            extracted = run(["dpkg-deb", "-x", str(deb), str(root)], timeout=120)
+            if extracted.returncode != 0:
+                raise EnvironmentProblem(f"dpkg-deb -x {deb.name} failed: {extracted.stderr.strip()}")
+            name, version = deb.name.split("_")[:2]
+            versions[name] = version.replace("%3a", ":")
+        _finish_rootfs(root, versions)
+        partial = target.with_suffix(".partial")
+        with tarfile.open(partial, "w") as tar:
+            tar.add(root, arcname=".")
+        partial.replace(target)
+
+
+def _finish_rootfs(root: Path, versions: dict[str, str]) -> None:
+    if not (root / "usr/sbin/nginx").exists():
+        raise EnvironmentProblem("the nginx package did not provide /usr/sbin/nginx")
+    for folder in DIRS:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    bin_dir = root / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for applet in BUSYBOX_APPLETS:
+        link = bin_dir / applet
+        if not link.exists():
+            link.symlink_to("/bin/busybox")
+    (root / "etc/passwd").write_text(PASSWD)
+    (root / "etc/group").write_text(GROUP)
+    (root / "etc/lrmatrix-image.json").write_text(json.dumps(versions, indent=2, sort_keys=True))
+    shutil.rmtree(root / "usr/share/doc", ignore_errors=True)
+    shutil.rmtree(root / "usr/share/man", ignore_errors=True)

@@ -1,0 +1,187 @@
+"""pytest plugin: ``--cell`` binds a run of ``infra_tests`` to one matrix cell.
+
+Inert unless ``--cell`` is given. It validates the cell and runs the driver's sanity checks
+before anything changes (exit 2 with one line), orders tests by phase, drives the scenario
+between phases, records every test as a check, and always tears the node down, also on
+Ctrl-C or SIGTERM, before writing ``results/<cell>.json``.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import pytest
+
+from lrmatrix.drivers import driver_class
+from lrmatrix.errors import LrmatrixError
+from lrmatrix.matrix import load_matrix
+from lrmatrix.process import become_subreaper, reap_orphans
+from lrmatrix.scenario import PHASES, Scenario
+
+KEY = pytest.StashKey[Scenario]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("lrmatrix")
+    group.addoption("--cell", help="run infra_tests against this matrix cell")
+    group.addoption("--results-dir", default="results",
+                    help="where results/<cell>.json is written (default: results)")
+    group.addoption("--image", default=None,
+                    help="workload image the node can pull (e.g. nginx:alpine); default: an "
+                         "nginx image built offline from Debian packages")
+
+
+def _sigterm_to_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "phase(name): scenario phase of a node check")
+    cell_name = config.getoption("--cell")
+    if not cell_name:
+        return
+    try:
+        cell = load_matrix().cell(cell_name)
+        node = driver_class(cell.driver)(cell)
+    except LrmatrixError as exc:
+        pytest.exit(str(exc), returncode=exc.exit_code)
+    config.stash[KEY] = Scenario(cell, node, Path(config.getoption("--results-dir")),
+                                 config.getoption("--image"))
+    config.pluginmanager.register(_Recorder(config.stash[KEY]), "lrmatrix-recorder")
+    signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+    become_subreaper()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    scenario = session.config.stash.get(KEY, None)
+    if scenario is None:
+        return
+    try:
+        scenario.node.sanity_checks()
+    except LrmatrixError as exc:
+        pytest.exit(str(exc), returncode=exc.exit_code)
+
+
+def _phase(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("phase")
+    return str(marker.args[0]) if marker else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if KEY not in config.stash:
+        return
+    for item in items:
+        phase = _phase(item)
+        if phase is not None and phase not in PHASES:
+            raise pytest.UsageError(f"{item.nodeid}: unknown phase {phase!r}; use {PHASES}")
+    items.sort(key=lambda it: PHASES.index(_phase(it) or PHASES[0]))
+
+
+@pytest.fixture(scope="session")
+def lrm_scenario(request: pytest.FixtureRequest) -> Iterator[Scenario]:
+    """The cell's scenario, set up once; its teardown runs whatever happened before."""
+    scenario = request.config.stash.get(KEY, None)
+    if scenario is None:
+        pytest.skip("node checks need --cell CELL")
+    request.addfinalizer(lambda: _finish(request.config, scenario))
+    try:
+        scenario.setup()
+    except LrmatrixError as exc:
+        scenario.setup_error = exc
+        raise
+    yield scenario
+
+
+@pytest.fixture(autouse=True)
+def _lrm_phase(request: pytest.FixtureRequest) -> None:
+    """Before a phase-marked test, bring the scenario to that phase."""
+    phase = _phase(request.node)
+    if phase is None or KEY not in request.config.stash:
+        return
+    scenario: Scenario = request.getfixturevalue("lrm_scenario")
+    scenario.advance(phase)
+
+
+def _finish(config: pytest.Config, scenario: Scenario) -> None:
+    # a second Ctrl-C must not leave the node half torn down
+    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        path = scenario.finish()
+        if path is not None:
+            config.stash[RESULT_KEY] = path
+    finally:
+        reap_orphans(wait_s=0.2)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+RESULT_KEY = pytest.StashKey[Path]()
+
+
+class _Recorder:
+    """Every node check lands in the result file, with its phase and a one-line reason."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        phase = _phase(item)
+        if phase is not None:
+            item.user_properties.append(("phase", phase))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when not in ("setup", "call") or report.skipped:
+            return
+        if report.when == "setup" and report.passed:
+            return
+        phase = dict(report.user_properties).get("phase")
+        if phase is None:
+            return
+        detail = "" if report.passed else _one_line(report)
+        self.scenario.record(str(phase), report.nodeid.split("::")[-1], report.passed, detail)
+
+
+def _one_line(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr)
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return lines[0][:300] if lines else "failed"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    scenario = session.config.stash.get(KEY, None)
+    if scenario is None:
+        return
+    if not scenario.finished:  # setup never ran (e.g. no test selected): nothing to undo
+        return
+    err = scenario.setup_error
+    if err is not None:
+        session.exitstatus = err.exit_code
+    teardown_failed = any(not c["passed"] for c in scenario.checks if c["phase"] == "teardown")
+    if teardown_failed and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    scenario = config.stash.get(KEY, None)
+    if scenario is None or not scenario.finished:
+        return
+    tr = terminalreporter
+    v = scenario.final["verdict"]
+    tr.section(f"lrmatrix {scenario.cell.name}")
+    if scenario.setup_error is not None:
+        tr.line(f"error: {scenario.setup_error}", red=True)
+    tr.line(f"expected {v['expected']}, observed {v['observed']}: "
+            f"{'PASS' if v['passed'] else 'FAIL'} ({v['reason']})",
+            green=v["passed"], red=not v["passed"])
+    for check in scenario.checks:
+        if check["phase"] == "teardown":
+            tr.line(f"teardown {check['id']}: {'ok' if check['passed'] else check['detail']}")
+    path = config.stash.get(RESULT_KEY, None)
+    if path is not None:
+        tr.line(f"result: {path}")

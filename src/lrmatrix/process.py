@@ -1,0 +1,61 @@
+"""Running local commands, and reaping what dockerd leaves behind.
+
+dockerd's children (docker-proxy, containerd-shim) are orphaned when it stops. On machines
+whose PID 1 does not reap promptly they linger as zombies, so the harness makes itself a
+child subreaper and reaps them once its own work is done.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def run(argv: Sequence[str], *, timeout: float = 60.0, env: Mapping[str, str] | None = None,
+        cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command, capture text output, never raise on a non-zero exit."""
+    full_env = {**os.environ, **env} if env else None
+    try:
+        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
+                              env=full_env, cwd=cwd, check=False, stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        return subprocess.CompletedProcess(list(argv), 127, "", f"{argv[0]}: command not found")
+    except subprocess.TimeoutExpired as exc:
+        return subprocess.CompletedProcess(list(argv), 124, "", f"timed out after {exc.timeout}s")
+
+
+def missing_commands(packages: Mapping[str, str]) -> list[str]:
+    """``{command: package}`` -> the packages whose command is not on PATH (for one-line errors)."""
+    return sorted({pkg for cmd, pkg in packages.items() if shutil.which(cmd) is None})
+
+
+def become_subreaper() -> bool:
+    """Adopt orphaned descendants (Linux only) so they can be reaped; False if unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def reap_orphans(wait_s: float = 0.0) -> list[int]:
+    """Reap exited adopted children; call only when no subprocess of ours is still running."""
+    reaped: list[int] = []
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return reaped
+        if pid:
+            reaped.append(pid)
+            continue
+        if time.monotonic() >= deadline:
+            return reaped
+        time.sleep(0.05)

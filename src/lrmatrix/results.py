@@ -1,0 +1,111 @@
+"""The result file contract (``lrmatrix.result/1``): one JSON per cell run, and its loader.
+
+Reports and ``compare`` read only what is here, so every key the design lists is always
+written, and loading checks the schema so an old or truncated file fails with one line.
+Times inside ``probes`` and ``events`` are seconds since ``started_at`` (monotonic clock).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from lrmatrix.errors import BadInput
+from lrmatrix.probe import PathRecord, interval_stats, outage_windows
+
+SCHEMA = "lrmatrix.result/1"
+REQUIRED = ("schema", "cell", "driver", "started_at", "finished_at", "versions", "live_restore",
+            "phases", "checks", "probes", "verdict")
+
+
+def summarize_path(record: PathRecord, t0: float, down_at: float | None,
+                   up_at: float | None) -> dict[str, Any]:
+    """Counts, outage windows and raw samples of one access path, times relative to ``t0``."""
+    samples = record.samples
+    end = samples[-1].t if samples else t0
+    windows = outage_windows(samples)
+    during = [s for s in samples if down_at is not None and up_at is not None
+              and down_at <= s.t < up_at]
+    return {
+        "sent": len(samples),
+        "failed": sum(1 for s in samples if not s.ok),
+        "sent_while_down": len(during),
+        "failed_while_down": sum(1 for s in during if not s.ok),
+        "longest_outage_ms": round(max((w.duration(end) for w in windows), default=0.0) * 1000, 1),
+        "windows": [[round(w.start - t0, 3), None if w.end is None else round(w.end - t0, 3)]
+                    for w in windows],
+        "errors": _error_counts(record),
+        "interval": interval_stats(samples),
+        "missed_ticks": record.missed_ticks,
+        "cpu_s": round(record.cpu_s, 4),
+        "setup_error": record.setup_error,
+        # compact samples for timelines: [t, ok, latency_ms]
+        "samples": [[round(s.t - t0, 3), int(s.ok), s.latency_ms] for s in samples],
+    }
+
+
+def _error_counts(record: PathRecord) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for s in record.samples:
+        if not s.ok:
+            counts[s.error] = counts.get(s.error, 0) + 1
+    return counts
+
+
+def write(result: dict[str, Any], folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{result['cell']}.json"
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(result, indent=1) + "\n")
+    partial.replace(path)
+    return path
+
+
+def load(path: Path) -> dict[str, Any]:
+    """One result file, validated enough that every reader can trust the keys it uses."""
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read ({exc.strerror})") from exc
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{path}: not JSON or truncated ({exc.msg} at line {exc.lineno})") from exc
+    if not isinstance(data, dict):
+        raise BadInput(f"{path}: not a result object")
+    if data.get("schema") != SCHEMA:
+        raise BadInput(f"{path}: schema {data.get('schema')!r} is not {SCHEMA!r}; "
+                       "re-run the cell with this lrmatrix version")
+    missing = [k for k in REQUIRED if k not in data]
+    if missing:
+        raise BadInput(f"{path}: result is missing {', '.join(missing)}")
+    return data
+
+
+def expand(paths: Iterable[Path]) -> list[Path]:
+    """Files as given; folders contribute their ``*.json`` (sorted)."""
+    found: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found.extend(sorted(p.glob("*.json")))
+        elif p.exists():
+            found.append(p)
+        else:
+            raise BadInput(f"{p}: no such file or folder")
+    return found
+
+
+def load_many(paths: Iterable[Path], newest: bool = False) -> list[dict[str, Any]]:
+    """Load results; two for the same cell is an error unless ``newest`` picks the later one."""
+    by_cell: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for path in expand(paths):
+        data = load(path)
+        cell = data["cell"]
+        if cell in by_cell:
+            if not newest:
+                raise BadInput(f"two results for cell {cell}: {by_cell[cell][0]} and {path}; "
+                               "pass one, or --newest to take the later run")
+            if data["started_at"] <= by_cell[cell][1]["started_at"]:
+                continue
+        by_cell[cell] = (path, data)
+    return [d for _, d in by_cell.values()]

@@ -1,0 +1,325 @@
+"""The scenario of one cell: ordered phases, what happens between them, and the evidence.
+
+baseline -> disrupt -> outage -> recover -> after -> change -> teardown. Entering a phase
+performs its transition (entering ``disrupt`` stops the daemon, ``recover`` waits out the
+outage window and starts it, ...); the node checks of each phase run in between.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lrmatrix import daemon_config, image, results
+from lrmatrix.drivers.base import Node, ProcInfo
+from lrmatrix.errors import LrmatrixError, NodeError
+from lrmatrix.matrix import Cell
+from lrmatrix.probe import Probe, Target, wait_until_ok
+from lrmatrix.verdict import Verdict, decide
+from lrmatrix.workload import ENDPOINTS, ContainerState, Workload
+
+PHASES = ("baseline", "disrupt", "outage", "recover", "after", "change", "teardown")
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class Snapshot:
+    """Containers (from the API) and their processes (from /proc): shim, nginx master, workers."""
+
+    containers: list[ContainerState]
+    procs: dict[str, list[ProcInfo]] = field(default_factory=dict)
+
+    def all_procs(self) -> list[ProcInfo]:
+        return [p for group in self.procs.values() for p in group]
+
+
+class Scenario:
+    def __init__(self, cell: Cell, node: Node, results_dir: Path,
+                 image_ref: str | None = None) -> None:
+        self.cell = cell
+        self.node = node
+        self.results_dir = results_dir
+        self.image_ref = image_ref
+        self.t0 = time.monotonic()
+        self.wall0 = time.time()
+        self.phase: str | None = None
+        self.phases: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.checks: list[dict[str, Any]] = []
+        self.timing: dict[str, float] = {}
+        self.backup: daemon_config.Backup | None = None
+        self.original_config: dict[str, Any] = {}
+        self.effective: bool | None = None
+        self.versions: dict[str, str] = {}
+        self.workload: Workload | None = None
+        self.probe: Probe | None = None
+        self.before: Snapshot | None = None
+        self.after: Snapshot | None = None
+        self.down_at: float | None = None
+        self.up_at: float | None = None
+        self.recovered_after_s: float | None = None
+        self.loopback_recovered_after_s: float | None = None
+        self.verdict: Verdict | None = None
+        self.aborted: str | None = None
+        self.setup_error: LrmatrixError | None = None
+        self.finished = False
+        self.final: dict[str, Any] = {}
+
+    # --- helpers -------------------------------------------------------------------------
+    def rel(self, t: float | None = None) -> float:
+        return round((time.monotonic() if t is None else t) - self.t0, 3)
+
+    def event(self, name: str, detail: str = "") -> None:
+        self.events.append({"name": name, "t": self.rel(), "at": iso(time.time()),
+                            "detail": detail})
+
+    def _timed(self, key: str, start: float) -> None:
+        self.timing[key] = round(time.monotonic() - start, 3)
+
+    def targets(self) -> dict[str, list[Target]]:
+        """Every endpoint of every container, per access path the node offers."""
+        assert self.workload is not None
+        paths = {"node": self.node.address}
+        if self.node.loopback_netns():
+            paths["loopback"] = "127.0.0.1"
+        return {path: [Target(f"http://{host}:{port}{ep.path}", ep.expect)
+                       for port in self.workload.ports for ep in ENDPOINTS]
+                for path, host in paths.items()}
+
+    def netns_for(self) -> dict[str, str]:
+        ns = self.node.loopback_netns()
+        return {"loopback": ns} if ns else {}
+
+    # --- setup ---------------------------------------------------------------------------
+    def setup(self) -> None:
+        start = time.monotonic()
+        self.node.create()
+        self._timed("node_start_s", start)
+        self.event("node created", getattr(self.node, "name", ""))
+        self.configure_live_restore()
+        self.versions = self.node.versions()
+        start = time.monotonic()
+        tag = self.load_image()
+        self._timed("image_load_s", start)
+        start = time.monotonic()
+        self.workload = Workload(self.node, tag, config_dir=self.node.work_dir)
+        self.workload.deploy()
+        for path, targets in self.targets().items():
+            ns = self.netns_for().get(path)
+            if wait_until_ok(targets, self.cell.timings.ready_timeout_s,
+                             self.cell.timings.probe_timeout_s, ns) is None:
+                raise NodeError(f"the workload did not answer on the {path} path within "
+                                f"{self.cell.timings.ready_timeout_s:.0f}s")
+        self._timed("workload_ready_s", start)
+        self.probe = Probe(self.targets(), self.cell.timings.probe_interval_s,
+                           self.cell.timings.probe_timeout_s, self.netns_for())
+        self.probe.start()
+        self._enter("baseline")
+
+    def configure_live_restore(self) -> None:
+        """Merge live-restore into daemon.json (backup first), restart, read back the effect."""
+        path = self.node.daemon_json_path
+        raw = self.node.read_file(path)
+        self.backup = daemon_config.Backup(path, raw)
+        self.original_config = daemon_config.parse(raw, path)
+        merged = daemon_config.merge_live_restore(raw, self.cell.live_restore, path)
+        if merged != raw:
+            self.node.write_file(path, merged)
+            self.node.stop_daemon("SIGTERM")
+            self.node.start_daemon()
+            self.event("daemon restarted", f"live-restore={str(self.cell.live_restore).lower()}")
+        self.effective = self.node.effective_live_restore()
+
+    def load_image(self) -> str:
+        if self.image_ref:
+            if not self.node.docker("image", "inspect", self.image_ref).ok:
+                self.node.docker_ok("pull", self.image_ref, timeout=300)
+            return self.image_ref
+        tag = image.image_tag()
+        self.node.import_image(str(image.cached_tarball()), tag, image.CMD)
+        return tag
+
+    def capture(self) -> Snapshot:
+        assert self.workload is not None
+        snap = Snapshot(self.workload.snapshot())
+        for c in snap.containers:
+            master = self.node.proc(c.pid) if c.pid else None
+            if master is None:
+                snap.procs[c.name] = []
+                continue
+            shim = self.node.proc(master.ppid)
+            snap.procs[c.name] = [p for p in (shim, master) if p] + self.node.children(master.pid)
+        return snap
+
+    # --- phases --------------------------------------------------------------------------
+    def _enter(self, name: str) -> None:
+        now, wall = self.rel(), time.time()
+        if self.phases and self.phases[-1]["finished_at"] is None:
+            self.phases[-1].update(finished_at=iso(wall), t_end=now)
+        self.phases.append({"name": name, "started_at": iso(wall), "finished_at": None,
+                            "t_start": now, "t_end": None})
+        self.phase = name
+
+    def advance(self, target: str) -> None:
+        """Run every transition up to ``target``; a failed transition aborts the rest."""
+        if self.aborted:
+            raise NodeError(f"scenario aborted: {self.aborted}")
+        current = PHASES.index(self.phase) if self.phase else -1
+        for name in PHASES[current + 1: PHASES.index(target) + 1]:
+            try:
+                getattr(self, f"_to_{name}")()
+            except BaseException as exc:
+                self.aborted = f"entering {name}: {exc}"
+                self.event("aborted", self.aborted)
+                raise
+            self._enter(name)
+
+    def _to_baseline(self) -> None:
+        pass
+
+    def _to_disrupt(self) -> None:
+        self.before = self.capture()
+        self.event("daemon stopping", self.cell.stop_signal)
+        self.down_at = time.monotonic()
+        start = self.down_at
+        self.node.stop_daemon(self.cell.stop_signal)
+        self._timed("daemon_stop_s", start)
+        self.event("daemon stopped")
+
+    def _to_outage(self) -> None:
+        pass
+
+    def _to_recover(self) -> None:
+        assert self.down_at is not None
+        remaining = self.down_at + self.cell.timings.outage_window_s - time.monotonic()
+        if remaining > 0:
+            time.sleep(remaining)
+        self.up_at = time.monotonic()
+        self.timing["outage_window_s"] = round(self.up_at - self.down_at, 3)
+        self.event("daemon starting")
+        self.node.start_daemon()
+        self.event("daemon started")
+        targets = self.targets()
+        self.recovered_after_s = wait_until_ok(targets["node"], self.cell.timings.recover_timeout_s,
+                                               self.cell.timings.probe_timeout_s)
+        if "loopback" in targets:
+            self.loopback_recovered_after_s = wait_until_ok(
+                targets["loopback"], self.cell.timings.recover_timeout_s,
+                self.cell.timings.probe_timeout_s, self.netns_for()["loopback"])
+        self._timed("recovery_s", self.up_at)
+
+    def _to_after(self) -> None:
+        self.after = self.capture()
+
+    def _to_change(self) -> None:
+        assert self.workload is not None
+        self.workload.apply_change()
+        self.event("config changed")
+
+    def _to_teardown(self) -> None:
+        self.stop_probe()
+
+    def stop_probe(self) -> None:
+        if self.probe is not None and self.verdict is None:
+            self.probe.stop()
+            samples = self.probe.records["node"].samples
+            self.verdict = decide(self.cell.expect, samples, self.down_at, self.up_at)
+
+    # --- teardown ------------------------------------------------------------------------
+    def finish(self) -> Path | None:
+        """Always runs: stop probing, restore daemon.json, destroy the node, write the result."""
+        if self.finished:
+            return None
+        self.finished = True
+        start = time.monotonic()
+        if self.phase != "teardown":
+            self._enter("teardown")
+        try:
+            self.stop_probe()
+        finally:
+            try:
+                self._restore_config()
+            finally:
+                self.node.destroy()
+        residue = self.node.residue()
+        self.record("teardown", "node_left_clean", not residue,
+                    "nothing left" if not residue else "; ".join(residue))
+        self._timed("teardown_s", start)
+        self.phases[-1].update(finished_at=iso(time.time()), t_end=self.rel())
+        self.final = self.result()
+        return results.write(self.final, self.results_dir)
+
+    def _restore_config(self) -> None:
+        if self.backup is None:
+            return
+        path = self.backup.path
+        if self.node.read_file(path) != self.backup.original and self.backup.original is not None:
+            self.node.write_file(path, self.backup.original)
+        ok = self.node.read_file(path) == self.backup.original
+        self.record("teardown", "daemon_json_restored_byte_identical", ok,
+                    "restored" if ok else "daemon.json differs from the backup")
+
+    def record(self, phase: str, check_id: str, passed: bool, detail: str = "") -> None:
+        self.checks.append({"id": check_id, "phase": phase, "passed": bool(passed),
+                            "detail": detail})
+
+    # --- result --------------------------------------------------------------------------
+    def result(self) -> dict[str, Any]:
+        verdict = self.verdict or Verdict(self.cell.expect, "error",
+                                          self.aborted or str(self.setup_error or "not run"))
+        probes = {}
+        if self.probe is not None:
+            probes = {name: results.summarize_path(rec, self.t0, self.down_at, self.up_at)
+                      for name, rec in self.probe.records.items()}
+        return {
+            "schema": results.SCHEMA,
+            "cell": self.cell.name,
+            "driver": self.cell.driver,
+            "platform": self.cell.platform,
+            "variant": self.cell.variant,
+            "node": {"address": self._safe(lambda: self.node.address),
+                     "name": getattr(self.node, "name", ""), "host": platform.node()},
+            "started_at": iso(self.wall0),
+            "finished_at": iso(time.time()),
+            "versions": {**self.versions, **({"kubernetes": self.cell.kubernetes}
+                                              if self.cell.kubernetes else {})},
+            "live_restore": {"configured": self.cell.live_restore, "effective": self.effective},
+            "timings_configured": vars(self.cell.timings),
+            "timing": self.timing,
+            "phases": self.phases,
+            "events": self.events,
+            "checks": self.checks,
+            "probes": probes,
+            "containers": self._containers_summary(),
+            "recovery": {"node_s": self.recovered_after_s,
+                         "loopback_s": self.loopback_recovered_after_s},
+            "error": str(self.setup_error or self.aborted or "") or None,
+            "verdict": verdict.as_dict(),
+        }
+
+    def _safe(self, fn: Any) -> Any:
+        try:
+            return fn()
+        except LrmatrixError:
+            return None
+
+    def _containers_summary(self) -> dict[str, Any]:
+        def dump(snap: Snapshot | None) -> list[dict[str, Any]]:
+            if snap is None:
+                return []
+            return [{**vars(c), "procs": [p.pid for p in snap.procs.get(c.name, [])]}
+                    for c in snap.containers]
+
+        kept = None
+        if self.before and self.after:
+            before = {p.key for p in self.before.all_procs()}
+            after = {p.key for p in self.after.all_procs()}
+            kept = bool(before) and before <= after
+        return {"before": dump(self.before), "after": dump(self.after), "pids_kept": kept}

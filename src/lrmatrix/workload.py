@@ -1,0 +1,132 @@
+"""The workload: the seed experiment's nginx, as containers on an engine or plain Docker node.
+
+Its configuration is bind-mounted from files on the node, so the same config serves the
+offline-built image and nginx:alpine, and the config change is an in-place rewrite + reload.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from lrmatrix.drivers.base import Node
+from lrmatrix.errors import NodeError
+
+NAME_PREFIX = "lrm-web-"
+LABEL = "io.lrmatrix.cell"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A URL path and the text its body must contain to count as a success."""
+
+    path: str
+    expect: str
+
+
+PAGE_TITLE = "Live Restore Test"
+ENDPOINTS = (
+    Endpoint("/", PAGE_TITLE),
+    Endpoint("/health", "healthy"),
+    Endpoint("/status", "nginx is running"),
+)
+UPDATED_ENDPOINTS = (
+    Endpoint("/health", "healthy - updated"),
+    Endpoint("/status", "nginx is running - updated"),
+    Endpoint("/test", "Live Restore Test - Updated Configuration"),
+)
+
+INDEX_HTML = f"""<!DOCTYPE html>
+<html><head><title>{PAGE_TITLE}</title></head>
+<body><h1>{PAGE_TITLE}</h1><p>Served by nginx; probed by lrmatrix.</p></body></html>
+"""
+
+
+def nginx_conf(updated: bool = False) -> str:
+    """The seed nginx.conf; ``updated`` is the config-change variant with ``/test``."""
+    suffix = " - updated" if updated else ""
+    test = ('    location = /test { default_type text/plain; '
+            'return 200 "Live Restore Test - Updated Configuration\\n"; }\n') if updated else ""
+    return (
+        "user nobody nogroup;\n"
+        "worker_processes 1;\n"
+        "pid /tmp/nginx.pid;\n"
+        "error_log /dev/stderr warn;\n"
+        "events { worker_connections 512; }\n"
+        "http {\n"
+        "  access_log /dev/stdout;\n"
+        "  server {\n"
+        "    listen 80;\n"
+        f'    location = /health {{ default_type text/plain; return 200 "healthy{suffix}\\n"; }}\n'
+        f'    location = /status {{ default_type text/plain; '
+        f'return 200 "nginx is running{suffix}\\n"; }}\n'
+        f"{test}"
+        "    location / { root /usr/share/nginx/html; index index.html; default_type text/html; }\n"
+        "  }\n"
+        "}\n"
+    )
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """What identifies a container and its process across a daemon restart."""
+
+    name: str
+    id: str
+    running: bool
+    pid: int
+    started_at: str
+    restart_count: int
+    port: int
+
+
+class Workload:
+    def __init__(self, node: Node, image: str, replicas: int = 2, base_port: int = 8081,
+                 config_dir: str = "") -> None:
+        self.node = node
+        self.image = image
+        self.ports = [base_port + i for i in range(replicas)]
+        self.config_dir = config_dir
+
+    @property
+    def names(self) -> list[str]:
+        return [f"{NAME_PREFIX}{i + 1}" for i in range(len(self.ports))]
+
+    @property
+    def conf_path(self) -> str:
+        return f"{self.config_dir}/nginx.conf"
+
+    def deploy(self) -> None:
+        self.node.run(["mkdir", "-p", f"{self.config_dir}/html"])
+        self.node.write_file(self.conf_path, nginx_conf().encode())
+        self.node.write_file(f"{self.config_dir}/html/index.html", INDEX_HTML.encode())
+        for name, port in zip(self.names, self.ports, strict=True):
+            # unless-stopped: without live-restore the daemon brings them back on start
+            self.node.docker_ok(
+                "run", "-d", "--name", name, "--restart", "unless-stopped",
+                "--label", f"{LABEL}={self.node.cell.name}", "-p", f"{port}:80",
+                "-v", f"{self.conf_path}:/etc/nginx/nginx.conf:ro",
+                "-v", f"{self.config_dir}/html:/usr/share/nginx/html:ro", self.image)
+
+    def snapshot(self) -> list[ContainerState]:
+        """Current state of every workload container, via the API (needs the daemon)."""
+        raw = json.loads(self.node.docker_ok("inspect", *self.names))
+        states = []
+        for item, port in zip(raw, self.ports, strict=True):
+            st = item["State"]
+            states.append(ContainerState(
+                name=item["Name"].lstrip("/"), id=item["Id"], running=bool(st["Running"]),
+                pid=int(st["Pid"]), started_at=str(st["StartedAt"]),
+                restart_count=int(item.get("RestartCount", 0)), port=port))
+        return states
+
+    def apply_change(self) -> None:
+        """The config change: rewrite nginx.conf in place and reload every container."""
+        self.node.write_file(self.conf_path, nginx_conf(updated=True).encode())
+        for name in self.names:
+            res = self.node.docker("exec", name, "nginx", "-s", "reload")
+            if not res.ok:
+                raise NodeError(f"reloading nginx in {name} failed: {res.one_line()}")
+
+    def remove(self) -> None:
+        self.node.docker("rm", "-f", *self.names)
