@@ -19,8 +19,9 @@ def test_dockerd_exited_within_stop_timeout(node, lrm_scenario, cell):
 @pytest.mark.phase("outage")
 def test_dockerd_is_gone(host, node):
     assert node.daemon_pid() is None
-    assert not [p for p in host.process.filter(comm="dockerd")
-                if node.socket_path in p.args], "a dockerd for this node is still running"
+    assert not [p for p in host.process.filter(comm="dockerd") if node.socket_path in p.args], (
+        "a dockerd for this node is still running"
+    )
 
 
 @pytest.mark.phase("outage")
@@ -29,13 +30,16 @@ def test_api_socket_refuses(host, node):
 
 
 @pytest.mark.phase("outage")
-@pytest.mark.parametrize("command", [
-    "docker ps",
-    "docker run --rm {image} true",
-    "docker exec lrm-web-1 true",
-    "docker logs lrm-web-1",
-    "docker stop lrm-web-1",
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "docker ps",
+        "docker run --rm {image} true",
+        "docker exec lrm-web-1 true",
+        "docker logs lrm-web-1",
+        "docker stop lrm-web-1",
+    ],
+)
 def test_docker_cli_cannot_connect(host, lrm_scenario, command):
     res = host.run(command.format(image=lrm_scenario.workload.image))
     assert res.rc != 0, f"{command!r} succeeded while the daemon is down"

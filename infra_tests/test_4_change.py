@@ -12,8 +12,10 @@ pytestmark = pytest.mark.phase("change")
 
 @pytest.mark.parametrize("endpoint", UPDATED_ENDPOINTS, ids=lambda e: e.path)
 def test_updated_response_on_node_path(lrm_scenario, node, cell, endpoint):
-    targets = [Target(f"http://{node.address}:{port}{endpoint.path}", endpoint.expect)
-               for port in lrm_scenario.workload.ports]
+    targets = [
+        Target(f"http://{node.address}:{port}{endpoint.path}", endpoint.expect)
+        for port in lrm_scenario.workload.ports
+    ]
     assert wait_until_ok(targets, 10, cell.timings.probe_timeout_s) is not None
 
 

@@ -46,8 +46,10 @@ def check_flags(dockerd_cmdline: list[str]) -> None:
     """dockerd refuses to start when an option is both a flag and a daemon.json key."""
     for arg in dockerd_cmdline:
         if arg == CONFLICTING_FLAG or arg.startswith(CONFLICTING_FLAG + "="):
-            raise BadInput(f"dockerd already runs with {arg}; remove the flag (e.g. minikube "
-                           f"--docker-opt) so daemon.json can own live-restore")
+            raise BadInput(
+                f"dockerd already runs with {arg}; remove the flag (e.g. minikube "
+                f"--docker-opt) so daemon.json can own live-restore"
+            )
 
 
 @dataclass(frozen=True)
@@ -63,5 +65,6 @@ class Backup:
 
 def preserved_keys(original: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """Keys other than live-restore that changed or vanished; empty means the merge was clean."""
-    return sorted(k for k in original if k != KEY and current.get(k, object()) != original[k]) + \
-        sorted(k for k in current if k != KEY and k not in original)
+    return sorted(k for k in original if k != KEY and current.get(k, object()) != original[k]) + sorted(
+        k for k in current if k != KEY and k not in original
+    )

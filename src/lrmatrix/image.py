@@ -55,16 +55,21 @@ def cached_tarball() -> Path:
 def build(target: Path) -> None:
     missing = missing_commands({"apt-get": "apt", "dpkg-deb": "dpkg"})
     if missing:
-        raise EnvironmentProblem("building the offline nginx image needs apt-get and dpkg-deb "
-                                 "(Debian/Ubuntu); or pass --image with an image the node can pull")
+        raise EnvironmentProblem(
+            "building the offline nginx image needs apt-get and dpkg-deb "
+            "(Debian/Ubuntu); or pass --image with an image the node can pull"
+        )
     with tempfile.TemporaryDirectory(prefix="lrmatrix-image-") as tmp:
         debs, root = Path(tmp, "debs"), Path(tmp, "root")
         debs.mkdir()
-        res = run(["apt-get", "download", "-o", "APT::Sandbox::User=root", *PACKAGES],
-                  timeout=300, cwd=str(debs))
+        res = run(
+            ["apt-get", "download", "-o", "APT::Sandbox::User=root", *PACKAGES], timeout=300, cwd=str(debs)
+        )
         if res.returncode != 0:
-            raise EnvironmentProblem(f"apt-get download failed: {res.stderr.strip()[-300:]}; "
-                                     "run `apt-get update` and check the apt mirror")
+            raise EnvironmentProblem(
+                f"apt-get download failed: {res.stderr.strip()[-300:]}; "
+                "run `apt-get update` and check the apt mirror"
+            )
         versions = {}
         for deb in sorted(debs.glob("*.deb")):
             extracted = run(["dpkg-deb", "-x", str(deb), str(root)], timeout=120)

@@ -99,8 +99,9 @@ def find_matrix_dir(start: Path | None = None) -> Path:
     for folder in (here, *here.parents):
         if (folder / "matrix" / "matrix.toml").is_file():
             return folder / "matrix"
-    raise BadInput("no matrix/matrix.toml found here or above; run from the lrmatrix checkout "
-                   "or set LRMATRIX_MATRIX")
+    raise BadInput(
+        "no matrix/matrix.toml found here or above; run from the lrmatrix checkout or set LRMATRIX_MATRIX"
+    )
 
 
 def load_matrix(path: Path | None = None) -> Matrix:
@@ -132,14 +133,18 @@ def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
     variants = _table(data, "variants", where)
     cells: list[Cell] = []
     for platform, variant in itertools.product(axes.get("platform", ()), axes.get("variant", ())):
-        cells.append(_make_cell(f"{platform}-{variant}", platform, variant, platforms, variants,
-                                base_timings, {}, where))
+        cells.append(
+            _make_cell(
+                f"{platform}-{variant}", platform, variant, platforms, variants, base_timings, {}, where
+            )
+        )
     for name, extra in _table(data, "cells", where).items():
         match = CELL_NAME.match(name)
         if not match or not match.group(3):
             raise BadInput(f"{where}: extra cell {name!r} must be <platform>-<variant>-<extra>")
-        cells.append(_make_cell(name, match.group(1), match.group(2), platforms, variants,
-                                base_timings, extra, where))
+        cells.append(
+            _make_cell(name, match.group(1), match.group(2), platforms, variants, base_timings, extra, where)
+        )
     names = [c.name for c in cells]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -147,9 +152,16 @@ def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
     return Matrix(cells=tuple(cells), axes=axes, source=source)
 
 
-def _make_cell(name: str, platform: str, variant: str, platforms: dict[str, Any],
-               variants: dict[str, Any], base_timings: Timings, extra: dict[str, Any],
-               where: str) -> Cell:
+def _make_cell(
+    name: str,
+    platform: str,
+    variant: str,
+    platforms: dict[str, Any],
+    variants: dict[str, Any],
+    base_timings: Timings,
+    extra: dict[str, Any],
+    where: str,
+) -> Cell:
     if not CELL_NAME.match(name):
         raise BadInput(f"{where}: cell name {name!r} does not match {CELL_NAME.pattern}")
     if platform not in platforms:
@@ -161,16 +173,23 @@ def _make_cell(name: str, platform: str, variant: str, platforms: dict[str, Any]
     expect = merged.get("expect")
     if expect not in VERDICTS:
         raise BadInput(f"{where}: cell {name!r} expects {expect!r}; use one of {', '.join(VERDICTS)}")
-    timings = Timings.from_mapping(plat.get("timings", {}), f"{where} [platforms.{platform}.timings]",
-                                   base_timings)
+    timings = Timings.from_mapping(
+        plat.get("timings", {}), f"{where} [platforms.{platform}.timings]", base_timings
+    )
     timings = Timings.from_mapping(extra.get("timings", {}), f"{where} [cells.{name}.timings]", timings)
     daemon_json = {**plat.get("daemon_json", {}), **extra.get("daemon_json", {})}
     if "live-restore" in daemon_json:
         raise BadInput(f"{where}: cell {name!r} sets live-restore in daemon_json; the variant owns it")
     return Cell(
-        name=name, platform=platform, variant=variant, driver=str(merged.get("driver", "")),
-        live_restore=bool(merged.get("live_restore")), expect=expect, timings=timings,
+        name=name,
+        platform=platform,
+        variant=variant,
+        driver=str(merged.get("driver", "")),
+        live_restore=bool(merged.get("live_restore")),
+        expect=expect,
+        timings=timings,
         stop_signal=str(merged.get("stop_signal", "SIGTERM")),
-        kubernetes=merged.get("kubernetes"), daemon_json=daemon_json,
+        kubernetes=merged.get("kubernetes"),
+        daemon_json=daemon_json,
         description=str(extra.get("description") or var.get("description", "")),
     )

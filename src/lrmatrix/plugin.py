@@ -28,11 +28,15 @@ KEY = pytest.StashKey[Scenario]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("lrmatrix")
     group.addoption("--cell", help="run infra_tests against this matrix cell")
-    group.addoption("--results-dir", default="results",
-                    help="where results/<cell>.json is written (default: results)")
-    group.addoption("--image", default=None,
-                    help="workload image the node can pull (e.g. nginx:alpine); default: an "
-                         "nginx image built offline from Debian packages")
+    group.addoption(
+        "--results-dir", default="results", help="where results/<cell>.json is written (default: results)"
+    )
+    group.addoption(
+        "--image",
+        default=None,
+        help="workload image the node can pull (e.g. nginx:alpine); default: an "
+        "nginx image built offline from Debian packages",
+    )
 
 
 def _sigterm_to_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -49,8 +53,9 @@ def pytest_configure(config: pytest.Config) -> None:
         node = driver_class(cell.driver)(cell)
     except LrmatrixError as exc:
         pytest.exit(str(exc), returncode=exc.exit_code)
-    config.stash[KEY] = Scenario(cell, node, Path(config.getoption("--results-dir")),
-                                 config.getoption("--image"))
+    config.stash[KEY] = Scenario(
+        cell, node, Path(config.getoption("--results-dir")), config.getoption("--image")
+    )
     config.pluginmanager.register(_Recorder(config.stash[KEY]), "lrmatrix-recorder")
     signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     become_subreaper()
@@ -176,9 +181,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     tr.section(f"lrmatrix {scenario.cell.name}")
     if scenario.setup_error is not None:
         tr.line(f"error: {scenario.setup_error}", red=True)
-    tr.line(f"expected {v['expected']}, observed {v['observed']}: "
-            f"{'PASS' if v['passed'] else 'FAIL'} ({v['reason']})",
-            green=v["passed"], red=not v["passed"])
+    tr.line(
+        f"expected {v['expected']}, observed {v['observed']}: "
+        f"{'PASS' if v['passed'] else 'FAIL'} ({v['reason']})",
+        green=v["passed"],
+        red=not v["passed"],
+    )
     for check in scenario.checks:
         if check["phase"] == "teardown":
             tr.line(f"teardown {check['id']}: {'ok' if check['passed'] else check['detail']}")

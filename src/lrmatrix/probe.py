@@ -64,15 +64,19 @@ def enter_netns(path: str) -> None:
         os.close(fd)
 
 
-def request_once(session: requests.Session, target: Target, timeout: float,
-                 clock: Callable[[], float] = time.monotonic) -> Sample:
+def request_once(
+    session: requests.Session, target: Target, timeout: float, clock: Callable[[], float] = time.monotonic
+) -> Sample:
     t0, wall = clock(), time.time()
     try:
         resp = session.get(target.url, timeout=timeout, allow_redirects=False)
         latency = (clock() - t0) * 1000
         ok = resp.status_code == 200 and target.expect in resp.text
-        err = "" if ok else f"HTTP {resp.status_code}" + ("" if resp.status_code != 200
-                                                          else ": unexpected body")
+        err = (
+            ""
+            if ok
+            else f"HTTP {resp.status_code}" + ("" if resp.status_code != 200 else ": unexpected body")
+        )
         return Sample(t0, wall, target.url, ok, resp.status_code, round(latency, 3), err)
     except requests.RequestException as exc:
         latency = (clock() - t0) * 1000
@@ -81,8 +85,14 @@ def request_once(session: requests.Session, target: Target, timeout: float,
 
 def _short_error(exc: Exception) -> str:
     text = str(exc)
-    for marker in ("Connection refused", "timed out", "No route to host", "Connection reset",
-                   "RemoteDisconnected", "Network is unreachable"):
+    for marker in (
+        "Connection refused",
+        "timed out",
+        "No route to host",
+        "Connection reset",
+        "RemoteDisconnected",
+        "Network is unreachable",
+    ):
         if marker in text:
             return marker
     return type(exc).__name__
@@ -99,8 +109,14 @@ def new_session() -> requests.Session:
 class Probe:
     """Background probing of several access paths; bounded in time and request count."""
 
-    def __init__(self, paths: dict[str, list[Target]], interval: float, timeout: float,
-                 netns: dict[str, str] | None = None, max_seconds: float = 900.0) -> None:
+    def __init__(
+        self,
+        paths: dict[str, list[Target]],
+        interval: float,
+        timeout: float,
+        netns: dict[str, str] | None = None,
+        max_seconds: float = 900.0,
+    ) -> None:
         self.paths = paths
         self.interval = interval
         self.timeout = timeout
@@ -113,8 +129,7 @@ class Probe:
 
     def start(self) -> None:
         for name in self.paths:
-            thread = threading.Thread(target=self._loop, args=(name,), name=f"probe-{name}",
-                                      daemon=True)
+            thread = threading.Thread(target=self._loop, args=(name,), name=f"probe-{name}", daemon=True)
             self._threads.append(thread)
             thread.start()
 
@@ -137,8 +152,7 @@ class Probe:
         deadline = start + self.max_seconds
         tick = 0
         while not self._stop.is_set() and tick < self.max_requests:
-            record.samples.append(request_once(session, targets[tick % len(targets)],
-                                               self.timeout))
+            record.samples.append(request_once(session, targets[tick % len(targets)], self.timeout))
             record.cpu_s = time.thread_time() - cpu0
             next_tick = tick + 1
             now = time.monotonic()
@@ -191,13 +205,16 @@ def interval_stats(samples: list[Sample]) -> dict[str, float]:
     if len(gaps) < 2:
         return {"mean_ms": 0.0, "stdev_ms": 0.0, "p99_ms": 0.0}
     ordered = sorted(gaps)
-    return {"mean_ms": round(statistics.fmean(gaps), 3),
-            "stdev_ms": round(statistics.stdev(gaps), 3),
-            "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 3)}
+    return {
+        "mean_ms": round(statistics.fmean(gaps), 3),
+        "stdev_ms": round(statistics.stdev(gaps), 3),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 3),
+    }
 
 
-def wait_until_ok(targets: list[Target], timeout: float, request_timeout: float,
-                  netns: str | None = None) -> float | None:
+def wait_until_ok(
+    targets: list[Target], timeout: float, request_timeout: float, netns: str | None = None
+) -> float | None:
     """Seconds until every target answered OK once (in ``netns`` if given); ``None`` on timeout.
 
     Runs in its own thread so entering a namespace never affects the caller's thread.

@@ -17,13 +17,26 @@ from collections.abc import Mapping, Sequence
 PR_SET_CHILD_SUBREAPER = 36
 
 
-def run(argv: Sequence[str], *, timeout: float = 60.0, env: Mapping[str, str] | None = None,
-        cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: Sequence[str],
+    *,
+    timeout: float = 60.0,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run a command, capture text output, never raise on a non-zero exit."""
     full_env = {**os.environ, **env} if env else None
     try:
-        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
-                              env=full_env, cwd=cwd, check=False, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            list(argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=full_env,
+            cwd=cwd,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
     except FileNotFoundError:
         return subprocess.CompletedProcess(list(argv), 127, "", f"{argv[0]}: command not found")
     except subprocess.TimeoutExpired as exc:

@@ -16,26 +16,38 @@ from lrmatrix.errors import BadInput
 from lrmatrix.probe import PathRecord, interval_stats, outage_windows
 
 SCHEMA = "lrmatrix.result/1"
-REQUIRED = ("schema", "cell", "driver", "started_at", "finished_at", "versions", "live_restore",
-            "phases", "checks", "probes", "verdict")
+REQUIRED = (
+    "schema",
+    "cell",
+    "driver",
+    "started_at",
+    "finished_at",
+    "versions",
+    "live_restore",
+    "phases",
+    "checks",
+    "probes",
+    "verdict",
+)
 
 
-def summarize_path(record: PathRecord, t0: float, down_at: float | None,
-                   up_at: float | None) -> dict[str, Any]:
+def summarize_path(
+    record: PathRecord, t0: float, down_at: float | None, up_at: float | None
+) -> dict[str, Any]:
     """Counts, outage windows and raw samples of one access path, times relative to ``t0``."""
     samples = record.samples
     end = samples[-1].t if samples else t0
     windows = outage_windows(samples)
-    during = [s for s in samples if down_at is not None and up_at is not None
-              and down_at <= s.t < up_at]
+    during = [s for s in samples if down_at is not None and up_at is not None and down_at <= s.t < up_at]
     return {
         "sent": len(samples),
         "failed": sum(1 for s in samples if not s.ok),
         "sent_while_down": len(during),
         "failed_while_down": sum(1 for s in during if not s.ok),
         "longest_outage_ms": round(max((w.duration(end) for w in windows), default=0.0) * 1000, 1),
-        "windows": [[round(w.start - t0, 3), None if w.end is None else round(w.end - t0, 3)]
-                    for w in windows],
+        "windows": [
+            [round(w.start - t0, 3), None if w.end is None else round(w.end - t0, 3)] for w in windows
+        ],
         "errors": _error_counts(record),
         "interval": interval_stats(samples),
         "missed_ticks": record.missed_ticks,
@@ -74,8 +86,10 @@ def load(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadInput(f"{path}: not a result object")
     if data.get("schema") != SCHEMA:
-        raise BadInput(f"{path}: schema {data.get('schema')!r} is not {SCHEMA!r}; "
-                       "re-run the cell with this lrmatrix version")
+        raise BadInput(
+            f"{path}: schema {data.get('schema')!r} is not {SCHEMA!r}; "
+            "re-run the cell with this lrmatrix version"
+        )
     missing = [k for k in REQUIRED if k not in data]
     if missing:
         raise BadInput(f"{path}: result is missing {', '.join(missing)}")
@@ -103,8 +117,10 @@ def load_many(paths: Iterable[Path], newest: bool = False) -> list[dict[str, Any
         cell = data["cell"]
         if cell in by_cell:
             if not newest:
-                raise BadInput(f"two results for cell {cell}: {by_cell[cell][0]} and {path}; "
-                               "pass one, or --newest to take the later run")
+                raise BadInput(
+                    f"two results for cell {cell}: {by_cell[cell][0]} and {path}; "
+                    "pass one, or --newest to take the later run"
+                )
             if data["started_at"] <= by_cell[cell][1]["started_at"]:
                 continue
         by_cell[cell] = (path, data)

@@ -41,8 +41,7 @@ class Snapshot:
 
 
 class Scenario:
-    def __init__(self, cell: Cell, node: Node, results_dir: Path,
-                 image_ref: str | None = None) -> None:
+    def __init__(self, cell: Cell, node: Node, results_dir: Path, image_ref: str | None = None) -> None:
         self.cell = cell
         self.node = node
         self.results_dir = results_dir
@@ -77,8 +76,7 @@ class Scenario:
         return round((time.monotonic() if t is None else t) - self.t0, 3)
 
     def event(self, name: str, detail: str = "") -> None:
-        self.events.append({"name": name, "t": self.rel(), "at": iso(time.time()),
-                            "detail": detail})
+        self.events.append({"name": name, "t": self.rel(), "at": iso(time.time()), "detail": detail})
 
     def _timed(self, key: str, start: float) -> None:
         self.timing[key] = round(time.monotonic() - start, 3)
@@ -89,9 +87,14 @@ class Scenario:
         paths = {"node": self.node.address}
         if self.node.loopback_netns():
             paths["loopback"] = "127.0.0.1"
-        return {path: [Target(f"http://{host}:{port}{ep.path}", ep.expect)
-                       for port in self.workload.ports for ep in ENDPOINTS]
-                for path, host in paths.items()}
+        return {
+            path: [
+                Target(f"http://{host}:{port}{ep.path}", ep.expect)
+                for port in self.workload.ports
+                for ep in ENDPOINTS
+            ]
+            for path, host in paths.items()
+        }
 
     def netns_for(self) -> dict[str, str]:
         ns = self.node.loopback_netns()
@@ -113,13 +116,23 @@ class Scenario:
         self.workload.deploy()
         for path, targets in self.targets().items():
             ns = self.netns_for().get(path)
-            if wait_until_ok(targets, self.cell.timings.ready_timeout_s,
-                             self.cell.timings.probe_timeout_s, ns) is None:
-                raise NodeError(f"the workload did not answer on the {path} path within "
-                                f"{self.cell.timings.ready_timeout_s:.0f}s")
+            if (
+                wait_until_ok(
+                    targets, self.cell.timings.ready_timeout_s, self.cell.timings.probe_timeout_s, ns
+                )
+                is None
+            ):
+                raise NodeError(
+                    f"the workload did not answer on the {path} path within "
+                    f"{self.cell.timings.ready_timeout_s:.0f}s"
+                )
         self._timed("workload_ready_s", start)
-        self.probe = Probe(self.targets(), self.cell.timings.probe_interval_s,
-                           self.cell.timings.probe_timeout_s, self.netns_for())
+        self.probe = Probe(
+            self.targets(),
+            self.cell.timings.probe_interval_s,
+            self.cell.timings.probe_timeout_s,
+            self.netns_for(),
+        )
         self.probe.start()
         self._enter("baseline")
 
@@ -163,8 +176,9 @@ class Scenario:
         now, wall = self.rel(), time.time()
         if self.phases and self.phases[-1]["finished_at"] is None:
             self.phases[-1].update(finished_at=iso(wall), t_end=now)
-        self.phases.append({"name": name, "started_at": iso(wall), "finished_at": None,
-                            "t_start": now, "t_end": None})
+        self.phases.append(
+            {"name": name, "started_at": iso(wall), "finished_at": None, "t_start": now, "t_end": None}
+        )
         self.phase = name
 
     def advance(self, target: str) -> None:
@@ -172,7 +186,7 @@ class Scenario:
         if self.aborted:
             raise NodeError(f"scenario aborted: {self.aborted}")
         current = PHASES.index(self.phase) if self.phase else -1
-        for name in PHASES[current + 1: PHASES.index(target) + 1]:
+        for name in PHASES[current + 1 : PHASES.index(target) + 1]:
             try:
                 getattr(self, f"_to_{name}")()
             except BaseException as exc:
@@ -207,12 +221,16 @@ class Scenario:
         self.node.start_daemon()
         self.event("daemon started")
         targets = self.targets()
-        self.recovered_after_s = wait_until_ok(targets["node"], self.cell.timings.recover_timeout_s,
-                                               self.cell.timings.probe_timeout_s)
+        self.recovered_after_s = wait_until_ok(
+            targets["node"], self.cell.timings.recover_timeout_s, self.cell.timings.probe_timeout_s
+        )
         if "loopback" in targets:
             self.loopback_recovered_after_s = wait_until_ok(
-                targets["loopback"], self.cell.timings.recover_timeout_s,
-                self.cell.timings.probe_timeout_s, self.netns_for()["loopback"])
+                targets["loopback"],
+                self.cell.timings.recover_timeout_s,
+                self.cell.timings.probe_timeout_s,
+                self.netns_for()["loopback"],
+            )
         self._timed("recovery_s", self.up_at)
 
     def _to_after(self) -> None:
@@ -249,8 +267,9 @@ class Scenario:
             finally:
                 self.node.destroy()
         residue = self.node.residue()
-        self.record("teardown", "node_left_clean", not residue,
-                    "nothing left" if not residue else "; ".join(residue))
+        self.record(
+            "teardown", "node_left_clean", not residue, "nothing left" if not residue else "; ".join(residue)
+        )
         self._timed("teardown_s", start)
         self.phases[-1].update(finished_at=iso(time.time()), t_end=self.rel())
         self.final = self.result()
@@ -263,33 +282,44 @@ class Scenario:
         if self.node.read_file(path) != self.backup.original and self.backup.original is not None:
             self.node.write_file(path, self.backup.original)
         ok = self.node.read_file(path) == self.backup.original
-        self.record("teardown", "daemon_json_restored_byte_identical", ok,
-                    "restored" if ok else "daemon.json differs from the backup")
+        self.record(
+            "teardown",
+            "daemon_json_restored_byte_identical",
+            ok,
+            "restored" if ok else "daemon.json differs from the backup",
+        )
 
     def record(self, phase: str, check_id: str, passed: bool, detail: str = "") -> None:
-        self.checks.append({"id": check_id, "phase": phase, "passed": bool(passed),
-                            "detail": detail})
+        self.checks.append({"id": check_id, "phase": phase, "passed": bool(passed), "detail": detail})
 
     # --- result --------------------------------------------------------------------------
     def result(self) -> dict[str, Any]:
-        verdict = self.verdict or Verdict(self.cell.expect, "error",
-                                          self.aborted or str(self.setup_error or "not run"))
+        verdict = self.verdict or Verdict(
+            self.cell.expect, "error", self.aborted or str(self.setup_error or "not run")
+        )
         probes = {}
         if self.probe is not None:
-            probes = {name: results.summarize_path(rec, self.t0, self.down_at, self.up_at)
-                      for name, rec in self.probe.records.items()}
+            probes = {
+                name: results.summarize_path(rec, self.t0, self.down_at, self.up_at)
+                for name, rec in self.probe.records.items()
+            }
         return {
             "schema": results.SCHEMA,
             "cell": self.cell.name,
             "driver": self.cell.driver,
             "platform": self.cell.platform,
             "variant": self.cell.variant,
-            "node": {"address": self._safe(lambda: self.node.address),
-                     "name": getattr(self.node, "name", ""), "host": platform.node()},
+            "node": {
+                "address": self._safe(lambda: self.node.address),
+                "name": getattr(self.node, "name", ""),
+                "host": platform.node(),
+            },
             "started_at": iso(self.wall0),
             "finished_at": iso(time.time()),
-            "versions": {**self.versions, **({"kubernetes": self.cell.kubernetes}
-                                              if self.cell.kubernetes else {})},
+            "versions": {
+                **self.versions,
+                **({"kubernetes": self.cell.kubernetes} if self.cell.kubernetes else {}),
+            },
             "live_restore": {"configured": self.cell.live_restore, "effective": self.effective},
             "timings_configured": vars(self.cell.timings),
             "timing": self.timing,
@@ -298,8 +328,7 @@ class Scenario:
             "checks": self.checks,
             "probes": probes,
             "containers": self._containers_summary(),
-            "recovery": {"node_s": self.recovered_after_s,
-                         "loopback_s": self.loopback_recovered_after_s},
+            "recovery": {"node_s": self.recovered_after_s, "loopback_s": self.loopback_recovered_after_s},
             "error": str(self.setup_error or self.aborted or "") or None,
             "verdict": verdict.as_dict(),
         }
@@ -314,8 +343,9 @@ class Scenario:
         def dump(snap: Snapshot | None) -> list[dict[str, Any]]:
             if snap is None:
                 return []
-            return [{**vars(c), "procs": [p.pid for p in snap.procs.get(c.name, [])]}
-                    for c in snap.containers]
+            return [
+                {**vars(c), "procs": [p.pid for p in snap.procs.get(c.name, [])]} for c in snap.containers
+            ]
 
         kept = None
         if self.before and self.after:

@@ -23,12 +23,15 @@ class Verdict:
         return self.expected == self.observed
 
     def as_dict(self) -> dict[str, object]:
-        return {"expected": self.expected, "observed": self.observed, "passed": self.passed,
-                "reason": self.reason}
+        return {
+            "expected": self.expected,
+            "observed": self.observed,
+            "passed": self.passed,
+            "reason": self.reason,
+        }
 
 
-def decide(expected: str, samples: list[Sample], down_at: float | None,
-           up_at: float | None) -> Verdict:
+def decide(expected: str, samples: list[Sample], down_at: float | None, up_at: float | None) -> Verdict:
     """``survive``: no failed request while down; ``outage``: failures while down, and the path
     answers again after the restart; ``unrecovered``: it never does; ``inconclusive``: the probe
     sent nothing while the daemon was down, so nothing was proven either way."""
@@ -40,10 +43,16 @@ def decide(expected: str, samples: list[Sample], down_at: float | None,
         return Verdict(expected, "inconclusive", "no request was sent while the daemon was down")
     failed = sum(1 for s in during if not s.ok)
     if not after or not after[-1].ok:
-        return Verdict(expected, "unrecovered",
-                       f"{failed}/{len(during)} failed while down and the node path did not "
-                       "answer again after the restart")
+        return Verdict(
+            expected,
+            "unrecovered",
+            f"{failed}/{len(during)} failed while down and the node path did not "
+            "answer again after the restart",
+        )
     if failed == 0:
         return Verdict(expected, "survive", f"0/{len(during)} requests failed while down")
-    return Verdict(expected, "outage", f"{failed}/{len(during)} requests failed while down; "
-                                       "answering again after the restart")
+    return Verdict(
+        expected,
+        "outage",
+        f"{failed}/{len(during)} requests failed while down; answering again after the restart",
+    )

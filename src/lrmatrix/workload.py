@@ -45,8 +45,14 @@ INDEX_HTML = f"""<!DOCTYPE html>
 def nginx_conf(updated: bool = False) -> str:
     """The seed nginx.conf; ``updated`` is the config-change variant with ``/test``."""
     suffix = " - updated" if updated else ""
-    test = ('    location = /test { default_type text/plain; '
-            'return 200 "Live Restore Test - Updated Configuration\\n"; }\n') if updated else ""
+    test = (
+        (
+            "    location = /test { default_type text/plain; "
+            'return 200 "Live Restore Test - Updated Configuration\\n"; }\n'
+        )
+        if updated
+        else ""
+    )
     return (
         "user nobody nogroup;\n"
         "worker_processes 1;\n"
@@ -58,7 +64,7 @@ def nginx_conf(updated: bool = False) -> str:
         "  server {\n"
         "    listen 80;\n"
         f'    location = /health {{ default_type text/plain; return 200 "healthy{suffix}\\n"; }}\n'
-        f'    location = /status {{ default_type text/plain; '
+        f"    location = /status {{ default_type text/plain; "
         f'return 200 "nginx is running{suffix}\\n"; }}\n'
         f"{test}"
         "    location / { root /usr/share/nginx/html; index index.html; default_type text/html; }\n"
@@ -81,8 +87,9 @@ class ContainerState:
 
 
 class Workload:
-    def __init__(self, node: Node, image: str, replicas: int = 2, base_port: int = 8081,
-                 config_dir: str = "") -> None:
+    def __init__(
+        self, node: Node, image: str, replicas: int = 2, base_port: int = 8081, config_dir: str = ""
+    ) -> None:
         self.node = node
         self.image = image
         self.ports = [base_port + i for i in range(replicas)]
@@ -103,10 +110,22 @@ class Workload:
         for name, port in zip(self.names, self.ports, strict=True):
             # unless-stopped: without live-restore the daemon brings them back on start
             self.node.docker_ok(
-                "run", "-d", "--name", name, "--restart", "unless-stopped",
-                "--label", f"{LABEL}={self.node.cell.name}", "-p", f"{port}:80",
-                "-v", f"{self.conf_path}:/etc/nginx/nginx.conf:ro",
-                "-v", f"{self.config_dir}/html:/usr/share/nginx/html:ro", self.image)
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--restart",
+                "unless-stopped",
+                "--label",
+                f"{LABEL}={self.node.cell.name}",
+                "-p",
+                f"{port}:80",
+                "-v",
+                f"{self.conf_path}:/etc/nginx/nginx.conf:ro",
+                "-v",
+                f"{self.config_dir}/html:/usr/share/nginx/html:ro",
+                self.image,
+            )
 
     def snapshot(self) -> list[ContainerState]:
         """Current state of every workload container, via the API (needs the daemon)."""
@@ -114,10 +133,17 @@ class Workload:
         states = []
         for item, port in zip(raw, self.ports, strict=True):
             st = item["State"]
-            states.append(ContainerState(
-                name=item["Name"].lstrip("/"), id=item["Id"], running=bool(st["Running"]),
-                pid=int(st["Pid"]), started_at=str(st["StartedAt"]),
-                restart_count=int(item.get("RestartCount", 0)), port=port))
+            states.append(
+                ContainerState(
+                    name=item["Name"].lstrip("/"),
+                    id=item["Id"],
+                    running=bool(st["Running"]),
+                    pid=int(st["Pid"]),
+                    started_at=str(st["StartedAt"]),
+                    restart_count=int(item.get("RestartCount", 0)),
+                    port=port,
+                )
+            )
         return states
 
     def apply_change(self) -> None:

@@ -178,8 +178,12 @@ class Node(ABC):
         rest = stat.decode(errors="replace").rsplit(")", 1)[1].split()
         if rest[0] == "Z":
             return None
-        return ProcInfo(pid=pid, ppid=int(rest[1]), start_ticks=int(rest[19]),
-                        cmdline=cmd.replace(b"\0", b" ").decode(errors="replace").strip())
+        return ProcInfo(
+            pid=pid,
+            ppid=int(rest[1]),
+            start_ticks=int(rest[19]),
+            cmdline=cmd.replace(b"\0", b" ").decode(errors="replace").strip(),
+        )
 
     def children(self, pid: int) -> list[ProcInfo]:
         """Live direct children of ``pid`` (nginx workers of a master, for instance)."""

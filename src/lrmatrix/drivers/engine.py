@@ -52,16 +52,23 @@ class NetnsBackend(LocalBackend):
 
     def run(self, command: str, *args: str, **kwargs: Any) -> CommandResult:
         inner = self.get_command(command, *args)
-        wrapped = (f"nsenter --net={shlex.quote(self.netns_path)} env "
-                   f"DOCKER_HOST={shlex.quote(self.docker_host)} /bin/sh -c {shlex.quote(inner)}")
+        wrapped = (
+            f"nsenter --net={shlex.quote(self.netns_path)} env "
+            f"DOCKER_HOST={shlex.quote(self.docker_host)} /bin/sh -c {shlex.quote(inner)}"
+        )
         return self.run_local(wrapped)
 
 
 class EngineNode(Node):
     scheme = "engine"
     requires: ClassVar[dict[str, str]] = {
-        "dockerd": "docker.io", "docker": "docker.io", "containerd": "containerd",
-        "runc": "runc", "iptables": "iptables", "ip": "iproute2", "nsenter": "util-linux",
+        "dockerd": "docker.io",
+        "docker": "docker.io",
+        "containerd": "containerd",
+        "runc": "runc",
+        "iptables": "iptables",
+        "ip": "iproute2",
+        "nsenter": "util-linux",
     }
 
     def __init__(self, cell: Cell, slot: engine_net.Slot | None = None) -> None:
@@ -116,27 +123,41 @@ class EngineNode(Node):
                 left.append(f"veth {self.slot.host_if}")
             if self.state_dir.exists():
                 left.append(f"state folder {self.state_dir}")
-            left += [f"process {p.pid} ({p.cmdline[:60]})"
-                     for p in _host_procs_mentioning(str(self.state_dir))]
+            left += [
+                f"process {p.pid} ({p.cmdline[:60]})" for p in _host_procs_mentioning(str(self.state_dir))
+            ]
         return left
 
     def dockerd_argv(self) -> list[str]:
         s = self.state_dir
-        return ["dockerd", "--config-file", self.daemon_json_path, "--data-root", str(s / "data"),
-                "--exec-root", str(self.exec_root), "--pidfile", str(s / "docker.pid"),
-                "--host", f"unix://{self.socket_path}"]
+        return [
+            "dockerd",
+            "--config-file",
+            self.daemon_json_path,
+            "--data-root",
+            str(s / "data"),
+            "--exec-root",
+            str(self.exec_root),
+            "--pidfile",
+            str(s / "docker.pid"),
+            "--host",
+            f"unix://{self.socket_path}",
+        ]
 
     # --- lifecycle -----------------------------------------------------------------------
     def sanity_checks(self) -> None:
         if not sys.platform.startswith("linux"):
             raise EnvironmentProblem("the engine driver needs Linux (network namespaces, dockerd)")
         if os.geteuid() != 0:
-            raise EnvironmentProblem("the engine driver must run as root (it creates a network "
-                                     "namespace and starts dockerd); rerun with sudo")
+            raise EnvironmentProblem(
+                "the engine driver must run as root (it creates a network "
+                "namespace and starts dockerd); rerun with sudo"
+            )
         missing = missing_commands(self.requires)
         if missing:
-            raise EnvironmentProblem(f"missing {', '.join(missing)}: install with "
-                                     f"`apt-get install {' '.join(missing)}`")
+            raise EnvironmentProblem(
+                f"missing {', '.join(missing)}: install with `apt-get install {' '.join(missing)}`"
+            )
         if not Path("/proc/self/ns/net").exists():
             raise EnvironmentProblem("this kernel has no network namespaces (/proc/self/ns/net)")
         res = run(["iptables", "-S"], timeout=15)
@@ -147,8 +168,9 @@ class EngineNode(Node):
         self.slot = engine_net.claim_slot()
         try:
             self.state_dir.mkdir(parents=True, exist_ok=False)
-            (self.state_dir / "node.json").write_text(json.dumps(
-                {"slot": self.slot.index, "cell": self.cell.name, "harness_pid": os.getpid()}))
+            (self.state_dir / "node.json").write_text(
+                json.dumps({"slot": self.slot.index, "cell": self.cell.name, "harness_pid": os.getpid()})
+            )
             engine_net.wire(self.slot)
             original = {**self.cell.daemon_json, "bip": self.slot.bip}
             self.write_file(self.daemon_json_path, daemon_config.render(original))
@@ -165,7 +187,11 @@ class EngineNode(Node):
         # the harness decides how the daemon stops.
         self._dockerd = subprocess.Popen(
             ["nsenter", f"--net={self._slot.netns_path}", *self.dockerd_argv()],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         proc = self._dockerd
         try:
@@ -181,8 +207,11 @@ class EngineNode(Node):
                 lines = fh.read().decode(errors="replace").splitlines()
         except OSError:
             return "no dockerd log"
-        bad = [ln for ln in lines if "level=fatal" in ln or "level=error" in ln
-               or ln.startswith(("unable to", "failed to"))]
+        bad = [
+            ln
+            for ln in lines
+            if "level=fatal" in ln or "level=error" in ln or ln.startswith(("unable to", "failed to"))
+        ]
         return (bad or lines or ["dockerd printed nothing"])[-1].strip()
 
     def stop_daemon(self, signal_name: str) -> None:
@@ -191,8 +220,10 @@ class EngineNode(Node):
             return
         os.kill(pid, getattr(signal, signal_name))
         if not self._wait_gone(pid, self.cell.timings.stop_timeout_s):
-            raise NodeError(f"dockerd (pid {pid}) did not exit within "
-                            f"{self.cell.timings.stop_timeout_s:.0f}s of {signal_name}")
+            raise NodeError(
+                f"dockerd (pid {pid}) did not exit within "
+                f"{self.cell.timings.stop_timeout_s:.0f}s of {signal_name}"
+            )
 
     def _wait_gone(self, pid: int, timeout: float) -> bool:
         if self._dockerd is not None and self._dockerd.pid == pid:
@@ -261,8 +292,9 @@ class EngineNode(Node):
     def _unmount_all(self) -> None:
         root = str(self.state_dir)
         mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
-        for target in sorted((m for m in mounts if m == root or m.startswith(root + "/")),
-                             key=len, reverse=True):
+        for target in sorted(
+            (m for m in mounts if m == root or m.startswith(root + "/")), key=len, reverse=True
+        ):
             run(["umount", "-l", target], timeout=15)
 
     @classmethod
@@ -279,8 +311,11 @@ class EngineNode(Node):
 
     # --- access --------------------------------------------------------------------------
     def run(self, argv: list[str], timeout: float = 60.0) -> CmdResult:
-        res = run(["nsenter", f"--net={self._slot.netns_path}", *argv], timeout=timeout,
-                  env={"DOCKER_HOST": f"unix://{self.socket_path}"})
+        res = run(
+            ["nsenter", f"--net={self._slot.netns_path}", *argv],
+            timeout=timeout,
+            env={"DOCKER_HOST": f"unix://{self.socket_path}"},
+        )
         return CmdResult(tuple(argv), res.returncode, res.stdout, res.stderr)
 
     def read_file(self, path: str) -> bytes | None:

@@ -64,8 +64,7 @@ def _ip(*args: str) -> None:
 def addresses_in_use() -> set[str]:
     """IPv4 addresses configured on this machine's interfaces (host namespace)."""
     res = run(["ip", "-o", "-4", "addr", "show"], timeout=15)
-    return {part.split("/")[0] for line in res.stdout.splitlines()
-            for part in line.split()[3:4]}
+    return {part.split("/")[0] for line in res.stdout.splitlines() for part in line.split()[3:4]}
 
 
 def claim_slot() -> Slot:
