@@ -17,6 +17,7 @@ from typing import Any
 from lrmatrix import daemon_config, image, results
 from lrmatrix.drivers.base import Node, ProcInfo
 from lrmatrix.errors import LrmatrixError, NodeError
+from lrmatrix.findings import findings
 from lrmatrix.matrix import Cell
 from lrmatrix.probe import Probe, Target, wait_until_ok
 from lrmatrix.verdict import Verdict, decide
@@ -329,6 +330,11 @@ class Scenario:
             "probes": probes,
             "containers": self._containers_summary(),
             "recovery": {"node_s": self.recovered_after_s, "loopback_s": self.loopback_recovered_after_s},
+            "findings": findings(
+                probes,
+                None if self.down_at is None else self.rel(self.down_at),
+                None if self.up_at is None else self.rel(self.up_at),
+            ),
             "error": str(self.setup_error or self.aborted or "") or None,
             "verdict": verdict.as_dict(),
         }

@@ -1,0 +1,9 @@
+"""``python -m lrmatrix``: same as the console script."""
+
+from __future__ import annotations
+
+import sys
+
+from lrmatrix.cli import main
+
+sys.exit(main())

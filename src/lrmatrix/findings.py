@@ -1,0 +1,38 @@
+"""Findings: measured behaviour worth a sentence in the report that is not the verdict.
+
+The verdict is about the ``node`` path while the daemon is down; these call out what else
+the probes saw (loopback through docker-proxy, blips after the restart), in words.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def findings(probes: dict[str, dict[str, Any]], down_rel: float | None, up_rel: float | None) -> list[str]:
+    notes: list[str] = []
+    if down_rel is None or up_rel is None:
+        return notes
+    for path, p in probes.items():
+        if p.get("setup_error"):
+            notes.append(f"{path} path: the probe could not run ({p['setup_error']})")
+            continue
+        if path != "node" and p["failed_while_down"]:
+            notes.append(
+                f"{path} path fails while dockerd is down: {p['failed_while_down']}/"
+                f"{p['sent_while_down']} requests failed"
+                + (" (docker-proxy exits with dockerd)" if path == "loopback" else "")
+            )
+        elif path != "node" and p["sent_while_down"]:
+            notes.append(f"{path} path kept answering while dockerd was down")
+        late = [w for w in p["windows"] if w[0] >= up_rel]
+        if late:
+            longest = max((w[1] if w[1] is not None else w[0]) - w[0] for w in late)
+            notes.append(
+                f"{path} path failed again after dockerd started: {len(late)} window(s), longest "
+                f"{longest * 1000:.0f} ms (dockerd re-creates its iptables rules on start)"
+            )
+        early = [w for w in p["windows"] if w[1] is not None and w[1] <= down_rel]
+        if early:
+            notes.append(f"{path} path failed {len(early)} time(s) before the daemon was stopped")
+    return notes

@@ -1,0 +1,95 @@
+"""One row per cell, derived from result files: the numbers every report format shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PATH_ORDER = ("node", "loopback", "pod")
+
+
+@dataclass(frozen=True)
+class PathCells:
+    """Per access path: failed requests while the daemon was down, and the longest outage."""
+
+    failed_while_down: int
+    sent_while_down: int
+    failed: int
+    sent: int
+    longest_outage_ms: float
+
+
+@dataclass(frozen=True)
+class Row:
+    cell: str
+    ran: bool
+    expected: str
+    observed: str
+    passed: bool
+    lr_configured: bool | None = None
+    lr_effective: bool | None = None
+    paths: dict[str, PathCells] = field(default_factory=dict)
+    pids_kept: bool | None = None
+    restarts: int | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    reason: str = ""
+    failed_checks: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+
+
+def row_from_result(result: dict[str, Any]) -> Row:
+    verdict = result["verdict"]
+    paths = {
+        name: PathCells(
+            failed_while_down=int(p.get("failed_while_down", 0)),
+            sent_while_down=int(p.get("sent_while_down", 0)),
+            failed=int(p.get("failed", 0)),
+            sent=int(p.get("sent", 0)),
+            longest_outage_ms=float(p.get("longest_outage_ms", 0.0)),
+        )
+        for name, p in sorted(result["probes"].items(), key=lambda kv: _path_rank(kv[0]))
+    }
+    containers = result.get("containers") or {}
+    after = containers.get("after") or []
+    before = {c["name"]: c for c in containers.get("before") or []}
+    restarts = None
+    if after and before:
+        restarts = sum(
+            1 for c in after if c["name"] in before and c["started_at"] != before[c["name"]]["started_at"]
+        )
+    lr = result.get("live_restore") or {}
+    return Row(
+        cell=result["cell"],
+        ran=True,
+        expected=str(verdict.get("expected", "")),
+        observed=str(verdict.get("observed", "")),
+        passed=bool(verdict.get("passed")) and all(c["passed"] for c in result["checks"]),
+        lr_configured=lr.get("configured"),
+        lr_effective=lr.get("effective"),
+        paths=paths,
+        pids_kept=containers.get("pids_kept"),
+        restarts=restarts,
+        versions={k: str(v) for k, v in (result.get("versions") or {}).items()},
+        reason=str(verdict.get("reason", "")),
+        failed_checks=[f"{c['phase']}/{c['id']}" for c in result["checks"] if not c["passed"]],
+        findings=list(result.get("findings") or []),
+    )
+
+
+def _path_rank(name: str) -> int:
+    return PATH_ORDER.index(name) if name in PATH_ORDER else len(PATH_ORDER)
+
+
+def not_run(cell: str, expected: str = "") -> Row:
+    """A cell of the matrix with no result: shown, never silently missing."""
+    return Row(cell=cell, ran=False, expected=expected, observed="not run", passed=False)
+
+
+def build_rows(results: list[dict[str, Any]], matrix_cells: list[tuple[str, str]] | None = None) -> list[Row]:
+    """Rows in matrix order (cells without a result as "not run"), then any extra results."""
+    by_cell = {r["cell"]: r for r in results}
+    rows: list[Row] = []
+    for name, expected in matrix_cells or []:
+        rows.append(row_from_result(by_cell.pop(name)) if name in by_cell else not_run(name, expected))
+    rows.extend(row_from_result(r) for _, r in sorted(by_cell.items()))
+    return rows
