@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from lrmatrix.drivers import driver_class
+from lrmatrix.drivers import NodeSpec, make_node
 from lrmatrix.errors import LrmatrixError
 from lrmatrix.matrix import load_matrix
 from lrmatrix.process import become_subreaper, reap_orphans
@@ -50,7 +50,12 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     try:
         cell = load_matrix().cell(cell_name)
-        node = driver_class(cell.driver)(cell)
+        spec_text = config.getoption("--node")
+        options = {
+            "allow_disruption": str(bool(config.getoption("--allow-disruption"))).lower(),
+            "kube_context": config.getoption("--kube-context") or "",
+        }
+        node = make_node(cell, NodeSpec.parse(spec_text, options) if spec_text else None)
     except LrmatrixError as exc:
         pytest.exit(str(exc), returncode=exc.exit_code)
     config.stash[KEY] = Scenario(

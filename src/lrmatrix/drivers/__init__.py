@@ -1,19 +1,53 @@
-"""Drivers by node-spec scheme, imported lazily so a missing optional dependency
-(paramiko, kubernetes) only matters to the driver that needs it."""
+"""Drivers by node-spec scheme (``engine://``, ``ssh://user@host``, ``minikube://profile``),
+imported lazily so a missing optional dependency (paramiko, kubernetes) only matters to
+the driver that needs it."""
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from lrmatrix.errors import BadInput
 
 if TYPE_CHECKING:
     from lrmatrix.drivers.base import Node
+    from lrmatrix.matrix import Cell
 
 DRIVERS: dict[str, str] = {
     "engine": "lrmatrix.drivers.engine:EngineNode",
 }
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """Where the node is and how it may be used; options come from the command line."""
+
+    scheme: str
+    user: str | None = None
+    host: str | None = None
+    port: int | None = None
+    path: str = ""
+    options: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str, options: dict[str, str] | None = None) -> NodeSpec:
+        parts = urlsplit(text if "://" in text else f"{text}://")
+        if not parts.scheme:
+            raise BadInput(f"node spec {text!r} has no scheme; use e.g. engine:// or ssh://user@host")
+        try:
+            port = parts.port
+        except ValueError:
+            raise BadInput(f"node spec {text!r} has an invalid port") from None
+        return cls(
+            parts.scheme,
+            parts.username,
+            parts.hostname,
+            port,
+            (parts.netloc if parts.scheme == "minikube" else "") + parts.path,
+            options or {},
+        )
 
 
 def driver_class(name: str) -> type[Node]:
@@ -23,3 +57,10 @@ def driver_class(name: str) -> type[Node]:
         raise BadInput(f"unknown driver {name!r}; known: {', '.join(sorted(DRIVERS))}") from None
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+
+def make_node(cell: Cell, spec: NodeSpec | None) -> Node:
+    """The cell's own driver, unless ``--node`` names another one (ssh for staging nodes)."""
+    if spec is None:
+        return driver_class(cell.driver)(cell)
+    return driver_class(spec.scheme)(cell, spec)

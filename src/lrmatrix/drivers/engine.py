@@ -31,6 +31,7 @@ from lrmatrix.process import missing_commands, reap_orphans, run
 if TYPE_CHECKING:
     from testinfra.backend.base import CommandResult
 
+    from lrmatrix.drivers import NodeSpec
     from lrmatrix.matrix import Cell
 
 STATE_ROOT_DEFAULT = "/var/lib/lrmatrix/nodes"
@@ -71,7 +72,7 @@ class EngineNode(Node):
         "nsenter": "util-linux",
     }
 
-    def __init__(self, cell: Cell, slot: engine_net.Slot | None = None) -> None:
+    def __init__(self, cell: Cell, spec: NodeSpec | None = None, slot: engine_net.Slot | None = None) -> None:
         super().__init__(cell)
         self.slot = slot
         self._dockerd: subprocess.Popen[bytes] | None = None
@@ -307,7 +308,7 @@ class EngineNode(Node):
                 suffix = entry.name.removeprefix(engine_net.PREFIX)
                 if suffix.isdigit():
                     slots.setdefault(int(suffix), engine_net.Slot(int(suffix)))
-        return [cls(cell, slot) for _, slot in sorted(slots.items())]
+        return [cls(cell, slot=slot) for _, slot in sorted(slots.items())]
 
     # --- access --------------------------------------------------------------------------
     def run(self, argv: list[str], timeout: float = 60.0) -> CmdResult:
