@@ -32,6 +32,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--results-dir", default="results", help="where results/<cell>.json is written (default: results)"
     )
     group.addoption(
+        "--node", default=None, help="node spec overriding the cell's driver, e.g. ssh://user@host[:port]"
+    )
+    group.addoption(
+        "--allow-disruption",
+        action="store_true",
+        help="allow stopping the Docker daemon of an existing node (ssh driver)",
+    )
+    group.addoption("--kube-context", default=None, help="the only kubeconfig context the run may use")
+    group.addoption(
         "--image",
         default=None,
         help="workload image the node can pull (e.g. nginx:alpine); default: an "
