@@ -1,0 +1,115 @@
+"""The probe against a real HTTP server on loopback: counts, windows and resolution."""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from lrmatrix.probe import Probe, Sample, Target, interval_stats, new_session, outage_windows, request_once
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"healthy\n" if self.path == "/health" else b"other\n"
+        self.send_response(200 if self.path != "/missing" else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def url(srv, path):
+    return f"http://127.0.0.1:{srv.server_address[1]}{path}"
+
+
+def test_request_once_ok_and_body_mismatch_and_status(server):
+    s = new_session()
+    assert request_once(s, Target(url(server, "/health"), "healthy"), 1).ok
+    wrong = request_once(s, Target(url(server, "/other"), "healthy"), 1)
+    assert not wrong.ok and "unexpected body" in wrong.error
+    missing = request_once(s, Target(url(server, "/missing"), "x"), 1)
+    assert not missing.ok and missing.status == 404
+
+
+def test_refused_connection_is_a_failed_sample(server):
+    port = server.server_address[1]
+    server.shutdown()
+    server.server_close()
+    sample = request_once(new_session(), Target(f"http://127.0.0.1:{port}/health", "healthy"), 0.5)
+    assert not sample.ok and sample.error == "Connection refused"
+
+
+def test_each_request_uses_a_new_connection(server):
+    seen = []
+    original = Handler.do_GET
+
+    def spy(self):
+        seen.append(self.client_address[1])
+        original(self)
+
+    Handler.do_GET = spy
+    try:
+        s = new_session()
+        for _ in range(3):
+            request_once(s, Target(url(server, "/health"), "healthy"), 1)
+    finally:
+        Handler.do_GET = original
+    assert len(set(seen)) == 3, "keep-alive reused a connection"
+
+
+def test_probe_records_outage_window_when_server_goes_away(server):
+    target = Target(url(server, "/health"), "healthy")
+    probe = Probe({"node": [target]}, interval=0.02, timeout=0.2)
+    probe.start()
+    time.sleep(0.3)
+    server.shutdown()
+    server.server_close()
+    time.sleep(0.3)
+    probe.stop()
+    rec = probe.records["node"]
+    assert any(s.ok for s in rec.samples) and any(not s.ok for s in rec.samples)
+    windows = outage_windows(rec.samples)
+    assert len(windows) == 1 and windows[0].end is None
+
+
+def test_probe_is_bounded_by_max_seconds(server):
+    probe = Probe({"node": [Target(url(server, "/health"), "healthy")]}, 0.01, 0.2, max_seconds=0.2)
+    probe.start()
+    time.sleep(0.6)
+    sent = len(probe.records["node"].samples)
+    probe.stop()
+    assert 0 < sent <= 0.2 / 0.01 + 2
+
+
+def mk(pattern, step=0.1):
+    return [Sample(i * step, 0, "u", c == "o", 0, 1) for i, c in enumerate(pattern)]
+
+
+def test_windows_span_first_failure_to_next_success():
+    windows = outage_windows(mk("ooxxxoooxo"))
+    assert [(round(w.start, 1), round(w.end, 1), w.failed) for w in windows] == [(0.2, 0.5, 3), (0.8, 0.9, 1)]
+
+
+def test_no_failures_no_windows():
+    assert outage_windows(mk("oooo")) == []
+
+
+def test_interval_stats():
+    stats = interval_stats(mk("ooooo", step=0.05))
+    assert stats["mean_ms"] == pytest.approx(50, abs=0.01)
+    assert stats["stdev_ms"] == pytest.approx(0, abs=0.01)
