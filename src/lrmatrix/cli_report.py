@@ -1,28 +1,69 @@
-"""The reporting side of the CLI: ``report`` (and, with the report issue, ``compare``, ``ci``).
+"""The reporting side of the CLI: ``report``, ``compare`` and ``ci``.
 
 Kept apart from ``cli.py`` (which runs cells) so reading results never imports drivers.
-Each subcommand registers its parser and sets ``func``; handlers return the exit code.
+Each subcommand registers its parser and sets ``func``; handlers return the exit code:
+0 ok, 1 a cell failed or the candidate regressed, 2 bad input (raised as ``BadInput``).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
-from lrmatrix import results
+from lrmatrix import ci_workflows, compare, results
 from lrmatrix.errors import BadInput
 from lrmatrix.matrix import load_matrix
+from lrmatrix.report import comparison, html, markdown, terminal, timeline
 from lrmatrix.report import rows as report_rows
-from lrmatrix.report import terminal
 
 
 def register(sub: Any) -> None:
-    rep = sub.add_parser("report", help="table of result files or folders")
+    rep = sub.add_parser("report", help="matrix table (and timelines) from result files or folders")
     rep.add_argument("results", nargs="+", metavar="RESULTS")
-    rep.add_argument("--newest", action="store_true", help="two results for one cell: take the later")
+    rep.add_argument("--format", choices=("terminal", "markdown", "html"), default="terminal")
+    _output_and_newest(rep)
     rep.add_argument("--no-matrix", action="store_true", help="do not list matrix cells without a result")
+    rep.add_argument("--title", default="lrmatrix report")
     rep.set_defaults(func=cmd_report)
+
+    cmp = sub.add_parser("compare", help="gate an upgrade: baseline results vs candidate results")
+    cmp.add_argument("baseline", metavar="BASELINE", help="result file or folder")
+    cmp.add_argument("candidate", metavar="CANDIDATE", help="result file or folder")
+    cmp.add_argument(
+        "--pair", action="append", default=[], metavar="BASE=CAND", help="pair platforms, e.g. k8s128=k8s130"
+    )
+    cmp.add_argument(
+        "--tolerance-ms",
+        type=float,
+        default=compare.DEFAULT_TOLERANCE_MS,
+        help="node-path outage growth allowed before it is a regression (default %(default).0f)",
+    )
+    cmp.add_argument("--format", choices=tuple(comparison.RENDERERS), default="text")
+    _output_and_newest(cmp)
+    cmp.set_defaults(func=cmd_compare)
+
+    ci = sub.add_parser("ci", help="write a CI workflow with one job per matrix cell")
+    ci.add_argument("kind", choices=tuple(ci_workflows.GENERATORS))
+    ci.add_argument("--output", metavar="FILE", help="e.g. .github/workflows/lrmatrix.yml (default: stdout)")
+    ci.set_defaults(func=cmd_ci)
+
+
+def _output_and_newest(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output", metavar="FILE", help="write here instead of stdout")
+    p.add_argument("--newest", action="store_true", help="two results for one cell: take the later")
+
+
+def emit(text: str, output: str | None) -> None:
+    """Stdout, or a file (folders created) with a one-line note of where it went."""
+    if not output:
+        print(text.rstrip("\n"))
+        return
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text if text.endswith("\n") else text + "\n")
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def matrix_cells() -> list[tuple[str, str]]:
@@ -35,6 +76,28 @@ def matrix_cells() -> list[tuple[str, str]]:
 
 def cmd_report(args: argparse.Namespace) -> int:
     loaded = results.load_many([Path(p) for p in args.results], newest=args.newest)
+    if not loaded:
+        raise BadInput(f"no result files in {' '.join(args.results)}")
     rows = report_rows.build_rows(loaded, [] if args.no_matrix else matrix_cells())
-    print(terminal.render(rows))
+    if args.format == "html":
+        text = html.render(rows, [timeline.from_result(r) for r in loaded], args.title)
+    elif args.format == "markdown":
+        text = markdown.render(rows, args.title)
+    else:
+        text = terminal.render(rows)
+    emit(text, args.output)
     return 0 if all(r.passed for r in rows if r.ran) else 1
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    pair_map = compare.parse_pairs(args.pair)
+    base = results.load_many([Path(args.baseline)], newest=args.newest)
+    cand = results.load_many([Path(args.candidate)], newest=args.newest)
+    result = compare.compare(base, cand, args.tolerance_ms, pair_map)
+    emit(comparison.RENDERERS[args.format](result), args.output)
+    return 1 if result.regression else 0
+
+
+def cmd_ci(args: argparse.Namespace) -> int:
+    emit(ci_workflows.render(args.kind, load_matrix()), args.output)
+    return 0

@@ -31,13 +31,17 @@ class Row:
     paths: dict[str, PathCells] = field(default_factory=dict)
     pids_kept: bool | None = None
     restarts: int | None = None
+    ready_transitions: int | None = None
     versions: dict[str, str] = field(default_factory=dict)
     reason: str = ""
     failed_checks: list[str] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
+    started_at: str = ""
+    host: str = ""
 
 
 def row_from_result(result: dict[str, Any]) -> Row:
+    """Everything the table needs from one result, so every format shows the same numbers."""
     verdict = result["verdict"]
     paths = {
         name: PathCells(
@@ -73,7 +77,16 @@ def row_from_result(result: dict[str, Any]) -> Row:
         reason=str(verdict.get("reason", "")),
         failed_checks=[f"{c['phase']}/{c['id']}" for c in result["checks"] if not c["passed"]],
         findings=list(result.get("findings") or []),
+        ready_transitions=_ready_transitions(result),
+        started_at=str(result.get("started_at", "")),
+        host=str((result.get("node") or {}).get("host") or ""),
     )
+
+
+def _ready_transitions(result: dict[str, Any]) -> int | None:
+    """Kubernetes cells record ``node_ready`` as a list of transitions; engine cells have no node."""
+    transitions = result.get("node_ready")
+    return len(transitions) if isinstance(transitions, list) else None
 
 
 def _path_rank(name: str) -> int:

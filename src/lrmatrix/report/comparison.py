@@ -1,0 +1,60 @@
+"""``lrmatrix compare`` output as text, Markdown or JSON, all from one ``Comparison``.
+
+Marks: ``!`` regression, ``+`` improvement, ``~`` information (versions, expectations).
+"""
+
+from __future__ import annotations
+
+import json
+
+from lrmatrix.compare import Comparison, Pair
+from lrmatrix.report.markdown import md
+
+MARK = {"regression": "!", "improvement": "+", "info": "~"}
+
+
+def summary(cmp: Comparison) -> str:
+    regressions = sum(p.regression for p in cmp.pairs)
+    verdict = "REGRESSION" if cmp.regression else "same behaviour"
+    return (
+        f"{verdict}: {regressions} of {len(cmp.pairs)} pair(s) regressed "
+        f"(outage tolerance {cmp.tolerance_ms:.0f} ms)"
+    )
+
+
+def _hint(cmp: Comparison) -> str:
+    """Cells unpaired on both sides usually mean the platforms differ and --pair is missing."""
+    lonely = {p.status for p in cmp.pairs} >= {"only in baseline", "only in candidate"}
+    return "hint: cells on one side only; pair platforms with --pair BASE=CAND" if lonely else ""
+
+
+def _lines(pair: Pair) -> list[str]:
+    return [f"{MARK[c.effect]} {c.what}" for c in pair.changes]
+
+
+def text(cmp: Comparison) -> str:
+    out = []
+    for pair in cmp.pairs:
+        out.append(f"{pair.name}: {pair.status.upper() if pair.regression else pair.status}")
+        out += [f"  {line}" for line in _lines(pair)]
+    hint = _hint(cmp)
+    out += [hint, summary(cmp)] if hint else [summary(cmp)]
+    return "\n".join(out)
+
+
+def markdown(cmp: Comparison) -> str:
+    out = ["## lrmatrix compare", "", "| pair | status | changes |", "|---|---|---|"]
+    for pair in cmp.pairs:
+        changes = "<br>".join(md(line) for line in _lines(pair)) or "-"
+        status = f"**{md(pair.status)}**" if pair.regression else md(pair.status)
+        out.append(f"| {md(pair.name)} | {status} | {changes} |")
+    hint = _hint(cmp)
+    out += ["", *([md(hint), ""] if hint else []), summary(cmp)]
+    return "\n".join(out) + "\n"
+
+
+def as_json(cmp: Comparison) -> str:
+    return json.dumps(cmp.as_dict(), indent=2)
+
+
+RENDERERS = {"text": text, "markdown": markdown, "json": as_json}

@@ -1,0 +1,99 @@
+"""The HTML report: one self-contained file (inline CSS and SVG, no script, no network).
+
+It is kept, attached to tickets and opened offline years later, so nothing is fetched;
+the table is the same as the terminal's and each cell that ran gets its timeline chart.
+"""
+
+from __future__ import annotations
+
+from lrmatrix.report.rows import Row
+from lrmatrix.report.svg import DOWN, EVENT, FAILED, OK, chart, esc
+from lrmatrix.report.table import notes, status, table_cells
+from lrmatrix.report.timeline import Timeline
+
+CSS = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: left; vertical-align: top; }
+td { white-space: nowrap; }
+th { background: #f0f2f5; font-weight: 600; }
+td.pass { background: #e3f3e4; } td.fail { background: #fbe3e3; } td.not-run { background: #eee; }
+tr.not-run td { color: #777; font-style: italic; }
+section.cell { border-top: 2px solid #ccd; margin-top: 1.5em; padding-top: .5em; }
+.verdict { font-weight: 600; } .meta { color: #555; font-size: 12px; }
+ul.findings li { margin: .15em 0; }
+.legend span { display: inline-block; margin-right: 1.2em; font-size: 12px; }
+.legend i { display: inline-block; width: 12px; height: 12px; margin-right: 4px; vertical-align: -2px; }
+svg text { font: 11px system-ui, sans-serif; fill: #222; }
+svg text.lane-name { font-weight: 600; } svg text.tick { fill: #555; }
+svg text.event-name { fill: #1a3d7c; }
+"""
+
+
+def _css(row: Row) -> str:
+    return status(row).lower().replace(" ", "-")
+
+
+def _table(rows: list[Row]) -> str:
+    header, body = table_cells(rows)
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    lines = []
+    for row, cells in zip(rows, body, strict=True):
+        first = f'<td><a href="#cell-{esc(row.cell)}">{esc(cells[0])}</a></td>'
+        rest = "".join(
+            f'<td class="{_css(row)}">{esc(c)}</td>' if i == 1 else f"<td>{esc(c)}</td>"
+            for i, c in enumerate(cells[1:], start=1)
+        )
+        cls = "" if row.ran else ' class="not-run"'
+        lines.append(f'<tr data-cell="{esc(row.cell)}"{cls}>{first}{rest}</tr>')
+    return f'<table class="matrix"><thead><tr>{head}</tr></thead><tbody>{"".join(lines)}</tbody></table>'
+
+
+def _legend() -> str:
+    items = [(OK, "request answered"), (FAILED, "request failed"), (DOWN, "daemon down"), (EVENT, "event")]
+    spans = "".join(f'<span><i style="background:{c}"></i>{esc(t)}</span>' for c, t in items)
+    return f'<p class="legend">{spans}<span>dashed line: phase boundary</span></p>'
+
+
+def _events(tl: Timeline) -> str:
+    items = "".join(
+        f"<li>{e.t:.3f} s: {esc(e.label)}{esc(f' ({e.detail})') if e.detail else ''}</li>" for e in tl.events
+    )
+    return f'<details><summary>events</summary><ul class="events">{items}</ul></details>' if items else ""
+
+
+def _section(row: Row, tl: Timeline | None) -> str:
+    anchor = f'<section class="cell" id="cell-{esc(row.cell)}"><h2>{esc(row.cell)}</h2>'
+    if not row.ran:
+        return f'{anchor}<p class="verdict">not run: no result file for this cell</p></section>'
+    verdict = (
+        f'<p class="verdict">{esc(status(row))}: expected {esc(row.expected)}, observed {esc(row.observed)}'
+        f"{esc(' (' + row.reason + ')') if row.reason else ''}</p>"
+    )
+    versions = ", ".join(f"{k} {v}" for k, v in sorted(row.versions.items()))
+    meta = f'<p class="meta">started {esc(row.started_at)} on {esc(row.host or "?")}; {esc(versions)}</p>'
+    said = notes(row)
+    findings = (
+        '<ul class="findings">' + "".join(f"<li>{esc(n)}</li>" for n in said) + "</ul>"
+        if said
+        else "<p>No findings beyond the verdict.</p>"
+    )
+    drawing = chart(tl) + _events(tl) if tl is not None else "<p>no probe samples in this result</p>"
+    return f"{anchor}{verdict}{meta}{findings}{drawing}</section>"
+
+
+def render(rows: list[Row], timelines: list[Timeline], title: str = "lrmatrix report") -> str:
+    """The whole page; ``timelines`` may miss cells (not run), the table never does."""
+    by_cell = {t.cell: t for t in timelines}
+    ran = [r for r in rows if r.ran]
+    summary = (
+        f"{len(rows)} cells: {sum(r.passed for r in ran)} passed, "
+        f"{sum(not r.passed for r in ran)} failed, {len(rows) - len(ran)} not run"
+    )
+    sections = "".join(_section(r, by_cell.get(r.cell)) for r in rows)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
+        f'<h1>{esc(title)}</h1><p class="summary">{esc(summary)}</p>{_table(rows)}'
+        f"{_legend()}{sections}</body></html>\n"
+    )
