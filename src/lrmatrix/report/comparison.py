@@ -28,6 +28,13 @@ def _hint(cmp: Comparison) -> str:
     return "hint: cells on one side only; pair platforms with --pair BASE=CAND" if lonely else ""
 
 
+def _status(pair: Pair) -> str:
+    """Regressions shout, including a cell the candidate did not run."""
+    if pair.status == "regression":
+        return "REGRESSION"
+    return f"{pair.status} (REGRESSION)" if pair.regression else pair.status
+
+
 def _lines(pair: Pair) -> list[str]:
     return [f"{MARK[c.effect]} {c.what}" for c in pair.changes]
 
@@ -35,7 +42,7 @@ def _lines(pair: Pair) -> list[str]:
 def text(cmp: Comparison) -> str:
     out = []
     for pair in cmp.pairs:
-        out.append(f"{pair.name}: {pair.status.upper() if pair.regression else pair.status}")
+        out.append(f"{pair.name}: {_status(pair)}")
         out += [f"  {line}" for line in _lines(pair)]
     hint = _hint(cmp)
     out += [hint, summary(cmp)] if hint else [summary(cmp)]

@@ -1,0 +1,234 @@
+"""``lrmatrix compare``: two real runs of the engine matrix, and variants derived from them.
+
+Each detection is tested both ways: the change that must gate (exit 1) and the one that
+must not (exit 0), so neither a blind nor a trigger-happy comparison passes.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from lrmatrix import results
+from lrmatrix.cli import main
+from lrmatrix.compare import compare
+
+DATA = Path(__file__).parent / "data"
+CELLS = ("engine-liverestore", "engine-noliverestore")
+RUN_A, RUN_B = DATA / "run-a", DATA / "run-b"
+
+
+def real(run: Path, cell: str) -> dict:
+    return results.load(run / f"{cell}.json")
+
+
+def derive(folder: Path, run: Path = RUN_B, **edits) -> Path:
+    """A copy of ``run`` with ``edits[cell](result)`` applied: one changed cell per test."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for cell in CELLS:
+        result = copy.deepcopy(real(run, cell))
+        edit = edits.get(cell.replace("-", "_"))
+        if edit is not None:
+            edit(result)
+        if result is not None and result.get("cell"):
+            (folder / f"{result['cell']}.json").write_text(json.dumps(result))
+    return folder
+
+
+def run(capsys, *argv: str) -> tuple[int, str]:
+    code = main(["compare", *map(str, argv)])
+    return code, capsys.readouterr().out
+
+
+def flip_to_outage(r: dict) -> None:
+    r["verdict"].update(observed="outage", passed=False, reason="40/100 requests failed while down")
+    r["probes"]["node"].update(failed_while_down=40, longest_outage_ms=2000.0)
+
+
+def test_two_runs_of_the_same_matrix_are_the_same(capsys):
+    code, out = run(capsys, RUN_A, RUN_B)
+    assert code == 0, out
+    assert "engine-liverestore: same behaviour" in out
+    assert "engine-noliverestore: same behaviour" in out
+    assert "0 of 2 pair(s) regressed" in out
+
+
+def test_real_run_to_run_jitter_is_below_the_default_tolerance_but_measured(capsys):
+    base, cand = real(RUN_B, "engine-noliverestore"), real(RUN_A, "engine-noliverestore")
+    grew = cand["probes"]["node"]["longest_outage_ms"] - base["probes"]["node"]["longest_outage_ms"]
+    assert 0 < grew < 1000
+    code, out = run(capsys, RUN_B, RUN_A, "--tolerance-ms", "0")
+    assert code == 1 and "node path longest outage grew" in out
+    assert run(capsys, RUN_B, RUN_A, "--tolerance-ms", f"{grew + 1:.0f}")[0] == 0
+
+
+def test_verdict_flip_survive_to_outage_is_a_regression(tmp_path, capsys):
+    cand = derive(tmp_path / "cand", engine_liverestore=flip_to_outage)
+    code, out = run(capsys, RUN_A, cand)
+    assert code == 1
+    assert "engine-liverestore: REGRESSION" in out
+    assert "! verdict changed: observed survive -> outage" in out
+    assert "engine-noliverestore: same behaviour" in out
+
+
+def test_verdict_flip_outage_to_survive_is_a_regression_too(tmp_path, capsys):
+    def survive(r: dict) -> None:
+        r["verdict"].update(observed="survive", passed=False)
+
+    code, out = run(capsys, RUN_A, derive(tmp_path / "cand", engine_noliverestore=survive))
+    assert code == 1
+    assert "! verdict changed: observed outage -> survive (expected outage" in out
+
+
+def test_verdict_flip_back_to_the_expectation_is_an_improvement(tmp_path, capsys):
+    base = derive(tmp_path / "base", engine_liverestore=flip_to_outage)
+    code, out = run(capsys, base, RUN_B)
+    assert code == 0, out
+    assert "+ verdict changed: observed outage -> survive" in out
+    assert "engine-liverestore: changed" in out
+
+
+@pytest.mark.parametrize(
+    ("delta_ms", "tolerance", "code"), [(1500, 1000, 1), (1500, 2000, 0), (-1500, 1000, 0)]
+)
+def test_node_outage_growth_against_the_tolerance(tmp_path, capsys, delta_ms, tolerance, code):
+    def longer(r: dict) -> None:
+        r["probes"]["node"]["longest_outage_ms"] += delta_ms
+
+    cand = derive(tmp_path / "cand", engine_noliverestore=longer)
+    got, out = run(capsys, RUN_B, cand, "--tolerance-ms", tolerance)
+    assert got == code, out
+    if code:
+        assert "! node path longest outage grew" in out and "tolerance 1000 ms" in out
+    elif delta_ms < 0:
+        assert "+ node path longest outage shrank" in out
+    else:
+        assert "longest outage" not in out and "engine-noliverestore: same behaviour" in out
+
+
+def test_failed_while_down_growth_is_a_regression(tmp_path, capsys):
+    def fails(r: dict) -> None:
+        r["probes"]["node"]["failed_while_down"] = 30  # 30 x 50 ms: 1500 ms of failed requests
+
+    code, out = run(capsys, RUN_A, derive(tmp_path / "cand", engine_liverestore=fails))
+    assert code == 1
+    assert "! node path failed while down grew: 0/100 -> 30/100 requests" in out
+
+
+def test_other_paths_are_reported_but_do_not_gate(tmp_path, capsys):
+    def loopback_ok(r: dict) -> None:
+        r["probes"]["loopback"].update(failed_while_down=0, longest_outage_ms=0.0)
+
+    code, out = run(capsys, RUN_A, derive(tmp_path / "cand", engine_liverestore=loopback_ok))
+    assert code == 0
+    assert "~ loopback path longest outage shrank" in out
+
+
+def test_checks_newly_failing_and_newly_passing(tmp_path, capsys):
+    def break_check(r: dict) -> None:
+        next(c for c in r["checks"] if c["id"] == "test_same_containers_back")["passed"] = False
+
+    broken = derive(tmp_path / "broken", engine_liverestore=break_check)
+    code, out = run(capsys, RUN_A, broken)
+    assert code == 1 and "! newly failing: after/test_same_containers_back" in out
+    code, out = run(capsys, broken, RUN_A)
+    assert code == 0 and "+ newly passing: after/test_same_containers_back" in out
+
+
+def test_version_changes_are_listed_not_gated(tmp_path, capsys):
+    def upgrade(r: dict) -> None:
+        r["versions"]["docker"] = "24.0.5"
+
+    code, out = run(capsys, RUN_A, derive(tmp_path / "cand", engine_liverestore=upgrade))
+    assert code == 0
+    assert "~ docker 20.10.24+dfsg1 -> 24.0.5" in out
+    assert "engine-liverestore: same behaviour" in out
+
+
+def test_cells_on_one_side_only_are_reported(tmp_path, capsys):
+    def drop(r: dict) -> None:
+        r["cell"] = None  # derive() skips it: the candidate never ran this cell
+
+    def extra(r: dict) -> None:
+        r["cell"] = "engine-liverestore-noproxy"
+
+    missing = derive(tmp_path / "missing", engine_noliverestore=drop)
+    code, out = run(capsys, RUN_A, missing)
+    assert code == 1
+    assert "engine-noliverestore: only in baseline (REGRESSION)" in out and "not run in the candidate" in out
+    more = derive(tmp_path / "more", engine_noliverestore=extra)
+    code, out = run(capsys, RUN_A, more)
+    assert "engine-liverestore-noproxy: only in candidate" in out
+    assert "engine-noliverestore: only in baseline" in out  # renamed away: still never dropped
+    assert code == 1
+
+
+def as_platform(platform: str):
+    def edit(r: dict) -> None:
+        r["cell"] = r["cell"].replace("engine", platform)
+        r["platform"] = platform
+
+    return edit
+
+
+def test_pair_maps_platforms(tmp_path, capsys):
+    k128 = derive(tmp_path / "k128", RUN_A, engine_liverestore=as_platform("k8s128"),
+                  engine_noliverestore=as_platform("k8s128"))  # fmt: skip
+    k130 = derive(tmp_path / "k130", RUN_B, engine_liverestore=as_platform("k8s130"),
+                  engine_noliverestore=as_platform("k8s130"))  # fmt: skip
+    code, out = run(capsys, k128, k130)
+    assert code == 1 and "hint: cells on one side only; pair platforms with --pair" in out
+    code, out = run(capsys, k128, k130, "--pair", "k8s128=k8s130")
+    assert code == 0, out
+    assert "k8s128-liverestore -> k8s130-liverestore: same behaviour" in out
+
+
+def test_formats(tmp_path, capsys):
+    cand = derive(tmp_path / "cand", engine_liverestore=flip_to_outage)
+    code, out = run(capsys, RUN_A, cand, "--format", "json")
+    data = json.loads(out)
+    assert code == 1 and data["schema"] == "lrmatrix.compare/1" and data["regression"] is True
+    statuses = {p["candidate"]: p["status"] for p in data["pairs"]}
+    assert statuses == {"engine-liverestore": "regression", "engine-noliverestore": "same behaviour"}
+    code, out = run(capsys, RUN_A, cand, "--format", "markdown")
+    assert code == 1
+    assert "| engine-liverestore | **regression** | ! verdict changed" in out
+
+
+def test_compare_data_is_usable_without_the_cli():
+    base = [real(RUN_A, c) for c in CELLS]
+    cmp = compare(base, [real(RUN_B, c) for c in CELLS])
+    assert not cmp.regression and [p.status for p in cmp.pairs] == ["same behaviour"] * 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (["--pair", "k8s128"], "BASELINE_PLATFORM=CANDIDATE_PLATFORM"),
+        (["--pair", "k8s999=k8s130"], "no baseline result has platform k8s999"),
+        (["--tolerance-ms", "-5"], "must not be negative"),
+    ],
+)
+def test_bad_arguments_exit_2(capsys, extra, words):
+    assert main(["compare", str(RUN_A), str(RUN_B), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lrmatrix: ") and words in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_result_files_exit_2(tmp_path, capsys):
+    dup = tmp_path / "dup"
+    derive(dup, RUN_A)
+    (dup / "again.json").write_text((RUN_B / "engine-liverestore.json").read_text())
+    assert main(["compare", str(dup), str(RUN_B)]) == 2
+    assert "two results for cell engine-liverestore" in capsys.readouterr().err
+    assert main(["compare", str(dup), str(RUN_B), "--newest"]) == 0
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(dict(real(RUN_A, "engine-liverestore"), schema="lrmatrix.result/2")))
+    assert main(["compare", str(other), str(RUN_B)]) == 2
+    assert "schema 'lrmatrix.result/2'" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["compare", str(tmp_path / "empty"), str(RUN_B)]) == 2
+    assert "no result files in the baseline" in capsys.readouterr().err

@@ -1,0 +1,191 @@
+"""``lrmatrix report`` from real engine results: table, Markdown, HTML, timelines, bad input."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from lrmatrix import results
+from lrmatrix.cli import main
+from lrmatrix.report import html, markdown, terminal, timeline
+from lrmatrix.report.rows import build_rows
+from lrmatrix.report.svg import stack
+
+DATA = Path(__file__).parent / "data"
+CELLS = ("engine-liverestore", "engine-noliverestore")
+MATRIX = [
+    ("engine-liverestore", "survive"),
+    ("engine-noliverestore", "outage"),
+    ("k8s128-liverestore", "survive"),
+]
+
+
+def real(cell: str, run: str = "run-a") -> dict:
+    return results.load(DATA / run / f"{cell}.json")
+
+
+def write(folder: Path, result: dict, name: str | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (name or f"{result['cell']}.json")
+    path.write_text(json.dumps(result))
+    return path
+
+
+def test_terminal_table_from_real_results():
+    out = terminal.render(build_rows([real(c) for c in CELLS], MATRIX))
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["cell", "result", "expected", "observed"]
+    liverestore = next(line for line in lines if line.startswith("engine-liverestore "))
+    assert liverestore.split()[1:4] == ["PASS", "survive", "survive"]
+    assert "0/100" in liverestore  # node path: nothing failed while dockerd was down
+    nolr = next(line for line in lines if line.startswith("engine-noliverestore "))
+    assert nolr.split()[1:4] == ["PASS", "outage", "outage"]
+    assert next(line for line in lines if line.startswith("k8s128-liverestore ")).split()[1:3] == [
+        "NOT",
+        "RUN",
+    ]
+    assert "engine-liverestore: loopback path fails while dockerd is down" in out
+
+
+def test_failed_cell_shows_fail_and_reason():
+    bad = copy.deepcopy(real("engine-liverestore"))
+    bad["verdict"].update(observed="outage", passed=False, reason="12/100 requests failed while down")
+    bad["checks"][0]["passed"] = False
+    out = terminal.render(build_rows([bad]))
+    assert out.splitlines()[2].split()[:4] == ["engine-liverestore", "FAIL", "survive", "outage"]
+    assert "verdict: 12/100 requests failed while down" in out
+    assert f"failed check {bad['checks'][0]['phase']}/{bad['checks'][0]['id']}" in out
+
+
+def test_markdown_table_has_a_row_per_cell_and_equal_columns():
+    out = markdown.render(build_rows([real(c) for c in CELLS], MATRIX))
+    table = [line for line in out.splitlines() if line.startswith("|")]
+    assert len(table) == 2 + len(MATRIX)
+    widths = {len(re.findall(r"(?<!\\)\|", line)) for line in table}
+    assert len(widths) == 1, table
+    assert "### Findings" in out
+    assert "Not run (no result file): k8s128-liverestore" in out
+
+
+def test_markdown_escapes_cell_text():
+    r = copy.deepcopy(real("engine-liverestore"))
+    r["findings"] = ["a | b with *stars* and [link](x)"]
+    out = markdown.render(build_rows([r]))
+    assert r"a \| b with \*stars\* and \[link\](x)" in out
+
+
+def test_timeline_spans_match_the_real_outage():
+    tl = timeline.from_result(real("engine-liverestore"))
+    events = {e.label: e.t for e in tl.events}
+    assert tl.down == (events["daemon stopping"], events["daemon started"])
+    lanes = {lane.path: lane for lane in tl.lanes}
+    assert [lane.path for lane in tl.lanes] == ["node", "loopback"]
+    # loopback goes through docker-proxy: one long failed span while dockerd is down
+    longest = max((s for s in lanes["loopback"].spans if not s.ok), key=lambda s: s.end - s.start)
+    assert longest.end - longest.start > 3.5
+    assert tl.down[0] <= longest.start + 1.1 and longest.end <= tl.down[1] + 0.5
+    # node path (iptables DNAT) keeps answering while down: no failed span inside the window
+    assert not [s for s in lanes["node"].spans if not s.ok and tl.down[0] <= s.start < tl.down[1] - 0.5]
+    assert sum(s.requests for s in lanes["node"].spans) == lanes["node"].sent
+
+
+def test_timeline_node_path_fails_without_live_restore():
+    tl = timeline.from_result(real("engine-noliverestore"))
+    node = next(lane for lane in tl.lanes if lane.path == "node")
+    failed = [s for s in node.spans if not s.ok]
+    assert failed and failed[0].end - failed[0].start > 5
+
+
+def test_spans_merge_runs_of_one_outcome():
+    spans = timeline.spans([[0.0, 1, 1.0], [0.1, 1, 3.0], [0.2, 0, 0.0], [0.3, 1, 2.0]], 0.1)
+    assert [(s.ok, s.requests) for s in spans] == [(True, 2), (False, 1), (True, 1)]
+    assert spans[0].max_latency_ms == 3.0
+    assert spans[-1].end == pytest.approx(0.4)
+
+
+def test_close_labels_are_stacked_not_overlapped():
+    placed = stack([(300.0, "daemon stopping"), (310.0, "daemon stopped"), (700.0, "config changed")])
+    rows = {text: row for _, row, text in placed}
+    assert rows["daemon stopping"] != rows["daemon stopped"]
+    assert rows["config changed"] == 0
+
+
+def test_html_is_self_contained_and_escaped():
+    r = copy.deepcopy(real("engine-liverestore"))
+    r["findings"] = ['<script>alert("x")</script> & more']
+    r["events"].append({"name": "<b>odd</b>", "t": 5.0, "at": "", "detail": '"quoted"'})
+    page = html.render(build_rows([r, real("engine-noliverestore")], MATRIX), [timeline.from_result(r)])
+    assert "<script" not in page and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; more" in page
+    assert "<b>odd</b>" not in page and "&lt;b&gt;odd&lt;/b&gt;" in page
+    for fetch in ("<link", " src=", "@import", "url(", "https://"):
+        assert fetch not in page
+    assert page.count("<svg") == 1  # noliverestore got no timeline passed in: no chart, no crash
+    assert page.count('<tr data-cell="') == len(MATRIX)
+    assert 'id="cell-k8s128-liverestore"' in page and "not run: no result file" in page
+
+
+def test_cli_report_formats(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(Path(__file__).parent.parent)  # matrix/ is found from here
+    assert main(["report", str(DATA / "run-a")]) == 0
+    assert "k8s128-liverestore" in capsys.readouterr().out  # the matrix's cells without results
+    out = tmp_path / "r" / "report.html"
+    assert main(["report", str(DATA / "run-a"), "--format", "html", "--output", str(out)]) == 0
+    assert out.read_text().count("<svg") == 2
+    assert main(["report", str(DATA / "run-a"), "--format", "markdown", "--no-matrix"]) == 0
+    assert "k8s128" not in capsys.readouterr().out
+
+
+def test_cli_report_exits_1_when_a_cell_failed(tmp_path):
+    bad = copy.deepcopy(real("engine-liverestore"))
+    bad["verdict"].update(observed="outage", passed=False)
+    assert main(["report", str(write(tmp_path, bad)), "--no-matrix"]) == 1
+
+
+def _fails_with_one_line(argv: list[str], capsys: pytest.CaptureFixture[str], *words: str) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("lrmatrix: ")
+    for word in words:
+        assert word in err
+
+
+def test_bad_input_other_schema(tmp_path, capsys):
+    old = dict(real("engine-liverestore"), schema="lrmatrix.result/0")
+    _fails_with_one_line(["report", str(write(tmp_path, old))], capsys, "schema", "lrmatrix.result/0")
+
+
+def test_bad_input_truncated_and_not_json(tmp_path, capsys):
+    text = (DATA / "run-a" / "engine-liverestore.json").read_text()
+    cut = tmp_path / "cut.json"
+    cut.write_text(text[: len(text) // 2])
+    _fails_with_one_line(["report", str(cut)], capsys, "cut.json", "truncated")
+    junk = tmp_path / "junk.json"
+    junk.write_text("<html>not a result</html>")
+    _fails_with_one_line(["report", str(junk)], capsys, "junk.json", "not JSON")
+
+
+def test_bad_input_two_results_for_one_cell(tmp_path, capsys):
+    first = real("engine-liverestore", "run-a")
+    later = real("engine-liverestore", "run-b")
+    assert later["started_at"] > first["started_at"]
+    write(tmp_path, first, "a.json")
+    write(tmp_path, later, "b.json")
+    _fails_with_one_line(
+        ["report", str(tmp_path)], capsys, "two results for cell engine-liverestore", "--newest"
+    )
+    assert main(["report", str(tmp_path), "--newest", "--no-matrix", "--format", "markdown"]) == 0
+    later_loopback = later["probes"]["loopback"]
+    assert (
+        f"{later_loopback['failed_while_down']}/{later_loopback['sent_while_down']}"
+        in capsys.readouterr().out
+    )
+
+
+def test_bad_input_missing_path_and_empty_folder(tmp_path, capsys):
+    _fails_with_one_line(["report", str(tmp_path / "nope")], capsys, "no such file")
+    _fails_with_one_line(["report", str(tmp_path)], capsys, "no result files")
