@@ -14,6 +14,7 @@ from lrmatrix.cli import main
 from lrmatrix.report import html, markdown, terminal, timeline
 from lrmatrix.report.rows import build_rows
 from lrmatrix.report.svg import stack
+from lrmatrix.report.table import table_cells
 
 DATA = Path(__file__).parent / "data"
 CELLS = ("engine-liverestore", "engine-noliverestore")
@@ -189,3 +190,26 @@ def test_bad_input_two_results_for_one_cell(tmp_path, capsys):
 def test_bad_input_missing_path_and_empty_folder(tmp_path, capsys):
     _fails_with_one_line(["report", str(tmp_path / "nope")], capsys, "no such file")
     _fails_with_one_line(["report", str(tmp_path)], capsys, "no result files")
+
+
+def test_kubernetes_columns_appear_with_kubernetes_results():
+    r = copy.deepcopy(real("engine-liverestore"))
+    r["cell"], r["versions"]["kubernetes"] = "k8s130-liverestore", "v1.30.14"
+    r["containers"] = {"before": [], "after": [], "pids_kept": None}
+    r["kubernetes"] = {
+        "node_ready_timeline": [{"status": "True"}, {"status": "Unknown"}, {"status": "True"}],
+        "pods": {
+            "before": [{"name": "web-a", "restarts": 0}, {"name": "web-b", "restarts": 1}],
+            "after": [{"name": "web-a", "restarts": 2}, {"name": "web-c", "restarts": 0}],
+        },
+    }
+    header, body = table_cells(build_rows([r, real("engine-noliverestore")]))
+    engine, k8s = (dict(zip(header, line, strict=True)) for line in body)
+    # web-a restarted twice and web-b was replaced; Ready went True -> Unknown -> True
+    assert (k8s["restarts"], k8s["node Ready transitions"], k8s["kubernetes"]) == ("3", "2", "v1.30.14")
+    assert (engine["restarts"], engine["node Ready transitions"], engine["kubernetes"]) == ("2", "-", "-")
+
+
+def test_engine_only_tables_have_no_kubernetes_columns():
+    header, _ = table_cells(build_rows([real(c) for c in CELLS]))
+    assert "kubernetes" not in header and "node Ready transitions" not in header

@@ -54,13 +54,7 @@ def row_from_result(result: dict[str, Any]) -> Row:
         for name, p in sorted(result["probes"].items(), key=lambda kv: _path_rank(kv[0]))
     }
     containers = result.get("containers") or {}
-    after = containers.get("after") or []
-    before = {c["name"]: c for c in containers.get("before") or []}
-    restarts = None
-    if after and before:
-        restarts = sum(
-            1 for c in after if c["name"] in before and c["started_at"] != before[c["name"]]["started_at"]
-        )
+    restarts = _container_restarts(containers)
     lr = result.get("live_restore") or {}
     return Row(
         cell=result["cell"],
@@ -72,7 +66,7 @@ def row_from_result(result: dict[str, Any]) -> Row:
         lr_effective=lr.get("effective"),
         paths=paths,
         pids_kept=containers.get("pids_kept"),
-        restarts=restarts,
+        restarts=restarts if restarts is not None else _pod_restarts(result),
         versions={k: str(v) for k, v in (result.get("versions") or {}).items()},
         reason=str(verdict.get("reason", "")),
         failed_checks=[f"{c['phase']}/{c['id']}" for c in result["checks"] if not c["passed"]],
@@ -83,10 +77,31 @@ def row_from_result(result: dict[str, Any]) -> Row:
     )
 
 
+def _container_restarts(containers: dict[str, Any]) -> int | None:
+    """Containers whose start time changed across the outage (engine: from the Docker API)."""
+    after = containers.get("after") or []
+    before = {c["name"]: c for c in containers.get("before") or []}
+    if not after or not before:
+        return None
+    return sum(1 for c in after if c["name"] in before and c["started_at"] != before[c["name"]]["started_at"])
+
+
 def _ready_transitions(result: dict[str, Any]) -> int | None:
-    """Kubernetes cells record ``node_ready`` as a list of transitions; engine cells have no node."""
-    transitions = result.get("node_ready")
-    return len(transitions) if isinstance(transitions, list) else None
+    """Kubernetes cells keep the node's Ready condition over time (first entry: the initial
+    state); engine cells have no Kubernetes node, so None rather than a misleading 0."""
+    timeline = (result.get("kubernetes") or {}).get("node_ready_timeline")
+    return max(len(timeline) - 1, 0) if isinstance(timeline, list) else None
+
+
+def _pod_restarts(result: dict[str, Any]) -> int | None:
+    """Container restarts the kubelet counted across the outage, plus pods that were replaced."""
+    pods = (result.get("kubernetes") or {}).get("pods") or {}
+    before = {p["name"]: p for p in pods.get("before") or []}
+    after = {p["name"]: p for p in pods.get("after") or []}
+    if not before or not after:
+        return None
+    kept = before.keys() & after.keys()
+    return sum(after[n]["restarts"] - before[n]["restarts"] for n in kept) + len(before.keys() - kept)
 
 
 def _path_rank(name: str) -> int:
