@@ -1,0 +1,85 @@
+"""A pod created while the runtime is down: it must stay ContainerCreating with a
+FailedCreatePodSandBox event, then run once the runtime is back (``nginx -v`` inside)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lrmatrix.kube.api import Kube
+from lrmatrix.kube.workload import PodState
+
+NAME = "lrm-outage-probe"
+SANDBOX_FAILED = "FailedCreatePodSandBox"
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """The probe pod as seen once: its state and the sandbox-failure events so far."""
+
+    pod: PodState
+    sandbox_events: tuple[str, ...]
+
+    @property
+    def stuck_creating(self) -> bool:
+        return self.pod.phase == "Pending" and "ContainerCreating" in self.pod.waiting
+
+
+class ProbePod:
+    def __init__(self, kube: Kube, namespace: str, image: str, poll_s: float) -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.image = image
+        self.poll_s = poll_s
+        self.sightings: list[Sighting] = []
+
+    def create(self) -> None:
+        body = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": NAME, "labels": {"app.kubernetes.io/part-of": "lrmatrix"}},
+            "spec": {
+                "containers": [{"name": "nginx", "image": self.image}],
+                "terminationGracePeriodSeconds": 1,
+            },
+        }
+        self.kube.core.create_namespaced_pod(self.namespace, body)
+
+    def look(self) -> Sighting:
+        pod = PodState.from_pod(self.kube.core.read_namespaced_pod(NAME, self.namespace))
+        events = self.kube.core.list_namespaced_event(
+            self.namespace, field_selector=f"involvedObject.name={NAME}"
+        )
+        failed = tuple(e.message or "" for e in events.items if e.reason == SANDBOX_FAILED)
+        sighting = Sighting(pod, failed)
+        self.sightings.append(sighting)
+        return sighting
+
+    def wait_sandbox_failure(self, until: float) -> Sighting:
+        """Look until a FailedCreatePodSandBox event shows up or the clock reaches ``until``."""
+        runner = self.kube.runner
+        while True:
+            seen = self.look()
+            if seen.sandbox_events or runner.monotonic() >= until:
+                return seen
+            runner.sleep(min(self.poll_s, max(until - runner.monotonic(), 0.0)))
+
+    def wait_running(self, timeout: float) -> Sighting:
+        runner = self.kube.runner
+        deadline = runner.monotonic() + timeout
+        while True:
+            seen = self.look()
+            if (seen.pod.phase == "Running" and seen.pod.ready) or runner.monotonic() >= deadline:
+                return seen
+            runner.sleep(self.poll_s)
+
+    def nginx_version(self) -> str:
+        return self.kube.exec(NAME, self.namespace, ["nginx", "-v"]).strip()
+
+    def delete(self) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            self.kube.core.delete_namespaced_pod(NAME, self.namespace, grace_period_seconds=0)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise

@@ -1,0 +1,142 @@
+"""One object through which every node command, Kubernetes API call and wait of a cell passes.
+
+The real runner executes; the recording runner (``lrmatrix plan``) writes each call down and
+answers from a responder, on a virtual clock. Because the minikube driver and the kube
+helpers only ever talk to a runner, the plan is the same code path as a real run.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from lrmatrix.drivers.base import CmdResult
+from lrmatrix.process import run as run_local
+
+
+@dataclass
+class ApiReply:
+    """An API response in the shape the ``kubernetes`` client's REST layer hands back."""
+
+    status: int
+    data: bytes
+    reason: str = "OK"
+    headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
+
+    def read(self) -> bytes:
+        return self.data
+
+    def getheaders(self) -> dict[str, str]:
+        return self.headers
+
+    def getheader(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name, default)
+
+    def json(self) -> Any:
+        return json.loads(self.data or b"null")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One thing a cell did: ``run`` (a process), ``api`` (an HTTP call), ``wait`` (a sleep)."""
+
+    kind: str
+    text: str
+    t: float
+
+
+class Runner(ABC):
+    """Runs commands and API calls; ``calls`` keeps what it did, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self._t0 = self.monotonic()
+
+    def _note(self, kind: str, text: str) -> None:
+        self.calls.append(Call(kind, text, round(self.monotonic() - self._t0, 3)))
+
+    @abstractmethod
+    def run(self, argv: Sequence[str], timeout: float = 60.0) -> CmdResult:
+        """Run a local command (minikube, kubectl, ``minikube ssh -- ...``)."""
+
+    @abstractmethod
+    def api(self, method: str, path: str, body: Any, send: Callable[[], Any]) -> Any:
+        """One Kubernetes API call; ``send`` performs it for real."""
+
+    @abstractmethod
+    def sleep(self, seconds: float, why: str = "") -> None:
+        """Wait; named so a plan shows why time passes (e.g. the outage window)."""
+
+    @abstractmethod
+    def monotonic(self) -> float:
+        """The clock waits and timelines are measured on."""
+
+    def wall(self) -> float:
+        return time.time()
+
+
+class RealRunner(Runner):
+    """Executes for real; still records, so a result can list what was done."""
+
+    def run(self, argv: Sequence[str], timeout: float = 60.0) -> CmdResult:
+        self._note("run", shell_text(argv))
+        res = run_local(argv, timeout=timeout)
+        return CmdResult(tuple(argv), res.returncode, res.stdout, res.stderr)
+
+    def api(self, method: str, path: str, body: Any, send: Callable[[], Any]) -> Any:
+        self._note("api", f"{method} {path}")
+        return send()
+
+    def sleep(self, seconds: float, why: str = "") -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+class Responder(Protocol):
+    """What a dry run answers; lrmatrix.kube.sim provides one that behaves like a cluster."""
+
+    def command(self, argv: Sequence[str], now: float) -> CmdResult: ...
+
+    def request(self, method: str, path: str, body: Any, now: float) -> ApiReply: ...
+
+
+class RecordingRunner(Runner):
+    """Dry run: records every call, answers from ``responder``, and sleeps on a virtual clock."""
+
+    def __init__(self, responder: Responder, start_wall: float = 1_700_000_000.0) -> None:
+        self.responder = responder
+        self._now = 0.0
+        self._start_wall = start_wall
+        super().__init__()
+
+    def run(self, argv: Sequence[str], timeout: float = 60.0) -> CmdResult:
+        self._note("run", shell_text(argv))
+        return self.responder.command(argv, self._now)
+
+    def api(self, method: str, path: str, body: Any, send: Callable[[], Any]) -> Any:
+        self._note("api", f"{method} {path}")
+        return self.responder.request(method, path, body, self._now)
+
+    def sleep(self, seconds: float, why: str = "") -> None:
+        if why:
+            self._note("wait", f"wait {seconds:g}s: {why}")
+        self._now += max(seconds, 0.0)
+
+    def monotonic(self) -> float:
+        return getattr(self, "_now", 0.0)
+
+    def wall(self) -> float:
+        return self._start_wall + self._now
+
+
+def shell_text(argv: Sequence[str]) -> str:
+    """argv as a user would type it (quoted only where needed), for plans and errors."""
+    return " ".join(shlex.quote(a) for a in argv)

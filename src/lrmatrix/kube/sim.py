@@ -1,0 +1,409 @@
+"""A single-node cluster in memory, answering the API calls lrmatrix makes with real-shaped
+objects (kind, apiVersion, metadata.resourceVersion, conditions, events).
+
+It stands in for a cluster only where none can run: ``lrmatrix plan`` (a dry run, where it
+steers the waits) and the contract tests' fake API server. Runtime down -> after
+``not_ready_after`` s the node is NotReady (KubeletNotReady), new pods stay ContainerCreating
+with a FailedCreatePodSandBox event; without live-restore the workload's containers die and
+are restarted (restartCount + 1) when the runtime returns.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from lrmatrix.kube.workload import iso
+
+KINDS = {
+    "configmaps": ("v1", "ConfigMap"),
+    "services": ("v1", "Service"),
+    "pods": ("v1", "Pod"),
+    "events": ("v1", "Event"),
+    "namespaces": ("v1", "Namespace"),
+    "nodes": ("v1", "Node"),
+    "deployments": ("apps/v1", "Deployment"),
+}
+SANDBOX_MESSAGE = (
+    "Failed to create pod sandbox: rpc error: code = Unknown desc = "
+    'failed to create a sandbox for pod "{pod}": '
+    "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
+)
+
+
+def _hex(*parts: object, n: int = 10) -> str:
+    return hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()[:n]
+
+
+def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """RFC 7386 merge (what a strategic merge does for the maps lrmatrix patches)."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            merge_patch(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+    return target
+
+
+def status_object(code: int, reason: str, message: str) -> dict[str, Any]:
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success" if code < 400 else "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+
+
+class SimCluster:
+    def __init__(
+        self,
+        node_name: str = "minikube",
+        live_restore: bool = True,
+        not_ready_after: float = 30.0,
+        wall0: float = 1_700_000_000.0,
+        kubelet_version: str = "v1.34.1",
+    ) -> None:
+        self.node_name = node_name
+        self.kubelet_version = kubelet_version
+        self.live_restore = live_restore
+        self.not_ready_after = not_ready_after
+        self.wall0 = wall0
+        self.rv = 1000
+        self.now = 0.0
+        self.store: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.runtime_down_at: float | None = None
+        self.ready = ("True", "KubeletReady", "kubelet is posting ready status", 0.0)
+
+    # --- time and the runtime ------------------------------------------------------------
+    def stamp(self, t: float | None = None) -> str:
+        return iso(self.wall0 + (self.now if t is None else t))
+
+    def set_runtime(self, up: bool, now: float) -> None:
+        self.tick(now)
+        if not up and self.runtime_down_at is None:
+            self.runtime_down_at = now
+            if not self.live_restore:
+                for pod in self._workload_pods():
+                    self._set_pod(pod, "Running", ready=False)
+        elif up and self.runtime_down_at is not None:
+            self.runtime_down_at = None
+            for pod in self._workload_pods():
+                restarts = self._restarts(pod) + (0 if self.live_restore else 1)
+                self._set_pod(pod, "Running", ready=True, restarts=restarts)
+        self.tick(now)
+
+    def tick(self, now: float) -> None:
+        """Advance to ``now``: the kubelet's view of the node and of pending pods."""
+        self.now = max(self.now, now)
+        down = self.runtime_down_at
+        if down is not None and self.now - down >= self.not_ready_after and self.ready[0] == "True":
+            self.ready = (
+                "False",
+                "KubeletNotReady",
+                "container runtime is down",
+                down + self.not_ready_after,
+            )
+        elif down is None and self.ready[0] != "True":
+            self.ready = ("True", "KubeletReady", "kubelet is posting ready status", self.now)
+        if down is None:
+            for (plural, _ns, _name), pod in self.store.items():
+                if plural == "pods" and pod["status"]["phase"] == "Pending":
+                    self._set_pod(pod, "Running", ready=True)
+
+    # --- objects -------------------------------------------------------------------------
+    def _meta(self, plural: str, ns: str, doc: dict[str, Any]) -> dict[str, Any]:
+        self.rv += 1
+        api_version, kind = KINDS[plural]
+        obj = copy.deepcopy(doc)
+        obj.update(apiVersion=api_version, kind=kind)
+        meta = obj.setdefault("metadata", {})
+        meta.update(
+            uid=f"{_hex(plural, ns, meta['name'], self.rv, n=8)}-0000-4000-8000-{_hex(self.rv, n=12)}",
+            resourceVersion=str(self.rv),
+            creationTimestamp=meta.get("creationTimestamp") or self.stamp(),
+        )
+        if ns:
+            meta["namespace"] = ns
+        return obj
+
+    def node(self) -> dict[str, Any]:
+        status, reason, message, since = self.ready
+        conditions = [
+            {"type": t, "status": "False", "reason": f"KubeletHas{r}", "message": f"kubelet has {r}"}
+            for t, r in (
+                ("MemoryPressure", "SufficientMemory"),
+                ("DiskPressure", "NoDiskPressure"),
+                ("PIDPressure", "SufficientPID"),
+            )
+        ]
+        conditions.append({"type": "Ready", "status": status, "reason": reason, "message": message})
+        for c in conditions:
+            c.update(
+                lastHeartbeatTime=self.stamp(),
+                lastTransitionTime=self.stamp(since if c["type"] == "Ready" else 0),
+            )
+        return {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": self.node_name,
+                "uid": f"{_hex('node', n=8)}-0000-4000-8000-{_hex('node', n=12)}",
+                "resourceVersion": str(self.rv),
+                "labels": {"kubernetes.io/hostname": self.node_name, "minikube.k8s.io/primary": "true"},
+            },
+            "spec": {"podCIDR": "10.244.0.0/24"},
+            "status": {
+                "conditions": conditions,
+                "addresses": [{"type": "InternalIP", "address": "192.168.49.2"}],
+                "nodeInfo": {
+                    "architecture": "amd64",
+                    "bootID": _hex("boot", n=32),
+                    "containerRuntimeVersion": "docker://28.4.0",
+                    "kernelVersion": "6.1.0-40-amd64",
+                    "kubeProxyVersion": self.kubelet_version,
+                    "kubeletVersion": self.kubelet_version,
+                    "machineID": _hex("machine", n=32),
+                    "operatingSystem": "linux",
+                    "osImage": "Ubuntu 22.04.5 LTS",
+                    "systemUUID": f"{_hex('sys', n=8)}-0000-4000-8000-{_hex('sys', n=12)}",
+                },
+            },
+        }
+
+    def _pod(self, ns: str, name: str, spec: dict[str, Any], labels: dict[str, str], owner: str = "") -> None:
+        doc: dict[str, Any] = {"metadata": {"name": name, "labels": labels}, "spec": copy.deepcopy(spec)}
+        if owner:
+            doc["metadata"]["ownerReferences"] = [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "name": owner,
+                    "controller": True,
+                    "uid": _hex(owner),
+                }
+            ]
+        pod = self._meta("pods", ns, doc)
+        pod["spec"]["nodeName"] = self.node_name
+        pod["status"] = {"phase": "Pending", "qosClass": "BestEffort", "hostIP": "192.168.49.2"}
+        self.store[("pods", ns, name)] = pod
+        if self.runtime_down_at is None:
+            self._set_pod(pod, "Running", ready=True)
+            return
+        self._set_pod(pod, "Pending", ready=False)
+        self._event(ns, pod)
+
+    def _set_pod(self, pod: dict[str, Any], phase: str, ready: bool, restarts: int | None = None) -> None:
+        st = pod["status"]
+        running = phase == "Running"
+        st["phase"] = phase
+        if running and "podIP" not in st:
+            st["podIP"] = f"10.244.0.{3 + int(_hex(pod['metadata']['uid'], n=2), 16) % 250}"
+            st["startTime"] = self.stamp()
+        flag = "True" if ready else "False"
+        st["conditions"] = [
+            {"type": t, "status": s, "lastTransitionTime": self.stamp()}
+            for t, s in (
+                ("PodScheduled", "True"),
+                ("Initialized", "True"),
+                ("ContainersReady", flag),
+                ("Ready", flag),
+            )
+        ]
+        container = pod["spec"]["containers"][0]
+        count = self._restarts(pod) if restarts is None else restarts
+        state = (
+            {"running": {"startedAt": self.stamp()}}
+            if running
+            else {"waiting": {"reason": "ContainerCreating"}}
+        )
+        st["containerStatuses"] = [
+            {
+                "name": container["name"],
+                "image": container["image"],
+                "imageID": ""
+                if not running
+                else f"docker-pullable://{container['image']}@sha256:{_hex('img', n=64)}",
+                "ready": ready,
+                "started": running,
+                "restartCount": count,
+                "state": state,
+                **(
+                    {"containerID": f"docker://{_hex(pod['metadata']['uid'], count, n=64)}"}
+                    if running
+                    else {}
+                ),
+            }
+        ]
+        self.rv += 1
+        pod["metadata"]["resourceVersion"] = str(self.rv)
+
+    def _restarts(self, pod: dict[str, Any]) -> int:
+        statuses = pod["status"].get("containerStatuses") or [{}]
+        return int(statuses[0].get("restartCount", 0))
+
+    def _event(self, ns: str, pod: dict[str, Any]) -> None:
+        name = pod["metadata"]["name"]
+        doc = {
+            "metadata": {"name": f"{name}.{_hex(name, self.rv, n=16)}"},
+            "involvedObject": {
+                "kind": "Pod",
+                "name": name,
+                "namespace": ns,
+                "uid": pod["metadata"]["uid"],
+                "apiVersion": "v1",
+            },
+            "reason": "FailedCreatePodSandBox",
+            "message": SANDBOX_MESSAGE.format(pod=name),
+            "type": "Warning",
+            "count": 1,
+            "source": {"component": "kubelet", "host": self.node_name},
+            "firstTimestamp": self.stamp(),
+            "lastTimestamp": self.stamp(),
+            "reportingComponent": "kubelet",
+            "reportingInstance": self.node_name,
+        }
+        event = self._meta("events", ns, doc)
+        self.store[("events", ns, event["metadata"]["name"])] = event
+
+    def _workload_pods(self) -> list[dict[str, Any]]:
+        return [
+            o for (p, _n, _m), o in self.store.items() if p == "pods" and o["metadata"].get("ownerReferences")
+        ]
+
+    def _roll(self, dep: dict[str, Any]) -> None:
+        """Replace the Deployment's pods with ones of its current template, all Ready."""
+        ns, name = dep["metadata"]["namespace"], dep["metadata"]["name"]
+        for key in [k for k, o in self.store.items() if k[0] == "pods" and k[1] == ns and _owned_by(o, name)]:
+            del self.store[key]
+        template = dep["spec"]["template"]
+        rs = f"{name}-{_hex(template, n=10)}"
+        for i in range(dep["spec"].get("replicas", 1)):
+            self._pod(
+                ns, f"{rs}-{_hex(rs, i, self.rv, n=5)}", template["spec"], template["metadata"]["labels"], rs
+            )
+        n = dep["spec"].get("replicas", 1)
+        dep["status"] = {
+            "observedGeneration": dep["metadata"]["generation"],
+            "replicas": n,
+            "updatedReplicas": n,
+            "readyReplicas": n,
+            "availableReplicas": n,
+            "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}],
+        }
+
+    # --- the API -------------------------------------------------------------------------
+    def handle(self, method: str, path: str, body: Any, now: float) -> tuple[int, dict[str, Any]]:
+        """One request: (HTTP status, JSON object)."""
+        self.tick(now)
+        parts = urlsplit(path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        segs = parts.path.strip("/").split("/")
+        rest = (
+            segs[2:] if segs[:2] == ["api", "v1"] else segs[3:] if segs[:3] == ["apis", "apps", "v1"] else []
+        )
+        if not rest:
+            return 404, status_object(404, "NotFound", f"the server could not find {parts.path}")
+        if rest[0] == "nodes":
+            if len(rest) == 1:
+                return 200, self._list("nodes", [self.node()])
+            if rest[1] == self.node_name:
+                return 200, self.node()
+            return 404, status_object(404, "NotFound", f'nodes "{rest[1]}" not found')
+        if rest[0] != "namespaces":
+            return 404, status_object(404, "NotFound", f"the server could not find {parts.path}")
+        if len(rest) <= 2:
+            return self._crud(method, "namespaces", "", rest[1] if len(rest) == 2 else None, body, query)
+        return self._crud(method, rest[2], rest[1], rest[3] if len(rest) > 3 else None, body, query)
+
+    def _list(self, plural: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+        api_version, kind = KINDS[plural]
+        return {
+            "apiVersion": api_version,
+            "kind": f"{kind}List",
+            "metadata": {"resourceVersion": str(self.rv)},
+            "items": items,
+        }
+
+    def _crud(
+        self, method: str, plural: str, ns: str, name: str | None, body: Any, query: dict[str, str]
+    ) -> tuple[int, dict[str, Any]]:
+        if plural not in KINDS:
+            return 404, status_object(404, "NotFound", f"the server could not find the resource {plural}")
+        if ns and ("namespaces", "", ns) not in self.store and method != "GET":
+            return 404, status_object(404, "NotFound", f'namespaces "{ns}" not found')
+        key = (plural, ns, name or "")
+        if name is None and method == "GET":
+            items = [o for (p, n, _), o in self.store.items() if p == plural and n == ns]
+            return 200, self._list(plural, [o for o in items if _selected(o, query)])
+        if name is None and method == "POST":
+            key = (plural, ns, body["metadata"]["name"])
+            if key in self.store:
+                return 409, status_object(409, "AlreadyExists", f'{plural} "{key[2]}" already exists')
+            if plural == "pods":
+                self._pod(ns, key[2], body["spec"], body["metadata"].get("labels", {}))
+                return 201, self.store[key]
+            obj = self._meta(plural, ns, body)
+            if plural == "namespaces":
+                obj["status"] = {"phase": "Active"}
+            self.store[key] = obj
+            if plural == "deployments":
+                obj["metadata"]["generation"] = 1
+                self._roll(obj)
+            return 201, obj
+        if key not in self.store:
+            return 404, status_object(404, "NotFound", f'{plural} "{name}" not found')
+        obj = self.store[key]
+        if method == "GET":
+            return 200, obj
+        if method == "PATCH":
+            before = copy.deepcopy(obj.get("spec"))
+            merge_patch(obj, body)
+            self.rv += 1
+            obj["metadata"]["resourceVersion"] = str(self.rv)
+            if plural == "deployments" and obj.get("spec") != before:
+                obj["metadata"]["generation"] += 1
+                self._roll(obj)
+            return 200, obj
+        if method == "DELETE":
+            del self.store[key]
+            if plural == "namespaces":
+                for k in [k for k in self.store if k[1] == name]:
+                    del self.store[k]
+            if plural == "pods":
+                return 200, obj
+            return 200, status_object(200, "", f'{plural} "{name}" deleted')
+        return 405, status_object(405, "MethodNotAllowed", f"{method} is not supported here")
+
+    def exec_output(self, ns: str, pod: str, argv: list[str]) -> tuple[bool, str]:
+        """What ``exec`` prints in a running nginx:alpine container (nginx -v writes to stderr)."""
+        obj = self.store.get(("pods", ns, pod))
+        if obj is None or obj["status"]["phase"] != "Running":
+            return False, f'container not found ("{pod}")'
+        if argv == ["nginx", "-v"]:
+            return True, "nginx version: nginx/1.29.1\n"
+        return True, ""
+
+
+def _owned_by(pod: dict[str, Any], deployment: str) -> bool:
+    return any(ref["name"].startswith(f"{deployment}-") for ref in pod["metadata"].get("ownerReferences", []))
+
+
+def _selected(obj: dict[str, Any], query: dict[str, str]) -> bool:
+    """labelSelector ``k=v[,k=v]`` and fieldSelector ``involvedObject.name=x``, as lrmatrix uses them."""
+    labels = obj["metadata"].get("labels", {})
+    for term in filter(None, query.get("labelSelector", "").split(",")):
+        k, _, v = term.partition("=")
+        if labels.get(k) != v:
+            return False
+    for term in filter(None, query.get("fieldSelector", "").split(",")):
+        k, _, v = term.partition("=")
+        if k == "involvedObject.name" and obj.get("involvedObject", {}).get("name") != v:
+            return False
+    return True

@@ -1,0 +1,155 @@
+"""The workload on Kubernetes: ``manifests/`` applied into one namespace per cell.
+
+Pod state is reduced to what the matrix compares across the outage (Ready, restart counts,
+identity), so checks and results do not depend on the client's model classes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lrmatrix.errors import NodeError
+from lrmatrix.kube.api import Kube
+from lrmatrix.kube.settings import KubeSettings, project_dir
+
+MANIFEST = "nginx-web.yaml"
+CHANGE = "config-change.yaml"
+DEPLOYMENT = "nginx-web"
+SELECTOR = "app=nginx-web"
+NODE_PORT = 30081
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+
+
+def manifests_dir() -> Path:
+    env = os.environ.get("LRMATRIX_MANIFESTS")
+    return Path(env) if env else project_dir() / "manifests"
+
+
+def load_manifest(name: str, folder: Path | None = None) -> list[dict[str, Any]]:
+    """Every document of one manifest file, in file order (the order they are applied)."""
+    path = (folder or manifests_dir()) / name
+    try:
+        return [d for d in yaml.safe_load_all(path.read_text()) if d]
+    except (OSError, yaml.YAMLError) as exc:
+        raise NodeError(f"cannot read manifest {path}: {exc}") from exc
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class PodState:
+    """One pod as the API reports it."""
+
+    name: str
+    uid: str
+    phase: str
+    ready: bool
+    restarts: int
+    ip: str
+    waiting: str
+
+    @classmethod
+    def from_pod(cls, pod: Any) -> PodState:
+        status = pod.status
+        conditions = status.conditions or []
+        containers = status.container_statuses or []
+        waiting = [c.state.waiting.reason for c in containers if c.state and c.state.waiting]
+        return cls(
+            name=pod.metadata.name,
+            uid=pod.metadata.uid or "",
+            phase=status.phase or "",
+            ready=any(c.type == "Ready" and c.status == "True" for c in conditions),
+            restarts=sum(c.restart_count or 0 for c in containers),
+            ip=status.pod_ip or "",
+            waiting=",".join(w for w in waiting if w),
+        )
+
+
+class KubeWorkload:
+    """Deploy, observe, change and remove nginx-web in ``namespace``."""
+
+    def __init__(
+        self, kube: Kube, namespace: str, settings: KubeSettings, folder: Path | None = None
+    ) -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.settings = settings
+        self.folder = folder
+
+    def deploy(self) -> None:
+        self.kube.core.create_namespace(
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": self.namespace, "labels": {"app.kubernetes.io/part-of": "lrmatrix"}},
+            }
+        )
+        for doc in load_manifest(MANIFEST, self.folder):
+            self.kube.create(doc, self.namespace)
+
+    def pods(self) -> list[PodState]:
+        """Workload pods that are not being deleted, by name."""
+        found = self.kube.core.list_namespaced_pod(self.namespace, label_selector=SELECTOR)
+        live = [p for p in found.items if p.metadata.deletion_timestamp is None]
+        return sorted((PodState.from_pod(p) for p in live), key=lambda p: p.name)
+
+    def wait_ready(self, timeout: float, replicas: int = 2) -> list[PodState]:
+        """Poll until exactly ``replicas`` pods are Ready; their state then."""
+        runner = self.kube.runner
+        deadline = runner.monotonic() + timeout
+        while True:
+            pods = self.pods()
+            if len(pods) == replicas and all(p.ready for p in pods):
+                return pods
+            if runner.monotonic() >= deadline:
+                ready = sum(p.ready for p in pods)
+                raise NodeError(f"{ready}/{replicas} nginx-web pods Ready after {timeout:.0f}s")
+            runner.sleep(self.settings.node_poll_s)
+
+    def apply_change(self) -> None:
+        """The seed's change: patch the ConfigMap, ``rollout restart``, wait for the rollout."""
+        for doc in load_manifest(CHANGE, self.folder):
+            self.kube.core.patch_namespaced_config_map(
+                doc["metadata"]["name"], self.namespace, {"data": doc["data"]}
+            )
+        stamp = iso(self.kube.runner.wall())
+        patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
+        self.kube.apps.patch_namespaced_deployment(DEPLOYMENT, self.namespace, patch)
+        self.wait_rollout(self.settings.rollout_timeout_s)
+
+    def wait_rollout(self, timeout: float) -> None:
+        """What ``kubectl rollout status`` waits for: the new template fully updated and available."""
+        runner = self.kube.runner
+        deadline = runner.monotonic() + timeout
+        while True:
+            dep = self.kube.apps.read_namespaced_deployment(DEPLOYMENT, self.namespace)
+            want = dep.spec.replicas or 0
+            st = dep.status
+            if (
+                (st.observed_generation or 0) >= (dep.metadata.generation or 0)
+                and (st.updated_replicas or 0) == want
+                and (st.replicas or 0) == want
+                and (st.available_replicas or 0) == want
+            ):
+                return
+            if runner.monotonic() >= deadline:
+                raise NodeError(f"rollout of {DEPLOYMENT} did not finish within {timeout:.0f}s")
+            runner.sleep(self.settings.node_poll_s)
+
+    def remove(self) -> None:
+        """Deleting the namespace removes everything the cell created in it."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            self.kube.core.delete_namespace(self.namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
