@@ -128,6 +128,7 @@ def compare(
     tolerance_ms: float = DEFAULT_TOLERANCE_MS,
     pair_map: dict[str, str] | None = None,
 ) -> Comparison:
+    """Pair by (platform, variant, extras), baseline platforms renamed through ``pair_map``."""
     pair_map = pair_map or {}
     if not baseline or not candidate:
         raise BadInput(f"no result files in the {'baseline' if not baseline else 'candidate'}")
@@ -240,6 +241,7 @@ def _grown(
 
 
 def check_changes(b: list[dict[str, Any]], c: list[dict[str, Any]]) -> list[Change]:
+    """Checks by phase/id; a check that stopped failing is an improvement, not just a difference."""
     before = {f"{x['phase']}/{x['id']}": bool(x["passed"]) for x in b}
     after = {f"{x['phase']}/{x['id']}": bool(x["passed"]) for x in c}
     out = []
@@ -257,6 +259,7 @@ def check_changes(b: list[dict[str, Any]], c: list[dict[str, Any]]) -> list[Chan
 
 
 def version_changes(b: dict[str, Any], c: dict[str, Any]) -> list[Change]:
+    """Expected in an upgrade, so information: the reader sees what moved next to what changed."""
     return [
         Change("version", "info", f"{k} {b.get(k, '-')} -> {c.get(k, '-')}")
         for k in sorted(set(b) | set(c))

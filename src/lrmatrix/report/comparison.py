@@ -40,6 +40,7 @@ def _lines(pair: Pair) -> list[str]:
 
 
 def text(cmp: Comparison) -> str:
+    """For a terminal or CI log: one line per pair, its changes indented under it."""
     out = []
     for pair in cmp.pairs:
         out.append(f"{pair.name}: {_status(pair)}")
@@ -50,6 +51,7 @@ def text(cmp: Comparison) -> str:
 
 
 def markdown(cmp: Comparison) -> str:
+    """For the upgrade's pull request: one table row per pair."""
     out = ["## lrmatrix compare", "", "| pair | status | changes |", "|---|---|---|"]
     for pair in cmp.pairs:
         changes = "<br>".join(md(line) for line in _lines(pair)) or "-"
@@ -61,6 +63,7 @@ def markdown(cmp: Comparison) -> str:
 
 
 def as_json(cmp: Comparison) -> str:
+    """For other tools; versioned like result files."""
     return json.dumps(cmp.as_dict(), indent=2)
 
 

@@ -20,6 +20,7 @@ def md(text: str) -> str:
 
 
 def render(rows: list[Row], title: str = "lrmatrix report") -> str:
+    """Table, findings, and the cells without a result named at the end."""
     header, body = table_cells(rows)
     lines = [f"## {md(title)}", "", "| " + " | ".join(md(h) for h in header) + " |"]
     lines.append("|" + "|".join("---" for _ in header) + "|")

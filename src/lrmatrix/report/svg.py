@@ -25,6 +25,7 @@ OK, FAILED, DOWN, EVENT, BOUNDARY = "#2e7d32", "#c62828", "#ffb74d", "#1a3d7c", 
 
 
 def esc(text: object) -> str:
+    """Every text and attribute: cell names, findings and event details come from files."""
     return escape(str(text), quote=True)
 
 

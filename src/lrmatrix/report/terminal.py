@@ -7,6 +7,7 @@ from lrmatrix.report.table import notes, table_cells
 
 
 def render(rows: list[Row]) -> str:
+    """The table, then findings and failed checks in words (``lrmatrix run`` prints this too)."""
     header, body = table_cells(rows)
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
