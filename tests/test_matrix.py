@@ -57,7 +57,10 @@ def test_unknown_cell_lists_valid_ones():
         ({"schema": "x"}, "schema must be"),
         ({"timings": {"outage_window_s": -1}}, "positive number"),
         ({"timings": {"outage": 1}}, "unknown timing"),
-        ({"variants": {"liverestore": {"expect": "maybe"}, "noliverestore": {"expect": "outage"}}}, "expects"),
+        (
+            {"variants": {"liverestore": {"expect": "maybe"}, "noliverestore": {"expect": "outage"}}},
+            "expects",
+        ),
         ({"cells": {"bad name": {}}}, "must be <platform>-<variant>-<extra>"),
         ({"cells": {"engine-liverestore-x": {"daemon_json": {"live-restore": False}}}}, "variant owns it"),
         ({"axes": {"platform": ["k8s999"], "variant": ["liverestore"]}}, "no \\[platforms.k8s999\\]"),

@@ -10,7 +10,11 @@ from lrmatrix.matrix import CELL_NAME, load_matrix
 
 def tox_envs(root) -> set[str]:
     out = subprocess.run(
-        [sys.executable, "-m", "tox", "list", "--no-desc"], cwd=root, capture_output=True, text=True, check=True
+        [sys.executable, "-m", "tox", "list", "--no-desc"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return {line.strip() for line in out.splitlines() if line.strip() and " " not in line.strip()}
 

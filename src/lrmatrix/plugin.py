@@ -110,8 +110,10 @@ def lrm_scenario(request: pytest.FixtureRequest) -> Iterator[Scenario]:
     try:
         scenario.setup()
     except LrmatrixError as exc:
+        # one line and exit 2, not the same traceback under every test; the finalizer
+        # above still tears the node down and writes the result with observed "error"
         scenario.setup_error = exc
-        raise
+        pytest.exit(f"{scenario.cell.name}: {exc}", returncode=exc.exit_code)
     yield scenario
 
 

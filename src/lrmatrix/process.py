@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -55,6 +56,37 @@ def become_subreaper() -> bool:
         return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
+
+
+ADOPTED_COMMS = frozenset(
+    {"containerd", "containerd-shim", "containerd-shim-runc-v2", "docker-proxy", "dockerd"}
+)
+
+
+def reap_adopted_daemons() -> list[int]:
+    """Reap zombie children we adopted as subreaper (dockerd's containerd, docker-proxy, shims).
+
+    Safe while subprocesses are running: it waits only for pids whose command is one we never
+    start directly. A zombie containerd must not linger: a new dockerd would find its pid in
+    containerd.pid, believe it alive, and time out waiting for its socket.
+    """
+    me, reaped = os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            head, _, tail = (entry / "stat").read_text().rpartition(")")
+        except OSError:
+            continue
+        fields = tail.split()
+        comm = head.split(" (", 1)[-1]
+        if len(fields) > 1 and fields[0] == "Z" and fields[1] == str(me) and comm in ADOPTED_COMMS:
+            try:
+                if os.waitpid(int(entry.name), os.WNOHANG)[0]:
+                    reaped.append(int(entry.name))
+            except ChildProcessError:
+                pass
+    return reaped
 
 
 def reap_orphans(wait_s: float = 0.0) -> list[int]:

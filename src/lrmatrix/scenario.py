@@ -264,6 +264,7 @@ class Scenario:
             self.stop_probe()
         finally:
             try:
+                self._save_logs()
                 self._restore_config()
             finally:
                 self.node.destroy()
@@ -275,6 +276,12 @@ class Scenario:
         self.phases[-1].update(finished_at=iso(time.time()), t_end=self.rel())
         self.final = self.result()
         return results.write(self.final, self.results_dir)
+
+    def _save_logs(self) -> None:
+        """The daemon's own log beside the result: the first thing to read when a cell fails."""
+        self.results_dir.mkdir(parents=True, exist_ok=True)
+        for name, data in self.node.logs().items():
+            (self.results_dir / f"{self.cell.name}.{name}").write_bytes(data)
 
     def _restore_config(self) -> None:
         if self.backup is None:

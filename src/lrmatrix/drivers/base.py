@@ -203,6 +203,10 @@ class Node(ABC):
         if not self.docker("image", "inspect", tag).ok:
             self.docker_ok("import", "-c", f"CMD {cmd}", tarball, tag, timeout=300)
 
+    def logs(self) -> dict[str, bytes]:
+        """Daemon logs worth keeping beside the result (name -> bytes), read before destroy."""
+        return {}
+
     def residue(self) -> list[str]:
         """What ``destroy`` should have removed but did not; empty means the node is clean."""
         return []

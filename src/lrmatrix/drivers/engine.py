@@ -26,7 +26,7 @@ from lrmatrix import daemon_config
 from lrmatrix.drivers import engine_net
 from lrmatrix.drivers.base import CmdResult, Node
 from lrmatrix.errors import EnvironmentProblem, NodeError
-from lrmatrix.process import missing_commands, reap_orphans, run
+from lrmatrix.process import missing_commands, reap_adopted_daemons, reap_orphans, run
 
 if TYPE_CHECKING:
     from testinfra.backend.base import CommandResult
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from lrmatrix.matrix import Cell
 
 STATE_ROOT_DEFAULT = "/var/lib/lrmatrix/nodes"
+UNIX_PATH_MAX = 107  # sun_path is 108 bytes including the terminating NUL
+LONGEST_SOCKET = "exec/containerd/containerd.sock.ttrpc"
 
 
 def state_root() -> Path:
@@ -115,6 +117,10 @@ class EngineNode(Node):
     def loopback_netns(self) -> str | None:
         return self._slot.netns_path
 
+    def logs(self) -> dict[str, bytes]:
+        log = self.read_file(str(self.state_dir / "dockerd.log")) if self.slot else None
+        return {"dockerd.log": log} if log else {}
+
     def residue(self) -> list[str]:
         left = []
         if self.slot is not None:
@@ -161,24 +167,28 @@ class EngineNode(Node):
             )
         if not Path("/proc/self/ns/net").exists():
             raise EnvironmentProblem("this kernel has no network namespaces (/proc/self/ns/net)")
+        longest = state_root() / f"{engine_net.PREFIX}{engine_net.MAX_SLOTS}" / LONGEST_SOCKET
+        if len(str(longest)) > UNIX_PATH_MAX:
+            raise EnvironmentProblem(
+                f"state folder {state_root()} is too long for containerd's unix sockets "
+                f"({len(str(longest))} > {UNIX_PATH_MAX} bytes); set LRMATRIX_STATE_DIR to a shorter path"
+            )
         res = run(["iptables", "-S"], timeout=15)
         if res.returncode != 0:
             raise EnvironmentProblem(f"iptables does not work here: {res.stderr.strip()}")
 
     def create(self) -> None:
+        """Claim a slot, wire it, start dockerd. On failure the caller's ``destroy`` undoes
+        whatever part was made (after it has saved the daemon log)."""
         self.slot = engine_net.claim_slot()
-        try:
-            self.state_dir.mkdir(parents=True, exist_ok=False)
-            (self.state_dir / "node.json").write_text(
-                json.dumps({"slot": self.slot.index, "cell": self.cell.name, "harness_pid": os.getpid()})
-            )
-            engine_net.wire(self.slot)
-            original = {**self.cell.daemon_json, "bip": self.slot.bip}
-            self.write_file(self.daemon_json_path, daemon_config.render(original))
-            self.start_daemon()
-        except BaseException:
-            self.destroy()
-            raise
+        self.state_dir.mkdir(parents=True, exist_ok=False)
+        (self.state_dir / "node.json").write_text(
+            json.dumps({"slot": self.slot.index, "cell": self.cell.name, "harness_pid": os.getpid()})
+        )
+        engine_net.wire(self.slot)
+        original = {**self.cell.daemon_json, "bip": self.slot.bip}
+        self.write_file(self.daemon_json_path, daemon_config.render(original))
+        self.start_daemon()
 
     def start_daemon(self) -> None:
         daemon_config.check_flags(self.dockerd_argv())
@@ -220,11 +230,22 @@ class EngineNode(Node):
         if pid is None:
             return
         os.kill(pid, getattr(signal, signal_name))
-        if not self._wait_gone(pid, self.cell.timings.stop_timeout_s):
-            raise NodeError(
-                f"dockerd (pid {pid}) did not exit within "
-                f"{self.cell.timings.stop_timeout_s:.0f}s of {signal_name}"
-            )
+        timeout = self.cell.timings.stop_timeout_s
+        if not self._wait_gone(pid, timeout):
+            raise NodeError(f"dockerd (pid {pid}) did not exit within {timeout:.0f}s of {signal_name}")
+        if not self._wait_containerd_gone():
+            raise NodeError(f"dockerd's containerd did not exit within {timeout:.0f}s after dockerd")
+
+    def _wait_containerd_gone(self) -> bool:
+        """dockerd's managed containerd may outlive it briefly; the next start needs it gone."""
+        needle = str(self.exec_root / "containerd")
+        deadline = time.monotonic() + self.cell.timings.stop_timeout_s
+        while time.monotonic() < deadline:
+            reap_adopted_daemons()
+            if not [p for p in _host_procs_mentioning(needle) if "containerd-shim" not in p.cmdline]:
+                return True
+            time.sleep(0.05)
+        return False
 
     def _wait_gone(self, pid: int, timeout: float) -> bool:
         if self._dockerd is not None and self._dockerd.pid == pid:

@@ -1,0 +1,193 @@
+"""Engine cells against real dockerd: bad input, faults, interrupts and parallel runs.
+
+Each test uses its own state folder and (where it changes the matrix) its own matrix/, and
+checks afterwards that the node it made is gone: namespace, veth, processes, mounts, state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, engine_ready
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready())),
+]
+
+MATRIX = (ROOT / "matrix" / "matrix.toml").read_text()
+
+
+@pytest.fixture
+def env():
+    """A short state folder of its own: containerd's socket paths must fit in 108 bytes."""
+    state = Path(tempfile.mkdtemp(prefix="lrmt-", dir="/tmp"))
+    yield {**os.environ, "LRMATRIX_STATE_DIR": str(state / "s"), "PYTHONUNBUFFERED": "1"}
+    shutil.rmtree(state, ignore_errors=True)
+
+
+def matrix_with(tmp_path: Path, extra: str) -> Path:
+    folder = tmp_path / "matrix"
+    folder.mkdir()
+    (folder / "matrix.toml").write_text(MATRIX + "\n" + extra)
+    return folder
+
+
+def pytest_cell(cell: str, env: dict, results: Path, *extra: str) -> subprocess.Popen:
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(ROOT / "infra_tests"),
+        "--cell",
+        cell,
+        "--results-dir",
+        str(results),
+        "-v",
+        "-p",
+        "no:cacheprovider",
+        *extra,
+    ]
+    return subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def assert_no_residue(env: dict, node_name: str | None = None) -> None:
+    state = Path(env["LRMATRIX_STATE_DIR"])
+    assert not state.exists() or not any(state.iterdir()), f"state left: {list(state.iterdir())}"
+    mounts = Path("/proc/mounts").read_text()
+    assert str(state) not in mounts
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            assert str(state).encode() not in cmd, f"process left: {cmd[:120]!r}"
+    if node_name:
+        assert not Path(f"/run/netns/{node_name}").exists(), f"namespace {node_name} left"
+        assert subprocess.run(["ip", "link", "show", f"{node_name}h"], capture_output=True).returncode != 0
+
+
+def test_unknown_cell_exits_2_listing_valid_cells(env, tmp_path):
+    proc = pytest_cell("engine-nope", env, tmp_path)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out
+    assert "unknown cell 'engine-nope'; valid cells: engine-liverestore" in out
+
+
+def test_lrmatrix_run_unknown_cell_exits_2_before_running_anything(env, tmp_path):
+    res = subprocess.run(
+        [sys.executable, "-m", "lrmatrix", "run", "engine-liverestore", "nope"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 2
+    assert res.stderr.startswith("lrmatrix: unknown cell 'nope'")
+    assert not Path(env["LRMATRIX_STATE_DIR"]).exists()
+
+
+@pytest.mark.parametrize(("hidden", "package"), [("dockerd", "docker.io"), ("iptables", "iptables")])
+def test_missing_tool_exits_2_naming_the_package(env, tmp_path, hidden, package):
+    fakebin = tmp_path / "bin"
+    fakebin.mkdir()
+    for tool in ("dockerd", "docker", "containerd", "runc", "iptables", "ip", "nsenter", "sh", "env"):
+        if tool != hidden and shutil.which(tool):
+            (fakebin / tool).symlink_to(shutil.which(tool))
+    proc = pytest_cell("engine-liverestore", {**env, "PATH": str(fakebin)}, tmp_path)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out
+    assert f"missing {package}" in out and f"apt-get install {package}" in out
+    assert not Path(env["LRMATRIX_STATE_DIR"]).exists(), "something was changed before the check"
+
+
+def test_daemon_that_fails_to_start_reports_its_log_and_cleans_up(env, tmp_path):
+    folder = matrix_with(
+        tmp_path, '[cells.engine-liverestore-badkey]\ndaemon_json = { "no-such-key" = true }\n'
+    )
+    proc = pytest_cell(
+        "engine-liverestore-badkey", {**env, "LRMATRIX_MATRIX": str(folder)}, tmp_path / "results"
+    )
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2, out
+    assert "dockerd did not start" in out and "no-such-key" in out
+    result = json.loads((tmp_path / "results" / "engine-liverestore-badkey.json").read_text())
+    assert result["verdict"]["observed"] == "error" and not result["verdict"]["passed"]
+    assert_no_residue(env, result["node"]["name"])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupt_mid_outage_restores_the_node(env, tmp_path, sig):
+    folder = matrix_with(tmp_path, "")
+    toml = folder / "matrix.toml"
+    toml.write_text(toml.read_text().replace("outage_window_s = 5.0", "outage_window_s = 30.0"))
+    proc = pytest_cell("engine-liverestore", {**env, "LRMATRIX_MATRIX": str(folder)}, tmp_path / "results")
+    deadline = time.monotonic() + 90
+    seen = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        seen.append(line)
+        if "test_container_processes_kept_or_gone" in line:  # we are mid-outage, daemon down
+            break
+        assert time.monotonic() < deadline, "never reached the outage phase"
+    proc.send_signal(sig)
+    out = "".join(seen) + proc.communicate(timeout=90)[0]
+    assert proc.returncode != 0, out
+    result = json.loads((tmp_path / "results" / "engine-liverestore.json").read_text())
+    assert any(c["id"] == "node_left_clean" and c["passed"] for c in result["checks"]), out
+    assert_no_residue(env, result["node"]["name"])
+
+
+def test_state_folder_too_long_for_sockets_exits_2(env, tmp_path):
+    deep = "/tmp/" + "d" * 80
+    proc = pytest_cell("engine-liverestore", {**env, "LRMATRIX_STATE_DIR": deep}, tmp_path)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out
+    assert "too long for containerd's unix sockets" in out
+    assert not Path(deep).exists()
+
+
+def test_taken_address_is_skipped(env, tmp_path):
+    from lrmatrix.drivers import engine_net
+
+    dummy = "lrmtaken0"
+    subprocess.run(["ip", "link", "add", dummy, "type", "veth", "peer", "name", "lrmtaken1"], check=True)
+    try:
+        free = next(i for i in range(1, 250) if not Path(f"/run/netns/lrm{i}").exists())
+        subprocess.run(["ip", "addr", "add", f"198.18.{free}.1/32", "dev", dummy], check=True)
+        slot = engine_net.claim_slot()
+        try:
+            assert slot.index != free
+        finally:
+            engine_net.release(slot)
+    finally:
+        subprocess.run(["ip", "link", "del", dummy], check=False)
+
+
+def test_both_cells_in_parallel_do_not_disturb_each_other(env, tmp_path):
+    results = tmp_path / "results"
+    procs = {c: pytest_cell(c, env, results, "-q") for c in ("engine-liverestore", "engine-noliverestore")}
+    outs = {c: p.communicate(timeout=180)[0] for c, p in procs.items()}
+    for cell, proc in procs.items():
+        assert proc.returncode == 0, outs[cell]
+    live = json.loads((results / "engine-liverestore.json").read_text())
+    dead = json.loads((results / "engine-noliverestore.json").read_text())
+    assert live["node"]["name"] != dead["node"]["name"]
+    assert live["probes"]["node"]["failed_while_down"] == 0
+    assert dead["probes"]["node"]["failed_while_down"] > 0
+    for r in (live, dead):
+        assert_no_residue(env, r["node"]["name"])
