@@ -126,7 +126,7 @@ def test_html_is_self_contained_and_escaped():
         assert fetch not in page
     assert page.count("<svg") == 1  # noliverestore got no timeline passed in: no chart, no crash
     assert page.count('<tr data-cell="') == len(MATRIX)
-    assert 'id="cell-k8s128-liverestore"' in page and "not run: no result file" in page
+    assert '<li id="cell-k8s128-liverestore">k8s128-liverestore (expected survive)</li>' in page
 
 
 def test_cli_report_formats(tmp_path, capsys, monkeypatch):

@@ -16,6 +16,7 @@ body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: left; vertical-align: top; }
 td { white-space: nowrap; }
+.scroll { overflow-x: auto; }
 th { background: #f0f2f5; font-weight: 600; }
 td.pass { background: #e3f3e4; } td.fail { background: #fbe3e3; } td.not-run { background: #eee; }
 tr.not-run td { color: #777; font-style: italic; }
@@ -64,8 +65,6 @@ def _events(tl: Timeline) -> str:
 
 def _section(row: Row, tl: Timeline | None) -> str:
     anchor = f'<section class="cell" id="cell-{esc(row.cell)}"><h2>{esc(row.cell)}</h2>'
-    if not row.ran:
-        return f'{anchor}<p class="verdict">not run: no result file for this cell</p></section>'
     verdict = (
         f'<p class="verdict">{esc(status(row))}: expected {esc(row.expected)}, observed {esc(row.observed)}'
         f"{esc(' (' + row.reason + ')') if row.reason else ''}</p>"
@@ -82,6 +81,20 @@ def _section(row: Row, tl: Timeline | None) -> str:
     return f"{anchor}{verdict}{meta}{findings}{drawing}</section>"
 
 
+def _not_run(rows: list[Row]) -> str:
+    """One short list, not a section each: it says what is missing without burying the charts."""
+    items = "".join(
+        f'<li id="cell-{esc(r.cell)}">{esc(r.cell)} (expected {esc(r.expected or "?")})</li>'
+        for r in rows
+        if not r.ran
+    )
+    if not items:
+        return ""
+    return (
+        f'<section class="cell not-run"><h2>Not run</h2><p>No result file for:</p><ul>{items}</ul></section>'
+    )
+
+
 def render(rows: list[Row], timelines: list[Timeline], title: str = "lrmatrix report") -> str:
     """The whole page; ``timelines`` may miss cells (not run), the table never does."""
     by_cell = {t.cell: t for t in timelines}
@@ -90,10 +103,10 @@ def render(rows: list[Row], timelines: list[Timeline], title: str = "lrmatrix re
         f"{len(rows)} cells: {sum(r.passed for r in ran)} passed, "
         f"{sum(not r.passed for r in ran)} failed, {len(rows) - len(ran)} not run"
     )
-    sections = "".join(_section(r, by_cell.get(r.cell)) for r in rows)
+    sections = "".join(_section(r, by_cell.get(r.cell)) for r in ran) + _not_run(rows)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
-        f'<h1>{esc(title)}</h1><p class="summary">{esc(summary)}</p>{_table(rows)}'
+        f'<h1>{esc(title)}</h1><p class="summary">{esc(summary)}</p><div class="scroll">{_table(rows)}</div>'
         f"{_legend()}{sections}</body></html>\n"
     )
