@@ -1,0 +1,617 @@
+"""The ssh driver: an existing plain Docker host reached with paramiko (pre-upgrade validation).
+
+Nothing is created: the node exists and carries other people's work, so the driver runs only
+with ``--allow-disruption``, checks host keys against known_hosts and never accepts an unknown
+one. Before the first change it copies daemon.json on the node itself
+(``<daemon.json>.lrmatrix-backup``, or an ``.lrmatrix-absent`` marker when there was none) and
+writes what the run will change to ``<work dir>/changes.json``; ``destroy()`` undoes what those
+files say, so a human, or a later run after a crash, can put the node back.
+
+The daemon is stopped and started the way the node's init system does it: systemd
+(``docker.socket`` too, or any client socket-activates dockerd again) or Debian's sysvinit
+script ``service docker stop|start``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import platform
+import select
+import shlex
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from lrmatrix import daemon_config
+from lrmatrix.drivers.base import CmdResult, Node
+from lrmatrix.errors import BadInput, EnvironmentProblem, LrmatrixError, NodeError
+from lrmatrix.workload import LABEL, NAME_PREFIX
+
+try:
+    import paramiko
+    from testinfra.backend.paramiko import ParamikoBackend
+except ImportError as exc:  # make_node turns this into one line and exit 2
+    raise EnvironmentProblem("the ssh driver needs paramiko: pip install 'lrmatrix[ssh]'") from exc
+
+if TYPE_CHECKING:
+    from lrmatrix.drivers import NodeSpec
+    from lrmatrix.matrix import Cell
+
+CONNECT_TIMEOUT_S = 10.0
+SFTP_TIMEOUT_S = 120.0
+WORK_ROOT = "/var/lib/lrmatrix"
+BACKUP_SUFFIX = ".lrmatrix-backup"
+ABSENT_SUFFIX = ".lrmatrix-absent"
+ABSENT_NOTE = b"There was no daemon.json before lrmatrix ran: delete daemon.json and this file to restore.\n"
+
+
+@dataclass(frozen=True)
+class ServiceManager:
+    """How the node's init system stops and starts dockerd, and where it keeps the daemon's log."""
+
+    name: str
+    stop: tuple[str, ...]
+    start: tuple[str, ...]
+    log: tuple[str, ...]
+    #: run before a signal other than SIGTERM (the crash variant), so nothing socket-activates dockerd
+    before_kill: tuple[str, ...] = ()
+
+
+SYSTEMD = ServiceManager(
+    "systemd",
+    ("systemctl", "stop", "docker.socket", "docker.service"),
+    ("systemctl", "start", "docker.service"),
+    ("journalctl", "-u", "docker.service", "-n", "50", "--no-pager"),
+    ("systemctl", "stop", "docker.socket"),
+)
+SYSVINIT = ServiceManager(
+    "sysvinit",
+    ("service", "docker", "stop"),
+    ("service", "docker", "start"),
+    ("tail", "-n", "50", "/var/log/docker.log"),
+)
+DETECT = (
+    "if test -d /run/systemd/system; then echo systemd; "
+    "elif test -x /etc/init.d/docker; then echo sysvinit; else echo none; fi"
+)
+
+
+def _setting(spec: NodeSpec, key: str, env: str, default: str) -> str:
+    return spec.options.get(key) or os.environ.get(env) or default
+
+
+class _RejectUnknownHost(paramiko.RejectPolicy):
+    """paramiko's RejectPolicy, with a message that says which key and what to do about it."""
+
+    def __init__(self, known_hosts: str) -> None:
+        self.known_hosts = known_hosts
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        raise EnvironmentProblem(
+            f"the host key of {hostname} ({key.get_name()} {key.fingerprint}) is not in "
+            f"{self.known_hosts}; lrmatrix never accepts unknown host keys: check the fingerprint "
+            f"on the node, then add it (ssh-keyscan) or set LRMATRIX_SSH_KNOWN_HOSTS"
+        )
+
+
+class SshNode(Node):
+    scheme = "ssh"
+
+    def __init__(self, cell: Cell, spec: NodeSpec | None = None) -> None:
+        super().__init__(cell)
+        if spec is None or not spec.host:
+            raise BadInput("the ssh driver needs a node spec with a host: --node ssh://user@host[:port]")
+        self.spec = spec
+        self.host = spec.host
+        self.user = spec.user or getpass.getuser()
+        self.port = spec.port or 22
+        self.known_hosts = _setting(
+            spec, "known_hosts", "LRMATRIX_SSH_KNOWN_HOSTS", str(Path("~/.ssh/known_hosts").expanduser())
+        )
+        self.key_file = _setting(spec, "identity", "LRMATRIX_SSH_KEY", "") or None
+        self._daemon_json = _setting(
+            spec, "daemon_json", "LRMATRIX_SSH_DAEMON_JSON", "/etc/docker/daemon.json"
+        )
+        self.pidfile = "/var/run/docker.pid"
+        self.manager: ServiceManager | None = None
+        self.original: bytes | None = None
+        self.original_read = False
+        self.created = False
+        self.imported: list[str] = []
+        self._created_root = False
+        self.problems: list[str] = []
+        self._client: paramiko.SSHClient | None = None
+        self._sftp: paramiko.SFTPClient | None = None
+
+    # --- where things are ----------------------------------------------------------------
+    @property
+    def label(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.label} ({self.manager.name})" if self.manager else self.label
+
+    @property
+    def address(self) -> str:
+        return self.host
+
+    @property
+    def daemon_json_path(self) -> str:
+        return self._daemon_json
+
+    @property
+    def backup_path(self) -> str:
+        return self._daemon_json + BACKUP_SUFFIX
+
+    @property
+    def absent_marker(self) -> str:
+        return self._daemon_json + ABSENT_SUFFIX
+
+    @property
+    def socket_path(self) -> str:
+        return "/var/run/docker.sock"
+
+    @property
+    def work_dir(self) -> str:
+        return f"{WORK_ROOT}/{self.cell.name}"
+
+    @property
+    def record_path(self) -> str:
+        return f"{self.work_dir}/changes.json"
+
+    # --- connection ----------------------------------------------------------------------
+    @property
+    def client(self) -> paramiko.SSHClient:
+        """The one SSH connection (reopened if it dropped); testinfra shares it."""
+        transport = self._client.get_transport() if self._client else None
+        if transport is None or not transport.is_active():
+            self.close()
+            self._client = self._connect()
+        assert self._client is not None
+        return self._client
+
+    def _connect(self) -> paramiko.SSHClient:
+        if not Path(self.known_hosts).is_file():
+            raise EnvironmentProblem(
+                f"no known_hosts file at {self.known_hosts}: lrmatrix checks {self.host}'s host key "
+                f"against it; create it (ssh-keyscan, after checking the fingerprint) or set "
+                f"LRMATRIX_SSH_KNOWN_HOSTS"
+            )
+        if self.key_file and not Path(self.key_file).is_file():
+            raise EnvironmentProblem(f"the SSH key {self.key_file} (LRMATRIX_SSH_KEY) does not exist")
+        client = paramiko.SSHClient()
+        client.load_system_host_keys(self.known_hosts)
+        client.set_missing_host_key_policy(_RejectUnknownHost(self.known_hosts))
+        try:
+            client.connect(
+                self.host,
+                self.port,
+                self.user,
+                key_filename=self.key_file,
+                timeout=CONNECT_TIMEOUT_S,
+                banner_timeout=CONNECT_TIMEOUT_S,
+                auth_timeout=CONNECT_TIMEOUT_S,
+            )
+        except LrmatrixError:
+            client.close()
+            raise
+        except paramiko.BadHostKeyException as exc:
+            client.close()
+            raise EnvironmentProblem(
+                f"the host key of {self.label} ({exc.key.fingerprint}) does not match {self.known_hosts}: "
+                f"the node was reinstalled or someone is in between; check before replacing the entry"
+            ) from None
+        except paramiko.AuthenticationException as exc:
+            client.close()
+            how = self.key_file or "the SSH agent and ~/.ssh keys"
+            raise EnvironmentProblem(
+                f"SSH authentication as {self.user} on {self.label} failed with {how} ({exc}); "
+                f"authorize the key on the node or set LRMATRIX_SSH_KEY"
+            ) from None
+        except (paramiko.SSHException, OSError) as exc:
+            client.close()
+            errors = getattr(exc, "errors", {})  # NoValidConnectionsError: one per address tried
+            reason = "; ".join(str(e.strerror or e) for e in errors.values()) or str(exc)
+            raise EnvironmentProblem(f"cannot reach {self.label} over SSH: {reason}") from None
+        return client
+
+    @property
+    def sftp(self) -> paramiko.SFTPClient:
+        client = self.client
+        if self._sftp is None or self._sftp.get_channel() is None or self._sftp.get_channel().closed:
+            self._sftp = client.open_sftp()
+            self._sftp.get_channel().settimeout(SFTP_TIMEOUT_S)  # type: ignore[union-attr]
+        return self._sftp
+
+    def close(self) -> None:
+        for conn in (self._sftp, self._client):
+            if conn is not None:
+                conn.close()
+        self._sftp = self._client = None
+
+    # --- access --------------------------------------------------------------------------
+    def run(self, argv: list[str], timeout: float = 60.0) -> CmdResult:
+        return self._exec(shlex.join(argv), timeout, tuple(argv))
+
+    def _exec(self, command: str, timeout: float, argv: tuple[str, ...] = ()) -> CmdResult:
+        """Run a shell command line on the node; a command still running at ``timeout`` is cut (124)."""
+        transport = self.client.get_transport()
+        assert transport is not None
+        chan = transport.open_session(timeout=CONNECT_TIMEOUT_S)
+        out, err = bytearray(), bytearray()
+        deadline = time.monotonic() + timeout
+        try:
+            chan.exec_command(command)
+            chan.shutdown_write()
+            while not (chan.exit_status_ready() and chan.eof_received):
+                if time.monotonic() >= deadline:
+                    cut = f"timed out after {timeout}s"
+                    return CmdResult(argv or (command,), 124, out.decode(errors="replace"), cut)
+                select.select([chan], [], [], 0.05)
+                while chan.recv_ready():
+                    out += chan.recv(65536)
+                while chan.recv_stderr_ready():
+                    err += chan.recv_stderr(65536)
+            while chan.recv_ready():
+                out += chan.recv(65536)
+            while chan.recv_stderr_ready():
+                err += chan.recv_stderr(65536)
+            rc = chan.recv_exit_status()
+        finally:
+            chan.close()
+        return CmdResult(argv or (command,), rc, out.decode(errors="replace"), err.decode(errors="replace"))
+
+    def _must(self, argv: list[str] | tuple[str, ...], timeout: float = 60.0) -> CmdResult:
+        res = self.run(list(argv), timeout=timeout)
+        if not res.ok:
+            raise NodeError(f"`{shlex.join(argv)}` failed on {self.label}: {res.one_line()}")
+        return res
+
+    def read_file(self, path: str) -> bytes | None:
+        try:
+            with self.sftp.open(path, "rb") as fh:
+                return bytes(fh.read())
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if path.startswith("/proc/"):  # the process went away between open and read
+                return None
+            raise NodeError(f"cannot read {path} on {self.label}: {exc}") from None
+
+    def write_file(self, path: str, data: bytes) -> None:
+        """SFTP "w" truncates the existing file: same inode, as bind mounts need."""
+        try:
+            with self.sftp.open(path, "wb") as fh:
+                fh.write(data)
+        except OSError as exc:
+            raise NodeError(f"cannot write {path} on {self.label}: {exc}") from None
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.sftp.stat(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def testinfra_backend(self) -> SshBackend:
+        return SshBackend(self)
+
+    def import_image(self, tarball: str, tag: str, cmd: str) -> None:
+        """The tarball is on the harness's machine: upload it, import it, and remember to remove it."""
+        if self.docker("image", "inspect", tag).ok:
+            return
+        remote = f"{self.work_dir}/{PurePosixPath(tarball).name}"
+        self._must(["mkdir", "-p", self.work_dir])
+        try:
+            self.sftp.put(tarball, remote)
+            super().import_image(remote, tag, cmd)
+        finally:
+            self.run(["rm", "-f", remote])
+        self.imported.append(tag)
+        self._record()
+
+    # --- checks before anything changes --------------------------------------------------
+    def sanity_checks(self) -> None:
+        if self.spec.options.get("allow_disruption") != "true":
+            raise BadInput(
+                f"the ssh driver stops the Docker daemon of {self.label}, an existing machine; "
+                f"pass --allow-disruption to allow it"
+            )
+        if self.cell.kubernetes:
+            raise BadInput(
+                f"{self.cell.name}: the ssh driver runs engine cells on a plain Docker host; "
+                f"Kubernetes cells over SSH are not supported yet"
+            )
+        found = self._exec("command -v docker && command -v dockerd", CONNECT_TIMEOUT_S)
+        if not found.ok:
+            raise EnvironmentProblem(
+                f"{self.label} has no Docker engine (docker/dockerd not on root's PATH); install docker.io"
+            )
+        if self.run(["id", "-u"]).stdout.strip() != "0":
+            raise EnvironmentProblem(
+                f"the ssh driver needs root on {self.label} (it edits {self.daemon_json_path} and "
+                f"restarts dockerd); use ssh://root@{self.host}"
+            )
+        self.manager = self._detect_manager()
+        if not self.api_ready():
+            raise EnvironmentProblem(
+                f"dockerd is not running on {self.label}; start it (`{shlex.join(self.manager.start)}`) "
+                f"so the run starts from the node's normal state"
+            )
+        for leftover in (self.backup_path, self.absent_marker):
+            if self.exists(leftover):
+                raise EnvironmentProblem(
+                    f"{leftover} on {self.label} is left from an lrmatrix run that did not finish "
+                    f"(see {WORK_ROOT}/*/changes.json); restore daemon.json from it and remove it first"
+                )
+        daemon_config.parse(self.read_file(self.daemon_json_path), f"{self.label}:{self.daemon_json_path}")
+        pid = self.daemon_pid()
+        info = self.proc(pid) if pid else None
+        if info is not None:
+            daemon_config.check_flags(info.cmdline.split())
+        clash = self.docker_ok("ps", "-aq", "--filter", f"name=^{NAME_PREFIX}").split()
+        if clash:
+            raise EnvironmentProblem(
+                f"{self.label} already has containers named {NAME_PREFIX}* ({len(clash)}); remove them first"
+            )
+
+    def _detect_manager(self) -> ServiceManager:
+        found = self._exec(DETECT, CONNECT_TIMEOUT_S).stdout.strip()
+        if found == "systemd":
+            return SYSTEMD
+        if found == "sysvinit":
+            return SYSVINIT
+        raise EnvironmentProblem(
+            f"cannot tell how dockerd is managed on {self.label}: no systemd and no /etc/init.d/docker"
+        )
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def create(self) -> None:
+        """Create nothing: back up daemon.json on the node, then record what the run will change."""
+        self.manager = self.manager or self._detect_manager()
+        self.original = self.read_file(self.daemon_json_path)
+        self.original_read = True
+        if self.original is None:
+            self.write_file(self.absent_marker, ABSENT_NOTE)
+        else:
+            self._must(["cp", "-p", self.daemon_json_path, self.backup_path])
+            if self.read_file(self.backup_path) != self.original:
+                raise NodeError(f"the backup {self.backup_path} on {self.label} differs from daemon.json")
+        self.created = True
+        self._created_root = not self.exists(WORK_ROOT)
+        self._must(["mkdir", "-p", self.work_dir])
+        self._record()
+
+    def changes(self) -> dict[str, Any]:
+        """What this run changes on the node and how to undo it by hand."""
+        assert self.manager is not None
+        path, start = self.daemon_json_path, shlex.join(self.manager.start)
+        restore = [f"cp -p {self.backup_path} {path}"] if self.original is not None else [f"rm -f {path}"]
+        return {
+            "schema": "lrmatrix.ssh-changes/1",
+            "cell": self.cell.name,
+            "by": f"lrmatrix pid {os.getpid()} on {platform.node()}",
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "service_manager": self.manager.name,
+            "daemon_json": path,
+            "backup": self.backup_path if self.original is not None else None,
+            "absent_marker": self.absent_marker if self.original is None else None,
+            "created_work_root": self._created_root,
+            "imported_images": self.imported,
+            "will_change": [
+                f"{path}: only live-restore is set (to {str(self.cell.live_restore).lower()})",
+                f"dockerd is stopped and started with `{shlex.join(self.manager.stop)}` / `{start}`",
+                f"containers {NAME_PREFIX}* labelled {LABEL}={self.cell.name} are created and removed",
+                "the workload image is imported if missing and removed afterwards",
+                f"{self.work_dir} holds the workload's files and this record",
+            ],
+            "undo": [
+                *restore,
+                f"rm -f {self.backup_path} {self.absent_marker}",
+                f"docker rm -f $(docker ps -aq --filter label={LABEL}={self.cell.name})",
+                f"{start}; then restart dockerd if live-restore differs from daemon.json",
+                f"rm -rf {self.work_dir}",
+            ],
+        }
+
+    def _record(self) -> None:
+        self.write_file(self.record_path, (json.dumps(self.changes(), indent=2) + "\n").encode())
+
+    def destroy(self) -> None:
+        """Undo what the on-node backup and record say, also after a crash; safe to call twice."""
+        try:
+            record = self._read_record()
+            if not (
+                self.created or record or self.exists(self.backup_path) or self.exists(self.absent_marker)
+            ):
+                return
+            self.manager = self.manager or self._detect_manager()
+            steps = (
+                self._ensure_running,
+                self._remove_workload,
+                lambda: self._remove_images(record),
+                self._restore_daemon_json,
+                self._reconcile_live_restore,
+                lambda: self._remove_work_dir(record),
+            )
+            for step in steps:
+                try:
+                    step()
+                except LrmatrixError as exc:
+                    self.problems.append(str(exc))
+            self.created = False
+        except LrmatrixError as exc:
+            self.problems.append(str(exc))
+        finally:
+            self.close()
+
+    def _read_record(self) -> dict[str, Any]:
+        raw = self.read_file(self.record_path)
+        try:
+            return dict(json.loads(raw)) if raw else {}
+        except ValueError:
+            return {}
+
+    def _ensure_running(self) -> None:
+        if self.daemon_pid() is None:
+            self.start_daemon()
+
+    def _remove_workload(self) -> None:
+        ids = self.docker_ok("ps", "-aq", "--filter", f"label={LABEL}={self.cell.name}").split()
+        if ids:
+            self.docker_ok("rm", "-f", *ids)
+
+    def _remove_images(self, record: dict[str, Any]) -> None:
+        for tag in dict.fromkeys([*self.imported, *record.get("imported_images", [])]):
+            self.docker("image", "rm", tag)
+        self.imported = []
+
+    def _restore_daemon_json(self) -> None:
+        path = self.daemon_json_path
+        backup = self.read_file(self.backup_path)
+        if backup is not None:
+            if self.read_file(path) != backup:
+                self.write_file(path, backup)
+            if self.read_file(path) != backup:
+                raise NodeError(f"{path} on {self.label} still differs from {self.backup_path}")
+            self._must(["rm", "-f", self.backup_path])
+            self.original, self.original_read = backup, True
+        elif self.exists(self.absent_marker):
+            self._must(["rm", "-f", path, self.absent_marker])
+            self.original, self.original_read = None, True
+
+    def _reconcile_live_restore(self) -> None:
+        """The daemon must run with the restored file's setting: reload (SIGHUP), else restart.
+
+        A reload does not reset live-restore when the restored file does not mention it.
+        """
+        if not self.original_read:
+            return
+        config = daemon_config.parse(self.original, self.daemon_json_path)
+        want = bool(config.get(daemon_config.KEY, False))
+        if self.effective_live_restore() == want:
+            return
+        pid = self.daemon_pid()
+        if daemon_config.KEY in config and pid is not None:
+            self.run(["kill", "-s", "HUP", str(pid)])
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                if self.effective_live_restore() == want:
+                    return
+                time.sleep(0.1)
+        self.stop_daemon("SIGTERM")
+        self.start_daemon()
+        if self.effective_live_restore() != want:
+            raise NodeError(f"dockerd on {self.label} does not run with live-restore={want} after restart")
+
+    def _remove_work_dir(self, record: dict[str, Any]) -> None:
+        self._must(["rm", "-rf", self.work_dir])
+        if record.get("created_work_root") or self._created_root:
+            self.run(["rmdir", WORK_ROOT])  # only if empty: another cell may still use it
+
+    def residue(self) -> list[str]:
+        """What is still changed on the node (checked over a fresh connection, then closed)."""
+        left = list(self.problems)
+        try:
+            if self.daemon_pid() is None:
+                left.append(f"dockerd is not running on {self.label}")
+            else:
+                names = self.docker_ok("ps", "-a", "--filter", f"label={LABEL}", "--format", "{{.Names}}")
+                left += [f"container {n}" for n in names.split()]
+            left += [
+                f"{p} on {self.label}"
+                for p in (self.backup_path, self.absent_marker, self.work_dir)
+                if self.exists(p)
+            ]
+            if self.original_read and self.read_file(self.daemon_json_path) != self.original:
+                left.append(f"{self.daemon_json_path} on {self.label} differs from before the run")
+        except LrmatrixError as exc:
+            left.append(f"cannot check {self.label}: {exc}")
+        finally:
+            self.close()
+        return left
+
+    # --- the daemon ----------------------------------------------------------------------
+    def _manager(self) -> ServiceManager:
+        self.manager = self.manager or self._detect_manager()
+        return self.manager
+
+    def start_daemon(self) -> None:
+        manager = self._manager()
+        res = self._exec(shlex.join(manager.start) + " </dev/null", 60, manager.start)
+        if not res.ok:
+            raise NodeError(f"`{shlex.join(manager.start)}` failed on {self.label}: {self._log_line()}")
+        started = time.monotonic()
+        try:
+            # a daemon that dies at once (bad daemon.json) leaves no pidfile: stop early
+            self.wait_api(
+                self.cell.timings.ready_timeout_s,
+                alive=lambda: time.monotonic() - started < 3 or self.daemon_pid() is not None,
+            )
+        except NodeError as exc:
+            raise NodeError(f"dockerd did not start on {self.label}: {self._log_line()}") from exc
+
+    def stop_daemon(self, signal_name: str) -> None:
+        pid = self.daemon_pid()
+        if pid is None:
+            return
+        manager = self._manager()
+        timeout = self.cell.timings.stop_timeout_s
+        if signal_name == "SIGTERM":
+            argv = manager.stop
+        else:  # the crash variant: the signal itself, as a crash or the OOM killer would
+            if manager.before_kill:
+                self._must(manager.before_kill)
+            argv = ("kill", "-s", signal_name.removeprefix("SIG"), str(pid))
+        res = self._exec(shlex.join(argv) + " </dev/null", timeout + 15, argv)
+        if not res.ok:
+            raise NodeError(f"`{shlex.join(argv)}` failed on {self.label}: {res.one_line()}")
+        deadline = time.monotonic() + timeout
+        while self.proc(pid) is not None:
+            if time.monotonic() >= deadline:
+                raise NodeError(f"dockerd (pid {pid}) on {self.label} did not exit within {timeout:.0f}s")
+            time.sleep(0.05)
+
+    def daemon_pid(self) -> int | None:
+        """dockerd writes /var/run/docker.pid whoever starts it (systemd or the init script)."""
+        raw = self.read_file(self.pidfile)
+        try:
+            pid = int(raw or b"")
+        except ValueError:
+            return None
+        info = self.proc(pid)
+        argv0 = info.cmdline.split()[0] if info and info.cmdline else ""
+        return pid if PurePosixPath(argv0).name == "dockerd" else None
+
+    def _log_line(self) -> str:
+        """The daemon's own reason, e.g. an invalid daemon.json key, as one line."""
+        lines = self.run(list(self._manager().log)).stdout.splitlines()
+        bad = [ln for ln in lines if "level=fatal" in ln or "level=error" in ln]
+        return (bad or lines or ["the daemon log is empty"])[-1].strip()
+
+    def logs(self) -> dict[str, bytes]:
+        return {"dockerd.log": self.run(list(self._manager().log)).stdout.encode()}
+
+
+class SshBackend(ParamikoBackend):
+    """testinfra's paramiko backend on the driver's connection: testinfra's own client accepts
+    any host key (WarningPolicy); this one has the driver's known_hosts and rejection."""
+
+    NAME = "lrmatrix-ssh"
+
+    def __init__(self, node: SshNode) -> None:
+        self.node = node
+        super().__init__(f"{node.user}@{node.host}:{node.port}", timeout=int(CONNECT_TIMEOUT_S))
+
+    @property  # type: ignore[override]
+    def client(self) -> paramiko.SSHClient:
+        return self.node.client
+
+    @client.deleter
+    def client(self) -> None:  # testinfra reconnects once after a dropped connection
+        self.node.close()

@@ -1,0 +1,214 @@
+"""The ssh driver against a real sshd and Debian's docker.io init script (see sshnode.py).
+
+The engine cells run end to end through SSH; the refusals exit 2 with one line and leave the
+node as it was; daemon.json comes back byte-identical, checked from the node's own console.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import testinfra.host
+from sshnode import NO_DOCKER_PORT, StagingNode, why_not_ready
+
+from conftest import ROOT
+from lrmatrix import image
+from lrmatrix.drivers import NodeSpec
+from lrmatrix.errors import BadInput, EnvironmentProblem
+from lrmatrix.matrix import load_matrix
+from lrmatrix.workload import LABEL, NAME_PREFIX
+
+pytest.importorskip("paramiko")
+from lrmatrix.drivers.ssh import SshNode  # needs paramiko
+
+DAEMON_JSON = "/etc/docker/daemon.json"
+# an administrator's file, not in lrmatrix's own layout: a re-render would not be byte-identical
+SEEDED = (
+    b'{\n    "bip": "198.19.200.1/24",\n    "log-driver": "json-file",\n    "log-opts": {"max-size": "1m"}\n}'
+)
+
+integration = pytest.mark.integration
+needs_node = pytest.mark.skipif(bool(why_not_ready()), reason=f"staging node: {why_not_ready()}")
+
+
+def run_cell(cell: str, spec: str, results: Path, env: dict[str, str] | None, *extra: str):
+    argv = [sys.executable, "-m", "pytest", "infra_tests", "--cell", cell, "--node", spec]
+    argv += ["--results-dir", str(results), "-q", "-p", "no:cacheprovider", *extra]
+    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def one_line_refusal(res: subprocess.CompletedProcess[str]) -> str:
+    """Exit 2 with the reason as one line on stderr (pytest.exit's), and no traceback."""
+    out = res.stdout + res.stderr
+    assert res.returncode == 2, out
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Exit: "), out
+    assert "Traceback" not in out, out
+    print(lines[0])  # shown with -s: what the user reads
+    return lines[0]
+
+
+def ssh_node(cell: str, spec: str, **options: str) -> SshNode:
+    return SshNode(load_matrix().cell(cell), NodeSpec.parse(spec, {"allow_disruption": "true", **options}))
+
+
+# --- without a node -------------------------------------------------------------------------
+def test_refuses_without_allow_disruption_before_connecting():
+    node = SshNode(load_matrix().cell("engine-liverestore"), NodeSpec.parse("ssh://root@198.18.200.2"))
+    with pytest.raises(BadInput, match="--allow-disruption"):
+        node.sanity_checks()
+    assert node._client is None, "it connected before refusing"
+
+
+def test_cli_without_allow_disruption_exits_2(tmp_path):
+    res = run_cell("engine-liverestore", "ssh://root@198.18.200.2", tmp_path, None)
+    assert "pass --allow-disruption" in one_line_refusal(res)
+    assert not list(tmp_path.iterdir()), "a refused run wrote results"
+
+
+# --- against the staging node ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def staging() -> Iterator[StagingNode]:
+    with StagingNode.running() as node:
+        yield node
+
+
+@pytest.fixture
+def clean(staging: StagingNode) -> Iterator[StagingNode]:
+    """Each test starts from a node with no daemon.json and dockerd running, like a fresh Debian."""
+    staging.remove(DAEMON_JSON)
+    staging.sh("service docker status >/dev/null || service docker start </dev/null")
+    staging.wait_docker()
+    yield staging
+
+
+REFUSALS = {
+    # case: (spec suffix, environment override, what the one line says)
+    "unknown-host-key": ("", {"LRMATRIX_SSH_KNOWN_HOSTS": "{tmp}/empty"}, "is not in {tmp}/empty"),
+    "changed-host-key": ("", {"LRMATRIX_SSH_KNOWN_HOSTS": "{tmp}/other"}, "does not match"),
+    "wrong-client-key": ("", {"LRMATRIX_SSH_KEY": "{other_key}"}, "SSH authentication as root"),
+    "unreachable": (":2222", {}, "cannot reach root@198.18.200.2:2222"),
+    "no-docker": (f":{NO_DOCKER_PORT}", {}, "has no Docker engine"),
+}
+
+
+@integration
+@needs_node
+@pytest.mark.parametrize("case", REFUSALS)
+def test_refusal_exits_2_and_changes_nothing(clean, tmp_path, case):
+    suffix, override, expected = REFUSALS[case]
+    (tmp_path / "empty").write_text("")
+    host_entry = clean.known_hosts.read_text().splitlines()[0].split()
+    stranger = Path(f"{clean.other_key}.pub").read_text().split()
+    (tmp_path / "other").write_text(f"{host_entry[0]} {stranger[0]} {stranger[1]}\n")
+    fill = {"tmp": str(tmp_path), "other_key": str(clean.other_key)}
+    env = clean.client_env(**{k: v.format(**fill) for k, v in override.items()})
+    clean.write(DAEMON_JSON, SEEDED)
+    before = clean.state()
+
+    res = run_cell("engine-liverestore", clean.spec + suffix, tmp_path / "results", env, "--allow-disruption")
+
+    assert expected.format(**fill) in one_line_refusal(res)
+    assert clean.state() == before
+
+
+@integration
+@needs_node
+def test_testinfra_backend_checks_host_keys(clean, tmp_path):
+    (tmp_path / "empty").write_text("")
+    stranger = ssh_node("engine-liverestore", clean.spec, known_hosts=str(tmp_path / "empty"))
+    stranger.key_file = str(clean.key)
+    with pytest.raises(EnvironmentProblem, match="never accepts unknown host keys"):
+        testinfra.host.Host(stranger.testinfra_backend()).run("true")
+
+    node = ssh_node(
+        "engine-liverestore", clean.spec, known_hosts=str(clean.known_hosts), identity=str(clean.key)
+    )
+    host = testinfra.host.Host(node.testinfra_backend())
+    assert host.check_output("hostname") == "lrmssh-node"
+    assert host.file("/etc/init.d/docker").exists
+    node.close()
+
+
+@integration
+@needs_node
+@pytest.mark.parametrize(
+    ("cell", "observed"), [("engine-liverestore", "survive"), ("engine-noliverestore", "outage")]
+)
+def test_engine_cell_end_to_end_restores_the_node(clean, tmp_path, cell, observed):
+    clean.write(DAEMON_JSON, SEEDED)
+    inode = clean.sh(f"stat -c %i {DAEMON_JSON}")
+    before = clean.state()
+    results = tmp_path / "results"
+
+    res = run_cell(cell, clean.spec, results, clean.client_env(), "--allow-disruption")
+
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    result = json.loads((results / f"{cell}.json").read_text())
+    assert result["verdict"]["observed"] == observed
+    assert result["live_restore"]["effective"] is (observed == "survive")
+    assert set(result["probes"]) == {"node"}, "only the node path is reachable through SSH"
+    checks = {c["id"]: c for c in result["checks"]}
+    assert checks["daemon_json_restored_byte_identical"]["passed"]
+    assert checks["node_left_clean"]["passed"], checks["node_left_clean"]["detail"]
+    # seen from the node's own console, not through the driver under test
+    assert clean.read(DAEMON_JSON) == SEEDED
+    assert clean.sh(f"stat -c %i {DAEMON_JSON}") == inode, "daemon.json was replaced, not rewritten"
+    assert clean.state() | {"dockerd": None} == before | {"dockerd": None}
+    assert clean.read(f"{DAEMON_JSON}.lrmatrix-backup") is None
+
+
+@integration
+@needs_node
+def test_destroy_undoes_a_run_interrupted_mid_outage(clean):
+    """The harness died with the daemon down: a later destroy() reads the node's own record."""
+    first = ssh_node(
+        "engine-liverestore", clean.spec, known_hosts=str(clean.known_hosts), identity=str(clean.key)
+    )
+    first.sanity_checks()
+    first.create()
+    assert first.manager is not None and first.manager.name == "sysvinit"
+    assert clean.read(f"{DAEMON_JSON}.lrmatrix-absent") is not None, "no on-node record of the absent file"
+    first.write_file(DAEMON_JSON, b'{"live-restore": true}\n')
+    first.stop_daemon("SIGTERM")
+    first.start_daemon()
+    tag = image.image_tag()
+    first.import_image(str(image.cached_tarball()), tag, image.CMD)
+    label = f"{LABEL}=engine-liverestore"
+    first.docker_ok("run", "-d", "--name", f"{NAME_PREFIX}1", "--label", label, tag)
+    first.stop_daemon("SIGTERM")
+    assert clean.read("/var/run/docker-ssd.pid") is None, "not stopped through the init script"
+    first.close()
+
+    later = ssh_node(
+        "engine-liverestore", clean.spec, known_hosts=str(clean.known_hosts), identity=str(clean.key)
+    )
+    later.destroy()
+    later.destroy()  # twice is harmless
+
+    assert clean.read(DAEMON_JSON) is None
+    assert clean.read(f"{DAEMON_JSON}.lrmatrix-absent") is None
+    assert clean.sh("docker info --format '{{.LiveRestoreEnabled}}'").strip() == "false"
+    assert clean.sh("ls -a /var/lib").split() == [".", "..", "docker"]
+    assert clean.sh("docker ps -aq; docker images -q") == ""
+    assert later.residue() == []
+
+
+@integration
+@needs_node
+def test_leftover_backup_blocks_the_next_run(clean):
+    clean.write(f"{DAEMON_JSON}.lrmatrix-backup", b"{}")
+    node = ssh_node(
+        "engine-liverestore", clean.spec, known_hosts=str(clean.known_hosts), identity=str(clean.key)
+    )
+    try:
+        with pytest.raises(EnvironmentProblem, match="did not finish"):
+            node.sanity_checks()
+    finally:
+        node.close()
+        clean.remove(f"{DAEMON_JSON}.lrmatrix-backup")
