@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 DRIVERS: dict[str, str] = {
     "engine": "lrmatrix.drivers.engine:EngineNode",
+    "ssh": "lrmatrix.drivers.ssh:SshNode",
 }
 
 
