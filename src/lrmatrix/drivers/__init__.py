@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 DRIVERS: dict[str, str] = {
     "engine": "lrmatrix.drivers.engine:EngineNode",
+    "minikube": "lrmatrix.drivers.minikube:MinikubeNode",
     "ssh": "lrmatrix.drivers.ssh:SshNode",
 }
 

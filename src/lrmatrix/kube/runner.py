@@ -48,6 +48,14 @@ class Call:
     kind: str
     text: str
     t: float
+    argv: tuple[str, ...] = ()
+
+    @property
+    def display(self) -> str:
+        """As a user would type it; a ``minikube ssh --`` line is shown as the remote line."""
+        if self.argv[:1] == ("minikube",) and self.argv[-2:-1] == ("--",):
+            return f"{shell_text(self.argv[:-1])} {self.argv[-1]}"
+        return self.text
 
 
 class Runner(ABC):
@@ -57,8 +65,12 @@ class Runner(ABC):
         self.calls: list[Call] = []
         self._t0 = self.monotonic()
 
-    def _note(self, kind: str, text: str) -> None:
-        self.calls.append(Call(kind, text, round(self.monotonic() - self._t0, 3)))
+    def _note(self, kind: str, text: str, argv: Sequence[str] = ()) -> None:
+        self.calls.append(Call(kind, text, round(self.monotonic() - self._t0, 3), tuple(argv)))
+
+    def mark(self, text: str) -> None:
+        """A heading in the record (the phase being entered), not an action."""
+        self._note("mark", text)
 
     @abstractmethod
     def run(self, argv: Sequence[str], timeout: float = 60.0) -> CmdResult:
@@ -84,7 +96,7 @@ class RealRunner(Runner):
     """Executes for real; still records, so a result can list what was done."""
 
     def run(self, argv: Sequence[str], timeout: float = 60.0) -> CmdResult:
-        self._note("run", shell_text(argv))
+        self._note("run", shell_text(argv), argv)
         res = run_local(argv, timeout=timeout)
         return CmdResult(tuple(argv), res.returncode, res.stdout, res.stderr)
 
@@ -118,7 +130,7 @@ class RecordingRunner(Runner):
         super().__init__()
 
     def run(self, argv: Sequence[str], timeout: float = 60.0) -> CmdResult:
-        self._note("run", shell_text(argv))
+        self._note("run", shell_text(argv), argv)
         return self.responder.command(argv, self._now)
 
     def api(self, method: str, path: str, body: Any, send: Callable[[], Any]) -> Any:

@@ -12,9 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from lrmatrix.errors import NodeError
+from lrmatrix.errors import EnvironmentProblem, NodeError
 from lrmatrix.kube.api import Kube
 from lrmatrix.kube.settings import KubeSettings, project_dir
 
@@ -34,6 +32,10 @@ def manifests_dir() -> Path:
 def load_manifest(name: str, folder: Path | None = None) -> list[dict[str, Any]]:
     """Every document of one manifest file, in file order (the order they are applied)."""
     path = (folder or manifests_dir()) / name
+    try:
+        import yaml  # comes with the kubernetes extra
+    except ImportError:
+        raise EnvironmentProblem("manifests need PyYAML: pip install 'lrmatrix[kubernetes]'") from None
     try:
         return [d for d in yaml.safe_load_all(path.read_text()) if d]
     except (OSError, yaml.YAMLError) as exc:

@@ -1,0 +1,318 @@
+"""The minikube driver: one profile per Kubernetes version (``lrm-k8s128``), Docker runtime
+through cri-dockerd, systemd inside the node.
+
+Every command (minikube, kubectl, ``minikube ssh -- ...``) goes through one runner, so
+``lrmatrix plan`` can replay a cell with a recording runner and print exactly what a real
+run executes. Both cells of a version share the profile: the cell merges live-restore into
+the daemon.json minikube wrote and restarts docker instead of creating a new cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from lrmatrix import daemon_config
+from lrmatrix.drivers.base import CmdResult, Node
+from lrmatrix.errors import BadInput, EnvironmentProblem, NodeError
+from lrmatrix.kube.api import guard_context
+from lrmatrix.kube.runner import RealRunner, Runner, shell_text
+from lrmatrix.kube.settings import matrix_table
+from lrmatrix.matrix import load_matrix
+
+if TYPE_CHECKING:
+    from testinfra.backend.base import BaseBackend
+
+    from lrmatrix.drivers import NodeSpec
+    from lrmatrix.matrix import Cell
+
+#: `minikube profile list` statuses from which a cell cannot start
+FAILED_STATES = ("Error", "Unknown", "Misconfigured")
+DOCKER_UNITS = ("docker.socket", "docker.service")
+
+
+@dataclass(frozen=True)
+class MinikubeSettings:
+    """How profiles are started: from matrix.toml [minikube], overridden by the environment."""
+
+    release: str = ""
+    driver: str = "docker"
+    start_flags: tuple[str, ...] = ()
+    keep: bool = False
+
+    @classmethod
+    def load(cls, options: dict[str, str] | None = None) -> MinikubeSettings:
+        table = matrix_table("minikube")
+        flags = os.environ.get("LRMATRIX_MINIKUBE_FLAGS")
+        keep = (options or {}).get("keep") or os.environ.get("LRMATRIX_KEEP", "")
+        return cls(
+            release=str(table.get("release", "")),
+            driver=os.environ.get("LRMATRIX_MINIKUBE_DRIVER") or str(table.get("driver", "docker")),
+            start_flags=tuple(shlex.split(flags) if flags is not None else table.get("start_flags", [])),
+            keep=keep.lower() in ("1", "true", "yes"),
+        )
+
+
+@dataclass
+class ToolVersions:
+    """What sanity_checks found on this machine (recorded in the result, not assumed)."""
+
+    minikube: str = ""
+    kubectl: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+class MinikubeNode(Node):
+    scheme = "minikube"
+    requires: ClassVar[dict[str, str]] = {}  # minikube and kubectl are not Debian packages
+
+    def __init__(
+        self,
+        cell: Cell,
+        spec: NodeSpec | None = None,
+        runner: Runner | None = None,
+        settings: MinikubeSettings | None = None,
+    ) -> None:
+        super().__init__(cell)
+        if not cell.kubernetes:
+            raise BadInput(f"cell {cell.name!r} has no Kubernetes version; the minikube driver needs one")
+        self.runner = runner or RealRunner()
+        self.options = dict(spec.options) if spec else {}
+        self.settings = settings or MinikubeSettings.load(self.options)
+        self.profile = (spec.path.strip("/") if spec and spec.path else "") or f"lrm-{cell.platform}"
+        self.tools = ToolVersions()
+        self._address: str | None = None
+        self._existed = False
+        self._destroyed = False
+
+    # --- where things are ----------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.profile
+
+    @property
+    def kube_context(self) -> str:
+        """minikube names the kubeconfig context after the profile."""
+        return self.profile
+
+    @property
+    def daemon_json_path(self) -> str:
+        return "/etc/docker/daemon.json"
+
+    @property
+    def socket_path(self) -> str:
+        return "/var/run/docker.sock"
+
+    @property
+    def work_dir(self) -> str:
+        return "/var/tmp/lrmatrix"
+
+    @property
+    def address(self) -> str:
+        if self._address is None:
+            res = self.minikube("ip")
+            if not res.ok or not res.stdout.strip():
+                raise NodeError(f"minikube -p {self.profile} ip failed: {res.one_line()}")
+            self._address = res.stdout.strip().splitlines()[-1]
+        return self._address
+
+    # --- commands ------------------------------------------------------------------------
+    def minikube(self, *args: str, timeout: float = 120.0) -> CmdResult:
+        return self.runner.run(["minikube", "-p", self.profile, *args], timeout=timeout)
+
+    def run(self, argv: list[str], timeout: float = 60.0) -> CmdResult:
+        """On the node: ``minikube ssh`` joins its arguments into one remote shell line, so the
+        argv is quoted here, once, and passed as that line."""
+        res = self.minikube("ssh", "--", shlex.join(argv), timeout=timeout)
+        return CmdResult(tuple(argv), res.rc, res.stdout, res.stderr)
+
+    def sudo(self, *argv: str, timeout: float = 60.0) -> CmdResult:
+        return self.run(["sudo", *argv], timeout=timeout)
+
+    def read_file(self, path: str) -> bytes | None:
+        res = self.sudo("cat", "--", path)
+        if res.ok:
+            return res.stdout.encode()
+        if "No such file" in res.stdout + res.stderr:
+            return None
+        raise NodeError(f"cannot read {path} on {self.profile}: {res.one_line()}")
+
+    def write_file(self, path: str, data: bytes) -> None:
+        """``tee`` rewrites in place (same inode); the text is visible in a plan."""
+        line = f"printf '%s' {shlex.quote(data.decode())} | sudo tee {shlex.quote(path)} >/dev/null"
+        res = self.minikube("ssh", "--", line)
+        if not res.ok:
+            raise NodeError(f"cannot write {path} on {self.profile}: {res.one_line()}")
+
+    # --- checks before anything changes --------------------------------------------------
+    def sanity_checks(self) -> None:
+        guard_context(self.options.get("kube_context"), self.kube_context)
+        self.tools.minikube = self._tool_version(["minikube", "version", "--short"], "minikube")
+        raw = self._tool_version(["kubectl", "version", "--client", "-o", "json"], "kubectl")
+        try:
+            self.tools.kubectl = json.loads(raw)["clientVersion"]["gitVersion"]
+        except (ValueError, KeyError, TypeError):
+            self.tools.kubectl = raw.strip()
+        if self.settings.release and self.tools.minikube != self.settings.release:
+            here, pinned = self.tools.minikube, self.settings.release
+            self.tools.notes.append(f"minikube {here} here; the matrix pins were chosen for {pinned}")
+        profile = self._profile_state()
+        if profile is None:
+            return
+        self._existed = True
+        status = str(profile.get("Status", ""))
+        if status in FAILED_STATES or profile.get("_invalid"):
+            raise EnvironmentProblem(
+                f"minikube profile {self.profile} is in state {status or 'invalid'}; "
+                f"delete it with `minikube delete -p {self.profile}` and run again"
+            )
+        version = str(profile.get("Config", {}).get("KubernetesConfig", {}).get("KubernetesVersion", ""))
+        if version and version != self.cell.kubernetes:
+            raise EnvironmentProblem(
+                f"minikube profile {self.profile} runs Kubernetes {version}, the cell pins "
+                f"{self.cell.kubernetes}; delete the profile (`minikube delete -p {self.profile}`)"
+            )
+
+    def _tool_version(self, argv: list[str], tool: str) -> str:
+        res = self.runner.run(argv, timeout=30)
+        if res.rc == 127:
+            raise EnvironmentProblem(f"{tool} is not installed (or not on PATH); Kubernetes cells need it")
+        if not res.ok:
+            raise EnvironmentProblem(f"`{shell_text(argv)}` failed: {res.one_line()}")
+        return res.stdout.strip()
+
+    def _profile_state(self) -> dict[str, Any] | None:
+        """This profile's entry in ``minikube profile list -o json``; None if it does not exist."""
+        res = self.runner.run(["minikube", "profile", "list", "-o", "json"], timeout=60)
+        try:
+            data = json.loads(res.stdout or "{}")
+        except ValueError:
+            if "no minikube profile" in (res.stdout + res.stderr).lower():
+                return None
+            raise EnvironmentProblem(f"minikube profile list failed: {res.one_line()}") from None
+        for entry in data.get("invalid") or []:
+            if entry.get("Name") == self.profile:
+                return {**entry, "_invalid": True}
+        for entry in data.get("valid") or []:
+            if entry.get("Name") == self.profile:
+                return dict(entry)
+        return None
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def start_argv(self) -> list[str]:
+        return [
+            "minikube",
+            "start",
+            "-p",
+            self.profile,
+            f"--kubernetes-version={self.cell.kubernetes}",
+            "--container-runtime=docker",
+            f"--driver={self.settings.driver}",
+            *self.settings.start_flags,
+        ]
+
+    def create(self) -> None:
+        """Start (or restart) the profile. minikube rewrites daemon.json on every start, so
+        the file the cell backs up and merges into is minikube's own."""
+        for flag in self.settings.start_flags:
+            if flag.startswith("--docker-opt") and "live-restore" in flag:
+                raise BadInput(
+                    f"extra start flag {flag} sets live-restore as a dockerd flag; the cell owns it"
+                )
+        res = self.runner.run(self.start_argv(), timeout=900)
+        if not res.ok:
+            raise NodeError(f"minikube start -p {self.profile} failed: {res.one_line()}")
+        daemon_config.check_flags(self.dockerd_argv())
+        self.wait_api(self.cell.timings.ready_timeout_s)
+
+    def dockerd_argv(self) -> list[str]:
+        """dockerd's command line as systemd will start it (the unit's ExecStart)."""
+        res = self.sudo("systemctl", "show", "docker.service", "--property=ExecStart", "--value")
+        if not res.ok:
+            raise NodeError(f"cannot read docker.service on {self.profile}: {res.one_line()}")
+        for part in res.stdout.split(";"):
+            key, _, value = part.strip().partition("=")
+            if key.strip() == "argv[]":
+                return shlex.split(value)
+        return []
+
+    def start_daemon(self) -> None:
+        daemon_config.check_flags(self.dockerd_argv())
+        res = self.sudo("systemctl", "start", "docker.service")
+        if not res.ok:
+            raise NodeError(f"docker.service did not start on {self.profile}: {res.one_line()}")
+        self.wait_api(self.cell.timings.recover_timeout_s)
+
+    def stop_daemon(self, signal_name: str) -> None:
+        """Stop the socket too: a listening docker.socket lets any client (cri-dockerd, a
+        check's `docker ps`) start dockerd again in the middle of the outage."""
+        if signal_name != "SIGTERM":
+            raise BadInput(f"minikube nodes stop docker through systemd (SIGTERM), not {signal_name}")
+        res = self.sudo("systemctl", "stop", *DOCKER_UNITS, timeout=self.cell.timings.stop_timeout_s + 30)
+        if not res.ok:
+            raise NodeError(f"systemctl stop {' '.join(DOCKER_UNITS)} failed: {res.one_line()}")
+        deadline = self.runner.monotonic() + self.cell.timings.stop_timeout_s
+        while self.daemon_pid() is not None:
+            if self.runner.monotonic() >= deadline:
+                raise NodeError(f"dockerd still runs {self.cell.timings.stop_timeout_s:.0f}s after the stop")
+            self.runner.sleep(0.5)
+
+    def wait_api(self, timeout: float, alive: Any = None) -> None:
+        deadline = self.runner.monotonic() + timeout
+        while not self.api_ready():
+            if self.runner.monotonic() >= deadline:
+                raise NodeError(f"the Docker API on {self.profile} did not answer within {timeout:.0f}s")
+            self.runner.sleep(1.0)
+
+    def daemon_pid(self) -> int | None:
+        res = self.run(["pidof", "dockerd"])
+        pids = res.stdout.split()
+        return int(pids[0]) if res.ok and pids and pids[0].isdigit() else None
+
+    def keeps_profile(self) -> bool:
+        """--keep keeps it; otherwise the last cell of this version (matrix order) deletes it."""
+        if self.settings.keep:
+            return True
+        same = [c.name for c in load_matrix().cells if c.platform == self.cell.platform]
+        return bool(same) and same[-1] != self.cell.name
+
+    def destroy(self) -> None:
+        """Delete the profile, or leave it with docker running its original daemon.json (the
+        scenario restored the file before this; a restart makes it the effective one)."""
+        if self._destroyed:
+            return
+        self._destroyed = True
+        if self.keeps_profile():
+            self.sudo("systemctl", "restart", "docker.service", timeout=180)
+            return
+        res = self.runner.run(["minikube", "delete", "-p", self.profile], timeout=300)
+        if not res.ok:
+            raise NodeError(f"minikube delete -p {self.profile} failed: {res.one_line()}")
+
+    def residue(self) -> list[str]:
+        if not self._destroyed:
+            return []
+        if self.keeps_profile():
+            res = self.sudo("systemctl", "is-active", "docker.service")
+            return (
+                [] if res.stdout.strip() == "active" else [f"docker.service on {self.profile} is not active"]
+            )
+        return [f"minikube profile {self.profile}"] if self._profile_state() is not None else []
+
+    def versions(self) -> dict[str, str]:
+        found = super().versions()
+        found.update({f"{k}_tool": v for k, v in vars(self.tools).items() if isinstance(v, str) and v})
+        return found
+
+    def testinfra_backend(self) -> BaseBackend:
+        """With the docker driver the node is a container named after the profile; other
+        drivers are reached over ssh with minikube's key."""
+        import testinfra
+
+        if self.settings.driver == "docker":
+            return testinfra.get_host(f"docker://{self.profile}").backend
+        key = self.minikube("ssh-key").stdout.strip()
+        return testinfra.get_host(f"ssh://docker@{self.address}", ssh_identity_file=key).backend

@@ -1,0 +1,205 @@
+"""``lrmatrix plan CELL``: every command a Kubernetes cell runs, in order, without running it.
+
+The real MinikubeNode, the scenario's own daemon.json merge and the kube steps are driven
+with a recording runner; answers come from a simulated single-node cluster that reacts to
+what the plan does (docker stopped -> the node goes NotReady after the kubelet's delay), so
+the waits end the way they would on a healthy machine. What is printed is what was called.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lrmatrix.drivers.base import CmdResult
+from lrmatrix.drivers.minikube import MinikubeNode, MinikubeSettings
+from lrmatrix.errors import BadInput
+from lrmatrix.kube.api import Kube
+from lrmatrix.kube.runner import ApiReply, Call, RecordingRunner
+from lrmatrix.kube.settings import KubeSettings
+from lrmatrix.kube.sim import SimCluster
+from lrmatrix.kube.steps import KubeCell
+from lrmatrix.matrix import Cell
+from lrmatrix.scenario import Scenario
+
+NODE_IP = "192.168.49.2"
+#: what minikube writes to /etc/docker/daemon.json when it provisions the Docker runtime
+MINIKUBE_DAEMON_JSON = {
+    "exec-opts": ["native.cgroupdriver=systemd"],
+    "log-driver": "json-file",
+    "log-opts": {"max-size": "100m"},
+    "storage-driver": "overlay2",
+}
+#: docker.service ExecStart as minikube provisions it (no --live-restore flag)
+EXEC_START = (
+    "{ path=/usr/bin/dockerd ; argv[]=/usr/bin/dockerd -H tcp://0.0.0.0:2376 -H unix:///var/run/docker.sock "
+    "--default-ulimit=nofile=1048576:1048576 --tlsverify --tlscacert /etc/docker/ca.pem "
+    "--tlscert /etc/docker/server.pem --tlskey /etc/docker/server-key.pem --label provider=docker "
+    "--insecure-registry 10.96.0.0/12 ; ignore_errors=no ; start_time=[n/a] ; pid=0 ; code=(null) }"
+)
+
+
+class PlanResponder:
+    """Answers a dry run's commands like a fresh machine with minikube, and its API calls from
+    the simulated cluster; docker stop/start on the node switch the cluster's runtime."""
+
+    def __init__(self, cell: Cell, sim: SimCluster, release: str) -> None:
+        self.cell = cell
+        self.sim = sim
+        self.release = release or "v1.37.0"
+        self.docker_up = False
+        self.files = {"/etc/docker/daemon.json": json.dumps(MINIKUBE_DAEMON_JSON, indent=2) + "\n"}
+
+    def command(self, argv: Sequence[str], now: float) -> CmdResult:
+        out, rc = self._answer(list(argv), now)
+        return CmdResult(tuple(argv), rc, out if rc == 0 else "", "" if rc == 0 else out)
+
+    def _answer(self, argv: list[str], now: float) -> tuple[str, int]:
+        if argv[:2] == ["minikube", "version"]:
+            return self.release, 0
+        if argv[:2] == ["kubectl", "version"]:
+            return json.dumps({"clientVersion": {"gitVersion": self.cell.kubernetes}}), 0
+        if argv[:3] == ["minikube", "profile", "list"]:
+            return json.dumps({"invalid": [], "valid": []}), 0
+        if argv[:2] == ["minikube", "start"]:
+            self.docker_up = True
+            self.sim.set_runtime(True, now)
+            return "Done! kubectl is now configured", 0
+        if argv[-1] == "ip":
+            return NODE_IP, 0
+        if argv[-1] == "ssh-key":
+            return "/root/.minikube/machines/key/id_rsa", 0
+        if "ssh" in argv:
+            return self._node(argv[-1], now)
+        return "", 0
+
+    def _node(self, line: str, now: float) -> tuple[str, int]:
+        words = shlex.split(line)
+        if words[0] == "printf":  # printf '%s' TEXT | sudo tee PATH >/dev/null
+            self.files[words[6]] = words[2]
+            return "", 0
+        if words[:2] == ["sudo", "systemctl"]:
+            return self._systemctl(words[2], now)
+        if words[:2] == ["sudo", "cat"]:
+            text = self.files.get(words[-1])
+            return (text, 0) if text is not None else (f"cat: {words[-1]}: No such file or directory", 1)
+        if words[0] == "pidof":
+            return ("1234", 0) if self.docker_up else ("", 1)
+        if words[0] == "docker":
+            if not self.docker_up:
+                return "Cannot connect to the Docker daemon at unix:///var/run/docker.sock", 1
+            return self._docker(words[1:]), 0
+        if words[0] == "uname":
+            return "6.1.0-40-amd64", 0
+        return "", 0
+
+    def _systemctl(self, verb: str, now: float) -> tuple[str, int]:
+        if verb == "show":
+            return EXEC_START, 0
+        if verb == "is-active":
+            return ("active", 0) if self.docker_up else ("inactive", 3)
+        self.docker_up = verb in ("start", "restart")
+        self.sim.set_runtime(self.docker_up, now)
+        return "", 0
+
+    def _docker(self, args: list[str]) -> str:
+        if args[:1] == ["info"]:
+            config = json.loads(self.files["/etc/docker/daemon.json"] or "{}")
+            return json.dumps({"LiveRestoreEnabled": bool(config.get("live-restore"))})
+        server = {"Version": "28.4.0", "Components": [{"Name": "containerd", "Version": "1.7.27"}]}
+        return json.dumps({"Server": server}) if "{{json .}}" in args else "28.4.0"
+
+    def request(self, method: str, path: str, body: Any, now: float) -> ApiReply:
+        if "/exec?" in path:
+            segs = path.split("?")[0].strip("/").split("/")
+            ok, text = self.sim.exec_output(segs[3], segs[5], ["nginx", "-v"])
+            return ApiReply(200 if ok else 500, text.encode())
+        code, obj = self.sim.handle(method, path, json.loads(json.dumps(body, default=str)), now)
+        return ApiReply(code, json.dumps(obj).encode())
+
+
+def plan_cell(cell: Cell, results_dir: Path = Path("results")) -> list[Call]:
+    """Drive one Kubernetes cell end to end with a recording runner; the calls, in order."""
+    if cell.driver != "minikube" or not cell.kubernetes:
+        raise BadInput(f"plan covers Kubernetes cells; {cell.name} uses the {cell.driver} driver")
+    settings = MinikubeSettings.load()
+    kube_settings = KubeSettings.load()
+    sim = SimCluster(
+        node_name=f"lrm-{cell.platform}",
+        live_restore=cell.live_restore,
+        not_ready_after=kube_settings.not_ready_after_s,
+        kubelet_version=cell.kubernetes,
+    )
+    runner = RecordingRunner(PlanResponder(cell, sim, settings.release))
+    node = MinikubeNode(cell, runner=runner, settings=settings)
+    steps = KubeCell(cell, Kube.offline(runner, node.kube_context), kube_settings)
+    drive(cell, node, steps, Scenario(cell, node, results_dir))
+    return runner.calls
+
+
+def drive(cell: Cell, node: MinikubeNode, steps: KubeCell, scenario: Scenario) -> None:
+    """The order of a Kubernetes cell: the scenario's node work around the kube steps."""
+    mark = node.runner.mark
+    mark("sanity checks (nothing changes before they pass)")
+    node.sanity_checks()
+    mark("setup: node, live-restore, workload")
+    node.create()
+    scenario.configure_live_restore()  # the scenario's own merge: backup, merge, restart, docker info
+    node.versions()
+    steps.setup()
+    for url in steps.targets(node.address):
+        mark(f"probe (background, every {cell.timings.probe_interval_s:g}s until teardown): GET {url}")
+    mark("baseline")
+    steps.baseline()
+    mark("disrupt")
+    down_at = node.runner.monotonic()
+    node.stop_daemon(cell.stop_signal)
+    mark(f"outage (window {cell.timings.outage_window_s:g}s from the stop)")
+    steps.outage(down_at)
+    mark("recover")
+    node.runner.sleep(down_at + cell.timings.outage_window_s - node.runner.monotonic(), "rest of the window")
+    node.start_daemon()
+    mark("after")
+    steps.after()
+    mark("change")
+    steps.change()
+    mark("teardown")
+    steps.teardown()
+    scenario._restore_config()  # the same restore a real teardown runs
+    node.destroy()
+
+
+def render(cell: Cell, calls: list[Call]) -> str:
+    """One line per call; identical consecutive calls (polling) folded into one with a count."""
+    lr = "on" if cell.live_restore else "off"
+    lines = [
+        f"# lrmatrix plan {cell.name}: Kubernetes {cell.kubernetes} on minikube, live-restore {lr}, "
+        f"expect {cell.expect}",
+        "# dry run: nothing was executed; API answers came from a simulated single-node cluster",
+    ]
+    folded: list[tuple[Call, int, float]] = []
+    for call in calls:
+        if folded and _is_poll(call) and folded[-1][0].text == call.text:
+            first, n, _ = folded[-1]
+            folded[-1] = (first, n + 1, call.t)
+        else:
+            folded.append((call, 1, call.t))
+    prefix = {"run": "$ ", "api": "API ", "wait": ""}
+    for call, n, last in folded:
+        if call.kind == "mark":
+            lines.append(f"== {call.text}")
+            continue
+        more = f"  (x{n}, polling until t={last:g}s)" if n > 1 else ""
+        lines.append(f"  t={call.t:>6.1f}s  {prefix[call.kind]}{call.display}{more}")
+    return "\n".join(lines) + "\n"
+
+
+def _is_poll(call: Call) -> bool:
+    """Reads repeat while a wait polls; writes never fold, so each one stays visible."""
+    return (call.kind == "api" and call.text.startswith("GET ")) or (
+        call.kind == "run"
+        and call.argv[-1:] in (("pidof dockerd",), ("docker version --format '{{.Server.Version}}'",))
+    )

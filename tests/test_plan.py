@@ -1,0 +1,157 @@
+"""``lrmatrix plan``: the sequence a Kubernetes cell runs, produced by the real driver and
+kube steps with a recording runner. These tests read that sequence like a reviewer would."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+pytest.importorskip("kubernetes", reason="planning drives the kubernetes client")
+
+from lrmatrix import cli_plan, plan
+from lrmatrix.kube.runner import Call
+from lrmatrix.matrix import load_matrix
+
+K8S_CELLS = [c for c in load_matrix().cells if c.driver == "minikube"]
+
+
+def calls_of(name: str) -> list[Call]:
+    return plan.plan_cell(load_matrix().cell(name))
+
+
+def index(calls: list[Call], needle: str, start: int = 0) -> int:
+    for i, call in enumerate(calls[start:], start):
+        if needle in call.display:
+            return i
+    raise AssertionError(f"{needle!r} is not in the plan after step {start}")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    cli_plan.register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_every_kubernetes_cell_is_in_the_matrix():
+    assert len(K8S_CELLS) == 14
+    assert {c.platform for c in K8S_CELLS} == {f"k8s1{n}" for n in range(28, 35)}
+
+
+@pytest.mark.parametrize("cell", K8S_CELLS, ids=lambda c: c.name)
+def test_profile_and_pinned_version_per_cell(cell):
+    calls = plan.plan_cell(cell)
+    start = calls[index(calls, "minikube start")]
+    assert start.argv[:4] == ("minikube", "start", "-p", f"lrm-{cell.platform}")
+    assert f"--kubernetes-version={cell.kubernetes}" in start.argv
+    assert "--container-runtime=docker" in start.argv
+    ssh = [c for c in calls if c.kind == "run" and "ssh" in c.argv]
+    assert ssh and all(c.argv[:3] == ("minikube", "-p", f"lrm-{cell.platform}") for c in ssh)
+    assert all(f"lrm-{cell.name}" in c.text for c in calls if "/namespaces/lrm-" in c.text)
+
+
+def test_sanity_checks_come_before_any_change():
+    calls = calls_of("k8s128-liverestore")
+    first_change = index(calls, "minikube start")
+    checks = " ".join(c.display for c in calls[:first_change])
+    assert "minikube version" in checks and "kubectl version" in checks and "profile list" in checks
+
+
+def test_disrupt_stops_the_socket_with_the_service_and_recover_starts_the_service():
+    calls = calls_of("k8s128-liverestore")
+    disrupt = next(i for i, c in enumerate(calls) if c.text == "disrupt")
+    stop = index(calls, "systemctl stop", disrupt)
+    assert calls[stop].argv[-1] == "sudo systemctl stop docker.socket docker.service"
+    start = index(calls, "systemctl start", stop)
+    assert calls[start].argv[-1] == "sudo systemctl start docker.service"
+    stops = [c for c in calls if "systemctl stop" in c.display]
+    assert all("docker.socket" in c.display for c in stops), "a stop left docker.socket listening"
+
+
+def test_outage_window_sits_between_stop_and_start():
+    cell = load_matrix().cell("k8s130-noliverestore")
+    calls = plan.plan_cell(cell)
+    disrupt = next(i for i, c in enumerate(calls) if c.text == "disrupt")
+    stop = index(calls, "systemctl stop", disrupt)
+    start = index(calls, "systemctl start", stop)
+    assert calls[start].t - calls[stop].t >= cell.timings.outage_window_s
+    between = calls[stop:start]
+    node_polls = [c for c in between if c.text.startswith("GET /api/v1/nodes/")]
+    assert len(node_polls) > 1, "the node's Ready condition is not watched during the outage"
+    assert any(c.text == "POST /api/v1/namespaces/lrm-k8s130-noliverestore/pods" for c in between)
+    assert any("events?fieldSelector=involvedObject.name" in c.text for c in between)
+
+
+def test_daemon_json_is_merged_before_the_restart_and_keeps_minikubes_keys():
+    for name, value in (("k8s131-liverestore", True), ("k8s131-noliverestore", False)):
+        calls = calls_of(name)
+        start = index(calls, "minikube start")
+        read = index(calls, "sudo cat -- /etc/docker/daemon.json", start)
+        write = index(calls, "sudo tee /etc/docker/daemon.json", read)
+        stop = index(calls, "systemctl stop docker.socket docker.service", write)
+        started = index(calls, "systemctl start docker.service", stop)
+        index(calls, "docker info", started)
+        written = json.loads(calls[write].argv[-1].split("'")[3])
+        assert written["live-restore"] is value
+        assert written["exec-opts"] == plan.MINIKUBE_DAEMON_JSON["exec-opts"]
+        assert {k: v for k, v in written.items() if k != "live-restore"} == plan.MINIKUBE_DAEMON_JSON
+
+
+def test_dockerd_flags_are_checked_before_each_start():
+    calls = calls_of("k8s128-liverestore")
+    for i, call in enumerate(calls):
+        if call.display.endswith("systemctl start docker.service"):
+            assert "ExecStart" in calls[i - 1].display
+
+
+def test_kubernetes_checks_follow_the_phases():
+    calls = calls_of("k8s129-liverestore")
+    marks = [c.text.split(" ")[0] for c in calls if c.kind == "mark"]
+    order = ["sanity", "setup:", "baseline", "disrupt", "outage", "recover", "after", "change", "teardown"]
+    assert [m for m in marks if m in order] == order
+    after = next(i for i, c in enumerate(calls) if c.text == "after")
+    exec_at = index(calls, "/pods/lrm-outage-probe/exec?command=nginx&command=-v", after)
+    assert index(calls, "DELETE /api/v1/namespaces/lrm-k8s129-liverestore/pods/lrm-outage-probe", exec_at)
+    change = index(calls, "PATCH /api/v1/namespaces/lrm-k8s129-liverestore/configmaps/nginx-web-config")
+    restart = index(
+        calls, "PATCH /apis/apps/v1/namespaces/lrm-k8s129-liverestore/deployments/nginx-web", change
+    )
+    index(calls, "GET /apis/apps/v1/namespaces/lrm-k8s129-liverestore/deployments/nginx-web", restart)
+
+
+def test_teardown_restores_daemon_json_then_keeps_or_deletes_the_profile():
+    first = calls_of("k8s128-liverestore")
+    teardown = next(i for i, c in enumerate(first) if c.text == "teardown")
+    restore = index(first, "sudo tee /etc/docker/daemon.json", teardown)
+    assert "live-restore" not in first[restore].argv[-1]
+    index(first, "systemctl restart docker.service", restore)
+    assert not [c for c in first if "minikube delete" in c.display], "the first cell of a version deleted it"
+    last = calls_of("k8s128-noliverestore")
+    assert last[-1].display == "minikube delete -p lrm-k8s128"
+
+
+def test_cli_prints_the_plan_in_order(capsys):
+    assert main(["plan", "k8s132-liverestore"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("minikube start -p lrm-k8s132") < out.index(
+        "systemctl stop docker.socket docker.service"
+    )
+    assert out.index("== outage") < out.index("(x")  # node polls folded, inside the outage
+    assert "--kubernetes-version=v1.32.9" in out
+
+
+def test_cli_json_format(capsys):
+    assert main(["plan", "k8s133-noliverestore", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data[0]["kind"] == "mark" and {"run", "api", "mark"} <= {d["kind"] for d in data}
+
+
+@pytest.mark.parametrize("name", ["k8s999-liverestore", "nonsense", "engine-liverestore"])
+def test_cli_rejects_unknown_or_non_kubernetes_cells(name, capsys):
+    assert main(["plan", name]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lrmatrix: ") and len(err.strip().splitlines()) == 1
+    if name != "engine-liverestore":
+        assert "k8s128-liverestore" in err, "the valid cells are not listed"
