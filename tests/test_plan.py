@@ -155,3 +155,135 @@ def test_cli_rejects_unknown_or_non_kubernetes_cells(name, capsys):
     assert err.startswith("lrmatrix: ") and len(err.strip().splitlines()) == 1
     if name != "engine-liverestore":
         assert "k8s128-liverestore" in err, "the valid cells are not listed"
+
+
+# --- the minikube driver's own checks, through the same recording runner -------------------
+from lrmatrix.drivers import NodeSpec  # noqa: E402
+from lrmatrix.drivers.minikube import MinikubeNode, MinikubeSettings  # noqa: E402
+from lrmatrix.errors import BadInput, EnvironmentProblem  # noqa: E402
+from lrmatrix.kube.runner import RecordingRunner  # noqa: E402
+from lrmatrix.kube.sim import SimCluster  # noqa: E402
+
+
+class Scripted(plan.PlanResponder):
+    """The plan's machine, with some answers replaced: {command prefix: (output, rc)}."""
+
+    def __init__(self, cell, answers):
+        super().__init__(cell, SimCluster(), "v1.37.0")
+        self.answers = answers
+
+    def command(self, argv, now):
+        text = " ".join(argv)
+        for prefix, (out, rc) in self.answers.items():
+            if text.startswith(prefix):
+                return plan.CmdResult(tuple(argv), rc, out if rc == 0 else "", "" if rc == 0 else out)
+        return super().command(argv, now)
+
+
+def node_with(answers=None, name="k8s128-liverestore", spec=None, settings=None):
+    cell = load_matrix().cell(name)
+    runner = RecordingRunner(Scripted(cell, answers or {}))
+    settings = settings or MinikubeSettings(release="v1.37.0")
+    return MinikubeNode(cell, spec, runner=runner, settings=settings), runner
+
+
+def profile_list(status="Running", version="v1.28.15", invalid=False):
+    entry = {
+        "Name": "lrm-k8s128",
+        "Status": status,
+        "Config": {"KubernetesConfig": {"KubernetesVersion": version}},
+    }
+    return json.dumps({"invalid": [entry] if invalid else [], "valid": [] if invalid else [entry]}), 0
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        ({"minikube version": ("minikube: command not found", 127)}, "minikube is not installed"),
+        ({"kubectl version": ("kubectl: command not found", 127)}, "kubectl is not installed"),
+        ({"minikube profile list": profile_list("Error")}, "in state Error; delete it with `minikube delete"),
+        ({"minikube profile list": profile_list(invalid=True)}, "in state invalid"),
+        (
+            {"minikube profile list": profile_list(version="v1.28.3")},
+            "runs Kubernetes v1.28.3, the cell pins",
+        ),
+    ],
+)
+def test_sanity_checks_fail_with_one_line_before_any_change(answers, message):
+    node, runner = node_with(answers)
+    with pytest.raises(EnvironmentProblem, match=message) as err:
+        node.sanity_checks()
+    assert "\n" not in str(err.value)
+    assert not [c for c in runner.calls if "start" in c.argv or "ssh" in c.argv], "something was changed"
+
+
+def test_sanity_checks_pass_on_a_healthy_existing_profile_and_record_versions():
+    node, _ = node_with({"minikube profile list": profile_list(), "minikube version": ("v1.36.0", 0)})
+    node.sanity_checks()
+    assert node.tools.minikube == "v1.36.0" and node.tools.kubectl == "v1.28.15"
+    assert node.tools.notes and "chosen for v1.37.0" in node.tools.notes[0]
+
+
+def test_a_different_kube_context_is_refused_before_any_command():
+    spec = NodeSpec.parse("minikube://", {"kube_context": "production"})
+    node, runner = node_with(spec=spec)
+    with pytest.raises(BadInput, match="refusing"):
+        node.sanity_checks()
+    assert [c for c in runner.calls if c.kind == "run"] == []
+
+
+def test_a_conflicting_live_restore_dockerd_flag_is_detected():
+    unit = plan.EXEC_START.replace("--label provider=docker", "--label provider=docker --live-restore")
+    node, _ = node_with({"minikube -p lrm-k8s128 ssh -- sudo systemctl show": (unit, 0)})
+    with pytest.raises(BadInput, match="--live-restore"):
+        node.create()
+    with pytest.raises(BadInput, match="--live-restore"):
+        node.start_daemon()
+
+
+def test_a_live_restore_docker_opt_is_refused_before_starting():
+    node, runner = node_with(settings=MinikubeSettings(start_flags=("--docker-opt=live-restore",)))
+    with pytest.raises(BadInput, match="docker-opt"):
+        node.create()
+    assert not [c for c in runner.calls if "start" in c.argv]
+
+
+def test_files_on_the_node_round_trip_and_absent_is_none():
+    node, _ = node_with()
+    assert node.read_file("/etc/lrmatrix-none") is None
+    node.write_file("/etc/docker/daemon.json", b'{"a": "it\'s"}\n')
+    assert node.read_file("/etc/docker/daemon.json") == b'{"a": "it\'s"}\n'
+
+
+def test_start_flags_driver_and_profile_are_configurable(monkeypatch):
+    monkeypatch.setenv("LRMATRIX_MINIKUBE_DRIVER", "kvm2")
+    monkeypatch.setenv("LRMATRIX_MINIKUBE_FLAGS", "--cpus=4 --memory=4g")
+    cell = load_matrix().cell("k8s129-noliverestore")
+    node = MinikubeNode(
+        cell, NodeSpec.parse("minikube://staging-like"), runner=RecordingRunner(Scripted(cell, {}))
+    )
+    argv = node.start_argv()
+    assert argv[:4] == ["minikube", "start", "-p", "staging-like"]
+    assert argv[-3:] == ["--driver=kvm2", "--cpus=4", "--memory=4g"]
+
+
+def test_keep_keeps_the_profile_of_the_last_cell(monkeypatch):
+    node, _ = node_with(name="k8s128-noliverestore")
+    assert not node.keeps_profile()
+    monkeypatch.setenv("LRMATRIX_KEEP", "1")
+    node, runner = node_with(name="k8s128-noliverestore", settings=MinikubeSettings.load())
+    node.destroy()
+    node.destroy()  # safe twice
+    texts = [c.display for c in runner.calls]
+    assert texts == ["minikube -p lrm-k8s128 ssh -- sudo systemctl restart docker.service"]
+
+
+def test_only_a_systemd_stop_is_supported():
+    node, _ = node_with()
+    with pytest.raises(BadInput, match="SIGTERM"):
+        node.stop_daemon("SIGKILL")
+
+
+def test_engine_cells_cannot_use_the_minikube_driver():
+    with pytest.raises(BadInput, match="no Kubernetes version"):
+        MinikubeNode(load_matrix().cell("engine-liverestore"))

@@ -163,10 +163,10 @@ class MinikubeNode(Node):
         if profile is None:
             return
         self._existed = True
-        status = str(profile.get("Status", ""))
-        if status in FAILED_STATES or profile.get("_invalid"):
+        status = "invalid" if profile.get("_invalid") else str(profile.get("Status", ""))
+        if status in (*FAILED_STATES, "invalid"):
             raise EnvironmentProblem(
-                f"minikube profile {self.profile} is in state {status or 'invalid'}; "
+                f"minikube profile {self.profile} is in state {status}; "
                 f"delete it with `minikube delete -p {self.profile}` and run again"
             )
         version = str(profile.get("Config", {}).get("KubernetesConfig", {}).get("KubernetesVersion", ""))
