@@ -85,7 +85,6 @@ class MinikubeNode(Node):
         self.profile = (spec.path.strip("/") if spec and spec.path else "") or f"lrm-{cell.platform}"
         self.tools = ToolVersions()
         self._address: str | None = None
-        self._existed = False
         self._destroyed = False
 
     # --- where things are ----------------------------------------------------------------
@@ -162,7 +161,6 @@ class MinikubeNode(Node):
         profile = self._profile_state()
         if profile is None:
             return
-        self._existed = True
         status = "invalid" if profile.get("_invalid") else str(profile.get("Status", ""))
         if status in (*FAILED_STATES, "invalid"):
             raise EnvironmentProblem(
