@@ -7,7 +7,7 @@ object), and so does ``exec``; a dry run therefore sees the same calls a real ru
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from lrmatrix.errors import BadInput, EnvironmentProblem
 from lrmatrix.kube.runner import ApiReply, Runner
@@ -60,7 +60,8 @@ class _RunnerRest:
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         parts = urlsplit(url)
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        query = parts.query or urlencode(kwargs.get("query_params") or [])  # clients < 34 pass it apart
+        path = parts.path + (f"?{query}" if query else "")
         reply = self.runner.api(
             method, path, kwargs.get("body"), lambda: self.real.request(method, url, *args, **kwargs)
         )
@@ -71,6 +72,22 @@ class _RunnerRest:
     def close(self) -> None:
         if self.real is not None:
             self.real.close()
+
+    # clients before 34 call one method per verb, named as the client names them
+    def GET(self, url: str, **kwargs: Any) -> Any:
+        return self.request("GET", url, **kwargs)
+
+    def POST(self, url: str, **kwargs: Any) -> Any:
+        return self.request("POST", url, **kwargs)
+
+    def PATCH(self, url: str, **kwargs: Any) -> Any:
+        return self.request("PATCH", url, **kwargs)
+
+    def PUT(self, url: str, **kwargs: Any) -> Any:
+        return self.request("PUT", url, **kwargs)
+
+    def DELETE(self, url: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", url, **kwargs)
 
 
 class Kube:
