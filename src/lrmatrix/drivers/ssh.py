@@ -10,6 +10,10 @@ files say, so a human, or a later run after a crash, can put the node back.
 The daemon is stopped and started the way the node's init system does it: systemd
 (``docker.socket`` too, or any client socket-activates dockerd again) or Debian's sysvinit
 script ``service docker stop|start``.
+
+Settings (node-spec option, else environment): ``known_hosts`` / LRMATRIX_SSH_KNOWN_HOSTS
+(default ~/.ssh/known_hosts), ``identity`` / LRMATRIX_SSH_KEY (default: agent and ~/.ssh keys),
+``daemon_json`` / LRMATRIX_SSH_DAEMON_JSON (default /etc/docker/daemon.json).
 """
 
 from __future__ import annotations
@@ -248,7 +252,7 @@ class SshNode(Node):
         try:
             chan.exec_command(command)
             chan.shutdown_write()
-            while not (chan.exit_status_ready() and chan.eof_received):
+            while not (chan.exit_status_ready() and (chan.eof_received or chan.closed)):
                 if time.monotonic() >= deadline:
                     cut = f"timed out after {timeout}s"
                     return CmdResult(argv or (command,), 124, out.decode(errors="replace"), cut)
@@ -337,10 +341,10 @@ class SshNode(Node):
                 f"the ssh driver needs root on {self.label} (it edits {self.daemon_json_path} and "
                 f"restarts dockerd); use ssh://root@{self.host}"
             )
-        self.manager = self._detect_manager()
+        manager = self._manager()
         if not self.api_ready():
             raise EnvironmentProblem(
-                f"dockerd is not running on {self.label}; start it (`{shlex.join(self.manager.start)}`) "
+                f"dockerd is not running on {self.label}; start it (`{shlex.join(manager.start)}`) "
                 f"so the run starts from the node's normal state"
             )
         for leftover in (self.backup_path, self.absent_marker):
@@ -373,7 +377,7 @@ class SshNode(Node):
     # --- lifecycle -----------------------------------------------------------------------
     def create(self) -> None:
         """Create nothing: back up daemon.json on the node, then record what the run will change."""
-        self.manager = self.manager or self._detect_manager()
+        self._manager()
         self.original = self.read_file(self.daemon_json_path)
         self.original_read = True
         if self.original is None:
@@ -389,15 +393,15 @@ class SshNode(Node):
 
     def changes(self) -> dict[str, Any]:
         """What this run changes on the node and how to undo it by hand."""
-        assert self.manager is not None
-        path, start = self.daemon_json_path, shlex.join(self.manager.start)
+        manager = self._manager()
+        path, start = self.daemon_json_path, shlex.join(manager.start)
         restore = [f"cp -p {self.backup_path} {path}"] if self.original is not None else [f"rm -f {path}"]
         return {
             "schema": "lrmatrix.ssh-changes/1",
             "cell": self.cell.name,
             "by": f"lrmatrix pid {os.getpid()} on {platform.node()}",
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "service_manager": self.manager.name,
+            "service_manager": manager.name,
             "daemon_json": path,
             "backup": self.backup_path if self.original is not None else None,
             "absent_marker": self.absent_marker if self.original is None else None,
@@ -405,7 +409,7 @@ class SshNode(Node):
             "imported_images": self.imported,
             "will_change": [
                 f"{path}: only live-restore is set (to {str(self.cell.live_restore).lower()})",
-                f"dockerd is stopped and started with `{shlex.join(self.manager.stop)}` / `{start}`",
+                f"dockerd is stopped and started with `{shlex.join(manager.stop)}` / `{start}`",
                 f"containers {NAME_PREFIX}* labelled {LABEL}={self.cell.name} are created and removed",
                 "the workload image is imported if missing and removed afterwards",
                 f"{self.work_dir} holds the workload's files and this record",
@@ -430,12 +434,12 @@ class SshNode(Node):
                 self.created or record or self.exists(self.backup_path) or self.exists(self.absent_marker)
             ):
                 return
-            self.manager = self.manager or self._detect_manager()
+            # the file first: a daemon that cannot start with the cell's config starts with it
             steps = (
+                self._restore_daemon_json,
                 self._ensure_running,
                 self._remove_workload,
                 lambda: self._remove_images(record),
-                self._restore_daemon_json,
                 self._reconcile_live_restore,
                 lambda: self._remove_work_dir(record),
             )
