@@ -7,7 +7,10 @@ import pytest
 from lrmatrix import daemon_config
 from lrmatrix.errors import BadInput
 
-MINIKUBE_LIKE = b'{\n"exec-opts": ["native.cgroupdriver=systemd"],\n"log-driver": "json-file",\n"storage-driver": "overlay2"\n}\n'
+MINIKUBE_LIKE = (
+    b'{\n"exec-opts": ["native.cgroupdriver=systemd"],\n"log-driver": "json-file",\n'
+    b'"storage-driver": "overlay2"\n}\n'
+)
 
 
 def test_merge_changes_only_live_restore_and_keeps_key_order():

@@ -113,3 +113,12 @@ def test_interval_stats():
     stats = interval_stats(mk("ooooo", step=0.05))
     assert stats["mean_ms"] == pytest.approx(50, abs=0.01)
     assert stats["stdev_ms"] == pytest.approx(0, abs=0.01)
+
+
+def test_interval_stats_leave_out_gaps_after_a_slow_request():
+    grid = [Sample(i * 0.05, 0, "u", True, 200, 1.0) for i in range(10)]
+    slow = Sample(0.5, 0, "u", False, 0, 500.0)  # timed out: the next send is 0.55 s later
+    after = [Sample(1.05 + i * 0.05, 0, "u", True, 200, 1.0) for i in range(10)]
+    with_slow = [*grid, slow, *after]
+    assert interval_stats(with_slow)["stdev_ms"] > 100
+    assert interval_stats(with_slow, 0.05)["stdev_ms"] == pytest.approx(0, abs=0.01)

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from lrmatrix import cli_report, results
+from lrmatrix import __version__, cli_plan, cli_report, results
 from lrmatrix.errors import BadInput, LrmatrixError
 from lrmatrix.matrix import Matrix, load_matrix
 from lrmatrix.report import rows as report_rows
@@ -131,6 +131,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lrmatrix", description=__doc__)
+    p.add_argument("--version", action="version", version=f"lrmatrix {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     cells = sub.add_parser("cells", help="list the matrix's cells")
     cells.add_argument("--format", choices=("text", "json"), default="text")
@@ -141,6 +142,7 @@ def parser() -> argparse.ArgumentParser:
         "--image", default=None, help="workload image the node can pull (default: offline build)"
     )
     cli_report.register(sub)
+    cli_plan.register(sub)
     sub.add_parser("recover", help="remove engine nodes left by a killed run")
     return p
 

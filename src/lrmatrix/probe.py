@@ -198,10 +198,19 @@ def outage_windows(samples: list[Sample]) -> list[Window]:
     return windows
 
 
-def interval_stats(samples: list[Sample]) -> dict[str, float]:
-    """Achieved send interval and its jitter, in ms: the probe's real resolution."""
-    times = sorted(s.t for s in samples)
-    gaps = [(b - a) * 1000 for a, b in itertools.pairwise(times)]
+def interval_stats(samples: list[Sample], interval: float | None = None) -> dict[str, float]:
+    """Achieved send interval and its jitter, in ms: the probe's real resolution.
+
+    With ``interval``, a gap after a request that itself took longer than one interval is left
+    out: that request skipped ticks (counted as ``missed_ticks``) and says nothing about how
+    precisely the probe keeps its grid.
+    """
+    ordered_samples = sorted(samples, key=lambda s: s.t)
+    gaps = [
+        (b.t - a.t) * 1000
+        for a, b in itertools.pairwise(ordered_samples)
+        if interval is None or a.latency_ms < interval * 1000
+    ]
     if len(gaps) < 2:
         return {"mean_ms": 0.0, "stdev_ms": 0.0, "p99_ms": 0.0}
     ordered = sorted(gaps)

@@ -32,7 +32,7 @@ REQUIRED = (
 
 
 def summarize_path(
-    record: PathRecord, t0: float, down_at: float | None, up_at: float | None
+    record: PathRecord, t0: float, down_at: float | None, up_at: float | None, interval: float | None = None
 ) -> dict[str, Any]:
     """Counts, outage windows and raw samples of one access path, times relative to ``t0``."""
     samples = record.samples
@@ -49,7 +49,7 @@ def summarize_path(
             [round(w.start - t0, 3), None if w.end is None else round(w.end - t0, 3)] for w in windows
         ],
         "errors": _error_counts(record),
-        "interval": interval_stats(samples),
+        "interval": interval_stats(samples, interval),
         "missed_ticks": record.missed_ticks,
         "cpu_s": round(record.cpu_s, 4),
         "setup_error": record.setup_error,

@@ -308,7 +308,9 @@ class Scenario:
         probes = {}
         if self.probe is not None:
             probes = {
-                name: results.summarize_path(rec, self.t0, self.down_at, self.up_at)
+                name: results.summarize_path(
+                    rec, self.t0, self.down_at, self.up_at, self.cell.timings.probe_interval_s
+                )
                 for name, rec in self.probe.records.items()
             }
         return {
