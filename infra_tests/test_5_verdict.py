@@ -10,3 +10,14 @@ def test_verdict_matches_expectation(lrm_scenario):
     v = lrm_scenario.verdict
     assert v is not None
     assert v.passed, f"expected {v.expected}, observed {v.observed}: {v.reason}"
+
+
+@pytest.mark.phase("teardown")
+def test_access_path_expectations(lrm_scenario):
+    """Cells that exist to prove a path (e.g. loopback with userland-proxy off) state it."""
+    if not lrm_scenario.cell.expect_paths:
+        pytest.skip("this cell states no expectation beyond the node path")
+    wrong = {p: v for p, v in lrm_scenario.path_verdicts.items() if not v.passed}
+    assert not wrong, "; ".join(
+        f"{p}: expected {v.expected}, observed {v.observed} ({v.reason})" for p, v in wrong.items()
+    )

@@ -64,6 +64,9 @@ def test_unknown_cell_lists_valid_ones():
         ({"cells": {"bad name": {}}}, "must be <platform>-<variant>-<extra>"),
         ({"cells": {"engine-liverestore-x": {"daemon_json": {"live-restore": False}}}}, "variant owns it"),
         ({"axes": {"platform": ["k8s999"], "variant": ["liverestore"]}}, "no \\[platforms.k8s999\\]"),
+        ({"cells": {"engine-liverestore-x": {"expect_paths": {"node": "survive"}}}}, "other than node"),
+        ({"cells": {"engine-liverestore-x": {"expect_paths": {"loopback": "fine"}}}}, "other than node"),
+        ({"cells": {"engine-liverestore-x": {"stop_signal": "SIGHUP"}}}, "stop_signal"),
     ],
 )
 def test_bad_matrix_is_one_line_naming_the_fault(overrides, message):

@@ -19,6 +19,8 @@ from lrmatrix.errors import BadInput
 CELL_NAME = re.compile(r"^(engine|k8s\d{3})-(liverestore|noliverestore)(-[a-z0-9]+)*$")
 Verdict = Literal["survive", "outage"]
 VERDICTS: tuple[str, ...] = ("survive", "outage")
+#: SIGTERM is how a service manager stops dockerd; SIGKILL is the crash variant
+STOP_SIGNALS: tuple[str, ...] = ("SIGTERM", "SIGKILL")
 MATRIX_SCHEMA = "lrmatrix.matrix/1"
 
 
@@ -62,6 +64,8 @@ class Cell:
     kubernetes: str | None = None
     daemon_json: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    #: expectations for access paths other than ``node`` (only cells that exist to prove one)
+    expect_paths: dict[str, str] = field(default_factory=dict)
 
     @property
     def extras(self) -> tuple[str, ...]:
@@ -177,6 +181,18 @@ def _make_cell(
         plat.get("timings", {}), f"{where} [platforms.{platform}.timings]", base_timings
     )
     timings = Timings.from_mapping(extra.get("timings", {}), f"{where} [cells.{name}.timings]", timings)
+    expect_paths = dict(extra.get("expect_paths", {}))
+    for path, verdict in expect_paths.items():
+        if path == "node" or verdict not in VERDICTS:
+            raise BadInput(
+                f"{where}: cell {name!r} expect_paths.{path} = {verdict!r}; name a path other than node "
+                f"(its expectation is 'expect') and one of {', '.join(VERDICTS)}"
+            )
+    stop_signal = str(merged.get("stop_signal", "SIGTERM"))
+    if stop_signal not in STOP_SIGNALS:
+        raise BadInput(
+            f"{where}: cell {name!r} stop_signal {stop_signal!r}; use one of {', '.join(STOP_SIGNALS)}"
+        )
     daemon_json = {**plat.get("daemon_json", {}), **extra.get("daemon_json", {})}
     if "live-restore" in daemon_json:
         raise BadInput(f"{where}: cell {name!r} sets live-restore in daemon_json; the variant owns it")
@@ -188,7 +204,8 @@ def _make_cell(
         live_restore=bool(merged.get("live_restore")),
         expect=expect,
         timings=timings,
-        stop_signal=str(merged.get("stop_signal", "SIGTERM")),
+        stop_signal=stop_signal,
+        expect_paths=expect_paths,
         kubernetes=merged.get("kubernetes"),
         daemon_json=daemon_json,
         description=str(extra.get("description") or var.get("description", "")),

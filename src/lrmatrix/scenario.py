@@ -67,6 +67,7 @@ class Scenario:
         self.recovered_after_s: float | None = None
         self.loopback_recovered_after_s: float | None = None
         self.verdict: Verdict | None = None
+        self.path_verdicts: dict[str, Verdict] = {}
         self.aborted: str | None = None
         self.setup_error: LrmatrixError | None = None
         self.finished = False
@@ -248,8 +249,14 @@ class Scenario:
     def stop_probe(self) -> None:
         if self.probe is not None and self.verdict is None:
             self.probe.stop()
-            samples = self.probe.records["node"].samples
-            self.verdict = decide(self.cell.expect, samples, self.down_at, self.up_at)
+            records = self.probe.records
+            self.verdict = decide(self.cell.expect, records["node"].samples, self.down_at, self.up_at)
+            self.path_verdicts = {
+                path: decide(
+                    expected, records[path].samples if path in records else [], self.down_at, self.up_at
+                )
+                for path, expected in self.cell.expect_paths.items()
+            }
 
     # --- teardown ------------------------------------------------------------------------
     def finish(self) -> Path | None:
@@ -346,6 +353,7 @@ class Scenario:
             ),
             "error": str(self.setup_error or self.aborted or "") or None,
             "verdict": verdict.as_dict(),
+            "path_verdicts": {path: v.as_dict() for path, v in self.path_verdicts.items()},
         }
 
     def _safe(self, fn: Any) -> Any:
