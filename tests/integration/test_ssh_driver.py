@@ -161,6 +161,9 @@ def test_engine_cell_end_to_end_restores_the_node(clean, tmp_path, cell, observe
     assert clean.sh(f"stat -c %i {DAEMON_JSON}") == inode, "daemon.json was replaced, not rewritten"
     assert clean.state() | {"dockerd": None} == before | {"dockerd": None}
     assert clean.read(f"{DAEMON_JSON}.lrmatrix-backup") is None
+    record = json.loads((results / f"{cell}.changes.json").read_text())
+    assert record["service_manager"] == "sysvinit"
+    assert record["backup"] == f"{DAEMON_JSON}.lrmatrix-backup"
 
 
 @integration
@@ -212,6 +215,25 @@ def test_destroy_undoes_a_run_interrupted_mid_outage(clean):
     assert clean.sh("ls -a /var/lib").split() == [".", "..", "docker"]
     assert clean.sh("docker ps -aq; docker images -q") == ""
     assert later.residue() == []
+
+
+@integration
+@needs_node
+def test_crash_variant_kills_dockerd_and_the_init_script_starts_it_again(clean):
+    node = ssh_node(
+        "engine-liverestore", clean.spec, known_hosts=str(clean.known_hosts), identity=str(clean.key)
+    )
+    try:
+        node.sanity_checks()
+        killed = node.daemon_pid()
+        node.stop_daemon("SIGKILL")
+        assert node.daemon_pid() is None
+        assert clean.read("/var/run/docker-ssd.pid") is not None, "a crash leaves the init script's pidfile"
+        node.start_daemon()
+        assert node.daemon_pid() not in (None, killed)
+        assert node.api_ready()
+    finally:
+        node.close()
 
 
 @integration

@@ -568,7 +568,7 @@ class SshNode(Node):
         timeout = self.cell.timings.stop_timeout_s
         if signal_name == "SIGTERM":
             argv = manager.stop
-        else:  # the crash variant: the signal itself, as a crash or the OOM killer would
+        else:  # the crash variant: the signal itself (systemd then restarts dockerd: Restart=on-failure)
             if manager.before_kill:
                 self._must(manager.before_kill)
             argv = ("kill", "-s", signal_name.removeprefix("SIG"), str(pid))
@@ -599,7 +599,13 @@ class SshNode(Node):
         return (bad or lines or ["the daemon log is empty"])[-1].strip()
 
     def logs(self) -> dict[str, bytes]:
-        return {"dockerd.log": self.run(list(self._manager().log)).stdout.encode()}
+        """The daemon's log and the on-node record of what this run changed, for the results."""
+        try:
+            found = {"dockerd.log": self.run(list(self._manager().log)).stdout.encode()}
+            record = self.read_file(self.record_path)
+        except LrmatrixError as exc:  # teardown must go on without them
+            return {"dockerd.log": f"not read: {exc}\n".encode()}
+        return found | ({"changes.json": record} if record else {})
 
 
 class SshBackend(ParamikoBackend):
@@ -610,7 +616,7 @@ class SshBackend(ParamikoBackend):
 
     def __init__(self, node: SshNode) -> None:
         self.node = node
-        super().__init__(f"{node.user}@{node.host}:{node.port}", timeout=int(CONNECT_TIMEOUT_S))
+        super().__init__(f"{node.user}@{node.host}:{node.port}")
 
     @property  # type: ignore[override]
     def client(self) -> paramiko.SSHClient:
