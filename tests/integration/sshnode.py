@@ -69,6 +69,13 @@ exec "$2" -- /usr/sbin/sshd -D -e -f "$1/sshd_config" \
     -o ListenAddress="$3:22" -o ListenAddress="$3:$4"
 """
 
+CLEAN_SHUTDOWN = """\
+service docker status >/dev/null || service docker start </dev/null
+for i in $(seq 100); do docker version >/dev/null 2>&1 && break; sleep 0.2; done
+docker ps -aq | xargs -r docker rm -f
+service docker stop </dev/null
+"""
+
 
 def why_not_ready() -> str | None:
     """Why a staging node cannot be built here, or None."""
@@ -243,25 +250,27 @@ class StagingNode:
         try:
             if self.proc is not None and self.proc.poll() is None and self.init_pid:
                 with contextlib.suppress(subprocess.TimeoutExpired):
-                    # stop dockerd cleanly so containerd removes the containers' cgroups
-                    self.console("docker ps -aq | xargs -r docker rm -f; service docker stop", timeout=60)
-                self._end_init()
+                    # through dockerd, also after a test left it stopped: runc then removes the
+                    # containers' cgroups, which live in this machine's /sys/fs/cgroup
+                    self.console(CLEAN_SHUTDOWN, timeout=90)
+            self._end_node()
         finally:
             if self.own_network:
                 engine_net.release(self.slot)
             shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def _end_init(self) -> None:
+    def _end_node(self) -> None:
         """tini passes SIGTERM to sshd and exits with it; the kernel then kills the rest of the node."""
-        assert self.proc is not None and self.init_pid is not None
-        os.kill(self.init_pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            for pid in (self.init_pid, self.proc.pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        if self.init_pid:
+            os.kill(self.init_pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=10)
+                return
+        # unshare --kill-child takes the node's init, and so the whole node, along
+        self.proc.kill()
+        self.proc.wait(timeout=10)
 
     # --- a root console on the node, independent of the driver under test -------------------
     @property

@@ -49,12 +49,15 @@ def one_line_refusal(res: subprocess.CompletedProcess[str]) -> str:
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("Exit: "), out
     assert "Traceback" not in out, out
-    print(lines[0])  # shown with -s: what the user reads
     return lines[0]
 
 
-def ssh_node(cell: str, spec: str, **options: str) -> SshNode:
-    return SshNode(load_matrix().cell(cell), NodeSpec.parse(spec, {"allow_disruption": "true", **options}))
+def driver(node: StagingNode, cell: str = "engine-liverestore", **options: str) -> SshNode:
+    """The driver under test, pointed at the staging node with its key and known_hosts."""
+    options = {"known_hosts": str(node.known_hosts), "identity": str(node.key), **options}
+    return SshNode(
+        load_matrix().cell(cell), NodeSpec.parse(node.spec, {"allow_disruption": "true", **options})
+    )
 
 
 # --- without a node -------------------------------------------------------------------------
@@ -121,14 +124,11 @@ def test_refusal_exits_2_and_changes_nothing(clean, tmp_path, case):
 @needs_node
 def test_testinfra_backend_checks_host_keys(clean, tmp_path):
     (tmp_path / "empty").write_text("")
-    stranger = ssh_node("engine-liverestore", clean.spec, known_hosts=str(tmp_path / "empty"))
-    stranger.key_file = str(clean.key)
+    stranger = driver(clean, known_hosts=str(tmp_path / "empty"))
     with pytest.raises(EnvironmentProblem, match="never accepts unknown host keys"):
         testinfra.host.Host(stranger.testinfra_backend()).run("true")
 
-    node = ssh_node(
-        "engine-liverestore", clean.spec, known_hosts=str(clean.known_hosts), identity=str(clean.key)
-    )
+    node = driver(clean)
     host = testinfra.host.Host(node.testinfra_backend())
     assert host.check_output("hostname") == "lrmssh-node"
     assert host.file("/etc/init.d/docker").exists
@@ -185,9 +185,7 @@ def test_cell_on_a_node_without_daemon_json_leaves_none(clean, tmp_path):
 @needs_node
 def test_destroy_undoes_a_run_interrupted_mid_outage(clean):
     """The harness died with the daemon down: a later destroy() reads the node's own record."""
-    first = ssh_node(
-        "engine-liverestore", clean.spec, known_hosts=str(clean.known_hosts), identity=str(clean.key)
-    )
+    first = driver(clean)
     first.sanity_checks()
     first.create()
     assert first.manager is not None and first.manager.name == "sysvinit"
@@ -203,9 +201,7 @@ def test_destroy_undoes_a_run_interrupted_mid_outage(clean):
     assert clean.read("/var/run/docker-ssd.pid") is None, "not stopped through the init script"
     first.close()
 
-    later = ssh_node(
-        "engine-liverestore", clean.spec, known_hosts=str(clean.known_hosts), identity=str(clean.key)
-    )
+    later = driver(clean)
     later.destroy()
     later.destroy()  # twice is harmless
 
@@ -220,9 +216,7 @@ def test_destroy_undoes_a_run_interrupted_mid_outage(clean):
 @integration
 @needs_node
 def test_crash_variant_kills_dockerd_and_the_init_script_starts_it_again(clean):
-    node = ssh_node(
-        "engine-liverestore", clean.spec, known_hosts=str(clean.known_hosts), identity=str(clean.key)
-    )
+    node = driver(clean)
     try:
         node.sanity_checks()
         killed = node.daemon_pid()
@@ -240,9 +234,7 @@ def test_crash_variant_kills_dockerd_and_the_init_script_starts_it_again(clean):
 @needs_node
 def test_leftover_backup_blocks_the_next_run(clean):
     clean.write(f"{DAEMON_JSON}.lrmatrix-backup", b"{}")
-    node = ssh_node(
-        "engine-liverestore", clean.spec, known_hosts=str(clean.known_hosts), identity=str(clean.key)
-    )
+    node = driver(clean)
     try:
         with pytest.raises(EnvironmentProblem, match="did not finish"):
             node.sanity_checks()
