@@ -76,6 +76,19 @@ docker ps -aq | xargs -r docker rm -f
 service docker stop </dev/null
 """
 
+# systemd cannot run on this machine: on request a recording systemctl stands in for it, to check
+# how the driver detects and drives a systemd node (the unit's own behaviour is not simulated)
+FAKE_SYSTEMCTL = """\
+#!/bin/sh
+case "$1" in start|stop|reload|kill) echo "$*" >> /run/lrmssh-systemctl.calls ;; esac
+export SYSTEMCTL_SKIP_REDIRECT=1
+case "$*" in
+    "stop docker.socket docker.service"|"stop docker.service") exec /etc/init.d/docker stop ;;
+    "start docker.service") exec /etc/init.d/docker start ;;
+    *LoadState*) echo loaded ;;
+esac
+"""
+
 
 def why_not_ready() -> str | None:
     """Why a staging node cannot be built here, or None."""
@@ -305,6 +318,17 @@ class StagingNode:
 
     def remove(self, path: str) -> None:
         self.sh(f'rm -f "{path}"')
+
+    @contextlib.contextmanager
+    def pretend_systemd(self) -> Iterator[str]:
+        """/run/systemd/system exists and systemctl records its calls; yields the calls file."""
+        self.sh("mkdir /run/systemd /run/systemd/system && mount -t tmpfs lrmssh /usr/local/sbin")
+        try:
+            self.write("/usr/local/sbin/systemctl", FAKE_SYSTEMCTL.encode())
+            self.sh("chmod 755 /usr/local/sbin/systemctl")
+            yield "/run/lrmssh-systemctl.calls"
+        finally:
+            self.console("umount /usr/local/sbin; rm -rf /run/systemd /run/lrmssh-systemctl.calls")
 
     def wait_docker(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout

@@ -232,6 +232,30 @@ def test_crash_variant_kills_dockerd_and_the_init_script_starts_it_again(clean):
 
 @integration
 @needs_node
+def test_systemd_node_stops_the_socket_too(clean):
+    """Detection and command sequence only: systemd cannot run here, a recording systemctl
+    runs the init script instead (sshnode.FAKE_SYSTEMCTL)."""
+    with clean.pretend_systemd() as calls:
+        node = driver(clean)
+        try:
+            node.sanity_checks()
+            assert node.manager is not None and node.manager.name == "systemd"
+            for signal_name in ("SIGTERM", "SIGKILL"):
+                node.stop_daemon(signal_name)
+                assert node.daemon_pid() is None
+                node.start_daemon()
+        finally:
+            node.close()
+        assert clean.sh(f"cat {calls}").splitlines() == [
+            "stop docker.socket docker.service",
+            "start docker.service",
+            "stop docker.socket",  # before the crash signal: nothing may socket-activate dockerd
+            "start docker.service",
+        ]
+
+
+@integration
+@needs_node
 def test_leftover_backup_blocks_the_next_run(clean):
     clean.write(f"{DAEMON_JSON}.lrmatrix-backup", b"{}")
     node = driver(clean)
