@@ -68,6 +68,15 @@ def test_refuses_without_allow_disruption_before_connecting():
     assert node._client is None, "it connected before refusing"
 
 
+@pytest.mark.parametrize("cell", [c.name for c in load_matrix().cells if c.expect_paths])
+def test_refuses_cells_that_expect_the_loopback_path(cell):
+    spec = NodeSpec.parse("ssh://root@198.18.200.2", {"allow_disruption": "true"})
+    node = SshNode(load_matrix().cell(cell), spec)
+    with pytest.raises(BadInput, match="cannot probe"):
+        node.sanity_checks()
+    assert node._client is None, "it connected before refusing"
+
+
 def test_cli_without_allow_disruption_exits_2(tmp_path):
     res = run_cell("engine-liverestore", "ssh://root@198.18.200.2", tmp_path, None)
     assert "pass --allow-disruption" in one_line_refusal(res)

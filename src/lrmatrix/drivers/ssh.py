@@ -331,6 +331,12 @@ class SshNode(Node):
                 f"{self.cell.name}: the ssh driver runs engine cells on a plain Docker host; "
                 f"Kubernetes cells over SSH are not supported yet"
             )
+        unreachable = sorted(set(self.cell.expect_paths) - {"node"})
+        if unreachable:
+            raise BadInput(
+                f"{self.cell.name} states an expectation for the {', '.join(unreachable)} path, which the "
+                f"ssh driver cannot probe (127.0.0.1 inside the node); run it with the engine driver"
+            )
         found = self._exec("command -v docker && command -v dockerd", CONNECT_TIMEOUT_S)
         if not found.ok:
             raise EnvironmentProblem(
