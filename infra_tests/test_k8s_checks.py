@@ -1,7 +1,7 @@
 """Kubernetes checks of a cell, phase by phase (skipped for cells without Kubernetes).
 
 The steps themselves live in lrmatrix.kube.steps (the same ones ``lrmatrix plan`` replays);
-each runs once, in the first test of its phase, and these tests judge what it observed.
+the scenario runs each when it enters the phase, and these tests judge what it observed.
 """
 
 from __future__ import annotations
@@ -13,49 +13,31 @@ from lrmatrix.workload import UPDATED_ENDPOINTS
 
 
 @pytest.fixture(scope="session")
-def k8s(lrm_scenario, cell, node):
-    if not cell.kubernetes:
+def k8s(lrm_scenario, cell):
+    """The scenario's Kubernetes steps; it runs each in its phase transition, these judge."""
+    if not cell.kubernetes or lrm_scenario.kube is None:
         pytest.skip("Kubernetes checks need a Kubernetes cell")
-    from lrmatrix.kube.api import Kube
-    from lrmatrix.kube.steps import KubeCell
-
-    steps = KubeCell(cell, Kube.from_kubeconfig(node.runner, node.kube_context))
-    steps.setup()
-    steps.done = set()
-    yield steps
-    steps.teardown()
-
-
-def once(steps, name, *args):
-    """Run a step the first time a test of its phase needs it; its observations stay on ``steps``."""
-    if name not in steps.done:
-        steps.done.add(name)
-        getattr(steps, name)(*args)
-    return steps
+    return lrm_scenario.kube
 
 
 @pytest.mark.phase("baseline")
 def test_k8s_both_pods_ready_and_restart_counts_recorded(k8s):
-    once(k8s, "baseline")
     assert len(k8s.before) == 2 and all(p.ready for p in k8s.before), k8s.before
     assert all(p.restarts >= 0 for p in k8s.before)
 
 
 @pytest.mark.phase("baseline")
 def test_k8s_node_ready(k8s):
-    once(k8s, "baseline")
     assert k8s.timeline.transitions[-1].status == "True", k8s.timeline.transitions[-1]
 
 
 @pytest.mark.phase("outage")
 def test_k8s_pods_still_reported_running(k8s, lrm_scenario):
-    once(k8s, "outage", lrm_scenario.down_at)
     assert k8s.during and all(p.phase == "Running" for p in k8s.during), k8s.during
 
 
 @pytest.mark.phase("outage")
 def test_k8s_new_pod_stays_container_creating_with_sandbox_event(k8s, lrm_scenario):
-    once(k8s, "outage", lrm_scenario.down_at)
     seen = k8s.outage_sighting
     assert seen is not None and seen.stuck_creating, seen
     assert seen.sandbox_events, "no FailedCreatePodSandBox event while the runtime was down"
@@ -63,7 +45,6 @@ def test_k8s_new_pod_stays_container_creating_with_sandbox_event(k8s, lrm_scenar
 
 @pytest.mark.phase("outage")
 def test_k8s_node_ready_timeline_recorded(k8s, lrm_scenario, cell):
-    once(k8s, "outage", lrm_scenario.down_at)
     assert k8s.timeline.samples > 1
     if cell.timings.outage_window_s >= k8s.settings.not_ready_after_s + 15:
         assert k8s.timeline.went_not_ready, "the kubelet never reported the node NotReady"
@@ -71,14 +52,12 @@ def test_k8s_node_ready_timeline_recorded(k8s, lrm_scenario, cell):
 
 @pytest.mark.phase("after")
 def test_k8s_node_ready_again_and_pods_running(k8s):
-    once(k8s, "after")
     assert k8s.node_ready_again, k8s.timeline.transitions
     assert len(k8s.after_pods) == 2 and all(p.phase == "Running" and p.ready for p in k8s.after_pods)
 
 
 @pytest.mark.phase("after")
 def test_k8s_restart_counts_kept_or_changed(k8s, cell):
-    once(k8s, "after")
     before = {p.name: p.restarts for p in k8s.before}
     after = {p.name: p.restarts for p in k8s.after_pods}
     if cell.live_restore:
@@ -91,7 +70,6 @@ def test_k8s_restart_counts_kept_or_changed(k8s, cell):
 
 @pytest.mark.phase("after")
 def test_k8s_pending_pod_runs_and_nginx_answers(k8s):
-    once(k8s, "after")
     seen = k8s.recovered_sighting
     assert seen is not None and seen.pod.phase == "Running", seen
     assert k8s.nginx_version.startswith("nginx version:"), k8s.nginx_version
@@ -100,6 +78,5 @@ def test_k8s_pending_pod_runs_and_nginx_answers(k8s):
 @pytest.mark.phase("change")
 @pytest.mark.parametrize("endpoint", UPDATED_ENDPOINTS, ids=lambda e: e.path)
 def test_k8s_rollout_serves_updated_config(k8s, node, cell, endpoint):
-    once(k8s, "change")
     target = Target(f"http://{node.address}:30081{endpoint.path}", endpoint.expect)
     assert wait_until_ok([target], 30, cell.timings.probe_timeout_s) is not None

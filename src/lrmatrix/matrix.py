@@ -75,7 +75,8 @@ class Cell:
 
 @dataclass(frozen=True)
 class Matrix:
-    """All cells, in a stable order: generated ones first (axis order), then extra cells."""
+    """All cells, in a stable order: by platform (axis order); within one, generated cells in
+    variant order, then its extra cells."""
 
     cells: tuple[Cell, ...]
     axes: dict[str, tuple[str, ...]]
@@ -149,6 +150,13 @@ def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
         cells.append(
             _make_cell(name, match.group(1), match.group(2), platforms, variants, base_timings, extra, where)
         )
+    # extra cells follow the generated cells of their platform, so a platform reads as a block
+    platform_order = list(axes.get("platform", ()))
+    cells.sort(
+        key=lambda c: (
+            platform_order.index(c.platform) if c.platform in platform_order else len(platform_order)
+        )
+    )
     names = [c.name for c in cells]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

@@ -21,9 +21,9 @@ from lrmatrix.kube.api import Kube
 from lrmatrix.kube.runner import ApiReply, Call, RecordingRunner
 from lrmatrix.kube.settings import KubeSettings
 from lrmatrix.kube.sim import SimCluster
-from lrmatrix.kube.steps import KubeCell
 from lrmatrix.matrix import Cell
-from lrmatrix.scenario import Scenario
+from lrmatrix.probe import Target
+from lrmatrix.scenario import PHASES, Scenario
 
 NODE_IP = "192.168.49.2"
 #: what minikube writes to /etc/docker/daemon.json when it provisions the Docker runtime
@@ -106,6 +106,14 @@ class PlanResponder:
         return "", 0
 
     def _docker(self, args: list[str]) -> str:
+        if args[:1] in (["ps"], ["inspect"]):
+            namespace = next(
+                (a.split("=", 2)[2] for a in args if a.startswith("label=io.kubernetes.pod.namespace=")), ""
+            )
+            known = {c["Id"]: c for ns in self.sim.namespaces() for c in self.sim.containers(ns)}
+            if args[0] == "ps":
+                return "\n".join(c["Id"] for c in self.sim.containers(namespace))
+            return json.dumps([known[ref] for ref in args[1:] if ref in known])
         if args[:1] == ["info"]:
             config = json.loads(self.files["/etc/docker/daemon.json"] or "{}")
             return json.dumps({"LiveRestoreEnabled": bool(config.get("live-restore"))})
@@ -121,7 +129,50 @@ class PlanResponder:
         return ApiReply(code, json.dumps(obj).encode())
 
 
-def plan_cell(cell: Cell, results_dir: Path = Path("results")) -> list[Call]:
+class PlannedScenario(Scenario):
+    """The scenario itself on a recording runner: every transition runs as it would for real,
+    but time is virtual, no HTTP request is sent (the probe and readiness waits are only
+    announced) and nothing is written."""
+
+    def __init__(self, cell: Cell, node: MinikubeNode, kube: Kube, runner: RecordingRunner) -> None:
+        self.runner = runner
+        self._kube = kube
+        super().__init__(cell, node, Path("results"))
+
+    def now(self) -> float:
+        return self.runner.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        self.runner.sleep(seconds, "rest of the outage window")
+
+    def announce(self, phase: str) -> None:
+        window = (
+            f" (window {self.cell.timings.outage_window_s:g}s from the stop)" if phase == "outage" else ""
+        )
+        self.runner.mark(phase + window)
+
+    def wait_paths(self, targets: list[Target], timeout: float, netns: str | None = None) -> float | None:
+        return 0.0
+
+    def start_probe(self) -> None:
+        every = self.cell.timings.probe_interval_s
+        for path, targets in self.targets().items():
+            for target in targets:
+                self.runner.mark(
+                    f"probe {path} path (background, every {every:g}s until teardown): GET {target.url}"
+                )
+
+    def kube_client(self) -> Kube:
+        return self._kube
+
+    def _save_logs(self) -> None:
+        pass
+
+    def write_result(self) -> Path | None:
+        return None
+
+
+def plan_cell(cell: Cell) -> list[Call]:
     """Drive one Kubernetes cell end to end with a recording runner; the calls, in order."""
     if cell.driver != "minikube" or not cell.kubernetes:
         raise BadInput(f"plan covers Kubernetes cells; {cell.name} uses the {cell.driver} driver")
@@ -135,41 +186,14 @@ def plan_cell(cell: Cell, results_dir: Path = Path("results")) -> list[Call]:
     )
     runner = RecordingRunner(PlanResponder(cell, sim, settings.release))
     node = MinikubeNode(cell, runner=runner, settings=settings)
-    steps = KubeCell(cell, Kube.offline(runner, node.kube_context), kube_settings)
-    drive(cell, node, steps, Scenario(cell, node, results_dir))
-    return runner.calls
-
-
-def drive(cell: Cell, node: MinikubeNode, steps: KubeCell, scenario: Scenario) -> None:
-    """The order of a Kubernetes cell: the scenario's node work around the kube steps."""
-    mark = node.runner.mark
-    mark("sanity checks (nothing changes before they pass)")
+    scenario = PlannedScenario(cell, node, Kube.offline(runner, node.kube_context), runner)
+    runner.mark("sanity checks (nothing changes before they pass)")
     node.sanity_checks()
-    mark("setup: node, live-restore, workload")
-    node.create()
-    scenario.configure_live_restore()  # the scenario's own merge: backup, merge, restart, docker info
-    node.versions()
-    steps.setup()
-    for url in steps.targets(node.address):
-        mark(f"probe (background, every {cell.timings.probe_interval_s:g}s until teardown): GET {url}")
-    mark("baseline")
-    steps.baseline()
-    mark("disrupt")
-    down_at = node.runner.monotonic()
-    node.stop_daemon(cell.stop_signal)
-    mark(f"outage (window {cell.timings.outage_window_s:g}s from the stop)")
-    steps.outage(down_at)
-    mark("recover")
-    node.runner.sleep(down_at + cell.timings.outage_window_s - node.runner.monotonic(), "rest of the window")
-    node.start_daemon()
-    mark("after")
-    steps.after()
-    mark("change")
-    steps.change()
-    mark("teardown")
-    steps.teardown()
-    scenario._restore_config()  # the same restore a real teardown runs
-    node.destroy()
+    runner.mark("setup: node, live-restore, workload")
+    scenario.setup()
+    scenario.advance(PHASES[-1])
+    scenario.finish()
+    return runner.calls
 
 
 def render(cell: Cell, calls: list[Call]) -> str:

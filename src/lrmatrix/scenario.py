@@ -7,12 +7,14 @@ outage window and starts it, ...); the node checks of each phase run in between.
 
 from __future__ import annotations
 
+import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lrmatrix import daemon_config, image, results
 from lrmatrix.drivers.base import Node, ProcInfo
@@ -21,7 +23,11 @@ from lrmatrix.findings import findings
 from lrmatrix.matrix import Cell
 from lrmatrix.probe import Probe, Target, wait_until_ok
 from lrmatrix.verdict import Verdict, decide
-from lrmatrix.workload import ENDPOINTS, ContainerState, Workload
+from lrmatrix.workload import ENDPOINTS, ContainerState, PodContainers, Workload
+
+if TYPE_CHECKING:
+    from lrmatrix.kube.api import Kube
+    from lrmatrix.kube.steps import KubeCell
 
 PHASES = ("baseline", "disrupt", "outage", "recover", "after", "change", "teardown")
 
@@ -47,7 +53,7 @@ class Scenario:
         self.node = node
         self.results_dir = results_dir
         self.image_ref = image_ref
-        self.t0 = time.monotonic()
+        self.t0 = self.now()
         self.wall0 = time.time()
         self.phase: str | None = None
         self.phases: list[dict[str, Any]] = []
@@ -58,7 +64,8 @@ class Scenario:
         self.original_config: dict[str, Any] = {}
         self.effective: bool | None = None
         self.versions: dict[str, str] = {}
-        self.workload: Workload | None = None
+        self.workload: Workload | PodContainers | None = None
+        self.kube: KubeCell | None = None
         self.probe: Probe | None = None
         self.before: Snapshot | None = None
         self.after: Snapshot | None = None
@@ -74,14 +81,48 @@ class Scenario:
         self.final: dict[str, Any] = {}
 
     # --- helpers -------------------------------------------------------------------------
+    # --- what a dry run (lrmatrix plan) replaces: clock, waiting, traffic, output -----------
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def announce(self, phase: str) -> None:
+        """Called before each transition runs (the plan prints it as a heading)."""
+
+    def wait_paths(self, targets: list[Target], timeout: float, netns: str | None = None) -> float | None:
+        return wait_until_ok(targets, timeout, self.cell.timings.probe_timeout_s, netns)
+
+    def start_probe(self) -> None:
+        self.probe = Probe(
+            self.targets(),
+            self.cell.timings.probe_interval_s,
+            self.cell.timings.probe_timeout_s,
+            self.netns_for(),
+        )
+        self.probe.start()
+
+    def kube_client(self) -> Kube:
+        """Exactly the node's kube context from $KUBECONFIG (or ~/.kube/config), never another."""
+        from lrmatrix.kube.api import Kube
+
+        return Kube.from_kubeconfig(
+            self.node.runner, self.node.kube_context, os.environ.get("KUBECONFIG") or None
+        )  # type: ignore[attr-defined]
+
+    def write_result(self) -> Path | None:
+        return results.write(self.final, self.results_dir)
+
+    # --- helpers -------------------------------------------------------------------------
     def rel(self, t: float | None = None) -> float:
-        return round((time.monotonic() if t is None else t) - self.t0, 3)
+        return round((self.now() if t is None else t) - self.t0, 3)
 
     def event(self, name: str, detail: str = "") -> None:
         self.events.append({"name": name, "t": self.rel(), "at": iso(time.time()), "detail": detail})
 
     def _timed(self, key: str, start: float) -> None:
-        self.timing[key] = round(time.monotonic() - start, 3)
+        self.timing[key] = round(self.now() - start, 3)
 
     def targets(self) -> dict[str, list[Target]]:
         """Every endpoint of every container, per access path the node offers."""
@@ -104,24 +145,24 @@ class Scenario:
 
     # --- setup ---------------------------------------------------------------------------
     def setup(self) -> None:
-        start = time.monotonic()
+        start = self.now()
         self.node.create()
         self._timed("node_start_s", start)
         self.event("node created", getattr(self.node, "name", ""))
         self.configure_live_restore()
         self.versions = self.node.versions()
-        start = time.monotonic()
-        tag = self.load_image()
-        self._timed("image_load_s", start)
-        start = time.monotonic()
-        self.workload = Workload(self.node, tag, config_dir=self.node.work_dir)
-        self.workload.deploy()
+        start = self.now()
+        if self.cell.kubernetes:
+            self._setup_kubernetes()
+        else:
+            tag = self.load_image()
+            self._timed("image_load_s", start)
+            start = self.now()
+            self.workload = Workload(self.node, tag, config_dir=self.node.work_dir)
+            self.workload.deploy()
         for path, targets in self.targets().items():
-            ns = self.netns_for().get(path)
             if (
-                wait_until_ok(
-                    targets, self.cell.timings.ready_timeout_s, self.cell.timings.probe_timeout_s, ns
-                )
+                self.wait_paths(targets, self.cell.timings.ready_timeout_s, self.netns_for().get(path))
                 is None
             ):
                 raise NodeError(
@@ -129,14 +170,18 @@ class Scenario:
                     f"{self.cell.timings.ready_timeout_s:.0f}s"
                 )
         self._timed("workload_ready_s", start)
-        self.probe = Probe(
-            self.targets(),
-            self.cell.timings.probe_interval_s,
-            self.cell.timings.probe_timeout_s,
-            self.netns_for(),
-        )
-        self.probe.start()
-        self._enter("baseline")
+        self.start_probe()
+        self.advance("baseline")
+
+    def _setup_kubernetes(self) -> None:
+        """The manifests' Deployment + NodePort Service in the cell's namespace; its containers
+        on the node are found by cri-dockerd's labels so the process checks apply as well."""
+        from lrmatrix.kube.steps import KubeCell
+        from lrmatrix.kube.workload import NODE_PORT
+
+        self.kube = KubeCell(self.cell, self.kube_client())
+        self.kube.setup()
+        self.workload = PodContainers(self.node, self.kube.workload.namespace, NODE_PORT)
 
     def configure_live_restore(self) -> None:
         """Merge live-restore into daemon.json (backup first), restart, read back the effect."""
@@ -189,6 +234,7 @@ class Scenario:
             raise NodeError(f"scenario aborted: {self.aborted}")
         current = PHASES.index(self.phase) if self.phase else -1
         for name in PHASES[current + 1 : PHASES.index(target) + 1]:
+            self.announce(name)
             try:
                 getattr(self, f"_to_{name}")()
             except BaseException as exc:
@@ -198,49 +244,52 @@ class Scenario:
             self._enter(name)
 
     def _to_baseline(self) -> None:
-        pass
+        if self.kube is not None:
+            self.kube.baseline()
 
     def _to_disrupt(self) -> None:
         self.before = self.capture()
         self.event("daemon stopping", self.cell.stop_signal)
-        self.down_at = time.monotonic()
+        self.down_at = self.now()
         start = self.down_at
         self.node.stop_daemon(self.cell.stop_signal)
         self._timed("daemon_stop_s", start)
         self.event("daemon stopped")
 
     def _to_outage(self) -> None:
-        pass
+        if self.kube is not None:  # a new pod, the pods and the node, until the window ends
+            assert self.down_at is not None
+            self.kube.outage(self.down_at)
 
     def _to_recover(self) -> None:
         assert self.down_at is not None
-        remaining = self.down_at + self.cell.timings.outage_window_s - time.monotonic()
+        remaining = self.down_at + self.cell.timings.outage_window_s - self.now()
         if remaining > 0:
-            time.sleep(remaining)
-        self.up_at = time.monotonic()
+            self.sleep(remaining)
+        self.up_at = self.now()
         self.timing["outage_window_s"] = round(self.up_at - self.down_at, 3)
         self.event("daemon starting")
         self.node.start_daemon()
         self.event("daemon started")
         targets = self.targets()
-        self.recovered_after_s = wait_until_ok(
-            targets["node"], self.cell.timings.recover_timeout_s, self.cell.timings.probe_timeout_s
-        )
+        self.recovered_after_s = self.wait_paths(targets["node"], self.cell.timings.recover_timeout_s)
         if "loopback" in targets:
-            self.loopback_recovered_after_s = wait_until_ok(
-                targets["loopback"],
-                self.cell.timings.recover_timeout_s,
-                self.cell.timings.probe_timeout_s,
-                self.netns_for()["loopback"],
+            self.loopback_recovered_after_s = self.wait_paths(
+                targets["loopback"], self.cell.timings.recover_timeout_s, self.netns_for()["loopback"]
             )
         self._timed("recovery_s", self.up_at)
 
     def _to_after(self) -> None:
+        if self.kube is not None:  # node Ready again, pods Ready, the pending pod Running
+            self.kube.after()
         self.after = self.capture()
 
     def _to_change(self) -> None:
-        assert self.workload is not None
-        self.workload.apply_change()
+        if self.kube is not None:
+            self.kube.change()  # ConfigMap patch + rollout restart, waited for
+        else:
+            assert isinstance(self.workload, Workload)
+            self.workload.apply_change()
         self.event("config changed")
 
     def _to_teardown(self) -> None:
@@ -264,17 +313,21 @@ class Scenario:
         if self.finished:
             return None
         self.finished = True
-        start = time.monotonic()
+        start = self.now()
         if self.phase != "teardown":
             self._enter("teardown")
-        try:
-            self.stop_probe()
-        finally:
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("stop_probe", self.stop_probe),
+            ("save_logs", self._save_logs),
+            ("kubernetes_teardown", self.kube.teardown if self.kube is not None else lambda: None),
+            ("restore_daemon_json", self._restore_config),
+            ("destroy_node", self.node.destroy),
+        ]
+        for name, step in steps:  # each runs whatever happened to the one before
             try:
-                self._save_logs()
-                self._restore_config()
-            finally:
-                self.node.destroy()
+                step()
+            except Exception as exc:  # recorded as a failed teardown check, never hidden
+                self.record("teardown", name, False, f"{type(exc).__name__}: {exc}")
         residue = self.node.residue()
         self.record(
             "teardown", "node_left_clean", not residue, "nothing left" if not residue else "; ".join(residue)
@@ -282,7 +335,7 @@ class Scenario:
         self._timed("teardown_s", start)
         self.phases[-1].update(finished_at=iso(time.time()), t_end=self.rel())
         self.final = self.result()
-        return results.write(self.final, self.results_dir)
+        return self.write_result()
 
     def _save_logs(self) -> None:
         """The daemon's own log beside the result: the first thing to read when a cell fails."""
@@ -351,6 +404,7 @@ class Scenario:
                 None if self.down_at is None else self.rel(self.down_at),
                 None if self.up_at is None else self.rel(self.up_at),
             ),
+            **({"kubernetes": self.kube.summary()} if self.kube is not None else {}),
             "error": str(self.setup_error or self.aborted or "") or None,
             "verdict": verdict.as_dict(),
             "path_verdicts": {path: v.as_dict() for path, v in self.path_verdicts.items()},

@@ -129,22 +129,7 @@ class Workload:
 
     def snapshot(self) -> list[ContainerState]:
         """Current state of every workload container, via the API (needs the daemon)."""
-        raw = json.loads(self.node.docker_ok("inspect", *self.names))
-        states = []
-        for item, port in zip(raw, self.ports, strict=True):
-            st = item["State"]
-            states.append(
-                ContainerState(
-                    name=item["Name"].lstrip("/"),
-                    id=item["Id"],
-                    running=bool(st["Running"]),
-                    pid=int(st["Pid"]),
-                    started_at=str(st["StartedAt"]),
-                    restart_count=int(item.get("RestartCount", 0)),
-                    port=port,
-                )
-            )
-        return states
+        return inspect_containers(self.node, self.names, self.ports)
 
     def apply_change(self) -> None:
         """The config change: rewrite nginx.conf in place and reload every container."""
@@ -156,3 +141,52 @@ class Workload:
 
     def remove(self) -> None:
         self.node.docker("rm", "-f", *self.names)
+
+
+def inspect_containers(node: Node, refs: list[str], ports: list[int]) -> list[ContainerState]:
+    """``docker inspect`` reduced to what identifies a container and its process; ``ports[i]``
+    is where container ``i`` is published (one port for all: a Kubernetes NodePort)."""
+    if not refs:
+        return []
+    raw = json.loads(node.docker_ok("inspect", *refs))
+    return [
+        ContainerState(
+            name=item["Name"].lstrip("/"),
+            id=item["Id"],
+            running=bool(item["State"]["Running"]),
+            pid=int(item["State"]["Pid"]),
+            started_at=str(item["State"]["StartedAt"]),
+            restart_count=int(item.get("RestartCount", 0)),
+            port=ports[min(i, len(ports) - 1)],
+        )
+        for i, item in enumerate(raw)
+    ]
+
+
+class PodContainers:
+    """The nginx containers of a cell's pods on a Docker-runtime Kubernetes node, found by the
+    labels cri-dockerd puts on them, so the same process checks apply to Kubernetes cells."""
+
+    image = "nginx:alpine"
+
+    def __init__(self, node: Node, namespace: str, node_port: int, replicas: int = 2) -> None:
+        self.node = node
+        self.namespace = namespace
+        self.ports = [node_port]
+        self.replicas = replicas
+
+    @property
+    def names(self) -> list[str]:
+        out = self.node.docker_ok(
+            "ps",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            f"label=io.kubernetes.pod.namespace={self.namespace}",
+            "--filter",
+            "label=io.kubernetes.container.name=nginx",
+        )
+        return out.split()
+
+    def snapshot(self) -> list[ContainerState]:
+        return sorted(inspect_containers(self.node, self.names, self.ports), key=lambda c: c.name)

@@ -272,6 +272,28 @@ class SimCluster:
         event = self._meta("events", ns, doc)
         self.store[("events", ns, event["metadata"]["name"])] = event
 
+    def namespaces(self) -> list[str]:
+        return [name for (plural, _ns, name) in self.store if plural == "namespaces"]
+
+    def containers(self, ns: str) -> list[dict[str, Any]]:
+        """The running app containers of a namespace as the node's Docker sees them (cri-dockerd
+        names them k8s_<container>_<pod>_<ns>_<uid>_<restarts>)."""
+        found = []
+        for pod in self._workload_pods():
+            meta, st = pod["metadata"], pod["status"]
+            cs = (st.get("containerStatuses") or [{}])[0]
+            if meta.get("namespace") != ns or "containerID" not in cs:
+                continue
+            found.append(
+                {
+                    "Id": cs["containerID"].removeprefix("docker://"),
+                    "Name": f"/k8s_{cs['name']}_{meta['name']}_{ns}_{meta['uid']}_{cs['restartCount']}",
+                    "State": {"Running": True, "Pid": 0, "StartedAt": cs["state"]["running"]["startedAt"]},
+                    "RestartCount": 0,
+                }
+            )
+        return found
+
     def _workload_pods(self) -> list[dict[str, Any]]:
         return [
             o for (p, _n, _m), o in self.store.items() if p == "pods" and o["metadata"].get("ownerReferences")
