@@ -23,6 +23,7 @@ from lrmatrix.process import become_subreaper, reap_orphans
 from lrmatrix.scenario import PHASES, Scenario
 
 KEY = pytest.StashKey[Scenario]()
+RESULT_KEY = pytest.StashKey[Path]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -138,9 +139,6 @@ def _finish(config: pytest.Config, scenario: Scenario) -> None:
         reap_orphans(wait_s=0.2)
         for sig, handler in old.items():
             signal.signal(sig, handler)
-
-
-RESULT_KEY = pytest.StashKey[Path]()
 
 
 class _Recorder:
