@@ -30,7 +30,7 @@ def findings(probes: dict[str, dict[str, Any]], down_rel: float | None, up_rel: 
             longest = max((w[1] if w[1] is not None else w[0]) - w[0] for w in late)
             notes.append(
                 f"{path} path failed again after dockerd started: {len(late)} window(s), longest "
-                f"{longest * 1000:.0f} ms (dockerd re-creates its iptables rules on start)"
+                f"{longest * 1000:.0f} ms (dockerd re-creates its DOCKER NAT chain on start)"
             )
         early = [w for w in p["windows"] if w[1] is not None and w[1] <= down_rel]
         if early:

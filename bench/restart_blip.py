@@ -1,0 +1,77 @@
+"""Why the node path blips right after dockerd starts with live-restore: sample the engine
+node's NAT table and one HTTP request in a tight loop while dockerd starts, and print every
+change. On Docker 20.10 the DOCKER chain is deleted and re-created (its DNAT rules are gone
+for ~0.2 s) before the API answers.
+
+    sudo .venv/bin/python bench/restart_blip.py
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+
+from lrmatrix import daemon_config, image
+from lrmatrix.drivers.engine import EngineNode
+from lrmatrix.matrix import load_matrix
+from lrmatrix.probe import Target, new_session, request_once
+from lrmatrix.process import become_subreaper
+from lrmatrix.workload import ENDPOINTS, Workload
+
+
+def sample(node: EngineNode, url: str, stop: threading.Event, out: list[tuple[float, int, bool]]) -> None:
+    session = new_session()
+    deadline = time.monotonic() + 30  # bounded whatever happens
+    while not stop.is_set() and time.monotonic() < deadline:
+        rules = subprocess.run(
+            ["nsenter", f"--net={node.loopback_netns()}", "iptables", "-t", "nat", "-S", "DOCKER"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        dnat = sum("DNAT" in line for line in rules.stdout.splitlines()) if rules.returncode == 0 else -1
+        out.append((time.monotonic(), dnat, request_once(session, Target(url, ENDPOINTS[1].expect), 0.3).ok))
+
+
+def main() -> None:
+    become_subreaper()
+    node = EngineNode(load_matrix().cell("engine-liverestore"))
+    node.sanity_checks()
+    try:
+        node.create()
+        raw = node.read_file(node.daemon_json_path)
+        node.write_file(node.daemon_json_path, daemon_config.merge_live_restore(raw, True))
+        node.stop_daemon("SIGTERM")
+        node.start_daemon()
+        node.import_image(str(image.cached_tarball()), image.image_tag(), image.CMD)
+        workload = Workload(node, image.image_tag(), config_dir=node.work_dir)
+        workload.deploy()
+        time.sleep(1)
+        node.stop_daemon("SIGTERM")
+        samples: list[tuple[float, int, bool]] = []
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=sample, args=(node, f"http://{node.address}:8081/health", stop, samples)
+        )
+        thread.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        node.start_daemon()
+        api = time.monotonic() - started
+        time.sleep(1)
+        stop.set()
+        thread.join()
+        last = None
+        for t, dnat, ok in samples:
+            if (dnat, ok) != last:
+                rules = "no DOCKER chain" if dnat < 0 else f"{dnat} DNAT rules"
+                print(f"{t - started:+.3f}s  {rules:<16} HTTP {'ok' if ok else 'failed'}")
+                last = (dnat, ok)
+        print(f"+{api:.3f}s  the API answers")
+    finally:
+        node.destroy()
+
+
+if __name__ == "__main__":
+    main()
