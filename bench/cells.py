@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from lrmatrix.cli import cell_argv
+
 ROOT = Path(__file__).resolve().parent.parent
 CELLS = ("engine-liverestore", "engine-noliverestore")
 SPLIT = (
@@ -33,20 +35,8 @@ SPLIT = (
 
 
 def start_cell(cell: str, out: Path) -> subprocess.Popen[bytes]:
-    argv = [
-        sys.executable,
-        "-m",
-        "pytest",
-        str(ROOT / "infra_tests"),
-        "--cell",
-        cell,
-        "--results-dir",
-        str(out),
-        "-q",
-        "-p",
-        "no:cacheprovider",
-    ]
     log = (out / f"{cell}.log").open("w")
+    argv = cell_argv(ROOT, cell, out, "-q")
     return subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, engine_ready
+from lrmatrix.cli import cell_argv
 
 pytestmark = [
     pytest.mark.integration,
@@ -44,20 +45,7 @@ def matrix_with(tmp_path: Path, extra: str) -> Path:
 
 
 def pytest_cell(cell: str, env: dict, results: Path, *extra: str) -> subprocess.Popen:
-    argv = [
-        sys.executable,
-        "-m",
-        "pytest",
-        str(ROOT / "infra_tests"),
-        "--cell",
-        cell,
-        "--results-dir",
-        str(results),
-        "-v",
-        "-p",
-        "no:cacheprovider",
-        *extra,
-    ]
+    argv = cell_argv(ROOT, cell, results, "-v", *extra)
     return subprocess.Popen(
         argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -191,3 +179,20 @@ def test_both_cells_in_parallel_do_not_disturb_each_other(env, tmp_path):
     assert dead["probes"]["node"]["failed_while_down"] > 0
     for r in (live, dead):
         assert_no_residue(env, r["node"]["name"])
+
+
+def test_lrmatrix_run_both_cells_prints_the_matrix(env, tmp_path):
+    """The README's first command: both engine cells for real, then the table, exit 0."""
+    res = subprocess.run(
+        [sys.executable, "-m", "lrmatrix", "run", "engine-liverestore", "engine-noliverestore",
+         "--results-dir", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    table = res.stdout[res.stdout.rindex("cell  ") :]
+    rows = {line.split()[0]: line.split() for line in table.splitlines()[2:] if line.startswith("engine-")}
+    assert rows["engine-liverestore"][1:4] == ["PASS", "survive", "survive"]
+    assert rows["engine-noliverestore"][1:4] == ["PASS", "outage", "outage"]
+    assert (tmp_path / "engine-liverestore.xml").exists() and (
+        tmp_path / "engine-noliverestore.json"
+    ).exists()

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -43,37 +44,38 @@ def project_root(matrix: Matrix) -> Path:
     return matrix.source.parent.parent
 
 
+def cell_argv(root: Path, cell: str, results_dir: Path, *extra: str) -> list[str]:
+    """The one way a cell is run: pytest on the checkout's infra_tests with --cell (tox envs,
+    ``lrmatrix run``, the benchmarks and the fault tests all use it)."""
+    return [
+        sys.executable, "-m", "pytest", str(root / "infra_tests"), "--cell", cell,
+        "--results-dir", str(results_dir), "-p", "no:cacheprovider", *extra,
+    ]  # fmt: skip
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     matrix = load_matrix()
     cells = [matrix.cell(name) for name in args.cells]  # all validated before anything runs
     root = project_root(matrix)
-    tests = root / "infra_tests"
-    if not tests.is_dir():
-        raise BadInput(f"{tests} is missing; run from an lrmatrix checkout")
+    if not (root / "infra_tests").is_dir():
+        raise BadInput(f"{root / 'infra_tests'} is missing; run from an lrmatrix checkout")
     out = Path(args.results_dir).resolve()
+    passthrough = [
+        *(["--image", args.image] if args.image else []),
+        *(["--node", args.node] if args.node else []),
+        *(["--allow-disruption"] if args.allow_disruption else []),
+        *(["--kube-context", args.kube_context] if args.kube_context else []),
+    ]
+    started = time.time()
     codes = []
     for cell in cells:
-        argv = [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(tests),
-            "--cell",
-            cell.name,
-            "--results-dir",
-            str(out),
-            f"--junitxml={out / (cell.name + '.xml')}",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-        ]
-        if args.image:
-            argv += ["--image", args.image]
         print(f"== {cell.name}: expect {cell.expect}", flush=True)
-        codes.append(_run_child(argv, root))
+        junit = f"--junitxml={out / (cell.name + '.xml')}"
+        codes.append(_run_child(cell_argv(root, cell.name, out, junit, "-q", *passthrough), root))
         if codes[-1] not in (0, 1):
             break
-    found = [out / f"{c.name}.json" for c in cells if (out / f"{c.name}.json").exists()]
+    # only this run's results: a cell that stopped before writing must not show an old file
+    found = [p for c in cells if (p := out / f"{c.name}.json").exists() and p.stat().st_mtime >= started]
     print()
     print(
         terminal.render(
@@ -138,6 +140,11 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run cells (pytest infra_tests --cell ...) and print the table")
     run.add_argument("cells", nargs="+", metavar="CELL")
     run.add_argument("--results-dir", default="results")
+    run.add_argument("--node", default=None, help="run on this node instead, e.g. ssh://user@host")
+    run.add_argument(
+        "--allow-disruption", action="store_true", help="allow stopping the daemon of an existing node (ssh)"
+    )
+    run.add_argument("--kube-context", default=None, help="the only kube context the run may use")
     run.add_argument(
         "--image", default=None, help="workload image the node can pull (default: offline build)"
     )

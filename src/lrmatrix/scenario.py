@@ -347,8 +347,11 @@ class Scenario:
         if self.backup is None:
             return
         path = self.backup.path
-        if self.node.read_file(path) != self.backup.original and self.backup.original is not None:
-            self.node.write_file(path, self.backup.original)
+        if self.node.read_file(path) != self.backup.original:
+            if self.backup.original is None:  # the node had no daemon.json (Debian's default)
+                self.node.run(["rm", "-f", path])
+            else:
+                self.node.write_file(path, self.backup.original)
         ok = self.node.read_file(path) == self.backup.original
         self.record(
             "teardown",
@@ -376,7 +379,7 @@ class Scenario:
         return {
             "schema": results.SCHEMA,
             "cell": self.cell.name,
-            "driver": self.cell.driver,
+            "driver": self.node.scheme,
             "platform": self.cell.platform,
             "variant": self.cell.variant,
             "node": {

@@ -177,11 +177,6 @@ def test_engine_cell_end_to_end_restores_the_node(clean, tmp_path, cell, observe
 
 @integration
 @needs_node
-@pytest.mark.xfail(
-    strict=True,
-    reason="Scenario._restore_config writes the original bytes back but cannot express 'there was "
-    "no file' and records a failed check before destroy() removes it (scenario.py change proposed)",
-)
 def test_cell_on_a_node_without_daemon_json_leaves_none(clean, tmp_path):
     """Debian's docker.io ships no daemon.json: afterwards there must be none again."""
     results = tmp_path / "results"
