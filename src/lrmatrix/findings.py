@@ -26,13 +26,30 @@ def findings(probes: dict[str, dict[str, Any]], down_rel: float | None, up_rel: 
         elif path != "node" and p["sent_while_down"]:
             notes.append(f"{path} path kept answering while dockerd was down")
         late = [w for w in p["windows"] if w[0] >= up_rel]
+        if late and late[-1][1] is None:
+            notes.append(f"{path} path stopped answering {late[-1][0] - up_rel:.3f}s after dockerd started "
+                         "and did not answer again")  # fmt: skip
+            late = late[:-1]
         if late:
-            longest = max((w[1] if w[1] is not None else w[0]) - w[0] for w in late)
+            longest = max(w[1] - w[0] for w in late)
+            cause = " (dockerd re-creates its DOCKER NAT chain on start)" if path == "node" else ""
             notes.append(
                 f"{path} path failed again after dockerd started: {len(late)} window(s), longest "
-                f"{longest * 1000:.0f} ms (dockerd re-creates its DOCKER NAT chain on start)"
+                f"{longest * 1000:.0f} ms{cause}"
             )
         early = [w for w in p["windows"] if w[1] is not None and w[1] <= down_rel]
         if early:
             notes.append(f"{path} path failed {len(early)} time(s) before the daemon was stopped")
     return notes
+
+
+def address_changes(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[str]:
+    """Containers that came back with another IP: a client addressing them by IP (the pod
+    path) then reaches a different container, or none."""
+    was = {c["name"]: c.get("ip", "") for c in before}
+    moved = [
+        f"{c['name']} {was[c['name']]} -> {c['ip']}"
+        for c in after
+        if was.get(c["name"]) and c.get("ip") and c["ip"] != was[c["name"]]
+    ]
+    return [f"container IPs changed across the restart: {', '.join(moved)}"] if moved else []

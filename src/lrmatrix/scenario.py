@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from lrmatrix import daemon_config, image, results
 from lrmatrix.drivers.base import Node, ProcInfo
 from lrmatrix.errors import LrmatrixError, NodeError
-from lrmatrix.findings import findings
+from lrmatrix.findings import address_changes, findings
 from lrmatrix.matrix import Cell
 from lrmatrix.probe import Probe, Target, wait_until_ok
 from lrmatrix.verdict import Verdict, decide
@@ -66,6 +66,7 @@ class Scenario:
         self.versions: dict[str, str] = {}
         self.workload: Workload | PodContainers | None = None
         self.kube: KubeCell | None = None
+        self.pod_ips: list[str] = []
         self.probe: Probe | None = None
         self.before: Snapshot | None = None
         self.after: Snapshot | None = None
@@ -125,23 +126,25 @@ class Scenario:
         self.timing[key] = round(self.now() - start, 3)
 
     def targets(self) -> dict[str, list[Target]]:
-        """Every endpoint of every container, per access path the node offers."""
+        """Every endpoint of every container, per access path the node offers: ``node`` (node
+        address + published port), and from inside the node's namespace ``loopback``
+        (127.0.0.1, through docker-proxy) and ``pod`` (the container's own IP and port)."""
         assert self.workload is not None
-        paths = {"node": self.node.address}
+        ports = self.workload.ports
+        paths = {"node": [f"{self.node.address}:{port}" for port in ports]}
         if self.node.loopback_netns():
-            paths["loopback"] = "127.0.0.1"
+            paths["loopback"] = [f"127.0.0.1:{port}" for port in ports]
+            if self.pod_ips:
+                paths["pod"] = [f"{ip}:80" for ip in self.pod_ips]
         return {
-            path: [
-                Target(f"http://{host}:{port}{ep.path}", ep.expect)
-                for port in self.workload.ports
-                for ep in ENDPOINTS
-            ]
-            for path, host in paths.items()
+            path: [Target(f"http://{where}{ep.path}", ep.expect) for where in places for ep in ENDPOINTS]
+            for path, places in paths.items()
         }
 
     def netns_for(self) -> dict[str, str]:
+        """Paths probed from inside the node's network namespace."""
         ns = self.node.loopback_netns()
-        return {"loopback": ns} if ns else {}
+        return {"loopback": ns, "pod": ns} if ns else {}
 
     # --- setup ---------------------------------------------------------------------------
     def setup(self) -> None:
@@ -160,6 +163,7 @@ class Scenario:
             start = self.now()
             self.workload = Workload(self.node, tag, config_dir=self.node.work_dir)
             self.workload.deploy()
+            self.pod_ips = [c.ip for c in self.workload.snapshot() if c.ip]
         for path, targets in self.targets().items():
             if (
                 self.wait_paths(targets, self.cell.timings.ready_timeout_s, self.netns_for().get(path))
@@ -368,6 +372,7 @@ class Scenario:
         verdict = self.verdict or Verdict(
             self.cell.expect, "error", self.aborted or str(self.setup_error or "not run")
         )
+        containers = self._containers_summary()
         probes = {}
         if self.probe is not None:
             probes = {
@@ -400,13 +405,14 @@ class Scenario:
             "events": self.events,
             "checks": self.checks,
             "probes": probes,
-            "containers": self._containers_summary(),
+            "containers": containers,
             "recovery": {"node_s": self.recovered_after_s, "loopback_s": self.loopback_recovered_after_s},
             "findings": findings(
                 probes,
                 None if self.down_at is None else self.rel(self.down_at),
                 None if self.up_at is None else self.rel(self.up_at),
-            ),
+            )
+            + address_changes(containers["before"], containers["after"]),
             **({"kubernetes": self.kube.summary()} if self.kube is not None else {}),
             "error": str(self.setup_error or self.aborted or "") or None,
             "verdict": verdict.as_dict(),

@@ -84,6 +84,7 @@ class ContainerState:
     started_at: str
     restart_count: int
     port: int
+    ip: str = ""  # on the node's bridge; empty for containers in a pod's shared namespace
 
 
 class Workload:
@@ -158,6 +159,7 @@ def inspect_containers(node: Node, refs: list[str], ports: list[int]) -> list[Co
             started_at=str(item["State"]["StartedAt"]),
             restart_count=int(item.get("RestartCount", 0)),
             port=ports[min(i, len(ports) - 1)],
+            ip=str((item.get("NetworkSettings") or {}).get("IPAddress") or ""),
         )
         for i, item in enumerate(raw)
     ]

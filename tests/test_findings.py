@@ -1,0 +1,79 @@
+"""Findings: each sentence appears when the probes show it, and only then."""
+
+from __future__ import annotations
+
+from lrmatrix.findings import address_changes, findings
+
+DOWN, UP = 2.0, 7.0
+
+
+def path(failed_while_down=0, sent_while_down=100, windows=(), setup_error=""):
+    return {
+        "failed_while_down": failed_while_down,
+        "sent_while_down": sent_while_down,
+        "windows": [list(w) for w in windows],
+        "setup_error": setup_error,
+    }
+
+
+def test_loopback_failing_while_down_is_called_out_with_docker_proxy():
+    notes = findings({"node": path(), "loopback": path(80, windows=[(3.0, 7.1)])}, DOWN, UP)
+    assert notes == [
+        "loopback path fails while dockerd is down: 80/100 requests failed (docker-proxy exits with dockerd)"
+    ]
+
+
+def test_path_that_kept_answering_is_said_too():
+    assert findings({"pod": path()}, DOWN, UP) == ["pod path kept answering while dockerd was down"]
+
+
+def test_node_path_is_the_verdict_not_a_finding_while_down():
+    assert findings({"node": path(100, windows=[(2.1, 7.5)])}, DOWN, UP) == []
+
+
+def test_failures_after_the_restart_are_a_finding_with_their_length():
+    notes = findings({"node": path(windows=[(7.2, 7.45)])}, DOWN, UP)
+    assert len(notes) == 1 and "failed again after dockerd started: 1 window(s), longest 250 ms" in notes[0]
+
+
+def test_path_that_never_came_back_is_said_so_not_given_a_length():
+    notes = findings({"node": path(windows=[(7.2, 7.4), (7.5, None)])}, DOWN, UP)
+    assert notes == [
+        "node path stopped answering 0.500s after dockerd started and did not answer again",
+        "node path failed again after dockerd started: 1 window(s), longest 200 ms "
+        "(dockerd re-creates its DOCKER NAT chain on start)",
+    ]
+
+
+def test_failures_before_the_stop_are_reported():
+    notes = findings({"node": path(windows=[(0.5, 0.6)])}, DOWN, UP)
+    assert notes == ["node path failed 1 time(s) before the daemon was stopped"]
+
+
+def test_probe_that_could_not_run_says_why():
+    notes = findings({"loopback": path(setup_error="setns: Operation not permitted")}, DOWN, UP)
+    assert notes == ["loopback path: the probe could not run (setns: Operation not permitted)"]
+
+
+def test_no_disruption_no_findings():
+    assert findings({"loopback": path(80)}, None, None) == []
+
+
+def test_changed_container_ips_are_listed():
+    before = [{"name": "a", "ip": "198.19.1.2"}, {"name": "b", "ip": "198.19.1.3"}]
+    after = [{"name": "a", "ip": "198.19.1.3"}, {"name": "b", "ip": "198.19.1.2"}]
+    assert address_changes(before, after) == [
+        "container IPs changed across the restart: a 198.19.1.2 -> 198.19.1.3, b 198.19.1.3 -> 198.19.1.2"
+    ]
+
+
+def test_same_or_unknown_ips_are_no_finding():
+    same = [{"name": "a", "ip": "198.19.1.2"}]
+    assert address_changes(same, same) == []
+    assert address_changes([{"name": "a", "ip": ""}], same) == []
+    assert address_changes([], same) == []
+
+
+def test_the_nat_explanation_is_only_given_for_the_node_path():
+    notes = findings({"pod": path(windows=[(7.2, 7.3)])}, DOWN, UP)
+    assert notes[-1] == "pod path failed again after dockerd started: 1 window(s), longest 100 ms"
