@@ -18,7 +18,7 @@ def node(root_dir):
 def test_not_root_is_refused_with_what_to_do(node, monkeypatch):
     monkeypatch.setattr(engine.sys, "platform", "linux")
     monkeypatch.setattr(engine.os, "geteuid", lambda: 1000)
-    with pytest.raises(EnvironmentProblem, match="must run as root .*rerun with sudo"):
+    with pytest.raises(EnvironmentProblem, match=r"must run as root .*rerun with sudo"):
         node.sanity_checks()
 
 
