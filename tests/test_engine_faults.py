@@ -196,3 +196,27 @@ def test_lrmatrix_run_both_cells_prints_the_matrix(env, tmp_path):
     assert (tmp_path / "engine-liverestore.xml").exists() and (
         tmp_path / "engine-noliverestore.json"
     ).exists()
+
+
+def test_dockerd_can_start_again_right_after_being_killed(env):
+    """After SIGKILL its managed containerd dies too but, adopted by the harness, lingers as a
+    zombie that the next dockerd takes for a running containerd and waits for in vain."""
+    from lrmatrix.drivers.engine import EngineNode
+    from lrmatrix.matrix import load_matrix
+    from lrmatrix.process import become_subreaper
+
+    os.environ["LRMATRIX_STATE_DIR"] = env["LRMATRIX_STATE_DIR"]
+    become_subreaper()
+    node = EngineNode(load_matrix(ROOT / "matrix").cell("engine-liverestore-crash"))
+    try:
+        node.create()
+        for _ in range(25):
+            containerd = int((node.exec_root / "containerd" / "containerd.pid").read_text())
+            node.stop_daemon("SIGKILL")
+            assert not Path(f"/proc/{containerd}").exists(), "containerd (or its zombie) is still there"
+            node.start_daemon()
+            assert node.api_ready()
+    finally:
+        node.destroy()
+        del os.environ["LRMATRIX_STATE_DIR"]
+    assert_no_residue(env, node.slot.name)

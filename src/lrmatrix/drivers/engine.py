@@ -229,20 +229,29 @@ class EngineNode(Node):
         pid = self.daemon_pid()
         if pid is None:
             return
+        containerd = self._containerd_pid()  # read before: dockerd may remove the pidfile
         os.kill(pid, getattr(signal, signal_name))
         timeout = self.cell.timings.stop_timeout_s
         if not self._wait_gone(pid, timeout):
             raise NodeError(f"dockerd (pid {pid}) did not exit within {timeout:.0f}s of {signal_name}")
-        if not self._wait_containerd_gone():
-            raise NodeError(f"dockerd's containerd did not exit within {timeout:.0f}s after dockerd")
+        if containerd is not None and not self._wait_pid_gone(containerd, timeout):
+            raise NodeError(f"dockerd's containerd (pid {containerd}) did not exit within {timeout:.0f}s")
 
-    def _wait_containerd_gone(self) -> bool:
-        """dockerd's managed containerd may outlive it briefly; the next start needs it gone."""
-        needle = str(self.exec_root / "containerd")
-        deadline = time.monotonic() + self.cell.timings.stop_timeout_s
+    def _containerd_pid(self) -> int | None:
+        try:
+            return int((self.exec_root / "containerd" / "containerd.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def _wait_pid_gone(self, pid: int, timeout: float) -> bool:
+        """Wait until ``pid`` no longer exists at all. dockerd's managed containerd can outlive
+        it and, adopted by us, end as a zombie; a zombie still counts as alive to the next
+        dockerd (kill(pid, 0) succeeds), which then waits for its socket and times out. Its
+        command line empties while it exits, so it is followed by pid, not by name."""
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             reap_adopted_daemons()
-            if not [p for p in _host_procs_mentioning(needle) if "containerd-shim" not in p.cmdline]:
+            if not Path(f"/proc/{pid}").exists():
                 return True
             time.sleep(0.05)
         return False
