@@ -149,21 +149,90 @@ def test_state_folder_too_long_for_sockets_exits_2(env, tmp_path):
     assert not Path(deep).exists()
 
 
-def test_taken_address_is_skipped(env, tmp_path):
+def test_slot_overlapping_a_network_in_use_is_skipped(env, tmp_path):
     from lrmatrix.drivers import engine_net
 
-    dummy = "lrmtaken0"
-    subprocess.run(["ip", "link", "add", dummy, "type", "veth", "peer", "name", "lrmtaken1"], check=True)
+    veth = "lrmtaken0"
+    subprocess.run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "lrmtaken1"], check=True)
     try:
         free = next(i for i in range(1, 250) if not Path(f"/run/netns/lrm{i}").exists())
-        subprocess.run(["ip", "addr", "add", f"198.18.{free}.1/32", "dev", dummy], check=True)
-        slot = engine_net.claim_slot()
+        subprocess.run(["ip", "addr", "add", f"198.19.{free}.77/32", "dev", veth], check=True)
+        slot, lock = engine_net.claim_slot(tmp_path)
         try:
             assert slot.index != free
         finally:
             engine_net.release(slot)
+            lock.release()
     finally:
-        subprocess.run(["ip", "link", "del", dummy], check=False)
+        subprocess.run(["ip", "link", "del", veth], check=False)
+
+
+def recover(env: dict) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "lrmatrix", "recover"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def test_recover_leaves_a_live_node_alone(env):
+    from lrmatrix.drivers.engine import EngineNode
+    from lrmatrix.matrix import load_matrix
+    from lrmatrix.process import become_subreaper
+
+    os.environ["LRMATRIX_STATE_DIR"] = env["LRMATRIX_STATE_DIR"]
+    become_subreaper()
+    node = EngineNode(load_matrix(ROOT / "matrix").cell("engine-liverestore"))
+    try:
+        node.create()
+        res = recover(env)
+        assert res.returncode == 0 and "nothing to recover" in res.stdout, res.stdout + res.stderr
+        assert node.api_ready() and Path(node.slot.netns_path).exists()
+    finally:
+        node.destroy()
+        del os.environ["LRMATRIX_STATE_DIR"]
+    assert_no_residue(env, node.slot.name)
+
+
+def test_recover_removes_the_node_of_a_harness_killed_mid_outage(env, tmp_path):
+    folder = matrix_with(tmp_path, "")
+    toml = folder / "matrix.toml"
+    toml.write_text(toml.read_text().replace("outage_window_s = 5.0", "outage_window_s = 30.0"))
+    proc = pytest_cell("engine-liverestore", {**env, "LRMATRIX_MATRIX": str(folder)}, tmp_path / "results")
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 90
+    for line in proc.stdout:
+        if "test_container_processes_kept_or_gone" in line:
+            break
+        assert time.monotonic() < deadline, "never reached the outage phase"
+    proc.kill()  # no teardown at all: containers, shims and the namespace stay
+    proc.wait()
+    state = Path(env["LRMATRIX_STATE_DIR"])
+    node_name = next(state.iterdir()).name
+    res = recover(env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"removing leftover engine node {node_name}" in res.stdout
+    assert_no_residue(env, node_name)
+
+
+def test_teardown_spares_processes_that_only_mention_the_node(env):
+    """A user tailing the node's log is not one of the node's daemons."""
+    from lrmatrix.drivers.engine import EngineNode
+    from lrmatrix.matrix import load_matrix
+    from lrmatrix.process import become_subreaper
+
+    os.environ["LRMATRIX_STATE_DIR"] = env["LRMATRIX_STATE_DIR"]
+    become_subreaper()
+    node = EngineNode(load_matrix(ROOT / "matrix").cell("engine-liverestore"))
+    bystander = None
+    try:
+        node.create()
+        bystander = subprocess.Popen(["sh", "-c", "sleep 60", str(node.state_dir / "dockerd.log")])
+        node.destroy()
+        assert bystander.poll() is None, "teardown killed a process that is not the node's"
+    finally:
+        node.destroy()
+        if bystander is not None:
+            bystander.kill()
+            bystander.wait()
+        del os.environ["LRMATRIX_STATE_DIR"]
 
 
 def test_both_cells_in_parallel_do_not_disturb_each_other(env, tmp_path):
@@ -220,3 +289,30 @@ def test_dockerd_can_start_again_right_after_being_killed(env):
         node.destroy()
         del os.environ["LRMATRIX_STATE_DIR"]
     assert_no_residue(env, node.slot.name)
+
+
+def test_ctrl_c_on_tox_mid_outage_still_tears_the_node_down(env, tmp_path):
+    """tox forwards SIGINT and, by default, SIGKILLs 0.5 s later; the cell envs give it time."""
+    if shutil.which("tox") is None:
+        pytest.skip("tox is not installed in this environment")
+    folder = matrix_with(tmp_path, "")
+    toml = folder / "matrix.toml"
+    toml.write_text(toml.read_text().replace("outage_window_s = 5.0", "outage_window_s = 30.0"))
+    results = tmp_path / "results"
+    argv = ["tox", "--workdir", str(tmp_path / "tox"), "-e", "engine-liverestore", "--",
+            "-v", "--results-dir", str(results), f"--junitxml={results / 'x.xml'}"]  # fmt: skip
+    proc = subprocess.Popen(argv, cwd=ROOT, env={**env, "LRMATRIX_MATRIX": str(folder)},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 240
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "test_container_processes_kept_or_gone" in line:
+            break
+        assert time.monotonic() < deadline, "never reached the outage phase"
+    proc.send_signal(signal.SIGINT)  # to tox only, as a terminal's Ctrl-C reaches it first
+    out = "".join(seen) + proc.communicate(timeout=120)[0]
+    result = json.loads((results / "engine-liverestore.json").read_text())
+    assert any(c["id"] == "node_left_clean" and c["passed"] for c in result["checks"]), out[-3000:]
+    assert_no_residue(env, result["node"]["name"])

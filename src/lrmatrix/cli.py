@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lrmatrix import __version__, cli_plan, cli_report, results
+from lrmatrix.drivers import NodeSpec
 from lrmatrix.errors import BadInput, LrmatrixError
 from lrmatrix.matrix import Matrix, load_matrix
 from lrmatrix.report import rows as report_rows
@@ -102,10 +103,13 @@ def _run_child(argv: list[str], cwd: Path) -> int:
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
-    """Remove engine nodes a killed harness left behind (namespaces, daemons, mounts, state)."""
+    """Undo what a killed run left: engine nodes on this machine, or with --node an SSH node's
+    daemon.json, containers and records (from the record the driver keeps on the node)."""
+    matrix = load_matrix()
+    if args.node:
+        return _recover_ssh(matrix, args)
     from lrmatrix.drivers.engine import EngineNode
 
-    matrix = load_matrix()
     engine_cells = [c for c in matrix.cells if c.driver == "engine"]
     if not engine_cells:
         return 0
@@ -115,13 +119,37 @@ def cmd_recover(args: argparse.Namespace) -> int:
     for node in nodes:
         print(f"removing leftover engine node {node.name}")
         node.destroy()
-        residue = node.residue()
-        if residue:
-            print(f"  could not remove: {'; '.join(residue)}", file=sys.stderr)
+        if _report_residue(node.residue()):
             return 1
     if not nodes:
         print("nothing to recover")
     return 0
+
+
+def _recover_ssh(matrix: Matrix, args: argparse.Namespace) -> int:
+    from lrmatrix.drivers.ssh import SshNode
+
+    spec = NodeSpec.parse(args.node, {"allow_disruption": "true" if args.allow_disruption else "false"})
+    if spec.scheme != "ssh":
+        raise BadInput(f"recover --node takes an ssh:// node, not {spec.scheme}://")
+    if not args.allow_disruption:
+        raise BadInput("recovering an existing node restarts its dockerd; pass --allow-disruption")
+    names = SshNode(matrix.cells[0], spec).leftover_runs()
+    for name in names:
+        node = SshNode(matrix.cell(name), spec)
+        print(f"undoing the unfinished {name} run on {args.node}")
+        node.destroy()
+        if _report_residue(node.residue()):
+            return 1
+    if not names:
+        print(f"nothing to recover on {args.node}")
+    return 0
+
+
+def _report_residue(residue: list[str]) -> bool:
+    if residue:
+        print(f"  could not remove: {'; '.join(residue)}", file=sys.stderr)
+    return bool(residue)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -150,7 +178,11 @@ def parser() -> argparse.ArgumentParser:
     )
     cli_report.register(sub)
     cli_plan.register(sub)
-    sub.add_parser("recover", help="remove engine nodes left by a killed run")
+    rec = sub.add_parser(
+        "recover", help="undo what a killed run left (engine nodes here, or --node ssh://...)"
+    )
+    rec.add_argument("--node", default=None, help="an ssh:// node whose unfinished runs to undo")
+    rec.add_argument("--allow-disruption", action="store_true", help="required with --node: restarts dockerd")
     return p
 
 

@@ -72,7 +72,8 @@ def pytest_configure(config: pytest.Config) -> None:
         cell, node, Path(config.getoption("--results-dir")), config.getoption("--image")
     )
     config.pluginmanager.register(_Recorder(config.stash[KEY]), "lrmatrix-recorder")
-    signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal or SSH session, too
+        signal.signal(sig, _sigterm_to_interrupt)
     become_subreaper()
 
 
@@ -130,7 +131,7 @@ def _lrm_phase(request: pytest.FixtureRequest) -> None:
 
 def _finish(config: pytest.Config, scenario: Scenario) -> None:
     # a second Ctrl-C must not leave the node half torn down
-    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         path = scenario.finish()
         if path is not None:

@@ -58,7 +58,8 @@ def become_subreaper() -> bool:
         return False
 
 
-ADOPTED_COMMS = frozenset(
+#: what dockerd leaves behind as processes of its own (by command name)
+DOCKER_DAEMONS = frozenset(
     {"containerd", "containerd-shim", "containerd-shim-runc-v2", "docker-proxy", "dockerd"}
 )
 
@@ -80,7 +81,7 @@ def reap_adopted_daemons() -> list[int]:
             continue
         fields = tail.split()
         comm = head.split(" (", 1)[-1]
-        if len(fields) > 1 and fields[0] == "Z" and fields[1] == str(me) and comm in ADOPTED_COMMS:
+        if len(fields) > 1 and fields[0] == "Z" and fields[1] == str(me) and comm in DOCKER_DAEMONS:
             try:
                 if os.waitpid(int(entry.name), os.WNOHANG)[0]:
                     reaped.append(int(entry.name))

@@ -135,6 +135,7 @@ class StagingNode:
         self.proc: subprocess.Popen[bytes] | None = None
         self.init_pid: int | None = None
         self.own_network = False
+        self.lock: engine_net.SlotLock | None = None
 
     @classmethod
     @contextlib.contextmanager
@@ -184,13 +185,16 @@ class StagingNode:
         self.wait_docker()
 
     def _claim_network(self) -> None:
+        self.lock = engine_net.SlotLock(self.slot)
+        if not self.lock.try_acquire():
+            raise RuntimeError(f"{self.slot.name} is in use by another run")
         if Path(self.slot.netns_path).exists():
-            if run(["ip", "netns", "pids", self.slot.name], timeout=15).stdout.strip():
-                raise RuntimeError(f"network namespace {self.slot.name} is in use by another run")
             engine_net.release(self.slot)  # left by a run that was killed
-        used = self.slot.addresses() & engine_net.addresses_in_use()
-        if used:
-            raise RuntimeError(f"{', '.join(sorted(used))} already in use on this machine")
+        clash = [
+            str(n) for n in engine_net.networks_in_use() for mine in self.slot.networks() if n.overlaps(mine)
+        ]
+        if clash:
+            raise RuntimeError(f"{', '.join(sorted(set(clash)))} already in use on this machine")
         res = run(["ip", "netns", "add", self.slot.name], timeout=15)
         if res.returncode != 0:
             raise RuntimeError(f"ip netns add {self.slot.name}: {res.stderr.strip()}")
@@ -270,6 +274,8 @@ class StagingNode:
         finally:
             if self.own_network:
                 engine_net.release(self.slot)
+            if self.lock is not None:
+                self.lock.release()
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _end_node(self) -> None:

@@ -18,6 +18,7 @@ from sshnode import NO_DOCKER_PORT, StagingNode, why_not_ready
 
 from conftest import ROOT
 from lrmatrix import image
+from lrmatrix.cli import cell_argv
 from lrmatrix.drivers import NodeSpec
 from lrmatrix.errors import BadInput, EnvironmentProblem
 from lrmatrix.matrix import load_matrix
@@ -37,8 +38,7 @@ needs_node = pytest.mark.skipif(bool(why_not_ready()), reason=f"staging node: {w
 
 
 def run_cell(cell: str, spec: str, results: Path, env: dict[str, str] | None, *extra: str):
-    argv = [sys.executable, "-m", "pytest", "infra_tests", "--cell", cell, "--node", spec]
-    argv += ["--results-dir", str(results), "-q", "-p", "no:cacheprovider", *extra]
+    argv = cell_argv(ROOT, cell, results, "--node", spec, "-q", *extra)
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -187,8 +187,9 @@ def test_cell_on_a_node_without_daemon_json_leaves_none(clean, tmp_path):
 
 @integration
 @needs_node
-def test_destroy_undoes_a_run_interrupted_mid_outage(clean):
-    """The harness died with the daemon down: a later destroy() reads the node's own record."""
+def test_recover_undoes_a_run_interrupted_mid_outage(clean):
+    """The harness died with the daemon down: `lrmatrix recover --node` reads the node's own
+    record and undoes it; without --allow-disruption it refuses and changes nothing."""
     first = driver(clean)
     first.sanity_checks()
     first.create()
@@ -205,9 +206,20 @@ def test_destroy_undoes_a_run_interrupted_mid_outage(clean):
     assert clean.read("/var/run/docker-ssd.pid") is None, "not stopped through the init script"
     first.close()
 
+    refused = subprocess.run(
+        [sys.executable, "-m", "lrmatrix", "recover", "--node", clean.spec],
+        cwd=ROOT, env=clean.client_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "pass --allow-disruption" in refused.stderr
+    assert clean.read(f"{DAEMON_JSON}.lrmatrix-absent") is not None, "the refusal changed the node"
+    recovered = subprocess.run(
+        [sys.executable, "-m", "lrmatrix", "recover", "--node", clean.spec, "--allow-disruption"],
+        cwd=ROOT, env=clean.client_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    assert "undoing the unfinished engine-liverestore run" in recovered.stdout
     later = driver(clean)
-    later.destroy()
-    later.destroy()  # twice is harmless
+    later.destroy()  # after recover: nothing left to do, and harmless
 
     assert clean.read(DAEMON_JSON) is None
     assert clean.read(f"{DAEMON_JSON}.lrmatrix-absent") is None

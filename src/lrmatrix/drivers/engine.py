@@ -26,7 +26,7 @@ from lrmatrix import daemon_config
 from lrmatrix.drivers import engine_net
 from lrmatrix.drivers.base import CmdResult, Node
 from lrmatrix.errors import EnvironmentProblem, NodeError
-from lrmatrix.process import missing_commands, reap_adopted_daemons, reap_orphans, run
+from lrmatrix.process import DOCKER_DAEMONS, missing_commands, reap_adopted_daemons, reap_orphans, run
 
 if TYPE_CHECKING:
     from testinfra.backend.base import CommandResult
@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 STATE_ROOT_DEFAULT = "/var/lib/lrmatrix/nodes"
 UNIX_PATH_MAX = 107  # sun_path is 108 bytes including the terminating NUL
 LONGEST_SOCKET = "exec/containerd/containerd.sock.ttrpc"
+DAEMON_COMMANDS = frozenset(
+    {"dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2", "docker-proxy"}
+)
 
 
 def state_root() -> Path:
@@ -74,9 +77,16 @@ class EngineNode(Node):
         "nsenter": "util-linux",
     }
 
-    def __init__(self, cell: Cell, spec: NodeSpec | None = None, slot: engine_net.Slot | None = None) -> None:
+    def __init__(
+        self,
+        cell: Cell,
+        spec: NodeSpec | None = None,
+        slot: engine_net.Slot | None = None,
+        lock: engine_net.SlotLock | None = None,
+    ) -> None:
         super().__init__(cell)
         self.slot = slot
+        self.lock = lock
         self._dockerd: subprocess.Popen[bytes] | None = None
 
     # --- paths ---------------------------------------------------------------------------
@@ -130,9 +140,7 @@ class EngineNode(Node):
                 left.append(f"veth {self.slot.host_if}")
             if self.state_dir.exists():
                 left.append(f"state folder {self.state_dir}")
-            left += [
-                f"process {p.pid} ({p.cmdline[:60]})" for p in _host_procs_mentioning(str(self.state_dir))
-            ]
+            left += [f"process {p.pid} ({p.cmdline[:60]})" for p in self._own_daemons()]
         return left
 
     def dockerd_argv(self) -> list[str]:
@@ -180,7 +188,7 @@ class EngineNode(Node):
     def create(self) -> None:
         """Claim a slot, wire it, start dockerd. On failure the caller's ``destroy`` undoes
         whatever part was made (after it has saved the daemon log)."""
-        self.slot = engine_net.claim_slot()
+        self.slot, self.lock = engine_net.claim_slot(state_root())
         self.state_dir.mkdir(parents=True, exist_ok=False)
         (self.state_dir / "node.json").write_text(
             json.dumps({"slot": self.slot.index, "cell": self.cell.name, "harness_pid": os.getpid()})
@@ -284,23 +292,35 @@ class EngineNode(Node):
         """Remove containers, stop dockerd, kill stragglers, unmount, delete namespace and state."""
         if self.slot is None:
             return
-        if self.state_dir.is_dir():
-            self._remove_workload()
-            if self.daemon_pid() is not None:
-                try:
-                    self.stop_daemon("SIGTERM")
-                except NodeError:
-                    self._kill(self.daemon_pid())
-            for info in _host_procs_mentioning(str(self.state_dir)):
-                self._kill(info.pid)
-            self._unmount_all()
-            shutil.rmtree(self.state_dir, ignore_errors=True)
-        engine_net.release(self.slot)
-        reap_orphans(wait_s=0.2)
+        try:
+            if self.state_dir.is_dir():
+                self._remove_workload()
+                if self.daemon_pid() is not None:
+                    try:
+                        self.stop_daemon("SIGTERM")
+                    except NodeError:
+                        self._kill(self.daemon_pid())
+                for info in self._own_daemons():
+                    self._kill(info.pid)
+                self._unmount_all()
+                shutil.rmtree(self.state_dir, ignore_errors=True)
+            engine_net.release(self.slot)
+            reap_orphans(wait_s=0.2)
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+
+    def _own_daemons(self) -> list[_HostProc]:
+        """This node's dockerd, containerd, shims and docker-proxies, and nothing else: matched
+        on the node's folder with its trailing slash (lrm1/ is not lrm10/) and on the command."""
+        return [
+            p for p in _host_procs_mentioning(f"{self.state_dir}/")
+            if Path(p.cmdline.split()[0]).name in DOCKER_DAEMONS
+        ]  # fmt: skip
 
     def _remove_workload(self) -> None:
         """Containers must go through the daemon, or their shims and mounts stay behind."""
-        if self.daemon_pid() is None and _host_procs_mentioning(str(self.exec_root)):
+        if self.daemon_pid() is None and self._own_daemons():
             try:  # interrupted mid-outage with live-restore: bring the daemon back to clean up
                 self.start_daemon()
             except NodeError:
@@ -330,15 +350,21 @@ class EngineNode(Node):
 
     @classmethod
     def leftovers(cls, cell: Cell) -> list[EngineNode]:
-        """Nodes left by a harness that could not clean up (SIGKILL, power loss)."""
+        """Nodes left by a harness that could not clean up (SIGKILL, power loss). A slot whose
+        lock a live run holds is not a leftover and is never returned."""
         slots = {s.index: s for s in engine_net.leftover_slots()}
         root = state_root()
         if root.is_dir():
             for entry in root.iterdir():
                 suffix = entry.name.removeprefix(engine_net.PREFIX)
-                if suffix.isdigit():
+                if suffix.isdigit() and (entry / "node.json").exists():
                     slots.setdefault(int(suffix), engine_net.Slot(int(suffix)))
-        return [cls(cell, slot=slot) for _, slot in sorted(slots.items())]
+        found = []
+        for _, slot in sorted(slots.items()):
+            lock = engine_net.SlotLock(slot)
+            if lock.try_acquire():
+                found.append(cls(cell, slot=slot, lock=lock))
+        return found
 
     # --- access --------------------------------------------------------------------------
     def run(self, argv: list[str], timeout: float = 60.0) -> CmdResult:

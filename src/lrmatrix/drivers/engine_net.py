@@ -6,6 +6,9 @@ at once (``tox -p``) never get the same namespace, address or bridge.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +17,7 @@ from lrmatrix.process import run
 
 PREFIX = "lrm"
 NETNS_DIR = Path("/run/netns")
+LOCK_DIR = Path("/run/lrmatrix/slots")
 MAX_SLOTS = 250
 
 
@@ -51,8 +55,11 @@ class Slot:
     def bip(self) -> str:
         return f"198.19.{self.index}.1/24"
 
-    def addresses(self) -> set[str]:
-        return {self.host_addr, self.node_addr, self.bip.split("/")[0]}
+    def networks(self) -> tuple[ipaddress.IPv4Network, ipaddress.IPv4Network]:
+        return (
+            ipaddress.IPv4Network(f"198.18.{self.index}.0/24"),
+            ipaddress.IPv4Network(self.bip, strict=False),
+        )
 
 
 def _ip(*args: str) -> None:
@@ -61,25 +68,65 @@ def _ip(*args: str) -> None:
         raise NodeError(f"ip {' '.join(args)} failed: {res.stderr.strip() or res.returncode}")
 
 
-def addresses_in_use() -> set[str]:
-    """IPv4 addresses configured on this machine's interfaces (host namespace)."""
-    res = run(["ip", "-o", "-4", "addr", "show"], timeout=15)
-    return {part.split("/")[0] for line in res.stdout.splitlines() for part in line.split()[3:4]}
+def networks_in_use() -> list[ipaddress.IPv4Network]:
+    """Networks this machine already reaches directly (addresses and routes, default route
+    aside): a slot whose /24s overlap one would shadow or duplicate someone's route."""
+    nets = []
+    addresses = run(["ip", "-o", "-4", "addr", "show"], timeout=15).stdout.splitlines()
+    routes = run(["ip", "-4", "route", "show", "table", "all"], timeout=15).stdout.splitlines()
+    words = [line.split()[3] for line in addresses if len(line.split()) > 3]
+    # a route line starts with its destination, or with its type (local, broadcast, ...) first
+    words += [w for line in routes for w in line.split()[:2]]
+    for word in words:
+        with contextlib.suppress(ValueError):
+            nets.append(ipaddress.IPv4Network(word, strict=False))
+    return [n for n in nets if n.prefixlen > 0]
 
 
-def claim_slot() -> Slot:
-    """Claim the lowest free slot; skip any whose addresses someone already uses."""
-    used = addresses_in_use()
+class SlotLock:
+    """An flock held for a node's whole life: `lrmatrix recover` and other runs skip a slot
+    whose lock is taken, so a live node is never mistaken for a leftover."""
+
+    def __init__(self, slot: Slot) -> None:
+        LOCK_DIR.mkdir(parents=True, exist_ok=True)
+        self.slot = slot
+        self._fh = (LOCK_DIR / f"{slot.name}.lock").open("a")
+
+    def try_acquire(self) -> bool:
+        try:
+            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._fh.close()
+            return False
+        return True
+
+    def release(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+
+
+def claim_slot(state_root: Path) -> tuple[Slot, SlotLock]:
+    """Claim the lowest free slot: not locked by a live run, no namespace or state folder left,
+    and no overlap with a network this machine already uses."""
+    used = networks_in_use()
     for index in range(1, MAX_SLOTS + 1):
         slot = Slot(index)
-        if Path(slot.netns_path).exists() or slot.addresses() & used:
+        if Path(slot.netns_path).exists() or (state_root / slot.name).exists():
+            continue
+        if any(net.overlaps(mine) for net in used for mine in slot.networks()):
+            continue
+        lock = SlotLock(slot)
+        if not lock.try_acquire():
             continue
         res = run(["ip", "netns", "add", slot.name], timeout=15)
         if res.returncode == 0:
-            return slot
+            return slot, lock
+        lock.release()
         if "File exists" not in res.stderr:
             raise EnvironmentProblem(f"cannot create a network namespace: {res.stderr.strip()}")
-    raise EnvironmentProblem(f"all {MAX_SLOTS} engine node slots are taken; run `lrmatrix recover`")
+    raise EnvironmentProblem(
+        f"no free engine node slot among {MAX_SLOTS}; `lrmatrix recover` removes nodes of runs that died"
+    )
 
 
 def wire(slot: Slot) -> None:

@@ -460,6 +460,11 @@ class SshNode(Node):
         finally:
             self.close()
 
+    def leftover_runs(self) -> list[str]:
+        """Cells whose run on this node left a record (the harness died before its teardown)."""
+        res = self._exec(f"ls -1 {shlex.quote(WORK_ROOT)}/*/changes.json 2>/dev/null", CONNECT_TIMEOUT_S)
+        return sorted(Path(line).parent.name for line in res.stdout.split())
+
     def _read_record(self) -> dict[str, Any]:
         raw = self.read_file(self.record_path)
         try:
