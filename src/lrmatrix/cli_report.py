@@ -61,8 +61,11 @@ def emit(text: str, output: str | None) -> None:
         print(text.rstrip("\n"))
         return
     path = Path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text if text.endswith("\n") else text + "\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text if text.endswith("\n") else text + "\n")
+    except OSError as exc:
+        raise BadInput(f"cannot write {path}: {exc.strerror}; choose another --output") from exc
     print(f"wrote {path}", file=sys.stderr)
 
 

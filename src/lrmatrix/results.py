@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lrmatrix.errors import BadInput
+from lrmatrix.matrix import CELL_NAME
 from lrmatrix.probe import PathRecord, interval_stats, outage_windows
 
 SCHEMA = "lrmatrix.result/1"
@@ -75,14 +76,21 @@ def write(result: dict[str, Any], folder: Path) -> Path:
     return path
 
 
-def load(path: Path) -> dict[str, Any]:
-    """One result file, validated enough that every reader can trust the keys it uses."""
+def read_json(path: Path) -> Any:
     try:
-        data = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except OSError as exc:
         raise BadInput(f"{path}: cannot read ({exc.strerror})") from exc
     except json.JSONDecodeError as exc:
         raise BadInput(f"{path}: not JSON or truncated ({exc.msg} at line {exc.lineno})") from exc
+
+
+def load(path: Path) -> dict[str, Any]:
+    """One result file, validated enough that every reader can trust the keys it uses."""
+    return validate(read_json(path), path)
+
+
+def validate(data: Any, path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadInput(f"{path}: not a result object")
     if data.get("schema") != SCHEMA:
@@ -93,27 +101,80 @@ def load(path: Path) -> dict[str, Any]:
     missing = [k for k in REQUIRED if k not in data]
     if missing:
         raise BadInput(f"{path}: result is missing {', '.join(missing)}")
+    problem = shape_problem(data)
+    if problem:
+        raise BadInput(f"{path}: {problem}; not a result this lrmatrix wrote")
     return data
 
 
-def expand(paths: Iterable[Path]) -> list[Path]:
-    """Files as given; folders contribute their ``*.json`` (sorted)."""
-    found: list[Path] = []
+PATH_KEYS = ("sent", "failed", "sent_while_down", "failed_while_down", "longest_outage_ms", "windows")
+
+
+def shape_problem(data: dict[str, Any]) -> str | None:
+    """The first nested key a reader relies on that has the wrong type, or ``None``."""
+    if not isinstance(data["cell"], str) or not CELL_NAME.match(data["cell"]):
+        return f"cell {data['cell']!r} is not a cell name"
+    verdict = data["verdict"]
+    if not isinstance(verdict, dict) or not all(
+        isinstance(verdict.get(k), str) for k in ("expected", "observed")
+    ):
+        return "verdict must be an object with expected and observed"
+    if not isinstance(verdict.get("passed"), bool):
+        return "verdict.passed must be true or false"
+    checks = data["checks"]
+    if not isinstance(checks, list) or not all(
+        isinstance(c, dict) and isinstance(c.get("id"), str) and isinstance(c.get("passed"), bool)
+        for c in checks
+    ):
+        return "checks must be a list of objects with id and passed"
+    probes = data["probes"]
+    if not isinstance(probes, dict):
+        return "probes must be an object per access path"
+    for name, p in probes.items():
+        lacking = [k for k in PATH_KEYS if not isinstance(p, dict) or k not in p]
+        if lacking:
+            return f"probes.{name} lacks {', '.join(lacking)}"
+    for key in ("versions", "live_restore"):
+        if not isinstance(data[key], dict):
+            return f"{key} must be an object"
+    if not isinstance(data["phases"], list):
+        return "phases must be a list"
+    return None
+
+
+def expand(paths: Iterable[Path]) -> list[tuple[Path, bool]]:
+    """(file, found in a folder): files as given, and each folder's ``*.json`` (sorted)."""
+    found: dict[Path, bool] = {}  # keyed by the real path: the same file named twice is read once
     for p in paths:
         if p.is_dir():
-            found.extend(sorted(p.glob("*.json")))
+            for f in sorted(p.glob("*.json")):
+                found.setdefault(f.resolve(), True)
         elif p.exists():
-            found.append(p)
+            found[p.resolve()] = False
         else:
             raise BadInput(f"{p}: no such file or folder")
-    return found
+    return list(found.items())
+
+
+def other_lrmatrix_document(data: Any) -> bool:
+    """Another document lrmatrix writes into results folders (an ssh run's changes record, a
+    compare output), recognised by its own schema; a folder's other JSON must be a result."""
+    schema = data.get("schema", "") if isinstance(data, dict) else ""
+    return (
+        isinstance(schema, str)
+        and schema.startswith("lrmatrix.")
+        and not schema.startswith("lrmatrix.result/")
+    )
 
 
 def load_many(paths: Iterable[Path], newest: bool = False) -> list[dict[str, Any]]:
     """Load results; two for the same cell is an error unless ``newest`` picks the later one."""
     by_cell: dict[str, tuple[Path, dict[str, Any]]] = {}
-    for path in expand(paths):
-        data = load(path)
+    for path, in_folder in expand(paths):
+        raw = read_json(path)
+        if in_folder and other_lrmatrix_document(raw):
+            continue
+        data = validate(raw, path)
         cell = data["cell"]
         if cell in by_cell:
             if not newest:
