@@ -6,6 +6,12 @@ import pytest
 import testinfra.host
 
 
+def pytest_collection_modifyitems(config, items):
+    """These are node checks of one cell: without --cell they would all skip and 'pass'."""
+    if not config.getoption("--cell"):
+        pytest.exit("infra_tests run against one cell: add --cell CELL (see `lrmatrix cells`)", returncode=2)
+
+
 @pytest.fixture(scope="session")
 def host(lrm_scenario):
     """testinfra host whose commands run on the node (the engine node's namespace, ssh, ...)."""

@@ -23,7 +23,6 @@ def k8s(lrm_scenario, cell):
 @pytest.mark.phase("baseline")
 def test_k8s_both_pods_ready_and_restart_counts_recorded(k8s):
     assert len(k8s.before) == 2 and all(p.ready for p in k8s.before), k8s.before
-    assert all(p.restarts >= 0 for p in k8s.before)
 
 
 @pytest.mark.phase("baseline")

@@ -316,3 +316,25 @@ def test_ctrl_c_on_tox_mid_outage_still_tears_the_node_down(env, tmp_path):
     result = json.loads((results / "engine-liverestore.json").read_text())
     assert any(c["id"] == "node_left_clean" and c["passed"] for c in result["checks"]), out[-3000:]
     assert_no_residue(env, result["node"]["name"])
+
+
+def test_a_wrong_verdict_fails_the_run_even_with_its_test_deselected(env, tmp_path):
+    """Expecting 'survive' without live-restore is wrong: the run must exit 1, also with -k."""
+    folder = matrix_with(tmp_path, "")
+    toml = folder / "matrix.toml"
+    text = toml.read_text()
+    toml.write_text(
+        text.replace('live_restore = false\nexpect = "outage"', 'live_restore = false\nexpect = "survive"')
+    )
+    assert toml.read_text() != text
+    proc = pytest_cell("engine-noliverestore", {**env, "LRMATRIX_MATRIX": str(folder)}, tmp_path / "results",
+                       "-k", "not verdict")  # fmt: skip
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out[-2000:]
+    result = json.loads((tmp_path / "results" / "engine-noliverestore.json").read_text())
+    assert result["verdict"] == {
+        **result["verdict"],
+        "expected": "survive",
+        "observed": "outage",
+        "passed": False,
+    }

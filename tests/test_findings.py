@@ -41,7 +41,7 @@ def test_path_that_never_came_back_is_said_so_not_given_a_length():
     assert notes == [
         "node path stopped answering 0.500s after dockerd started and did not answer again",
         "node path failed again after dockerd started: 1 window(s), longest 200 ms "
-        "(dockerd re-creates its DOCKER NAT chain on start)",
+        "(dockerd re-creates its DOCKER NAT chain on start; bench/restart_blip.py shows it)",
     ]
 
 
@@ -77,3 +77,9 @@ def test_same_or_unknown_ips_are_no_finding():
 def test_the_nat_explanation_is_only_given_for_the_node_path():
     notes = findings({"pod": path(windows=[(7.2, 7.3)])}, DOWN, UP)
     assert notes[-1] == "pod path failed again after dockerd started: 1 window(s), longest 100 ms"
+
+
+def test_failures_after_the_config_change_are_not_blamed_on_the_restart():
+    notes = findings({"node": path(windows=[(7.2, 7.4), (9.0, 9.1)])}, DOWN, UP, change_rel=8.0)
+    assert notes[0] == "node path failed 1 time(s) after the config change"
+    assert "1 window(s), longest 200 ms" in notes[1]

@@ -8,7 +8,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from lrmatrix.probe import Probe, Sample, Target, interval_stats, new_session, outage_windows, request_once
+from lrmatrix.probe import (
+    Probe,
+    Sample,
+    Target,
+    interval_stats,
+    new_session,
+    outage_windows,
+    path_outages,
+    recovery_after,
+    request_once,
+)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -122,3 +132,34 @@ def test_interval_stats_leave_out_gaps_after_a_slow_request():
     with_slow = [*grid, slow, *after]
     assert interval_stats(with_slow)["stdev_ms"] > 100
     assert interval_stats(with_slow, 0.05)["stdev_ms"] == pytest.approx(0, abs=0.01)
+
+
+def round_robin(*patterns: str, step: float = 0.05) -> list[Sample]:
+    """One sample per tick, cycling over containers c0, c1, ... as the probe does."""
+    out, t = [], 0.0
+    for i in range(len(patterns[0])):
+        for n, pattern in enumerate(patterns):
+            out.append(Sample(t, 0, f"http://c{n}:80/health", pattern[i] == "o", 200, 1.0))
+            t += step
+    return out
+
+
+def test_one_dead_container_is_not_hidden_by_the_other_answering():
+    samples = round_robin("o" * 60, "o" * 5 + "x" * 50 + "o" * 5)  # c1 down for 50 of its turns
+    outages = path_outages(samples)
+    assert outages.longest_s == pytest.approx(50 * 0.1, abs=0.01)
+    assert len(outages.windows) == 1
+    assert outage_windows(samples)[0].duration(0) < 0.2, "the mixed view would have said 'blips'"
+
+
+def test_whole_path_outage_merges_the_targets_windows():
+    outages = path_outages(round_robin("oo" + "x" * 10 + "oo", "oo" + "x" * 10 + "oo"))
+    assert len(outages.windows) == 1 and outages.windows[0].end is not None
+
+
+def test_recovery_is_measured_per_target_from_the_given_moment():
+    samples = round_robin("o" * 5 + "x" * 10 + "o" * 5, "o" * 5 + "x" * 12 + "o" * 3)
+    since = 1.2  # during the outage: c0 answers again at 1.5 s, c1 (the last) at 1.75 s
+    assert recovery_after(samples, since) == pytest.approx(0.55)
+    assert recovery_after(samples, samples[-1].t) == 0.0, "nothing failing then: 0"
+    assert recovery_after(round_robin("oxxx", "oooo"), 0.1) is None, "never answered again"

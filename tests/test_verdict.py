@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lrmatrix.probe import Sample
-from lrmatrix.verdict import decide
+from lrmatrix.verdict import Disruption, decide
 
 
 def samples(pattern: str, step: float = 0.1) -> list[Sample]:
@@ -14,7 +14,7 @@ def samples(pattern: str, step: float = 0.1) -> list[Sample]:
 
 
 # daemon down from t=1.0 to t=2.0 (samples 10..19)
-DOWN, UP = 1.0, 2.0
+D = Disruption(stop_at=1.0, stopped_at=1.1, start_at=2.0, api_at=2.1)
 
 
 @pytest.mark.parametrize(
@@ -29,33 +29,54 @@ DOWN, UP = 1.0, 2.0
     ],
 )
 def test_observed(pattern, observed):
-    assert decide("survive", samples(pattern), DOWN, UP).observed == observed
+    assert decide("survive", samples(pattern), D).observed == observed
 
 
 def test_survive_expected_and_observed_passes():
-    v = decide("survive", samples("o" * 30), DOWN, UP)
+    v = decide("survive", samples("o" * 30), D)
     assert v.passed and "0/10" in v.reason
 
 
 def test_survive_expected_but_outage_fails():
-    v = decide("survive", samples("o" * 10 + "x" * 10 + "o" * 10), DOWN, UP)
+    v = decide("survive", samples("o" * 10 + "x" * 10 + "o" * 10), D)
     assert not v.passed and v.observed == "outage"
 
 
 def test_outage_expected_and_observed_passes():
-    assert decide("outage", samples("o" * 10 + "x" * 10 + "o" * 10), DOWN, UP).passed
+    assert decide("outage", samples("o" * 10 + "x" * 10 + "o" * 10), D).passed
 
 
 def test_outage_expected_but_survive_fails():
-    v = decide("outage", samples("o" * 30), DOWN, UP)
+    v = decide("outage", samples("o" * 30), D)
     assert not v.passed and v.observed == "survive"
 
 
 def test_nothing_sent_while_down_is_inconclusive_not_survive():
-    only_outside = [s for s in samples("o" * 30) if not DOWN <= s.t < UP]
-    v = decide("survive", only_outside, DOWN, UP)
+    only_outside = [s for s in samples("o" * 30) if not 1.0 <= s.t < 2.0]
+    v = decide("survive", only_outside, D)
     assert v.observed == "inconclusive" and not v.passed
 
 
 def test_daemon_never_stopped_is_an_error():
-    assert decide("survive", samples("o" * 30), None, None).observed == "error"
+    assert decide("survive", samples("o" * 30), Disruption()).observed == "error"
+
+
+def two_targets(pattern_a: str, pattern_b: str, step: float = 0.1) -> list[Sample]:
+    """Interleaved samples of two containers, as the probe's round robin sends them."""
+    out = []
+    for i, (a, b) in enumerate(zip(pattern_a, pattern_b, strict=True)):
+        out.append(Sample(2 * i * step / 2, 0.0, "http://c1:80/", a == "o", 200, 1.0))
+        out.append(Sample((2 * i + 1) * step / 2, 0.0, "http://c2:80/", b == "o", 200, 1.0))
+    return out
+
+
+def test_one_container_that_never_comes_back_is_unrecovered():
+    v = decide("outage", two_targets("o" * 10 + "x" * 10 + "o" * 10, "o" * 10 + "x" * 20), D)
+    assert v.observed == "unrecovered"
+
+
+def test_a_failure_after_the_config_change_is_not_taken_for_no_recovery():
+    samples = two_targets("o" * 10 + "x" * 10 + "o" * 5 + "x" * 5, "o" * 10 + "x" * 10 + "o" * 5 + "x" * 5)
+    changed = Disruption(stop_at=1.0, stopped_at=1.1, start_at=2.0, api_at=2.1, change_at=2.5)
+    assert decide("outage", samples, changed).observed == "outage"
+    assert decide("outage", samples, D).observed == "unrecovered"

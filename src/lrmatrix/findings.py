@@ -9,7 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 
-def findings(probes: dict[str, dict[str, Any]], down_rel: float | None, up_rel: float | None) -> list[str]:
+def findings(
+    probes: dict[str, dict[str, Any]],
+    down_rel: float | None,
+    up_rel: float | None,
+    change_rel: float | None = None,
+) -> list[str]:
     notes: list[str] = []
     if down_rel is None or up_rel is None:
         return notes
@@ -25,14 +30,22 @@ def findings(probes: dict[str, dict[str, Any]], down_rel: float | None, up_rel: 
             )
         elif path != "node" and p["sent_while_down"]:
             notes.append(f"{path} path kept answering while dockerd was down")
-        late = [w for w in p["windows"] if w[0] >= up_rel]
+        # after the restart and before the config change, which may fail for reasons of its own
+        late = [w for w in p["windows"] if w[0] >= up_rel and (change_rel is None or w[0] < change_rel)]
+        changed = [w for w in p["windows"] if change_rel is not None and w[0] >= change_rel]
+        if changed:
+            notes.append(f"{path} path failed {len(changed)} time(s) after the config change")
         if late and late[-1][1] is None:
             notes.append(f"{path} path stopped answering {late[-1][0] - up_rel:.3f}s after dockerd started "
                          "and did not answer again")  # fmt: skip
             late = late[:-1]
         if late:
             longest = max(w[1] - w[0] for w in late)
-            cause = " (dockerd re-creates its DOCKER NAT chain on start)" if path == "node" else ""
+            cause = (
+                " (dockerd re-creates its DOCKER NAT chain on start; bench/restart_blip.py shows it)"
+                if path == "node"
+                else ""
+            )
             notes.append(
                 f"{path} path failed again after dockerd started: {len(late)} window(s), longest "
                 f"{longest * 1000:.0f} ms{cause}"

@@ -183,7 +183,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if err is not None:
         session.exitstatus = err.exit_code
     teardown_failed = any(not c["passed"] for c in scenario.checks if c["phase"] == "teardown")
-    if teardown_failed and session.exitstatus == 0:
+    # the verdict decides even when its test was deselected (-k, -m): once the daemon was
+    # stopped and started again, a behaviour other than the expected one is a failed run
+    disrupted = scenario.down_at is not None and scenario.up_at is not None
+    verdicts = [scenario.verdict, *scenario.path_verdicts.values()]
+    misbehaved = disrupted and any(v is None or not v.passed for v in verdicts)
+    if (teardown_failed or misbehaved) and session.exitstatus == 0:
         session.exitstatus = 1
 
 

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import requests
 
@@ -50,6 +51,7 @@ class PathRecord:
     cpu_s: float = 0.0
     missed_ticks: int = 0
     setup_error: str = ""
+    stopped: str = ""  # why the thread ended: "asked", "time limit", "request limit" or an error
 
 
 def enter_netns(path: str) -> None:
@@ -147,18 +149,30 @@ class Probe:
         except OSError as exc:
             record.setup_error = str(exc)
             return
-        session, targets = new_session(), self.paths[name]
+        session = new_session()
+        try:
+            record.stopped = self._requests(record, session, self.paths[name], cpu0)
+        except Exception as exc:  # a probe that dies must say so, never just fall silent
+            record.stopped = f"error: {type(exc).__name__}: {exc}"
+        finally:
+            session.close()
+
+    def _requests(
+        self, record: PathRecord, session: requests.Session, targets: list[Target], cpu0: float
+    ) -> str:
+        """Send on the grid until asked to stop or a bound is hit; returns why it ended."""
         start = time.monotonic()
-        deadline = start + self.max_seconds
         tick = 0
-        while not self._stop.is_set() and tick < self.max_requests:
+        while not self._stop.is_set():
+            if tick >= self.max_requests:
+                return "request limit"
+            if time.monotonic() >= start + self.max_seconds:
+                return "time limit"
             record.samples.append(request_once(session, targets[tick % len(targets)], self.timeout))
             record.cpu_s = time.thread_time() - cpu0
             next_tick = tick + 1
-            now = time.monotonic()
-            if now >= deadline:
-                break
             due = start + next_tick * self.interval
+            now = time.monotonic()
             if now > due:  # a slow request: skip the ticks it overran, keep the grid
                 skipped = int((now - due) / self.interval) + 1
                 record.missed_ticks += skipped
@@ -166,7 +180,7 @@ class Probe:
                 due = start + next_tick * self.interval
             tick = next_tick
             self._stop.wait(max(0.0, due - time.monotonic()))
-        session.close()
+        return "asked"
 
 
 @dataclass(frozen=True)
@@ -196,6 +210,61 @@ def outage_windows(samples: list[Sample]) -> list[Window]:
     if start is not None:
         windows.append(Window(start, None, failed))
     return windows
+
+
+def target_key(url: str) -> str:
+    """The container a request reached (scheme://host:port): its endpoints share its fate."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def per_target(samples: list[Sample]) -> dict[str, list[Sample]]:
+    groups: dict[str, list[Sample]] = {}
+    for s in samples:
+        groups.setdefault(target_key(s.url), []).append(s)
+    return groups
+
+
+def merge(windows: list[Window]) -> list[Window]:
+    """The union of windows: when at least one target of the path was failing."""
+    merged: list[Window] = []
+    for w in sorted(windows, key=lambda w: w.start):
+        last = merged[-1] if merged else None
+        if last is not None and (last.end is None or w.start <= last.end):
+            end = None if last.end is None or w.end is None else max(last.end, w.end)
+            merged[-1] = Window(last.start, end, last.failed + w.failed)
+        else:
+            merged.append(w)
+    return merged
+
+
+@dataclass(frozen=True)
+class PathOutages:
+    """A path's outages judged per target and merged: a window is a span in which at least one
+    target (container) was failing, so one container failing is not hidden by another
+    answering in between; ``longest_s`` is the longest such span."""
+
+    windows: list[Window]
+    longest_s: float
+
+
+def path_outages(samples: list[Sample]) -> PathOutages:
+    end = max((s.t for s in samples), default=0.0)
+    merged = merge([w for group in per_target(samples).values() for w in outage_windows(group)])
+    return PathOutages(merged, max((w.duration(end) for w in merged), default=0.0))
+
+
+def recovery_after(samples: list[Sample], since: float) -> float | None:
+    """Seconds after ``since`` (the daemon's API answering again) until every target of the
+    path answered again: 0.0 if none was failing then, ``None`` if one never did."""
+    latest = 0.0
+    for group in per_target(samples).values():
+        for w in outage_windows(group):
+            if w.start <= since and (w.end is None or w.end > since):
+                if w.end is None:
+                    return None
+                latest = max(latest, w.end - since)
+    return round(latest, 3)
 
 
 def interval_stats(samples: list[Sample], interval: float | None = None) -> dict[str, float]:

@@ -14,7 +14,8 @@ from typing import Any
 
 from lrmatrix.errors import BadInput
 from lrmatrix.matrix import CELL_NAME
-from lrmatrix.probe import PathRecord, interval_stats, outage_windows
+from lrmatrix.probe import PathRecord, interval_stats, path_outages, recovery_after
+from lrmatrix.verdict import Disruption
 
 SCHEMA = "lrmatrix.result/1"
 REQUIRED = (
@@ -33,29 +34,35 @@ REQUIRED = (
 
 
 def summarize_path(
-    record: PathRecord, t0: float, down_at: float | None, up_at: float | None, interval: float | None = None
+    record: PathRecord, t0: float, d: Disruption, interval: float | None = None
 ) -> dict[str, Any]:
-    """Counts, outage windows and raw samples of one access path, times relative to ``t0``."""
+    """Counts, outage windows (per target, merged), recovery and raw samples of one access path;
+    times relative to ``t0``."""
     samples = record.samples
-    end = samples[-1].t if samples else t0
-    windows = outage_windows(samples)
-    during = [s for s in samples if down_at is not None and up_at is not None and down_at <= s.t < up_at]
+    outages = path_outages(samples)
+    during = d.while_down(samples)
+    targets = sorted({s.url for s in samples})
+    index = {url: i for i, url in enumerate(targets)}
     return {
         "sent": len(samples),
         "failed": sum(1 for s in samples if not s.ok),
         "sent_while_down": len(during),
         "failed_while_down": sum(1 for s in during if not s.ok),
-        "longest_outage_ms": round(max((w.duration(end) for w in windows), default=0.0) * 1000, 1),
+        "longest_outage_ms": round(outages.longest_s * 1000, 1),
         "windows": [
-            [round(w.start - t0, 3), None if w.end is None else round(w.end - t0, 3)] for w in windows
+            [round(w.start - t0, 3), None if w.end is None else round(w.end - t0, 3)] for w in outages.windows
         ],
+        # seconds after the API answered again until every target of this path did too
+        "recovery_s": None if d.api_at is None else recovery_after(samples, d.api_at),
         "errors": _error_counts(record),
         "interval": interval_stats(samples, interval),
         "missed_ticks": record.missed_ticks,
+        "stopped": record.stopped,
         "cpu_s": round(record.cpu_s, 4),
         "setup_error": record.setup_error,
-        # compact samples for timelines: [t, ok, latency_ms]
-        "samples": [[round(s.t - t0, 3), int(s.ok), s.latency_ms] for s in samples],
+        "targets": targets,
+        # compact samples for timelines: [t, ok, latency_ms, index into targets]
+        "samples": [[round(s.t - t0, 3), int(s.ok), s.latency_ms, index[s.url]] for s in samples],
     }
 
 

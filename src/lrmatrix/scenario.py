@@ -22,7 +22,7 @@ from lrmatrix.errors import LrmatrixError, NodeError
 from lrmatrix.findings import address_changes, findings
 from lrmatrix.matrix import Cell
 from lrmatrix.probe import Probe, Target, wait_until_ok
-from lrmatrix.verdict import Verdict, decide
+from lrmatrix.verdict import Disruption, Verdict, decide
 from lrmatrix.workload import ENDPOINTS, ContainerState, PodContainers, Workload
 
 if TYPE_CHECKING:
@@ -72,8 +72,10 @@ class Scenario:
         self.after: Snapshot | None = None
         self.down_at: float | None = None
         self.up_at: float | None = None
-        self.recovered_after_s: float | None = None
-        self.loopback_recovered_after_s: float | None = None
+        self.stopped_at: float | None = None
+        self.before_pid: int | None = None
+        self.api_at: float | None = None
+        self.answering_again: dict[str, bool] = {}
         self.verdict: Verdict | None = None
         self.path_verdicts: dict[str, Verdict] = {}
         self.aborted: str | None = None
@@ -116,6 +118,9 @@ class Scenario:
         return results.write(self.final, self.results_dir)
 
     # --- helpers -------------------------------------------------------------------------
+    def rel_or_none(self, t: float | None) -> float | None:
+        return None if t is None else self.rel(t)
+
     def rel(self, t: float | None = None) -> float:
         return round((self.now() if t is None else t) - self.t0, 3)
 
@@ -253,35 +258,39 @@ class Scenario:
 
     def _to_disrupt(self) -> None:
         self.before = self.capture()
+        self.before_pid = self.node.daemon_pid()
         self.event("daemon stopping", self.cell.stop_signal)
         self.down_at = self.now()
-        start = self.down_at
         self.node.stop_daemon(self.cell.stop_signal)
-        self._timed("daemon_stop_s", start)
+        self.stopped_at = self.now()
+        self.timing["daemon_stop_s"] = round(self.stopped_at - self.down_at, 3)
         self.event("daemon stopped")
 
     def _to_outage(self) -> None:
         if self.kube is not None:  # a new pod, the pods and the node, until the window ends
-            assert self.down_at is not None
-            self.kube.outage(self.down_at)
+            assert self.stopped_at is not None
+            self.kube.outage(self.stopped_at)
 
     def _to_recover(self) -> None:
-        assert self.down_at is not None
-        remaining = self.down_at + self.cell.timings.outage_window_s - self.now()
+        """The daemon stays gone for the whole outage window, counted from when it was gone."""
+        assert self.stopped_at is not None
+        remaining = self.stopped_at + self.cell.timings.outage_window_s - self.now()
         if remaining > 0:
             self.sleep(remaining)
         self.up_at = self.now()
-        self.timing["outage_window_s"] = round(self.up_at - self.down_at, 3)
+        self.timing["outage_window_s"] = round(self.up_at - self.stopped_at, 3)
         self.event("daemon starting")
         self.node.start_daemon()
+        self.api_at = self.now()
+        self.timing["daemon_start_s"] = round(self.api_at - self.up_at, 3)
         self.event("daemon started")
+        # a gate only (bounded by recover_timeout_s): what recovery took is read from the probe
         targets = self.targets()
-        self.recovered_after_s = self.wait_paths(targets["node"], self.cell.timings.recover_timeout_s)
-        if "loopback" in targets:
-            self.loopback_recovered_after_s = self.wait_paths(
-                targets["loopback"], self.cell.timings.recover_timeout_s, self.netns_for()["loopback"]
-            )
-        self._timed("recovery_s", self.up_at)
+        self.answering_again = {
+            path: self.wait_paths(found, self.cell.timings.recover_timeout_s, self.netns_for().get(path))
+            is not None
+            for path, found in targets.items()
+        }
 
     def _to_after(self) -> None:
         if self.kube is not None:  # node Ready again, pods Ready, the pending pod Running
@@ -299,15 +308,24 @@ class Scenario:
     def _to_teardown(self) -> None:
         self.stop_probe()
 
+    @property
+    def disruption(self) -> Disruption:
+        change = next((e["t"] for e in self.events if e["name"] == "config changed"), None)
+        return Disruption(
+            stop_at=self.down_at,
+            stopped_at=self.stopped_at,
+            start_at=self.up_at,
+            api_at=self.api_at,
+            change_at=None if change is None else self.t0 + change,
+        )
+
     def stop_probe(self) -> None:
         if self.probe is not None and self.verdict is None:
             self.probe.stop()
-            records = self.probe.records
-            self.verdict = decide(self.cell.expect, records["node"].samples, self.down_at, self.up_at)
+            records, d = self.probe.records, self.disruption
+            self.verdict = decide(self.cell.expect, records["node"].samples, d)
             self.path_verdicts = {
-                path: decide(
-                    expected, records[path].samples if path in records else [], self.down_at, self.up_at
-                )
+                path: decide(expected, records[path].samples if path in records else [], d)
                 for path, expected in self.cell.expect_paths.items()
             }
 
@@ -377,7 +395,7 @@ class Scenario:
         if self.probe is not None:
             probes = {
                 name: results.summarize_path(
-                    rec, self.t0, self.down_at, self.up_at, self.cell.timings.probe_interval_s
+                    rec, self.t0, self.disruption, self.cell.timings.probe_interval_s
                 )
                 for name, rec in self.probe.records.items()
             }
@@ -406,11 +424,14 @@ class Scenario:
             "checks": self.checks,
             "probes": probes,
             "containers": containers,
-            "recovery": {"node_s": self.recovered_after_s, "loopback_s": self.loopback_recovered_after_s},
+            "disruption": {k: None if v is None else self.rel(v) for k, v in vars(self.disruption).items()},
+            # per path: seconds after the API answered again until every target answered too
+            "recovery": {name: p["recovery_s"] for name, p in probes.items()},
             "findings": findings(
                 probes,
-                None if self.down_at is None else self.rel(self.down_at),
-                None if self.up_at is None else self.rel(self.up_at),
+                self.rel_or_none(self.down_at),
+                self.rel_or_none(self.up_at),
+                self.rel_or_none(self.disruption.change_at),
             )
             + address_changes(containers["before"], containers["after"]),
             **({"kubernetes": self.kube.summary()} if self.kube is not None else {}),
