@@ -338,3 +338,11 @@ def test_a_wrong_verdict_fails_the_run_even_with_its_test_deselected(env, tmp_pa
         "observed": "outage",
         "passed": False,
     }
+
+
+def test_image_option_is_refused_on_engine_nodes_before_anything_changes(env, tmp_path):
+    proc = pytest_cell("engine-liverestore", env, tmp_path, "--image", "nginx:alpine")
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out
+    assert "--image nginx:alpine: an engine node cannot pull" in out
+    assert not Path(env["LRMATRIX_STATE_DIR"]).exists()

@@ -19,7 +19,17 @@ from pathlib import Path
 from lrmatrix.errors import EnvironmentProblem
 from lrmatrix.process import missing_commands, run
 
-PACKAGES = ("nginx", "libc6", "libcrypt1", "libpcre2-8-0", "libssl3", "zlib1g", "busybox-static")
+#: each entry: the package, or its names across releases (Debian 13 / Ubuntu 24.04 renamed
+#: libssl3 to libssl3t64 in the 64-bit time_t transition), first one the mirror knows wins
+PACKAGES: tuple[tuple[str, ...], ...] = (
+    ("nginx",),
+    ("libc6",),
+    ("libcrypt1",),
+    ("libpcre2-8-0",),
+    ("libssl3t64", "libssl3"),
+    ("zlib1g",),
+    ("busybox-static",),
+)
 RECIPE_VERSION = "1"  # bump when the root filesystem layout below changes
 CMD = '["/usr/sbin/nginx","-g","daemon off;"]'
 BUSYBOX_APPLETS = ("sh", "cat", "ls", "ps", "sleep", "true", "kill", "echo", "cp", "grep")
@@ -33,7 +43,8 @@ def cache_dir() -> Path:
 
 
 def recipe_key() -> str:
-    return hashlib.sha256(f"{RECIPE_VERSION}:{','.join(PACKAGES)}".encode()).hexdigest()[:12]
+    names = ",".join("|".join(alternatives) for alternatives in PACKAGES)
+    return hashlib.sha256(f"{RECIPE_VERSION}:{names}".encode()).hexdigest()[:12]
 
 
 def image_tag() -> str:
@@ -62,9 +73,8 @@ def build(target: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="lrmatrix-image-") as tmp:
         debs, root = Path(tmp, "debs"), Path(tmp, "root")
         debs.mkdir()
-        res = run(
-            ["apt-get", "download", "-o", "APT::Sandbox::User=root", *PACKAGES], timeout=300, cwd=str(debs)
-        )
+        argv = ["apt-get", "download", "-o", "APT::Sandbox::User=root", *resolve_packages()]
+        res = run(argv, timeout=300, cwd=str(debs))
         if res.returncode != 0:
             raise EnvironmentProblem(
                 f"apt-get download failed: {res.stderr.strip()[-300:]}; "
@@ -82,6 +92,26 @@ def build(target: Path) -> None:
         with tarfile.open(partial, "w") as tar:
             tar.add(root, arcname=".")
         partial.replace(target)
+
+
+def resolve_packages() -> list[str]:
+    """The first name of each entry that the configured apt mirror has (one apt-cache call)."""
+    names = [n for alternatives in PACKAGES for n in alternatives]
+    available, current = set(), None
+    for line in run(["apt-cache", "policy", *names], timeout=60).stdout.splitlines():
+        if line and not line[0].isspace() and line.endswith(":"):
+            current = line[:-1]
+        elif current and line.strip().startswith("Candidate:") and "(none)" not in line:
+            available.add(current)
+    chosen = []
+    for alternatives in PACKAGES:
+        found = next((n for n in alternatives if n in available), None)
+        if found is None:
+            raise EnvironmentProblem(
+                f"the apt mirror has none of {', '.join(alternatives)}; run `apt-get update`, or pass --image"
+            )
+        chosen.append(found)
+    return chosen
 
 
 def _finish_rootfs(root: Path, versions: dict[str, str]) -> None:

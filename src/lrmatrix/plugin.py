@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from lrmatrix.drivers import NodeSpec, make_node
-from lrmatrix.errors import LrmatrixError
+from lrmatrix.errors import BadInput, LrmatrixError, NodeError
 from lrmatrix.matrix import load_matrix
 from lrmatrix.process import become_subreaper, reap_orphans
 from lrmatrix.scenario import PHASES, Scenario
@@ -83,6 +83,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     try:
         scenario.node.sanity_checks()
+        if scenario.image_ref and not scenario.node.can_pull:
+            raise BadInput(
+                f"--image {scenario.image_ref}: an {scenario.node.scheme} node cannot pull (no route to a "
+                "registry); leave --image out to use the offline-built nginx image"
+            )
     except LrmatrixError as exc:
         pytest.exit(str(exc), returncode=exc.exit_code)
 
@@ -116,6 +121,9 @@ def lrm_scenario(request: pytest.FixtureRequest) -> Iterator[Scenario]:
         # above still tears the node down and writes the result with observed "error"
         scenario.setup_error = exc
         pytest.exit(f"{scenario.cell.name}: {exc}", returncode=exc.exit_code)
+    except Exception as exc:  # a harness bug: keep its traceback, but let the result say what
+        scenario.setup_error = NodeError(f"setup failed: {type(exc).__name__}: {exc}")
+        raise
     yield scenario
 
 

@@ -61,6 +61,8 @@ class Node(ABC):
     scheme: ClassVar[str]
     #: packages the node needs, as {command: Debian package}, checked before anything changes
     requires: ClassVar[dict[str, str]] = {}
+    #: whether the node's daemon can pull an image from a registry (``--image``)
+    can_pull: ClassVar[bool] = True
 
     def __init__(self, cell: Cell) -> None:
         self.cell = cell

@@ -67,6 +67,7 @@ class NetnsBackend(LocalBackend):
 
 class EngineNode(Node):
     scheme = "engine"
+    can_pull = False  # its namespace only reaches the host end of its veth
     requires: ClassVar[dict[str, str]] = {
         "dockerd": "docker.io",
         "docker": "docker.io",
