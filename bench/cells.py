@@ -29,7 +29,7 @@ SPLIT = (
     "workload_ready_s",
     "daemon_stop_s",
     "outage_window_s",
-    "recovery_s",
+    "daemon_start_s",
     "teardown_s",
 )
 
@@ -78,12 +78,15 @@ def report(results: list[dict]) -> None:
         print(f"  {'wall (whole cell)':<26} {summary([r['bench_wall_s'] for r in mine])}")
         for key in SPLIT:
             print(f"  {key:<26} {summary([r['timing'].get(key, 0.0) for r in mine])}")
-        for path in ("node", "loopback"):
+        for path in ("node", "loopback", "pod"):
             probes = [r["probes"][path] for r in mine]
             print(f"  {path}: interval mean ms     {summary([p['interval']['mean_ms'] for p in probes])}")
             print(f"  {path}: interval stdev ms    {summary([p['interval']['stdev_ms'] for p in probes])}")
             print(f"  {path}: failed while down    {summary([p['failed_while_down'] for p in probes])}")
             print(f"  {path}: longest outage ms    {summary([p['longest_outage_ms'] for p in probes])}")
+            recovered = [p["recovery_s"] for p in probes if p.get("recovery_s") is not None]
+            if recovered:
+                print(f"  {path}: recovery after API s {summary(recovered)}")
             cpu = [p["cpu_s"] / max(p["samples"][-1][0] - p["samples"][0][0], 1e-3) for p in probes]
             print(f"  {path}: probe CPU (s per s)  {summary(cpu)}")
 

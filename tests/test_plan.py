@@ -289,3 +289,10 @@ def test_only_a_systemd_stop_is_supported():
 def test_engine_cells_cannot_use_the_minikube_driver():
     with pytest.raises(BadInput, match="no Kubernetes version"):
         MinikubeNode(load_matrix().cell("engine-liverestore"))
+
+
+def test_command_line_options_reach_the_minikube_driver_without_node():
+    from lrmatrix.drivers import make_node
+
+    node = make_node(load_matrix().cell("k8s128-liverestore"), None, {"keep": "true", "kube_context": ""})
+    assert node.settings.keep and node.profile == "lrm-k8s128"

@@ -42,6 +42,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--kube-context", default=None, help="the only kubeconfig context the run may use")
     group.addoption(
+        "--keep",
+        action="store_true",
+        help="keep the minikube profile for the next run (default: the last cell of a version deletes it)",
+    )
+    group.addoption(
         "--image",
         default=None,
         help="workload image the node can pull (e.g. nginx:alpine); default: an "
@@ -64,8 +69,9 @@ def pytest_configure(config: pytest.Config) -> None:
         options = {
             "allow_disruption": str(bool(config.getoption("--allow-disruption"))).lower(),
             "kube_context": config.getoption("--kube-context") or "",
+            **({"keep": "true"} if config.getoption("--keep") else {}),
         }
-        node = make_node(cell, NodeSpec.parse(spec_text, options) if spec_text else None)
+        node = make_node(cell, NodeSpec.parse(spec_text, options) if spec_text else None, options)
     except LrmatrixError as exc:
         pytest.exit(str(exc), returncode=exc.exit_code)
     config.stash[KEY] = Scenario(

@@ -61,8 +61,9 @@ def driver_class(name: str) -> type[Node]:
     return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
 
 
-def make_node(cell: Cell, spec: NodeSpec | None) -> Node:
-    """The cell's own driver, unless ``--node`` names another one (ssh for staging nodes)."""
+def make_node(cell: Cell, spec: NodeSpec | None, options: dict[str, str] | None = None) -> Node:
+    """The cell's own driver, unless ``--node`` names another one (ssh for staging nodes); the
+    command line's options reach the driver either way."""
     if spec is None:
-        return driver_class(cell.driver)(cell)
+        spec = NodeSpec(cell.driver, options=dict(options or {}))
     return driver_class(spec.scheme)(cell, spec)
