@@ -209,7 +209,9 @@ def test_compare_data_is_usable_without_the_cli():
     [
         (["--pair", "k8s128"], "BASELINE_PLATFORM=CANDIDATE_PLATFORM"),
         (["--pair", "k8s999=k8s130"], "no baseline result has platform k8s999"),
-        (["--tolerance-ms", "-5"], "must not be negative"),
+        (["--tolerance-ms", "-5"], "must be a finite number of milliseconds >= 0"),
+        (["--tolerance-ms", "nan"], "must be a finite number of milliseconds >= 0"),
+        (["--tolerance-ms", "inf"], "must be a finite number of milliseconds >= 0"),
     ],
 )
 def test_bad_arguments_exit_2(capsys, extra, words):

@@ -52,9 +52,3 @@ def test_conflicting_dockerd_flag_is_refused(flag):
 
 def test_no_conflict_without_the_flag():
     daemon_config.check_flags(["dockerd", "--config-file", "/etc/docker/daemon.json"])
-
-
-def test_backup_remembers_exact_bytes():
-    backup = daemon_config.Backup("/etc/docker/daemon.json", MINIKUBE_LIKE)
-    assert not backup.differs_from(MINIKUBE_LIKE)
-    assert backup.differs_from(daemon_config.render(json.loads(MINIKUBE_LIKE)))

@@ -7,6 +7,7 @@ exit code and every output format agree. Rendering lives in ``report/comparison.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -132,8 +133,8 @@ def compare(
     pair_map = pair_map or {}
     if not baseline or not candidate:
         raise BadInput(f"no result files in the {'baseline' if not baseline else 'candidate'}")
-    if tolerance_ms < 0:
-        raise BadInput(f"--tolerance-ms must not be negative, got {tolerance_ms}")
+    if not math.isfinite(tolerance_ms) or tolerance_ms < 0:
+        raise BadInput(f"--tolerance-ms must be a finite number of milliseconds >= 0, got {tolerance_ms}")
     platforms = {cell_key(r)[0] for r in baseline}
     unknown = sorted(set(pair_map) - platforms)
     if unknown:

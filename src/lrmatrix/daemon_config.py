@@ -59,9 +59,6 @@ class Backup:
     path: str
     original: bytes | None
 
-    def differs_from(self, current: bytes | None) -> bool:
-        return self.original != current
-
 
 def preserved_keys(original: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """Keys other than live-restore that changed or vanished; empty means the merge was clean."""

@@ -442,7 +442,7 @@ class Scenario:
             "path_verdicts": {path: v.as_dict() for path, v in self.path_verdicts.items()},
         }
 
-    def _safe(self, fn: Any) -> Any:
+    def _safe(self, fn: Callable[[], Any]) -> Any:
         try:
             return fn()
         except LrmatrixError:

@@ -200,7 +200,6 @@ class EngineNode(Node):
         self.start_daemon()
 
     def start_daemon(self) -> None:
-        daemon_config.check_flags(self.dockerd_argv())
         log = (self.state_dir / "dockerd.log").open("ab")
         mark = log.tell()
         # own session: a Ctrl-C in the user's terminal must not reach dockerd directly;
