@@ -7,7 +7,6 @@ outage window and starts it, ...); the node checks of each phase run in between.
 
 from __future__ import annotations
 
-import os
 import platform
 import time
 from collections.abc import Callable
@@ -83,7 +82,6 @@ class Scenario:
         self.finished = False
         self.final: dict[str, Any] = {}
 
-    # --- helpers -------------------------------------------------------------------------
     # --- what a dry run (lrmatrix plan) replaces: clock, waiting, traffic, output -----------
     def now(self) -> float:
         return time.monotonic()
@@ -107,12 +105,7 @@ class Scenario:
         self.probe.start()
 
     def kube_client(self) -> Kube:
-        """Exactly the node's kube context from $KUBECONFIG (or ~/.kube/config), never another."""
-        from lrmatrix.kube.api import Kube
-
-        return Kube.from_kubeconfig(
-            self.node.runner, self.node.kube_context, os.environ.get("KUBECONFIG") or None
-        )  # type: ignore[attr-defined]
+        return self.node.kube_client()
 
     def write_result(self) -> Path | None:
         return results.write(self.final, self.results_dir)

@@ -13,11 +13,12 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from lrmatrix.errors import NodeError
+from lrmatrix.errors import BadInput, NodeError
 
 if TYPE_CHECKING:
     from testinfra.backend.base import BaseBackend
 
+    from lrmatrix.kube.api import Kube
     from lrmatrix.matrix import Cell
 
 DAEMON_DOWN = "Cannot connect to the Docker daemon"
@@ -204,6 +205,10 @@ class Node(ABC):
         """Import a root filesystem tarball as an image (the CLI reads the local path)."""
         if not self.docker("image", "inspect", tag).ok:
             self.docker_ok("import", "-c", f"CMD {cmd}", tarball, tag, timeout=300)
+
+    def kube_client(self) -> Kube:
+        """The Kubernetes API of the cluster this node belongs to (Kubernetes drivers only)."""
+        raise BadInput(f"the {self.scheme} driver has no Kubernetes API; Kubernetes cells need minikube")
 
     def logs(self) -> dict[str, bytes]:
         """Daemon logs worth keeping beside the result (name -> bytes), read before destroy."""

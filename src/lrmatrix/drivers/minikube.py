@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from testinfra.backend.base import BaseBackend
 
     from lrmatrix.drivers import NodeSpec
+    from lrmatrix.kube.api import Kube
     from lrmatrix.matrix import Cell
 
 #: `minikube profile list` statuses from which a cell cannot start
@@ -304,6 +305,12 @@ class MinikubeNode(Node):
         found = super().versions()
         found.update({f"{k}_tool": v for k, v in vars(self.tools).items() if isinstance(v, str) and v})
         return found
+
+    def kube_client(self) -> Kube:
+        """Exactly this profile's context from $KUBECONFIG (or ~/.kube/config), never another."""
+        from lrmatrix.kube.api import Kube
+
+        return Kube.from_kubeconfig(self.runner, self.kube_context, os.environ.get("KUBECONFIG") or None)
 
     def testinfra_backend(self) -> BaseBackend:
         """With the docker driver the node is a container named after the profile; other
