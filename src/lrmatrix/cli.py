@@ -77,12 +77,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             break
     # only this run's results: a cell that stopped before writing must not show an old file
     found = [p for c in cells if (p := out / f"{c.name}.json").exists() and p.stat().st_mtime >= started]
-    print()
-    print(
-        terminal.render(
-            report_rows.build_rows([results.load(p) for p in found], [(c.name, c.expect) for c in cells])
-        )
-    )
+    if found:  # a cell refused before it began (exit 2) has said why; no table of nothing
+        rows = report_rows.build_rows([results.load(p) for p in found], [(c.name, c.expect) for c in cells])
+        print()
+        print(terminal.render(rows))
     if any(code not in (0, 1) for code in codes):
         return 2
     return 1 if any(codes) else 0
