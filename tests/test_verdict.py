@@ -80,3 +80,12 @@ def test_a_failure_after_the_config_change_is_not_taken_for_no_recovery():
     changed = Disruption(stop_at=1.0, stopped_at=1.1, start_at=2.0, api_at=2.1, change_at=2.5)
     assert decide("outage", samples, changed).observed == "outage"
     assert decide("outage", samples, D).observed == "unrecovered"
+
+
+def test_a_probe_waiting_out_a_timeout_when_the_change_comes_is_not_unrecovered():
+    """Seen in CI: c1's last request before the change timed out; its next one, after the
+    change, succeeded. The path did answer again."""
+    d = Disruption(stop_at=1.0, stopped_at=1.1, start_at=2.0, api_at=2.1, change_at=2.55)
+    samples = two_targets("o" * 10 + "o" * 10 + "oooooxoooo", "o" * 30)
+    samples = [s for s in samples if not ("c1" in s.url and 2.55 <= s.t < 2.7)]  # the timeout's gap
+    assert decide("survive", samples, d).observed == "survive"

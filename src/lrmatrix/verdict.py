@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lrmatrix.probe import Sample, per_target
+from lrmatrix.probe import Sample, outage_windows, per_target
 
 
 @dataclass(frozen=True)
@@ -27,13 +27,6 @@ class Disruption:
         if self.stop_at is None or self.start_at is None:
             return []
         return [s for s in samples if self.stop_at <= s.t < self.start_at]
-
-    def after_restart(self, samples: list[Sample]) -> list[Sample]:
-        """From the start command until the config change (which may fail on its own)."""
-        if self.start_at is None:
-            return []
-        until = self.change_at if self.change_at is not None else float("inf")
-        return [s for s in samples if self.start_at <= s.t < until]
 
 
 @dataclass(frozen=True)
@@ -55,10 +48,18 @@ class Verdict:
         }
 
 
-def answers_again(samples: list[Sample]) -> bool:
-    """Every target (container) of the path answered its last request after the restart."""
-    groups = per_target(samples)
-    return bool(groups) and all(max(g, key=lambda s: s.t).ok for g in groups.values())
+def answers_again(samples: list[Sample], d: Disruption) -> bool:
+    """Every target (container) answers again after the restart: none has a run of failures
+    that began before the config change and never ended. One that ends after the change
+    still counts (the probe may be waiting out a timeout while the scenario moves on); one
+    that begins after the change is the change's own failure, reported as a finding."""
+    if d.start_at is None or not any(s.t >= d.start_at for s in samples):
+        return False
+    for group in per_target(samples).values():
+        for window in outage_windows(group):
+            if window.end is None and (d.change_at is None or window.start < d.change_at):
+                return False
+    return True
 
 
 def decide(expected: str, samples: list[Sample], d: Disruption) -> Verdict:
@@ -71,7 +72,7 @@ def decide(expected: str, samples: list[Sample], d: Disruption) -> Verdict:
     if not during:
         return Verdict(expected, "inconclusive", "no request was sent while the daemon was down")
     failed = sum(1 for s in during if not s.ok)
-    if not answers_again(d.after_restart(samples)):
+    if not answers_again(samples, d):
         return Verdict(
             expected,
             "unrecovered",
