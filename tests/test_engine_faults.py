@@ -187,6 +187,7 @@ def test_recover_leaves_a_live_node_alone(env):
         assert node.api_ready() and Path(node.slot.netns_path).exists()
     finally:
         node.destroy()
+        node.release()
         del os.environ["LRMATRIX_STATE_DIR"]
     assert_no_residue(env, node.slot.name)
 
@@ -229,6 +230,7 @@ def test_teardown_spares_processes_that_only_mention_the_node(env):
         assert bystander.poll() is None, "teardown killed a process that is not the node's"
     finally:
         node.destroy()
+        node.release()
         if bystander is not None:
             bystander.kill()
             bystander.wait()
@@ -287,6 +289,7 @@ def test_dockerd_can_start_again_right_after_being_killed(env):
             assert node.api_ready()
     finally:
         node.destroy()
+        node.release()
         del os.environ["LRMATRIX_STATE_DIR"]
     assert_no_residue(env, node.slot.name)
 

@@ -71,7 +71,9 @@ def two_targets(pattern_a: str, pattern_b: str, step: float = 0.1) -> list[Sampl
 
 
 def test_one_container_that_never_comes_back_is_unrecovered():
-    v = decide("outage", two_targets("o" * 10 + "x" * 10 + "o" * 10, "o" * 10 + "x" * 20), D)
+    """c1 stays dead while c2, asked last each time, answers: a view of the path as one
+    sequence (its last sample is fine) would call this recovered."""
+    v = decide("outage", two_targets("o" * 10 + "x" * 20, "o" * 10 + "x" * 10 + "o" * 10), D)
     assert v.observed == "unrecovered"
 
 
@@ -89,3 +91,22 @@ def test_a_probe_waiting_out_a_timeout_when_the_change_comes_is_not_unrecovered(
     samples = two_targets("o" * 10 + "o" * 10 + "oooooxoooo", "o" * 30)
     samples = [s for s in samples if not ("c1" in s.url and 2.55 <= s.t < 2.7)]  # the timeout's gap
     assert decide("survive", samples, d).observed == "survive"
+
+
+CHANGED = Disruption(stop_at=1.0, stopped_at=1.1, start_at=2.0, api_at=2.1, change_at=2.5)
+
+
+def test_failures_that_begin_before_the_change_and_never_end_are_unrecovered():
+    samples = two_targets("o" * 10 + "x" * 10 + "oo" + "x" * 8, "o" * 10 + "x" * 10 + "o" * 10)
+    assert decide("outage", samples, CHANGED).observed == "unrecovered"  # c1 fails again at 2.2
+
+
+def test_failures_that_begin_before_the_change_and_end_after_it_are_recovered():
+    samples = two_targets("o" * 10 + "x" * 10 + "oo" + "x" * 5 + "ooo", "o" * 10 + "x" * 10 + "o" * 10)
+    assert decide("outage", samples, CHANGED).observed == "outage"
+
+
+def test_failures_that_begin_after_the_change_are_the_changes_not_unrecovered():
+    samples = two_targets("o" * 10 + "x" * 10 + "o" * 6 + "x" * 4, "o" * 10 + "x" * 10 + "o" * 10)
+    assert decide("outage", samples, CHANGED).observed == "outage"  # c1 fails from 2.6, after 2.5
+    assert decide("outage", samples, D).observed == "unrecovered"  # without a change: no excuse

@@ -66,6 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         *(["--node", args.node] if args.node else []),
         *(["--allow-disruption"] if args.allow_disruption else []),
         *(["--kube-context", args.kube_context] if args.kube_context else []),
+        *(["--keep"] if args.keep else []),
     ]
     started = time.time()
     codes = []
@@ -117,7 +118,9 @@ def cmd_recover(args: argparse.Namespace) -> int:
     for node in nodes:
         print(f"removing leftover engine node {node.name}")
         node.destroy()
-        if _report_residue(node.residue()):
+        residue = node.residue()
+        node.release()
+        if _report_residue(residue):
             return 1
     if not nodes:
         print("nothing to recover")
@@ -171,6 +174,7 @@ def parser() -> argparse.ArgumentParser:
         "--allow-disruption", action="store_true", help="allow stopping the daemon of an existing node (ssh)"
     )
     run.add_argument("--kube-context", default=None, help="the only kube context the run may use")
+    run.add_argument("--keep", action="store_true", help="keep the minikube profile (Kubernetes cells)")
     run.add_argument(
         "--image", default=None, help="workload image the node can pull (default: offline build)"
     )

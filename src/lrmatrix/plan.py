@@ -26,6 +26,7 @@ from lrmatrix.probe import Target
 from lrmatrix.scenario import PHASES, Scenario
 
 NODE_IP = "192.168.49.2"
+DAEMON_JSON = "/etc/docker/daemon.json"
 #: what minikube writes to /etc/docker/daemon.json when it provisions the Docker runtime
 MINIKUBE_DAEMON_JSON = {
     "exec-opts": ["native.cgroupdriver=systemd"],
@@ -51,7 +52,8 @@ class PlanResponder:
         self.sim = sim
         self.release = release or "v1.37.0"
         self.docker_up = False
-        self.files = {"/etc/docker/daemon.json": json.dumps(MINIKUBE_DAEMON_JSON, indent=2) + "\n"}
+        self.files = {DAEMON_JSON: json.dumps(MINIKUBE_DAEMON_JSON, indent=2) + "\n"}
+        self.loaded: str | None = None  # daemon.json as the running dockerd read it at its start
 
     def command(self, argv: Sequence[str], now: float) -> CmdResult:
         out, rc = self._answer(list(argv), now)
@@ -66,6 +68,7 @@ class PlanResponder:
             return json.dumps({"invalid": [], "valid": []}), 0
         if argv[:2] == ["minikube", "start"]:
             self.docker_up = True
+            self.loaded = self.files.get(DAEMON_JSON)
             self.sim.set_runtime(True, now)
             return "Done! kubectl is now configured", 0
         if argv[-1] == "ip":
@@ -102,6 +105,8 @@ class PlanResponder:
         if verb == "is-active":
             return ("active", 0) if self.docker_up else ("inactive", 3)
         self.docker_up = verb in ("start", "restart")
+        if self.docker_up:
+            self.loaded = self.files.get(DAEMON_JSON)
         self.sim.set_runtime(self.docker_up, now)
         return "", 0
 
@@ -114,8 +119,8 @@ class PlanResponder:
             if args[0] == "ps":
                 return "\n".join(c["Id"] for c in self.sim.containers(namespace))
             return json.dumps([known[ref] for ref in args[1:] if ref in known])
-        if args[:1] == ["info"]:
-            config = json.loads(self.files["/etc/docker/daemon.json"] or "{}")
+        if args[:1] == ["info"]:  # what the running daemon loaded when it started, not the file now
+            config = json.loads(self.loaded or "{}")
             return json.dumps({"LiveRestoreEnabled": bool(config.get("live-restore"))})
         server = {"Version": "28.4.0", "Components": [{"Name": "containerd", "Version": "1.7.27"}]}
         return json.dumps({"Server": server}) if "{{json .}}" in args else "28.4.0"

@@ -256,7 +256,10 @@ def path_outages(samples: list[Sample]) -> PathOutages:
 
 def recovery_after(samples: list[Sample], since: float) -> float | None:
     """Seconds after ``since`` (the daemon's API answering again) until every target of the
-    path answered again: 0.0 if none was failing then, ``None`` if one never did."""
+    path answered again: 0.0 if none was failing then, ``None`` if one never did (or the path
+    was never probed, which proves nothing)."""
+    if not samples:
+        return None
     latest = 0.0
     for group in per_target(samples).values():
         for w in outage_windows(group):

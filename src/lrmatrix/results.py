@@ -130,10 +130,12 @@ def shape_problem(data: dict[str, Any]) -> str | None:
         return "verdict.passed must be true or false"
     checks = data["checks"]
     if not isinstance(checks, list) or not all(
-        isinstance(c, dict) and isinstance(c.get("id"), str) and isinstance(c.get("passed"), bool)
+        isinstance(c, dict)
+        and all(isinstance(c.get(k), str) for k in ("id", "phase"))
+        and isinstance(c.get("passed"), bool)
         for c in checks
     ):
-        return "checks must be a list of objects with id and passed"
+        return "checks must be a list of objects with id, phase and passed"
     probes = data["probes"]
     if not isinstance(probes, dict):
         return "probes must be an object per access path"

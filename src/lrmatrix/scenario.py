@@ -74,6 +74,7 @@ class Scenario:
         self.stopped_at: float | None = None
         self.before_pid: int | None = None
         self.api_at: float | None = None
+        self.change_at: float | None = None
         self.answering_again: dict[str, bool] = {}
         self.verdict: Verdict | None = None
         self.path_verdicts: dict[str, Verdict] = {}
@@ -134,8 +135,10 @@ class Scenario:
             paths["loopback"] = [f"127.0.0.1:{port}" for port in ports]
             if self.pod_ips:
                 paths["pod"] = [f"{ip}:80" for ip in self.pod_ips]
+        # endpoint-major: the round robin alternates containers, so with two each is asked
+        # every second interval (100 ms by default), not in bursts
         return {
-            path: [Target(f"http://{where}{ep.path}", ep.expect) for where in places for ep in ENDPOINTS]
+            path: [Target(f"http://{where}{ep.path}", ep.expect) for ep in ENDPOINTS for where in places]
             for path, places in paths.items()
         }
 
@@ -191,15 +194,16 @@ class Scenario:
         raw = self.node.read_file(path)
         self.backup = daemon_config.Backup(path, raw)
         self.original_config = daemon_config.parse(raw, path)
-        merged = daemon_config.merge_live_restore(raw, self.cell.live_restore, path)
-        # compare the setting, not the bytes: a file that already says so only formatted
-        # differently must not cost a restart (without live-restore that stops every container)
         if self.original_config.get(daemon_config.KEY) is not self.cell.live_restore:
-            self.node.write_file(path, merged)
+            self.node.write_file(path, daemon_config.merge_live_restore(raw, self.cell.live_restore, path))
+        # restart only when the running daemon's setting differs: a restart without live-restore
+        # stops every container, which an existing node must not pay for nothing
+        self.effective = self.node.effective_live_restore()
+        if self.effective is not self.cell.live_restore:
             self.node.stop_daemon("SIGTERM")
             self.node.start_daemon()
             self.event("daemon restarted", f"live-restore={str(self.cell.live_restore).lower()}")
-        self.effective = self.node.effective_live_restore()
+            self.effective = self.node.effective_live_restore()
 
     def load_image(self) -> str:
         if self.image_ref:
@@ -293,6 +297,9 @@ class Scenario:
         self.after = self.capture()
 
     def _to_change(self) -> None:
+        # from here on a failure is the change's own (nginx reload, rollout restart)
+        self.change_at = self.now()
+        self.event("config changing")
         if self.kube is not None:
             self.kube.change()  # ConfigMap patch + rollout restart, waited for
         else:
@@ -305,13 +312,12 @@ class Scenario:
 
     @property
     def disruption(self) -> Disruption:
-        change = next((e["t"] for e in self.events if e["name"] == "config changed"), None)
         return Disruption(
             stop_at=self.down_at,
             stopped_at=self.stopped_at,
             start_at=self.up_at,
             api_at=self.api_at,
-            change_at=None if change is None else self.t0 + change,
+            change_at=self.change_at,
         )
 
     def stop_probe(self) -> None:
@@ -346,6 +352,7 @@ class Scenario:
             except Exception as exc:  # recorded as a failed teardown check, never hidden
                 self.record("teardown", name, False, f"{type(exc).__name__}: {exc}")
         residue = self.node.residue()
+        self.node.release()
         self.record(
             "teardown", "node_left_clean", not residue, "nothing left" if not residue else "; ".join(residue)
         )

@@ -210,6 +210,10 @@ class Node(ABC):
         """The Kubernetes API of the cluster this node belongs to (Kubernetes drivers only)."""
         raise BadInput(f"the {self.scheme} driver has no Kubernetes API; Kubernetes cells need minikube")
 
+    def release(self) -> None:  # noqa: B027 - an optional hook: most drivers reserve nothing
+        """After ``destroy`` and the residue check: let go of what reserved the node (a slot's
+        lock), so nobody can take it over while its teardown is still being checked."""
+
     def logs(self) -> dict[str, bytes]:
         """Daemon logs worth keeping beside the result (name -> bytes), read before destroy."""
         return {}

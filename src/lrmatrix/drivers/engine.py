@@ -37,9 +37,6 @@ if TYPE_CHECKING:
 STATE_ROOT_DEFAULT = "/var/lib/lrmatrix/nodes"
 UNIX_PATH_MAX = 107  # sun_path is 108 bytes including the terminating NUL
 LONGEST_SOCKET = "exec/containerd/containerd.sock.ttrpc"
-DAEMON_COMMANDS = frozenset(
-    {"dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2", "docker-proxy"}
-)
 
 
 def state_root() -> Path:
@@ -88,6 +85,7 @@ class EngineNode(Node):
         super().__init__(cell)
         self.slot = slot
         self.lock = lock
+        self._destroyed = False
         self._dockerd: subprocess.Popen[bytes] | None = None
 
     # --- paths ---------------------------------------------------------------------------
@@ -289,26 +287,28 @@ class EngineNode(Node):
         return pid if info and self.socket_path in info.cmdline else None
 
     def destroy(self) -> None:
-        """Remove containers, stop dockerd, kill stragglers, unmount, delete namespace and state."""
-        if self.slot is None:
+        """Remove containers, stop dockerd, kill stragglers, unmount, delete namespace and state.
+        The slot stays locked until ``release``; a second call does nothing."""
+        if self.slot is None or self._destroyed:
             return
-        try:
-            if self.state_dir.is_dir():
-                self._remove_workload()
-                if self.daemon_pid() is not None:
-                    try:
-                        self.stop_daemon("SIGTERM")
-                    except NodeError:
-                        self._kill(self.daemon_pid())
-                for info in self._own_daemons():
-                    self._kill(info.pid)
-                self._unmount_all()
-                shutil.rmtree(self.state_dir, ignore_errors=True)
-            engine_net.release(self.slot)
-            reap_orphans(wait_s=0.2)
-        finally:
-            if self.lock is not None:
-                self.lock.release()
+        self._destroyed = True
+        if self.state_dir.is_dir():
+            self._remove_workload()
+            if self.daemon_pid() is not None:
+                try:
+                    self.stop_daemon("SIGTERM")
+                except NodeError:
+                    self._kill(self.daemon_pid())
+            for info in self._own_daemons():
+                self._kill(info.pid)
+            self._unmount_all()
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+        engine_net.release(self.slot)
+        reap_orphans(wait_s=0.2)
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
 
     def _own_daemons(self) -> list[_HostProc]:
         """This node's dockerd, containerd, shims and docker-proxies, and nothing else: matched

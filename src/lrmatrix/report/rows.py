@@ -61,7 +61,9 @@ def row_from_result(result: dict[str, Any]) -> Row:
         ran=True,
         expected=str(verdict.get("expected", "")),
         observed=str(verdict.get("observed", "")),
-        passed=bool(verdict.get("passed")) and all(c["passed"] for c in result["checks"]),
+        passed=bool(verdict.get("passed"))
+        and all(c["passed"] for c in result["checks"])
+        and all(v.get("passed") for v in (result.get("path_verdicts") or {}).values()),
         lr_configured=lr.get("configured"),
         lr_effective=lr.get("effective"),
         paths=paths,

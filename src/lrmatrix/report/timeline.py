@@ -65,10 +65,11 @@ class Timeline:
 
 
 def spans(samples: list[list[Any]], interval_s: float) -> tuple[Span, ...]:
-    """Merge ``[t, ok, latency_ms]`` samples into runs of one outcome."""
+    """Merge ``[t, ok, latency_ms, ...]`` samples into runs of one outcome (later fields, such
+    as the target index, do not matter here)."""
     out: list[Span] = []
     ordered = sorted(samples, key=lambda s: s[0])
-    for i, (t, ok, latency) in enumerate(ordered):
+    for i, (t, ok, latency, *_rest) in enumerate(ordered):
         end = ordered[i + 1][0] if i + 1 < len(ordered) else t + interval_s
         last = out[-1] if out else None
         if last is not None and last.ok == bool(ok):
