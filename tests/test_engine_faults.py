@@ -207,7 +207,9 @@ def test_recover_removes_the_node_of_a_harness_killed_mid_outage(env, tmp_path):
     proc.wait()
     state = Path(env["LRMATRIX_STATE_DIR"])
     node_name = next(state.iterdir()).name
-    res = recover(env)
+    elsewhere = tempfile.mkdtemp(prefix="lrmo-", dir="/tmp")  # recover need not share its setting
+    res = recover({**env, "LRMATRIX_STATE_DIR": elsewhere})
+    shutil.rmtree(elsewhere, ignore_errors=True)
     assert res.returncode == 0, res.stdout + res.stderr
     assert f"removing leftover engine node {node_name}" in res.stdout
     assert_no_residue(env, node_name)
@@ -349,3 +351,31 @@ def test_image_option_is_refused_on_engine_nodes_before_anything_changes(env, tm
     assert proc.returncode == 2, out
     assert "--image nginx:alpine: an engine node cannot pull" in out
     assert not Path(env["LRMATRIX_STATE_DIR"]).exists()
+
+
+def test_teardown_removes_whatever_still_runs_in_the_nodes_namespace(env):
+    """docker-proxy and anything else inside the node's namespace names no state folder; it is
+    found by the namespace itself, also after the namespace was deleted."""
+    from lrmatrix.drivers.engine import EngineNode
+    from lrmatrix.matrix import load_matrix
+    from lrmatrix.process import become_subreaper
+
+    os.environ["LRMATRIX_STATE_DIR"] = env["LRMATRIX_STATE_DIR"]
+    become_subreaper()
+    node = EngineNode(load_matrix(ROOT / "matrix").cell("engine-liverestore"))
+    straggler = None
+    try:
+        node.create()
+        straggler = subprocess.Popen(["nsenter", f"--net={node.slot.netns_path}", "sleep", "120"])
+        time.sleep(0.2)
+        assert f"process {straggler.pid} " in " ".join(node.residue()), "residue does not see it"
+        node.destroy()
+        assert straggler.wait(timeout=10) == -signal.SIGKILL, "the process in the node's namespace lives on"
+        assert node.residue() == []
+    finally:
+        node.destroy()
+        node.release()
+        if straggler is not None and straggler.poll() is None:
+            straggler.kill()
+            straggler.wait()
+        del os.environ["LRMATRIX_STATE_DIR"]

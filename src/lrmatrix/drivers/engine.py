@@ -26,7 +26,7 @@ from lrmatrix import daemon_config
 from lrmatrix.drivers import engine_net
 from lrmatrix.drivers.base import CmdResult, Node
 from lrmatrix.errors import EnvironmentProblem, NodeError
-from lrmatrix.process import DOCKER_DAEMONS, missing_commands, reap_adopted_daemons, reap_orphans, run
+from lrmatrix.process import DOCKER_DAEMONS, missing_commands, reap_adopted_daemons, run
 
 if TYPE_CHECKING:
     from testinfra.backend.base import CommandResult
@@ -81,11 +81,14 @@ class EngineNode(Node):
         spec: NodeSpec | None = None,
         slot: engine_net.Slot | None = None,
         lock: engine_net.SlotLock | None = None,
+        root: Path | None = None,
     ) -> None:
         super().__init__(cell)
         self.slot = slot
         self.lock = lock
+        self.root = root or state_root()
         self._destroyed = False
+        self._netns_ino = _inode(slot.netns_path) if slot is not None else None
         self._dockerd: subprocess.Popen[bytes] | None = None
 
     # --- paths ---------------------------------------------------------------------------
@@ -97,7 +100,7 @@ class EngineNode(Node):
 
     @property
     def state_dir(self) -> Path:
-        return state_root() / self._slot.name
+        return self.root / self._slot.name
 
     @property
     def daemon_json_path(self) -> str:
@@ -187,7 +190,11 @@ class EngineNode(Node):
     def create(self) -> None:
         """Claim a slot, wire it, start dockerd. On failure the caller's ``destroy`` undoes
         whatever part was made (after it has saved the daemon log)."""
-        self.slot, self.lock = engine_net.claim_slot(state_root())
+        self.slot, self.lock = engine_net.claim_slot(self.root)
+        # beside the lock, so `lrmatrix recover` finds this node's state whatever its own
+        # LRMATRIX_STATE_DIR is
+        engine_net.slot_record(self.slot).write_text(json.dumps({"state_root": str(self.root)}))
+        self._netns_ino = _inode(self.slot.netns_path)
         self.state_dir.mkdir(parents=True, exist_ok=False)
         (self.state_dir / "node.json").write_text(
             json.dumps({"slot": self.slot.index, "cell": self.cell.name, "harness_pid": os.getpid()})
@@ -304,19 +311,29 @@ class EngineNode(Node):
             self._unmount_all()
             shutil.rmtree(self.state_dir, ignore_errors=True)
         engine_net.release(self.slot)
-        reap_orphans(wait_s=0.2)
+        # only what dockerd left to us: a blanket waitpid(-1) would also take the exit status
+        # of subprocesses the caller owns
+        reap_adopted_daemons()
 
     def release(self) -> None:
         if self.lock is not None:
+            if self._destroyed and self.slot is not None:
+                engine_net.slot_record(self.slot).unlink(missing_ok=True)
             self.lock.release()
 
     def _own_daemons(self) -> list[_HostProc]:
-        """This node's dockerd, containerd, shims and docker-proxies, and nothing else: matched
-        on the node's folder with its trailing slash (lrm1/ is not lrm10/) and on the command."""
-        return [
+        """This node's processes and nothing else's: its dockerd, containerd and shims, matched
+        on the node's folder with its trailing slash (lrm1/ is not lrm10/) and on the command,
+        plus anything inside its network namespace (docker-proxy's argv names no folder). The
+        namespace is known by inode, so this still finds them after it was deleted."""
+        by_folder = [
             p for p in _host_procs_mentioning(f"{self.state_dir}/")
             if Path(p.cmdline.split()[0]).name in DOCKER_DAEMONS
         ]  # fmt: skip
+        found = {p.pid: p for p in by_folder}
+        if self._netns_ino is not None:
+            found.update((p.pid, p) for p in _host_procs_in_netns(self._netns_ino))
+        return sorted(found.values(), key=lambda p: p.pid)
 
     def _remove_workload(self) -> None:
         """Containers must go through the daemon, or their shims and mounts stay behind."""
@@ -350,8 +367,9 @@ class EngineNode(Node):
 
     @classmethod
     def leftovers(cls, cell: Cell) -> list[EngineNode]:
-        """Nodes left by a harness that could not clean up (SIGKILL, power loss). A slot whose
-        lock a live run holds is not a leftover and is never returned."""
+        """Nodes left by a harness that could not clean up (SIGKILL, power loss): namespaces,
+        slot records and state folders named like ours. A slot whose lock a live run holds is
+        not a leftover and is never returned."""
         slots = {s.index: s for s in engine_net.leftover_slots()}
         root = state_root()
         if root.is_dir():
@@ -363,7 +381,7 @@ class EngineNode(Node):
         for _, slot in sorted(slots.items()):
             lock = engine_net.SlotLock(slot)
             if lock.try_acquire():
-                found.append(cls(cell, slot=slot, lock=lock))
+                found.append(cls(cell, slot=slot, lock=lock, root=_recorded_root(slot) or root))
         return found
 
     # --- access --------------------------------------------------------------------------
@@ -388,6 +406,37 @@ class EngineNode(Node):
 
     def testinfra_backend(self) -> NetnsBackend:
         return NetnsBackend(self._slot.netns_path, f"unix://{self.socket_path}")
+
+
+def _recorded_root(slot: engine_net.Slot) -> Path | None:
+    try:
+        return Path(json.loads(engine_net.slot_record(slot).read_text())["state_root"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _inode(path: str) -> int | None:
+    try:
+        return Path(path).stat().st_ino
+    except OSError:
+        return None
+
+
+def _host_procs_in_netns(inode: int) -> list[_HostProc]:
+    """Processes whose network namespace is the one with ``inode`` (never this harness)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if (entry / "ns" / "net").stat().st_ino != inode:
+                continue
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if cmd:  # zombies have none and cannot be killed; they are reaped
+            found.append(_HostProc(int(entry.name), cmd.strip()))
+    return found
 
 
 def _host_procs_mentioning(needle: str) -> list[_HostProc]:

@@ -83,6 +83,11 @@ def networks_in_use() -> list[ipaddress.IPv4Network]:
     return [n for n in nets if n.prefixlen > 0]
 
 
+def slot_record(slot: Slot) -> Path:
+    """Where a live node notes what `recover` needs to find it (its state folder)."""
+    return LOCK_DIR / f"{slot.name}.json"
+
+
 class SlotLock:
     """An flock held for a node's whole life: `lrmatrix recover` and other runs skip a slot
     whose lock is taken, so a live node is never mistaken for a leftover."""
@@ -148,12 +153,12 @@ def release(slot: Slot) -> None:
 
 
 def leftover_slots() -> list[Slot]:
-    """Namespaces named like ours, e.g. after the harness was killed with SIGKILL."""
-    if not NETNS_DIR.is_dir():
-        return []
-    found = []
-    for entry in NETNS_DIR.iterdir():
-        suffix = entry.name.removeprefix(PREFIX)
-        if entry.name.startswith(PREFIX) and suffix.isdigit():
-            found.append(Slot(int(suffix)))
-    return sorted(found, key=lambda s: s.index)
+    """Namespaces and slot records named like ours, e.g. after the harness was killed."""
+    names = [e.name for e in NETNS_DIR.iterdir()] if NETNS_DIR.is_dir() else []
+    names += [e.name.removesuffix(".json") for e in LOCK_DIR.glob("*.json")] if LOCK_DIR.is_dir() else []
+    indexes = {
+        int(n.removeprefix(PREFIX))
+        for n in names
+        if n.startswith(PREFIX) and n.removeprefix(PREFIX).isdigit()
+    }
+    return [Slot(i) for i in sorted(indexes)]
