@@ -138,7 +138,10 @@ def _recover_ssh(matrix: Matrix, args: argparse.Namespace) -> int:
     names = SshNode(matrix.cells[0], spec).leftover_runs()
     for name in names:
         node = SshNode(matrix.cell(name), spec)
-        print(f"undoing the unfinished {name} run on {args.node}")
+        owner = node.live_harness()
+        if owner:
+            raise BadInput(f"the {name} run on {args.node} is still in progress ({owner}); let it finish")
+        print(f"undoing the unfinished {name} run on {args.node}, started by {node.recorded_by()}")
         node.destroy()
         if _report_residue(node.residue()):
             return 1

@@ -204,18 +204,25 @@ def test_recover_undoes_a_run_interrupted_mid_outage(clean):
     first.docker_ok("run", "-d", "--name", f"{NAME_PREFIX}1", "--label", label, tag)
     first.stop_daemon("SIGTERM")
     assert clean.read("/var/run/docker-ssd.pid") is None, "not stopped through the init script"
-    first.close()
 
-    refused = subprocess.run(
-        [sys.executable, "-m", "lrmatrix", "recover", "--node", clean.spec],
-        cwd=ROOT, env=clean.client_env(), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    def recover(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "lrmatrix", "recover", "--node", clean.spec, *extra],
+                              cwd=ROOT, env=clean.client_env(), capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+
+    refused = recover()
     assert refused.returncode == 2 and "pass --allow-disruption" in refused.stderr
-    assert clean.read(f"{DAEMON_JSON}.lrmatrix-absent") is not None, "the refusal changed the node"
-    recovered = subprocess.run(
-        [sys.executable, "-m", "lrmatrix", "recover", "--node", clean.spec, "--allow-disruption"],
-        cwd=ROOT, env=clean.client_env(), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    alive = recover("--allow-disruption")  # the harness that made the record (this test) lives
+    assert alive.returncode == 2 and "still in progress" in alive.stderr, alive.stdout + alive.stderr
+    assert clean.read(f"{DAEMON_JSON}.lrmatrix-absent") is not None, "a refusal changed the node"
+    # now let the record name a harness that has died, as after a SIGKILL
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    record = json.loads(first.read_file(first.record_path) or b"{}")
+    record["harness"]["pid"] = dead.pid
+    first.write_file(first.record_path, json.dumps(record).encode())
+    first.close()
+    recovered = recover("--allow-disruption")
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
     assert "undoing the unfinished engine-liverestore run" in recovered.stdout
     later = driver(clean)

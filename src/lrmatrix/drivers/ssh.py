@@ -406,6 +406,11 @@ class SshNode(Node):
             "schema": "lrmatrix.ssh-changes/1",
             "cell": self.cell.name,
             "by": f"lrmatrix pid {os.getpid()} on {platform.node()}",
+            "harness": {
+                "host": platform.node(),
+                "pid": os.getpid(),
+                "start_ticks": _start_ticks(os.getpid()),
+            },
             "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "service_manager": manager.name,
             "daemon_json": path,
@@ -459,6 +464,20 @@ class SshNode(Node):
             self.problems.append(str(exc))
         finally:
             self.close()
+
+    def live_harness(self) -> str | None:
+        """Who still runs this cell's run, if it is a harness alive on this machine: recover
+        must not undo a run in progress. (A harness on another machine cannot be checked from
+        here; the record names it, and recover says whose run it undoes.)"""
+        record = self._read_record()
+        harness = record.get("harness") or {}
+        if harness.get("host") != platform.node() or not isinstance(harness.get("pid"), int):
+            return None
+        alive = _start_ticks(harness["pid"])
+        return record.get("by") if alive is not None and alive == harness.get("start_ticks") else None
+
+    def recorded_by(self) -> str:
+        return str(self._read_record().get("by") or "an unknown harness")
 
     def leftover_runs(self) -> list[str]:
         """Cells whose run on this node left a record (the harness died before its teardown)."""
@@ -636,3 +655,11 @@ class SshBackend(ParamikoBackend):
     @client.deleter
     def client(self) -> None:  # testinfra reconnects once after a dropped connection
         self.node.close()
+
+
+def _start_ticks(pid: int) -> int | None:
+    """A local process's start time (clock ticks since boot): with the pid, who it is."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
