@@ -39,10 +39,11 @@ def test_missing_packages_are_named_with_the_install_command(node, monkeypatch):
         node.sanity_checks()
 
 
-def test_state_folder_too_long_for_unix_sockets(node, monkeypatch, tmp_path):
+def test_state_folder_too_long_for_unix_sockets(root_dir, monkeypatch):
     monkeypatch.setattr(engine.sys, "platform", "linux")
     monkeypatch.setattr(engine.os, "geteuid", lambda: 0)
     monkeypatch.setattr(engine, "missing_commands", lambda _packages: [])
     monkeypatch.setenv("LRMATRIX_STATE_DIR", "/" + "x" * 90)
+    node = EngineNode(load_matrix(root_dir / "matrix").cell("engine-liverestore"))
     with pytest.raises(EnvironmentProblem, match="too long for containerd's unix sockets"):
         node.sanity_checks()

@@ -177,10 +177,10 @@ class EngineNode(Node):
             )
         if not Path("/proc/self/ns/net").exists():
             raise EnvironmentProblem("this kernel has no network namespaces (/proc/self/ns/net)")
-        longest = state_root() / f"{engine_net.PREFIX}{engine_net.MAX_SLOTS}" / LONGEST_SOCKET
+        longest = self.root / f"{engine_net.PREFIX}{engine_net.MAX_SLOTS}" / LONGEST_SOCKET
         if len(str(longest)) > UNIX_PATH_MAX:
             raise EnvironmentProblem(
-                f"state folder {state_root()} is too long for containerd's unix sockets "
+                f"state folder {self.root} is too long for containerd's unix sockets "
                 f"({len(str(longest))} > {UNIX_PATH_MAX} bytes); set LRMATRIX_STATE_DIR to a shorter path"
             )
         res = run(["iptables", "-S"], timeout=15)
@@ -197,7 +197,7 @@ class EngineNode(Node):
         self._netns_ino = _inode(self.slot.netns_path)
         self.state_dir.mkdir(parents=True, exist_ok=False)
         (self.state_dir / "node.json").write_text(
-            json.dumps({"slot": self.slot.index, "cell": self.cell.name, "harness_pid": os.getpid()})
+            json.dumps({"slot": self.slot.index, "cell": self.cell.name})  # marks the folder as a node
         )
         engine_net.wire(self.slot)
         original = {**self.cell.daemon_json, "bip": self.slot.bip}
