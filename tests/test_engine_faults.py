@@ -6,6 +6,7 @@ checks afterwards that the node it made is gone: namespace, veth, processes, mou
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -14,12 +15,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, engine_ready
 from lrmatrix.cli import cell_argv
+from lrmatrix.drivers.engine import EngineNode
+from lrmatrix.matrix import load_matrix
+from lrmatrix.process import become_subreaper
 
 pytestmark = [
     pytest.mark.integration,
@@ -167,28 +172,32 @@ def test_slot_overlapping_a_network_in_use_is_skipped(env, tmp_path):
         subprocess.run(["ip", "link", "del", veth], check=False)
 
 
+@contextlib.contextmanager
+def engine_node(env: dict, cell: str = "engine-liverestore") -> Iterator[EngineNode]:
+    """A real engine node made in this process, removed (and its slot released) whatever
+    the test does."""
+    os.environ["LRMATRIX_STATE_DIR"] = env["LRMATRIX_STATE_DIR"]
+    become_subreaper()
+    node = EngineNode(load_matrix(ROOT / "matrix").cell(cell))
+    try:
+        node.create()
+        yield node
+    finally:
+        node.destroy()
+        node.release()
+        del os.environ["LRMATRIX_STATE_DIR"]
+
+
 def recover(env: dict) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "lrmatrix", "recover"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
 
 
 def test_recover_leaves_a_live_node_alone(env):
-    from lrmatrix.drivers.engine import EngineNode
-    from lrmatrix.matrix import load_matrix
-    from lrmatrix.process import become_subreaper
-
-    os.environ["LRMATRIX_STATE_DIR"] = env["LRMATRIX_STATE_DIR"]
-    become_subreaper()
-    node = EngineNode(load_matrix(ROOT / "matrix").cell("engine-liverestore"))
-    try:
-        node.create()
+    with engine_node(env) as node:
         res = recover(env)
         assert res.returncode == 0 and "nothing to recover" in res.stdout, res.stdout + res.stderr
         assert node.api_ready() and Path(node.slot.netns_path).exists()
-    finally:
-        node.destroy()
-        node.release()
-        del os.environ["LRMATRIX_STATE_DIR"]
     assert_no_residue(env, node.slot.name)
 
 
@@ -217,26 +226,14 @@ def test_recover_removes_the_node_of_a_harness_killed_mid_outage(env, tmp_path):
 
 def test_teardown_spares_processes_that_only_mention_the_node(env):
     """A user tailing the node's log is not one of the node's daemons."""
-    from lrmatrix.drivers.engine import EngineNode
-    from lrmatrix.matrix import load_matrix
-    from lrmatrix.process import become_subreaper
-
-    os.environ["LRMATRIX_STATE_DIR"] = env["LRMATRIX_STATE_DIR"]
-    become_subreaper()
-    node = EngineNode(load_matrix(ROOT / "matrix").cell("engine-liverestore"))
-    bystander = None
-    try:
-        node.create()
+    with engine_node(env) as node:
         bystander = subprocess.Popen(["sh", "-c", "sleep 60", str(node.state_dir / "dockerd.log")])
-        node.destroy()
-        assert bystander.poll() is None, "teardown killed a process that is not the node's"
-    finally:
-        node.destroy()
-        node.release()
-        if bystander is not None:
+        try:
+            node.destroy()
+            assert bystander.poll() is None, "teardown killed a process that is not the node's"
+        finally:
             bystander.kill()
             bystander.wait()
-        del os.environ["LRMATRIX_STATE_DIR"]
 
 
 def test_both_cells_in_parallel_do_not_disturb_each_other(env, tmp_path):
@@ -274,25 +271,13 @@ def test_lrmatrix_run_both_cells_prints_the_matrix(env, tmp_path):
 def test_dockerd_can_start_again_right_after_being_killed(env):
     """After SIGKILL its managed containerd dies too but, adopted by the harness, lingers as a
     zombie that the next dockerd takes for a running containerd and waits for in vain."""
-    from lrmatrix.drivers.engine import EngineNode
-    from lrmatrix.matrix import load_matrix
-    from lrmatrix.process import become_subreaper
-
-    os.environ["LRMATRIX_STATE_DIR"] = env["LRMATRIX_STATE_DIR"]
-    become_subreaper()
-    node = EngineNode(load_matrix(ROOT / "matrix").cell("engine-liverestore-crash"))
-    try:
-        node.create()
+    with engine_node(env, "engine-liverestore-crash") as node:
         for _ in range(25):
             containerd = int((node.exec_root / "containerd" / "containerd.pid").read_text())
             node.stop_daemon("SIGKILL")
             assert not Path(f"/proc/{containerd}").exists(), "containerd (or its zombie) is still there"
             node.start_daemon()
             assert node.api_ready()
-    finally:
-        node.destroy()
-        node.release()
-        del os.environ["LRMATRIX_STATE_DIR"]
     assert_no_residue(env, node.slot.name)
 
 
@@ -356,26 +341,17 @@ def test_image_option_is_refused_on_engine_nodes_before_anything_changes(env, tm
 def test_teardown_removes_whatever_still_runs_in_the_nodes_namespace(env):
     """docker-proxy and anything else inside the node's namespace names no state folder; it is
     found by the namespace itself, also after the namespace was deleted."""
-    from lrmatrix.drivers.engine import EngineNode
-    from lrmatrix.matrix import load_matrix
-    from lrmatrix.process import become_subreaper
-
-    os.environ["LRMATRIX_STATE_DIR"] = env["LRMATRIX_STATE_DIR"]
-    become_subreaper()
-    node = EngineNode(load_matrix(ROOT / "matrix").cell("engine-liverestore"))
-    straggler = None
-    try:
-        node.create()
+    with engine_node(env) as node:
         straggler = subprocess.Popen(["nsenter", f"--net={node.slot.netns_path}", "sleep", "120"])
-        time.sleep(0.2)
-        assert f"process {straggler.pid} " in " ".join(node.residue()), "residue does not see it"
-        node.destroy()
-        assert straggler.wait(timeout=10) == -signal.SIGKILL, "the process in the node's namespace lives on"
-        assert node.residue() == []
-    finally:
-        node.destroy()
-        node.release()
-        if straggler is not None and straggler.poll() is None:
-            straggler.kill()
-            straggler.wait()
-        del os.environ["LRMATRIX_STATE_DIR"]
+        try:
+            time.sleep(0.2)
+            assert f"process {straggler.pid} " in " ".join(node.residue()), "residue does not see it"
+            node.destroy()
+            assert straggler.wait(timeout=10) == -signal.SIGKILL, (
+                "the process in the node's namespace lives on"
+            )
+            assert node.residue() == []
+        finally:
+            if straggler.poll() is None:
+                straggler.kill()
+                straggler.wait()
