@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-DOWN = "Cannot connect to the Docker daemon"
+from lrmatrix.drivers.base import DAEMON_DOWN
 
 
 @pytest.mark.phase("disrupt")
@@ -44,7 +44,7 @@ def test_api_socket_refuses(host, node):
 def test_docker_cli_cannot_connect(host, lrm_scenario, command):
     res = host.run(command.format(image=lrm_scenario.workload.image))
     assert res.rc != 0, f"{command!r} succeeded while the daemon is down"
-    assert DOWN in res.stderr, f"{command!r}: unexpected error {res.stderr.strip()!r}"
+    assert DAEMON_DOWN in res.stderr, f"{command!r}: unexpected error {res.stderr.strip()!r}"
 
 
 @pytest.mark.phase("outage")
