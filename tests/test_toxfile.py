@@ -1,0 +1,98 @@
+"""toxfile.py makes one tox env per matrix cell: tox is asked, through its own CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from lrmatrix.matrix import load_matrix
+
+EXTRA_CELL = """
+[cells.engine-liverestore-mine]
+stop_signal = "SIGKILL"
+description = "a user's own cell"
+"""
+
+
+def tox(root, *args: str, matrix=None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LRMATRIX_")}
+    if matrix is not None:
+        env["LRMATRIX_MATRIX"] = str(matrix)
+    return subprocess.run(
+        [sys.executable, "-m", "tox", *args], cwd=root, capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def listed(out: str) -> dict[str, str]:
+    """`tox list` rows as {env: description}."""
+    rows = (line.split(" -> ", 1) for line in out.splitlines() if " -> " in line)
+    return {name.strip(): desc.strip() for name, desc in rows}
+
+
+def test_every_cell_is_a_tox_env_with_its_description(root_dir):
+    res = tox(root_dir, "list")
+    assert res.returncode == 0, res.stderr
+    envs = listed(res.stdout)
+    for cell in load_matrix(root_dir / "matrix").cells:
+        assert cell.name in envs
+        assert cell.description in envs[cell.name]
+        assert f"expects {cell.expect}" in envs[cell.name]
+
+
+def test_tox_ini_names_no_cell(root_dir):
+    text = (root_dir / "tox.ini").read_text()
+    named = [c.name for c in load_matrix(root_dir / "matrix").cells if c.name in text]
+    assert named == []
+
+
+def test_a_cell_added_to_a_users_matrix_is_a_tox_env(root_dir, tmp_path):
+    matrix = tmp_path / "matrix"
+    shutil.copytree(root_dir / "matrix", matrix)
+    with (matrix / "matrix.toml").open("a") as f:
+        f.write(EXTRA_CELL)
+    envs = listed(tox(root_dir, "list", matrix=matrix).stdout)
+    assert "a user's own cell" in envs["engine-liverestore-mine"]
+    assert "engine-liverestore-mine" not in listed(tox(root_dir, "list").stdout)
+
+
+def selected(root, label: str) -> list[str]:
+    """The envs `tox -m LABEL` runs."""
+    res = tox(root, "config", "-m", label, "-k", "labels")
+    assert res.returncode == 0, res.stderr
+    return [line[len("[testenv:") : -1] for line in res.stdout.splitlines() if line.startswith("[testenv:")]
+
+
+def test_ci_label_selects_the_harness_envs_and_exactly_the_engine_cells(root_dir):
+    engine = [c.name for c in load_matrix(root_dir / "matrix").cells if c.driver == "engine"]
+    harness = ["lint", "unit", "integration", "browser", "report"]
+    assert sorted(selected(root_dir, "ci")) == sorted([*harness, *engine])
+
+
+def test_the_report_runs_after_every_cell(root_dir):
+    res = tox(root_dir, "depends")
+    order = res.stdout.splitlines()[0].removeprefix("Execution order: ").split(", ")
+    assert order[-1] == "report"
+    assert set(load_matrix(root_dir / "matrix").names()) <= set(order)
+
+
+@pytest.mark.parametrize("label", ["engine", "kubernetes", "k8s128"])
+def test_cell_labels(root_dir, label):
+    order = selected(root_dir, label)
+    cells = load_matrix(root_dir / "matrix").cells
+    kind = {"engine": "engine", "minikube": "kubernetes"}
+    want = [c.name for c in cells if label in (c.platform, kind[c.driver])]
+    assert sorted(order) == sorted(want)
+
+
+def test_a_broken_matrix_stops_tox_with_one_line(root_dir, tmp_path):
+    matrix = tmp_path / "matrix"
+    matrix.mkdir()
+    (matrix / "matrix.toml").write_text('schema = "lrmatrix.matrix/0"\n')
+    res = tox(root_dir, "list", matrix=matrix)
+    assert res.returncode == 2
+    assert res.stderr.strip().count("\n") == 0
+    assert "schema" in res.stderr

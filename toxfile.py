@@ -1,0 +1,84 @@
+"""tox plugin: one tox env per cell of the matrix, named like the cell.
+
+matrix/matrix.toml (or the matrix in $LRMATRIX_MATRIX) is the only list of cells, so a cell
+added there is a tox env with no other edit. Cell envs inherit ``[testenv]`` from tox.ini
+(which runs ``pytest infra_tests --cell {env_name}``); what differs per driver (extras,
+passed variables, labels) is seeded here with tox 4's ``MemoryLoader``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from tox.config.loader.memory import MemoryLoader
+from tox.config.sets import ConfigSet, EnvConfigSet
+from tox.config.types import EnvList
+from tox.plugin import impl
+from tox.session.state import State
+
+ROOT = Path(__file__).resolve().parent
+# the checkout's sources: tox itself may run from a virtualenv without lrmatrix installed
+sys.path.insert(0, str(ROOT / "src"))
+
+from lrmatrix.errors import BadInput  # noqa: E402
+from lrmatrix.matrix import Cell, find_matrix_dir, load_matrix  # noqa: E402
+
+#: drivers whose cells run on any Linux box with root (what CI runs); the others need a
+#: cluster (minikube) or a node of your own (--node ssh://…)
+RUNS_IN_CI = frozenset({"engine"})
+#: per driver: tox settings that differ from [testenv]
+DRIVER_ENV: dict[str, dict[str, Any]] = {
+    "engine": {"labels": ["engine"]},
+    "minikube": {
+        "labels": ["kubernetes"],
+        "extras": ["kubernetes", "ssh"],
+        "pass_env": ["LRMATRIX_*", "PIP_*", "HOME", "KUBECONFIG", "MINIKUBE_HOME", "DOCKER_HOST"],
+    },
+}
+#: harness envs that read every cell's result, so they run after the cells
+AFTER_CELLS = ("report",)
+
+
+@cache
+def cells() -> tuple[Cell, ...]:
+    """The matrix's cells; an invalid matrix ends tox with the matrix's own one-line reason."""
+    try:
+        folder = find_matrix_dir(ROOT)
+        return load_matrix(folder).cells
+    except BadInput as exc:
+        print(f"tox: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cell_settings(cell: Cell) -> dict[str, Any]:
+    """The tox settings of one cell env."""
+    settings = dict(DRIVER_ENV.get(cell.driver, {}))
+    labels = [*settings.get("labels", []), cell.platform]
+    if cell.driver in RUNS_IN_CI:
+        labels.append("ci")
+    expects = cell.expect + "".join(f", {path}: {v}" for path, v in sorted(cell.expect_paths.items()))
+    settings["labels"] = labels
+    k8s = f"Kubernetes {cell.kubernetes}: " if cell.kubernetes else ""
+    settings["description"] = f"{k8s}{cell.description} [expects {expects}]"
+    return settings
+
+
+@impl
+def tox_extend_envs() -> Iterable[str]:
+    return [c.name for c in cells()]
+
+
+@impl
+def tox_add_core_config(core_conf: ConfigSet, state: State) -> None:
+    for cell in cells():
+        state.conf.memory_seed_loaders[cell.name].append(MemoryLoader(**cell_settings(cell)))
+
+
+@impl
+def tox_add_env_config(env_conf: EnvConfigSet, state: State) -> None:
+    if env_conf.name in AFTER_CELLS:
+        env_conf.loaders.insert(0, MemoryLoader(depends=EnvList([c.name for c in cells()])))
