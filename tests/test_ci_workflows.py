@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,11 @@ def test_cli_writes_the_workflow(tmp_path, monkeypatch, matrix, capsys):
     assert github_cells(text) == matrix.names()
     assert main(["ci", "gitlab"]) == 0
     assert gitlab_cells(capsys.readouterr().out) == matrix.names()
+
+
+@pytest.mark.parametrize("kind", ["github", "gitlab"])
+def test_minikube_is_the_pinned_release_never_latest(matrix, kind):
+    release = tomllib.loads(matrix.source.read_text())["minikube"]["release"]
+    text = ci_workflows.render(kind, matrix)
+    assert f"/minikube/releases/{release}/minikube-linux-amd64" in text
+    assert "releases/latest" not in text
