@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from lrmatrix.kube.api import Kube
     from lrmatrix.kube.steps import KubeCell
 
+#: how long a reload may take to show in ``docker info`` before the scenario restarts instead
+RELOAD_POLLS, RELOAD_POLL_S = 50, 0.1
 PHASES = ("baseline", "disrupt", "outage", "recover", "after", "change", "teardown")
 
 
@@ -189,21 +191,34 @@ class Scenario:
         self.workload = PodContainers(self.node, self.kube.workload.namespace, NODE_PORT)
 
     def configure_live_restore(self) -> None:
-        """Merge live-restore into daemon.json (backup first), restart, read back the effect."""
+        """Merge live-restore into daemon.json (backup first), then make the running daemon
+        use it by a reload (SIGHUP): live-restore is reloadable, and a restart while it is off
+        stops every container (on a Kubernetes node, the control plane's static pods too).
+        Restart only when a reload did not change the effective setting."""
         path = self.node.daemon_json_path
         raw = self.node.read_file(path)
         self.backup = daemon_config.Backup(path, raw)
         self.original_config = daemon_config.parse(raw, path)
         if self.original_config.get(daemon_config.KEY) is not self.cell.live_restore:
             self.node.write_file(path, daemon_config.merge_live_restore(raw, self.cell.live_restore, path))
-        # restart only when the running daemon's setting differs: a restart without live-restore
-        # stops every container, which an existing node must not pay for nothing
         self.effective = self.node.effective_live_restore()
-        if self.effective is not self.cell.live_restore:
-            self.node.stop_daemon("SIGTERM")
-            self.node.start_daemon()
-            self.event("daemon restarted", f"live-restore={str(self.cell.live_restore).lower()}")
+        if self.effective is self.cell.live_restore:
+            return
+        wanted = f"live-restore={str(self.cell.live_restore).lower()}"
+        start = self.now()
+        self.node.reload_daemon()
+        for _ in range(RELOAD_POLLS):  # dockerd applies a SIGHUP asynchronously
             self.effective = self.node.effective_live_restore()
+            if self.effective is self.cell.live_restore:
+                self._timed("live_restore_reload_s", start)
+                self.event("daemon reloaded", wanted)
+                return
+            time.sleep(RELOAD_POLL_S)
+        self.node.stop_daemon("SIGTERM")
+        self.node.start_daemon()
+        self._timed("live_restore_restart_s", start)
+        self.event("daemon restarted", f"{wanted}: a reload did not change it")
+        self.effective = self.node.effective_live_restore()
 
     def load_image(self) -> str:
         if self.image_ref:

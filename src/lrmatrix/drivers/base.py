@@ -105,6 +105,17 @@ class Node(ABC):
     def daemon_pid(self) -> int | None:
         """PID of this node's dockerd, ``None`` when it is not running."""
 
+    def reload_daemon(self) -> None:
+        """Make the running dockerd reread daemon.json without stopping it (SIGHUP, what
+        ``systemctl reload docker`` sends): reloadable options such as live-restore change
+        while every container keeps running. Drivers with a service manager use its reload."""
+        pid = self.daemon_pid()
+        if pid is None:
+            raise NodeError("dockerd is not running: there is nothing to reload")
+        res = self.run(["kill", "-s", "HUP", str(pid)])
+        if not res.ok:
+            raise NodeError(f"cannot send SIGHUP to dockerd (pid {pid}): {res.one_line()}")
+
     @abstractmethod
     def testinfra_backend(self) -> BaseBackend:
         """A testinfra backend whose commands run on the node."""

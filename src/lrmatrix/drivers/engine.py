@@ -223,6 +223,13 @@ class EngineNode(Node):
         except NodeError as exc:
             raise NodeError(f"dockerd did not start on {self.name}: {self.log_excerpt(mark)}") from exc
 
+    def reload_daemon(self) -> None:
+        """SIGHUP straight to the dockerd this node started (no service manager here)."""
+        pid = self.daemon_pid()
+        if pid is None:
+            raise NodeError(f"dockerd of {self.name} is not running: there is nothing to reload")
+        os.kill(pid, signal.SIGHUP)
+
     def log_excerpt(self, since: int = 0) -> str:
         """The daemon's own reason, e.g. an invalid daemon.json key, as one line."""
         try:

@@ -63,6 +63,8 @@ class ServiceManager:
     log: tuple[str, ...]
     #: run before a signal other than SIGTERM (the crash variant), so nothing socket-activates dockerd
     before_kill: tuple[str, ...] = ()
+    #: how the manager reloads dockerd's configuration; empty: send SIGHUP to its pid ourselves
+    reload: tuple[str, ...] = ()
 
 
 SYSTEMD = ServiceManager(
@@ -71,7 +73,9 @@ SYSTEMD = ServiceManager(
     ("systemctl", "start", "docker.service"),
     ("journalctl", "-u", "docker.service", "-n", "50", "--no-pager"),
     ("systemctl", "stop", "docker.socket"),
+    ("systemctl", "reload", "docker.service"),
 )
+# Debian's /etc/init.d/docker has no reload (its force-reload restarts): SIGHUP instead
 SYSVINIT = ServiceManager(
     "sysvinit",
     ("service", "docker", "stop"),
@@ -530,9 +534,8 @@ class SshNode(Node):
         want = bool(config.get(daemon_config.KEY, False))
         if self.effective_live_restore() == want:
             return
-        pid = self.daemon_pid()
-        if daemon_config.KEY in config and pid is not None:
-            self.run(["kill", "-s", "HUP", str(pid)])
+        if daemon_config.KEY in config and self.daemon_pid() is not None:
+            self.reload_daemon()
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline:
                 if self.effective_live_restore() == want:
@@ -589,6 +592,17 @@ class SshNode(Node):
             )
         except NodeError as exc:
             raise NodeError(f"dockerd did not start on {self.label}: {self._log_line()}") from exc
+
+    def reload_daemon(self) -> None:
+        """``systemctl reload docker.service`` under systemd (its unit's ExecReload sends
+        SIGHUP); the sysvinit script has no reload, so SIGHUP is sent to the pidfile's dockerd."""
+        manager = self._manager()
+        if not manager.reload:
+            super().reload_daemon()
+            return
+        res = self._exec(shlex.join(manager.reload) + " </dev/null", 60, manager.reload)
+        if not res.ok:
+            raise NodeError(f"`{shlex.join(manager.reload)}` failed on {self.label}: {res.one_line()}")
 
     def stop_daemon(self, signal_name: str) -> None:
         pid = self.daemon_pid()

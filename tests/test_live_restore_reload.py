@@ -1,0 +1,106 @@
+"""live-restore switched by a reload (SIGHUP), on a real engine node with Debian's docker.io:
+the setting flips in ``docker info`` while dockerd and the containers keep their PIDs. And
+the other direction: when a reload cannot change it, the scenario restarts the daemon."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, engine_ready
+from lrmatrix import daemon_config, image
+from lrmatrix.drivers.engine import EngineNode
+from lrmatrix.matrix import load_matrix
+from lrmatrix.process import become_subreaper
+from lrmatrix.scenario import Scenario
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready())),
+]
+
+
+@contextlib.contextmanager
+def node_with_a_container(cell: str) -> Iterator[tuple[EngineNode, str]]:
+    """A real engine node (its daemon.json has no live-restore key: off) running one
+    container; removed whatever the test does."""
+    state = Path(tempfile.mkdtemp(prefix="lrmr-", dir="/tmp"))
+    os.environ["LRMATRIX_STATE_DIR"] = str(state / "s")
+    become_subreaper()
+    node = EngineNode(load_matrix(ROOT / "matrix").cell(cell))
+    try:
+        node.create()
+        tag = image.image_tag()
+        node.import_image(str(image.cached_tarball()), tag, image.CMD)
+        cid = node.docker_ok("run", "-d", "--name", "lrm-reload-test", tag, "sleep", "3600").strip()
+        yield node, cid
+    finally:
+        node.destroy()
+        node.release()
+        del os.environ["LRMATRIX_STATE_DIR"]
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def pid_of(node: EngineNode, cid: str) -> int:
+    return int(node.docker_ok("inspect", "--format", "{{.State.Pid}}", cid).strip())
+
+
+def test_reload_turns_live_restore_on_without_restarting_anything():
+    with node_with_a_container("engine-liverestore") as (node, cid):
+        assert node.effective_live_restore() is False
+        dockerd, container = node.daemon_pid(), pid_of(node, cid)
+        scenario = Scenario(node.cell, node, Path("/nonexistent"))
+        scenario.configure_live_restore()
+        assert scenario.effective is True
+        assert [e["name"] for e in scenario.events] == ["daemon reloaded"]
+        assert "live_restore_restart_s" not in scenario.timing
+        assert node.daemon_pid() == dockerd, "dockerd was restarted"
+        assert pid_of(node, cid) == container, "the container was restarted"
+        assert container > 0 and node.proc(container) is not None
+
+
+def test_reload_turns_it_off_again_and_an_absent_key_would_not():
+    """moby applies live-restore on reload only when daemon.json sets it: the scenario writes
+    the key explicitly, so a reload can turn it off as well."""
+    with node_with_a_container("engine-liverestore") as (node, cid):
+        path = node.daemon_json_path
+        original = node.read_file(path)
+        node.write_file(path, daemon_config.merge_live_restore(original, True))
+        node.reload_daemon()
+        assert _eventually(node, True)
+        node.write_file(path, original or b"")  # key absent: a reload keeps the running value
+        node.reload_daemon()
+        assert not _eventually(node, False, polls=10)
+        off = load_matrix(ROOT / "matrix").cell("engine-noliverestore")
+        dockerd = node.daemon_pid()
+        scenario = Scenario(off, node, Path("/nonexistent"))
+        scenario.configure_live_restore()
+        assert scenario.effective is False and node.daemon_pid() == dockerd
+        assert node.proc(pid_of(node, cid)) is not None
+
+
+def test_scenario_restarts_when_a_reload_does_not_change_it(monkeypatch):
+    with node_with_a_container("engine-liverestore") as (node, _cid):
+        dockerd = node.daemon_pid()
+        monkeypatch.setattr(node, "reload_daemon", lambda: None)  # a daemon that ignores SIGHUP
+        monkeypatch.setattr("lrmatrix.scenario.RELOAD_POLLS", 3)
+        scenario = Scenario(node.cell, node, Path("/nonexistent"))
+        scenario.configure_live_restore()
+        assert scenario.effective is True
+        assert [e["name"] for e in scenario.events] == ["daemon restarted"]
+        assert node.daemon_pid() != dockerd
+
+
+def _eventually(node: EngineNode, want: bool, polls: int = 50) -> bool:
+    for _ in range(polls):
+        if node.effective_live_restore() is want:
+            return True
+        time.sleep(0.1)
+    return False
