@@ -17,43 +17,40 @@ from typing import Any
 from lrmatrix.drivers.base import CmdResult
 from lrmatrix.drivers.minikube import MinikubeNode, MinikubeSettings
 from lrmatrix.errors import BadInput
+from lrmatrix.kube import upstream
 from lrmatrix.kube.api import Kube
 from lrmatrix.kube.runner import ApiReply, Call, RecordingRunner
 from lrmatrix.kube.settings import KubeSettings
-from lrmatrix.kube.sim import SimCluster
+from lrmatrix.kube.sim import NO_ANSWER, NODE_IP, SimCluster
 from lrmatrix.matrix import Cell
 from lrmatrix.probe import Target
 from lrmatrix.scenario import PHASES, Scenario
 
-NODE_IP = "192.168.49.2"
 DAEMON_JSON = "/etc/docker/daemon.json"
-#: what minikube writes to /etc/docker/daemon.json when it provisions the Docker runtime
-MINIKUBE_DAEMON_JSON = {
-    "exec-opts": ["native.cgroupdriver=systemd"],
-    "log-driver": "json-file",
-    "log-opts": {"max-size": "100m"},
-    "storage-driver": "overlay2",
-}
-#: docker.service ExecStart as minikube provisions it (no --live-restore flag)
-EXEC_START = (
-    "{ path=/usr/bin/dockerd ; argv[]=/usr/bin/dockerd -H tcp://0.0.0.0:2376 -H unix:///var/run/docker.sock "
-    "--default-ulimit=nofile=1048576:1048576 --tlsverify --tlscacert /etc/docker/ca.pem "
-    "--tlscert /etc/docker/server.pem --tlskey /etc/docker/server-key.pem --label provider=docker "
-    "--insecure-registry 10.96.0.0/12 ; ignore_errors=no ; start_time=[n/a] ; pid=0 ; code=(null) }"
-)
+
+
+def exec_start() -> str:
+    """`systemctl show docker.service --property=ExecStart --value` for minikube's unit."""
+    argv = " ".join(upstream.DOCKERD_ARGV)
+    return (
+        f"{{ path={upstream.DOCKERD_ARGV[0]} ; argv[]={argv} ; ignore_errors=no ; "
+        "start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }"
+    )
 
 
 class PlanResponder:
     """Answers a dry run's commands like a fresh machine with minikube, and its API calls from
     the simulated cluster; docker stop/start on the node switch the cluster's runtime."""
 
-    def __init__(self, cell: Cell, sim: SimCluster, release: str) -> None:
+    def __init__(self, cell: Cell, sim: SimCluster, release: str, cgroup_driver: str | None = None) -> None:
         self.cell = cell
         self.sim = sim
-        self.release = release or "v1.37.0"
+        self.release = release or upstream.MINIKUBE
         self.docker_up = False
-        self.files = {DAEMON_JSON: json.dumps(MINIKUBE_DAEMON_JSON, indent=2) + "\n"}
-        self.loaded: str | None = None  # daemon.json as the running dockerd read it at its start
+        driver = cgroup_driver or upstream.host_cgroup_driver()
+        self.files = {DAEMON_JSON: upstream.minikube_daemon_json(driver).decode()}
+        self.live_restore = False  # what the running dockerd applied (at its start or a reload)
+        self.starts: list[float] = []  # docker.service starts since the last reset-failed
 
     def command(self, argv: Sequence[str], now: float) -> CmdResult:
         out, rc = self._answer(list(argv), now)
@@ -66,10 +63,9 @@ class PlanResponder:
             return json.dumps({"clientVersion": {"gitVersion": self.cell.kubernetes}}), 0
         if argv[:3] == ["minikube", "profile", "list"]:
             return json.dumps({"invalid": [], "valid": []}), 0
-        if argv[:2] == ["minikube", "start"]:
-            self.docker_up = True
-            self.loaded = self.files.get(DAEMON_JSON)
-            self.sim.set_runtime(True, now)
+        if argv[:2] == ["minikube", "start"]:  # cruntime/docker.go: reset-failed, then restart
+            self.starts = []
+            self._docker_started(now)
             return "Done! kubectl is now configured", 0
         if argv[-1] == "ip":
             return NODE_IP, 0
@@ -101,14 +97,40 @@ class PlanResponder:
 
     def _systemctl(self, verb: str, now: float) -> tuple[str, int]:
         if verb == "show":
-            return EXEC_START, 0
+            return exec_start(), 0
         if verb == "is-active":
             return ("active", 0) if self.docker_up else ("inactive", 3)
-        self.docker_up = verb in ("start", "restart")
-        if self.docker_up:
-            self.loaded = self.files.get(DAEMON_JSON)
-        self.sim.set_runtime(self.docker_up, now)
+        if verb == "reset-failed":
+            self.starts = []
+            return "", 0
+        if verb == "reload":  # moby applies live-restore on reload only when the file sets it
+            if not self.docker_up:
+                return "docker.service is not active, cannot reload.", 1
+            value = self._config().get("live-restore")
+            if value is not None:
+                self.live_restore = self.sim.live_restore = bool(value)
+            return "", 0
+        if verb in ("start", "restart"):
+            recent = [t for t in self.starts if now - t < upstream.START_LIMIT_INTERVAL_S]
+            if len(recent) >= upstream.START_LIMIT_BURST:
+                return upstream.START_LIMIT_HIT, 1
+            if verb == "restart" and self.docker_up:
+                self.docker_up = False
+                self.sim.set_runtime(False, now)
+            self._docker_started(now)
+            return "", 0
+        self.docker_up = False
+        self.sim.set_runtime(False, now)
         return "", 0
+
+    def _config(self) -> dict[str, Any]:
+        return json.loads(self.files.get(DAEMON_JSON) or "{}")
+
+    def _docker_started(self, now: float) -> None:
+        self.starts.append(now)
+        self.docker_up = True
+        self.live_restore = self.sim.live_restore = bool(self._config().get("live-restore"))
+        self.sim.set_runtime(True, now)
 
     def _docker(self, args: list[str]) -> str:
         if args[:1] in (["ps"], ["inspect"]):
@@ -119,9 +141,8 @@ class PlanResponder:
             if args[0] == "ps":
                 return "\n".join(c["Id"] for c in self.sim.containers(namespace))
             return json.dumps([known[ref] for ref in args[1:] if ref in known])
-        if args[:1] == ["info"]:  # what the running daemon loaded when it started, not the file now
-            config = json.loads(self.loaded or "{}")
-            return json.dumps({"LiveRestoreEnabled": bool(config.get("live-restore"))})
+        if args[:1] == ["info"]:  # what the running daemon applied, not the file now
+            return json.dumps({"LiveRestoreEnabled": self.live_restore})
         server = {"Version": "28.4.0", "Components": [{"Name": "containerd", "Version": "1.7.27"}]}
         return json.dumps({"Server": server}) if "{{json .}}" in args else "28.4.0"
 
@@ -131,6 +152,12 @@ class PlanResponder:
             ok, text = self.sim.exec_output(segs[3], segs[5], ["nginx", "-v"])
             return ApiReply(200 if ok else 500, text.encode())
         code, obj = self.sim.handle(method, path, json.loads(json.dumps(body, default=str)), now)
+        if code == NO_ANSWER:  # what the client raises when the apiserver's connection drops
+            from urllib3.exceptions import ProtocolError
+
+            raise ProtocolError("Connection aborted.", ConnectionResetError("the API server is down"))
+        if isinstance(obj, str):
+            return ApiReply(code, obj.encode(), headers={"Content-Type": "text/plain"})
         return ApiReply(code, json.dumps(obj).encode())
 
 
@@ -139,9 +166,8 @@ class PlannedScenario(Scenario):
     but time is virtual, no HTTP request is sent (the probe and readiness waits are only
     announced) and nothing is written."""
 
-    def __init__(self, cell: Cell, node: MinikubeNode, kube: Kube, runner: RecordingRunner) -> None:
+    def __init__(self, cell: Cell, node: MinikubeNode, runner: RecordingRunner) -> None:
         self.runner = runner
-        self._kube = kube
         super().__init__(cell, node, Path("results"))
 
     def now(self) -> float:
@@ -168,7 +194,7 @@ class PlannedScenario(Scenario):
                 )
 
     def kube_client(self) -> Kube:
-        return self._kube
+        return self.node.kube_client()
 
     def _save_logs(self) -> None:
         pass
@@ -185,13 +211,14 @@ def plan_cell(cell: Cell) -> list[Call]:
     kube_settings = KubeSettings.load()
     sim = SimCluster(
         node_name=f"lrm-{cell.platform}",
-        live_restore=cell.live_restore,
+        live_restore=False,
         not_ready_after=kube_settings.not_ready_after_s,
         kubelet_version=cell.kubernetes,
     )
     runner = RecordingRunner(PlanResponder(cell, sim, settings.release))
-    node = MinikubeNode(cell, runner=runner, settings=settings)
-    scenario = PlannedScenario(cell, node, Kube.offline(runner, node.kube_context), runner)
+    profile = f"lrm-{cell.platform}"
+    node = MinikubeNode(cell, runner=runner, settings=settings, kube=Kube.offline(runner, profile))
+    scenario = PlannedScenario(cell, node, runner)
     runner.mark("sanity checks (nothing changes before they pass)")
     node.sanity_checks()
     runner.mark("setup: node, live-restore, workload")

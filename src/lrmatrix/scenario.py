@@ -139,10 +139,11 @@ class Scenario:
                 paths["pod"] = [f"{ip}:80" for ip in self.pod_ips]
         # endpoint-major: the round robin alternates containers, so with two each is asked
         # every second interval (100 ms by default), not in bursts
-        return {
+        found = {
             path: [Target(f"http://{where}{ep.path}", ep.expect) for ep in ENDPOINTS for where in places]
             for path, places in paths.items()
         }
+        return found | self.node.api_targets()
 
     def netns_for(self) -> dict[str, str]:
         """Paths probed from inside the node's network namespace."""
@@ -186,7 +187,7 @@ class Scenario:
         from lrmatrix.kube.steps import KubeCell
         from lrmatrix.kube.workload import NODE_PORT
 
-        self.kube = KubeCell(self.cell, self.kube_client())
+        self.kube = KubeCell(self.cell, self.kube_client(), node=self.node)
         self.kube.setup()
         self.workload = PodContainers(self.node, self.kube.workload.namespace, NODE_PORT)
 

@@ -2,8 +2,10 @@
 front of lrmatrix.kube.sim's single-node cluster, so the helpers are driven through the
 official client's whole stack: kubeconfig loading, REST, deserialisation, the exec stream.
 
-Its clock is real time plus ``advance()``d seconds, so a test can make the kubelet's 30 s
-NotReady delay pass without waiting for it.
+Its clock is real time plus ``advance()``d seconds, so a test can make the kubelet's delays
+(cri-dockerd's one-minute cache, the control plane coming back) pass without waiting. While
+the simulated API server is down, a request gets its connection dropped, as through
+docker-proxy to a dead apiserver container.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from lrmatrix.kube.settings import KubeSettings
-from lrmatrix.kube.sim import SimCluster
+from lrmatrix.kube.sim import NO_ANSWER, SimCluster
 
 CONTEXT = "lrm-k8s128"
 #: short polls and timeouts: the fake answers at once, and a wait that cannot end must fail fast
@@ -43,6 +45,8 @@ class FakeApiServer:
         self.offset = 0.0
         self.t0 = time.monotonic()
         self.requests: list[tuple[str, str]] = []
+        #: requests that reached the server while its API was down (answered by a dropped connection)
+        self.dropped: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
@@ -116,14 +120,19 @@ class FakeApiServer:
                     return
                 with server.lock:
                     code, obj = server.sim.handle(self.command, self.path, body, server.now())
+                if code == NO_ANSWER:  # the apiserver's container is gone: the connection just drops
+                    server.dropped.append((self.command, self.path))
+                    self.close_connection = True
+                    return
                 self._json(code, obj)
 
             do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
 
-            def _json(self, code: int, obj: dict[str, Any]) -> None:
-                data = json.dumps(obj).encode()
+            def _json(self, code: int, obj: Any) -> None:
+                text = isinstance(obj, str)
+                data = obj.encode() if text else json.dumps(obj).encode()
                 self.send_response(code)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "text/plain; charset=utf-8" if text else "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

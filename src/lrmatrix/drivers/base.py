@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lrmatrix.errors import BadInput, NodeError
+from lrmatrix.probe import Target
 
 if TYPE_CHECKING:
     from testinfra.backend.base import BaseBackend
@@ -134,6 +135,10 @@ class Node(ABC):
     @abstractmethod
     def socket_path(self) -> str:
         """The node's Docker API unix socket."""
+
+    def api_targets(self) -> dict[str, list[Target]]:
+        """Access paths besides the workload's (minikube: the API server's /readyz)."""
+        return {}
 
     def loopback_netns(self) -> str | None:
         """A network namespace path from which 127.0.0.1 is the node's loopback, if reachable."""

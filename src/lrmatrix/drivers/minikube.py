@@ -4,14 +4,19 @@ through cri-dockerd, systemd inside the node.
 Every command (minikube, kubectl, ``minikube ssh -- ...``) goes through one runner, so
 ``lrmatrix plan`` can replay a cell with a recording runner and print exactly what a real
 run executes. Both cells of a version share the profile: the cell merges live-restore into
-the daemon.json minikube wrote and restarts docker instead of creating a new cluster.
+the daemon.json minikube wrote and reloads docker (the unit's ExecReload sends SIGHUP)
+instead of creating a new cluster. The control plane runs in Docker (kubeadm static pods),
+so after any start of docker the driver waits for it before anything uses the API, and
+every start resets docker.service's start limit (StartLimitBurst=3 in 60 s).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import platform
 import shlex
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -19,9 +24,11 @@ from lrmatrix import daemon_config
 from lrmatrix.drivers.base import CmdResult, Node
 from lrmatrix.errors import BadInput, EnvironmentProblem, NodeError
 from lrmatrix.kube.api import guard_context
+from lrmatrix.kube.control_plane import ControlPlaneWait, wait_control_plane
 from lrmatrix.kube.runner import RealRunner, Runner, shell_text
 from lrmatrix.kube.settings import matrix_table
 from lrmatrix.matrix import load_matrix
+from lrmatrix.probe import Target
 
 if TYPE_CHECKING:
     from testinfra.backend.base import BaseBackend
@@ -76,6 +83,7 @@ class MinikubeNode(Node):
         spec: NodeSpec | None = None,
         runner: Runner | None = None,
         settings: MinikubeSettings | None = None,
+        kube: Kube | None = None,
     ) -> None:
         super().__init__(cell)
         if not cell.kubernetes:
@@ -87,6 +95,9 @@ class MinikubeNode(Node):
         self.tools = ToolVersions()
         self._address: str | None = None
         self._destroyed = False
+        self._kube = kube
+        #: every wait for the control plane after docker started, in order (for the result)
+        self.control_plane_waits: list[ControlPlaneWait] = []
 
     # --- where things are ----------------------------------------------------------------
     @property
@@ -150,6 +161,7 @@ class MinikubeNode(Node):
     # --- checks before anything changes --------------------------------------------------
     def sanity_checks(self) -> None:
         guard_context(self.options.get("kube_context"), self.kube_context)
+        refuse_unreachable_node(self.settings.driver)
         self.tools.minikube = self._tool_version(["minikube", "version", "--short"], "minikube")
         raw = self._tool_version(["kubectl", "version", "--client", "-o", "json"], "kubectl")
         try:
@@ -239,11 +251,31 @@ class MinikubeNode(Node):
         return []
 
     def start_daemon(self) -> None:
+        """Start docker, then wait for the control plane (its static pods are Docker
+        containers). reset-failed first: configuration, recovery and teardown starts add up,
+        and a fourth start within 60 s would hit the unit's start limit."""
         daemon_config.check_flags(self.dockerd_argv())
+        self.sudo("systemctl", "reset-failed", "docker.service")
         res = self.sudo("systemctl", "start", "docker.service")
         if not res.ok:
             raise NodeError(f"docker.service did not start on {self.profile}: {res.one_line()}")
         self.wait_api(self.cell.timings.recover_timeout_s)
+        self.wait_control_plane()
+
+    def wait_control_plane(self) -> ControlPlaneWait:
+        from lrmatrix.kube.settings import KubeSettings
+
+        poll = KubeSettings.load().node_poll_s
+        done = wait_control_plane(self.kube_client(), self.cell.timings.recover_timeout_s, poll)
+        self.control_plane_waits.append(done)
+        return done
+
+    def reload_daemon(self) -> None:
+        """``systemctl reload docker.service``: minikube's unit has ExecReload=/bin/kill -s HUP
+        $MAINPID, so dockerd rereads daemon.json and nothing is restarted."""
+        res = self.sudo("systemctl", "reload", "docker.service")
+        if not res.ok:
+            raise NodeError(f"systemctl reload docker.service failed on {self.profile}: {res.one_line()}")
 
     def stop_daemon(self, signal_name: str) -> None:
         """Stop the socket too: a listening docker.socket lets any client (cri-dockerd, a
@@ -285,20 +317,47 @@ class MinikubeNode(Node):
             return
         self._destroyed = True
         if self.keeps_profile():
-            self.sudo("systemctl", "restart", "docker.service", timeout=180)
+            self.match_daemon_to_file()
             return
         res = self.runner.run(["minikube", "delete", "-p", self.profile], timeout=300)
         if not res.ok:
             raise NodeError(f"minikube delete -p {self.profile} failed: {res.one_line()}")
+
+    def match_daemon_to_file(self) -> None:
+        """A kept profile's dockerd must run with what its (restored) daemon.json says, without
+        a restart: with live-restore off a restart kills every pod and the control plane.
+        moby applies live-restore on reload only when the file sets it, so the key is written
+        explicitly for the reload and the original bytes are put back right after."""
+        path = self.daemon_json_path
+        original = self.read_file(path)
+        want = bool(daemon_config.parse(original, path).get(daemon_config.KEY, False))
+        if self.daemon_pid() is None or self.effective_live_restore() is want:
+            return
+        self.write_file(path, daemon_config.merge_live_restore(original, want, path))
+        try:
+            self.reload_daemon()
+        finally:
+            if original is None:
+                self.sudo("rm", "-f", path)
+            else:
+                self.write_file(path, original)
 
     def residue(self) -> list[str]:
         if not self._destroyed:
             return []
         if self.keeps_profile():
             res = self.sudo("systemctl", "is-active", "docker.service")
-            return (
-                [] if res.stdout.strip() == "active" else [f"docker.service on {self.profile} is not active"]
+            if res.stdout.strip() != "active":
+                return [f"docker.service on {self.profile} is not active"]
+            want = bool(
+                daemon_config.parse(self.read_file(self.daemon_json_path)).get(daemon_config.KEY, False)
             )
+            if self.effective_live_restore() is not want:
+                return [
+                    f"dockerd on {self.profile} still runs with live-restore={str(not want).lower()}; "
+                    f"a restart would apply daemon.json (and, without live-restore, restart every pod)"
+                ]
+            return []
         return [f"minikube profile {self.profile}"] if self._profile_state() is not None else []
 
     def versions(self) -> dict[str, str]:
@@ -307,10 +366,20 @@ class MinikubeNode(Node):
         return found
 
     def kube_client(self) -> Kube:
-        """Exactly this profile's context from $KUBECONFIG (or ~/.kube/config), never another."""
-        from lrmatrix.kube.api import Kube
+        """Exactly this profile's context from $KUBECONFIG (or ~/.kube/config), never another;
+        one client for the whole cell, so the scenario and the driver's waits share it."""
+        if self._kube is None:
+            from lrmatrix.kube.api import Kube
 
-        return Kube.from_kubeconfig(self.runner, self.kube_context, os.environ.get("KUBECONFIG") or None)
+            config_file = os.environ.get("KUBECONFIG") or None
+            self._kube = Kube.from_kubeconfig(self.runner, self.kube_context, config_file)
+        return self._kube
+
+    def api_targets(self) -> dict[str, list[Target]]:
+        """The ``api`` path: the API server's /readyz from the host, probed all along, so the
+        control plane's own outage shows next to the workload's."""
+        kube = self.kube_client()
+        return {"api": [Target(f"{kube.host}/readyz", "ok", verify=kube.ca_file or True)]}
 
     def testinfra_backend(self) -> BaseBackend:
         """With the docker driver the node is a container named after the profile; other
@@ -321,3 +390,17 @@ class MinikubeNode(Node):
             return testinfra.get_host(f"docker://{self.profile}").backend
         key = self.minikube("ssh-key").stdout.strip()
         return testinfra.get_host(f"ssh://docker@{self.address}", ssh_identity_file=key).backend
+
+
+def refuse_unreachable_node(driver: str, system: str = sys.platform, release: str = "") -> None:
+    """The ``node`` path goes from this host to the node's IP, which minikube's docker driver
+    makes reachable only on a Linux host (its handbook: not on macOS, Windows or WSL)."""
+    if driver != "docker":
+        return
+    release = release or platform.release()
+    if system == "darwin" or system.startswith(("win", "cygwin")) or "microsoft" in release.lower():
+        where = "WSL" if system.startswith("linux") else {"darwin": "macOS"}.get(system, "Windows")
+        raise BadInput(
+            f"with minikube's docker driver the node IP is not reachable from a {where} host; run "
+            "lrmatrix on a Linux host or VM, or point --node ssh://... at a Linux Docker node"
+        )

@@ -121,6 +121,42 @@ class Kube:
         configuration.host = "https://control-plane.minikube.internal:8443"
         return cls(runner, configuration, context)
 
+    @property
+    def host(self) -> str:
+        return str(self.api_client.configuration.host)
+
+    @property
+    def ca_file(self) -> str | None:
+        return self.api_client.configuration.ssl_ca_cert or None
+
+    def readyz(self, timeout: float = 5.0) -> str:
+        """``GET /readyz``: "ok" when the API server is ready; otherwise what went wrong."""
+        from urllib3.exceptions import HTTPError
+
+        client = self.api_client
+        try:
+            if hasattr(client, "param_serialize"):  # clients >= 34 (the newer generator)
+                method, url, headers, _body, _post = client.param_serialize(
+                    "GET", "/readyz", auth_settings=["BearerToken"]
+                )
+                reply = client.call_api(method, url, header_params=headers, _request_timeout=timeout)
+            else:
+                reply = client.call_api(
+                    "/readyz",
+                    "GET",
+                    auth_settings=["BearerToken"],
+                    _preload_content=False,
+                    _return_http_data_only=True,
+                    _request_timeout=timeout,
+                )
+        except _client().exceptions.ApiException as exc:
+            return f"HTTP {exc.status}"
+        except (HTTPError, OSError) as exc:  # connection refused or dropped: the server is gone
+            return f"no answer ({type(exc).__name__})"
+        if not 200 <= reply.status < 300:
+            return f"HTTP {reply.status}"
+        return bytes(reply.read()).decode(errors="replace").strip()
+
     def group(self, kind: str) -> tuple[Any, str, str]:
         try:
             group, create, delete = KINDS[kind]

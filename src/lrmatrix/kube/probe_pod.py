@@ -1,5 +1,11 @@
-"""A pod created while the runtime is down: it must stay ContainerCreating with a
-FailedCreatePodSandBox event, then run once the runtime is back (``nginx -v`` inside)."""
+"""A pod created while the runtime is down (the API up: live-restore), then run once the
+runtime is back (``nginx -v`` inside).
+
+Two outcomes both show the outage, and which one happened is recorded: the kubelet still
+syncs pods and cri-dockerd fails the sandbox (a FailedCreatePodSandBox event, ContainerCreating),
+or the kubelet's runtime check already failed and its sync loop skips pod work (no container
+status and no event at all). A pod that runs during the outage means the runtime was not down.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +28,17 @@ class Sighting:
     @property
     def stuck_creating(self) -> bool:
         return self.pod.phase == "Pending" and "ContainerCreating" in self.pod.waiting
+
+    @property
+    def outcome(self) -> str:
+        """``sandbox-failed`` | ``not-synced`` | ``running`` | ``other`` (e.g. an unrelated event)."""
+        if self.pod.phase == "Running":
+            return "running"
+        if self.sandbox_events and self.stuck_creating:
+            return "sandbox-failed"
+        if self.pod.phase == "Pending" and not self.pod.waiting and not self.sandbox_events:
+            return "not-synced"
+        return "other"
 
 
 class ProbePod:

@@ -2,10 +2,17 @@
 objects (kind, apiVersion, metadata.resourceVersion, conditions, events).
 
 It stands in for a cluster only where none can run: ``lrmatrix plan`` (a dry run, where it
-steers the waits) and the contract tests' fake API server. Runtime down -> after
-``not_ready_after`` s the node is NotReady (KubeletNotReady), new pods stay ContainerCreating
-with a FailedCreatePodSandBox event; without live-restore the workload's containers die and
-are restarted (restartCount + 1) when the runtime returns.
+steers the waits) and the contract tests' fake API server. What it does while the runtime is
+down follows lrmatrix.kube.upstream (minikube v1.38.1, cri-dockerd v0.4.0, the kubelet):
+
+- without live-restore the control plane's static pods die with dockerd: the API does not
+  answer at all until ``control_plane_after`` s after docker is back; the kubelet then starts
+  new sandboxes (restartCount + 1, a new pod IP from IPAM);
+- with live-restore the API stays up; cri-dockerd's cached ``docker version`` keeps the
+  runtime "ready" for up to a minute, so NotReady comes ``not_ready_after`` s after the stop
+  (a few s to ~100 s on a real node); a pod created before the kubelet stops syncing
+  (``stops_syncing_after``) gets a FailedCreatePodSandBox event, one created after gets no
+  status and no event.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import hashlib
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from lrmatrix.kube import upstream
 from lrmatrix.kube.workload import iso
 
 KINDS = {
@@ -26,11 +34,11 @@ KINDS = {
     "nodes": ("v1", "Node"),
     "deployments": ("apps/v1", "Deployment"),
 }
-SANDBOX_MESSAGE = (
-    "Failed to create pod sandbox: rpc error: code = Unknown desc = "
-    'failed to create a sandbox for pod "{pod}": '
-    "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
-)
+NODE_IP = "192.168.49.2"
+#: a request the API server cannot answer: the connection is dropped, no HTTP status
+NO_ANSWER = 0
+#: after the API is back, controller-manager and scheduler still need their leases
+STATIC_READY_LAG_S = 5.0
 
 
 def _hex(*parts: object, n: int = 10) -> str:
@@ -66,7 +74,11 @@ class SimCluster:
         self,
         node_name: str = "minikube",
         live_restore: bool = True,
-        not_ready_after: float = 30.0,
+        not_ready_after: float = upstream.DOCKER_INFO_CACHE_S
+        + upstream.RUNTIME_CHECK_S
+        + upstream.NODE_STATUS_S,
+        stops_syncing_after: float = upstream.DOCKER_INFO_CACHE_S + upstream.RUNTIME_CHECK_S,
+        control_plane_after: float = 20.0,
         wall0: float = 1_700_000_000.0,
         kubelet_version: str = "v1.34.1",
     ) -> None:
@@ -74,48 +86,70 @@ class SimCluster:
         self.kubelet_version = kubelet_version
         self.live_restore = live_restore
         self.not_ready_after = not_ready_after
+        self.stops_syncing_after = stops_syncing_after
+        self.control_plane_after = control_plane_after
         self.wall0 = wall0
         self.rv = 1000
         self.now = 0.0
         self.store: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.runtime_down_at: float | None = None
+        self.api_back_at = 0.0
+        self.ips = 0
         self.ready = ("True", "KubeletReady", "kubelet is posting ready status", 0.0)
+        self._control_plane()
 
     # --- time and the runtime ------------------------------------------------------------
     def stamp(self, t: float | None = None) -> str:
         return iso(self.wall0 + (self.now if t is None else t))
 
+    @property
+    def api_up(self) -> bool:
+        """The static pods run in Docker: without live-restore they are gone with dockerd."""
+        if self.runtime_down_at is not None and not self.live_restore:
+            return False
+        return self.now >= self.api_back_at
+
     def set_runtime(self, up: bool, now: float) -> None:
         self.tick(now)
         if not up and self.runtime_down_at is None:
             self.runtime_down_at = now
-            if not self.live_restore:
-                for pod in self._workload_pods():
-                    self._set_pod(pod, "Running", ready=False)
         elif up and self.runtime_down_at is not None:
             self.runtime_down_at = None
-            for pod in self._workload_pods():
-                restarts = self._restarts(pod) + (0 if self.live_restore else 1)
-                self._set_pod(pod, "Running", ready=True, restarts=restarts)
+            if not self.live_restore:  # new sandboxes for every pod, the control plane's too
+                self.api_back_at = now + self.control_plane_after
+                for pod in self._workload_pods():
+                    self._set_pod(pod, "Running", ready=True, restarts=self._restarts(pod) + 1, new_ip=True)
+                for pod in self._static_pods():
+                    self._set_pod(pod, "Running", ready=False, restarts=self._restarts(pod) + 1)
         self.tick(now)
 
     def tick(self, now: float) -> None:
         """Advance to ``now``: the kubelet's view of the node and of pending pods."""
         self.now = max(self.now, now)
         down = self.runtime_down_at
-        if down is not None and self.now - down >= self.not_ready_after and self.ready[0] == "True":
-            self.ready = (
-                "False",
-                "KubeletNotReady",
-                "container runtime is down",
-                down + self.not_ready_after,
-            )
-        elif down is None and self.ready[0] != "True":
+        if down is not None and self.live_restore:  # the kubelet can still post its status
+            if self.now - down >= self.not_ready_after and self.ready[0] == "True":
+                since = down + self.not_ready_after
+                self.ready = ("False", "KubeletNotReady", upstream.RUNTIME_NOT_READY, since)
+            if self.now - down >= self.not_ready_after + upstream.RUNTIME_SYNC_THRESHOLD_S:
+                both = f"[{upstream.RUNTIME_DOWN}, {upstream.RUNTIME_NOT_READY}]"
+                self.ready = (*self.ready[:2], both, self.ready[3])
+        elif down is None and self.ready[0] != "True" and self.api_up:
             self.ready = ("True", "KubeletReady", "kubelet is posting ready status", self.now)
-        if down is None:
+        if down is None and self.api_up:
             for (plural, _ns, _name), pod in self.store.items():
                 if plural == "pods" and pod["status"]["phase"] == "Pending":
                     self._set_pod(pod, "Running", ready=True)
+            if self.now >= self.api_back_at + STATIC_READY_LAG_S:
+                for pod in self._static_pods():
+                    if not pod["status"]["containerStatuses"][0]["ready"]:
+                        self._set_pod(pod, "Running", ready=True)
+
+    @property
+    def kubelet_syncing(self) -> bool:
+        """The kubelet's sync loop skips pod work once its runtime check reports errors."""
+        down = self.runtime_down_at
+        return down is None or self.now - down < self.stops_syncing_after
 
     # --- objects -------------------------------------------------------------------------
     def _meta(self, plural: str, ns: str, doc: dict[str, Any]) -> dict[str, Any]:
@@ -161,7 +195,7 @@ class SimCluster:
             "spec": {"podCIDR": "10.244.0.0/24"},
             "status": {
                 "conditions": conditions,
-                "addresses": [{"type": "InternalIP", "address": "192.168.49.2"}],
+                "addresses": [{"type": "InternalIP", "address": NODE_IP}],
                 "nodeInfo": {
                     "architecture": "amd64",
                     "bootID": _hex("boot", n=32),
@@ -177,13 +211,21 @@ class SimCluster:
             },
         }
 
-    def _pod(self, ns: str, name: str, spec: dict[str, Any], labels: dict[str, str], owner: str = "") -> None:
+    def _pod(
+        self,
+        ns: str,
+        name: str,
+        spec: dict[str, Any],
+        labels: dict[str, str],
+        owner: str = "",
+        owner_kind: str = "ReplicaSet",
+    ) -> None:
         doc: dict[str, Any] = {"metadata": {"name": name, "labels": labels}, "spec": copy.deepcopy(spec)}
         if owner:
             doc["metadata"]["ownerReferences"] = [
                 {
-                    "apiVersion": "apps/v1",
-                    "kind": "ReplicaSet",
+                    "apiVersion": "apps/v1" if owner_kind == "ReplicaSet" else "v1",
+                    "kind": owner_kind,
                     "name": owner,
                     "controller": True,
                     "uid": _hex(owner),
@@ -191,21 +233,33 @@ class SimCluster:
             ]
         pod = self._meta("pods", ns, doc)
         pod["spec"]["nodeName"] = self.node_name
-        pod["status"] = {"phase": "Pending", "qosClass": "BestEffort", "hostIP": "192.168.49.2"}
+        pod["status"] = {"phase": "Pending", "qosClass": "BestEffort", "hostIP": NODE_IP}
         self.store[("pods", ns, name)] = pod
         if self.runtime_down_at is None:
             self._set_pod(pod, "Running", ready=True)
             return
+        if not self.kubelet_syncing:  # scheduled, and nothing else: no status, no event
+            pod["status"]["conditions"] = [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": self.stamp()}
+            ]
+            return
         self._set_pod(pod, "Pending", ready=False)
         self._event(ns, pod)
 
-    def _set_pod(self, pod: dict[str, Any], phase: str, ready: bool, restarts: int | None = None) -> None:
+    def _set_pod(
+        self, pod: dict[str, Any], phase: str, ready: bool, restarts: int | None = None, new_ip: bool = False
+    ) -> None:
         st = pod["status"]
         running = phase == "Running"
         st["phase"] = phase
-        if running and "podIP" not in st:
-            st["podIP"] = f"10.244.0.{3 + int(_hex(pod['metadata']['uid'], n=2), 16) % 250}"
-            st["startTime"] = self.stamp()
+        if running and ("podIP" not in st or new_ip):
+            if pod["spec"].get("hostNetwork"):
+                st["podIP"] = NODE_IP
+            else:  # host-local IPAM hands out the next free address to each new sandbox
+                self.ips += 1
+                st["podIP"] = f"10.244.0.{2 + self.ips % 250}"
+            st["podIPs"] = [{"ip": st["podIP"]}]
+            st.setdefault("startTime", self.stamp())
         flag = "True" if ready else "False"
         st["conditions"] = [
             {"type": t, "status": s, "lastTransitionTime": self.stamp()}
@@ -260,7 +314,7 @@ class SimCluster:
                 "apiVersion": "v1",
             },
             "reason": "FailedCreatePodSandBox",
-            "message": SANDBOX_MESSAGE.format(pod=name),
+            "message": upstream.sandbox_failure(upstream.pause_image(self.kubelet_version)),
             "type": "Warning",
             "count": 1,
             "source": {"component": "kubelet", "host": self.node_name},
@@ -295,9 +349,29 @@ class SimCluster:
         return found
 
     def _workload_pods(self) -> list[dict[str, Any]]:
-        return [
-            o for (p, _n, _m), o in self.store.items() if p == "pods" and o["metadata"].get("ownerReferences")
-        ]
+        return [o for (p, _n, _m), o in self.store.items() if p == "pods" and _owner_kind(o) == "ReplicaSet"]
+
+    def _static_pods(self) -> list[dict[str, Any]]:
+        return [o for (p, _n, _m), o in self.store.items() if p == "pods" and _owner_kind(o) == "Node"]
+
+    def _control_plane(self) -> None:
+        """kube-system and kubeadm's static pods, mirrored into the API (owned by the Node)."""
+        ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kube-system"}}
+        self.store[("namespaces", "", "kube-system")] = {
+            **self._meta("namespaces", "", ns),
+            "status": {"phase": "Active"},
+        }
+        for component in upstream.STATIC_PODS:
+            spec = {
+                "hostNetwork": True,
+                "priorityClassName": "system-node-critical",
+                "containers": [
+                    {"name": component, "image": f"registry.k8s.io/{component}:{self.kubelet_version}"}
+                ],
+            }
+            name = f"{component}-{self.node_name}"
+            labels = {"component": component, "tier": "control-plane"}
+            self._pod("kube-system", name, spec, labels, owner=self.node_name, owner_kind="Node")
 
     def _roll(self, dep: dict[str, Any]) -> None:
         """Replace the Deployment's pods with ones of its current template, all Ready."""
@@ -321,10 +395,15 @@ class SimCluster:
         }
 
     # --- the API -------------------------------------------------------------------------
-    def handle(self, method: str, path: str, body: Any, now: float) -> tuple[int, dict[str, Any]]:
-        """One request: (HTTP status, JSON object)."""
+    def handle(self, method: str, path: str, body: Any, now: float) -> tuple[int, Any]:
+        """One request: (HTTP status, JSON object or text); ``NO_ANSWER`` when the API server
+        is down (its static pod died with dockerd)."""
         self.tick(now)
+        if not self.api_up:
+            return NO_ANSWER, None
         parts = urlsplit(path)
+        if parts.path in ("/readyz", "/livez"):
+            return 200, "ok"
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         segs = parts.path.strip("/").split("/")
         rest = (
@@ -411,6 +490,11 @@ class SimCluster:
         if argv == ["nginx", "-v"]:
             return True, "nginx version: nginx/1.29.1\n"
         return True, ""
+
+
+def _owner_kind(pod: dict[str, Any]) -> str:
+    refs = pod["metadata"].get("ownerReferences") or [{}]
+    return str(refs[0].get("kind", ""))
 
 
 def _owned_by(pod: dict[str, Any], deployment: str) -> bool:

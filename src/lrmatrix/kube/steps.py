@@ -4,6 +4,10 @@ The scenario (or ``lrmatrix plan``) calls ``setup``, ``baseline``, then stops th
 calls ``outage`` (which lasts until the end of the outage window), starts the daemon, and
 calls ``after``, ``change`` and ``teardown``. Each step only observes and records; the
 checks in infra_tests decide what the observations mean for the cell.
+
+Without live-restore the control plane (kubeadm static pods, Docker containers on minikube)
+dies with dockerd, so the outage step makes no API call at all: the ``api`` access path shows
+that outage. Timings the sources do not guarantee (when NotReady comes) are findings.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from lrmatrix.kube import upstream
 from lrmatrix.kube.api import Kube
 from lrmatrix.kube.node import NodeTimeline
 from lrmatrix.kube.probe_pod import ProbePod, Sighting
@@ -23,8 +28,11 @@ IMAGE = "nginx:alpine"
 
 
 class KubeCell:
-    def __init__(self, cell: Cell, kube: Kube, settings: KubeSettings | None = None) -> None:
+    def __init__(
+        self, cell: Cell, kube: Kube, settings: KubeSettings | None = None, node: object = None
+    ) -> None:
         self.cell = cell
+        self.node = node
         self.kube = kube
         self.settings = settings or KubeSettings.load()
         poll = self.settings.node_poll_s
@@ -38,6 +46,7 @@ class KubeCell:
         self.recovered_sighting: Sighting | None = None
         self.node_ready_again: bool | None = None
         self.nginx_version = ""
+        self.down_at: float | None = None
 
     def targets(self, address: str) -> list[str]:
         """The ``node`` access path: every endpoint through the NodePort."""
@@ -52,8 +61,18 @@ class KubeCell:
         self.timeline.poll()
         self.before = self.workload.pods()
 
+    @property
+    def api_down_during_outage(self) -> bool:
+        """The API server is a Docker container: without live-restore it is gone with dockerd."""
+        return not self.cell.live_restore
+
     def outage(self, down_at: float) -> None:
-        """From the stop until the end of the outage window: a new pod, the pods, the node."""
+        """From the stop until the end of the outage window: a new pod, the pods, the node;
+        nothing at all when the API is expected to be down."""
+        self.down_at = down_at
+        if self.api_down_during_outage:
+            self.kube.runner.mark("no API calls until docker is back: the API server died with dockerd")
+            return
         until = down_at + self.cell.timings.outage_window_s
         self.probe_pod.create()
         self.outage_sighting = self.probe_pod.wait_sandbox_failure(until)
@@ -64,6 +83,8 @@ class KubeCell:
         timings = self.cell.timings
         self.node_ready_again = self.timeline.wait_for("True", timings.recover_timeout_s)
         self.after_pods = self.workload.wait_ready(timings.ready_timeout_s)
+        if self.outage_sighting is None:  # no pod was created: the API was down
+            return
         self.recovered_sighting = self.probe_pod.wait_running(self.settings.pending_timeout_s)
         if self.recovered_sighting.pod.phase == "Running":
             self.nginx_version = self.probe_pod.nginx_version()
@@ -90,4 +111,55 @@ class KubeCell:
                 {**asdict(s.pod), "sandbox_events": list(s.sandbox_events)} for s in self.probe_pod.sightings
             ],
             "nginx_version": self.nginx_version,
+            "outage_pod_outcome": self.outage_sighting.outcome if self.outage_sighting else None,
+            "api_down_during_outage": self.api_down_during_outage,
+            "control_plane_waits": [w.as_dict() for w in getattr(self.node, "control_plane_waits", [])],
+            "findings": self.findings(),
         }
+
+    def not_ready_finding(self) -> str:
+        """When the node went NotReady, or that it did not: never assumed, since cri-dockerd's
+        one-minute cache of `docker version` puts it anywhere from a few s to ~100 s."""
+        window = self.cell.timings.outage_window_s
+        if self.api_down_during_outage:
+            return "node Ready not observable during the outage: the API server died with dockerd"
+        down = next((tr for tr in self.timeline.transitions if tr.status != "True"), None)
+        if down is None or self.down_at is None:
+            return (
+                f"node stayed Ready for the whole {window:g} s window "
+                f"({self.timeline.samples} samples; cri-dockerd caches docker version for "
+                f"{upstream.DOCKER_INFO_CACHE_S:g} s)"
+            )
+        after = down.t - (self.down_at - self.timeline.t0)
+        return (
+            f"node {down.status} {after:.0f} s after the stop "
+            f"({upstream.not_ready_form(down.message)}: {down.reason})"
+        )
+
+    def findings(self) -> list[str]:
+        found = [self.not_ready_finding()]
+        if self.outage_sighting is not None:
+            found.append(outage_pod_finding(self.outage_sighting))
+        before = {p.name: p for p in self.before}
+        for pod in self.after_pods:
+            old = before.get(pod.name)
+            if old is None:
+                continue
+            changes = [
+                f"restartCount {old.restarts} -> {pod.restarts}" if pod.restarts != old.restarts else "",
+                f"IP {old.ip} -> {pod.ip}" if pod.ip != old.ip else "",
+            ]
+            if any(changes):
+                found.append(f"pod {pod.name}: " + ", ".join(c for c in changes if c))
+        return found
+
+
+def outage_pod_finding(seen: Sighting) -> str:
+    """Which of the two outcomes that both show the outage happened (or that neither did)."""
+    if seen.outcome == "sandbox-failed":
+        return f"outage pod: FailedCreatePodSandBox: {seen.sandbox_events[0]}"
+    if seen.outcome == "not-synced":
+        return "outage pod: no container status and no event (the kubelet had stopped syncing pods)"
+    if seen.outcome == "running":
+        return "outage pod ran during the outage: the runtime was not down"
+    return f"outage pod: {seen.pod.phase} {seen.pod.waiting}".strip()
