@@ -1,7 +1,10 @@
 """The kube helpers through the real kubernetes client against the fake API server.
 
-Each behaviour is checked both ways (NotReady seen / not seen, sandbox failure / none,
-restarts changed / unchanged), so a helper that always answered the same would fail.
+The fake follows lrmatrix.kube.upstream (the API down during a no-live-restore outage,
+NotReady delayed by cri-dockerd's cache or never within the window, no event once the
+kubelet stops syncing, the real message forms). Every test asserts what lrmatrix does with
+that (which calls it makes, what it records, what it concludes), each both ways, never a
+value the fake produced and lrmatrix merely passed through.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ import pytest
 
 from contract.fake_apiserver import CONTEXT, FAST
 from lrmatrix.errors import BadInput, NodeError
+from lrmatrix.kube import upstream
 from lrmatrix.kube.api import Kube, guard_context
+from lrmatrix.kube.control_plane import wait_control_plane
 from lrmatrix.kube.node import NodeTimeline
 from lrmatrix.kube.probe_pod import NAME, ProbePod
 from lrmatrix.kube.runner import RealRunner
-from lrmatrix.kube.steps import KubeCell
+from lrmatrix.kube.steps import KubeCell, outage_pod_finding
 from lrmatrix.kube.workload import CHANGE, RESTARTED_AT, KubeWorkload, load_manifest
 from lrmatrix.matrix import load_matrix
 
@@ -50,32 +55,48 @@ def test_other_named_context_is_refused_and_same_is_allowed():
 
 
 # --- workload ------------------------------------------------------------------------------
-def test_deploy_gives_two_ready_pods_with_restart_counts(kube, apiserver):
-    pods = deployed(kube).pods()
-    assert len(pods) == 2 and all(p.ready and p.phase == "Running" for p in pods)
-    assert [p.restarts for p in pods] == [0, 0]
-    kinds = {k[0] for k in apiserver.sim.store if k[1] == NS}
-    assert kinds == {"configmaps", "deployments", "services", "pods"}
+def test_deploy_creates_every_manifest_document_in_the_cells_namespace(kube, apiserver):
+    deployed(kube)
+    made = {k[0] for k in apiserver.sim.store if k[1] == NS}
+    wanted = {f"{d['kind'].lower()}s" for d in load_manifest("nginx-web.yaml")}
+    assert made - {"pods"} == wanted and ("namespaces", "", NS) in apiserver.sim.store
+
+
+def test_pods_leaves_out_pods_being_deleted(kube, apiserver):
+    workload = deployed(kube)
+    assert len(workload.pods()) == 2
+    pod = next(o for k, o in apiserver.sim.store.items() if k[0] == "pods" and k[1] == NS)
+    pod["metadata"]["deletionTimestamp"] = apiserver.sim.stamp()
+    assert [p.name for p in workload.pods()] != [] and pod["metadata"]["name"] not in {
+        p.name for p in workload.pods()
+    }
 
 
 def test_wait_ready_fails_when_a_pod_is_not_ready(kube, apiserver):
     workload = deployed(kube)
-    pod = next(o for k, o in apiserver.sim.store.items() if k[0] == "pods")
+    pod = next(o for k, o in apiserver.sim.store.items() if k[0] == "pods" and k[1] == NS)
     next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")["status"] = "False"
     with pytest.raises(NodeError, match="1/2 nginx-web pods Ready"):
         workload.wait_ready(0.2)
 
 
-@pytest.mark.parametrize(("live_restore", "expected"), [(True, [0, 0]), (False, [1, 1])])
-def test_restart_counts_follow_live_restore(kube, apiserver, live_restore, expected):
+@pytest.mark.parametrize("live_restore", [True, False])
+def test_restart_counts_and_pod_ips_that_changed_are_reported(kube, apiserver, live_restore):
+    """Without live-restore the kubelet makes new sandboxes (restartCount + 1, maybe a new IP
+    from IPAM): lrmatrix reports each change it saw, and none when nothing changed."""
     apiserver.sim.live_restore = live_restore
-    workload = deployed(kube)
-    before = workload.pods()
+    steps = kube_cell(kube, "k8s128-liverestore")
+    steps.setup()
+    steps.baseline()
     apiserver.set_runtime(False)
     apiserver.set_runtime(True)
-    after = workload.wait_ready(2)
-    assert [p.name for p in after] == [p.name for p in before]
-    assert [p.restarts for p in after] == expected
+    apiserver.advance(apiserver.sim.control_plane_after + 10)
+    steps.after_pods = steps.workload.wait_ready(2)
+    changed = [f for f in steps.findings() if f.startswith("pod ")]
+    if live_restore:
+        assert changed == []
+    else:
+        assert len(changed) == 2 and all("restartCount 0 -> 1" in f and "IP " in f for f in changed)
 
 
 def test_config_change_patches_restarts_and_waits_for_rollout(kube, apiserver):
@@ -104,47 +125,56 @@ def test_remove_deletes_the_namespace_and_is_idempotent(kube, apiserver):
     workload.remove()  # 404 is fine: already gone
 
 
-# --- node Ready timeline -------------------------------------------------------------------
-def test_timeline_records_not_ready_when_runtime_is_down(kube, apiserver):
-    timeline = NodeTimeline(kube, FAST.node_poll_s)
-    assert timeline.poll() == "True"
+# --- node Ready timeline: when NotReady comes is a finding, never an assumption -------------
+def test_not_ready_is_reported_with_when_and_which_message_form(kube, apiserver):
+    apiserver.sim.not_ready_after = 3  # cri-dockerd's cached docker version had almost expired
+    steps = kube_cell(kube, "k8s128-liverestore", window=0.3)
+    steps.timeline.poll()
+    down_at = kube.runner.monotonic()
     apiserver.set_runtime(False)
-    assert timeline.poll() == "True", "the kubelet takes ~30 s to notice"
-    apiserver.advance(31)
-    timeline.watch(kube.runner.monotonic() + 0.1)
-    assert timeline.went_not_ready
-    down = timeline.first("False")
-    assert down is not None and down.reason == "KubeletNotReady" and "runtime is down" in down.message
-    apiserver.set_runtime(True)
-    assert timeline.wait_for("True", 1)
-    assert [t.status for t in timeline.transitions] == ["True", "False", "True"]
+    assert steps.timeline.poll() == "True", "NotReady before cri-dockerd's cache expired"
+    apiserver.advance(3)
+    steps.down_at = down_at
+    steps.timeline.watch(kube.runner.monotonic() + 0.1)
+    finding = steps.not_ready_finding()
+    assert finding.startswith("node False ")
+    assert finding.endswith("after the stop (runtime-not-ready: KubeletNotReady)")
+    apiserver.advance(upstream.RUNTIME_SYNC_THRESHOLD_S)
+    steps.timeline.poll()
+    assert upstream.not_ready_form(steps.timeline.transitions[-1].message) == "runtime-down+runtime-not-ready"
 
 
-def test_timeline_sees_no_not_ready_while_runtime_stays_up(kube, apiserver):
-    timeline = NodeTimeline(kube, FAST.node_poll_s)
-    apiserver.advance(120)
-    timeline.watch(kube.runner.monotonic() + 0.15)
-    assert timeline.samples > 1
-    assert not timeline.went_not_ready
-    assert [t.status for t in timeline.transitions] == ["True"]
+def test_a_node_that_stays_ready_through_the_window_is_a_finding_not_a_failure(kube, apiserver):
+    steps = kube_cell(kube, "k8s128-liverestore", window=0.2)
+    steps.timeline.poll()
+    steps.down_at = kube.runner.monotonic()
+    apiserver.set_runtime(False)
+    apiserver.advance(60)  # within cri-dockerd's cache plus the kubelet's checks (75 s here)
+    steps.timeline.watch(kube.runner.monotonic() + 0.1)
+    assert not steps.timeline.went_not_ready
+    assert steps.not_ready_finding().startswith("node stayed Ready for the whole 0.2 s window")
 
 
 def test_wait_for_returns_false_when_the_node_stays_not_ready(kube, apiserver):
     timeline = NodeTimeline(kube, FAST.node_poll_s)
     apiserver.set_runtime(False)
-    apiserver.advance(31)
+    apiserver.advance(200)
     assert timeline.wait_for("True", 0.1) is False
+    apiserver.set_runtime(True)
+    assert timeline.wait_for("True", 1) is True
 
 
-# --- the pod created during the outage -----------------------------------------------------
-def test_probe_pod_stays_creating_with_sandbox_event_then_runs(kube, apiserver):
+# --- the pod created during the outage: two outcomes, both evidence, recorded ---------------
+def test_probe_pod_with_a_sandbox_failure_then_running(kube, apiserver):
     deployed(kube)
     probe = ProbePod(kube, NS, "nginx:alpine", FAST.node_poll_s)
     apiserver.set_runtime(False)
     probe.create()
     seen = probe.wait_sandbox_failure(kube.runner.monotonic() + 1)
-    assert seen.stuck_creating
-    assert seen.sandbox_events and "Cannot connect to the Docker daemon" in seen.sandbox_events[0]
+    assert seen.outcome == "sandbox-failed"
+    assert upstream.is_runtime_down_sandbox_failure(seen.sandbox_events[0])
+    finding = outage_pod_finding(seen)
+    assert finding.startswith("outage pod: FailedCreatePodSandBox: Failed to create pod sandbox")
     apiserver.set_runtime(True)
     running = probe.wait_running(1)
     assert running.pod.phase == "Running" and running.pod.ready
@@ -154,13 +184,23 @@ def test_probe_pod_stays_creating_with_sandbox_event_then_runs(kube, apiserver):
     probe.delete()
 
 
-def test_probe_pod_runs_at_once_when_runtime_is_up(kube, apiserver):
+def test_probe_pod_the_kubelet_no_longer_syncs_gets_no_status_and_no_event(kube, apiserver):
+    deployed(kube)
+    apiserver.sim.stops_syncing_after = 0  # the kubelet's runtime check already failed
+    probe = ProbePod(kube, NS, "nginx:alpine", FAST.node_poll_s)
+    apiserver.set_runtime(False)
+    probe.create()
+    seen = probe.wait_sandbox_failure(kube.runner.monotonic() + 0.1)
+    assert seen.outcome == "not-synced" and not seen.stuck_creating
+    assert "stopped syncing" in outage_pod_finding(seen)
+
+
+def test_probe_pod_that_runs_at_once_means_the_runtime_was_up(kube, apiserver):
     deployed(kube)
     probe = ProbePod(kube, NS, "nginx:alpine", FAST.node_poll_s)
     probe.create()
     seen = probe.wait_sandbox_failure(kube.runner.monotonic() + 0.1)
-    assert not seen.stuck_creating
-    assert seen.sandbox_events == ()
+    assert seen.outcome == "running" and "runtime was not down" in outage_pod_finding(seen)
 
 
 def test_exec_in_a_pod_that_is_not_running_reports_it(kube, apiserver):
@@ -171,29 +211,89 @@ def test_exec_in_a_pod_that_is_not_running_reports_it(kube, apiserver):
     assert "nginx version" not in probe.nginx_version()
 
 
-# --- the whole Kubernetes side of a cell ---------------------------------------------------
-def test_kube_cell_sequence_against_the_fake(kube, apiserver):
-    cell = load_matrix().cell("k8s128-noliverestore")
-    cell = dataclasses.replace(
-        cell, timings=dataclasses.replace(cell.timings, outage_window_s=0.3, ready_timeout_s=2)
-    )
+# --- the API server down with the runtime, and back ----------------------------------------
+def test_readyz_says_when_the_api_server_is_gone_and_when_it_is_back(kube, apiserver):
     apiserver.sim.live_restore = False
-    apiserver.sim.not_ready_after = 0.1
-    steps = KubeCell(cell, kube, FAST)
+    assert kube.readyz() == "ok"
+    apiserver.set_runtime(False)
+    assert kube.readyz().startswith("no answer")
+    assert apiserver.dropped
+    from urllib3.exceptions import HTTPError
+
+    with pytest.raises(HTTPError):  # what any step that used the API now would meet
+        NodeTimeline(kube, FAST.node_poll_s).discover()
+
+
+def test_wait_control_plane_waits_for_readyz_node_and_static_pods(kube, apiserver):
+    apiserver.sim.live_restore = False
+    apiserver.sim.control_plane_after, apiserver.sim.static_ready_lag = 0.3, 0.2
+    apiserver.set_runtime(False)
+    apiserver.set_runtime(True)
+    done = wait_control_plane(kube, 5, FAST.node_poll_s)
+    assert done.readyz_s is not None and done.readyz_s >= 0.25
+    assert done.static_pods_s is not None and done.static_pods_s >= done.readyz_s
+    assert all(s.endswith("Running/Ready") for s in done.static_pods)
+
+
+def test_wait_control_plane_names_what_did_not_come_back(kube, apiserver):
+    apiserver.sim.live_restore = False
+    apiserver.set_runtime(False)
+    with pytest.raises(NodeError, match="not back within 0s: no answer"):
+        wait_control_plane(kube, 0.2, FAST.node_poll_s)
+    apiserver.set_runtime(True)
+    apiserver.advance(apiserver.sim.control_plane_after)
+    with pytest.raises(NodeError, match=r"kube-controller-manager: Running;"):
+        wait_control_plane(kube, 0.1, FAST.node_poll_s)
+
+
+# --- the whole Kubernetes side of a cell ---------------------------------------------------
+def kube_cell(kube: Kube, name: str, window: float = 0.3) -> KubeCell:
+    cell = load_matrix().cell(name)
+    timings = dataclasses.replace(
+        cell.timings, outage_window_s=window, ready_timeout_s=2, recover_timeout_s=5
+    )
+    return KubeCell(dataclasses.replace(cell, timings=timings), kube, FAST)
+
+
+def test_no_liverestore_cell_makes_no_api_call_during_the_outage(kube, apiserver):
+    apiserver.sim.live_restore = False
+    apiserver.sim.control_plane_after, apiserver.sim.static_ready_lag = 0.2, 0.1
+    steps = kube_cell(kube, "k8s128-noliverestore")
     steps.setup()
     steps.baseline()
     apiserver.set_runtime(False)
+    sent = len(apiserver.requests)
     steps.outage(kube.runner.monotonic())
+    assert apiserver.requests[sent:] == [] and apiserver.dropped == []
     apiserver.set_runtime(True)
+    wait_control_plane(kube, 5, FAST.node_poll_s)  # the driver's start_daemon does this
     steps.after()
     steps.change()
     steps.teardown()
     summary = steps.summary()
-    assert [t["status"] for t in summary["node_ready_timeline"]] == ["True", "False", "True"]
-    assert steps.outage_sighting is not None and steps.outage_sighting.stuck_creating
-    assert [p.restarts for p in steps.after_pods] == [1, 1]
-    assert steps.nginx_version.startswith("nginx version")
-    assert not [k for k in apiserver.sim.store if NS in (k[1], k[2])]
+    assert summary["api_down_during_outage"] and summary["outage_pod_outcome"] is None
+    assert summary["findings"][0].startswith("node Ready not observable")
+    assert [f for f in summary["findings"] if "restartCount 0 -> 1" in f]
+    gone = "lrm-k8s128-noliverestore"
+    assert not [k for k in apiserver.sim.store if gone in (k[1], k[2])]
+
+
+def test_liverestore_cell_watches_the_outage_through_the_api(kube, apiserver):
+    steps = kube_cell(kube, "k8s128-liverestore")
+    steps.setup()
+    steps.baseline()
+    apiserver.set_runtime(False)
+    sent = len(apiserver.requests)
+    steps.outage(kube.runner.monotonic())
+    during = apiserver.requests[sent:]
+    assert ("POST", f"/api/v1/namespaces/{NS}/pods") in during
+    assert any(path.startswith("/api/v1/nodes/") for _, path in during)
+    apiserver.set_runtime(True)
+    steps.after()
+    summary = steps.summary()
+    assert summary["outage_pod_outcome"] == "sandbox-failed" and not summary["api_down_during_outage"]
+    assert summary["nginx_version"].startswith("nginx version")
+    assert not [f for f in summary["findings"] if f.startswith("pod ")]
 
 
 # --- the fake's objects are real-shaped ----------------------------------------------------

@@ -1,8 +1,8 @@
 """The node's Ready condition over time: what the kubelet reports while the runtime is down.
 
-Sampled on the runner's clock; only transitions are kept (plus the first sample), each with
-the moment it was seen and the API's own lastTransitionTime, so a result shows both when
-the kubelet said it and when the harness noticed.
+Sampled on the runner's clock; only changes of status or message are kept (plus the first
+sample), each with the moment it was seen and the API's own lastTransitionTime, so a result
+shows both when the kubelet said it and when the harness noticed.
 """
 
 from __future__ import annotations
@@ -49,8 +49,13 @@ class NodeTimeline:
         node = self.kube.core.read_node(self.name)
         ready = next((c for c in node.status.conditions or [] if c.type == "Ready"), None)
         status = ready.status if ready else "Unknown"
+        message = (ready.message or "") if ready else "no Ready condition"
         self.samples += 1
-        if not self.transitions or self.transitions[-1].status != status:
+        # a new message counts too: the kubelet's NotReady reason changes form while it lasts
+        if not self.transitions or (self.transitions[-1].status, self.transitions[-1].message) != (
+            status,
+            message,
+        ):
             since = ready.last_transition_time if ready else None
             self.transitions.append(
                 Transition(
@@ -58,7 +63,7 @@ class NodeTimeline:
                     seen_at=iso(self.kube.runner.wall()),
                     status=status,
                     reason=(ready.reason or "") if ready else "",
-                    message=(ready.message or "") if ready else "no Ready condition",
+                    message=message,
                     since=_text(since),
                 )
             )

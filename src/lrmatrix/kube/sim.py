@@ -88,6 +88,7 @@ class SimCluster:
         self.not_ready_after = not_ready_after
         self.stops_syncing_after = stops_syncing_after
         self.control_plane_after = control_plane_after
+        self.static_ready_lag = STATIC_READY_LAG_S
         self.wall0 = wall0
         self.rv = 1000
         self.now = 0.0
@@ -140,7 +141,7 @@ class SimCluster:
             for (plural, _ns, _name), pod in self.store.items():
                 if plural == "pods" and pod["status"]["phase"] == "Pending":
                     self._set_pod(pod, "Running", ready=True)
-            if self.now >= self.api_back_at + STATIC_READY_LAG_S:
+            if self.now >= self.api_back_at + self.static_ready_lag:
                 for pod in self._static_pods():
                     if not pod["status"]["containerStatuses"][0]["ready"]:
                         self._set_pod(pod, "Running", ready=True)
