@@ -7,10 +7,14 @@ from __future__ import annotations
 import time
 
 import pytest
+import test_ssh_driver as ssh
 from sshnode import why_not_ready
-from test_ssh_driver import DAEMON_JSON, clean, driver, staging  # noqa: F401 (fixtures)
+from test_ssh_driver import DAEMON_JSON, driver
 
 pytest.importorskip("paramiko")
+
+# the staging node and its per-test reset, shared with the ssh driver's own tests
+staging, clean = ssh.staging, ssh.clean
 
 pytestmark = [
     pytest.mark.integration,
