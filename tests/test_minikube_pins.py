@@ -98,3 +98,14 @@ def test_the_list_is_the_releases_own_with_its_source():
 
 def test_the_list_file_is_found_from_the_matrix_folder():
     assert isinstance(MATRIX, Path) and (MATRIX / "matrix.toml").exists()
+
+
+def test_ci_installs_the_release_the_pins_are_checked_against():
+    from lrmatrix import ci_workflows
+    from lrmatrix.kube import upstream
+    from lrmatrix.matrix import load_matrix
+
+    release = matrix_data()["minikube"]["release"]
+    assert release == upstream.MINIKUBE
+    setup = ci_workflows.driver_setup(load_matrix(MATRIX))
+    assert f"/minikube/releases/{release}/" in setup["minikube"]
