@@ -147,6 +147,7 @@ def test_not_ready_is_reported_with_when_and_which_message_form(kube, apiserver)
 def test_a_node_that_stays_ready_through_the_window_is_a_finding_not_a_failure(kube, apiserver):
     steps = kube_cell(kube, "k8s128-liverestore", window=0.2)
     steps.timeline.poll()
+    assert "did not reach the outage" in steps.not_ready_finding()
     steps.down_at = kube.runner.monotonic()
     apiserver.set_runtime(False)
     apiserver.advance(60)  # within cri-dockerd's cache plus the kubelet's checks (75 s here)

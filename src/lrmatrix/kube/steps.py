@@ -121,10 +121,12 @@ class KubeCell:
         """When the node went NotReady, or that it did not: never assumed, since cri-dockerd's
         one-minute cache of `docker version` puts it anywhere from a few s to ~100 s."""
         window = self.cell.timings.outage_window_s
+        if self.down_at is None:
+            return "node Ready not watched: the scenario did not reach the outage"
         if self.api_down_during_outage:
             return "node Ready not observable during the outage: the API server died with dockerd"
         down = next((tr for tr in self.timeline.transitions if tr.status != "True"), None)
-        if down is None or self.down_at is None:
+        if down is None:
             return (
                 f"node stayed Ready for the whole {window:g} s window "
                 f"({self.timeline.samples} samples; cri-dockerd caches docker version for "
