@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lrmatrix.findings import address_changes, findings
+from lrmatrix.findings import address_changes, findings, misdirected_responses
 
 DOWN, UP = 2.0, 7.0
 
@@ -16,11 +16,25 @@ def path(failed_while_down=0, sent_while_down=100, windows=(), setup_error=""):
     }
 
 
-def test_loopback_failing_while_down_is_called_out_with_docker_proxy():
-    notes = findings({"node": path(), "loopback": path(80, windows=[(3.0, 7.1)])}, DOWN, UP)
-    assert notes == [
-        "loopback path fails while dockerd is down: 80/100 requests failed (docker-proxy exits with dockerd)"
+SEEN_GONE = {"before_stop": [41, 42], "gone": [], "before_start": []}
+
+
+def test_loopback_failing_blames_docker_proxy_only_when_it_was_seen_gone():
+    probes = {"node": path(), "loopback": path(80, windows=[(3.0, 7.1)])}
+    assert findings(probes, DOWN, UP, proxies=SEEN_GONE) == [
+        "loopback path fails while dockerd is down: 80/100 requests failed "
+        "(docker-proxy exits with dockerd: 2 before the stop, seen gone after)"
     ]
+
+
+def test_loopback_failing_without_a_docker_proxy_states_the_fact_alone():
+    """The -noproxy cell: no docker-proxy existed, so none can have exited."""
+    probes = {"loopback": path(3, windows=[(3.0, 3.2)])}
+    fact = ["loopback path fails while dockerd is down: 3/100 requests failed"]
+    assert findings(probes, DOWN, UP, proxies={"before_stop": [], "gone": [], "before_start": []}) == fact
+    assert findings(probes, DOWN, UP) == fact  # not looked at (a driver that cannot)
+    still_there = {"before_stop": [41], "gone": [41], "before_start": [41]}
+    assert findings(probes, DOWN, UP, proxies=still_there) == fact
 
 
 def test_path_that_kept_answering_is_said_too():
@@ -33,15 +47,26 @@ def test_node_path_is_the_verdict_not_a_finding_while_down():
 
 def test_failures_after_the_restart_are_a_finding_with_their_length():
     notes = findings({"node": path(windows=[(7.2, 7.45)])}, DOWN, UP)
-    assert len(notes) == 1 and "failed again after dockerd started: 1 window(s), longest 250 ms" in notes[0]
+    assert notes == ["node path failed again after dockerd started: 1 window(s), longest 250 ms"]
+
+
+def test_the_nat_chain_is_named_only_when_it_was_seen_missing():
+    blip = {"node": path(windows=[(7.2, 7.45)])}
+    seen = {"missing": [[7.17, 7.31]], "samples": 40}
+    assert findings(blip, DOWN, UP, nat=seen) == [
+        "node path failed again after dockerd started: 1 window(s), longest 250 ms (the DOCKER NAT chain "
+        "was seen missing at +0.17..+0.31s after the start command: dockerd re-creates it)"
+    ]
+    never_missing = {"missing": [], "samples": 40}
+    assert findings(blip, DOWN, UP, nat=never_missing) == findings(blip, DOWN, UP)
+    assert "NAT" not in findings(blip, DOWN, UP, nat=never_missing)[0]
 
 
 def test_path_that_never_came_back_is_said_so_not_given_a_length():
     notes = findings({"node": path(windows=[(7.2, 7.4), (7.5, None)])}, DOWN, UP)
     assert notes == [
         "node path stopped answering 0.500s after dockerd started and did not answer again",
-        "node path failed again after dockerd started: 1 window(s), longest 200 ms "
-        "(dockerd re-creates its DOCKER NAT chain on start; bench/restart_blip.py shows it)",
+        "node path failed again after dockerd started: 1 window(s), longest 200 ms",
     ]
 
 
@@ -83,3 +108,13 @@ def test_failures_after_the_config_change_are_not_blamed_on_the_restart():
     notes = findings({"node": path(windows=[(7.2, 7.4), (9.0, 9.1)])}, DOWN, UP, change_rel=8.0)
     assert notes[0] == "node path failed 1 time(s) after the config change"
     assert "1 window(s), longest 200 ms" in notes[1]
+
+
+def test_responses_from_another_container_are_counted():
+    wrong = [{"target": "http://198.19.3.2:80", "expected": "lrm-web-1", "served_by": "lrm-web-2",
+              "count": 40, "first_t": 9.5}]  # fmt: skip
+    assert misdirected_responses({"node": path(), "pod": {**path(), "misdirected": wrong}}) == [
+        "pod path: 40 response(s) came from another container: http://198.19.3.2:80 (of lrm-web-1) "
+        "answered as lrm-web-2 40 time(s) from t=9.500s"
+    ]
+    assert misdirected_responses({"pod": {**path(), "misdirected": []}, "node": path()}) == []

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from lrmatrix.probe import Sample
-from lrmatrix.verdict import Disruption, decide
+from lrmatrix.probe import PathRecord, Sample, Target
+from lrmatrix.verdict import Disruption, Verdict
+from lrmatrix.verdict import decide as decide_on_record
+
+
+def decide(expected: str, samples: list[Sample], d: Disruption, interval: float = 0.1, **record) -> Verdict:
+    """The verdict on one path's samples, its thread having stopped when asked unless said."""
+    return decide_on_record(
+        expected, PathRecord("node", samples, **{"stopped": "asked", **record}), d, interval
+    )
 
 
 def samples(pattern: str, step: float = 0.1) -> list[Sample]:
@@ -73,15 +81,15 @@ def two_targets(pattern_a: str, pattern_b: str, step: float = 0.1) -> list[Sampl
 def test_one_container_that_never_comes_back_is_unrecovered():
     """c1 stays dead while c2, asked last each time, answers: a view of the path as one
     sequence (its last sample is fine) would call this recovered."""
-    v = decide("outage", two_targets("o" * 10 + "x" * 20, "o" * 10 + "x" * 10 + "o" * 10), D)
+    v = decide("outage", two_targets("o" * 10 + "x" * 20, "o" * 10 + "x" * 10 + "o" * 10), D, 0.05)
     assert v.observed == "unrecovered"
 
 
 def test_a_failure_after_the_config_change_is_not_taken_for_no_recovery():
     samples = two_targets("o" * 10 + "x" * 10 + "o" * 5 + "x" * 5, "o" * 10 + "x" * 10 + "o" * 5 + "x" * 5)
     changed = Disruption(stop_at=1.0, stopped_at=1.1, start_at=2.0, api_at=2.1, change_at=2.5)
-    assert decide("outage", samples, changed).observed == "outage"
-    assert decide("outage", samples, D).observed == "unrecovered"
+    assert decide("outage", samples, changed, 0.05).observed == "outage"
+    assert decide("outage", samples, D, 0.05).observed == "unrecovered"
 
 
 def test_a_probe_waiting_out_a_timeout_when_the_change_comes_is_not_unrecovered():
@@ -90,7 +98,7 @@ def test_a_probe_waiting_out_a_timeout_when_the_change_comes_is_not_unrecovered(
     d = Disruption(stop_at=1.0, stopped_at=1.1, start_at=2.0, api_at=2.1, change_at=2.55)
     samples = two_targets("o" * 10 + "o" * 10 + "oooooxoooo", "o" * 30)
     samples = [s for s in samples if not ("c1" in s.url and 2.55 <= s.t < 2.7)]  # the timeout's gap
-    assert decide("survive", samples, d).observed == "survive"
+    assert decide("survive", samples, d, 0.05).observed == "survive"
 
 
 CHANGED = Disruption(stop_at=1.0, stopped_at=1.1, start_at=2.0, api_at=2.1, change_at=2.5)
@@ -98,15 +106,117 @@ CHANGED = Disruption(stop_at=1.0, stopped_at=1.1, start_at=2.0, api_at=2.1, chan
 
 def test_failures_that_begin_before_the_change_and_never_end_are_unrecovered():
     samples = two_targets("o" * 10 + "x" * 10 + "oo" + "x" * 8, "o" * 10 + "x" * 10 + "o" * 10)
-    assert decide("outage", samples, CHANGED).observed == "unrecovered"  # c1 fails again at 2.2
+    assert decide("outage", samples, CHANGED, 0.05).observed == "unrecovered"  # c1 fails again at 2.2
 
 
 def test_failures_that_begin_before_the_change_and_end_after_it_are_recovered():
     samples = two_targets("o" * 10 + "x" * 10 + "oo" + "x" * 5 + "ooo", "o" * 10 + "x" * 10 + "o" * 10)
-    assert decide("outage", samples, CHANGED).observed == "outage"
+    assert decide("outage", samples, CHANGED, 0.05).observed == "outage"
 
 
 def test_failures_that_begin_after_the_change_are_the_changes_not_unrecovered():
     samples = two_targets("o" * 10 + "x" * 10 + "o" * 6 + "x" * 4, "o" * 10 + "x" * 10 + "o" * 10)
-    assert decide("outage", samples, CHANGED).observed == "outage"  # c1 fails from 2.6, after 2.5
-    assert decide("outage", samples, D).observed == "unrecovered"  # without a change: no excuse
+    assert decide("outage", samples, CHANGED, 0.05).observed == "outage"  # c1 fails from 2.6, after 2.5
+    assert decide("outage", samples, D, 0.05).observed == "unrecovered"  # without a change: no excuse
+
+
+# --- evidence: coverage, a probe that stopped, a daemon that came back, who served ----------
+
+
+def test_one_ok_request_in_a_long_window_is_inconclusive_not_survive():
+    """The issue's case: one OK sample in a 6 s window once read "survive, 0/1 failed"."""
+    d = Disruption(stop_at=1.0, stopped_at=1.1, start_at=7.0, api_at=7.1)
+    lone = [Sample(t, 0, "http://n:8081/", True, 200, 1.0) for t in (0.5, 3.0, 7.5)]
+    v = decide("survive", lone, d, 0.05)
+    assert v.observed == "inconclusive" and not v.passed
+    assert "node path: 1/120 requests (1%)" in v.reason
+
+
+@pytest.mark.parametrize(("kept", "observed"), [(9, "survive"), (8, "inconclusive")])
+def test_coverage_threshold_both_ways(kept, observed):
+    """10 requests called for while down; 90 % is enough, 80 % is not."""
+    pattern = samples("o" * 30)
+    dropped = [s for i, s in enumerate(pattern) if not 10 + kept <= i < 20]
+    assert decide("survive", dropped, D).observed == observed
+
+
+def test_timed_out_requests_count_as_sent_and_failed_never_as_missing():
+    """A 500 ms timeout at 50 ms holds the probe 11 ticks; the next request goes out then."""
+    before = [Sample(i * 0.05, 0, "http://n:80/", True, 200, 1.0) for i in range(20)]
+    down = [Sample(1.0 + i * 0.55, 0, "http://n:80/", False, 0, 500.4, "timed out") for i in range(4)]
+    after = [Sample(3.2 + i * 0.05, 0, "http://n:80/", True, 200, 1.0) for i in range(20)]
+    d = Disruption(stop_at=1.0, stopped_at=1.1, start_at=3.2, api_at=3.3)
+    v = decide("outage", before + down + after, d, 0.05)
+    assert v.observed == "outage", v.reason
+    assert "4/4 requests failed" in v.reason
+
+
+def test_a_container_the_probe_stopped_asking_is_named_in_the_gap():
+    both = two_targets("o" * 30, "o" * 30)
+    c2_missing_while_down = [s for s in both if not ("c2" in s.url and 1.0 <= s.t < 2.0)]
+    v = decide("survive", c2_missing_while_down, D, 0.05)
+    assert v.observed == "inconclusive"
+    assert "node path http://c2:80: 0/10 requests (0%)" in v.reason
+    assert "http://c1:80" not in v.reason  # the container that was covered is not blamed
+    assert decide("survive", both, D, 0.05).observed == "survive"
+
+
+@pytest.mark.parametrize(
+    ("record", "says"),
+    [
+        ({"stopped": "time limit"}, "the node probe stopped early (time limit)"),
+        ({"stopped": "request limit"}, "stopped early (request limit)"),
+        ({"stopped": "error: RuntimeError: boom"}, "stopped early (error: RuntimeError: boom)"),
+        ({"stopped": ""}, "stopped early (still running when asked to stop)"),
+        ({"setup_error": "setns: Operation not permitted"}, "could not run: setns: Operation not permitted"),
+    ],
+)
+def test_a_probe_thread_that_stopped_early_is_inconclusive(record, says):
+    v = decide("survive", samples("o" * 30), D, **record)
+    assert v.observed == "inconclusive" and says in v.reason
+    assert decide("survive", samples("o" * 30), D).observed == "survive"  # the same, stopped when asked
+
+
+def test_a_daemon_that_came_back_by_itself_is_an_error_never_survive():
+    back = Disruption(stop_at=1.0, stopped_at=1.1, start_at=2.0, api_at=2.1, came_back_at=1.5,
+                      came_back="dockerd (pid 77) is running", origin=0.25)  # fmt: skip
+    v = decide("survive", samples("o" * 30), back)
+    assert v.observed == "error"
+    assert v.reason == "the daemon came back at t=1.250s by itself (dockerd (pid 77) is running)"
+    assert decide("survive", samples("o" * 30), D).observed == "survive"
+
+
+def behind_one_port(before: str, after: str) -> list[Sample]:
+    """A NodePort: every request to one address, served by the pod each letter names."""
+    names = {"a": "web-a", "b": "web-b"}
+    return [
+        Sample(i * 0.05, 0, "http://node:30081/", True, 200, 1.0, "", names[c])
+        for i, c in enumerate(before * 20 + "a" * 20 + after * 20)
+    ]
+
+
+def test_a_pod_that_never_serves_again_behind_one_nodeport_is_unrecovered():
+    d = Disruption(stop_at=2.0, stopped_at=2.1, start_at=3.0, api_at=3.1)
+    v = decide("outage", behind_one_port("ab", "a"), d, 0.05)
+    assert v.observed == "unrecovered" and "web-b never served again" in v.reason
+    assert decide("survive", behind_one_port("ab", "ab"), d, 0.05).observed == "survive"
+
+
+def test_a_replica_replaced_by_a_new_pod_is_recovered():
+    d = Disruption(stop_at=2.0, stopped_at=2.1, start_at=3.0, api_at=3.1)
+    replaced = [
+        s if s.served_by != "web-b" or s.t < 2.0 else Sample(s.t, 0, s.url, True, 200, 1.0, "", "web-c")
+        for s in behind_one_port("ab", "ab")
+    ]
+    assert decide("survive", replaced, d, 0.05).observed == "survive"
+
+
+def test_a_container_of_the_round_robin_never_asked_is_a_gap():
+    """Coverage is judged on the probe's own target list, so a container that got no request
+    at all is missing rather than silently absent from the per-container figures."""
+    targets = [Target(f"http://c{i}:80/", "x", f"c{i}") for i in (1, 2, 3)]
+    record = PathRecord("node", two_targets("o" * 30, "o" * 30), targets, stopped="asked")
+    v = decide_on_record("survive", record, D, 0.05)
+    assert v.observed == "inconclusive" and "http://c3:80: 0/7 requests" in v.reason
+    record.targets = targets[:2]
+    assert decide_on_record("survive", record, D, 0.05).observed == "survive"

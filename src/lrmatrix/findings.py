@@ -1,7 +1,10 @@
 """Findings: measured behaviour worth a sentence in the report that is not the verdict.
 
 The verdict is about the ``node`` path while the daemon is down; these call out what else
-the probes saw (loopback through docker-proxy, blips after the restart), in words.
+the probes saw (loopback through docker-proxy, blips after the restart), in words. A
+sentence names a cause only when the run saw it: the DOCKER NAT chain missing while dockerd
+started (``nat``), or docker-proxy processes that existed and were gone (``proxies``);
+otherwise it states the fact alone.
 """
 
 from __future__ import annotations
@@ -9,11 +12,33 @@ from __future__ import annotations
 from typing import Any
 
 
+def nat_cause(nat: dict[str, Any] | None, up_rel: float) -> str:
+    """The NAT chain's part in a blip after the start, if the harness saw it missing."""
+    spans = (nat or {}).get("missing") or []
+    if not spans:
+        return ""
+    seen = ", ".join(f"+{a - up_rel:.2f}..+{b - up_rel:.2f}s" for a, b in spans)
+    return (
+        f" (the DOCKER NAT chain was seen missing at {seen} after the start command: dockerd re-creates it)"
+    )
+
+
+def proxy_cause(proxies: dict[str, list[int] | None] | None) -> str:
+    """docker-proxy's part in a loopback failure, if one existed and was seen gone."""
+    before = set((proxies or {}).get("before_stop") or [])
+    later = [v for k, v in (proxies or {}).items() if k != "before_stop" and v is not None]
+    if before and any(not before & set(v) for v in later):
+        return f" (docker-proxy exits with dockerd: {len(before)} before the stop, seen gone after)"
+    return ""
+
+
 def findings(
     probes: dict[str, dict[str, Any]],
     down_rel: float | None,
     up_rel: float | None,
     change_rel: float | None = None,
+    nat: dict[str, Any] | None = None,
+    proxies: dict[str, list[int] | None] | None = None,
 ) -> list[str]:
     notes: list[str] = []
     if down_rel is None or up_rel is None:
@@ -26,7 +51,7 @@ def findings(
             notes.append(
                 f"{path} path fails while dockerd is down: {p['failed_while_down']}/"
                 f"{p['sent_while_down']} requests failed"
-                + (" (docker-proxy exits with dockerd)" if path == "loopback" else "")
+                + (proxy_cause(proxies) if path == "loopback" else "")
             )
         elif path != "node" and p["sent_while_down"]:
             notes.append(f"{path} path kept answering while dockerd was down")
@@ -41,11 +66,7 @@ def findings(
             late = late[:-1]
         if late:
             longest = max(w[1] - w[0] for w in late)
-            cause = (
-                " (dockerd re-creates its DOCKER NAT chain on start; bench/restart_blip.py shows it)"
-                if path == "node"
-                else ""
-            )
+            cause = nat_cause(nat, up_rel) if path == "node" else ""
             notes.append(
                 f"{path} path failed again after dockerd started: {len(late)} window(s), longest "
                 f"{longest * 1000:.0f} ms{cause}"
@@ -66,3 +87,19 @@ def address_changes(before: list[dict[str, Any]], after: list[dict[str, Any]]) -
         if was.get(c["name"]) and c.get("ip") and c["ip"] != was[c["name"]]
     ]
     return [f"container IPs changed across the restart: {', '.join(moved)}"] if moved else []
+
+
+def misdirected_responses(probes: dict[str, dict[str, Any]]) -> list[str]:
+    """Responses on one container's address that another container served, with counts."""
+    notes = []
+    for path, p in probes.items():
+        wrong = p.get("misdirected") or []
+        if wrong:
+            detail = ", ".join(
+                f"{m['target']} (of {m['expected']}) answered as {m['served_by']} {m['count']} time(s) "
+                f"from t={m['first_t']:.3f}s"
+                for m in wrong
+            )
+            total = sum(m["count"] for m in wrong)
+            notes.append(f"{path} path: {total} response(s) came from another container: {detail}")
+    return notes

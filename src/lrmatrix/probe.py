@@ -21,14 +21,21 @@ from urllib.parse import urlsplit
 import requests
 
 CLONE_NEWNET = 0x40000000
+#: the response header naming the container that served a request (nginx ``$hostname``)
+SERVED_BY = "X-Served-By"
 
 
 @dataclass(frozen=True)
 class Target:
+    """A URL, the text its body must contain, and the container that must serve it when the
+    address belongs to one container (a published port, a container IP); empty when several
+    share it (a Kubernetes NodePort)."""
+
     url: str
     expect: str
     #: TLS verification for https targets: a CA file (the API server's) or True
     verify: bool | str = True
+    container: str = ""
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class Sample:
     status: int
     latency_ms: float
     error: str = ""
+    served_by: str = ""  # the X-Served-By header: which container answered; empty if none did
 
 
 @dataclass
@@ -50,6 +58,7 @@ class PathRecord:
 
     name: str
     samples: list[Sample] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)  # the round robin, in order
     cpu_s: float = 0.0
     missed_ticks: int = 0
     setup_error: str = ""
@@ -81,7 +90,8 @@ def request_once(
             if ok
             else f"HTTP {resp.status_code}" + ("" if resp.status_code != 200 else ": unexpected body")
         )
-        return Sample(t0, wall, target.url, ok, resp.status_code, round(latency, 3), err)
+        served = resp.headers.get(SERVED_BY, "")
+        return Sample(t0, wall, target.url, ok, resp.status_code, round(latency, 3), err, served)
     except requests.RequestException as exc:
         latency = (clock() - t0) * 1000
         return Sample(t0, wall, target.url, False, 0, round(latency, 3), _short_error(exc))
@@ -127,7 +137,7 @@ class Probe:
         self.netns = netns or {}
         self.max_seconds = max_seconds
         self.max_requests = int(max_seconds / interval) + 1
-        self.records = {name: PathRecord(name) for name in paths}
+        self.records = {name: PathRecord(name, targets=list(targets)) for name, targets in paths.items()}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 

@@ -12,9 +12,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from lrmatrix.coverage import coverage
 from lrmatrix.errors import BadInput
 from lrmatrix.matrix import CELL_NAME
 from lrmatrix.probe import PathRecord, interval_stats, path_outages, recovery_after
+from lrmatrix.serving import misdirected, serving
 from lrmatrix.verdict import Disruption
 
 SCHEMA = "lrmatrix.result/1"
@@ -36,13 +38,16 @@ REQUIRED = (
 def summarize_path(
     record: PathRecord, t0: float, d: Disruption, interval: float | None = None
 ) -> dict[str, Any]:
-    """Counts, outage windows (per target, merged), recovery and raw samples of one access path;
-    times relative to ``t0``."""
+    """Counts, outage windows (per target, merged), coverage of the down interval, who served,
+    recovery and raw samples of one access path; times relative to ``t0``."""
     samples = record.samples
     outages = path_outages(samples)
     during = d.while_down(samples)
     targets = sorted({s.url for s in samples})
     index = {url: i for i, url in enumerate(targets)}
+    servers = sorted({s.served_by for s in samples if s.served_by})
+    server_index = {name: i for i, name in enumerate(servers)}
+    down = interval is not None and d.stop_at is not None and d.start_at is not None
     return {
         "sent": len(samples),
         "failed": sum(1 for s in samples if not s.ok),
@@ -60,9 +65,22 @@ def summarize_path(
         "stopped": record.stopped,
         "cpu_s": round(record.cpu_s, 4),
         "setup_error": record.setup_error,
+        # requests sent while down against what the interval calls for, overall and per container
+        "coverage": (
+            coverage(samples, record.targets, interval, d.stop_at, d.start_at).as_dict()  # type: ignore[arg-type]
+            if down
+            else None
+        ),
+        # per container (X-Served-By): responses served, last before the stop, first after the start
+        "serving": serving(samples, d.stop_at, d.start_at, t0),
+        "misdirected": [m.as_dict(t0) for m in misdirected(samples, record.targets)],
         "targets": targets,
-        # compact samples for timelines: [t, ok, latency_ms, index into targets]
-        "samples": [[round(s.t - t0, 3), int(s.ok), s.latency_ms, index[s.url]] for s in samples],
+        "servers": servers,
+        # compact samples for timelines: [t, ok, latency_ms, index into targets, index into servers or -1]
+        "samples": [
+            [round(s.t - t0, 3), int(s.ok), s.latency_ms, index[s.url], server_index.get(s.served_by, -1)]
+            for s in samples
+        ],
     }
 
 

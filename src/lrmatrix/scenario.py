@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 from lrmatrix import daemon_config, image, results
 from lrmatrix.drivers.base import Node, ProcInfo
 from lrmatrix.errors import LrmatrixError, NodeError
-from lrmatrix.findings import address_changes, findings
+from lrmatrix.findings import address_changes, findings, misdirected_responses
 from lrmatrix.matrix import Cell
-from lrmatrix.probe import Probe, Target, wait_until_ok
+from lrmatrix.probe import PathRecord, Probe, Target, wait_until_ok
 from lrmatrix.verdict import Disruption, Verdict, decide
+from lrmatrix.watch import DaemonWatch, NatWatch
 from lrmatrix.workload import ENDPOINTS, ContainerState, PodContainers, Workload
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class Scenario:
         self.workload: Workload | PodContainers | None = None
         self.kube: KubeCell | None = None
         self.pod_ips: list[str] = []
+        self.pod_names: dict[str, str] = {}  # container IP -> the container it belonged to at setup
         self.probe: Probe | None = None
         self.before: Snapshot | None = None
         self.after: Snapshot | None = None
@@ -78,6 +80,11 @@ class Scenario:
         self.api_at: float | None = None
         self.change_at: float | None = None
         self.answering_again: dict[str, bool] = {}
+        self.daemon_watch: DaemonWatch | None = None
+        self.nat_watch: NatWatch | None = None
+        # this node's docker-proxy processes: before the stop, once the daemon is gone, and
+        # at the start command (``None``: not looked at)
+        self.proxies: dict[str, list[int] | None] = {"before_stop": None, "gone": None, "before_start": None}
         self.verdict: Verdict | None = None
         self.path_verdicts: dict[str, Verdict] = {}
         self.aborted: str | None = None
@@ -132,15 +139,23 @@ class Scenario:
         (127.0.0.1, through docker-proxy) and ``pod`` (the container's own IP and port)."""
         assert self.workload is not None
         ports = self.workload.ports
-        paths = {"node": [f"{self.node.address}:{port}" for port in ports]}
+        # the container each address belongs to ("" behind a shared one: a NodePort)
+        owners = self.workload.names if isinstance(self.workload, Workload) else [""] * len(ports)
+        paths = {
+            "node": [(f"{self.node.address}:{port}", who) for port, who in zip(ports, owners, strict=True)]
+        }
         if self.node.loopback_netns():
-            paths["loopback"] = [f"127.0.0.1:{port}" for port in ports]
+            paths["loopback"] = [(f"127.0.0.1:{port}", who) for port, who in zip(ports, owners, strict=True)]
             if self.pod_ips:
-                paths["pod"] = [f"{ip}:80" for ip in self.pod_ips]
+                paths["pod"] = [(f"{ip}:80", self.pod_names.get(ip, "")) for ip in self.pod_ips]
         # endpoint-major: the round robin alternates containers, so with two each is asked
         # every second interval (100 ms by default), not in bursts
         found = {
-            path: [Target(f"http://{where}{ep.path}", ep.expect) for ep in ENDPOINTS for where in places]
+            path: [
+                Target(f"http://{where}{ep.path}", ep.expect, container=who)
+                for ep in ENDPOINTS
+                for where, who in places
+            ]
             for path, places in paths.items()
         }
         return found | self.node.api_targets()
@@ -167,7 +182,9 @@ class Scenario:
             start = self.now()
             self.workload = Workload(self.node, tag, config_dir=self.node.work_dir)
             self.workload.deploy()
-            self.pod_ips = [c.ip for c in self.workload.snapshot() if c.ip]
+            containers = [c for c in self.workload.snapshot() if c.ip]
+            self.pod_ips = [c.ip for c in containers]
+            self.pod_names = {c.ip: c.name for c in containers}
         for path, targets in self.targets().items():
             if (
                 self.wait_paths(targets, self.cell.timings.ready_timeout_s, self.netns_for().get(path))
@@ -274,11 +291,22 @@ class Scenario:
     def _to_disrupt(self) -> None:
         self.before = self.capture()
         self.before_pid = self.node.daemon_pid()
+        watch = self.node.watches_daemon
+        if watch:
+            self.proxies["before_stop"] = self.node.processes("docker-proxy")
         self.event("daemon stopping", self.cell.stop_signal)
         self.down_at = self.now()
         self.node.stop_daemon(self.cell.stop_signal)
         self.stopped_at = self.now()
         self.timing["daemon_stop_s"] = round(self.stopped_at - self.down_at, 3)
+        if watch:  # confirmed, not assumed: gone now, and watched until the start command
+            up = self.node.daemon_up()
+            if up:
+                found = "" if self.before_pid else " (no dockerd pid was found to stop)"
+                raise NodeError(f"the daemon is not gone after the stop{found}: {up}")
+            self.proxies["gone"] = self.node.processes("docker-proxy")
+            self.daemon_watch = DaemonWatch(self.node)
+            self.daemon_watch.start()
         self.event("daemon stopped")
 
     def _to_outage(self) -> None:
@@ -292,10 +320,15 @@ class Scenario:
         remaining = self.stopped_at + self.cell.timings.outage_window_s - self.now()
         if remaining > 0:
             self.sleep(remaining)
+        back = self._end_daemon_watch()
         self.up_at = self.now()
         self.timing["outage_window_s"] = round(self.up_at - self.stopped_at, 3)
+        if self.node.samples_nat:  # what the NAT table does while the daemon starts
+            self.nat_watch = NatWatch(self.node, limit_s=self.cell.timings.recover_timeout_s + 30)
+            self.nat_watch.start()
         self.event("daemon starting")
-        self.node.start_daemon()
+        if not (back and self.node.api_ready()):  # one that came back by itself is not started twice
+            self.node.start_daemon()
         self.api_at = self.now()
         self.timing["daemon_start_s"] = round(self.api_at - self.up_at, 3)
         self.event("daemon started")
@@ -306,6 +339,19 @@ class Scenario:
             is not None
             for path, found in targets.items()
         }
+        if self.nat_watch is not None:
+            self.nat_watch.stop()
+
+    def _end_daemon_watch(self) -> bool:
+        """Stop watching at the start command; whether the daemon came back before it."""
+        if self.daemon_watch is None:
+            return False
+        self.daemon_watch.stop()
+        if self.daemon_watch.came_back_at is None:
+            self.proxies["before_start"] = self.node.processes("docker-proxy")
+            return False
+        self.event("daemon came back by itself", self.daemon_watch.came_back)
+        return True
 
     def _to_after(self) -> None:
         if self.kube is not None:  # node Ready again, pods Ready, the pending pod Running
@@ -326,23 +372,37 @@ class Scenario:
     def _to_teardown(self) -> None:
         self.stop_probe()
 
+    def stop_watchers(self) -> None:
+        for watcher in (self.daemon_watch, self.nat_watch):
+            if watcher is not None:
+                watcher.stop()
+
     @property
     def disruption(self) -> Disruption:
+        watch = self.daemon_watch
         return Disruption(
             stop_at=self.down_at,
             stopped_at=self.stopped_at,
             start_at=self.up_at,
             api_at=self.api_at,
             change_at=self.change_at,
+            came_back_at=watch.came_back_at if watch else None,
+            came_back=watch.came_back if watch else "",
+            origin=self.t0,
         )
 
     def stop_probe(self) -> None:
+        self.stop_watchers()
         if self.probe is not None and self.verdict is None:
             self.probe.stop()
             records, d = self.probe.records, self.disruption
-            self.verdict = decide(self.cell.expect, records["node"].samples, d)
+            every = self.cell.timings.probe_interval_s
+            if self.aborted and (d.stop_at is None or d.start_at is None):
+                self.verdict = Verdict(self.cell.expect, "error", self.aborted)
+                return
+            self.verdict = decide(self.cell.expect, records["node"], d, every)
             self.path_verdicts = {
-                path: decide(expected, records[path].samples if path in records else [], d)
+                path: decide(expected, records.get(path) or PathRecord(path, stopped="asked"), d, every)
                 for path, expected in self.cell.expect_paths.items()
             }
 
@@ -442,7 +502,7 @@ class Scenario:
             "checks": self.checks,
             "probes": probes,
             "containers": containers,
-            "disruption": {k: None if v is None else self.rel(v) for k, v in vars(self.disruption).items()},
+            "disruption": self._disruption_summary(),
             # per path: seconds after the API answered again until every target answered too
             "recovery": {name: p["recovery_s"] for name, p in probes.items()},
             "findings": findings(
@@ -450,13 +510,31 @@ class Scenario:
                 self.rel_or_none(self.down_at),
                 self.rel_or_none(self.up_at),
                 self.rel_or_none(self.disruption.change_at),
+                nat=self._nat_summary(),
+                proxies=self.proxies,
             )
-            + address_changes(containers["before"], containers["after"]),
+            + address_changes(containers["before"], containers["after"])
+            + misdirected_responses(probes),
             **({"kubernetes": self.kube.summary()} if self.kube is not None else {}),
             "error": str(self.setup_error or self.aborted or "") or None,
             "verdict": verdict.as_dict(),
             "path_verdicts": {path: v.as_dict() for path, v in self.path_verdicts.items()},
         }
+
+    def _disruption_summary(self) -> dict[str, Any]:
+        """Times since the start (the watch's own record beside them), and what was watched."""
+        d = self.disruption
+        times = ("stop_at", "stopped_at", "start_at", "api_at", "change_at", "came_back_at")
+        return {
+            **{k: self.rel_or_none(getattr(d, k)) for k in times},
+            "came_back": d.came_back,
+            "daemon_watch": self.daemon_watch.as_dict(self.t0) if self.daemon_watch else None,
+            "docker_proxy": self.proxies,
+            "nat": self._nat_summary(),
+        }
+
+    def _nat_summary(self) -> dict[str, Any] | None:
+        return self.nat_watch.as_dict(self.t0) if self.nat_watch else None
 
     def _safe(self, fn: Callable[[], Any]) -> Any:
         try:

@@ -1,13 +1,18 @@
 """Survive or outage, decided from the ``node`` access path's requests while the daemon was down.
 
-Kept free of I/O so both outcomes (and the edge cases) are tested directly on samples.
+Kept free of I/O so both outcomes (and the edge cases) are tested directly on samples. A
+verdict rests on evidence: the daemon was seen gone for the whole window, the probe kept
+running and covered the window (``lrmatrix.coverage``), and every container that served
+before the stop serves again; otherwise the answer is ``error`` or ``inconclusive``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lrmatrix.probe import Sample, outage_windows, per_target
+from lrmatrix.coverage import THRESHOLD, coverage
+from lrmatrix.probe import PathRecord, Sample, outage_windows, per_target
+from lrmatrix.serving import not_serving_again
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,9 @@ class Disruption:
     start_at: float | None = None  # start command
     api_at: float | None = None  # its API answers again
     change_at: float | None = None  # the config change: the end of "after the restart"
+    came_back_at: float | None = None  # the daemon was seen up again before the start command
+    came_back: str = ""  # what showed it (a dockerd process, a listener on the API socket)
+    origin: float = 0.0  # the run's start: reasons give times as seconds since it
 
     def while_down(self, samples: list[Sample]) -> list[Sample]:
         if self.stop_at is None or self.start_at is None:
@@ -62,21 +70,53 @@ def answers_again(samples: list[Sample], d: Disruption) -> bool:
     return True
 
 
-def decide(expected: str, samples: list[Sample], d: Disruption) -> Verdict:
+def decide(
+    expected: str, record: PathRecord, d: Disruption, interval: float, threshold: float = THRESHOLD
+) -> Verdict:
     """``survive``: no failed request while down; ``outage``: failures while down, and every
-    target answers again after the restart; ``unrecovered``: one does not; ``inconclusive``:
-    the probe sent nothing while the daemon was down, so nothing was proven either way."""
+    container answers again after the restart; ``unrecovered``: one does not; ``error``: the
+    daemon was not stopped and started, or came back by itself; ``inconclusive``: the probe
+    could not, did not keep, or did not cover the down interval, so nothing was proven."""
     if d.stop_at is None or d.start_at is None:
         return Verdict(expected, "error", "the daemon was never stopped and started again")
+    if d.came_back_at is not None:
+        what = f" ({d.came_back})" if d.came_back else ""
+        return Verdict(
+            expected, "error", f"the daemon came back at t={d.came_back_at - d.origin:.3f}s by itself{what}"
+        )
+    path = record.name
+    if record.setup_error:
+        return Verdict(expected, "inconclusive", f"the {path} probe could not run: {record.setup_error}")
+    if record.stopped != "asked":
+        how = record.stopped or "still running when asked to stop"
+        return Verdict(expected, "inconclusive", f"the {path} probe stopped early ({how})")
+    samples = record.samples
     during = d.while_down(samples)
     if not during:
-        return Verdict(expected, "inconclusive", "no request was sent while the daemon was down")
+        return Verdict(
+            expected, "inconclusive", f"no request was sent on the {path} path while the daemon was down"
+        )
     failed = sum(1 for s in during if not s.ok)
+    lost = f"{failed}/{len(during)} failed while down and"
+    gone = not_serving_again(samples, d.stop_at, d.start_at, d.change_at)
+    if gone:
+        return Verdict(
+            expected,
+            "unrecovered",
+            f"{lost} {', '.join(gone)} never served again after the restart",
+        )
     if not answers_again(samples, d):
         return Verdict(
             expected,
             "unrecovered",
-            f"{failed}/{len(during)} failed while down and the path did not answer again after the restart",
+            f"{lost} the {path} path did not answer again after the restart",
+        )
+    gaps = coverage(samples, record.targets, interval, d.stop_at, d.start_at).gaps(path, threshold)
+    if gaps:
+        return Verdict(
+            expected,
+            "inconclusive",
+            f"probe coverage while down is below {threshold:.0%}: {'; '.join(gaps)}",
         )
     if failed == 0:
         return Verdict(expected, "survive", f"0/{len(during)} requests failed while down")

@@ -61,6 +61,8 @@ def nginx_conf(updated: bool = False) -> str:
         "events { worker_connections 512; }\n"
         "http {\n"
         "  access_log /dev/stdout;\n"
+        # who served: the container's hostname (its name here, the pod's name on Kubernetes)
+        "  add_header X-Served-By $hostname always;\n"
         "  server {\n"
         "    listen 80;\n"
         f'    location = /health {{ default_type text/plain; return 200 "healthy{suffix}\\n"; }}\n'
@@ -114,6 +116,8 @@ class Workload:
                 "run",
                 "-d",
                 "--name",
+                name,
+                "--hostname",  # nginx's $hostname: the X-Served-By header names the container
                 name,
                 "--restart",
                 "unless-stopped",

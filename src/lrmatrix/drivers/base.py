@@ -57,6 +57,21 @@ class ProcInfo:
         return (self.pid, self.start_ticks)
 
 
+#: /proc/net/unix flag of a listening socket (__SO_ACCEPTCON)
+SO_ACCEPTCON = 0x10000
+
+
+def listening_unix_socket(table: str, path: str) -> bool:
+    """Whether /proc/net/unix (``table``) has a listening socket bound at ``path``
+    (/var/run is /run on current systems, and systemd binds docker.sock under /run)."""
+    names = {path, path.replace("/var/run/", "/run/", 1)}
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 8 and fields[7] in names and int(fields[3], 16) & SO_ACCEPTCON:
+            return True
+    return False
+
+
 class Node(ABC):
     """A machine whose Docker daemon the scenario disrupts."""
 
@@ -65,6 +80,10 @@ class Node(ABC):
     requires: ClassVar[dict[str, str]] = {}
     #: whether the node's daemon can pull an image from a registry (``--image``)
     can_pull: ClassVar[bool] = True
+    #: whether ``daemon_up`` is cheap enough to poll every 250 ms through an outage window
+    watches_daemon: ClassVar[bool] = False
+    #: whether ``docker_nat_rules`` is implemented
+    samples_nat: ClassVar[bool] = False
 
     def __init__(self, cell: Cell) -> None:
         self.cell = cell
@@ -143,6 +162,38 @@ class Node(ABC):
     def loopback_netns(self) -> str | None:
         """A network namespace path from which 127.0.0.1 is the node's loopback, if reachable."""
         return None
+
+    # --- is the daemon really gone -------------------------------------------------------
+    def daemon_up(self) -> str | None:
+        """What shows this node's daemon is up (a dockerd process, a listener on its API
+        socket), or ``None`` when it is gone. Looks for the process first and never connects
+        to the socket where a connect could start the daemon (see ``socket_listening``)."""
+        pids = self.processes("dockerd")
+        if pids:
+            return f"dockerd (pid {pids[0]}) is running"
+        if self.socket_listening():
+            return f"something listens on {self.socket_path}"
+        return None
+
+    def processes(self, name: str) -> list[int]:
+        """PIDs of this node's processes whose command name is ``name`` (dockerd, docker-proxy).
+        On a node of its own every such process is the node's."""
+        res = self.run(["sh", "-c", f"grep -lx {name} /proc/[0-9]*/comm 2>/dev/null"], timeout=10)
+        return sorted(int(line.split("/")[2]) for line in res.stdout.split() if line.count("/") == 3)
+
+    def socket_listening(self) -> bool:
+        """Whether a listening socket is bound at the API socket's path, read from
+        /proc/net/unix rather than by connecting: on a systemd node a connect() to a
+        socket-activated docker.sock starts dockerd (a listening docker.socket is itself a
+        daemon that is not gone: any client brings it back)."""
+        table = self.run(["cat", "/proc/net/unix"], timeout=10).stdout
+        return listening_unix_socket(table, self.socket_path)
+
+    def docker_nat_rules(self) -> list[str] | None:
+        """The rules of the node's ``DOCKER`` NAT chain, ``None`` when the chain is missing.
+        Only drivers that can read the NAT table fast enough to sample it around a daemon
+        start implement it (``samples_nat``)."""
+        raise NotImplementedError
 
     # --- shared Docker work --------------------------------------------------------------
     def docker(self, *args: str, timeout: float = 60.0) -> CmdResult:

@@ -13,6 +13,7 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -65,6 +66,8 @@ class NetnsBackend(LocalBackend):
 class EngineNode(Node):
     scheme = "engine"
     can_pull = False  # its namespace only reaches the host end of its veth
+    watches_daemon = True
+    samples_nat = True
     requires: ClassVar[dict[str, str]] = {
         "dockerd": "docker.io",
         "docker": "docker.io",
@@ -128,6 +131,36 @@ class EngineNode(Node):
 
     def loopback_netns(self) -> str | None:
         return self._slot.netns_path
+
+    # --- is the daemon really gone (see Node.daemon_up) ----------------------------------
+    def processes(self, name: str) -> list[int]:
+        """This node's processes named ``name``: those in its network namespace (dockerd is
+        started in it, and docker-proxy runs in it), found without a shell-out."""
+        if self._netns_ino is None:
+            return []
+        return sorted(
+            p.pid for p in _host_procs_in_netns(self._netns_ino) if Path(p.cmdline.split()[0]).name == name
+        )
+
+    def socket_listening(self) -> bool:
+        """A connect() to the API socket: nothing socket-activates an engine node's dockerd,
+        so connecting cannot bring it back; refused or absent means nothing listens."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1.0)
+            try:
+                sock.connect(self.socket_path)
+            except OSError:
+                return False
+        return True
+
+    def docker_nat_rules(self) -> list[str] | None:
+        res = self.run(["iptables", "-w", "-t", "nat", "-S", "DOCKER"], timeout=10)
+        if res.ok:
+            return res.stdout.splitlines()
+        # legacy: "No chain/target/match by that name"; nft: "chain `DOCKER' ... is incompatible"
+        if res.rc == 1 and any(m in res.stderr for m in ("No chain", "does not exist", "incompatible")):
+            return None
+        raise NodeError(f"iptables -t nat -S DOCKER failed on {self.name}: {res.one_line()}")
 
     def logs(self) -> dict[str, bytes]:
         log = self.read_file(str(self.state_dir / "dockerd.log")) if self.slot else None

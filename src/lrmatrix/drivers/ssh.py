@@ -108,6 +108,9 @@ class _RejectUnknownHost(paramiko.RejectPolicy):
 
 class SshNode(Node):
     scheme = "ssh"
+    # daemon_up (Node's): `grep` of /proc/*/comm and /proc/net/unix over the open connection,
+    # tens of ms; never a connect() to docker.sock, which socket-activates dockerd on systemd
+    watches_daemon = True
 
     def __init__(self, cell: Cell, spec: NodeSpec | None = None) -> None:
         super().__init__(cell)

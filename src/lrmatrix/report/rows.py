@@ -10,13 +10,15 @@ PATH_ORDER = ("node", "loopback", "pod")
 
 @dataclass(frozen=True)
 class PathCells:
-    """Per access path: failed requests while the daemon was down, and the longest outage."""
+    """Per access path: failed requests while the daemon was down, the longest outage, and the
+    probe's coverage of the down interval (``None`` in results written before it existed)."""
 
     failed_while_down: int
     sent_while_down: int
     failed: int
     sent: int
     longest_outage_ms: float
+    coverage: float | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ def row_from_result(result: dict[str, Any]) -> Row:
             failed=int(p.get("failed", 0)),
             sent=int(p.get("sent", 0)),
             longest_outage_ms=float(p.get("longest_outage_ms", 0.0)),
+            coverage=_coverage(p),
         )
         for name, p in sorted(result["probes"].items(), key=lambda kv: _path_rank(kv[0]))
     }
@@ -77,6 +80,17 @@ def row_from_result(result: dict[str, Any]) -> Row:
         started_at=str(result.get("started_at", "")),
         host=str((result.get("node") or {}).get("host") or ""),
     )
+
+
+def _coverage(path: dict[str, Any]) -> float | None:
+    """The lowest coverage of the path or any of its containers: the figure the verdict needs."""
+    cov = path.get("coverage")
+    if not isinstance(cov, dict) or "ratio" not in cov:
+        return None
+    per_target = [
+        c["ratio"] for c in (cov.get("targets") or {}).values() if isinstance(c, dict) and "ratio" in c
+    ]
+    return float(min([cov["ratio"], *per_target]))
 
 
 def _container_restarts(containers: dict[str, Any]) -> int | None:

@@ -24,7 +24,8 @@ def _path(row: Row, name: str) -> str:
     p = row.paths.get(name)
     if p is None:
         return "-"
-    return f"{p.failed_while_down}/{p.sent_while_down} {p.longest_outage_ms / 1000:.3f}s"
+    cov = "-" if p.coverage is None else f"{p.coverage:.0%}"
+    return f"{p.failed_while_down}/{p.sent_while_down} {p.longest_outage_ms / 1000:.3f}s {cov}"
 
 
 def _opt(value: int | None) -> str:
@@ -41,7 +42,7 @@ def table_cells(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
         "expected",
         "observed",
         "live-restore cfg/eff",
-        *[f"{p} failed-while-down / longest outage" for p in paths],
+        *[f"{p} failed-while-down / longest outage / coverage" for p in paths],
         "PIDs kept",
         "restarts",
         *(["node Ready transitions"] if kube else []),
