@@ -1,0 +1,156 @@
+"""The pieces verdicts rest on: coverage, who served, the watchers' loop, the socket table."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from lrmatrix.coverage import coverage, ticks_held
+from lrmatrix.drivers.base import listening_unix_socket
+from lrmatrix.probe import PathRecord, Sample, Target, new_session, request_once
+from lrmatrix.report.rows import row_from_result
+from lrmatrix.report.table import table_cells
+from lrmatrix.results import summarize_path
+from lrmatrix.serving import misdirected, not_serving_again, serving
+from lrmatrix.verdict import Disruption
+from lrmatrix.watch import NatWatch, every
+
+RUN_A = Path(__file__).parent / "data" / "run-a"
+
+
+def ok(t: float, url: str = "http://c1:80/", served_by: str = "", latency: float = 1.0) -> Sample:
+    return Sample(t, 0.0, url, True, 200, latency, "", served_by)
+
+
+@pytest.mark.parametrize(("latency_ms", "ticks"), [(1.0, 1), (49.9, 1), (50.1, 2), (500.4, 11)])
+def test_a_request_holds_the_ticks_it_ran_past(latency_ms, ticks):
+    assert ticks_held(ok(0, latency=latency_ms), 0.05) == ticks
+
+
+def test_coverage_per_container_is_its_share_of_the_round_robin():
+    targets = [Target("http://c1:80/", "x"), Target("http://c2:80/", "x"), Target("http://c1:80/h", "x")]
+    samples = [ok(i * 0.1, "http://c1:80/") for i in range(10)]  # c2 never asked
+    cov = coverage(samples, targets, 0.1, 0.0, 1.0)
+    assert cov.targets["http://c1:80"].expected == pytest.approx(10 * 2 / 3)
+    assert cov.targets["http://c1:80"].ratio == 1.0
+    assert cov.targets["http://c2:80"].ratio == 0.0 and cov.targets["http://c2:80"].sent == 0
+    assert cov.gaps("node") == ["node path http://c2:80: 0/3 requests (0%)"]
+
+
+def test_a_request_sent_before_the_interval_counts_for_the_ticks_it_held_inside_it():
+    timeout = Sample(0.9, 0, "http://c1:80/", False, 0, 500.0, "timed out")
+    cov = coverage([timeout], [Target("http://c1:80/", "x")], 0.1, 1.0, 1.5)
+    assert cov.overall.counted == pytest.approx(5.0) and cov.overall.sent == 0
+
+
+def test_serving_windows_per_container_from_the_identity():
+    samples = [ok(0.0, served_by="a"), ok(0.1, served_by="b"), ok(2.0, served_by="b"), ok(2.1, served_by="a")]
+    assert serving(samples, stop_at=1.0, start_at=1.5) == {
+        "a": {"served": 2, "last_before_stop": 0.0, "first_after_start": 2.1},
+        "b": {"served": 2, "last_before_stop": 0.1, "first_after_start": 2.0},
+    }
+    assert not_serving_again(samples, 1.0, 1.5, None) == []
+    assert not_serving_again(samples[:3], 1.0, 1.5, None) == ["a"]
+    assert not_serving_again(samples[:3], 1.0, 1.5, change_at=2.05) == ["a"]  # after the change: not counted
+    assert not_serving_again([ok(0.0), ok(2.0)], 1.0, 1.5, None) == []  # no identity: nothing to judge
+
+
+def test_a_response_from_another_container_on_its_address_is_counted():
+    targets = [Target("http://198.19.3.2:80/", "x", "lrm-web-1"), Target("http://node:30081/", "x")]
+    samples = [
+        ok(0.0, "http://198.19.3.2:80/", "lrm-web-1"),
+        ok(1.0, "http://198.19.3.2:80/", "lrm-web-2"),
+        ok(1.1, "http://198.19.3.2:80/", "lrm-web-2"),
+        ok(1.2, "http://node:30081/", "pod-x"),  # a shared address has no owner
+    ]
+    [wrong] = misdirected(samples, targets)
+    assert (wrong.target, wrong.expected, wrong.served_by, wrong.count, wrong.first_t) == (
+        "http://198.19.3.2:80", "lrm-web-1", "lrm-web-2", 2, 1.0,
+    )  # fmt: skip
+    assert misdirected(samples[:1] + samples[3:], targets) == []
+
+
+class Named(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("X-Served-By", "lrm-web-7")
+        self.send_header("Content-Length", "8")
+        self.end_headers()
+        self.wfile.write(b"healthy\n")
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_probe_records_who_served_each_request():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Named)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}/health"
+        assert request_once(new_session(), Target(url, "healthy"), 1).served_by == "lrm-web-7"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_the_result_carries_coverage_and_identities():
+    targets = [Target("http://c1:80/", "x", "lrm-web-1")]
+    record = PathRecord(
+        "node", [ok(i * 0.1, served_by="lrm-web-1") for i in range(30)], targets, stopped="asked"
+    )
+    out = summarize_path(record, 0.0, Disruption(stop_at=1.0, start_at=2.0), 0.1)
+    assert out["coverage"]["ratio"] == 1.0 and out["coverage"]["targets"]["http://c1:80"]["sent"] == 10
+    assert out["coverage"]["threshold"] == 0.9
+    assert out["servers"] == ["lrm-web-1"] and out["samples"][0][4] == 0
+    assert summarize_path(record, 0.0, Disruption(), 0.1)["coverage"] is None  # no down interval
+
+
+def test_reports_show_coverage_and_old_results_without_it_still_load():
+    old = json.loads((RUN_A / "engine-liverestore.json").read_text())
+    assert "coverage" not in old["probes"]["node"]
+    header, body = table_cells([row_from_result(old)])
+    assert header[5] == "node failed-while-down / longest outage / coverage"
+    assert body[0][5].endswith(" -")
+    low = {"ratio": 1.0, "targets": {"http://c1:80": {"ratio": 0.5}, "http://c2:80": {"ratio": 1.0}}}
+    new = {**old, "probes": {**old["probes"], "node": {**old["probes"]["node"], "coverage": low}}}
+    assert table_cells([row_from_result(new)])[1][0][5].endswith(" 50%")  # the weakest container
+
+
+def test_every_stops_when_asked_when_the_step_says_so_and_at_its_limit():
+    calls: list[float] = []
+    stop = threading.Event()
+    every(0.01, lambda: calls.append(time.monotonic()) or len(calls) < 3, stop, 5.0)
+    assert len(calls) == 3
+    calls.clear()
+    every(0.01, lambda: calls.append(0) is None, stop, 0.05)  # bounded in time
+    assert 1 <= len(calls) <= 10
+    stop.set()
+    calls.clear()
+    every(0.01, lambda: calls.append(0) is None, stop, 5.0)
+    assert calls == []
+
+
+def test_nat_watch_spans_of_a_missing_chain():
+    watch = NatWatch(node=None, period=0.02)  # type: ignore[arg-type] - only its samples are read
+    watch.samples = [(1.0, 2), (1.1, 0), (1.2, None), (1.3, None), (1.4, 1), (1.5, None), (1.6, 2)]
+    assert watch.missing() == [(1.2, 1.3), (1.5, 1.5)]
+    watch.samples = [(1.0, 2), (1.1, 0)]
+    assert watch.missing() == []
+
+
+UNIX = """Num       RefCount Protocol Flags    Type St Inode Path
+0000000000000000: 00000002 00000000 00010000 0001 01 20512 /run/docker.sock
+0000000000000000: 00000003 00000000 00000000 0001 03 20999 /run/containerd/containerd.sock
+"""
+
+
+def test_a_listening_socket_is_read_from_proc_net_unix_not_by_connecting():
+    assert listening_unix_socket(UNIX, "/var/run/docker.sock")  # /var/run is /run
+    assert not listening_unix_socket(UNIX, "/run/containerd/containerd.sock")  # connected, not listening
+    assert not listening_unix_socket(UNIX.splitlines()[0], "/run/docker.sock")
