@@ -1,0 +1,191 @@
+"""Every node check of infra_tests/ fails on a real engine node put in the wrong state.
+
+A check that cannot fail is a defect: each one here is called, as the cell run calls it,
+against a real node (real dockerd, containers, namespace) that is in the state the check
+must reject. The few checks that judge what the scenario recorded rather than the node
+(the paths answering again, the verdict) are given that record in its failing form; the
+README lists which is which. Kubernetes checks are tested against the fake API elsewhere.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import testinfra.host
+
+from conftest import ROOT, engine_ready
+from lrmatrix.probe import Probe, Target
+from lrmatrix.scenario import Scenario
+from lrmatrix.verdict import Verdict
+from test_evidence_engine import scenario_on_engine
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready())),
+]
+
+sys.path.insert(0, str(ROOT / "infra_tests"))
+baseline = importlib.import_module("test_1_baseline")
+disrupt = importlib.import_module("test_2_disrupt")
+after = importlib.import_module("test_3_after")
+change = importlib.import_module("test_4_change")
+verdict = importlib.import_module("test_5_verdict")
+
+
+def fails(check: Callable[..., Any], *args: Any) -> None:
+    with pytest.raises(AssertionError):
+        check(*args)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
+    """One engine-liverestore scenario at its baseline, shared: the tests below run in file
+    order, first with the daemon up, then with it down, each putting back what it changed."""
+    state = tmp_path_factory.mktemp("s")
+    with scenario_on_engine({"LRMATRIX_STATE_DIR": str(state / "s")}, state / "results") as scenario:
+        yield scenario
+
+
+@pytest.fixture(scope="module")
+def host(live: Scenario) -> testinfra.host.Host:
+    return testinfra.host.Host(live.node.testinfra_backend())
+
+
+def rewrite_daemon_json(live: Scenario, change: Callable[[dict[str, Any]], None]) -> bytes:
+    path = live.node.daemon_json_path
+    original = Path(path).read_bytes()
+    config = json.loads(original)
+    change(config)
+    Path(path).write_text(json.dumps(config))
+    return original
+
+
+# --- with the daemon up ----------------------------------------------------------------------
+def test_daemon_json_checks_fail_on_a_missing_or_changed_file(live, host):
+    node, cell, path = live.node, live.cell, Path(live.node.daemon_json_path)
+    path.rename(path.with_suffix(".away"))
+    try:
+        fails(baseline.test_daemon_json_exists_and_parses, host, node)
+    finally:
+        path.with_suffix(".away").rename(path)
+    original = rewrite_daemon_json(live, lambda c: c.update({"live-restore": not cell.live_restore}))
+    try:
+        fails(baseline.test_daemon_json_live_restore_is_cell_value, host, node, cell)
+    finally:
+        path.write_bytes(original)
+    original = rewrite_daemon_json(live, lambda c: c.update({"debug": True}))
+    try:
+        fails(baseline.test_daemon_json_other_keys_preserved, host, node, live)
+    finally:
+        path.write_bytes(original)
+    baseline.test_daemon_json_other_keys_preserved(host, node, live)  # and passes when right
+
+
+def test_effective_setting_checks_fail_when_the_daemon_runs_with_the_other_value(live, host):
+    other = replace(live.cell, live_restore=not live.cell.live_restore)
+    fails(baseline.test_effective_live_restore_matches, host, other)
+    fails(after.test_effective_live_restore_unchanged, live.node, other)
+    baseline.test_effective_live_restore_matches(host, live.cell)
+
+
+def test_container_checks_fail_on_a_stopped_container(live, host):
+    before = live.capture()
+    live.node.docker_ok("stop", "-t", "1", "lrm-web-2")
+    try:
+        fails(baseline.test_one_shim_per_container, live)
+        fails(baseline.test_nginx_master_and_workers_running, live)
+        fails(
+            after.test_same_containers_back, SimpleNamespace(before=before, after=live.capture()), live.cell
+        )
+        probe = Probe({"node": [Target(f"http://{live.node.address}:8082/health", "healthy")]}, 0.05, 0.5)
+        probe.start()
+        time.sleep(0.3)
+        probe.stop()
+        fails(baseline.test_probe_sees_workload_on_every_path, SimpleNamespace(probe=probe))
+    finally:
+        live.node.docker_ok("start", "lrm-web-2")
+    baseline.test_one_shim_per_container(live)
+
+
+def test_process_checks_fail_on_replaced_or_surviving_processes(live):
+    before = live.capture()
+    fails(
+        disrupt.test_container_processes_kept_or_gone,
+        live.node,
+        SimpleNamespace(before=before),
+        replace(live.cell, live_restore=False),
+    )  # fmt: skip - without live-restore they must go
+    live.node.docker_ok("restart", "-t", "1", "lrm-web-1")
+    replaced = SimpleNamespace(before=before, after=live.capture())
+    fails(after.test_container_processes_kept_or_restarted, replaced, live.cell)
+    fails(disrupt.test_container_processes_kept_or_gone, live.node, SimpleNamespace(before=before), live.cell)
+
+
+def test_outage_checks_fail_while_the_daemon_runs(live, host):
+    node = live.node
+    fails(disrupt.test_dockerd_exited, node, SimpleNamespace(before_pid=node.daemon_pid()))
+    fails(disrupt.test_dockerd_is_gone, node)
+    fails(disrupt.test_api_socket_refuses, host, node)
+    for command in ("docker ps", "docker exec lrm-web-1 true", "docker logs lrm-web-1"):
+        fails(disrupt.test_docker_cli_cannot_connect, host, live, command)
+
+
+def test_change_check_fails_when_the_config_was_not_changed(live):
+    fails(change.test_updated_response_on_node_path, live, live.node, live.cell, change.UPDATED_ENDPOINTS[2])
+
+
+def test_checks_of_the_recorded_outcome_fail_on_a_failing_record(live):
+    """These judge what the scenario recorded (the paths' wait after the start, the verdict)."""
+    fails(after.test_node_path_answers_again, SimpleNamespace(answering_again={"node": False}), live.cell)
+    fails(after.test_loopback_path_answers_again, SimpleNamespace(answering_again={"loopback": False}))
+    wrong = Verdict("survive", "outage", "3/100 requests failed while down")
+    fails(verdict.test_verdict_matches_expectation, SimpleNamespace(verdict=wrong))
+    cell = replace(live.cell, expect_paths={"loopback": "survive"})
+    fails(
+        verdict.test_access_path_expectations, SimpleNamespace(cell=cell, path_verdicts={"loopback": wrong})
+    )
+
+
+# --- with the daemon down --------------------------------------------------------------------
+def test_checks_that_need_the_daemon_fail_while_it_is_down(live, host):
+    snap = live.capture()
+    live.node.stop_daemon("SIGTERM")
+    fails(baseline.test_dockerd_running, host, live.node)
+    fails(after.test_api_answers, host)
+    fails(after.test_new_container_created_and_removed, host, live)
+    fails(change.test_logs_readable_after_restart, host, live)
+    # live-restore keeps the shims, but the containerd they talk to exited with dockerd
+    fails(baseline.test_containerd_serves_the_shims, host, SimpleNamespace(capture=lambda: snap))
+    disrupt.test_container_processes_kept_or_gone(live.node, SimpleNamespace(before=snap), live.cell)
+    master = next(p for p in snap.procs["lrm-web-2"] if "nginx: master" in p.cmdline)
+    os.kill(master.pid, signal.SIGKILL)  # a container process dies while the daemon is down
+    subprocess.run(["timeout", "10", "tail", f"--pid={master.pid}", "-f", "/dev/null"], check=False)
+    fails(disrupt.test_container_processes_kept_or_gone, live.node, SimpleNamespace(before=snap), live.cell)
+
+
+def test_dockerd_is_gone_sees_a_dockerd_the_driver_did_not_start(live):
+    """The second assertion: the driver knows no pid (its own dockerd is gone), yet a dockerd
+    for the node runs: started by someone else, as an init script would."""
+    node = live.node
+    assert node.daemon_pid() is None
+    stranger = subprocess.Popen(["nsenter", f"--net={node.slot.netns_path}", *node.dockerd_argv()],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        node.wait_api(30)
+        assert node.daemon_pid() is None  # the first assertion cannot see it
+        fails(disrupt.test_dockerd_is_gone, node)
+    finally:
+        stranger.send_signal(signal.SIGTERM)
+        stranger.wait(30)
