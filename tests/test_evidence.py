@@ -48,6 +48,21 @@ def test_a_request_sent_before_the_interval_counts_for_the_ticks_it_held_inside_
     assert cov.overall.counted == pytest.approx(5.0) and cov.overall.sent == 0
 
 
+def test_ticks_a_timeout_overran_count_for_every_container_by_its_share():
+    """c1 times out every time (11 ticks held), c2 answers at once: the turns c2 lost went to
+    the path's one thread waiting on c1, not to a probe that stopped looking."""
+    targets = [Target("http://c1:80/", "x"), Target("http://c2:80/", "x")]
+    samples, t = [], 0.0
+    while t < 6.0:
+        samples.append(Sample(t, 0, "http://c1:80/", False, 0, 500.2, "timed out"))
+        samples.append(Sample(t + 0.55, 0, "http://c2:80/", True, 200, 1.0))
+        t += 0.6
+    cov = coverage(samples, targets, 0.05, 0.0, 6.0)
+    assert cov.overall.ratio == pytest.approx(1.0)
+    assert cov.targets["http://c2:80"].ratio == pytest.approx(1.0)
+    assert cov.targets["http://c2:80"].sent == 10 and cov.gaps("node") == []
+
+
 def test_serving_windows_per_container_from_the_identity():
     samples = [ok(0.0, served_by="a"), ok(0.1, served_by="b"), ok(2.0, served_by="b"), ok(2.1, served_by="a")]
     assert serving(samples, stop_at=1.0, start_at=1.5) == {

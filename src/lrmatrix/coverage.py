@@ -8,9 +8,10 @@ containers as the round robin shares it).
 A request counts for every tick it held the probe: the probe sends the next request at the
 first tick after this one ended, so a 500 ms timeout at 50 ms holds 11 ticks (the 10 it
 waited and the one it overran). It was watching the path the whole time, and it counts as
-sent and failed, never as missing. What coverage does miss is the probe not looking: a
-thread that stalled (CPU starvation, the interpreter busy elsewhere), started late or
-stopped early.
+sent and failed, never as missing. Its own tick counts for its container; the ticks it
+overran were every container's turns, lost to the path's one thread, and count for each
+container by its share. What coverage does miss is the probe not looking: a thread that
+stalled (CPU starvation, the interpreter busy elsewhere), started late or stopped early.
 
 THRESHOLD is 90 %. At 50 ms with two containers a 5 s window calls for 100 requests per
 path, 50 per container; 90 % lets each container miss 5 of them (a stall of up to 250 ms
@@ -95,13 +96,19 @@ def coverage(
     calls_for = max(0.0, end - start) / interval
     counted = dict.fromkeys(share, 0.0)
     sent = dict.fromkeys(share, 0)
+
+    def inside(lo: float, hi: float) -> float:
+        return max(0.0, min(end, hi) - max(start, lo)) / interval
+
     for s in samples:
         key = target_key(s.url)
-        held_until = s.t + ticks_held(s, interval) * interval
-        inside = min(end, held_until) - max(start, s.t)
-        if inside <= 0 or key not in counted:
+        if key not in counted:
             continue
-        counted[key] += inside / interval
+        own_end = s.t + interval
+        counted[key] += inside(s.t, own_end)
+        overran = inside(own_end, s.t + ticks_held(s, interval) * interval)
+        for other, part in share.items():
+            counted[other] += overran * part
         if start <= s.t < end:
             sent[key] += 1
     per_target = {k: Coverage(sent[k], counted[k], calls_for * share[k]) for k in share}
