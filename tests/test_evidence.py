@@ -76,7 +76,7 @@ def test_serving_windows_per_container_from_the_identity():
 
 
 def test_a_response_from_another_container_on_its_address_is_counted():
-    targets = [Target("http://198.19.3.2:80/", "x", "lrm-web-1"), Target("http://node:30081/", "x")]
+    targets = [Target("http://198.19.3.2:80/", "x", container="lrm-web-1"), Target("http://node:30081/", "x")]
     samples = [
         ok(0.0, "http://198.19.3.2:80/", "lrm-web-1"),
         ok(1.0, "http://198.19.3.2:80/", "lrm-web-2"),
@@ -115,7 +115,7 @@ def test_the_probe_records_who_served_each_request():
 
 
 def test_the_result_carries_coverage_and_identities():
-    targets = [Target("http://c1:80/", "x", "lrm-web-1")]
+    targets = [Target("http://c1:80/", "x", container="lrm-web-1")]
     record = PathRecord(
         "node", [ok(i * 0.1, served_by="lrm-web-1") for i in range(30)], targets, stopped="asked"
     )

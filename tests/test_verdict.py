@@ -214,7 +214,7 @@ def test_a_replica_replaced_by_a_new_pod_is_recovered():
 def test_a_container_of_the_round_robin_never_asked_is_a_gap():
     """Coverage is judged on the probe's own target list, so a container that got no request
     at all is missing rather than silently absent from the per-container figures."""
-    targets = [Target(f"http://c{i}:80/", "x", f"c{i}") for i in (1, 2, 3)]
+    targets = [Target(f"http://c{i}:80/", "x", container=f"c{i}") for i in (1, 2, 3)]
     record = PathRecord("node", two_targets("o" * 30, "o" * 30), targets, stopped="asked")
     v = decide_on_record("survive", record, D, 0.05)
     assert v.observed == "inconclusive" and "http://c3:80: 0/7 requests" in v.reason
