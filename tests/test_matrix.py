@@ -54,18 +54,29 @@ def test_unknown_cell_lists_valid_ones():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"schema": "x"}, "schema must be"),
-        ({"timings": {"outage_window_s": -1}}, "positive number"),
-        ({"timings": {"outage": 1}}, "unknown timing"),
+        ({"schema": "x"}, 'schema = "x" is not allowed'),
+        ({"timings": {"outage_window_s": -1}}, "from 0.5 to 3600"),
+        ({"timings": {"outage": 1}}, "unknown key 'outage'"),
         (
-            {"variants": {"liverestore": {"expect": "maybe"}, "noliverestore": {"expect": "outage"}}},
-            "expects",
+            {
+                "variants": {
+                    "liverestore": {"live_restore": True, "expect": "maybe"},
+                    "noliverestore": {"live_restore": False, "expect": "outage"},
+                }
+            },
+            'expect = "maybe" is not allowed',
         ),
-        ({"cells": {"bad name": {}}}, "must be <platform>-<variant>-<extra>"),
-        ({"cells": {"engine-liverestore-x": {"daemon_json": {"live-restore": False}}}}, "variant owns it"),
-        ({"axes": {"platform": ["k8s999"], "variant": ["liverestore"]}}, "no \\[platforms.k8s999\\]"),
-        ({"cells": {"engine-liverestore-x": {"expect_paths": {"node": "survive"}}}}, "other than node"),
-        ({"cells": {"engine-liverestore-x": {"expect_paths": {"loopback": "fine"}}}}, "other than node"),
+        ({"cells": {"bad name": {}}}, "named <platform>-<variant>-<extra>"),
+        ({"cells": {"engine-liverestore-x": {"daemon_json": {"live-restore": False}}}}, "set by the variant"),
+        ({"axes": {"platform": ["k8s999"], "variant": ["liverestore"]}}, "no \\[platforms.k8s999\\] table"),
+        (
+            {"cells": {"engine-liverestore-x": {"expect_paths": {"node": "survive"}}}},
+            "use one of loopback, pod",
+        ),
+        (
+            {"cells": {"engine-liverestore-x": {"expect_paths": {"loopback": "fine"}}}},
+            'use one of "survive", "outage"',
+        ),
         ({"cells": {"engine-liverestore-x": {"stop_signal": "SIGHUP"}}}, "stop_signal"),
     ],
 )

@@ -10,23 +10,24 @@ import itertools
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, get_args
 
+from lrmatrix import matrix_schema as schema
 from lrmatrix.errors import BadInput
 
 CELL_NAME = re.compile(r"^(engine|k8s\d{3})-(liverestore|noliverestore)(-[a-z0-9]+)*$")
-Verdict = Literal["survive", "outage"]
-VERDICTS: tuple[str, ...] = ("survive", "outage")
-#: SIGTERM is how a service manager stops dockerd; SIGKILL is the crash variant
-STOP_SIGNALS: tuple[str, ...] = ("SIGTERM", "SIGKILL")
-MATRIX_SCHEMA = "lrmatrix.matrix/1"
+Verdict = schema.Expectation
+VERDICTS: tuple[str, ...] = get_args(schema.Expectation)
+STOP_SIGNALS: tuple[str, ...] = get_args(schema.StopSignal)
+MATRIX_SCHEMA = schema.MATRIX_SCHEMA
 
 
 @dataclass(frozen=True)
 class Timings:
-    """Scenario timings in seconds; floats so sub-second probe intervals are exact."""
+    """Scenario timings in seconds; floats so sub-second probe intervals are exact. Their
+    ranges are in ``matrix_schema.TimingsTable``."""
 
     outage_window_s: float = 5.0
     probe_interval_s: float = 0.05
@@ -35,18 +36,8 @@ class Timings:
     recover_timeout_s: float = 30.0
     stop_timeout_s: float = 20.0
 
-    @classmethod
-    def from_mapping(cls, data: dict[str, Any], where: str, base: Timings | None = None) -> Timings:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise BadInput(f"{where}: unknown timing {unknown[0]!r}; known: {', '.join(sorted(known))}")
-        values: dict[str, float] = {}
-        for key, value in data.items():
-            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-                raise BadInput(f"{where}: timing {key!r} must be a positive number, got {value!r}")
-            values[key] = float(value)
-        return replace(base or cls(), **values)
+    def overridden(self, table: schema.TimingsTable) -> Timings:
+        return replace(self, **table.overrides())
 
 
 @dataclass(frozen=True)
@@ -114,53 +105,52 @@ def load_matrix(path: Path | None = None) -> Matrix:
     folder = path or find_matrix_dir()
     file = folder / "matrix.toml"
     try:
-        data = tomllib.loads(file.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise BadInput(f"{file}: cannot read the matrix: {exc}") from exc
+        data = tomllib.loads(file.read_bytes().decode())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise BadInput(f"{file}: cannot read the matrix: {exc}; fix the file or set LRMATRIX_MATRIX") from exc
     return parse_matrix(data, file)
 
 
-def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
-    value = data.get(key, {})
-    if not isinstance(value, dict):
-        raise BadInput(f"{where}: {key!r} must be a table")
-    return value
-
-
 def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
+    """Cells from a parsed matrix.toml: the schema first (types, ranges, unknown keys), then
+    what only the whole file can say (axes name tables, cell names fit the axes)."""
+    try:
+        doc = schema.validate(data, source)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
     where = str(source)
-    if data.get("schema") != MATRIX_SCHEMA:
-        raise BadInput(f"{where}: schema must be {MATRIX_SCHEMA!r}, got {data.get('schema')!r}")
-    base_timings = Timings.from_mapping(_table(data, "timings", where), f"{where} [timings]")
-    axes_raw = _table(data, "axes", where)
-    axes = {k: tuple(v) for k, v in axes_raw.items()}
-    platforms = _table(data, "platforms", where)
-    variants = _table(data, "variants", where)
-    cells: list[Cell] = []
-    for platform, variant in itertools.product(axes.get("platform", ()), axes.get("variant", ())):
-        cells.append(
-            _make_cell(
-                f"{platform}-{variant}", platform, variant, platforms, variants, base_timings, {}, where
-            )
-        )
-    for name, extra in _table(data, "cells", where).items():
+    base = Timings().overridden(doc.timings)
+    axes = {"platform": tuple(doc.axes.platform), "variant": tuple(doc.axes.variant)}
+    for axis, tables in (("platform", doc.platforms), ("variant", doc.variants)):
+        for name in axes[axis]:
+            if name not in tables:
+                raise BadInput(
+                    f"{where} [axes]: {axis} {name!r} has no [{axis}s.{name}] table; add it or remove "
+                    f"{name!r} from axes.{axis}"
+                )
+    named = [(f"{p}-{v}", p, v, schema.CellTable()) for p, v in itertools.product(*axes.values())]
+    for name, extra in doc.cells.items():
         match = CELL_NAME.match(name)
         if not match or not match.group(3):
-            raise BadInput(f"{where}: extra cell {name!r} must be <platform>-<variant>-<extra>")
-        cells.append(
-            _make_cell(name, match.group(1), match.group(2), platforms, variants, base_timings, extra, where)
+            raise BadInput(
+                f"{where} [cells.{name}]: an extra cell is named <platform>-<variant>-<extra>, "
+                "e.g. engine-liverestore-crash; rename the table"
+            )
+        named.append((name, match.group(1), match.group(2), extra))
+    cells = [_make_cell(name, p, v, doc, base, extra, where) for name, p, v, extra in named]
+    unused = sorted(set(doc.platforms) - {c.platform for c in cells})
+    if unused:
+        raise BadInput(
+            f"{where} [platforms.{unused[0]}]: no cell uses this platform; add {unused[0]!r} to "
+            "axes.platform or remove the table"
         )
     # extra cells follow the generated cells of their platform, so a platform reads as a block
-    platform_order = list(axes.get("platform", ()))
-    cells.sort(
-        key=lambda c: (
-            platform_order.index(c.platform) if c.platform in platform_order else len(platform_order)
-        )
-    )
+    order = list(axes["platform"])
+    cells.sort(key=lambda c: order.index(c.platform) if c.platform in order else len(order))
     names = [c.name for c in cells]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise BadInput(f"{where}: cell {dupes[0]!r} is defined twice")
+        raise BadInput(f"{where} [cells.{dupes[0]}]: this cell is already made by the axes; rename it")
     return Matrix(cells=tuple(cells), axes=axes, source=source)
 
 
@@ -168,53 +158,39 @@ def _make_cell(
     name: str,
     platform: str,
     variant: str,
-    platforms: dict[str, Any],
-    variants: dict[str, Any],
-    base_timings: Timings,
-    extra: dict[str, Any],
+    doc: schema.MatrixFile,
+    base: Timings,
+    extra: schema.CellTable,
     where: str,
 ) -> Cell:
-    if not CELL_NAME.match(name):
-        raise BadInput(f"{where}: cell name {name!r} does not match {CELL_NAME.pattern}")
-    if platform not in platforms:
-        raise BadInput(f"{where}: cell {name!r} names platform {platform!r} with no [platforms.{platform}]")
-    if variant not in variants:
-        raise BadInput(f"{where}: cell {name!r} names variant {variant!r} with no [variants.{variant}]")
-    plat, var = platforms[platform], variants[variant]
-    merged: dict[str, Any] = {**plat, **var, **extra}
-    expect = merged.get("expect")
-    if expect not in VERDICTS:
-        raise BadInput(f"{where}: cell {name!r} expects {expect!r}; use one of {', '.join(VERDICTS)}")
-    timings = Timings.from_mapping(
-        plat.get("timings", {}), f"{where} [platforms.{platform}.timings]", base_timings
-    )
-    timings = Timings.from_mapping(extra.get("timings", {}), f"{where} [cells.{name}.timings]", timings)
-    expect_paths = dict(extra.get("expect_paths", {}))
-    for path, verdict in expect_paths.items():
-        if path == "node" or verdict not in VERDICTS:
-            raise BadInput(
-                f"{where}: cell {name!r} expect_paths.{path} = {verdict!r}; name a path other than node "
-                f"(its expectation is 'expect') and one of {', '.join(VERDICTS)}"
-            )
-    stop_signal = str(merged.get("stop_signal", "SIGTERM"))
-    if stop_signal not in STOP_SIGNALS:
+    if platform not in doc.platforms:
         raise BadInput(
-            f"{where}: cell {name!r} stop_signal {stop_signal!r}; use one of {', '.join(STOP_SIGNALS)}"
+            f"{where} [cells.{name}]: platform {platform!r} has no [platforms.{platform}] table; "
+            "add it or rename the cell"
         )
-    daemon_json = {**plat.get("daemon_json", {}), **extra.get("daemon_json", {})}
+    if variant not in doc.variants:
+        raise BadInput(
+            f"{where} [cells.{name}]: variant {variant!r} has no [variants.{variant}] table; "
+            "add it or rename the cell"
+        )
+    plat, var = doc.platforms[platform], doc.variants[variant]
+    daemon_json = {**plat.daemon_json, **extra.daemon_json}
     if "live-restore" in daemon_json:
-        raise BadInput(f"{where}: cell {name!r} sets live-restore in daemon_json; the variant owns it")
+        table = f"cells.{name}" if "live-restore" in extra.daemon_json else f"platforms.{platform}"
+        raise BadInput(
+            f"{where} [{table}.daemon_json]: 'live-restore' is set by the variant; remove it from daemon_json"
+        )
     return Cell(
         name=name,
         platform=platform,
         variant=variant,
-        driver=str(merged.get("driver", "")),
-        live_restore=bool(merged.get("live_restore")),
-        expect=expect,
-        timings=timings,
-        stop_signal=stop_signal,
-        expect_paths=expect_paths,
-        kubernetes=merged.get("kubernetes"),
+        driver=plat.driver,
+        live_restore=var.live_restore,
+        expect=extra.expect or var.expect,
+        timings=base.overridden(plat.timings).overridden(extra.timings),
+        stop_signal=extra.stop_signal or plat.stop_signal or "SIGTERM",
+        expect_paths=dict(extra.expect_paths),
+        kubernetes=plat.kubernetes,
         daemon_json=daemon_json,
-        description=str(extra.get("description") or var.get("description", "")),
+        description=extra.description or var.description,
     )
