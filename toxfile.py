@@ -2,7 +2,7 @@
 
 matrix/matrix.toml (or the matrix in $LRMATRIX_MATRIX) is the only list of cells, so a cell
 added there is a tox env with no other edit. Cell envs inherit ``[testenv]`` from tox.ini
-(which runs ``pytest infra_tests --cell {env_name}``); what differs per driver (extras,
+(which runs ``pytest --pyargs lrmatrix.infra_tests --cell {env_name}``); what differs per driver (extras,
 passed variables, labels) is seeded here with tox 4's ``MemoryLoader``.
 """
 

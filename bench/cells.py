@@ -36,7 +36,7 @@ SPLIT = (
 
 def start_cell(cell: str, out: Path) -> subprocess.Popen[bytes]:
     log = (out / f"{cell}.log").open("w")
-    argv = cell_argv(ROOT, cell, out, "-q")
+    argv = cell_argv(cell, out, "-q")
     return subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 
 

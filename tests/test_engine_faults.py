@@ -50,7 +50,7 @@ def matrix_with(tmp_path: Path, extra: str) -> Path:
 
 
 def pytest_cell(cell: str, env: dict, results: Path, *extra: str) -> subprocess.Popen:
-    argv = cell_argv(ROOT, cell, results, "-v", *extra)
+    argv = cell_argv(cell, results, "-v", *extra)
     return subprocess.Popen(
         argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

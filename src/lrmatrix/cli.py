@@ -41,15 +41,15 @@ def _cell_dict(c: object) -> dict[str, object]:
     return data
 
 
-def project_root(matrix: Matrix) -> Path:
-    return matrix.source.parent.parent
+#: the node checks, installed with the package: found wherever the matrix folder is
+INFRA_TESTS = Path(__file__).resolve().parent / "infra_tests"
 
 
-def cell_argv(root: Path, cell: str, results_dir: Path, *extra: str) -> list[str]:
-    """The one way a cell is run: pytest on the checkout's infra_tests with --cell (tox envs,
-    ``lrmatrix run``, the benchmarks and the fault tests all use it)."""
+def cell_argv(cell: str, results_dir: Path, *extra: str) -> list[str]:
+    """The one way a cell is run: pytest on the installed node checks with --cell (tox envs
+    do the same with --pyargs; ``lrmatrix run``, the benchmarks and the fault tests use it)."""
     return [
-        sys.executable, "-m", "pytest", str(root / "infra_tests"), "--cell", cell,
+        sys.executable, "-m", "pytest", str(INFRA_TESTS), "--cell", cell,
         "--results-dir", str(results_dir), "-p", "no:cacheprovider", *extra,
     ]  # fmt: skip
 
@@ -57,9 +57,6 @@ def cell_argv(root: Path, cell: str, results_dir: Path, *extra: str) -> list[str
 def cmd_run(args: argparse.Namespace) -> int:
     matrix = load_matrix()
     cells = [matrix.cell(name) for name in args.cells]  # all validated before anything runs
-    root = project_root(matrix)
-    if not (root / "infra_tests").is_dir():
-        raise BadInput(f"{root / 'infra_tests'} is missing; run from an lrmatrix checkout")
     out = Path(args.results_dir).resolve()
     passthrough = [
         *(["--image", args.image] if args.image else []),
@@ -73,7 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for cell in cells:
         print(f"== {cell.name}: expect {cell.expect}", flush=True)
         junit = f"--junitxml={out / (cell.name + '.xml')}"
-        codes.append(_run_child(cell_argv(root, cell.name, out, junit, "-q", *passthrough), root))
+        codes.append(_run_child(cell_argv(cell.name, out, junit, "-q", *passthrough), matrix.source.parent))
         if codes[-1] not in (0, 1):
             break
     # only this run's results: a cell that stopped before writing must not show an old file
@@ -87,9 +84,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if any(codes) else 0
 
 
-def _run_child(argv: list[str], cwd: Path) -> int:
-    """Run one cell; on Ctrl-C/SIGTERM let the child tear its node down before we exit."""
-    child = subprocess.Popen(argv, cwd=cwd)
+def _run_child(argv: list[str], matrix_dir: Path) -> int:
+    """Run one cell on the very matrix this command validated; on Ctrl-C/SIGTERM let the child
+    tear its node down before we exit."""
+    child = subprocess.Popen(argv, env={**os.environ, "LRMATRIX_MATRIX": str(matrix_dir)})
     previous = signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
     try:
         while True:
@@ -169,7 +167,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     cells = sub.add_parser("cells", help="list the matrix's cells")
     cells.add_argument("--format", choices=("text", "json"), default="text")
-    run = sub.add_parser("run", help="run cells (pytest infra_tests --cell ...) and print the table")
+    run = sub.add_parser("run", help="run cells (the node checks with --cell ...) and print the table")
     run.add_argument("cells", nargs="+", metavar="CELL")
     run.add_argument("--results-dir", default="results")
     run.add_argument("--node", default=None, help="run on this node instead, e.g. ssh://user@host")

@@ -38,7 +38,7 @@ needs_node = pytest.mark.skipif(bool(why_not_ready()), reason=f"staging node: {w
 
 
 def run_cell(cell: str, spec: str, results: Path, env: dict[str, str] | None, *extra: str):
-    argv = cell_argv(ROOT, cell, results, "--node", spec, "-q", *extra)
+    argv = cell_argv(cell, results, "--node", spec, "-q", *extra)
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
