@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from lrmatrix import __version__, cli_plan, cli_report, results
+from lrmatrix import __version__, cli_plan, cli_report, preflight, results
 from lrmatrix.drivers import NodeSpec
-from lrmatrix.errors import BadInput, LrmatrixError
+from lrmatrix.errors import INTERRUPTED, BadInput, LrmatrixError
 from lrmatrix.matrix import Matrix, load_matrix
 from lrmatrix.report import rows as report_rows
 from lrmatrix.report import terminal
@@ -58,6 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     matrix = load_matrix()
     cells = [matrix.cell(name) for name in args.cells]  # all validated before anything runs
     out = Path(args.results_dir).resolve()
+    preflight.writable_folder(out, "--results-dir", "pass a folder you can write to")
     passthrough = [
         *(["--image", args.image] if args.image else []),
         *(["--node", args.node] if args.node else []),
@@ -79,6 +80,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         rows = report_rows.build_rows([results.load(p) for p in found], [(c.name, c.expect) for c in cells])
         print()
         print(terminal.render(rows))
+    if INTERRUPTED in codes:  # the cell tore its node down; its result says where it stopped
+        return INTERRUPTED
     if any(code not in (0, 1) for code in codes):
         return 2
     return 1 if any(codes) else 0
@@ -197,6 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LrmatrixError as exc:
         print(f"lrmatrix: {exc}", file=sys.stderr)
         return exc.exit_code
+    except KeyboardInterrupt:
+        print("lrmatrix: interrupted", file=sys.stderr)
+        return INTERRUPTED
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

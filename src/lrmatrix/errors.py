@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+#: exit code of a run stopped by SIGINT, SIGTERM or SIGHUP (the shell's 128 + SIGINT): not 2,
+#: which promises that nothing was changed; the node was torn down and the result says where
+INTERRUPTED = 130
+
 
 class LrmatrixError(Exception):
     """Base class; the message is the one line the user sees."""

@@ -1,4 +1,4 @@
-"""pytest plugin: ``--cell`` binds a run of ``infra_tests`` to one matrix cell.
+"""pytest plugin: ``--cell`` binds a run of ``lrmatrix.infra_tests`` to one matrix cell.
 
 Inert unless ``--cell`` is given. It validates the cell and runs the driver's sanity checks
 before anything changes (exit 2 with one line), orders tests by phase, drives the scenario
@@ -9,26 +9,31 @@ Ctrl-C or SIGTERM, before writing ``results/<cell>.json``.
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import pytest
 
+from lrmatrix import preflight
 from lrmatrix.drivers import NodeSpec, make_node
-from lrmatrix.errors import BadInput, LrmatrixError, NodeError
+from lrmatrix.errors import INTERRUPTED, BadInput, LrmatrixError, NodeError
 from lrmatrix.matrix import load_matrix
 from lrmatrix.process import become_subreaper, reap_orphans
 from lrmatrix.scenario import PHASES, Scenario
 
 KEY = pytest.StashKey[Scenario]()
 RESULT_KEY = pytest.StashKey[Path]()
+LOCK_KEY = pytest.StashKey[preflight.ResultLock]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("lrmatrix")
-    group.addoption("--cell", help="run infra_tests against this matrix cell")
+    group.addoption(
+        "--cell", help="run the node checks (--pyargs lrmatrix.infra_tests) against this matrix cell"
+    )
     group.addoption(
         "--results-dir", default="results", help="where results/<cell>.json is written (default: results)"
     )
@@ -54,8 +59,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _sigterm_to_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+def _interrupted(config: pytest.Config, signal_name: str) -> None:
+    """Say in the result what stopped the run and where, before teardown moves the phase on."""
+    scenario = config.stash.get(KEY, None)
+    if scenario is None or scenario.interrupted is not None or scenario.finished:
+        return
+    phase = scenario.phase or "setup"
+    if scenario.down_at is None:
+        state = "before the daemon was stopped"
+    elif scenario.up_at is None:
+        state = "while the daemon was stopped; teardown brings the node back from there"
+    else:
+        state = "after the daemon was started again"
+    scenario.interrupted = f"interrupted by {signal_name} in the {phase} phase, {state}"
+
+
+def _signal_to_interrupt(config: pytest.Config) -> Callable[[int, FrameType | None], None]:
+    """The first signal stops the run; more (a terminal's Ctrl-C reaches tox and pytest, and
+    tox passes its own on) must not break pytest's reporting or the teardown that follows."""
+    raised: list[str] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if raised:
+            print(f"lrmatrix: {name} again: already stopping after {raised[0]}", file=sys.stderr)
+            return
+        raised.append(name)
+        _interrupted(config, name)
+        raise KeyboardInterrupt(name)
+
+    return handler
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -72,14 +105,16 @@ def pytest_configure(config: pytest.Config) -> None:
             **({"keep": "true"} if config.getoption("--keep") else {}),
         }
         node = make_node(cell, NodeSpec.parse(spec_text, options) if spec_text else None, options)
+        # the evidence must have somewhere to go before the node is disrupted for it
+        results_dir = Path(config.getoption("--results-dir"))
+        preflight.writable_folder(results_dir, "--results-dir", "pass a folder you can write to")
     except LrmatrixError as exc:
         pytest.exit(str(exc), returncode=exc.exit_code)
-    config.stash[KEY] = Scenario(
-        cell, node, Path(config.getoption("--results-dir")), config.getoption("--image")
-    )
+    config.stash[KEY] = Scenario(cell, node, results_dir, config.getoption("--image"))
     config.pluginmanager.register(_Recorder(config.stash[KEY]), "lrmatrix-recorder")
-    for sig in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal or SSH session, too
-        signal.signal(sig, _sigterm_to_interrupt)
+    # Ctrl-C, tox or a service manager stopping the run, a closed terminal or SSH session
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _signal_to_interrupt(config))
     become_subreaper()
 
 
@@ -94,8 +129,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                 f"--image {scenario.image_ref}: an {scenario.node.scheme} node cannot pull (no route to a "
                 "registry); leave --image out to use the offline-built nginx image"
             )
+        # last of the checks: the first thing a run leaves on this machine (until it ends)
+        lock = preflight.ResultLock(scenario.results_dir, scenario.cell.name)
+        session.config.stash[LOCK_KEY] = lock.acquire()
     except LrmatrixError as exc:
         pytest.exit(str(exc), returncode=exc.exit_code)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    lock = config.stash.get(LOCK_KEY, None)
+    if lock is not None:
+        lock.release()
 
 
 def _phase(item: pytest.Item) -> str | None:
@@ -190,6 +234,9 @@ def _one_line(report: pytest.TestReport) -> str:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     scenario = session.config.stash.get(KEY, None)
     if scenario is None:
+        return
+    if scenario.interrupted is not None:  # not 2 ("bad input, nothing changed"): its own code
+        session.exitstatus = INTERRUPTED
         return
     if not scenario.finished:  # setup never ran (e.g. no test selected): nothing to undo
         return

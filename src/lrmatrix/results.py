@@ -102,12 +102,22 @@ def write(result: dict[str, Any], folder: Path) -> Path:
 
 
 def read_json(path: Path) -> Any:
+    """A JSON document, or one line saying why not (exit 2: exit 1 means "regression")."""
     try:
-        return json.loads(path.read_text())
+        text = path.read_bytes().decode()
     except OSError as exc:
-        raise BadInput(f"{path}: cannot read ({exc.strerror})") from exc
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"{path}: not JSON or truncated ({exc.msg} at line {exc.lineno})") from exc
+        raise BadInput(f"{path}: cannot read ({exc.strerror}); pass a result file or folder") from exc
+    except UnicodeDecodeError as exc:
+        raise BadInput(
+            f"{path}: not a result (not UTF-8 text: byte {exc.start}); pass a result file or folder"
+        ) from exc
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        what = (
+            f"{exc.msg} at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else "nested too deep"
+        )
+        raise BadInput(f"{path}: not JSON or truncated ({what}); pass a result lrmatrix wrote") from exc
 
 
 def load(path: Path) -> dict[str, Any]:

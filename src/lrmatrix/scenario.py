@@ -89,6 +89,7 @@ class Scenario:
         self.path_verdicts: dict[str, Verdict] = {}
         self.aborted: str | None = None
         self.setup_error: LrmatrixError | None = None
+        self.interrupted: str | None = None  # what stopped the run, and where (set by the plugin)
         self.finished = False
         self.final: dict[str, Any] = {}
 
@@ -468,6 +469,8 @@ class Scenario:
         verdict = self.verdict or Verdict(
             self.cell.expect, "error", self.aborted or str(self.setup_error or "not run")
         )
+        if self.interrupted:  # whatever the probe saw, the scenario did not run to its end
+            verdict = Verdict(self.cell.expect, "interrupted", self.interrupted)
         containers = self._containers_summary()
         probes = {}
         if self.probe is not None:
@@ -516,7 +519,7 @@ class Scenario:
             + address_changes(containers["before"], containers["after"])
             + misdirected_responses(probes),
             **({"kubernetes": self.kube.summary()} if self.kube is not None else {}),
-            "error": str(self.setup_error or self.aborted or "") or None,
+            "error": str(self.interrupted or self.setup_error or self.aborted or "") or None,
             "verdict": verdict.as_dict(),
             "path_verdicts": {path: v.as_dict() for path, v in self.path_verdicts.items()},
         }

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from testinfra.backend.local import LocalBackend
 
-from lrmatrix import daemon_config
+from lrmatrix import daemon_config, preflight
 from lrmatrix.drivers import engine_net
 from lrmatrix.drivers.base import CmdResult, Node
 from lrmatrix.errors import EnvironmentProblem, NodeError
@@ -210,6 +210,10 @@ class EngineNode(Node):
             )
         if not Path("/proc/self/ns/net").exists():
             raise EnvironmentProblem("this kernel has no network namespaces (/proc/self/ns/net)")
+        named = "LRMATRIX_STATE_DIR" if os.environ.get("LRMATRIX_STATE_DIR") else "the state folder"
+        preflight.writable_folder(
+            self.root, named, "set LRMATRIX_STATE_DIR to a folder root can write to", EnvironmentProblem
+        )
         longest = self.root / f"{engine_net.PREFIX}{engine_net.MAX_SLOTS}" / LONGEST_SOCKET
         if len(str(longest)) > UNIX_PATH_MAX:
             raise EnvironmentProblem(

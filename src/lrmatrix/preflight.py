@@ -1,0 +1,72 @@
+"""Checks that run before a node is touched, for what a run writes on this machine.
+
+A results folder that turns out to be a file, or read-only, used to be found at the end,
+after the node had been disrupted and the evidence was lost; two runs of one cell into one
+folder both "passed" while one result silently replaced the other. Both are refused here,
+before anything changes, with one line.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import tempfile
+from pathlib import Path
+
+from lrmatrix.errors import BadInput, LrmatrixError
+
+
+def writable_folder(folder: Path, what: str, fix: str, error: type[LrmatrixError] = BadInput) -> None:
+    """A file can be created in ``folder``, or in the folder that would hold it if it does not
+    exist yet (nothing is made here: a refused run leaves nothing behind); otherwise one line
+    naming ``what`` (the option or variable it came from) and ``fix``."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise error(f"{what} {folder}: {existing} is a file, not a folder; {fix}")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise error(f"{what} {folder} is not writable ({exc.strerror}); {fix}") from None
+
+
+class ResultLock:
+    """One run per cell and results folder: held (flock) for the run's whole life, so a second
+    run of the same cell into the same folder is refused instead of overwriting the first's
+    evidence. Other cells into the same folder (``tox -p``) are not affected."""
+
+    def __init__(self, folder: Path, cell: str) -> None:
+        self.path = folder / f".{cell}.lock"
+        self.cell = cell
+        self._fd: int | None = None
+
+    def acquire(self) -> ResultLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise BadInput(
+                    f"another run of {self.cell} (pid {holder}) is writing its result to "
+                    f"{self.path.parent}; wait for it to finish or pass another --results-dir"
+                ) from None
+            # the holder before us may have removed the file between our open and our lock
+            if self.path.exists() and os.fstat(fd).st_ino == self.path.stat().st_ino:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        """Remove the file while still holding it: whoever opened it meanwhile sees it gone."""
+        if self._fd is not None:
+            self.path.unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
