@@ -41,7 +41,28 @@ def register(sub: Any) -> None:
         "--tolerance-ms",
         type=float,
         default=compare.DEFAULT_TOLERANCE_MS,
-        help="node-path outage growth allowed before it is a regression (default %(default).0f)",
+        help="node path: growth always allowed (outage, failed while down, recovery), the floor of "
+        "the tolerance (default %(default).0f)",
+    )
+    cmp.add_argument(
+        "--tolerance-pct",
+        type=float,
+        default=compare.DEFAULT_TOLERANCE_PCT,
+        help="node path: growth allowed as a share of the baseline's value, when above the floor "
+        "(default %(default).0f)",
+    )
+    cmp.add_argument(
+        "--coverage-drop",
+        type=float,
+        default=compare.DEFAULT_COVERAGE_DROP,
+        help="node path: how far probe coverage (0..1) may fall (default %(default).2f)",
+    )
+    cmp.add_argument(
+        "--allow-failing",
+        action="append",
+        default=[],
+        metavar="CELL",
+        help="a candidate cell known to fail: its changes are listed but do not gate",
     )
     cmp.add_argument("--format", choices=tuple(comparison.RENDERERS), default="text")
     _output_and_newest(cmp)
@@ -101,7 +122,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     pair_map = compare.parse_pairs(args.pair)
     base = results.load_many([Path(args.baseline)], newest=args.newest)
     cand = results.load_many([Path(args.candidate)], newest=args.newest)
-    result = compare.compare(base, cand, args.tolerance_ms, pair_map)
+    tolerance = compare.Tolerance(args.tolerance_ms, args.tolerance_pct, args.coverage_drop)
+    result = compare.compare(base, cand, tolerance, pair_map, tuple(args.allow_failing))
     emit(comparison.RENDERERS[args.format](result), args.output)
     return 1 if result.regression else 0
 

@@ -212,15 +212,26 @@ class _Recorder:
             item.user_properties.append(("phase", phase))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when not in ("setup", "call") or report.skipped:
+        if report.when not in ("setup", "call"):
             return
         if report.when == "setup" and report.passed:
             return
         phase = dict(report.user_properties).get("phase")
         if phase is None:
             return
+        if report.skipped:  # kept apart: compare gates on a check that ran before and now did not
+            self.scenario.skipped_checks.append(
+                {"id": report.nodeid.split("::")[-1], "phase": str(phase), "detail": _skip_reason(report)}
+            )
+            return
         detail = "" if report.passed else _one_line(report)
         self.scenario.record(str(phase), report.nodeid.split("::")[-1], report.passed, detail)
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return reason.removeprefix("Skipped: ")[:300]
 
 
 def _one_line(report: pytest.TestReport) -> str:

@@ -61,6 +61,7 @@ class Scenario:
         self.phases: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.checks: list[dict[str, Any]] = []
+        self.skipped_checks: list[dict[str, str]] = []  # node checks pytest skipped, with why
         self.timing: dict[str, float] = {}
         self.backup: daemon_config.Backup | None = None
         self.original_config: dict[str, Any] = {}
@@ -503,6 +504,7 @@ class Scenario:
             "phases": self.phases,
             "events": self.events,
             "checks": self.checks,
+            "skipped_checks": self.skipped_checks,
             "probes": probes,
             "containers": containers,
             "disruption": self._disruption_summary(),

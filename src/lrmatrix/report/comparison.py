@@ -18,7 +18,7 @@ def summary(cmp: Comparison) -> str:
     verdict = "REGRESSION" if cmp.regression else "same behaviour"
     return (
         f"{verdict}: {regressions} of {len(cmp.pairs)} pair(s) regressed "
-        f"(outage tolerance {cmp.tolerance_ms:.0f} ms)"
+        f"(node path tolerance {cmp.tolerance.describe()})"
     )
 
 
