@@ -131,8 +131,11 @@ def validate(data: dict[str, Any], source: Path) -> MatrixFile:
 
 # --- from pydantic's error to one line -----------------------------------------------------
 def one_line(exc: ValidationError, source: Path) -> str:
-    err = exc.errors(include_url=False)[0]
-    loc = [str(part) for part in err["loc"]]
+    # an unknown key first: a misspelt required key is also reported missing, and the typo
+    # is the cause the user can see
+    errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
+    loc = _join_indexes(err["loc"])
     if loc and loc[-1] == "[key]":  # a name inside a table of names failed its type or pattern
         *parents, name, _ = loc
         return f"{source} [{_dotted(parents)}]: {_name_problem(parents, name)}"
@@ -155,6 +158,17 @@ def one_line(exc: ValidationError, source: Path) -> str:
         f"{where}: {key} = {_toml(value)} is not allowed ({err['msg'].lower()}); "
         f"use {_expected(parents, key)}"
     )
+
+
+def _join_indexes(loc: tuple[int | str, ...]) -> list[str]:
+    """``("axes", "variant", 1)`` to ``["axes", "variant[1]"]``: a list item is a key's value."""
+    out: list[str] = []
+    for part in loc:
+        if isinstance(part, int) and out:
+            out[-1] += f"[{part}]"
+        else:
+            out.append(str(part))
+    return out
 
 
 def _dotted(parts: list[str]) -> str:
@@ -223,11 +237,14 @@ def _keys(model: type[BaseModel] | None) -> list[str]:
 def _expected(parents: list[str], key: str) -> str:
     """What a valid value looks like, from the field's type and its bounds."""
     model, table = _model_at(parents), _annotation_at(parents)
+    name, item = key.partition("[")[::2]
     if model is not None:
-        field = _field(model, key)
+        field = _field(model, name)
         if field is None:
             return "a known key"
         annotation, constraints = field.annotation, list(field.metadata)
+        if item:  # one item of a list: its own type and constraints
+            annotation, constraints = get_args(_unwrap(annotation))[0], []
     elif get_origin(table) is dict:
         annotation, constraints = get_args(table)[1], []
     else:

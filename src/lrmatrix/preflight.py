@@ -21,11 +21,11 @@ def writable_folder(folder: Path, what: str, fix: str, error: type[LrmatrixError
     exist yet (nothing is made here: a refused run leaves nothing behind); otherwise one line
     naming ``what`` (the option or variable it came from) and ``fix``."""
     existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise error(f"{what} {folder}: {existing} is a file, not a folder; {fix}")
     try:
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise error(f"{what} {folder}: {existing} is a file, not a folder; {fix}")
         with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as exc:
