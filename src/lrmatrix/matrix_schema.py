@@ -13,7 +13,6 @@ the error messages and suggestions follow from the models.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import types
@@ -149,7 +148,7 @@ def one_line(exc: ValidationError, source: Path) -> str:
         def shown(k: str) -> str:
             return f"[{_dotted([*parents, k])}]" if kind == "table" else repr(k)
 
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        close = _close_matches(key, known)
         todo = f"did you mean {shown(close[0])}?" if close else "remove it"
         return f"{where}: unknown {kind} {shown(key)}; {todo} (known: {', '.join(known)})"
     if err["type"] == "missing":
@@ -158,6 +157,14 @@ def one_line(exc: ValidationError, source: Path) -> str:
         f"{where}: {key} = {_toml(value)} is not allowed ({err['msg'].lower()}); "
         f"use {_expected(parents, key)}"
     )
+
+
+def _close_matches(word: str, choices: list[str]) -> list[str]:
+    """difflib, imported only when there is an error to explain: every cell run loads this
+    module, and difflib costs as much to import as validating the whole matrix."""
+    import difflib
+
+    return difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
 
 
 def _join_indexes(loc: tuple[int | str, ...]) -> list[str]:
@@ -180,7 +187,7 @@ def _name_problem(parents: list[str], name: str) -> str:
     key_type = _unwrap(get_args(_annotation_at(parents))[0])
     if get_origin(key_type) is Literal:
         valid = [str(a) for a in get_args(key_type)]
-        close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+        close = _close_matches(name, valid)
         hint = f"did you mean {close[0]!r}? " if close else ""
         return f"{name!r} is not allowed here; {hint}use one of {', '.join(valid)}"
     pattern = {"platforms": PLATFORM_NAME, "variants": VARIANT_NAME}.get(parents[-1] if parents else "")
