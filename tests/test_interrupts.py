@@ -52,8 +52,16 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 def start(argv: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """From the root folder: the matrix (in a temporary folder) and the node checks (in the
+    package) are found from anywhere."""
     return subprocess.Popen(
-        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        argv,
+        cwd="/",
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
 
 
