@@ -1,4 +1,4 @@
-"""Every node check of infra_tests/ fails on a real engine node put in the wrong state.
+"""Every node check of lrmatrix.infra_tests fails on a real engine node put in the wrong state.
 
 A check that cannot fail is a defect: each one here is called, as the cell run calls it,
 against a real node (real dockerd, containers, namespace) that is in the state the check
@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -25,7 +24,7 @@ from typing import Any
 import pytest
 import testinfra.host
 
-from conftest import ROOT, engine_ready
+from conftest import engine_ready
 from lrmatrix.probe import Probe, Target
 from lrmatrix.scenario import Scenario
 from lrmatrix.verdict import Verdict
@@ -36,12 +35,11 @@ pytestmark = [
     pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready())),
 ]
 
-sys.path.insert(0, str(ROOT / "infra_tests"))
-baseline = importlib.import_module("test_1_baseline")
-disrupt = importlib.import_module("test_2_disrupt")
-after = importlib.import_module("test_3_after")
-change = importlib.import_module("test_4_change")
-verdict = importlib.import_module("test_5_verdict")
+baseline = importlib.import_module("lrmatrix.infra_tests.test_1_baseline")
+disrupt = importlib.import_module("lrmatrix.infra_tests.test_2_disrupt")
+after = importlib.import_module("lrmatrix.infra_tests.test_3_after")
+change = importlib.import_module("lrmatrix.infra_tests.test_4_change")
+verdict = importlib.import_module("lrmatrix.infra_tests.test_5_verdict")
 
 
 def fails(check: Callable[..., Any], *args: Any) -> None:

@@ -8,14 +8,11 @@ socket path in dockerd's arguments could never find it; and a listener on docker
 from __future__ import annotations
 
 import importlib
-import sys
 from collections.abc import Iterator
 
 import pytest
 from sshnode import StagingNode, why_not_ready
 from test_ssh_driver import driver
-
-from conftest import ROOT
 
 pytest.importorskip("paramiko")
 
@@ -24,8 +21,7 @@ pytestmark = [
     pytest.mark.skipif(bool(why_not_ready()), reason=f"staging node: {why_not_ready()}"),
 ]
 
-sys.path.insert(0, str(ROOT / "infra_tests"))
-disrupt = importlib.import_module("test_2_disrupt")
+disrupt = importlib.import_module("lrmatrix.infra_tests.test_2_disrupt")
 
 #: a listener on the API socket that records any connection made to it
 LISTENER = """
