@@ -318,31 +318,42 @@ def test_a_check_the_candidate_skipped_or_never_ran_gates(tmp_path, capsys):
     assert code == 0, out
 
 
-def with_coverage(value):
+RUN_D, RUN_E = DATA / "run-d", DATA / "run-e"  # real runs with coverage, recovery, skipped checks
+
+
+def test_two_real_runs_with_coverage_and_recovery_are_the_same(capsys):
+    code, out = run(capsys, RUN_D, RUN_E)
+    assert code == 0, out
+    assert "0 of 2 pair(s) regressed" in out
+
+
+def one_container_coverage(ratio: float):
     def edit(r: dict) -> None:
-        r["probes"]["node"]["coverage"] = value
+        target = sorted(r["probes"]["node"]["coverage"]["targets"])[0]
+        r["probes"]["node"]["coverage"]["targets"][target]["ratio"] = ratio
 
     return edit
 
 
-@pytest.mark.parametrize(
-    ("base", "cand", "code"),
-    [(0.99, 0.97, 0), (0.99, 0.90, 1), ({"ratio": 0.99}, {"ratio": 0.80}, 1), (0.90, 0.99, 0)],
-)
-def test_node_coverage_falling_past_the_tolerance_gates(tmp_path, capsys, base, cand, code):
+@pytest.mark.parametrize(("ratio", "code"), [(0.97, 0), (0.90, 1), (0.50, 1)])
+def test_node_coverage_falling_past_the_tolerance_gates(tmp_path, capsys, ratio, code):
+    """Real coverage (99.5-100 % per container) against one container the probe watched less."""
     got, out = run(
-        capsys,
-        derive(tmp_path / "b", RUN_A, engine_liverestore=with_coverage(base)),
-        derive(tmp_path / "c", engine_liverestore=with_coverage(cand)),
+        capsys, RUN_D, derive(tmp_path / "c", RUN_E, engine_liverestore=one_container_coverage(ratio))
     )
     assert got == code, out
     if code:
-        assert "! node path probe coverage fell" in out
+        assert f"! node path probe coverage fell: 99% -> {ratio:.0%} (tolerance 5%)" in out
+    # the other way round it is an improvement, never a regression
+    back, out = run(
+        capsys, derive(tmp_path / "b", RUN_E, engine_liverestore=one_container_coverage(ratio)), RUN_D
+    )
+    assert back == 0, out
 
 
 def test_results_without_coverage_compare_as_before(tmp_path, capsys):
-    """Results written before coverage existed (tests/data) are compared without it."""
-    assert run(capsys, RUN_A, derive(tmp_path / "c", engine_liverestore=with_coverage(0.5)))[0] == 0
+    """Results written before coverage existed (run-a, run-b) are compared without it."""
+    assert run(capsys, RUN_A, RUN_B)[0] == 0
 
 
 def with_recovery(seconds):
@@ -364,8 +375,8 @@ def with_recovery(seconds):
 def test_node_recovery_getting_worse_past_the_tolerance_gates(tmp_path, capsys, base, cand, code, words):
     got, out = run(
         capsys,
-        derive(tmp_path / "b", RUN_A, engine_noliverestore=with_recovery(base)),
-        derive(tmp_path / "c", engine_noliverestore=with_recovery(cand)),
+        derive(tmp_path / "b", RUN_D, engine_noliverestore=with_recovery(base)),
+        derive(tmp_path / "c", RUN_E, engine_noliverestore=with_recovery(cand)),
     )
     assert got == code, out
     assert words in out

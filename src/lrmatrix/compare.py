@@ -319,12 +319,19 @@ def _recovery_ms(p: dict[str, Any]) -> float | None:
 
 
 def coverage_of(p: dict[str, Any]) -> float | None:
-    """``probes.<path>.coverage`` as a share 0..1: a number, or an object with ``ratio``; results
+    """The worst of ``probes.<path>.coverage``: overall or of one container (``targets``), as a
+    share 0..1, so a container the probe stopped watching is not averaged away. Results
     written before coverage existed have none and are compared without it."""
     value = p.get("coverage")
-    if isinstance(value, dict):
-        value = value.get("ratio")
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if not isinstance(value, dict):
+        return None
+    parts = [value, *(value.get("targets") or {}).values()]
+    ratios = [float(x["ratio"]) for x in parts if isinstance(x, dict) and _number(x.get("ratio"))]
+    return min(ratios) if ratios else None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _coverage_change(
