@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, get_args
 
 from lrmatrix import matrix_schema as schema
+from lrmatrix.engines import MACHINE, MACHINE_ENGINE, Engine
 from lrmatrix.errors import BadInput
 
-CELL_NAME = re.compile(r"^(engine|k8s\d{3})-(liverestore|noliverestore)(-[a-z0-9]+)*$")
+CELL_NAME = re.compile(r"^(engine\d*|k8s\d{3})-(liverestore|noliverestore)(-[a-z0-9]+)*$")
 Verdict = schema.Expectation
 VERDICTS: tuple[str, ...] = get_args(schema.Expectation)
 STOP_SIGNALS: tuple[str, ...] = get_args(schema.StopSignal)
@@ -57,6 +58,15 @@ class Cell:
     description: str = ""
     #: expectations for access paths other than ``node`` (only cells that exist to prove one)
     expect_paths: dict[str, str] = field(default_factory=dict)
+    #: the Docker engine the node starts with; ``engine_after`` the one started after the
+    #: outage window on the same data-root (upgrade and downgrade cells), None: the same
+    engine: Engine = MACHINE_ENGINE
+    engine_after: Engine | None = None
+
+    @property
+    def next_engine(self) -> Engine:
+        """The engine that comes up when the outage window ends."""
+        return self.engine_after or self.engine
 
     @property
     def extras(self) -> tuple[str, ...]:
@@ -72,6 +82,7 @@ class Matrix:
     cells: tuple[Cell, ...]
     axes: dict[str, tuple[str, ...]]
     source: Path
+    engines: dict[str, Engine] = field(default_factory=dict)
 
     def names(self) -> list[str]:
         return [c.name for c in self.cells]
@@ -137,7 +148,8 @@ def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
                 "e.g. engine-liverestore-crash; rename the table"
             )
         named.append((name, match.group(1), match.group(2), extra))
-    cells = [_make_cell(name, p, v, doc, base, extra, where) for name, p, v, extra in named]
+    engines = _engines(doc, where)
+    cells = [_make_cell(name, p, v, doc, base, extra, where, engines) for name, p, v, extra in named]
     unused = sorted(set(doc.platforms) - {c.platform for c in cells})
     if unused:
         raise BadInput(
@@ -151,7 +163,15 @@ def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise BadInput(f"{where} [cells.{dupes[0]}]: this cell is already made by the axes; rename it")
-    return Matrix(cells=tuple(cells), axes=axes, source=source)
+    return Matrix(cells=tuple(cells), axes=axes, source=source, engines=engines)
+
+
+def _engines(doc: schema.MatrixFile, where: str) -> dict[str, Engine]:
+    """``machine`` (the installed engine) and the ``[engines.<name>]`` tables."""
+    if MACHINE in doc.engines:
+        raise BadInput(f"{where} [engines.{MACHINE}]: {MACHINE!r} is the installed engine; rename the table")
+    pins = {name: t.model_dump(exclude={"description"}, exclude_none=True) for name, t in doc.engines.items()}
+    return {MACHINE: MACHINE_ENGINE, **{name: Engine(name, **p) for name, p in pins.items()}}
 
 
 def _make_cell(
@@ -162,6 +182,7 @@ def _make_cell(
     base: Timings,
     extra: schema.CellTable,
     where: str,
+    engines: dict[str, Engine],
 ) -> Cell:
     if platform not in doc.platforms:
         raise BadInput(
@@ -180,6 +201,18 @@ def _make_cell(
         raise BadInput(
             f"{where} [{table}.daemon_json]: 'live-restore' is set by the variant; remove it from daemon_json"
         )
+    chosen = {}
+    named = (
+        (f"platforms.{platform}", "engine", plat.engine),
+        (f"cells.{name}", "engine_after", extra.engine_after),
+    )
+    for table, key, value in named:
+        if value is not None and value not in engines:
+            raise BadInput(
+                f"{where} [{table}]: {key} = {value!r} has no [engines.{value}] table; "
+                f"use one of {', '.join(engines)} or add the table"
+            )
+        chosen[key] = engines[value] if value is not None else None
     return Cell(
         name=name,
         platform=platform,
@@ -193,4 +226,6 @@ def _make_cell(
         kubernetes=plat.kubernetes,
         daemon_json=daemon_json,
         description=extra.description or var.description,
+        engine=chosen["engine"] or MACHINE_ENGINE,
+        engine_after=chosen["engine_after"],
     )

@@ -23,9 +23,11 @@ import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 MATRIX_SCHEMA = "lrmatrix.matrix/1"
-PLATFORM_NAME = r"^(engine|k8s\d{3})$"
+PLATFORM_NAME = r"^(engine\d*|k8s\d{3})$"
 VARIANT_NAME = r"^(liverestore|noliverestore)$"
 VERSION = r"^v\d+\.\d+\.\d+$"
+ENGINE_NAME = r"^[a-z][a-z0-9_]*$"
+DEBIAN_VERSION = r"^(\d+:)?\d[A-Za-z0-9.+~-]*$"
 
 Expectation = Literal["survive", "outage"]
 #: SIGTERM is how a service manager stops dockerd; SIGKILL is the crash variant
@@ -73,6 +75,8 @@ class PlatformTable(Table):
     timings: TimingsTable = TimingsTable()
     kubernetes: Annotated[str, Field(pattern=VERSION)] | None = None
     minikube: Annotated[str, Field(pattern=VERSION)] | None = None
+    #: the Docker engine its nodes run: an [engines.<name>] table; default the machine's
+    engine: Annotated[str, Field(pattern=ENGINE_NAME)] | None = None
 
 
 class VariantTable(Table):
@@ -90,6 +94,20 @@ class CellTable(Table):
     expect_paths: dict[Literal["loopback", "pod"], Expectation] = Field(default_factory=dict)
     daemon_json: dict[str, Any] = Field(default_factory=dict)
     timings: TimingsTable = TimingsTable()
+    description: str = ""
+    #: upgrade and downgrade cells: the engine started after the window on the same data-root
+    engine_after: Annotated[str, Field(pattern=ENGINE_NAME)] | None = None
+
+
+class EngineTable(Table):
+    """``[engines.<name>]``: Debian's docker.io and containerd of one suite, exact versions
+    (fetched into the cache by lrmatrix.engines, never installed)."""
+
+    suite: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")]
+    docker: Annotated[str, Field(pattern=DEBIAN_VERSION)]
+    containerd: Annotated[str, Field(pattern=DEBIAN_VERSION)]
+    #: only if the suite's runc runs here (Debian 13's needs glibc 2.38)
+    runc: Annotated[str, Field(pattern=DEBIAN_VERSION)] | None = None
     description: str = ""
 
 
@@ -116,6 +134,7 @@ class MatrixFile(Table):
     platforms: dict[Annotated[str, Field(pattern=PLATFORM_NAME)], PlatformTable]
     variants: dict[Annotated[str, Field(pattern=VARIANT_NAME)], VariantTable]
     cells: dict[str, CellTable] = Field(default_factory=dict)
+    engines: dict[Annotated[str, Field(pattern=ENGINE_NAME)], EngineTable] = Field(default_factory=dict)
     kubernetes: KubernetesTable = KubernetesTable()
     minikube: MinikubeTable = MinikubeTable()
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from lrmatrix import daemon_config, image, results
 from lrmatrix.drivers.base import Node, ProcInfo
+from lrmatrix.engines import upstream
 from lrmatrix.errors import LrmatrixError, NodeError
 from lrmatrix.findings import address_changes, findings, misdirected_responses
 from lrmatrix.matrix import Cell
@@ -67,6 +68,7 @@ class Scenario:
         self.original_config: dict[str, Any] = {}
         self.effective: bool | None = None
         self.versions: dict[str, str] = {}
+        self.versions_after: dict[str, str] = {}
         self.workload: Workload | PodContainers | None = None
         self.kube: KubeCell | None = None
         self.pod_ips: list[str] = []
@@ -330,10 +332,13 @@ class Scenario:
             self.nat_watch.start()
         self.event("daemon starting")
         if not (back and self.node.api_ready()):  # one that came back by itself is not started twice
+            if self.cell.engine_after is not None:  # upgrade cells: another engine, same data-root
+                self.node.switch_engine(self.cell.engine_after)
             self.node.start_daemon()
         self.api_at = self.now()
         self.timing["daemon_start_s"] = round(self.api_at - self.up_at, 3)
         self.event("daemon started")
+        self._record_engine_after()
         # a gate only (bounded by recover_timeout_s): what recovery took is read from the probe
         targets = self.targets()
         self.answering_again = {
@@ -354,6 +359,13 @@ class Scenario:
             return False
         self.event("daemon came back by itself", self.daemon_watch.came_back)
         return True
+
+    def _record_engine_after(self) -> None:
+        """What answers after the restart; an engine change is an event on the timeline."""
+        self.versions_after = self.node.versions()
+        before, after = (upstream(v.get("docker", "?")) for v in (self.versions, self.versions_after))
+        if before != after:
+            self.event(f"dockerd {before} → {after}", f"engine {self.cell.next_engine.name}")
 
     def _to_after(self) -> None:
         if self.kube is not None:  # node Ready again, pods Ready, the pending pod Running
@@ -499,6 +511,11 @@ class Scenario:
                 **({"kubernetes": self.cell.kubernetes} if self.cell.kubernetes else {}),
             },
             "live_restore": {"configured": self.cell.live_restore, "effective": self.effective},
+            # the engine the node started with and the one that answered after the window
+            "engine": {
+                "before": {"name": self.cell.engine.name, **self.versions},
+                "after": {"name": self.cell.next_engine.name, **self.versions_after},
+            },
             "timings_configured": vars(self.cell.timings),
             "timing": self.timing,
             "phases": self.phases,

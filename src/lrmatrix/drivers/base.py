@@ -19,6 +19,7 @@ from lrmatrix.probe import Target
 if TYPE_CHECKING:
     from testinfra.backend.base import BaseBackend
 
+    from lrmatrix.engines import Engine
     from lrmatrix.kube.api import Kube
     from lrmatrix.matrix import Cell
 
@@ -272,6 +273,14 @@ class Node(ABC):
         """Import a root filesystem tarball as an image (the CLI reads the local path)."""
         if not self.docker("image", "inspect", tag).ok:
             self.docker_ok("import", "-c", f"CMD {cmd}", tarball, tag, timeout=300)
+
+    def switch_engine(self, engine: Engine) -> None:
+        """Run ``engine``'s daemon from the next start on (upgrade cells). Only a node the
+        harness made can swap binaries; on a real node the package manager upgrades."""
+        raise BadInput(
+            f"the {self.scheme} driver cannot swap dockerd binaries (cell {self.cell.name} starts engine "
+            f"{engine.name} after the window): upgrade cells run on engine:// nodes"
+        )
 
     def kube_client(self) -> Kube:
         """The Kubernetes API of the cluster this node belongs to (Kubernetes drivers only)."""

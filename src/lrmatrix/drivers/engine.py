@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from testinfra.backend.local import LocalBackend
 
-from lrmatrix import daemon_config, preflight
+from lrmatrix import daemon_config, engines, preflight
 from lrmatrix.drivers import engine_net
 from lrmatrix.drivers.base import CmdResult, Node
 from lrmatrix.errors import EnvironmentProblem, NodeError
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from testinfra.backend.base import CommandResult
 
     from lrmatrix.drivers import NodeSpec
+    from lrmatrix.engines import Engine
     from lrmatrix.matrix import Cell
 
 STATE_ROOT_DEFAULT = "/var/lib/lrmatrix/nodes"
@@ -93,6 +94,8 @@ class EngineNode(Node):
         self._destroyed = False
         self._netns_ino = _inode(slot.netns_path) if slot is not None else None
         self._dockerd: subprocess.Popen[bytes] | None = None
+        #: the engine the next start_daemon runs (upgrade cells switch it after the window)
+        self.binaries = engines.Binaries(cell.engine)
 
     # --- paths ---------------------------------------------------------------------------
     @property
@@ -181,7 +184,7 @@ class EngineNode(Node):
     def dockerd_argv(self) -> list[str]:
         s = self.state_dir
         return [
-            "dockerd",
+            self.binaries.dockerd(),
             "--config-file",
             self.daemon_json_path,
             "--data-root",
@@ -223,6 +226,15 @@ class EngineNode(Node):
         res = run(["iptables", "-S"], timeout=15)
         if res.returncode != 0:
             raise EnvironmentProblem(f"iptables does not work here: {res.stderr.strip()}")
+        # fetched (once, cached) and proven to run here before anything changes
+        self.binaries = engines.ensure(self.cell.engine)
+        if self.cell.engine_after is not None:
+            engines.ensure(self.cell.engine_after)
+
+    def switch_engine(self, engine: Engine) -> None:
+        """The next start_daemon runs ``engine``'s dockerd and containerd on this node's
+        data-root and exec-root (runc stays the machine's)."""
+        self.binaries = engines.ensure(engine)
 
     def create(self) -> None:
         """Claim a slot, wire it, start dockerd. On failure the caller's ``destroy`` undoes
@@ -248,6 +260,7 @@ class EngineNode(Node):
         # the harness decides how the daemon stops.
         self._dockerd = subprocess.Popen(
             ["nsenter", f"--net={self._slot.netns_path}", *self.dockerd_argv()],
+            env={**os.environ, **self.binaries.env()},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -328,6 +328,11 @@ class SshNode(Node):
 
     # --- checks before anything changes --------------------------------------------------
     def sanity_checks(self) -> None:
+        if self.cell.engine_after is not None:
+            raise BadInput(
+                f"{self.cell.name} swaps dockerd binaries on a node the harness made; on an existing node "
+                "the package manager upgrades Docker: run the cells before and after and `lrmatrix compare`"
+            )
         if self.spec.options.get("allow_disruption") != "true":
             raise BadInput(
                 f"the ssh driver stops the Docker daemon of {self.label}, an existing machine; "

@@ -1,0 +1,41 @@
+"""The engine that answers after the restart, and the daemon's everyday commands on it.
+
+Upgrade cells start another engine's dockerd on the same data-root after the window; these
+checks hold for every cell, so an upgrade cell is judged exactly like its plain cell plus
+'the new version is what answers'."""
+
+from __future__ import annotations
+
+import pytest
+
+from lrmatrix.engines import upstream
+
+
+@pytest.mark.phase("after")
+def test_the_cells_engine_answers(lrm_scenario, node, cell):
+    binaries = getattr(node, "binaries", None)
+    if binaries is None:
+        pytest.skip("only the engine driver chooses which dockerd runs")
+    expected = binaries.docker_version()
+    assert binaries.engine == cell.next_engine
+    assert upstream(lrm_scenario.versions_after.get("docker", "")) == expected, (
+        f"engine {cell.next_engine.name}: expected dockerd {expected}, the node answers as "
+        f"{lrm_scenario.versions_after.get('docker')}"
+    )
+
+
+@pytest.mark.phase("after")
+def test_exec_works(host, lrm_scenario):
+    res = host.run(f"docker exec {lrm_scenario.workload.names[0]} true")
+    assert res.rc == 0, res.stderr
+
+
+@pytest.mark.phase("teardown")
+def test_stop_works(host, lrm_scenario, cell):
+    """Last, once the probe has stopped: a container the restarted daemon adopted stops."""
+    if cell.kubernetes:
+        pytest.skip("the kubelet owns a pod's containers; it would start it again")
+    name = lrm_scenario.workload.names[-1]
+    res = host.run(f"docker stop -t 5 {name}")
+    assert res.rc == 0, res.stderr
+    assert host.run(f"docker inspect -f '{{{{.State.Running}}}}' {name}").stdout.strip() == "false"
