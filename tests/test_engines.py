@@ -1,0 +1,134 @@
+"""Engines as data: the [engines] tables, the cells that use them, the machine's mirror, the
+cache record, and the refusals that must come before anything changes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lrmatrix import engines
+from lrmatrix.drivers import NodeSpec
+from lrmatrix.drivers.ssh import SshNode
+from lrmatrix.engines import MACHINE, Engine, upstream
+from lrmatrix.errors import BadInput, EnvironmentProblem
+from lrmatrix.matrix import CELL_NAME, load_matrix, parse_matrix
+
+D26 = {"suite": "trixie", "docker": "26.1.5+dfsg1-9+deb13u1+b1", "containerd": "1.7.24~ds1-6+deb13u1"}
+BASE = {
+    "schema": "lrmatrix.matrix/1",
+    "axes": {"platform": ["engine", "engine26"], "variant": ["liverestore"]},
+    "platforms": {"engine": {"driver": "engine"}, "engine26": {"driver": "engine", "engine": "docker26"}},
+    "variants": {"liverestore": {"live_restore": True, "expect": "survive"}},
+    "engines": {"docker26": D26},
+    "cells": {"engine-liverestore-upgrade26": {"engine_after": "docker26"}},
+}
+
+
+def parse(**overrides):
+    return parse_matrix({**BASE, **overrides}, Path("m.toml"))
+
+
+@pytest.mark.parametrize(
+    ("debian", "version"),
+    [("26.1.5+dfsg1-9+deb13u1+b1", "26.1.5"), ("1:2.1.9~ds1-5", "2.1.9"), ("20.10.24-1", "20.10.24")],
+)
+def test_upstream_version_drops_epoch_and_debian_revision(debian, version):
+    assert upstream(debian) == version
+
+
+def test_cells_name_the_engine_they_start_and_the_one_after_the_window():
+    m = parse()
+    names = ("engine-liverestore", "engine26-liverestore", "engine-liverestore-upgrade26")
+    plain, on26, upgrade = (m.cell(n) for n in names)
+    assert plain.engine.name == MACHINE and plain.engine_after is None and plain.next_engine == plain.engine
+    assert on26.engine == Engine("docker26", **D26) and on26.engine.version == "26.1.5"
+    assert upgrade.engine.name == MACHINE and upgrade.next_engine.name == "docker26"
+    assert m.engines[MACHINE].is_machine
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"engines": {"docker26": {**D26, "docker": ""}}}, "needs 'docker'"),
+        ({"engines": {"docker26": {**D26, "pin": "x"}}}, "unknown key 'pin'"),
+        ({"engines": {"machine": D26}}, "not named 'machine'"),
+        ({"cells": {"engine-liverestore-x": {"engine_after": "docker99"}}}, "no \\[engines.docker99\\]"),
+        ({"engines": {}}, "engine = 'docker26' has no \\[engines.docker26\\]"),
+    ],
+)
+def test_bad_engine_tables_are_one_line_naming_the_fault(overrides, message):
+    with pytest.raises(BadInput, match=message):
+        parse(**overrides)
+
+
+def test_repository_matrix_has_the_engine_cells_and_their_names_keep_the_contract(root_dir):
+    m = load_matrix(root_dir / "matrix")
+    wanted = {
+        "engine26-liverestore": ("docker26", "docker26"),
+        "engine26-noliverestore": ("docker26", "docker26"),
+        "engine-liverestore-upgrade26": (MACHINE, "docker26"),
+        "engine-noliverestore-upgrade26": (MACHINE, "docker26"),
+        "engine26-liverestore-downgrade20": ("docker26", MACHINE),
+        "engine28-liverestore": ("docker28", "docker28"),
+    }
+    for name, (first, after) in wanted.items():
+        cell = m.cell(name)
+        assert (cell.engine.name, cell.next_engine.name) == (first, after), name
+    assert CELL_NAME.match("engine26-liverestore-downgrade20")
+    assert not CELL_NAME.match("engineX-liverestore")
+
+
+def test_machine_mirror_from_one_line_and_deb822_sources(tmp_path, monkeypatch):
+    monkeypatch.setenv("LRMATRIX_APT_ETC", str(tmp_path))
+    monkeypatch.setattr(engines, "_os_release", lambda: {"VERSION_CODENAME": "bookworm"})
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list").write_text(
+        "deb http://security.debian.org/debian-security bookworm-security main\n"
+        "# deb http://commented.example/debian bookworm main\n"
+    )
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\n"
+        "Components: main\nSigned-By: /k.gpg\n"
+    )
+    assert engines.machine_mirror() == ("http://mirror.example/debian", "/k.gpg")
+    (tmp_path / "sources.list.d" / "debian.sources").unlink()
+    (tmp_path / "sources.list").write_text("deb [arch=amd64] http://m2.example/debian/ bookworm main\n")
+    assert engines.machine_mirror() == ("http://m2.example/debian/", engines.DEFAULT_KEYRING)
+    (tmp_path / "sources.list").write_text("deb http://m2.example/debian trixie main\n")
+    with pytest.raises(EnvironmentProblem, match="no Debian mirror for bookworm"):
+        engines.machine_mirror()
+
+
+def test_machine_engine_needs_no_fetch_and_uses_path():
+    binaries = engines.ensure(engines.MACHINE_ENGINE)
+    assert binaries.root is None and binaries.dockerd() == "dockerd" and binaries.env() == {}
+
+
+def test_a_cached_engine_counts_only_with_its_exact_pins(tmp_path, monkeypatch):
+    monkeypatch.setenv("LRMATRIX_CACHE_DIR", str(tmp_path))
+    engine = Engine("docker26", **D26)
+    folder = tmp_path / "engines" / "26.1.5"
+    folder.mkdir(parents=True)
+    (folder / engines.RECORD).write_text(json.dumps({"packages": engine.packages()}))
+    binaries = engines.ensure(engine)  # no apt run: a fetch here would fail on the empty folder
+    assert binaries.root == folder
+    assert binaries.env()["PATH"].startswith(f"{folder}/usr/sbin:{folder}/usr/bin:")
+    assert engines._cached(folder, engine)
+    assert not engines._cached(folder, Engine("docker26", **{**D26, "containerd": "1.7.25"}))
+
+
+def test_ssh_refuses_binary_swap_cells_before_connecting():
+    spec = NodeSpec.parse("ssh://root@198.18.200.2", {"allow_disruption": "true"})
+    node = SshNode(load_matrix().cell("engine-liverestore-upgrade26"), spec)
+    with pytest.raises(BadInput, match="package manager upgrades Docker"):
+        node.sanity_checks()
+    assert node._client is None, "it connected before refusing"
+
+
+def test_only_the_engine_driver_swaps_binaries():
+    cell = load_matrix().cell("engine-liverestore-upgrade26")
+    node = SshNode(cell, NodeSpec.parse("ssh://root@198.18.200.2"))
+    with pytest.raises(BadInput, match="cannot swap dockerd binaries"):
+        node.switch_engine(cell.next_engine)
