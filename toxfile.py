@@ -40,7 +40,7 @@ DRIVER_ENV: dict[str, dict[str, Any]] = {
     },
 }
 #: harness envs that read every cell's result, so they run after the cells
-AFTER_CELLS = ("report",)
+AFTER_CELLS = ("report", "upgrade-gate")
 
 
 @cache

@@ -3,6 +3,7 @@ whether running both cells at once (as `tox -p` does) disturbs their measurement
 
     sudo .venv/bin/python bench/cells.py --runs 5            # each cell alone, 5 times
     sudo .venv/bin/python bench/cells.py --runs 3 --parallel # both cells at once, 3 times
+    sudo .venv/bin/python bench/cells.py --runs 3 --cells engine-liverestore-upgrade26
 
 Timings come from the result files the cells write (the harness's own monotonic clock);
 the wall time of a whole cell is measured here around the pytest process.
@@ -69,8 +70,8 @@ def summary(values: list[float]) -> str:
     return f"{min(values):8.3f} {statistics.median(values):8.3f} {max(values):8.3f}"
 
 
-def report(results: list[dict]) -> None:
-    for cell in CELLS:
+def report(results: list[dict], cells: tuple[str, ...] = CELLS) -> None:
+    for cell in cells:
         mine = [r for r in results if r["cell"] == cell]
         if not mine:
             continue
@@ -95,12 +96,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--parallel", action="store_true", help="both cells at once, like tox -p")
+    ap.add_argument("--cells", nargs="+", default=list(CELLS), metavar="CELL", help="default: %(default)s")
     args = ap.parse_args()
+    cells = tuple(args.cells)
     results: list[dict] = []
     for _ in range(args.runs):
-        results += run_round(CELLS, args.parallel)
+        results += run_round(cells, args.parallel)
     print(f"engine cells, {'in parallel' if args.parallel else 'one at a time'}, {args.runs} rounds")
-    report(results)
+    report(results, cells)
 
 
 if __name__ == "__main__":

@@ -4,16 +4,20 @@ cache record, and the refusals that must come before anything changes."""
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from lrmatrix import engines
+from lrmatrix.cli import main
 from lrmatrix.drivers import NodeSpec
 from lrmatrix.drivers.ssh import SshNode
 from lrmatrix.engines import MACHINE, Engine, upstream
 from lrmatrix.errors import BadInput, EnvironmentProblem
 from lrmatrix.matrix import CELL_NAME, load_matrix, parse_matrix
+from lrmatrix.report.rows import versions_side_by_side
 
 D26 = {"suite": "trixie", "docker": "26.1.5+dfsg1-9+deb13u1+b1", "containerd": "1.7.24~ds1-6+deb13u1"}
 BASE = {
@@ -132,3 +136,74 @@ def test_only_the_engine_driver_swaps_binaries():
     node = SshNode(cell, NodeSpec.parse("ssh://root@198.18.200.2"))
     with pytest.raises(BadInput, match="cannot swap dockerd binaries"):
         node.switch_engine(cell.next_engine)
+
+
+def test_report_puts_an_upgrade_cells_versions_side_by_side():
+    result = {
+        "versions": {"docker": "20.10.24+dfsg1", "containerd": "1.6.20~ds1", "runc": "1.1.5+ds1"},
+        "engine": {"after": {"docker": "26.1.5+dfsg1", "containerd": "1.7.24~ds1", "runc": "1.1.5+ds1"}},
+    }
+    assert versions_side_by_side(result) == {
+        "docker": "20.10.24+dfsg1 → 26.1.5+dfsg1",
+        "containerd": "1.6.20~ds1 → 1.7.24~ds1",
+        "runc": "1.1.5+ds1",
+    }
+    assert versions_side_by_side({"versions": {"docker": "26.1.5"}}) == {"docker": "26.1.5"}
+
+
+def test_concurrent_first_uses_fetch_once(tmp_path, monkeypatch):
+    """Two cells starting together on an uncached engine: one fetches, the other waits for the
+    lock and then finds it cached. (fetch is replaced: the lock is under test, not apt.)"""
+    monkeypatch.setenv("LRMATRIX_CACHE_DIR", str(tmp_path))
+    engine = Engine("docker26", **D26)
+    calls = []
+
+    def slow_fetch(e: Engine, folder: Path) -> None:
+        calls.append(e.name)
+        time.sleep(0.5)
+        folder.mkdir(parents=True)
+        (folder / engines.RECORD).write_text(json.dumps({"packages": e.packages()}))
+
+    monkeypatch.setattr(engines, "fetch", slow_fetch)
+    with ThreadPoolExecutor(2) as pool:
+        found = list(pool.map(lambda _: engines.ensure(engine), range(2)))
+    assert calls == ["docker26"]
+    assert found[0] == found[1] and found[0].root == tmp_path / "engines" / "26.1.5"
+
+
+# --- the upgrade gate, on results of real runs (tests/data/run-engines) ------------------------
+ENGINE_RUN = Path(__file__).parent / "data" / "run-engines"
+GATE = (str(ENGINE_RUN / "engine-*liverestore.json"), str(ENGINE_RUN / "engine26-*liverestore.json"))
+
+
+def test_the_gate_pairs_each_plain_cell_with_its_engine26_twin(capsys):
+    code = main(["compare", *GATE, "--pair", "engine=engine26"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "engine-liverestore -> engine26-liverestore: same behaviour" in out
+    assert "engine-noliverestore -> engine26-noliverestore: same behaviour" in out
+    assert "docker 20.10.24+dfsg1 -> 26.1.5+dfsg1" in out and "upgrade26" not in out
+
+
+def test_the_gate_fails_when_the_candidate_engine_regresses(tmp_path, capsys):
+    for f in ENGINE_RUN.glob("engine26-*.json"):
+        data = json.loads(f.read_text())
+        if data["cell"] == "engine26-liverestore":
+            data["verdict"].update(observed="outage", passed=False, reason="edited: the workload went down")
+        (tmp_path / f.name).write_text(json.dumps(data))
+    candidate = str(tmp_path / "engine26-*liverestore.json")
+    code = main(["compare", GATE[0], candidate, "--pair", "engine=engine26"])
+    assert code == 1
+    assert "engine-liverestore -> engine26-liverestore: REGRESSION" in capsys.readouterr().out
+
+
+def test_a_pattern_that_matches_nothing_is_one_line_exit_2(capsys):
+    assert main(["compare", str(ENGINE_RUN / "engine99-*.json"), GATE[1]]) == 2
+    assert "no file matches this pattern" in capsys.readouterr().err
+
+
+def test_real_upgrade_results_record_both_engines_and_the_event():
+    up = json.loads((ENGINE_RUN / "engine-liverestore-upgrade26.json").read_text())
+    assert up["engine"]["before"]["name"] == "machine" and up["engine"]["after"]["name"] == "docker26"
+    assert any(e["name"] == "dockerd 20.10.24 → 26.1.5" for e in up["events"])
+    assert up["containers"]["pids_kept"] is True and up["verdict"]["passed"] is True

@@ -68,14 +68,14 @@ def selected(root, label: str) -> list[str]:
 
 def test_ci_label_selects_the_harness_envs_and_exactly_the_engine_cells(root_dir):
     engine = [c.name for c in load_matrix(root_dir / "matrix").cells if c.driver == "engine"]
-    harness = ["lint", "unit", "integration", "browser", "report"]
+    harness = ["lint", "unit", "integration", "browser", "report", "upgrade-gate"]
     assert sorted(selected(root_dir, "ci")) == sorted([*harness, *engine])
 
 
 def test_the_report_runs_after_every_cell(root_dir):
     res = tox(root_dir, "depends")
     order = res.stdout.splitlines()[0].removeprefix("Execution order: ").split(", ")
-    assert order[-1] == "report"
+    assert sorted(order[-2:]) == ["report", "upgrade-gate"]  # both read the cells' results
     assert set(load_matrix(root_dir / "matrix").names()) <= set(order)
 
 

@@ -180,7 +180,8 @@ def shape_problem(data: dict[str, Any]) -> str | None:
 
 
 def expand(paths: Iterable[Path]) -> list[tuple[Path, bool]]:
-    """(file, found in a folder): files as given, and each folder's ``*.json`` (sorted)."""
+    """(file, found in a folder or by a pattern): files as given, each folder's ``*.json`` and
+    each pattern's matches (sorted)."""
     found: dict[Path, bool] = {}  # keyed by the real path: the same file named twice is read once
     for p in paths:
         if p.is_dir():
@@ -188,6 +189,12 @@ def expand(paths: Iterable[Path]) -> list[tuple[Path, bool]]:
                 found.setdefault(f.resolve(), True)
         elif p.exists():
             found[p.resolve()] = False
+        elif any(ch in str(p) for ch in "*?["):  # a pattern, e.g. results/engine26-*.json
+            matches = sorted(Path(p.anchor or ".").glob(str(p.relative_to(p.anchor)) if p.anchor else str(p)))
+            if not matches:
+                raise BadInput(f"{p}: no file matches this pattern")
+            for f in matches:
+                found.setdefault(f.resolve(), True)
         else:
             raise BadInput(f"{p}: no such file or folder")
     return list(found.items())

@@ -72,7 +72,7 @@ def row_from_result(result: dict[str, Any]) -> Row:
         paths=paths,
         pids_kept=containers.get("pids_kept"),
         restarts=restarts if restarts is not None else _pod_restarts(result),
-        versions={k: str(v) for k, v in (result.get("versions") or {}).items()},
+        versions=versions_side_by_side(result),
         reason=str(verdict.get("reason", "")),
         failed_checks=[f"{c['phase']}/{c['id']}" for c in result["checks"] if not c["passed"]],
         findings=list(result.get("findings") or []),
@@ -137,3 +137,11 @@ def build_rows(results: list[dict[str, Any]], matrix_cells: list[tuple[str, str]
         rows.append(row_from_result(by_cell.pop(name)) if name in by_cell else not_run(name, expected))
     rows.extend(row_from_result(r) for _, r in sorted(by_cell.items()))
     return rows
+
+
+def versions_side_by_side(result: dict[str, Any]) -> dict[str, str]:
+    """What the node reported; where an upgrade cell's engine answered with another version
+    after the window, ``before → after``."""
+    before = {k: str(v) for k, v in (result.get("versions") or {}).items()}
+    after = ((result.get("engine") or {}).get("after")) or {}
+    return {k: f"{v} → {after[k]}" if after.get(k) and str(after[k]) != v else v for k, v in before.items()}
