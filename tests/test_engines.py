@@ -207,3 +207,11 @@ def test_real_upgrade_results_record_both_engines_and_the_event():
     assert up["engine"]["before"]["name"] == "machine" and up["engine"]["after"]["name"] == "docker26"
     assert any(e["name"] == "dockerd 20.10.24 → 26.1.5" for e in up["events"])
     assert up["containers"]["pids_kept"] is True and up["verdict"]["passed"] is True
+
+
+def test_cells_as_json_name_their_engines(capsys):
+    assert main(["cells", "--format", "json"]) == 0
+    cells = {c["name"]: c for c in json.loads(capsys.readouterr().out)}
+    upgrade = cells["engine-liverestore-upgrade26"]
+    assert upgrade["engine"]["name"] == "machine" and upgrade["engine_after"]["docker"].startswith("26.1.5")
+    assert cells["engine-liverestore"]["timings"]["outage_window_s"] == 5.0

@@ -4,6 +4,7 @@ expectation, 2 bad input or environment (one line on stderr first)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ from pathlib import Path
 from lrmatrix import __version__, cli_plan, cli_report, preflight, results
 from lrmatrix.drivers import NodeSpec
 from lrmatrix.errors import INTERRUPTED, BadInput, LrmatrixError
-from lrmatrix.matrix import Matrix, load_matrix
+from lrmatrix.matrix import Cell, Matrix, load_matrix
 from lrmatrix.report import rows as report_rows
 from lrmatrix.report import terminal
 
@@ -35,10 +36,8 @@ def cmd_cells(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cell_dict(c: object) -> dict[str, object]:
-    data = dict(vars(c))
-    data["timings"] = vars(data["timings"])
-    return data
+def _cell_dict(c: Cell) -> dict[str, object]:
+    return dataclasses.asdict(c)  # nested too: timings, engines
 
 
 #: the node checks, installed with the package: found wherever the matrix folder is

@@ -26,6 +26,7 @@ from testinfra.backend.local import LocalBackend
 from lrmatrix import daemon_config, engines, preflight
 from lrmatrix.drivers import engine_net
 from lrmatrix.drivers.base import CmdResult, Node
+from lrmatrix.engines import Engine
 from lrmatrix.errors import EnvironmentProblem, NodeError
 from lrmatrix.process import DOCKER_DAEMONS, missing_commands, reap_adopted_daemons, run
 
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from testinfra.backend.base import CommandResult
 
     from lrmatrix.drivers import NodeSpec
-    from lrmatrix.engines import Engine
     from lrmatrix.matrix import Cell
 
 STATE_ROOT_DEFAULT = "/var/lib/lrmatrix/nodes"
@@ -95,7 +95,7 @@ class EngineNode(Node):
         self._netns_ino = _inode(slot.netns_path) if slot is not None else None
         self._dockerd: subprocess.Popen[bytes] | None = None
         #: the engine the next start_daemon runs (upgrade cells switch it after the window)
-        self.binaries = engines.Binaries(cell.engine)
+        self.engine: Engine = cell.engine
 
     # --- paths ---------------------------------------------------------------------------
     @property
@@ -227,14 +227,19 @@ class EngineNode(Node):
         if res.returncode != 0:
             raise EnvironmentProblem(f"iptables does not work here: {res.stderr.strip()}")
         # fetched (once, cached) and proven to run here before anything changes
-        self.binaries = engines.ensure(self.cell.engine)
+        engines.ensure(self.cell.engine)
         if self.cell.engine_after is not None:
             engines.ensure(self.cell.engine_after)
+
+    @property
+    def binaries(self) -> engines.Binaries:
+        return engines.ensure(self.engine)
 
     def switch_engine(self, engine: Engine) -> None:
         """The next start_daemon runs ``engine``'s dockerd and containerd on this node's
         data-root and exec-root (runc stays the machine's)."""
-        self.binaries = engines.ensure(engine)
+        engines.ensure(engine)
+        self.engine = engine
 
     def create(self) -> None:
         """Claim a slot, wire it, start dockerd. On failure the caller's ``destroy`` undoes
