@@ -4,6 +4,7 @@ cache record, and the refusals that must come before anything changes."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lrmatrix import engines
-from lrmatrix.cli import main
+from lrmatrix.cli import cell_argv, main
 from lrmatrix.drivers import NodeSpec
 from lrmatrix.drivers.ssh import SshNode
 from lrmatrix.engines import MACHINE, Engine, upstream
@@ -215,3 +216,16 @@ def test_cells_as_json_name_their_engines(capsys):
     upgrade = cells["engine-liverestore-upgrade26"]
     assert upgrade["engine"]["name"] == "machine" and upgrade["engine_after"]["docker"].startswith("26.1.5")
     assert cells["engine-liverestore"]["timings"]["outage_window_s"] == 5.0
+
+
+def test_an_ssh_run_of_an_upgrade_cell_exits_2_with_one_line_before_connecting(root_dir, tmp_path):
+    """198.18.200.2 is never up here: the refusal must come before any connection attempt."""
+    argv = cell_argv(
+        root_dir, "engine-liverestore-upgrade26", tmp_path, "--node", "ssh://root@198.18.200.2",
+        "--allow-disruption", "-q",
+    )  # fmt: skip
+    res = subprocess.run(argv, cwd=root_dir, capture_output=True, text=True, timeout=120)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert len(lines) == 1 and "the package manager upgrades Docker" in lines[0], res.stderr
+    assert not list(tmp_path.iterdir()), "a refused run wrote results"
