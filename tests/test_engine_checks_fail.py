@@ -1,0 +1,63 @@
+"""The engine checks of infra_tests/test_6_engine.py, on a real upgrade: they pass on the node
+the upgrade cell made, and fail once the node is put in the state each must reject (the old
+engine answering after the window, a container that is not there)."""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import testinfra.host
+
+from conftest import ROOT, engine_ready
+from lrmatrix.engines import MACHINE_ENGINE
+from test_evidence_engine import scenario_on_engine
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready())),
+]
+
+sys.path.insert(0, str(ROOT / "infra_tests"))
+checks = importlib.import_module("test_6_engine")
+
+
+def test_engine_checks_pass_after_a_real_upgrade_and_fail_in_the_wrong_state(tmp_path):
+    state = Path(tempfile.mkdtemp(prefix="lrmt-", dir="/tmp"))  # short: containerd's sockets
+    try:
+        env = {"LRMATRIX_STATE_DIR": str(state / "s")}
+        with scenario_on_engine(env, tmp_path, "engine-liverestore-upgrade26") as scenario:
+            scenario.advance("after")
+            node, cell = scenario.node, scenario.cell
+            host = testinfra.host.Host(node.testinfra_backend())
+            assert any(e["name"] == "dockerd 20.10.24 → 26.1.5" for e in scenario.events)
+            checks.test_the_cells_engine_answers(scenario, node, cell)
+            checks.test_exec_works(host, scenario)
+
+            # the wrong state: the machine's 20.10 came up again instead of 26.1
+            node.stop_daemon("SIGTERM")
+            node.switch_engine(MACHINE_ENGINE)
+            node.start_daemon()
+            scenario.versions_after = node.versions()
+            with pytest.raises(AssertionError):
+                checks.test_the_cells_engine_answers(scenario, node, cell)
+            # the right engine running, but the recorded answer is another version's
+            node.stop_daemon("SIGTERM")
+            node.switch_engine(cell.next_engine)
+            node.start_daemon()
+            with pytest.raises(AssertionError, match=r"the node answers as 20\.10\.24"):
+                checks.test_the_cells_engine_answers(scenario, node, cell)
+
+            missing = SimpleNamespace(workload=SimpleNamespace(names=["lrm-not-there"]))
+            with pytest.raises(AssertionError):
+                checks.test_exec_works(host, missing)
+            with pytest.raises(AssertionError):
+                checks.test_stop_works(host, missing, cell)
+            checks.test_stop_works(host, scenario, cell)
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
