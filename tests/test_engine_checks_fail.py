@@ -1,4 +1,4 @@
-"""The engine checks of infra_tests/test_6_engine.py, on a real upgrade: they pass on the node
+"""The engine checks of lrmatrix.infra_tests.test_6_engine, on a real upgrade: they pass on the node
 the upgrade cell made, and fail once the node is put in the state each must reject (the old
 engine answering after the window, a container that is not there)."""
 
@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 import testinfra.host
 
-from conftest import ROOT, engine_ready
+from conftest import engine_ready
 from lrmatrix.engines import MACHINE_ENGINE
 from test_evidence_engine import scenario_on_engine
 
@@ -23,8 +22,7 @@ pytestmark = [
     pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready())),
 ]
 
-sys.path.insert(0, str(ROOT / "infra_tests"))
-checks = importlib.import_module("test_6_engine")
+checks = importlib.import_module("lrmatrix.infra_tests.test_6_engine")
 
 
 def test_engine_checks_pass_after_a_real_upgrade_and_fail_in_the_wrong_state(tmp_path):

@@ -56,11 +56,12 @@ def test_cells_name_the_engine_they_start_and_the_one_after_the_window():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"engines": {"docker26": {**D26, "docker": ""}}}, "needs 'docker'"),
+        ({"engines": {"docker26": {**D26, "docker": ""}}}, r"\[engines.docker26\]: docker = \"\" is not"),
+        ({"engines": {"docker26": {"suite": "trixie", "docker": "26.1.5"}}}, "'containerd' is missing"),
         ({"engines": {"docker26": {**D26, "pin": "x"}}}, "unknown key 'pin'"),
-        ({"engines": {"machine": D26}}, "not named 'machine'"),
-        ({"cells": {"engine-liverestore-x": {"engine_after": "docker99"}}}, "no \\[engines.docker99\\]"),
-        ({"engines": {}}, "engine = 'docker26' has no \\[engines.docker26\\]"),
+        ({"engines": {"docker26": D26, "machine": D26}}, "'machine' is the installed engine; rename"),
+        ({"cells": {"engine-liverestore-x": {"engine_after": "docker99"}}}, r"no \[engines.docker99\] table"),
+        ({"engines": {}}, r"\[platforms.engine26\]: engine = 'docker26' has no \[engines.docker26\]"),
     ],
 )
 def test_bad_engine_tables_are_one_line_naming_the_fault(overrides, message):
@@ -222,7 +223,7 @@ def test_cells_as_json_name_their_engines(capsys):
 def test_an_ssh_run_of_an_upgrade_cell_exits_2_with_one_line_before_connecting(root_dir, tmp_path):
     """198.18.200.2 is never up here: the refusal must come before any connection attempt."""
     argv = cell_argv(
-        root_dir, "engine-liverestore-upgrade26", tmp_path, "--node", "ssh://root@198.18.200.2",
+        "engine-liverestore-upgrade26", tmp_path, "--node", "ssh://root@198.18.200.2",
         "--allow-disruption", "-q",
     )  # fmt: skip
     res = subprocess.run(argv, cwd=root_dir, capture_output=True, text=True, timeout=120)

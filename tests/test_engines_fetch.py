@@ -95,7 +95,7 @@ def test_a_cell_on_an_engine_that_cannot_run_exits_2_with_one_line(cache, tmp_pa
     state = Path(tempfile.mkdtemp(prefix="lrmt-", dir="/tmp"))  # short: containerd's socket paths
     env = {**os.environ, "LRMATRIX_MATRIX": str(folder), "LRMATRIX_STATE_DIR": str(state / "s")}
     res = subprocess.run(
-        cell_argv(ROOT, "engine26-liverestore", results, "-q"),
+        cell_argv("engine26-liverestore", results, "-q"),
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
