@@ -179,8 +179,8 @@ GATE = (str(ENGINE_RUN / "engine-*liverestore.json"), str(ENGINE_RUN / "engine26
 
 
 def test_the_gate_pairs_each_plain_cell_with_its_engine26_twin(capsys):
-    """As CI runs it (tox -e upgrade-gate): 26.1's ~1 s slower start is tolerated."""
-    code = main(["compare", *GATE, "--pair", "engine=engine26", "--tolerance-ms", "2000"])
+    """As CI runs it (tox -e upgrade-gate)."""
+    code = main(["compare", *GATE, "--pair", "engine=engine26", "--tolerance-ms", "1000"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "engine-liverestore -> engine26-liverestore: same behaviour" in out
