@@ -169,3 +169,16 @@ def test_a_listening_socket_is_read_from_proc_net_unix_not_by_connecting():
     assert listening_unix_socket(UNIX, "/var/run/docker.sock")  # /var/run is /run
     assert not listening_unix_socket(UNIX, "/run/containerd/containerd.sock")  # connected, not listening
     assert not listening_unix_socket(UNIX.splitlines()[0], "/run/docker.sock")
+
+
+def test_awaited_names_containers_the_probe_has_not_seen_answer_since_the_start():
+    from lrmatrix.probe import Sample
+    from lrmatrix.serving import awaited
+
+    def ok(t: float, who: str) -> Sample:
+        return Sample(t, t, "http://x", True, 200, 1.0, served_by=who)
+
+    before = [ok(1.0, "a"), ok(1.1, "b")]
+    assert awaited(before, stop_at=2.0, start_at=5.0) == {"a", "b"}
+    assert awaited([*before, ok(5.5, "a")], stop_at=2.0, start_at=5.0) == {"b"}
+    assert awaited([*before, ok(5.5, "a"), ok(5.6, "b")], stop_at=2.0, start_at=5.0) == set()

@@ -22,6 +22,7 @@ from lrmatrix.errors import LrmatrixError, NodeError
 from lrmatrix.findings import address_changes, findings, misdirected_responses
 from lrmatrix.matrix import Cell
 from lrmatrix.probe import PathRecord, Probe, Target, wait_until_ok
+from lrmatrix.serving import awaited
 from lrmatrix.verdict import Disruption, Verdict, decide
 from lrmatrix.watch import DaemonWatch, NatWatch
 from lrmatrix.workload import ENDPOINTS, ContainerState, PodContainers, Workload
@@ -373,6 +374,7 @@ class Scenario:
         self.after = self.capture()
 
     def _to_change(self) -> None:
+        self._await_probe_recovery()
         # from here on a failure is the change's own (nginx reload, rollout restart)
         self.change_at = self.now()
         self.event("config changing")
@@ -382,6 +384,20 @@ class Scenario:
             assert isinstance(self.workload, Workload)
             self.workload.apply_change()
         self.event("config changed")
+
+    def _await_probe_recovery(self) -> None:
+        """Before the change, until the probe itself has seen every container answer again
+        (bounded by recover_timeout_s): an answer it gets only after the change began would
+        count for the change, and a recovered container would read as never serving again."""
+        d = self.disruption
+        if self.probe is None or d.stop_at is None or d.start_at is None:
+            return
+        node = self.probe.records.get("node")
+        deadline = self.now() + self.cell.timings.recover_timeout_s
+        while (
+            node is not None and awaited(list(node.samples), d.stop_at, d.start_at) and self.now() < deadline
+        ):
+            self.sleep(self.cell.timings.probe_interval_s)
 
     def _to_teardown(self) -> None:
         self.stop_probe()

@@ -75,6 +75,14 @@ def not_serving_again(
     return gone if len(gone) > len(after - before) else []
 
 
+def awaited(samples: list[Sample], stop_at: float, start_at: float) -> set[str]:
+    """Containers that answered before the stop and have not answered since the start yet:
+    the probe's own evidence of recovery, which can lag a separate readiness check by one of
+    its timeouts (a request that timed out holds the probe's thread)."""
+    before = {s.served_by for s in samples if s.ok and s.served_by and s.t < stop_at}
+    return before - {s.served_by for s in samples if s.ok and s.served_by and s.t >= start_at}
+
+
 def misdirected(samples: list[Sample], targets: list[Target]) -> list[Misdirected]:
     """Responses on a per-container address that another container served, with counts."""
     owner = {target_key(t.url): t.container for t in targets if t.container}
