@@ -1,0 +1,143 @@
+"""What stands between a container's stdout and dockerd, measured on the node, never assumed.
+
+A container's process writes its stdout into a pipe read by containerd-shim, which copies it
+into a FIFO (``…/init-stdout``) read by dockerd. While dockerd is down nobody drains the
+FIFO: it fills, the shim's copy blocks, the pipe fills, and the next write of the process
+blocks. The capacity of that chain is what live-restore can absorb of a workload's logs.
+
+``GAUGE`` runs on the node (``python3 -c GAUGE PID…``, stdlib only, read-only): for each
+process it reports its wait channel and, per stream, every pipe or FIFO of the chain with
+its capacity (``F_GETPIPE_SZ``) and the bytes queued in it (``FIONREAD``). Opening a pipe
+through ``/proc/PID/fd/N`` and asking ``FIONREAD`` does not read from it, so the gauge
+never drains what it measures.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lrmatrix.drivers.base import Node
+
+#: wait channels of a process blocked writing into a full pipe or FIFO (kernel versions differ)
+PIPE_WRITE_WCHANS = frozenset({"pipe_write", "anon_pipe_write", "pipe_wait", "wait_for_partner"})
+
+GAUGE = r"""
+import array, fcntl, json, os, sys, termios
+F_GETPIPE_SZ = 1032
+def gauge(path):
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        return {"error": exc.strerror}
+    try:
+        queued = array.array("i", [0])
+        fcntl.ioctl(fd, termios.FIONREAD, queued)
+        return {"capacity": fcntl.fcntl(fd, F_GETPIPE_SZ), "queued": queued[0]}
+    except OSError as exc:
+        return {"error": exc.strerror}
+    finally:
+        os.close(fd)
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+def ppid(pid):
+    tail = read(f"/proc/{pid}/stat").rpartition(")")[2].split()
+    return int(tail[1]) if len(tail) > 1 else 0
+def family(pid):
+    kids = read(f"/proc/{pid}/task/{pid}/children").split()
+    return [pid] + [p for k in kids for p in family(int(k))]
+out = {}
+for arg in sys.argv[1:]:
+    pid = int(arg)
+    shim = ppid(pid)
+    shim_fds = {}
+    try:
+        for fd in os.listdir(f"/proc/{shim}/fd"):
+            shim_fds.setdefault(os.readlink(f"/proc/{shim}/fd/{fd}"), fd)
+    except OSError:
+        pass
+    streams = {}
+    for name, num in (("stdout", 1), ("stderr", 2)):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{num}")
+        except OSError:
+            continue
+        chain = [{"what": link, **gauge(f"/proc/{pid}/fd/{num}")}]
+        fifo = next((t for t in shim_fds if t.endswith("/init-" + name)), None)
+        if link.startswith("pipe:") and link in shim_fds and fifo:
+            chain.append({"what": fifo, **gauge(f"/proc/{shim}/fd/{shim_fds[fifo]}")})
+        streams[name] = chain
+    out[pid] = {
+        "wchan": {p: read(f"/proc/{p}/wchan") for p in family(pid)},
+        "shim": read(f"/proc/{shim}/comm"),
+        "streams": streams,
+    }
+print(json.dumps(out))
+"""
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One stream's chain (container pipe, then the shim's FIFO): capacity and what is queued."""
+
+    capacity: int
+    queued: int
+    hops: list[str]
+
+    @property
+    def full(self) -> bool:
+        """No room left for another line: the writer blocks on its next one.
+
+        Small writes fill a pipe page by page, so a "full" pipe holds a little less than its
+        capacity: a chain counts as full when less than one page (4 KiB) per hop is free."""
+        return self.capacity > 0 and self.capacity - self.queued < 4096 * len(self.hops)
+
+
+@dataclass(frozen=True)
+class Gauge:
+    """One container's stdout/stderr chains and the wait channel of each of its processes."""
+
+    pid: int
+    streams: dict[str, Stream] = field(default_factory=dict)
+    wchans: dict[int, str] = field(default_factory=dict)
+
+    def blocked_in_pipe_write(self) -> list[int]:
+        return sorted(p for p, w in self.wchans.items() if w in PIPE_WRITE_WCHANS)
+
+
+def parse(text: str) -> dict[int, Gauge]:
+    """The gauge's JSON -> one ``Gauge`` per container PID; hops that failed are left out."""
+    gauges: dict[int, Gauge] = {}
+    for pid, entry in json.loads(text).items():
+        streams = {}
+        for name, chain in entry.get("streams", {}).items():
+            hops = [h for h in chain if "capacity" in h]
+            if hops and len(hops) == len(chain):
+                streams[name] = Stream(
+                    capacity=sum(h["capacity"] for h in hops),
+                    queued=sum(h["queued"] for h in hops),
+                    hops=[h["what"] for h in hops],
+                )
+        wchans = {int(p): w for p, w in entry.get("wchan", {}).items()}
+        gauges[int(pid)] = Gauge(int(pid), streams, wchans)
+    return gauges
+
+
+def measure(node: Node, pids: list[int], timeout: float = 10.0) -> dict[int, Gauge]:
+    """Run the gauge on the node for these container PIDs; ``{}`` when it cannot run there
+    (no python3 on the node), so callers report "not measured" rather than a guess."""
+    if not pids:
+        return {}
+    res = node.run(["python3", "-c", GAUGE, *map(str, pids)], timeout=timeout)
+    if not res.ok:
+        return {}
+    try:
+        return parse(res.stdout)
+    except (ValueError, KeyError, TypeError):
+        return {}
