@@ -82,10 +82,17 @@ def writer(node, name: str, lines: int) -> int:
 
 
 def written(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/root/tmp/n").read_text().strip() or 0)
-    except (OSError, ValueError):
-        return -1
+    """Lines the writer has written; its counter file is rewritten (truncated first) after every
+    line, so an empty read is retried."""
+    for _ in range(50):
+        try:
+            text = Path(f"/proc/{pid}/root/tmp/n").read_text().strip()
+        except OSError:
+            return -1
+        if text:
+            return int(text)
+        time.sleep(0.001)
+    return -1
 
 
 @pytest.fixture
@@ -110,7 +117,7 @@ def test_a_writer_stalls_once_its_chain_is_full_and_is_seen_blocked(live_node):
     assert before.streams["stdout"].queued == 0
     live_node.stop_daemon("SIGTERM")
     gone = time.monotonic()
-    watch = log_pressure.StallWatch(live_node, {"flood": flood, "quiet": quiet}, gone, max_s=15)
+    watch = log_pressure.StallWatch(live_node, {"flood": flood, "quiet": quiet}, gone, limit_s=15)
     watch.start()
     for pid in (flood, quiet):
         Path(f"/proc/{pid}/root/tmp/go").write_text("1")

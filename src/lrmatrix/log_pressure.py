@@ -9,13 +9,13 @@ named only when a process was seen blocked writing into a full chain.
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from lrmatrix import stdout_pipes
+from lrmatrix.watch import Watcher
 
 if TYPE_CHECKING:
     from lrmatrix.drivers.base import Node
@@ -75,40 +75,28 @@ def predict(rate: float, capacity: int | None) -> float | None:
     return round(capacity / rate, 1)
 
 
-class StallWatch:
-    """Samples the containers' stdout chains while the daemon is down; bounded in time."""
+class StallWatch(Watcher):
+    """Samples the containers' stdout chains while the daemon is down, keeping per container
+    the first time one of its processes was seen blocked writing into a full chain."""
 
-    def __init__(self, node: Node, pids: dict[str, int], since: float, max_s: float) -> None:
+    name = "stall-watch"
+
+    def __init__(self, node: Node, pids: dict[str, int], since: float, limit_s: float) -> None:
+        super().__init__(WATCH_INTERVAL_S, limit_s)
         self.node = node
-        self.pids = pids  # container name -> its main PID
+        self.by_pid = {pid: name for name, pid in pids.items()}  # container main PID -> name
         self.since = since  # monotonic time the daemon was seen gone
-        self.max_s = max_s
         self.stalls: dict[str, tuple[float, str]] = {}
         self.samples = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="stall-watch", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        deadline = self.since + self.max_s
-        by_pid = {pid: name for name, pid in self.pids.items()}
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            now = time.monotonic()
-            self.samples += 1
-            for pid, gauge in stdout_pipes.measure(self.node, list(by_pid)).items():
-                name = by_pid.get(pid)
-                if name is None or name in self.stalls:
-                    continue
-                seen = blocked_write(gauge)
-                if seen:
-                    self.stalls[name] = (round(now - self.since, 2), seen)
-            self._stop.wait(WATCH_INTERVAL_S)
+    def step(self) -> bool:
+        now = time.monotonic()
+        self.samples += 1
+        for pid, gauge in stdout_pipes.measure(self.node, list(self.by_pid)).items():
+            name = self.by_pid.get(pid)
+            if name is not None and name not in self.stalls and (seen := blocked_write(gauge)):
+                self.stalls[name] = (round(now - self.since, 2), seen)
+        return len(self.stalls) < len(self.by_pid)
 
 
 def blocked_write(gauge: stdout_pipes.Gauge) -> str:
