@@ -19,6 +19,7 @@ from lrmatrix.watch import Watcher
 
 if TYPE_CHECKING:
     from lrmatrix.drivers.base import Node
+    from lrmatrix.workload import ContainerState
 
 #: how often the chain is sampled while the daemon is down (each sample is one node command)
 WATCH_INTERVAL_S = 0.5
@@ -53,18 +54,23 @@ class Pressure:
     """One container's log pressure: the result's ``log_pressure.<container>``."""
 
     bytes_per_s: float
+    streams: dict[str, float]  # bytes/s per stream: stdout, stderr
     pipe_capacity: int | None  # stdout chain, bytes; None: not measured on this node
     predicted_horizon_s: float | None  # None: nothing logged, or capacity not measured
     stalled_at_s: float | None = None  # from "daemon gone" to the first blocked write seen
     blocked: str = ""  # what was seen: process, wait channel, bytes queued
+    fill_rate_while_down: float | None = None  # bytes/s the chain filled while down (measured)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "bytes_per_s": self.bytes_per_s,
+            "streams": self.streams,
             "pipe_capacity": self.pipe_capacity,
             "predicted_horizon_s": self.predicted_horizon_s,
             "stalled_at_s": self.stalled_at_s,
             "blocked": self.blocked or None,
+            "fill_rate_while_down": self.fill_rate_while_down,
+            "projected_horizon_s": predict(self.fill_rate_while_down or 0.0, self.pipe_capacity),
         }
 
 
@@ -88,15 +94,29 @@ class StallWatch(Watcher):
         self.since = since  # monotonic time the daemon was seen gone
         self.stalls: dict[str, tuple[float, str]] = {}
         self.samples = 0
+        #: per container: (seconds since gone, bytes queued in its stdout chain) while not full
+        self.filling: dict[str, list[tuple[float, int]]] = {name: [] for name in pids}
 
     def step(self) -> bool:
         now = time.monotonic()
         self.samples += 1
         for pid, gauge in stdout_pipes.measure(self.node, list(self.by_pid)).items():
             name = self.by_pid.get(pid)
-            if name is not None and name not in self.stalls and (seen := blocked_write(gauge)):
+            if name is None or name in self.stalls:
+                continue
+            if seen := blocked_write(gauge):
                 self.stalls[name] = (round(now - self.since, 2), seen)
+            elif (stdout := gauge.streams.get("stdout")) is not None and not stdout.full:
+                self.filling[name].append((now - self.since, stdout.queued))
         return len(self.stalls) < len(self.by_pid)
+
+    def fill_rate(self, name: str) -> float | None:
+        """Bytes/s the container's stdout chain filled while the daemon was down: what it really
+        logged then (clients that failed, such as docker-proxy's, no longer reach it)."""
+        seen = self.filling.get(name) or []
+        if len(seen) < 2 or seen[-1][0] - seen[0][0] < 1.0:
+            return None
+        return round((seen[-1][1] - seen[0][1]) / (seen[-1][0] - seen[0][0]), 1)
 
 
 def blocked_write(gauge: stdout_pipes.Gauge) -> str:
@@ -111,3 +131,83 @@ def blocked_write(gauge: stdout_pipes.Gauge) -> str:
         f"pid {blocked[0]} blocked writing its {name} ({wchan}), "
         f"{stream.queued} of {stream.capacity} bytes queued"
     )
+
+
+class LogPressure:
+    """The log-pressure evidence of one run: each container's rate and stdout chain before the
+    stop, the horizon they predict, and the stalls seen while the daemon was down."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.pressure: dict[str, Pressure] = {}
+        self.measured_s: float | None = None  # what the measurement added to the run
+        self.watch: StallWatch | None = None
+
+    def measure(self, containers: list[ContainerState], since_wall: float) -> None:
+        """Rates over the time the probe (and any load) ran before the stop, chains as they are."""
+        began = time.monotonic()
+        names = [c.name for c in containers]
+        rates = log_rates(self.node, names, since_wall, time.time())
+        gauges = stdout_pipes.measure(self.node, [c.pid for c in containers if c.pid])
+        for c in containers:
+            rate = rates.get(c.name)
+            if rate is None:
+                continue
+            chains = gauges[c.pid].streams if c.pid in gauges else {}
+            horizons = [
+                h
+                for stream, chain in chains.items()
+                if (h := predict(rate.get(stream, 0.0), chain.capacity)) is not None
+            ]
+            stdout = chains.get("stdout")
+            self.pressure[c.name] = Pressure(
+                bytes_per_s=round(rate["stdout"] + rate["stderr"], 1),
+                streams=rate,
+                pipe_capacity=stdout.capacity if stdout else None,
+                predicted_horizon_s=min(horizons, default=None),
+            )
+        self.measured_s = round(time.monotonic() - began, 3)
+
+    def start_watch(self, containers: list[ContainerState], gone_at: float, limit_s: float) -> None:
+        """From the moment the daemon is gone: which container stalls, and when."""
+        pids = {c.name: c.pid for c in containers if c.pid and c.name in self.pressure}
+        if pids:
+            self.watch = StallWatch(self.node, pids, gone_at, limit_s)
+            self.watch.start()
+
+    def stop_watch(self) -> None:
+        if self.watch is None:
+            return
+        self.watch.stop()
+        for name, p in self.pressure.items():
+            p.fill_rate_while_down = self.watch.fill_rate(name)
+        for name, (after_s, seen) in self.watch.stalls.items():
+            self.pressure[name].stalled_at_s = after_s
+            self.pressure[name].blocked = seen
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: p.as_dict() for name, p in self.pressure.items()}
+
+    def findings(self) -> list[str]:
+        """A stall named with what was seen; a horizon stated as a prediction, never as a stall."""
+        out = []
+        for name, p in self.pressure.items():
+            rate = f"{p.bytes_per_s / 1000:.1f} kB/s"
+            if p.stalled_at_s is not None:
+                predicted = "" if p.predicted_horizon_s is None else f" (predicted {p.predicted_horizon_s} s)"
+                out.append(
+                    f"{name} stalled {p.stalled_at_s} s after the daemon was gone{predicted}: {p.blocked}; "
+                    f"it logs {rate} and nothing drains its stdout while dockerd is down"
+                )
+            elif p.predicted_horizon_s is not None:
+                filled = ""
+                if (projected := predict(p.fill_rate_while_down or 0.0, p.pipe_capacity)) is not None:
+                    filled = (
+                        f"; while down its chain filled at {p.fill_rate_while_down / 1000:.1f} kB/s "
+                        f"(~{projected} s)"
+                    )
+                out.append(
+                    f"{name} logs {rate} into a {p.pipe_capacity} B stdout chain: "
+                    f"it would stall after ~{p.predicted_horizon_s} s of daemon downtime{filled}"
+                )
+        return out

@@ -20,6 +20,7 @@ from lrmatrix.drivers.base import Node, ProcInfo
 from lrmatrix.engines import upstream
 from lrmatrix.errors import LrmatrixError, NodeError
 from lrmatrix.findings import address_changes, findings, misdirected_responses
+from lrmatrix.log_pressure import LogPressure
 from lrmatrix.matrix import Cell
 from lrmatrix.probe import PathRecord, Probe, Target, wait_until_ok
 from lrmatrix.serving import awaited
@@ -89,6 +90,8 @@ class Scenario:
         # this node's docker-proxy processes: before the stop, once the daemon is gone, and
         # at the start command (``None``: not looked at)
         self.proxies: dict[str, list[int] | None] = {"before_stop": None, "gone": None, "before_start": None}
+        self.log_pressure = LogPressure(node)
+        self.probe_wall0: float | None = None
         self.verdict: Verdict | None = None
         self.path_verdicts: dict[str, Verdict] = {}
         self.aborted: str | None = None
@@ -117,6 +120,7 @@ class Scenario:
             self.cell.timings.probe_timeout_s,
             self.netns_for(),
         )
+        self.probe_wall0 = time.time()
         self.probe.start()
 
     def kube_client(self) -> Kube:
@@ -295,6 +299,9 @@ class Scenario:
 
     def _to_disrupt(self) -> None:
         self.before = self.capture()
+        if self.probe_wall0 is not None:  # the log rate under the probe's load so far
+            self.log_pressure.measure(self.before.containers, self.probe_wall0)
+            self.timing["log_pressure_s"] = self.log_pressure.measured_s or 0.0
         self.before_pid = self.node.daemon_pid()
         watch = self.node.watches_daemon
         if watch:
@@ -312,6 +319,9 @@ class Scenario:
             self.proxies["gone"] = self.node.processes("docker-proxy")
             self.daemon_watch = DaemonWatch(self.node)
             self.daemon_watch.start()
+        if self.cell.live_restore:  # the containers run on, logging into undrained pipes
+            window = self.cell.timings.outage_window_s
+            self.log_pressure.start_watch(self.before.containers, self.stopped_at, window + 5)
         self.event("daemon stopped")
 
     def _to_outage(self) -> None:
@@ -326,6 +336,8 @@ class Scenario:
         if remaining > 0:
             self.sleep(remaining)
         back = self._end_daemon_watch()
+        self.log_pressure.stop_watch()
+        self._mark_stalls()
         self.up_at = self.now()
         self.timing["outage_window_s"] = round(self.up_at - self.stopped_at, 3)
         if self.node.samples_nat:  # what the NAT table does while the daemon starts
@@ -349,6 +361,16 @@ class Scenario:
         }
         if self.nat_watch is not None:
             self.nat_watch.stop()
+
+    def _mark_stalls(self) -> None:
+        """An event for each stall the watch saw, at its time: the timeline marks it."""
+        assert self.stopped_at is not None
+        for name, p in self.log_pressure.pressure.items():
+            if p.stalled_at_s is not None:
+                at = self.stopped_at + p.stalled_at_s
+                wall = iso(self.wall0 + at - self.t0)
+                self.events.append({"name": "stall", "t": self.rel(at), "at": wall, "detail": name})
+        self.events.sort(key=lambda e: e["t"])
 
     def _end_daemon_watch(self) -> bool:
         """Stop watching at the start command; whether the daemon came back before it."""
@@ -403,7 +425,7 @@ class Scenario:
         self.stop_probe()
 
     def stop_watchers(self) -> None:
-        for watcher in (self.daemon_watch, self.nat_watch):
+        for watcher in (self.daemon_watch, self.nat_watch, self.log_pressure.watch):
             if watcher is not None:
                 watcher.stop()
 
@@ -552,7 +574,9 @@ class Scenario:
                 proxies=self.proxies,
             )
             + address_changes(containers["before"], containers["after"])
-            + misdirected_responses(probes),
+            + misdirected_responses(probes)
+            + self.log_pressure.findings(),
+            "log_pressure": self.log_pressure.as_dict(),
             **({"kubernetes": self.kube.summary()} if self.kube is not None else {}),
             "error": str(self.interrupted or self.setup_error or self.aborted or "") or None,
             "verdict": verdict.as_dict(),

@@ -40,6 +40,9 @@ class Row:
     findings: list[str] = field(default_factory=list)
     started_at: str = ""
     host: str = ""
+    #: the shortest predicted log horizon of a container, and the earliest stall seen (s)
+    horizon_s: float | None = None
+    stalled_s: float | None = None
 
 
 def row_from_result(result: dict[str, Any]) -> Row:
@@ -79,7 +82,15 @@ def row_from_result(result: dict[str, Any]) -> Row:
         ready_transitions=_ready_transitions(result),
         started_at=str(result.get("started_at", "")),
         host=str((result.get("node") or {}).get("host") or ""),
+        horizon_s=_least(result, "predicted_horizon_s"),
+        stalled_s=_least(result, "stalled_at_s"),
     )
+
+
+def _least(result: dict[str, Any], key: str) -> float | None:
+    """The smallest ``log_pressure.<container>.<key>`` (results before it existed: ``None``)."""
+    values = [p.get(key) for p in (result.get("log_pressure") or {}).values() if isinstance(p, dict)]
+    return min((float(v) for v in values if v is not None), default=None)
 
 
 def _coverage(path: dict[str, Any]) -> float | None:

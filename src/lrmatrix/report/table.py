@@ -28,6 +28,12 @@ def _path(row: Row, name: str) -> str:
     return f"{p.failed_while_down}/{p.sent_while_down} {p.longest_outage_ms / 1000:.3f}s {cov}"
 
 
+def _horizon(row: Row) -> str:
+    """The first stall seen, with the horizon that predicted it; else the prediction alone."""
+    predicted = "-" if row.horizon_s is None else f"~{row.horizon_s:.0f}s"
+    return predicted if row.stalled_s is None else f"stalled {row.stalled_s:.1f}s ({predicted})"
+
+
 def _opt(value: int | None) -> str:
     return "-" if value is None else str(value)
 
@@ -45,6 +51,7 @@ def table_cells(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
         *[f"{p} failed-while-down / longest outage / coverage" for p in paths],
         "PIDs kept",
         "restarts",
+        "log horizon",
         *(["node Ready transitions"] if kube else []),
         "docker",
         "containerd",
@@ -63,6 +70,7 @@ def table_cells(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
                 *[_path(r, p) for p in paths],
                 "-" if r.pids_kept is None else ("yes" if r.pids_kept else "no"),
                 _opt(r.restarts),
+                _horizon(r),
                 *([_opt(r.ready_transitions)] if kube else []),
                 r.versions.get("docker", "-"),
                 r.versions.get("containerd", "-"),
