@@ -19,16 +19,20 @@ from test_engine_faults import engine_node, env  # noqa: F401 - env is the share
 LINE = 100
 
 
-def gauge_json(queued: tuple[int, int], wchan: str) -> str:
+def gauge_json(wchan: str, writing: str) -> str:
+    """The gauge's output for a container (pid 42, nginx worker 43) with a full stdout chain."""
     return json.dumps(
         {
             "42": {
-                "wchan": {"42": "do_wait", "43": wchan},
+                "procs": {
+                    "42": {"wchan": "sigsuspend", "writing": ""},
+                    "43": {"wchan": wchan, "writing": writing},
+                },
                 "shim": "containerd-shim",
                 "streams": {
                     "stdout": [
-                        {"what": "pipe:[1]", "capacity": 65536, "queued": queued[0]},
-                        {"what": "/x/init-stdout", "capacity": 65536, "queued": queued[1]},
+                        {"what": "pipe:[1]", "capacity": 65536, "queued": 52992},
+                        {"what": "/x/init-stdout", "capacity": 65536, "queued": 53188},
                     ],
                     "stderr": [{"what": "pipe:[2]", "error": "Permission denied"}],
                 },
@@ -37,22 +41,39 @@ def gauge_json(queued: tuple[int, int], wchan: str) -> str:
     )
 
 
-def test_a_full_chain_and_a_writer_in_pipe_write_is_a_stall():
-    gauge = stdout_pipes.parse(gauge_json((64000, 62700), "anon_pipe_write"))[42]
+def test_a_writer_blocked_in_a_write_into_its_stdout_pipe_is_a_stall():
+    gauge = stdout_pipes.parse(gauge_json("anon_pipe_write", "pipe:[1]"))[42]
     assert gauge.streams["stdout"].capacity == 131072
     assert "stderr" not in gauge.streams  # a hop that could not be measured is not guessed
     seen = log_pressure.blocked_write(gauge)
     assert "pid 43 blocked writing its stdout (anon_pipe_write)" in seen
-    assert "126700 of 131072 bytes queued" in seen
+    assert "106180 B queued in its 2-hop chain of 131072 B" in seen
 
 
 @pytest.mark.parametrize(
-    ("queued", "wchan"),
-    [((64000, 62700), "ep_poll"), ((1000, 0), "anon_pipe_write"), ((0, 0), "do_wait")],
-    ids=["full-but-not-blocked", "blocked-but-not-full", "idle"],
+    ("wchan", "writing"),
+    [("do_epoll_wait", ""), ("anon_pipe_write", "pipe:[99]"), ("do_epoll_wait", "pipe:[1]")],
+    ids=["idle", "blocked-on-another-pipe", "writing-but-not-waiting"],
 )
-def test_no_stall_is_claimed_without_both_signs(queued, wchan):
-    assert log_pressure.blocked_write(stdout_pipes.parse(gauge_json(queued, wchan))[42]) == ""
+def test_no_stall_is_claimed_without_a_writer_blocked_on_the_chain(wchan, writing):
+    assert log_pressure.blocked_write(stdout_pipes.parse(gauge_json(wchan, writing))[42]) == ""
+
+
+@pytest.mark.parametrize(
+    ("lines", "usable"),
+    [
+        ((100,), 32 * 4000),
+        ((1104,), 32 * 3312),
+        ((), 131072),
+        ((5000,), 16 * 5000),  # two pages a write; the next never fits in the 3192 B left
+        ((1104, 100, 100), 32 * 3912),  # a page: three of each, then 184 B too few for a 1104
+    ],
+    ids=["100B", "1.1kB", "nothing-written", "5kB", "mixed"],
+)
+def test_a_chain_takes_whole_pages_so_long_lines_use_less_of_it(lines, usable):
+    # measured on Docker 20.10: 100 B lines stalled with 64000 + 62700 B queued, 1.1 kB lines
+    # with 52992 + 53188 B (the integration test below and the logflood cell)
+    assert log_pressure.usable(131072, lines) == usable
 
 
 def test_predicted_horizon_is_capacity_over_rate_and_only_when_both_are_known():
@@ -130,7 +151,7 @@ def test_a_writer_stalls_once_its_chain_is_full_and_is_seen_blocked(live_node):
     assert "flood" in watch.stalls, f"no stall seen in {watch.samples} samples"
     assert "quiet" not in watch.stalls  # a container that wrote nothing is never claimed
     # what it managed to write is the chain's capacity, to within one page per hop
-    assert capacity - 2 * 4096 <= stalled_lines * LINE <= capacity
+    assert abs(stalled_lines * LINE - log_pressure.usable(capacity, (LINE,))) <= 4096
     # the daemon drains the chain on its return: the writer goes on
     deadline = time.monotonic() + 10
     while written(flood) <= stalled_lines and time.monotonic() < deadline:
@@ -149,5 +170,40 @@ def test_log_rate_counts_the_bytes_the_container_wrote(live_node):
     time.sleep(0.2)
     until = time.time()
     rates = log_pressure.log_rates(live_node, ["counted"], since, until)
-    assert rates["counted"]["stdout"] * (until - since) == pytest.approx(300 * LINE, rel=0.01)
-    assert rates["counted"]["stderr"] == 0
+    stdout = rates["counted"]["stdout"]
+    assert stdout.bytes_per_s * (until - since) == pytest.approx(300 * LINE, rel=0.01)
+    assert set(stdout.lines) == {LINE}
+    assert rates["counted"]["stderr"].bytes_per_s == 0
+
+
+def pressure(stalled: float | None, predicted: float | None) -> log_pressure.Pressure:
+    return log_pressure.Pressure(
+        bytes_per_s=20000.0,
+        streams={"stdout": 20000.0},
+        pipe_capacity=131072,
+        usable_capacity=105984,
+        predicted_horizon_s=predicted,
+        stalled_at_s=stalled,
+    )
+
+
+def test_a_stall_near_its_prediction_confirms_the_horizon():
+    assert log_pressure.stall_problems({"a": pressure(5.6, 5.3), "b": pressure(4.1, 5.3)}) == []
+
+
+@pytest.mark.parametrize(
+    ("stalled", "predicted", "why"),
+    [
+        (None, 5.3, "never seen blocked"),
+        (7.0, 5.3, "not within 25% of the predicted 5.3 s"),
+        (3.9, 5.3, "not within 25%"),
+        (5.0, None, "no horizon was predicted"),
+    ],
+)
+def test_a_stall_that_was_not_seen_or_not_predicted_does_not_confirm_it(stalled, predicted, why):
+    problems = log_pressure.stall_problems({"a": pressure(stalled, predicted)})
+    assert len(problems) == 1 and why in problems[0]
+
+
+def test_nothing_measured_confirms_nothing():
+    assert log_pressure.stall_problems({}) != []

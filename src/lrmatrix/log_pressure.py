@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from lrmatrix.workload import ContainerState
 
 #: how often the chain is sampled while the daemon is down (each sample is one node command)
-WATCH_INTERVAL_S = 0.5
+WATCH_INTERVAL_S = 0.25
+PAGE = 4096  # a pipe buffer's page: its capacity is a whole number of them
+MAX_LINES = 2000  # line lengths kept per stream to model how writes fill the pages
 
 
 def docker_time(wall: float) -> str:
@@ -30,23 +32,61 @@ def docker_time(wall: float) -> str:
     return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def log_rates(node: Node, names: list[str], since: float, until: float) -> dict[str, dict[str, float]]:
-    """Bytes per second each container wrote to stdout and stderr between two wall times.
+@dataclass(frozen=True)
+class Rate:
+    """What one stream of a container wrote: bytes per second, and the lengths of its lines
+    (nginx writes its access log a line at a time), which decide how much of a pipe's pages
+    its writes can use."""
+
+    bytes_per_s: float
+    lines: tuple[int, ...] = ()  # the latest ones, in order
+
+
+def log_rates(node: Node, names: list[str], since: float, until: float) -> dict[str, dict[str, Rate]]:
+    """Per container and stream, what it wrote between two wall times.
 
     ``docker logs`` returns what the log driver kept, byte for byte as the container wrote
     it, whatever the driver (json-file, local, journald); an error leaves the container out."""
     span = until - since
-    rates: dict[str, dict[str, float]] = {}
+    rates: dict[str, dict[str, Rate]] = {}
     if span <= 0:
         return rates
     for name in names:
         res = node.docker("logs", "--since", docker_time(since), "--until", docker_time(until), name)
         if res.ok:
             rates[name] = {
-                "stdout": round(len(res.stdout.encode()) / span, 1),
-                "stderr": round(len(res.stderr.encode()) / span, 1),
+                stream: _rate(text, span) for stream, text in (("stdout", res.stdout), ("stderr", res.stderr))
             }
     return rates
+
+
+def _rate(text: str, span: float) -> Rate:
+    lines = [len(line) + 1 for line in text.encode().split(b"\n")[:-1]]
+    return Rate(round(len(text.encode()) / span, 1), tuple(lines[-MAX_LINES:]))
+
+
+def usable(capacity: int, lines: tuple[int, ...]) -> int:
+    """Bytes a chain of ``capacity`` takes from writes of these lengths (repeated) before the
+    next write blocks.
+
+    A pipe holds whole 4 KiB pages. A write goes into the last page only if all of it fits
+    there, else into new pages (Linux ``pipe_write``): 100 B lines use 4000 B of each page,
+    1.1 kB lines 3.3 kB, and a mix of both somewhere in between. The shim's FIFO is filled a
+    line at a time as well, so the chain is counted as one run of pages."""
+    if not lines or not any(lines):
+        return capacity
+    pages, used, room, taken = capacity // PAGE, 0, 0, 0
+    for i in range(pages * PAGE):  # bounded: every write takes at least a byte
+        write = lines[i % len(lines)]
+        if write <= room:
+            room -= write
+        else:
+            need = -(-write // PAGE)
+            if used + need > pages:
+                break
+            used, room = used + need, need * PAGE - write
+        taken += write
+    return taken
 
 
 @dataclass
@@ -56,6 +96,7 @@ class Pressure:
     bytes_per_s: float
     streams: dict[str, float]  # bytes/s per stream: stdout, stderr
     pipe_capacity: int | None  # stdout chain, bytes; None: not measured on this node
+    usable_capacity: int | None  # of it, what this container's line length can fill
     predicted_horizon_s: float | None  # None: nothing logged, or capacity not measured
     stalled_at_s: float | None = None  # from "daemon gone" to the first blocked write seen
     blocked: str = ""  # what was seen: process, wait channel, bytes queued
@@ -66,11 +107,12 @@ class Pressure:
             "bytes_per_s": self.bytes_per_s,
             "streams": self.streams,
             "pipe_capacity": self.pipe_capacity,
+            "usable_capacity": self.usable_capacity,
             "predicted_horizon_s": self.predicted_horizon_s,
             "stalled_at_s": self.stalled_at_s,
             "blocked": self.blocked or None,
             "fill_rate_while_down": self.fill_rate_while_down,
-            "projected_horizon_s": predict(self.fill_rate_while_down or 0.0, self.pipe_capacity),
+            "projected_horizon_s": predict(self.fill_rate_while_down or 0.0, self.usable_capacity),
         }
 
 
@@ -106,7 +148,7 @@ class StallWatch(Watcher):
                 continue
             if seen := blocked_write(gauge):
                 self.stalls[name] = (round(now - self.since, 2), seen)
-            elif (stdout := gauge.streams.get("stdout")) is not None and not stdout.full:
+            elif (stdout := gauge.streams.get("stdout")) is not None:
                 self.filling[name].append((now - self.since, stdout.queued))
         return len(self.stalls) < len(self.by_pid)
 
@@ -120,17 +162,16 @@ class StallWatch(Watcher):
 
 
 def blocked_write(gauge: stdout_pipes.Gauge) -> str:
-    """What proves a stall: a process waiting in a pipe write while a chain is full; else ""."""
-    blocked = gauge.blocked_in_pipe_write()
-    full = [(name, s) for name, s in gauge.streams.items() if s.full]
-    if not blocked or not full:
-        return ""
-    name, stream = full[0]
-    wchan = gauge.wchans[blocked[0]]
-    return (
-        f"pid {blocked[0]} blocked writing its {name} ({wchan}), "
-        f"{stream.queued} of {stream.capacity} bytes queued"
-    )
+    """What proves a stall: a process of the container waiting in a write into its stdout or
+    stderr pipe (a write blocks only when the pipe has no room); else ""."""
+    for name, stream in gauge.streams.items():
+        if blocked := gauge.blocked_on(name):
+            wchan = gauge.procs[blocked[0]].wchan
+            return (
+                f"pid {blocked[0]} blocked writing its {name} ({wchan}), "
+                f"{stream.queued} B queued in its {len(stream.hops)}-hop chain of {stream.capacity} B"
+            )
+    return ""
 
 
 class LogPressure:
@@ -157,13 +198,16 @@ class LogPressure:
             horizons = [
                 h
                 for stream, chain in chains.items()
-                if (h := predict(rate.get(stream, 0.0), chain.capacity)) is not None
+                if stream in rate
+                and (h := predict(rate[stream].bytes_per_s, usable(chain.capacity, rate[stream].lines)))
+                is not None
             ]
             stdout = chains.get("stdout")
             self.pressure[c.name] = Pressure(
-                bytes_per_s=round(rate["stdout"] + rate["stderr"], 1),
-                streams=rate,
+                bytes_per_s=round(sum(r.bytes_per_s for r in rate.values()), 1),
+                streams={stream: r.bytes_per_s for stream, r in rate.items()},
                 pipe_capacity=stdout.capacity if stdout else None,
+                usable_capacity=usable(stdout.capacity, rate["stdout"].lines) if stdout else None,
                 predicted_horizon_s=min(horizons, default=None),
             )
         self.measured_s = round(time.monotonic() - began, 3)
@@ -201,13 +245,37 @@ class LogPressure:
                 )
             elif p.predicted_horizon_s is not None:
                 filled = ""
-                if (projected := predict(p.fill_rate_while_down or 0.0, p.pipe_capacity)) is not None:
+                if (projected := predict(p.fill_rate_while_down or 0.0, p.usable_capacity)) is not None:
                     filled = (
                         f"; while down its chain filled at {p.fill_rate_while_down / 1000:.1f} kB/s "
                         f"(~{projected} s)"
                     )
                 out.append(
-                    f"{name} logs {rate} into a {p.pipe_capacity} B stdout chain: "
+                    f"{name} logs {rate} into a {p.pipe_capacity} B stdout chain "
+                    f"({p.usable_capacity} B usable at its line length): "
                     f"it would stall after ~{p.predicted_horizon_s} s of daemon downtime{filled}"
                 )
         return out
+
+
+#: how far a stall may fall from its predicted horizon and still confirm it (the issue's ±25 %)
+STALL_TOLERANCE = 0.25
+
+
+def stall_problems(pressure: dict[str, Pressure], tolerance: float = STALL_TOLERANCE) -> list[str]:
+    """Why a cell that expects its containers to stall did not prove it: a container never seen
+    blocked in a log write, no prediction to hold it against, or a stall far from it."""
+    if not pressure:
+        return ["no container's log pressure was measured"]
+    problems = []
+    for name, p in pressure.items():
+        if p.stalled_at_s is None:
+            problems.append(f"{name} was never seen blocked writing its logs")
+        elif p.predicted_horizon_s is None:
+            problems.append(f"{name} stalled at {p.stalled_at_s} s but no horizon was predicted")
+        elif abs(p.stalled_at_s - p.predicted_horizon_s) > tolerance * p.predicted_horizon_s:
+            problems.append(
+                f"{name} stalled at {p.stalled_at_s} s, not within {tolerance:.0%} of the predicted "
+                f"{p.predicted_horizon_s} s"
+            )
+    return problems

@@ -42,6 +42,19 @@ class Timings:
 
 
 @dataclass(frozen=True)
+class Load:
+    """Requests per second on the node path, to ``path`` padded by ``pad_bytes`` of query."""
+
+    rate_per_s: float
+    path: str = "/"
+    pad_bytes: int = 0
+
+    @property
+    def request_path(self) -> str:
+        return self.path + (f"?pad={'x' * self.pad_bytes}" if self.pad_bytes else "")
+
+
+@dataclass(frozen=True)
 class Cell:
     """One point of the matrix; ``name`` is also its tox env name and result file name."""
 
@@ -58,6 +71,9 @@ class Cell:
     description: str = ""
     #: expectations for access paths other than ``node`` (only cells that exist to prove one)
     expect_paths: dict[str, str] = field(default_factory=dict)
+    load: Load | None = None
+    access_log: str = "stdout"
+    expect_stall: bool = False
     #: the Docker engine the node starts with; ``engine_after`` the one started after the
     #: outage window on the same data-root (upgrade and downgrade cells), None: the same
     engine: Engine = MACHINE_ENGINE
@@ -213,6 +229,11 @@ def _make_cell(
                 f"use one of {', '.join(engines)} or add the table"
             )
         chosen[key] = engines[value] if value is not None else None
+    if extra.access_log == "file" and plat.driver != "engine":
+        raise BadInput(
+            f"{where} [cells.{name}]: access_log = 'file' is for engine cells (the Kubernetes workload's "
+            "log is set in manifests/); remove it"
+        )
     return Cell(
         name=name,
         platform=platform,
@@ -228,4 +249,7 @@ def _make_cell(
         description=extra.description or var.description,
         engine=chosen["engine"] or MACHINE_ENGINE,
         engine_after=chosen["engine_after"],
+        load=Load(**extra.load.model_dump()) if extra.load else None,
+        access_log=extra.access_log or "stdout",
+        expect_stall=bool(extra.expect_stall),
     )

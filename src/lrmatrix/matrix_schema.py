@@ -85,6 +85,16 @@ class VariantTable(Table):
     description: str = ""
 
 
+class LoadTable(Table):
+    """A bounded load on the node path, apart from the probe: log pressure that does not
+    depend on the probe interval. ``pad_bytes`` lengthens each request (a query string), and
+    with it each access-log line."""
+
+    rate_per_s: Annotated[float, Field(gt=0, le=200)]
+    path: Annotated[str, Field(pattern=r"^/[^\s]*$")] = "/"
+    pad_bytes: Annotated[int, Field(ge=0, le=4000)] = 0
+
+
 class CellTable(Table):
     """An extra cell ``<platform>-<variant>-<extra>``: what it changes from its variant."""
 
@@ -97,6 +107,12 @@ class CellTable(Table):
     description: str = ""
     #: upgrade and downgrade cells: the engine started after the window on the same data-root
     engine_after: Annotated[str, Field(pattern=ENGINE_NAME)] | None = None
+    load: LoadTable | None = None
+    #: where nginx writes its access log: the container's stdout (the seed's), or a file in it
+    access_log: Literal["stdout", "file"] | None = None
+    #: the cell exists to show a stall: every container must be seen blocked in a log write,
+    #: within 25 % of its predicted horizon
+    expect_stall: bool | None = None
 
 
 class EngineTable(Table):

@@ -21,7 +21,7 @@ from lrmatrix.engines import upstream
 from lrmatrix.errors import LrmatrixError, NodeError
 from lrmatrix.findings import address_changes, findings, misdirected_responses
 from lrmatrix.log_pressure import LogPressure
-from lrmatrix.matrix import Cell
+from lrmatrix.matrix import Cell, Load
 from lrmatrix.probe import PathRecord, Probe, Target, wait_until_ok
 from lrmatrix.serving import awaited
 from lrmatrix.verdict import Disruption, Verdict, decide
@@ -91,6 +91,7 @@ class Scenario:
         # at the start command (``None``: not looked at)
         self.proxies: dict[str, list[int] | None] = {"before_stop": None, "gone": None, "before_start": None}
         self.log_pressure = LogPressure(node)
+        self.load: Probe | None = None
         self.probe_wall0: float | None = None
         self.verdict: Verdict | None = None
         self.path_verdicts: dict[str, Verdict] = {}
@@ -122,6 +123,19 @@ class Scenario:
         )
         self.probe_wall0 = time.time()
         self.probe.start()
+        if self.cell.load is not None:
+            self.load = self._load_generator(self.cell.load)
+            self.load.start()
+
+    def _load_generator(self, load: Load) -> Probe:
+        """A probe of its own on the node path at the load's rate: the same bounded sender (new
+        connection per request, bounded in time and count), its answers only counted."""
+        assert self.workload is not None
+        targets = [
+            Target(f"http://{self.node.address}:{port}{load.request_path}", "")
+            for port in self.workload.ports
+        ]
+        return Probe({"load": targets}, 1 / load.rate_per_s, self.cell.timings.probe_timeout_s)
 
     def kube_client(self) -> Kube:
         return self.node.kube_client()
@@ -189,7 +203,9 @@ class Scenario:
             tag = self.load_image()
             self._timed("image_load_s", start)
             start = self.now()
-            self.workload = Workload(self.node, tag, config_dir=self.node.work_dir)
+            self.workload = Workload(
+                self.node, tag, config_dir=self.node.work_dir, access_log=self.cell.access_log
+            )
             self.workload.deploy()
             containers = [c for c in self.workload.snapshot() if c.ip]
             self.pod_ips = [c.ip for c in containers]
@@ -445,6 +461,8 @@ class Scenario:
 
     def stop_probe(self) -> None:
         self.stop_watchers()
+        if self.load is not None:
+            self.load.stop()
         if self.probe is not None and self.verdict is None:
             self.probe.stop()
             records, d = self.probe.records, self.disruption
@@ -577,6 +595,7 @@ class Scenario:
             + misdirected_responses(probes)
             + self.log_pressure.findings(),
             "log_pressure": self.log_pressure.as_dict(),
+            "load": self._load_summary(),
             **({"kubernetes": self.kube.summary()} if self.kube is not None else {}),
             "error": str(self.interrupted or self.setup_error or self.aborted or "") or None,
             "verdict": verdict.as_dict(),
@@ -593,6 +612,20 @@ class Scenario:
             "daemon_watch": self.daemon_watch.as_dict(self.t0) if self.daemon_watch else None,
             "docker_proxy": self.proxies,
             "nat": self._nat_summary(),
+        }
+
+    def _load_summary(self) -> dict[str, Any] | None:
+        """What the load generator asked for and what it really sent."""
+        if self.load is None or self.cell.load is None:
+            return None
+        samples = self.load.records["load"].samples
+        span = samples[-1].t - samples[0].t if len(samples) > 1 else 0.0
+        return {
+            **vars(self.cell.load),
+            "sent": len(samples),
+            "failed": sum(1 for x in samples if not x.ok),
+            "achieved_per_s": round((len(samples) - 1) / span, 1) if span else None,
+            "stopped": self.load.records["load"].stopped,
         }
 
     def _nat_summary(self) -> dict[str, Any] | None:

@@ -6,8 +6,11 @@ FIFO: it fills, the shim's copy blocks, the pipe fills, and the next write of th
 blocks. The capacity of that chain is what live-restore can absorb of a workload's logs.
 
 ``GAUGE`` runs on the node (``python3 -c GAUGE PID…``, stdlib only, read-only): for each
-process it reports its wait channel and, per stream, every pipe or FIFO of the chain with
-its capacity (``F_GETPIPE_SZ``) and the bytes queued in it (``FIONREAD``). Opening a pipe
+process it reports its wait channel and the pipe it is blocked writing into, if any (from
+``/proc/PID/syscall``: a write on an fd), and per stream every pipe or FIFO of the chain with
+its capacity (``F_GETPIPE_SZ``) and the bytes queued in it (``FIONREAD``). How many bytes
+make a pipe full depends on the writes (each takes whole 4 KiB pages: 1.1 kB lines fill
+one at 3.3 kB), so fullness is read from a writer blocked on it, not from a byte count. Opening a pipe
 through ``/proc/PID/fd/N`` and asking ``FIONREAD`` does not read from it, so the gauge
 never drains what it measures.
 """
@@ -22,11 +25,12 @@ if TYPE_CHECKING:
     from lrmatrix.drivers.base import Node
 
 #: wait channels of a process blocked writing into a full pipe or FIFO (kernel versions differ)
-PIPE_WRITE_WCHANS = frozenset({"pipe_write", "anon_pipe_write", "pipe_wait", "wait_for_partner"})
+PIPE_WRITE_WCHANS = frozenset({"pipe_write", "anon_pipe_write", "pipe_wait"})
 
 GAUGE = r"""
-import array, fcntl, json, os, sys, termios
+import array, fcntl, json, os, platform, sys, termios
 F_GETPIPE_SZ = 1032
+WRITES = {"x86_64": (1, 20), "aarch64": (64, 66)}.get(platform.machine(), ())
 def gauge(path):
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -49,6 +53,15 @@ def read(path):
 def ppid(pid):
     tail = read(f"/proc/{pid}/stat").rpartition(")")[2].split()
     return int(tail[1]) if len(tail) > 1 else 0
+def writing(pid):
+    # the pipe a process is blocked writing into: /proc/PID/syscall names the call and its fd
+    fields = read(f"/proc/{pid}/syscall").split()
+    if len(fields) < 2 or not fields[0].isdigit() or int(fields[0]) not in WRITES:
+        return ""
+    try:
+        return os.readlink(f"/proc/{pid}/fd/{int(fields[1], 16)}")
+    except (OSError, ValueError):
+        return ""
 def family(pid):
     kids = read(f"/proc/{pid}/task/{pid}/children").split()
     return [pid] + [p for k in kids for p in family(int(k))]
@@ -74,7 +87,7 @@ for arg in sys.argv[1:]:
             chain.append({"what": fifo, **gauge(f"/proc/{shim}/fd/{shim_fds[fifo]}")})
         streams[name] = chain
     out[pid] = {
-        "wchan": {p: read(f"/proc/{p}/wchan") for p in family(pid)},
+        "procs": {p: {"wchan": read(f"/proc/{p}/wchan"), "writing": writing(p)} for p in family(pid)},
         "shim": read(f"/proc/{shim}/comm"),
         "streams": streams,
     }
@@ -90,25 +103,33 @@ class Stream:
     queued: int
     hops: list[str]
 
-    @property
-    def full(self) -> bool:
-        """No room left for another line: the writer blocks on its next one.
 
-        Small writes fill a pipe page by page, so a "full" pipe holds a little less than its
-        capacity: a chain counts as full when less than one page (4 KiB) per hop is free."""
-        return self.capacity > 0 and self.capacity - self.queued < 4096 * len(self.hops)
+@dataclass(frozen=True)
+class Proc:
+    """A process of the container: its wait channel, and the pipe it is blocked writing into."""
+
+    wchan: str
+    writing: str = ""
 
 
 @dataclass(frozen=True)
 class Gauge:
-    """One container's stdout/stderr chains and the wait channel of each of its processes."""
+    """One container's stdout/stderr chains and its processes."""
 
     pid: int
     streams: dict[str, Stream] = field(default_factory=dict)
-    wchans: dict[int, str] = field(default_factory=dict)
+    procs: dict[int, Proc] = field(default_factory=dict)
 
-    def blocked_in_pipe_write(self) -> list[int]:
-        return sorted(p for p, w in self.wchans.items() if w in PIPE_WRITE_WCHANS)
+    def blocked_on(self, stream: str) -> list[int]:
+        """Processes waiting in a write into this stream's pipe: the chain is full behind it."""
+        chain = self.streams.get(stream)
+        if chain is None:
+            return []
+        return sorted(
+            pid
+            for pid, p in self.procs.items()
+            if p.wchan in PIPE_WRITE_WCHANS and p.writing == chain.hops[0]
+        )
 
 
 def parse(text: str) -> dict[int, Gauge]:
@@ -124,8 +145,8 @@ def parse(text: str) -> dict[int, Gauge]:
                     queued=sum(h["queued"] for h in hops),
                     hops=[h["what"] for h in hops],
                 )
-        wchans = {int(p): w for p, w in entry.get("wchan", {}).items()}
-        gauges[int(pid)] = Gauge(int(pid), streams, wchans)
+        procs = {int(p): Proc(**info) for p, info in entry.get("procs", {}).items()}
+        gauges[int(pid)] = Gauge(int(pid), streams, procs)
     return gauges
 
 

@@ -42,7 +42,12 @@ INDEX_HTML = f"""<!DOCTYPE html>
 """
 
 
-def nginx_conf(updated: bool = False) -> str:
+#: where nginx writes its access log: the seed's stdout (drained by dockerd), or a file in the
+#: container (nothing for a stopped dockerd to leave undrained)
+ACCESS_LOGS = {"stdout": "/dev/stdout", "file": "/var/log/nginx/access.log"}
+
+
+def nginx_conf(updated: bool = False, access_log: str = "stdout") -> str:
     """The seed nginx.conf; ``updated`` is the config-change variant with ``/test``."""
     suffix = " - updated" if updated else ""
     test = (
@@ -60,7 +65,7 @@ def nginx_conf(updated: bool = False) -> str:
         "error_log /dev/stderr warn;\n"
         "events { worker_connections 512; }\n"
         "http {\n"
-        "  access_log /dev/stdout;\n"
+        f"  access_log {ACCESS_LOGS[access_log]};\n"
         # who served: the container's hostname (its name here, the pod's name on Kubernetes)
         "  add_header X-Served-By $hostname always;\n"
         "  server {\n"
@@ -91,9 +96,16 @@ class ContainerState:
 
 class Workload:
     def __init__(
-        self, node: Node, image: str, replicas: int = 2, base_port: int = 8081, config_dir: str = ""
+        self,
+        node: Node,
+        image: str,
+        replicas: int = 2,
+        base_port: int = 8081,
+        config_dir: str = "",
+        access_log: str = "stdout",
     ) -> None:
         self.node = node
+        self.access_log = access_log
         self.image = image
         self.ports = [base_port + i for i in range(replicas)]
         self.config_dir = config_dir
@@ -108,7 +120,7 @@ class Workload:
 
     def deploy(self) -> None:
         self.node.run(["mkdir", "-p", f"{self.config_dir}/html"])
-        self.node.write_file(self.conf_path, nginx_conf().encode())
+        self.node.write_file(self.conf_path, nginx_conf(access_log=self.access_log).encode())
         self.node.write_file(f"{self.config_dir}/html/index.html", INDEX_HTML.encode())
         for name, port in zip(self.names, self.ports, strict=True):
             # unless-stopped: without live-restore the daemon brings them back on start
@@ -138,7 +150,7 @@ class Workload:
 
     def apply_change(self) -> None:
         """The config change: rewrite nginx.conf in place and reload every container."""
-        self.node.write_file(self.conf_path, nginx_conf(updated=True).encode())
+        self.node.write_file(self.conf_path, nginx_conf(updated=True, access_log=self.access_log).encode())
         for name in self.names:
             res = self.node.docker("exec", name, "nginx", "-s", "reload")
             if not res.ok:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lrmatrix.probe import Target, wait_until_ok
-from lrmatrix.workload import UPDATED_ENDPOINTS
+from lrmatrix.workload import ACCESS_LOGS, UPDATED_ENDPOINTS
 
 pytestmark = pytest.mark.phase("change")
 
@@ -22,6 +22,12 @@ def test_updated_response_on_node_path(lrm_scenario, node, cell, endpoint):
 
 
 def test_logs_readable_after_restart(host, lrm_scenario):
-    res = host.run(f"docker logs --tail 5 {lrm_scenario.workload.names[0]}")
+    """The access log is readable through the restarted daemon: `docker logs` for the seed's
+    stdout log, `docker exec` for a cell that logs to a file in the container."""
+    name = lrm_scenario.workload.names[0]
+    if lrm_scenario.cell.access_log == "file":
+        res = host.run(f"docker exec {name} cat {ACCESS_LOGS['file']}")
+    else:
+        res = host.run(f"docker logs --tail 5 {name}")
     assert res.rc == 0, res.stderr
     assert "GET /" in res.stdout + res.stderr

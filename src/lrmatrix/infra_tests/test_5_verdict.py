@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from lrmatrix import log_pressure
+
 
 @pytest.mark.phase("teardown")
 def test_verdict_matches_expectation(lrm_scenario):
@@ -21,3 +23,13 @@ def test_access_path_expectations(lrm_scenario):
     assert not wrong, "; ".join(
         f"{p}: expected {v.expected}, observed {v.observed} ({v.reason})" for p, v in wrong.items()
     )
+
+
+@pytest.mark.phase("teardown")
+def test_stall_at_the_predicted_horizon(lrm_scenario):
+    """Cells that exist to show the survival horizon: every container seen blocked in a log
+    write, within 25 % of the horizon its log rate and stdout chain predicted."""
+    if not lrm_scenario.cell.expect_stall:
+        pytest.skip("this cell does not expect its containers to stall")
+    problems = log_pressure.stall_problems(lrm_scenario.log_pressure.pressure)
+    assert not problems, "; ".join(problems)
