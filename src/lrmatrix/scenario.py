@@ -385,7 +385,9 @@ class Scenario:
             if p.stalled_at_s is not None:
                 at = self.stopped_at + p.stalled_at_s
                 wall = iso(self.wall0 + at - self.t0)
-                self.events.append({"name": "stall", "t": self.rel(at), "at": wall, "detail": name})
+                self.events.append(
+                    {"name": f"{name} stalled", "t": self.rel(at), "at": wall, "detail": p.blocked}
+                )
         self.events.sort(key=lambda e: e["t"])
 
     def _end_daemon_watch(self) -> bool:
