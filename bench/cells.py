@@ -4,6 +4,7 @@ whether running both cells at once (as `tox -p` does) disturbs their measurement
     sudo .venv/bin/python bench/cells.py --runs 5            # each cell alone, 5 times
     sudo .venv/bin/python bench/cells.py --runs 3 --parallel # both cells at once, 3 times
     sudo .venv/bin/python bench/cells.py --runs 3 --cells engine-liverestore-upgrade26
+    sudo .venv/bin/python bench/cells.py --runs 3 --cells engine-liverestore-logflood
 
 Timings come from the result files the cells write (the harness's own monotonic clock);
 the wall time of a whole cell is measured here around the pytest process.
@@ -28,6 +29,7 @@ SPLIT = (
     "node_start_s",
     "image_load_s",
     "workload_ready_s",
+    "log_pressure_s",
     "daemon_stop_s",
     "outage_window_s",
     "daemon_start_s",
@@ -90,6 +92,23 @@ def report(results: list[dict], cells: tuple[str, ...] = CELLS) -> None:
                 print(f"  {path}: recovery after API s {summary(recovered)}")
             cpu = [p["cpu_s"] / max(p["samples"][-1][0] - p["samples"][0][0], 1e-3) for p in probes]
             print(f"  {path}: probe CPU (s per s)  {summary(cpu)}")
+        log_pressure(mine)
+
+
+def log_pressure(results: list[dict]) -> None:
+    """Per container: the horizon its log rate predicted, and when it was seen to stall."""
+    pressure = [p for r in results for p in (r.get("log_pressure") or {}).values()]
+    for key in ("bytes_per_s", "predicted_horizon_s", "stalled_at_s", "projected_horizon_s"):
+        values = [p[key] for p in pressure if p.get(key) is not None]
+        if values:
+            print(f"  log pressure: {key:<20} {summary(values)}  ({len(values)} containers)")
+    errors = [
+        abs(p["stalled_at_s"] - p["predicted_horizon_s"]) / p["predicted_horizon_s"]
+        for p in pressure
+        if p.get("stalled_at_s") is not None and p.get("predicted_horizon_s")
+    ]
+    if errors:
+        print(f"  log pressure: |stall - predicted| / predicted {summary(errors)}")
 
 
 def main() -> None:

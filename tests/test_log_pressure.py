@@ -116,10 +116,11 @@ def written(pid: int) -> int:
     return -1
 
 
-@pytest.fixture
+@pytest.fixture(params=["engine-liverestore", "engine26-liverestore"])
 def live_node(request):
-    """An engine node with live-restore on and the cached image loaded."""
-    with engine_node(request.getfixturevalue("env")) as node:
+    """An engine node with live-restore on and the cached image loaded, on the machine's
+    Docker 20.10 and on 26.1 (whose FIFOs are named differently: <id>-stdout)."""
+    with engine_node(request.getfixturevalue("env"), request.param) as node:
         raw = node.read_file(node.daemon_json_path)
         node.write_file(node.daemon_json_path, daemon_config.merge_live_restore(raw, True))
         node.stop_daemon("SIGTERM")

@@ -1,7 +1,8 @@
 """What stands between a container's stdout and dockerd, measured on the node, never assumed.
 
 A container's process writes its stdout into a pipe read by containerd-shim, which copies it
-into a FIFO (``…/init-stdout``) read by dockerd. While dockerd is down nobody drains the
+into a FIFO (``…/init-stdout`` on Docker 20.10, ``…/<id>-stdout`` on 26.1 and 28.5) read by
+dockerd. While dockerd is down nobody drains the
 FIFO: it fills, the shim's copy blocks, the pipe fills, and the next write of the process
 blocks. The capacity of that chain is what live-restore can absorb of a workload's logs.
 
@@ -82,7 +83,8 @@ for arg in sys.argv[1:]:
         except OSError:
             continue
         chain = [{"what": link, **gauge(f"/proc/{pid}/fd/{num}")}]
-        fifo = next((t for t in shim_fds if t.endswith("/init-" + name)), None)
+        # dockerd's FIFO: .../init-stdout (Docker 20.10), .../<id>-stdout (26.1, 28.5)
+        fifo = next((t for t in shim_fds if t.startswith("/") and t.endswith("-" + name)), None)
         if link.startswith("pipe:") and link in shim_fds and fifo:
             chain.append({"what": fifo, **gauge(f"/proc/{shim}/fd/{shim_fds[fifo]}")})
         streams[name] = chain
