@@ -505,7 +505,9 @@ def test_a_second_run_of_one_cell_into_one_results_dir_is_refused(tmp_path, cell
 @pytest.mark.integration
 @needs_engine
 def test_not_root_exits_2(cell_env):
-    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    # nobody, able to read the tox env's files (tox makes .tox/ private to root) and nothing more
+    read_only = ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *read_only]
     results = Path(cell_env["LRMATRIX_STATE_DIR"]).parent / "results"
     argv = [*nobody, *cell_argv("engine-liverestore", results, "-q")]
     res = subprocess.run(argv, env=cell_env, capture_output=True, text=True, timeout=120, cwd="/")
