@@ -42,6 +42,10 @@ class NodeSpec:
             port = parts.port
         except ValueError:
             raise BadInput(f"node spec {text!r} has an invalid port") from None
+        if port == 0:  # urlsplit reads ":0" as 0, which a client would silently turn into 22
+            raise BadInput(
+                f"node spec {text!r} has port 0; give the node's SSH port (1-65535) or leave it out for 22"
+            )
         return cls(
             parts.scheme,
             parts.username,
