@@ -124,6 +124,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     try:
         scenario.node.sanity_checks()
+        caveat = scenario.node.node_path_caveat()
+        if caveat:  # the run goes on, and its verdict's reason repeats it
+            reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_line(f"lrmatrix: caveat: {caveat}", yellow=True)
         if scenario.image_ref and not scenario.node.can_pull:
             raise BadInput(
                 f"--image {scenario.image_ref}: an {scenario.node.scheme} node cannot pull (no route to a "

@@ -24,7 +24,7 @@ from lrmatrix.log_pressure import LogPressure
 from lrmatrix.matrix import Cell, Load
 from lrmatrix.probe import PathRecord, Probe, Target, wait_until_ok
 from lrmatrix.serving import awaited
-from lrmatrix.verdict import Disruption, Verdict, decide
+from lrmatrix.verdict import Disruption, Verdict, decide, with_caveat
 from lrmatrix.watch import DaemonWatch, NatWatch
 from lrmatrix.workload import ENDPOINTS, ContainerState, PodContainers, Workload
 
@@ -194,6 +194,8 @@ class Scenario:
         self.node.create()
         self._timed("node_start_s", start)
         self.event("node created", getattr(self.node, "name", ""))
+        if self.node.node_path_caveat():
+            self.event("caveat", self.node.node_path_caveat() or "")
         self.configure_live_restore()
         self.versions = self.node.versions()
         start = self.now()
@@ -472,7 +474,8 @@ class Scenario:
             if self.aborted and (d.stop_at is None or d.start_at is None):
                 self.verdict = Verdict(self.cell.expect, "error", self.aborted)
                 return
-            self.verdict = decide(self.cell.expect, records["node"], d, every)
+            caveat = self.node.node_path_caveat()
+            self.verdict = with_caveat(decide(self.cell.expect, records["node"], d, every), caveat)
             self.path_verdicts = {
                 path: decide(expected, records.get(path) or PathRecord(path, stopped="asked"), d, every)
                 for path, expected in self.cell.expect_paths.items()

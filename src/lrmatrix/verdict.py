@@ -125,3 +125,14 @@ def decide(
         "outage",
         f"{failed}/{len(during)} requests failed while down; answering again after the restart",
     )
+
+
+def with_caveat(v: Verdict, caveat: str | None) -> Verdict:
+    """A node path that is not what its name claims (a loopback node address reaches the
+    workload through docker-proxy) cannot attribute failures while down to the engine: an
+    ``outage`` there is ``inconclusive``, and every reason says why. A ``survive`` stands:
+    the requests were answered."""
+    if caveat is None:
+        return v
+    observed = "inconclusive" if v.observed in ("outage", "unrecovered") else v.observed
+    return Verdict(v.expected, observed, f"{caveat} ({v.reason})")

@@ -160,6 +160,11 @@ class Node(ABC):
         """Access paths besides the workload's (minikube: the API server's /readyz)."""
         return {}
 
+    def node_path_caveat(self) -> str | None:
+        """Why the ``node`` access path is not what its name claims on this node (e.g. a loopback
+        address: docker-proxy, not DNAT), found by ``sanity_checks``; None when it is."""
+        return None
+
     def loopback_netns(self) -> str | None:
         """A network namespace path from which 127.0.0.1 is the node's loopback, if reachable."""
         return None
