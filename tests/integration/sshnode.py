@@ -1,11 +1,16 @@
-"""A throwaway staging node for the ssh driver, built on this machine for one test module.
+"""Throwaway staging nodes for the ssh driver, built on this machine for one test module.
 
-sshd and Debian's docker.io run in their own namespaces: network ``lrmssh200`` (host
-198.18.200.1, node 198.18.200.2), mount (tmpfs over /run, /var/lib, /var/log and /etc/docker,
-so nothing touches a Docker this machine may run) and PID (tini is the node's init: it reaps
-what the init script daemonizes, and its exit kills everything left in the node). The node's
-dockerd is started and stopped only through /etc/init.d/docker, as on a Debian host without
-systemd. Keys, host key and known_hosts are generated per node; auth is key-only.
+``StagingNode`` holds what every flavour shares: a network namespace of its own (``lrmssh<N>``,
+host 198.18.N.1, node 198.18.N.2), a PID namespace whose init takes everything along when it
+exits, per-node keys, host key and known_hosts (auth is key-only), and a root console that does
+not go through the driver under test. Flavours:
+
+- ``SysvNode`` (here, slot 200): sshd and Debian's docker.io of this machine in mount
+  namespaces with tmpfs over /run, /var/lib, /var/log and /etc/docker; tini is the init and
+  dockerd is started and stopped only through /etc/init.d/docker, as on a Debian host
+  without systemd.
+- ``SystemdNode`` (systemdnode.py, slot 201): a Debian tree booted with systemd as PID 1, Docker
+  managed by the real docker.service and docker.socket.
 """
 
 from __future__ import annotations
@@ -18,16 +23,21 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from conftest import engine_ready
-from lrmatrix.drivers import engine_net
+from lrmatrix.drivers import NodeSpec, engine_net
+from lrmatrix.matrix import load_matrix
 from lrmatrix.process import run
 
-INDEX = 200
+if TYPE_CHECKING:
+    from lrmatrix.drivers.ssh import SshNode
+
 NO_DOCKER_PORT = 2201  # sessions on this port have no docker on PATH: "a node without docker"
 INIT = shutil.which("tini") or shutil.which("docker-init")
 PR_SET_PDEATHSIG = 1
@@ -76,22 +86,9 @@ docker ps -aq | xargs -r docker rm -f
 service docker stop </dev/null
 """
 
-# systemd cannot run on this machine: on request a recording systemctl stands in for it, to check
-# how the driver detects and drives a systemd node (the unit's own behaviour is not simulated)
-FAKE_SYSTEMCTL = """\
-#!/bin/sh
-case "$1" in start|stop|reload|kill) echo "$*" >> /run/lrmssh-systemctl.calls ;; esac
-export SYSTEMCTL_SKIP_REDIRECT=1
-case "$*" in
-    "stop docker.socket docker.service"|"stop docker.service") exec /etc/init.d/docker stop ;;
-    "start docker.service") exec /etc/init.d/docker start ;;
-    *LoadState*) echo loaded ;;
-esac
-"""
-
 
 def why_not_ready() -> str | None:
-    """Why a staging node cannot be built here, or None."""
+    """Why a sysvinit staging node cannot be built here, or None."""
     reason = engine_ready()
     if reason:
         return reason
@@ -108,7 +105,7 @@ def why_not_ready() -> str | None:
 
 @dataclass(frozen=True)
 class SshSlot(engine_net.Slot):
-    """Slot 200's addresses under a name that `lrmatrix recover` does not take for an engine node."""
+    """A staging node's addresses under a name that `lrmatrix recover` does not take for an engine node."""
 
     @property
     def name(self) -> str:
@@ -128,9 +125,37 @@ def keygen(path: Path, comment: str) -> str:
     return Path(f"{path}.pub").read_text().strip()
 
 
+def driver(node: StagingNode, cell: str = "engine-liverestore", **options: str) -> SshNode:
+    """The driver under test, pointed at the staging node with its key and known_hosts."""
+    from lrmatrix.drivers.ssh import SshNode  # needs paramiko, which test modules check first
+
+    options = {"known_hosts": str(node.known_hosts), "identity": str(node.key), **options}
+    return SshNode(
+        load_matrix().cell(cell), NodeSpec.parse(node.spec, {"allow_disruption": "true", **options})
+    )
+
+
 class StagingNode:
+    """What every flavour shares; a flavour says how the node boots, stops and runs dockerd."""
+
+    INDEX: ClassVar[int]
+    HOSTNAME: ClassVar[str]
+    #: a console command that shows the end of dockerd's log (for a start that failed)
+    DOCKER_LOG: ClassVar[str]
+    #: the init system the ssh driver should find there (the record's service_manager)
+    MANAGER: ClassVar[str]
+    #: a console script that starts dockerd the init system's way if it is not running
+    ENSURE_DOCKER: ClassVar[str]
+    #: a console command that tells whether the init system has dockerd stopped, and its words for it
+    DOCKER_STATE: ClassVar[str]
+    DOCKER_STOPPED: ClassVar[tuple[str, ...]]
+    #: one word from the init system about dockerd, without connecting to its socket
+    UNIT_STATE: ClassVar[str] = "echo -"
+    #: how a root console enters the node (namespaces of its init)
+    ENTER: ClassVar[tuple[str, ...]] = ("--mount", "--net", "--pid", "--uts")
+
     def __init__(self) -> None:
-        self.slot = SshSlot(INDEX)
+        self.slot = SshSlot(self.INDEX)
         self.tmp = Path(tempfile.mkdtemp(prefix="lrmssh-"))
         self.proc: subprocess.Popen[bytes] | None = None
         self.init_pid: int | None = None
@@ -139,7 +164,7 @@ class StagingNode:
 
     @classmethod
     @contextlib.contextmanager
-    def running(cls) -> Iterator[StagingNode]:
+    def running(cls) -> Iterator[Self]:
         node = cls()
         try:
             node.start()
@@ -180,8 +205,10 @@ class StagingNode:
     def start(self) -> None:
         self._claim_network()
         self._write_files()
-        self._launch()
-        self.sh("service docker start </dev/null", timeout=60)
+        self.proc = self._launch()
+        self._wait_banner()
+        self.init_pid = self._find_init()
+        self._start_docker()
         self.wait_docker()
 
     def _claim_network(self) -> None:
@@ -201,56 +228,52 @@ class StagingNode:
         self.own_network = True
         engine_net.wire(self.slot)
 
-    def _write_files(self) -> None:
-        host_key = keygen(self.tmp / "ssh_host_ed25519_key", "lrmssh-node").split()
+    def _write_keys(self) -> list[str]:
+        """Client keys and known_hosts; returns the host key's public line (type, key)."""
+        host_key = keygen(self.tmp / "ssh_host_ed25519_key", "lrmssh-node").split()[:2]
         (self.tmp / "authorized_keys").write_text(keygen(self.key, "lrmssh-client") + "\n")
         keygen(self.other_key, "lrmssh-stranger")
-        entry = " ".join(host_key[:2])
-        self.known_hosts.write_text(f"{self.host} {entry}\n[{self.host}]:{NO_DOCKER_PORT} {entry}\n")
-        (self.tmp / "sshd_config").write_text(SSHD_CONFIG.format(tmp=self.tmp, no_docker_port=NO_DOCKER_PORT))
-        (self.tmp / "fstab").write_text(FSTAB)
-        if run(["sh", "-c", "ulimit -n 1048576"], timeout=15).returncode != 0:
-            (self.tmp / "default-docker").write_text(ULIMIT_SHIM)
+        self.known_hosts.write_text(f"{self.host} {' '.join(host_key)}\n")
+        return host_key
 
-    def _launch(self) -> None:
-        """Be the parent of the node (nsenter execs unshare) and wait for sshd's banner."""
-        assert INIT is not None
+    def _write_files(self) -> None:
+        self._write_keys()
+
+    def _launch(self) -> subprocess.Popen[bytes]:
+        """Start the node's init in its namespaces; the Popen is the node's parent."""
+        raise NotImplementedError
+
+    def _popen(self, argv: list[str], setup: Callable[[], None] = lambda: None) -> subprocess.Popen[bytes]:
+        def child() -> None:
+            _die_with_parent()
+            setup()
+
         with (self.tmp / "node.log").open("wb") as log:
-            self.proc = subprocess.Popen(
-                [
-                    "nsenter",
-                    f"--net={self.slot.netns_path}",
-                    "unshare",
-                    "--mount",
-                    "--propagation",
-                    "private",
-                    "--pid",
-                    "--fork",
-                    "--mount-proc",
-                    "--kill-child",
-                    "--uts",
-                    "/bin/sh",
-                    "-c",
-                    NODE_INIT,
-                    "lrmssh-init",
-                    str(self.tmp),
-                    INIT,
-                    self.host,
-                    str(NO_DOCKER_PORT),
-                ],
+            return subprocess.Popen(
+                ["nsenter", f"--net={self.slot.netns_path}", *argv],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=child,
             )
-        deadline = time.monotonic() + 15
+
+    def _wait_banner(self, timeout: float = 30) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
         while not self._banner():
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the staging node's sshd did not start: {self.log()[-500:]}")
+                raise RuntimeError(f"the staging node's sshd did not start: {self.log()[-800:]}")
             time.sleep(0.1)
+
+    def _find_init(self) -> int:
+        """The node's PID 1: the child of unshare (nsenter execs unshare, so that is self.proc)."""
+        assert self.proc is not None
         children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        self.init_pid = int(children[0])
+        return int(children[0])
+
+    def _start_docker(self) -> None:
+        """Bring dockerd up the way the node's init system does, if booting did not."""
 
     def _banner(self) -> bool:
         try:
@@ -268,22 +291,32 @@ class StagingNode:
             if self.proc is not None and self.proc.poll() is None and self.init_pid:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     # through dockerd, also after a test left it stopped: runc then removes the
-                    # containers' cgroups, which live in this machine's /sys/fs/cgroup
-                    self.console(CLEAN_SHUTDOWN, timeout=90)
+                    # containers' cgroups
+                    self._shut_down()
             self._end_node()
         finally:
-            if self.own_network:
-                engine_net.release(self.slot)
-            if self.lock is not None:
-                self.lock.release()
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            try:
+                self._after_end()
+            finally:
+                if self.own_network:
+                    engine_net.release(self.slot)
+                if self.lock is not None:
+                    self.lock.release()
+                shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _shut_down(self) -> None:
+        """Stop the node from its console the way it would stop itself."""
+
+    def _after_end(self) -> None:
+        """What outlives the node's processes (cgroups, ...), removed once they are gone."""
 
     def _end_node(self) -> None:
-        """tini passes SIGTERM to sshd and exits with it; the kernel then kills the rest of the node."""
+        """SIGTERM to the init, which takes the node down; the kernel kills the rest of the node."""
         if self.proc is None or self.proc.poll() is not None:
             return
         if self.init_pid:
-            os.kill(self.init_pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.init_pid, signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=10)
                 return
@@ -294,7 +327,7 @@ class StagingNode:
     # --- a root console on the node, independent of the driver under test -------------------
     @property
     def enter(self) -> list[str]:
-        return ["nsenter", "--target", str(self.init_pid), "--mount", "--net", "--pid", "--uts"]
+        return ["nsenter", "--target", str(self.init_pid), *self.ENTER]
 
     def console(
         self, script: str, timeout: float = 60, data: bytes | None = None
@@ -325,25 +358,41 @@ class StagingNode:
     def remove(self, path: str) -> None:
         self.sh(f'rm -f "{path}"')
 
-    @contextlib.contextmanager
-    def pretend_systemd(self) -> Iterator[str]:
-        """/run/systemd/system exists and systemctl records its calls; yields the calls file."""
-        self.sh("mkdir /run/systemd /run/systemd/system && mount -t tmpfs lrmssh /usr/local/sbin")
-        try:
-            self.write("/usr/local/sbin/systemctl", FAKE_SYSTEMCTL.encode())
-            self.sh("chmod 755 /usr/local/sbin/systemctl")
-            yield "/run/lrmssh-systemctl.calls"
-        finally:
-            self.console("umount /usr/local/sbin; rm -rf /run/systemd /run/lrmssh-systemctl.calls")
-
     def wait_docker(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while self.console("docker version >/dev/null 2>&1").returncode != 0:
             if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"the staging node's dockerd did not answer: {self.sh('tail -5 /var/log/docker.log')}"
-                )
+                raise RuntimeError(f"the staging node's dockerd did not answer: {self.sh(self.DOCKER_LOG)}")
             time.sleep(0.2)
+
+    @contextlib.contextmanager
+    def watch_dockerd(self, interval: float = 0.1, limit_s: float = 600) -> Iterator[list[Sample]]:
+        """The init system's word on dockerd and dockerd's pids, sampled from the node's own
+        console every ``interval`` until the block ends (at most ``limit_s``), in wall time."""
+        count = int(limit_s / interval)
+        script = (
+            f'for i in $(seq {count}); do echo "$(date +%s.%N) $({self.UNIT_STATE}) '
+            f'$(pidof dockerd)"; sleep {interval}; done'
+        )
+        argv = [*self.enter, "/bin/sh", "-c", script]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        samples: list[Sample] = []
+
+        def read() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                at, *words = line.split()
+                state = " ".join(w for w in words if not w.isdigit()) or "unknown"
+                samples.append(Sample(float(at), state, tuple(int(w) for w in words if w.isdigit())))
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        try:
+            yield samples
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+            reader.join(timeout=10)
 
     def state(self) -> dict[str, object]:
         """What a run may change, seen from the console: compare before and after."""
@@ -356,3 +405,78 @@ class StagingNode:
             "images": self.sh("docker images -q"),
             "live-restore": self.sh("docker info --format '{{.LiveRestoreEnabled}}'"),
         }
+
+
+class SysvNode(StagingNode):
+    """Debian's docker.io of this machine under its sysvinit script, tini as the init."""
+
+    INDEX = 200
+    HOSTNAME = "lrmssh-node"
+    MANAGER = "sysvinit"
+    DOCKER_LOG = "tail -5 /var/log/docker.log"
+    ENSURE_DOCKER = "service docker status >/dev/null || service docker start </dev/null"
+    # start-stop-daemon's pidfile goes only when the script stops dockerd (a crash leaves it)
+    DOCKER_STATE = "test -e /var/run/docker-ssd.pid && echo running || echo stopped"
+    DOCKER_STOPPED = ("stopped",)
+
+    def _write_files(self) -> None:
+        host_key = self._write_keys()
+        with self.known_hosts.open("a") as fh:
+            fh.write(f"[{self.host}]:{NO_DOCKER_PORT} {' '.join(host_key)}\n")
+        (self.tmp / "sshd_config").write_text(SSHD_CONFIG.format(tmp=self.tmp, no_docker_port=NO_DOCKER_PORT))
+        (self.tmp / "fstab").write_text(FSTAB)
+        if run(["sh", "-c", "ulimit -n 1048576"], timeout=15).returncode != 0:
+            (self.tmp / "default-docker").write_text(ULIMIT_SHIM)
+
+    def _launch(self) -> subprocess.Popen[bytes]:
+        assert INIT is not None
+        return self._popen(
+            [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--kill-child",
+                "--uts",
+                "/bin/sh",
+                "-c",
+                NODE_INIT,
+                "lrmssh-init",
+                str(self.tmp),
+                INIT,
+                self.host,
+                str(NO_DOCKER_PORT),
+            ]
+        )
+
+    def _start_docker(self) -> None:
+        self.sh("service docker start </dev/null", timeout=60)
+
+    def _shut_down(self) -> None:
+        self.console(CLEAN_SHUTDOWN, timeout=90)
+
+    @contextlib.contextmanager
+    def respawning(self, period: float = 0.5, limit_s: float = 300) -> Iterator[None]:
+        """The init script in a respawning loop (as a supervisor that restarts dockerd would):
+        whenever dockerd is gone it is started again, until the block ends."""
+        script = (
+            f"for i in $(seq {int(limit_s / period)}); do "
+            f"service docker status >/dev/null || service docker start </dev/null >/dev/null 2>&1; "
+            f"sleep {period}; done"
+        )
+        loop = subprocess.Popen([*self.enter, "/bin/sh", "-c", script], stdout=subprocess.DEVNULL)
+        try:
+            yield
+        finally:
+            loop.terminate()
+            loop.wait(timeout=10)
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: float  # wall time on the node (the same clock as this machine's)
+    state: str  # the init system's word for dockerd (docker.service's ActiveState)
+    pids: tuple[int, ...]  # dockerd processes

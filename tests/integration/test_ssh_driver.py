@@ -1,7 +1,9 @@
-"""The ssh driver against a real sshd and Debian's docker.io init script (see sshnode.py).
+"""The ssh driver against real staging nodes (sshnode.py): Debian's docker.io under its sysvinit
+script, and a booted systemd with the real docker.service and docker.socket (systemdnode.py).
 
-The engine cells run end to end through SSH; the refusals exit 2 with one line and leave the
-node as it was; daemon.json comes back byte-identical, checked from the node's own console.
+The engine cells run end to end through SSH on both; the refusals exit 2 with one line and
+leave the node as it was; daemon.json comes back byte-identical, checked from the node's own
+console. The systemd node's sshd has no SFTP subsystem at all: files go over exec channels.
 """
 
 from __future__ import annotations
@@ -9,12 +11,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+import sshnode
+import systemdnode
 import testinfra.host
-from sshnode import NO_DOCKER_PORT, StagingNode, why_not_ready
+from sshnode import NO_DOCKER_PORT, StagingNode, SysvNode, driver
 
 from conftest import ROOT
 from lrmatrix import image
@@ -22,6 +28,7 @@ from lrmatrix.cli import cell_argv
 from lrmatrix.drivers import NodeSpec
 from lrmatrix.errors import BadInput, EnvironmentProblem
 from lrmatrix.matrix import load_matrix
+from lrmatrix.verdict import Verdict, with_caveat
 from lrmatrix.workload import LABEL, NAME_PREFIX
 
 pytest.importorskip("paramiko")
@@ -34,7 +41,11 @@ SEEDED = (
 )
 
 integration = pytest.mark.integration
-needs_node = pytest.mark.skipif(bool(why_not_ready()), reason=f"staging node: {why_not_ready()}")
+FLAVOURS: dict[str, tuple[type[StagingNode], str | None]] = {
+    "sysvinit": (SysvNode, sshnode.why_not_ready()),
+    "systemd": (systemdnode.SystemdNode, systemdnode.why_not_ready()),
+}
+SYSV_ONLY = pytest.mark.parametrize("staging", ["sysvinit"], indirect=True)
 
 
 def run_cell(cell: str, spec: str, results: Path, env: dict[str, str] | None, *extra: str):
@@ -50,14 +61,6 @@ def one_line_refusal(res: subprocess.CompletedProcess[str]) -> str:
     assert len(lines) == 1 and lines[0].startswith("Exit: "), out
     assert "Traceback" not in out, out
     return lines[0]
-
-
-def driver(node: StagingNode, cell: str = "engine-liverestore", **options: str) -> SshNode:
-    """The driver under test, pointed at the staging node with its key and known_hosts."""
-    options = {"known_hosts": str(node.known_hosts), "identity": str(node.key), **options}
-    return SshNode(
-        load_matrix().cell(cell), NodeSpec.parse(node.spec, {"allow_disruption": "true", **options})
-    )
 
 
 # --- without a node -------------------------------------------------------------------------
@@ -83,10 +86,47 @@ def test_cli_without_allow_disruption_exits_2(tmp_path):
     assert not list(tmp_path.iterdir()), "a refused run wrote results"
 
 
-# --- against the staging node ---------------------------------------------------------------
-@pytest.fixture(scope="module")
-def staging() -> Iterator[StagingNode]:
-    with StagingNode.running() as node:
+def test_port_0_is_refused_not_taken_for_22():
+    with pytest.raises(BadInput, match="has port 0; give the node's SSH port"):
+        NodeSpec.parse("ssh://root@127.0.0.1:0")
+    assert NodeSpec.parse("ssh://root@127.0.0.1:2222").port == 2222
+    assert NodeSpec.parse("ssh://root@127.0.0.1").port is None
+
+
+def test_cli_refuses_port_0_before_anything(tmp_path):
+    res = run_cell("engine-liverestore", "ssh://root@127.0.0.1:0", tmp_path, None, "--allow-disruption")
+    assert "has port 0" in one_line_refusal(res)
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"), [("127.0.0.1", True), ("localhost", True), ("[::1]", True), ("198.18.200.2", False)]
+)
+def test_a_loopback_node_address_is_a_caveat(host, loopback):
+    node = SshNode(load_matrix().cell("engine-liverestore"), NodeSpec.parse(f"ssh://root@{host}"))
+    caveat = node._loopback_caveat()
+    assert (caveat is not None) is loopback
+    if loopback:
+        assert "goes through docker-proxy" in caveat and "say nothing about live-restore" in caveat
+
+
+@pytest.mark.parametrize(
+    ("observed", "becomes"),
+    [("outage", "inconclusive"), ("unrecovered", "inconclusive"), ("survive", "survive"), ("error", "error")],
+)
+def test_a_loopback_node_path_never_reports_a_live_restore_failure(observed, becomes):
+    caveat = "the node address 127.0.0.1 is loopback: ..."
+    v = with_caveat(Verdict("survive", observed, "139/162 requests failed while down"), caveat)
+    assert v.observed == becomes and v.reason.startswith(caveat) and "139/162" in v.reason
+    assert with_caveat(Verdict("survive", observed, "r"), None) == Verdict("survive", observed, "r")
+
+
+# --- against the staging nodes --------------------------------------------------------------
+@pytest.fixture(scope="module", params=list(FLAVOURS))
+def staging(request: pytest.FixtureRequest) -> Iterator[StagingNode]:
+    flavour, why_not = FLAVOURS[request.param]
+    if why_not:
+        pytest.skip(f"{request.param} staging node: {why_not}")
+    with flavour.running() as node:
         yield node
 
 
@@ -94,7 +134,7 @@ def staging() -> Iterator[StagingNode]:
 def clean(staging: StagingNode) -> Iterator[StagingNode]:
     """Each test starts from a node with no daemon.json and dockerd running, like a fresh Debian."""
     staging.remove(DAEMON_JSON)
-    staging.sh("service docker status >/dev/null || service docker start </dev/null")
+    staging.sh(staging.ENSURE_DOCKER)
     staging.wait_docker()
     yield staging
 
@@ -110,7 +150,7 @@ REFUSALS = {
 
 
 @integration
-@needs_node
+@SYSV_ONLY
 @pytest.mark.parametrize("case", REFUSALS)
 def test_refusal_exits_2_and_changes_nothing(clean, tmp_path, case):
     suffix, override, expected = REFUSALS[case]
@@ -130,7 +170,7 @@ def test_refusal_exits_2_and_changes_nothing(clean, tmp_path, case):
 
 
 @integration
-@needs_node
+@SYSV_ONLY
 def test_testinfra_backend_checks_host_keys(clean, tmp_path):
     (tmp_path / "empty").write_text("")
     stranger = driver(clean, known_hosts=str(tmp_path / "empty"))
@@ -145,7 +185,6 @@ def test_testinfra_backend_checks_host_keys(clean, tmp_path):
 
 
 @integration
-@needs_node
 @pytest.mark.parametrize(
     ("cell", "observed"), [("engine-liverestore", "survive"), ("engine-noliverestore", "outage")]
 )
@@ -155,11 +194,17 @@ def test_engine_cell_end_to_end_restores_the_node(clean, tmp_path, cell, observe
     before = clean.state()
     results = tmp_path / "results"
 
-    res = run_cell(cell, clean.spec, results, clean.client_env(), "--allow-disruption")
+    with clean.watch_dockerd() as samples:
+        res = run_cell(cell, clean.spec, results, clean.client_env(), "--allow-disruption")
 
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
     result = json.loads((results / f"{cell}.json").read_text())
     assert result["verdict"]["observed"] == observed
+    # the node's own console saw no dockerd, and no active docker.service, for the whole window
+    at = {e["name"]: datetime.fromisoformat(e["at"]).timestamp() for e in result["events"]}
+    window = [s for s in samples if at["daemon stopped"] <= s.at <= at["daemon starting"]]
+    assert len(window) >= 10, f"the console sampled the window {len(window)} times"
+    assert [s for s in window if s.pids or s.state == "active"] == []
     assert result["live_restore"]["effective"] is (observed == "survive")
     assert set(result["probes"]) == {"node"}, "only the node path is reachable through SSH"
     checks = {c["id"]: c for c in result["checks"]}
@@ -171,12 +216,11 @@ def test_engine_cell_end_to_end_restores_the_node(clean, tmp_path, cell, observe
     assert clean.state() | {"dockerd": None} == before | {"dockerd": None}
     assert clean.read(f"{DAEMON_JSON}.lrmatrix-backup") is None
     record = json.loads((results / f"{cell}.changes.json").read_text())
-    assert record["service_manager"] == "sysvinit"
+    assert record["service_manager"] == clean.MANAGER
     assert record["backup"] == f"{DAEMON_JSON}.lrmatrix-backup"
 
 
 @integration
-@needs_node
 def test_cell_on_a_node_without_daemon_json_leaves_none(clean, tmp_path):
     """Debian's docker.io ships no daemon.json: afterwards there must be none again."""
     results = tmp_path / "results"
@@ -186,14 +230,14 @@ def test_cell_on_a_node_without_daemon_json_leaves_none(clean, tmp_path):
 
 
 @integration
-@needs_node
 def test_recover_undoes_a_run_interrupted_mid_outage(clean):
     """The harness died with the daemon down: `lrmatrix recover --node` reads the node's own
     record and undoes it; without --allow-disruption it refuses and changes nothing."""
+    var_lib = clean.sh("ls -a /var/lib")
     first = driver(clean)
     first.sanity_checks()
     first.create()
-    assert first.manager is not None and first.manager.name == "sysvinit"
+    assert first.manager is not None and first.manager.name == clean.MANAGER
     assert clean.read(f"{DAEMON_JSON}.lrmatrix-absent") is not None, "no on-node record of the absent file"
     first.write_file(DAEMON_JSON, b'{"live-restore": true}\n')
     first.stop_daemon("SIGTERM")
@@ -203,7 +247,9 @@ def test_recover_undoes_a_run_interrupted_mid_outage(clean):
     label = f"{LABEL}=engine-liverestore"
     first.docker_ok("run", "-d", "--name", f"{NAME_PREFIX}1", "--label", label, tag)
     first.stop_daemon("SIGTERM")
-    assert clean.read("/var/run/docker-ssd.pid") is None, "not stopped through the init script"
+    assert tuple(clean.sh(clean.DOCKER_STATE).split()) == clean.DOCKER_STOPPED, (
+        "not stopped through the init system"
+    )
 
     def recover(*extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "lrmatrix", "recover", "--node", clean.spec, *extra],
@@ -231,13 +277,13 @@ def test_recover_undoes_a_run_interrupted_mid_outage(clean):
     assert clean.read(DAEMON_JSON) is None
     assert clean.read(f"{DAEMON_JSON}.lrmatrix-absent") is None
     assert clean.sh("docker info --format '{{.LiveRestoreEnabled}}'").strip() == "false"
-    assert clean.sh("ls -a /var/lib").split() == [".", "..", "docker"]
+    assert clean.sh("ls -a /var/lib") == var_lib
     assert clean.sh("docker ps -aq; docker images -q") == ""
     assert later.residue() == []
 
 
 @integration
-@needs_node
+@SYSV_ONLY
 def test_crash_variant_kills_dockerd_and_the_init_script_starts_it_again(clean):
     node = driver(clean)
     try:
@@ -254,31 +300,7 @@ def test_crash_variant_kills_dockerd_and_the_init_script_starts_it_again(clean):
 
 
 @integration
-@needs_node
-def test_systemd_node_stops_the_socket_too(clean):
-    """Detection and command sequence only: systemd cannot run here, a recording systemctl
-    runs the init script instead (sshnode.FAKE_SYSTEMCTL)."""
-    with clean.pretend_systemd() as calls:
-        node = driver(clean)
-        try:
-            node.sanity_checks()
-            assert node.manager is not None and node.manager.name == "systemd"
-            for signal_name in ("SIGTERM", "SIGKILL"):
-                node.stop_daemon(signal_name)
-                assert node.daemon_pid() is None
-                node.start_daemon()
-        finally:
-            node.close()
-        assert clean.sh(f"cat {calls}").splitlines() == [
-            "stop docker.socket docker.service",
-            "start docker.service",
-            "stop docker.socket",  # before the crash signal: nothing may socket-activate dockerd
-            "start docker.service",
-        ]
-
-
-@integration
-@needs_node
+@SYSV_ONLY
 def test_leftover_backup_blocks_the_next_run(clean):
     clean.write(f"{DAEMON_JSON}.lrmatrix-backup", b"{}")
     node = driver(clean)
@@ -288,3 +310,23 @@ def test_leftover_backup_blocks_the_next_run(clean):
     finally:
         node.close()
         clean.remove(f"{DAEMON_JSON}.lrmatrix-backup")
+
+
+@integration
+@SYSV_ONLY
+def test_a_daemon_that_comes_back_by_itself_is_seen_and_explained(clean):
+    """A respawning init script brings dockerd back within the window: the driver does not take
+    it for gone, and says that lrmatrix did not start it (the verdict's error reason)."""
+    node = driver(clean)
+    try:
+        node.sanity_checks()
+        with clean.respawning():
+            node.stop_daemon("SIGTERM")
+            deadline = time.monotonic() + 30
+            while node.daemon_pid() is None:
+                assert time.monotonic() < deadline, "the respawning loop did not start dockerd"
+                time.sleep(0.2)
+            why = node.why_up_again()
+        assert why is not None and "lrmatrix did not start it" in why, why
+    finally:
+        node.close()

@@ -19,11 +19,13 @@ Settings (node-spec option, else environment): ``known_hosts`` / LRMATRIX_SSH_KN
 from __future__ import annotations
 
 import getpass
+import ipaddress
 import json
 import os
 import platform
 import select
 import shlex
+import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,41 +48,55 @@ if TYPE_CHECKING:
     from lrmatrix.matrix import Cell
 
 CONNECT_TIMEOUT_S = 10.0
-SFTP_TIMEOUT_S = 120.0
+UPLOAD_TIMEOUT_S = 300.0
+STREAM_CHUNK = 256 * 1024
+ABSENT_RC = 3  # read_file's "no such file", apart from cat's own failures (1)
 WORK_ROOT = "/var/lib/lrmatrix"
 BACKUP_SUFFIX = ".lrmatrix-backup"
 ABSENT_SUFFIX = ".lrmatrix-absent"
+#: journal messages of docker.service that mean dockerd is gone
+GONE_WORDS = ("Main process exited", "Deactivated successfully", "Stopped docker.service")
 ABSENT_NOTE = b"There was no daemon.json before lrmatrix ran: delete daemon.json and this file to restore.\n"
 
 
 @dataclass(frozen=True)
 class ServiceManager:
-    """How the node's init system stops and starts dockerd, and where it keeps the daemon's log."""
+    """How the node's init system stops and starts dockerd (shell command lines), and where it
+    keeps the daemon's log."""
 
     name: str
-    stop: tuple[str, ...]
-    start: tuple[str, ...]
-    log: tuple[str, ...]
-    #: run before a signal other than SIGTERM (the crash variant), so nothing socket-activates dockerd
-    before_kill: tuple[str, ...] = ()
+    stop: str
+    start: str
+    log: str
+    #: before a crash signal: keep the init system from starting dockerd again within the window
+    hold: str = ""
+    #: after the crash signal: stop what else would start dockerd (socket activation)
+    after_kill: str = ""
+    #: undo ``hold`` (before the start, and in ``destroy`` after a killed run)
+    release: str = ""
     #: how the manager reloads dockerd's configuration; empty: send SIGHUP to its pid ourselves
-    reload: tuple[str, ...] = ()
+    reload: str = ""
 
 
+# The unit's start rate limit (StartLimitBurst=3 in 60 s) counts every start, and a cell starts
+# dockerd up to three times within a minute: reset-failed clears the counter first.
 SYSTEMD = ServiceManager(
     "systemd",
-    ("systemctl", "stop", "docker.socket", "docker.service"),
-    ("systemctl", "start", "docker.service"),
-    ("journalctl", "-u", "docker.service", "-n", "50", "--no-pager"),
-    ("systemctl", "stop", "docker.socket"),
-    ("systemctl", "reload", "docker.service"),
+    # the socket too: `systemctl stop docker` leaves docker.socket listening, and its first client
+    # (a check's own `docker ps`) starts dockerd again
+    stop="systemctl stop docker.socket docker.service",
+    start="systemctl reset-failed docker.socket docker.service; systemctl start docker.socket docker.service",
+    log="journalctl -u docker.service -n 50 --no-pager",
+    # docker.service has Restart=on-failure: after SIGKILL systemd starts dockerd again within a
+    # second. The crash variant holds the unit down for the window: a masked unit is not restarted.
+    hold="systemctl mask --runtime docker.service",
+    after_kill="systemctl stop docker.socket",
+    release="systemctl unmask --runtime docker.service",
+    reload="systemctl reload docker.service",
 )
 # Debian's /etc/init.d/docker has no reload (its force-reload restarts): SIGHUP instead
 SYSVINIT = ServiceManager(
-    "sysvinit",
-    ("service", "docker", "stop"),
-    ("service", "docker", "start"),
-    ("tail", "-n", "50", "/var/log/docker.log"),
+    "sysvinit", stop="service docker stop", start="service docker start", log="tail -n 50 /var/log/docker.log"
 )
 DETECT = (
     "if test -d /run/systemd/system; then echo systemd; "
@@ -119,7 +135,7 @@ class SshNode(Node):
         self.spec = spec
         self.host = spec.host
         self.user = spec.user or getpass.getuser()
-        self.port = spec.port or 22
+        self.port = 22 if spec.port is None else spec.port
         self.known_hosts = _setting(
             spec, "known_hosts", "LRMATRIX_SSH_KNOWN_HOSTS", str(Path("~/.ssh/known_hosts").expanduser())
         )
@@ -134,9 +150,11 @@ class SshNode(Node):
         self.created = False
         self.imported: list[str] = []
         self._created_root = False
+        self.held = False
+        self.caveat: str | None = None
+        self._journal_cursor = ""
         self.problems: list[str] = []
         self._client: paramiko.SSHClient | None = None
-        self._sftp: paramiko.SFTPClient | None = None
 
     # --- where things are ----------------------------------------------------------------
     @property
@@ -231,38 +249,44 @@ class SshNode(Node):
             raise EnvironmentProblem(f"cannot reach {self.label} over SSH: {reason}") from None
         return client
 
-    @property
-    def sftp(self) -> paramiko.SFTPClient:
-        client = self.client
-        if self._sftp is None or self._sftp.get_channel() is None or self._sftp.get_channel().closed:
-            self._sftp = client.open_sftp()
-            self._sftp.get_channel().settimeout(SFTP_TIMEOUT_S)  # type: ignore[union-attr]
-        return self._sftp
-
     def close(self) -> None:
-        for conn in (self._sftp, self._client):
-            if conn is not None:
-                conn.close()
-        self._sftp = self._client = None
+        if self._client is not None:
+            self._client.close()
+        self._client = None
 
     # --- access --------------------------------------------------------------------------
     def run(self, argv: list[str], timeout: float = 60.0) -> CmdResult:
         return self._exec(shlex.join(argv), timeout, tuple(argv))
 
-    def _exec(self, command: str, timeout: float, argv: tuple[str, ...] = ()) -> CmdResult:
+    def _exec(
+        self, command: str, timeout: float, argv: tuple[str, ...] = (), stdin: bytes | Path = b""
+    ) -> CmdResult:
         """Run a shell command line on the node; a command still running at ``timeout`` is cut (124)."""
+        rc, out, err = self._exec_raw(command, timeout, stdin)
+        return CmdResult(argv or (command,), rc, out.decode(errors="replace"), err.decode(errors="replace"))
+
+    def _exec_raw(self, command: str, timeout: float, stdin: bytes | Path = b"") -> tuple[int, bytes, bytes]:
+        """One exec channel: ``stdin`` (bytes, or a local file streamed in chunks) goes to the
+        command, then EOF. Files travel this way too, so the node's sshd needs no SFTP subsystem
+        (hardened nodes often have none)."""
         transport = self.client.get_transport()
         assert transport is not None
         chan = transport.open_session(timeout=CONNECT_TIMEOUT_S)
         out, err = bytearray(), bytearray()
         deadline = time.monotonic() + timeout
         try:
+            chan.settimeout(timeout)
             chan.exec_command(command)
+            if isinstance(stdin, Path):
+                with stdin.open("rb") as fh:
+                    while chunk := fh.read(STREAM_CHUNK):
+                        chan.sendall(chunk)
+            elif stdin:
+                chan.sendall(stdin)
             chan.shutdown_write()
             while not (chan.exit_status_ready() and (chan.eof_received or chan.closed)):
                 if time.monotonic() >= deadline:
-                    cut = f"timed out after {timeout}s"
-                    return CmdResult(argv or (command,), 124, out.decode(errors="replace"), cut)
+                    return 124, bytes(out), f"timed out after {timeout}s".encode()
                 select.select([chan], [], [], 0.05)
                 while chan.recv_ready():
                     out += chan.recv(65536)
@@ -273,9 +297,12 @@ class SshNode(Node):
             while chan.recv_stderr_ready():
                 err += chan.recv_stderr(65536)
             rc = chan.recv_exit_status()
+        except (TimeoutError, OSError, paramiko.SSHException) as exc:
+            why = str(exc) or type(exc).__name__
+            raise NodeError(f"`{command[:80]}` on {self.label} broke off: {why}") from None
         finally:
             chan.close()
-        return CmdResult(argv or (command,), rc, out.decode(errors="replace"), err.decode(errors="replace"))
+        return rc, bytes(out), bytes(err)
 
     def _must(self, argv: list[str] | tuple[str, ...], timeout: float = 60.0) -> CmdResult:
         res = self.run(list(argv), timeout=timeout)
@@ -284,30 +311,22 @@ class SshNode(Node):
         return res
 
     def read_file(self, path: str) -> bytes | None:
-        try:
-            with self.sftp.open(path, "rb") as fh:
-                return bytes(fh.read())
-        except FileNotFoundError:
+        quoted = shlex.quote(path)
+        rc, out, err = self._exec_raw(f"test -e {quoted} || exit {ABSENT_RC}; exec cat -- {quoted}", 60)
+        if rc == 0:
+            return out
+        if rc == ABSENT_RC or path.startswith("/proc/"):  # a process may go between test and cat
             return None
-        except OSError as exc:
-            if path.startswith("/proc/"):  # the process went away between open and read
-                return None
-            raise NodeError(f"cannot read {path} on {self.label}: {exc}") from None
+        raise NodeError(f"cannot read {path} on {self.label}: {err.decode(errors='replace').strip()}")
 
     def write_file(self, path: str, data: bytes) -> None:
-        """SFTP "w" truncates the existing file: same inode, as bind mounts need."""
-        try:
-            with self.sftp.open(path, "wb") as fh:
-                fh.write(data)
-        except OSError as exc:
-            raise NodeError(f"cannot write {path} on {self.label}: {exc}") from None
+        """``cat >`` truncates the existing file: same inode, as bind mounts need."""
+        res = self._exec(f"cat > {shlex.quote(path)}", 60, ("write", path), stdin=data)
+        if not res.ok:
+            raise NodeError(f"cannot write {path} on {self.label}: {res.one_line()}")
 
     def exists(self, path: str) -> bool:
-        try:
-            self.sftp.stat(path)
-        except FileNotFoundError:
-            return False
-        return True
+        return self._exec(f"test -e {shlex.quote(path)}", CONNECT_TIMEOUT_S).ok
 
     def testinfra_backend(self) -> SshBackend:
         return SshBackend(self)
@@ -319,7 +338,10 @@ class SshNode(Node):
         remote = f"{self.work_dir}/{PurePosixPath(tarball).name}"
         self._must(["mkdir", "-p", self.work_dir])
         try:
-            self.sftp.put(tarball, remote)
+            upload = f"cat > {shlex.quote(remote)}"
+            sent = self._exec(upload, UPLOAD_TIMEOUT_S, ("upload", remote), Path(tarball))
+            if not sent.ok:
+                raise NodeError(f"cannot upload the workload image to {self.label}: {sent.one_line()}")
             super().import_image(remote, tag, cmd)
         finally:
             self.run(["rm", "-f", remote])
@@ -349,6 +371,7 @@ class SshNode(Node):
                 f"{self.cell.name} states an expectation for the {', '.join(unreachable)} path, which the "
                 f"ssh driver cannot probe (127.0.0.1 inside the node); run it with the engine driver"
             )
+        self.caveat = self._loopback_caveat()
         found = self._exec("command -v docker && command -v dockerd", CONNECT_TIMEOUT_S)
         if not found.ok:
             raise EnvironmentProblem(
@@ -362,7 +385,7 @@ class SshNode(Node):
         manager = self._manager()
         if not self.api_ready():
             raise EnvironmentProblem(
-                f"dockerd is not running on {self.label}; start it (`{shlex.join(manager.start)}`) "
+                f"dockerd is not running on {self.label}; start it (`{manager.start}`) "
                 f"so the run starts from the node's normal state"
             )
         for leftover in (self.backup_path, self.absent_marker):
@@ -381,6 +404,26 @@ class SshNode(Node):
             raise EnvironmentProblem(
                 f"{self.label} already has containers named {NAME_PREFIX}* ({len(clash)}); remove them first"
             )
+
+    def _loopback_caveat(self) -> str | None:
+        """A node reached at a loopback address is this machine: the probe's ``node`` path then
+        reaches the published ports through 127.0.0.1, i.e. through docker-proxy, which exits
+        with dockerd, so its failures while down say nothing about live-restore."""
+        try:
+            infos = socket.getaddrinfo(self.host, self.port, proto=socket.IPPROTO_TCP)
+            found = {str(info[4][0]) for info in infos}
+        except OSError:
+            return None  # connecting says what is wrong with the name
+        if not found or not all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in found):
+            return None
+        return (
+            f"the node address {self.host} is loopback: the node path goes through docker-proxy, which "
+            f"exits with dockerd, so failures while down say nothing about live-restore; use the node's "
+            f"routable address"
+        )
+
+    def node_path_caveat(self) -> str | None:
+        return self.caveat
 
     def _detect_manager(self) -> ServiceManager:
         found = self._exec(DETECT, CONNECT_TIMEOUT_S).stdout.strip()
@@ -412,7 +455,7 @@ class SshNode(Node):
     def changes(self) -> dict[str, Any]:
         """What this run changes on the node and how to undo it by hand."""
         manager = self._manager()
-        path, start = self.daemon_json_path, shlex.join(manager.start)
+        path, start = self.daemon_json_path, manager.start
         restore = [f"cp -p {self.backup_path} {path}"] if self.original is not None else [f"rm -f {path}"]
         return {
             "schema": "lrmatrix.ssh-changes/1",
@@ -430,14 +473,24 @@ class SshNode(Node):
             "absent_marker": self.absent_marker if self.original is None else None,
             "created_work_root": self._created_root,
             "imported_images": self.imported,
+            "held_down": self.held,
             "will_change": [
                 f"{path}: only live-restore is set (to {str(self.cell.live_restore).lower()})",
-                f"dockerd is stopped and started with `{shlex.join(manager.stop)}` / `{start}`",
+                f"dockerd is stopped and started with `{manager.stop}` / `{start}`",
+                *(
+                    [
+                        f"the crash variant runs `{manager.hold}` before the kill and `{manager.release}` "
+                        "before the start: the init system must not restart dockerd within the window"
+                    ]
+                    if manager.hold and self.cell.stop_signal != "SIGTERM"
+                    else []
+                ),
                 f"containers {NAME_PREFIX}* labelled {LABEL}={self.cell.name} are created and removed",
                 "the workload image is imported if missing and removed afterwards",
                 f"{self.work_dir} holds the workload's files and this record",
             ],
             "undo": [
+                *([manager.release] if self.held else []),
                 *restore,
                 f"rm -f {self.backup_path} {self.absent_marker}",
                 f"docker rm -f $(docker ps -aq --filter label={LABEL}={self.cell.name})",
@@ -459,6 +512,7 @@ class SshNode(Node):
                 return
             # the file first: a daemon that cannot start with the cell's config starts with it
             steps = (
+                lambda: self._release(record),
                 self._restore_daemon_json,
                 self._ensure_running,
                 self._remove_workload,
@@ -573,6 +627,10 @@ class SshNode(Node):
                 for p in (self.backup_path, self.absent_marker, self.work_dir)
                 if self.exists(p)
             ]
+            if self.manager is SYSTEMD:
+                enabled = self._exec("systemctl is-enabled docker.service", CONNECT_TIMEOUT_S).stdout.strip()
+                if enabled.startswith("masked"):
+                    left.append(f"docker.service on {self.label} is {enabled} (`{SYSTEMD.release}`)")
             if self.original_read and self.read_file(self.daemon_json_path) != self.original:
                 left.append(f"{self.daemon_json_path} on {self.label} differs from before the run")
         except LrmatrixError as exc:
@@ -588,9 +646,11 @@ class SshNode(Node):
 
     def start_daemon(self) -> None:
         manager = self._manager()
-        res = self._exec(shlex.join(manager.start) + " </dev/null", 60, manager.start)
+        if self.held:
+            self._release({})
+        res = self._exec(manager.start + " </dev/null", 60, (manager.start,))
         if not res.ok:
-            raise NodeError(f"`{shlex.join(manager.start)}` failed on {self.label}: {self._log_line()}")
+            raise NodeError(f"`{manager.start}` failed on {self.label}: {self._log_line()}")
         started = time.monotonic()
         try:
             # a daemon that dies at once (bad daemon.json) leaves no pidfile: stop early
@@ -608,9 +668,7 @@ class SshNode(Node):
         if not manager.reload:
             super().reload_daemon()
             return
-        res = self._exec(shlex.join(manager.reload) + " </dev/null", 60, manager.reload)
-        if not res.ok:
-            raise NodeError(f"`{shlex.join(manager.reload)}` failed on {self.label}: {res.one_line()}")
+        self._shell(manager.reload, 60)
 
     def stop_daemon(self, signal_name: str) -> None:
         pid = self.daemon_pid()
@@ -618,20 +676,98 @@ class SshNode(Node):
             return
         manager = self._manager()
         timeout = self.cell.timings.stop_timeout_s
+        self._journal_cursor = self._journal_mark()
         if signal_name == "SIGTERM":
-            argv = manager.stop
-        else:  # the crash variant: the signal itself (systemd then restarts dockerd: Restart=on-failure)
-            if manager.before_kill:
-                self._must(manager.before_kill)
-            argv = ("kill", "-s", signal_name.removeprefix("SIG"), str(pid))
-        res = self._exec(shlex.join(argv) + " </dev/null", timeout + 15, argv)
-        if not res.ok:
-            raise NodeError(f"`{shlex.join(argv)}` failed on {self.label}: {res.one_line()}")
+            self._shell(manager.stop, timeout + 15)
+        else:  # the crash variant: the signal itself, with the init system held off
+            if manager.hold:
+                self.held = True
+                self._record()  # first: a run killed from here on is undone by `recover`
+                self._shell(manager.hold, 30)
+            self._shell(f"kill -s {shlex.quote(signal_name.removeprefix('SIG'))} {pid}", 15)
         deadline = time.monotonic() + timeout
         while self.proc(pid) is not None:
             if time.monotonic() >= deadline:
                 raise NodeError(f"dockerd (pid {pid}) on {self.label} did not exit within {timeout:.0f}s")
             time.sleep(0.05)
+        if signal_name != "SIGTERM" and manager.after_kill:
+            self._shell(manager.after_kill, 30)
+        if self.socket_listening():
+            raise NodeError(
+                f"{self.socket_path} on {self.label} still accepts connections after `{manager.stop}`: "
+                f"its first client would start dockerd again"
+            )
+
+    def _shell(self, command: str, timeout: float) -> None:
+        res = self._exec(command + " </dev/null", timeout, (command,))
+        if not res.ok:
+            raise NodeError(f"`{command}` failed on {self.label}: {res.one_line()}")
+
+    def _release(self, record: dict[str, Any]) -> None:
+        """Undo the crash variant's hold (a runtime mask), also for a run that was killed."""
+        manager = self._manager()
+        if manager.release and (self.held or record.get("held_down")):
+            self._shell(manager.release, 30)
+            self.held = False
+            self._record()
+
+    def socket_listening(self) -> bool:
+        """Whether something listens on the API socket, read from /proc/net/unix: connecting
+        to find out would itself socket-activate dockerd on systemd."""
+        wanted = {self.socket_path, f"/run/{PurePosixPath(self.socket_path).name}"}
+        for line in self._exec("cat /proc/net/unix", CONNECT_TIMEOUT_S).stdout.splitlines()[1:]:
+            fields = line.split()
+            # Flags 00010000 is __SO_ACCEPTCON: a listening socket
+            if len(fields) >= 8 and fields[7] in wanted and int(fields[3], 16) & 0x10000:
+                return True
+        return False
+
+    def _journal_mark(self) -> str:
+        """Where the journal is now (systemd), to read what happened to the units after it."""
+        if self._manager() is not SYSTEMD:
+            return ""
+        out = self._exec("journalctl -n 0 --show-cursor -q", CONNECT_TIMEOUT_S).stdout
+        return out.rpartition("-- cursor: ")[2].strip()
+
+    def why_up_again(self) -> str | None:
+        """Why dockerd runs again after lrmatrix stopped it, in one sentence; None if it does not.
+
+        On systemd the journal says when the unit stopped and started, and whether systemd
+        scheduled a restart (Restart=on-failure); a start without one, while docker.socket
+        listened, is socket activation or someone else's start command: the journal cannot
+        tell those apart, so the sentence names both."""
+        pid = self.daemon_pid()
+        if pid is None:
+            return None
+        if self._manager() is not SYSTEMD or not self._journal_cursor:
+            return f"dockerd runs again on {self.label} (pid {pid}), and lrmatrix did not start it"
+        entries = self._journal_since(self._journal_cursor)
+        gone = next((t for t, m in entries if any(w in m for w in GONE_WORDS)), None)
+        restart = next((t for t, m in entries if "Scheduled restart job" in m), None)
+        started = next((t for t, m in entries if m.startswith("Started docker.service")), None)
+        after = f" {started - gone:.1f} s after it exited" if started is not None and gone is not None else ""
+        if restart is not None:
+            return f"systemd restarted dockerd{after} (docker.service has Restart=on-failure; now pid {pid})"
+        return (
+            f"docker.service started again{after} with docker.socket listening (now pid {pid}): socket "
+            f"activation by a client of {self.socket_path}, or a start command that was not lrmatrix's"
+        )
+
+    def _journal_since(self, cursor: str) -> list[tuple[float, str]]:
+        """(node monotonic seconds, message) of systemd's own messages on the docker units after
+        the cursor. PID 1's messages, not ``-u docker.service``: once the unit is masked its
+        "Main process exited" no longer matches the unit filter."""
+        command = shlex.join(["journalctl", "_PID=1", "-o", "json", "--no-pager", "--after-cursor", cursor])
+        found = []
+        for line in self._exec(command, 30).stdout.splitlines():
+            try:
+                entry = json.loads(line)
+                message = str(entry["MESSAGE"])
+                if "docker.service" in message or "docker.socket" in message:
+                    found.append((int(entry["__MONOTONIC_TIMESTAMP"]) / 1e6, message))
+            except (ValueError, KeyError, TypeError):
+                continue
+        return found
 
     def daemon_pid(self) -> int | None:
         """dockerd writes /var/run/docker.pid whoever starts it (systemd or the init script)."""
@@ -646,14 +782,14 @@ class SshNode(Node):
 
     def _log_line(self) -> str:
         """The daemon's own reason, e.g. an invalid daemon.json key, as one line."""
-        lines = self.run(list(self._manager().log)).stdout.splitlines()
+        lines = self._exec(self._manager().log, 30).stdout.splitlines()
         bad = [ln for ln in lines if "level=fatal" in ln or "level=error" in ln]
         return (bad or lines or ["the daemon log is empty"])[-1].strip()
 
     def logs(self) -> dict[str, bytes]:
         """The daemon's log and the on-node record of what this run changed, for the results."""
         try:
-            found = {"dockerd.log": self.run(list(self._manager().log)).stdout.encode()}
+            found = {"dockerd.log": self._exec(self._manager().log, 30).stdout.encode()}
             record = self.read_file(self.record_path)
         except LrmatrixError as exc:  # teardown must go on without them
             return {"dockerd.log": f"not read: {exc}\n".encode()}
