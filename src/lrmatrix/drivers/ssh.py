@@ -692,11 +692,9 @@ class SshNode(Node):
             time.sleep(0.05)
         if signal_name != "SIGTERM" and manager.after_kill:
             self._shell(manager.after_kill, 30)
-        if self.socket_listening():
-            raise NodeError(
-                f"{self.socket_path} on {self.label} still accepts connections after `{manager.stop}`: "
-                f"its first client would start dockerd again"
-            )
+        if self.socket_listening():  # a socket unit (its first client starts dockerd), or dockerd is back
+            why = self.why_up_again() or f"something still listens on {self.socket_path}"
+            raise NodeError(f"dockerd on {self.label} is not down after `{manager.stop}`: {why}")
 
     def _shell(self, command: str, timeout: float) -> None:
         res = self._exec(command + " </dev/null", timeout, (command,))
