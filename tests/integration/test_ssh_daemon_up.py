@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Iterator
 
 import pytest
-from sshnode import StagingNode, why_not_ready
+from sshnode import SysvNode, why_not_ready
 from test_ssh_driver import driver
 
 pytest.importorskip("paramiko")
@@ -40,8 +40,8 @@ except OSError:
 
 
 @pytest.fixture(scope="module")
-def staging() -> Iterator[StagingNode]:
-    with StagingNode.running() as node:
+def staging() -> Iterator[SysvNode]:
+    with SysvNode.running() as node:
         node.sh("service docker status >/dev/null || service docker start </dev/null")
         node.wait_docker()
         yield node

@@ -153,6 +153,7 @@ class SshNode(Node):
         self.held = False
         self.caveat: str | None = None
         self._journal_cursor = ""
+        self._stopped = False  # by lrmatrix, and not started again since
         self.problems: list[str] = []
         self._client: paramiko.SSHClient | None = None
 
@@ -648,6 +649,7 @@ class SshNode(Node):
         manager = self._manager()
         if self.held:
             self._release({})
+        self._stopped = False
         res = self._exec(manager.start + " </dev/null", 60, (manager.start,))
         if not res.ok:
             raise NodeError(f"`{manager.start}` failed on {self.label}: {self._log_line()}")
@@ -677,6 +679,7 @@ class SshNode(Node):
         manager = self._manager()
         timeout = self.cell.timings.stop_timeout_s
         self._journal_cursor = self._journal_mark()
+        self._stopped = True
         if signal_name == "SIGTERM":
             self._shell(manager.stop, timeout + 15)
         else:  # the crash variant: the signal itself, with the init system held off
@@ -709,16 +712,17 @@ class SshNode(Node):
             self.held = False
             self._record()
 
-    def socket_listening(self) -> bool:
-        """Whether something listens on the API socket, read from /proc/net/unix: connecting
-        to find out would itself socket-activate dockerd on systemd."""
-        wanted = {self.socket_path, f"/run/{PurePosixPath(self.socket_path).name}"}
-        for line in self._exec("cat /proc/net/unix", CONNECT_TIMEOUT_S).stdout.splitlines()[1:]:
-            fields = line.split()
-            # Flags 00010000 is __SO_ACCEPTCON: a listening socket
-            if len(fields) >= 8 and fields[7] in wanted and int(fields[3], 16) & 0x10000:
-                return True
-        return False
+    def daemon_up(self) -> str | None:
+        """Node's answer; once lrmatrix has stopped dockerd, a dockerd that is back comes with
+        who brought it back, as far as the node can tell (``why_up_again``): the outage watch
+        puts that in the verdict's error."""
+        up = super().daemon_up()
+        if up is None or not self._stopped:
+            return up
+        try:
+            return self.why_up_again() or up
+        except LrmatrixError:
+            return up
 
     def _journal_mark(self) -> str:
         """Where the journal is now (systemd), to read what happened to the units after it."""
