@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import paramiko
 import pytest
@@ -20,6 +21,7 @@ from sshnode import Sample, driver
 from systemdnode import SystemdNode, why_not_ready
 
 from conftest import ROOT
+from lrmatrix.cli import cell_argv
 from lrmatrix.drivers.base import DAEMON_DOWN
 
 pytest.importorskip("paramiko")
@@ -222,3 +224,21 @@ def test_recover_unmasks_after_a_crash_run_killed_mid_outage(node):
     assert active(node, "docker.socket", "docker.service") == ["active", "active"]
     assert node.read(ssh.record_path) is None
     assert driver(node).residue() == []
+
+
+def test_a_loopback_node_address_is_said_before_the_run_and_in_the_verdict(node, tmp_path):
+    """Through a real run: the caveat line before the run, an event, and an outage on the node
+    path reported as inconclusive with the reason, never as the engine's failure."""
+    results = tmp_path / "results"
+    env = node.client_env(PYTHONPATH=str(Path(__file__).parent))
+    argv = cell_argv(ROOT, "engine-noliverestore", results, "--node", node.spec, "--allow-disruption")
+    res = subprocess.run([*argv, "-p", "pretend_loopback"], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+
+    assert "lrmatrix: caveat: the node address" in res.stdout, res.stdout[-3000:]
+    result = json.loads((results / "engine-noliverestore.json").read_text())
+    assert [e["name"] for e in result["events"]].count("caveat") == 1
+    verdict = result["verdict"]
+    assert verdict["observed"] == "inconclusive", verdict
+    assert verdict["reason"].startswith("the node address") and "docker-proxy" in verdict["reason"]
+    assert res.returncode == 1, "a cell that cannot show its expectation must not pass"
