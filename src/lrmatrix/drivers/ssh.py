@@ -9,7 +9,9 @@ files say, so a human, or a later run after a crash, can put the node back.
 
 The daemon is stopped and started the way the node's init system does it: systemd
 (``docker.socket`` too, or any client socket-activates dockerd again) or Debian's sysvinit
-script ``service docker stop|start``.
+script ``service docker stop|start``. On systemd the crash variant masks docker.service for its
+window (``--runtime``), since Restart=on-failure would otherwise start dockerd again within a
+second. Files are read and written over exec channels: the node's sshd needs no SFTP.
 
 Settings (node-spec option, else environment): ``known_hosts`` / LRMATRIX_SSH_KNOWN_HOSTS
 (default ~/.ssh/known_hosts), ``identity`` / LRMATRIX_SSH_KEY (default: agent and ~/.ssh keys),
@@ -697,7 +699,8 @@ class SshNode(Node):
             self._shell(manager.after_kill, 30)
         if self.socket_listening():  # a socket unit (its first client starts dockerd), or dockerd is back
             why = self.why_up_again() or f"something still listens on {self.socket_path}"
-            raise NodeError(f"dockerd on {self.label} is not down after `{manager.stop}`: {why}")
+            how = manager.stop if signal_name == "SIGTERM" else f"{signal_name} to dockerd"
+            raise NodeError(f"dockerd on {self.label} is not down after `{how}`: {why}")
 
     def _shell(self, command: str, timeout: float) -> None:
         res = self._exec(command + " </dev/null", timeout, (command,))
@@ -735,9 +738,9 @@ class SshNode(Node):
         """Why dockerd runs again after lrmatrix stopped it, in one sentence; None if it does not.
 
         On systemd the journal says when the unit stopped and started, and whether systemd
-        scheduled a restart (Restart=on-failure); a start without one, while docker.socket
-        listened, is socket activation or someone else's start command: the journal cannot
-        tell those apart, so the sentence names both."""
+        scheduled a restart (Restart=on-failure). A start without one while docker.socket kept
+        listening is socket activation or someone else's start command (the journal cannot tell
+        those apart, so the sentence names both); once the socket was closed, only a start."""
         pid = self.daemon_pid()
         if pid is None:
             return None
@@ -750,6 +753,13 @@ class SshNode(Node):
         after = f" {started - gone:.1f} s after it exited" if started is not None and gone is not None else ""
         if restart is not None:
             return f"systemd restarted dockerd{after} (docker.service has Restart=on-failure; now pid {pid})"
+        starting = next((t for t, m in entries if m.startswith("Starting docker.service")), float("inf"))
+        if any(m.startswith("Closed docker.socket") for t, m in entries if t < starting):
+            # a closed socket unit activates nothing: something started the units again
+            return (
+                f"docker.socket and docker.service were started again{after} (now pid {pid}) by something "
+                f"other than lrmatrix: a start command, or a unit that requires them"
+            )
         return (
             f"docker.service started again{after} with docker.socket listening (now pid {pid}): socket "
             f"activation by a client of {self.socket_path}, or a start command that was not lrmatrix's"
