@@ -234,7 +234,7 @@ def test_a_loopback_node_address_is_said_before_the_run_and_in_the_verdict(node,
     path reported as inconclusive with the reason, never as the engine's failure."""
     results = tmp_path / "results"
     env = node.client_env(PYTHONPATH=str(Path(__file__).parent))
-    argv = cell_argv(ROOT, "engine-noliverestore", results, "--node", node.spec, "--allow-disruption")
+    argv = cell_argv("engine-noliverestore", results, "--node", node.spec, "--allow-disruption")
     res = subprocess.run([*argv, "-p", "pretend_loopback"], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=300)  # fmt: skip
 
