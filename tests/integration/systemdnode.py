@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import os
 import shutil
@@ -138,6 +139,7 @@ def _os_release() -> dict[str, str]:
     return {k: v.strip('"') for k, _, v in (ln.partition("=") for ln in lines) if k}
 
 
+@functools.cache  # apt-get takes half a second, and collection asks twice
 def mirror() -> tuple[str, str] | None:
     """(Debian archive URI, suite) of this machine's own apt configuration, as apt sees it."""
     suite = _os_release().get("VERSION_CODENAME", "")
