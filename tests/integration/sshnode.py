@@ -149,6 +149,8 @@ class StagingNode:
     #: a console command that tells whether the init system has dockerd stopped, and its words for it
     DOCKER_STATE: ClassVar[str]
     DOCKER_STOPPED: ClassVar[tuple[str, ...]]
+    #: starts dockerd the init system's way when it is not running (a respawning supervisor)
+    RESPAWN: ClassVar[str]
     #: one word from the init system about dockerd, without connecting to its socket
     UNIT_STATE: ClassVar[str] = "echo -"
     #: how a root console enters the node (namespaces of its init)
@@ -394,6 +396,18 @@ class StagingNode:
             proc.wait(timeout=10)
             reader.join(timeout=10)
 
+    @contextlib.contextmanager
+    def respawning(self, period: float = 0.5, limit_s: float = 300) -> Iterator[None]:
+        """The init system's start in a respawning loop (as a supervisor that restarts dockerd
+        would): whenever dockerd is gone it is started again, until the block ends."""
+        script = f"for i in $(seq {int(limit_s / period)}); do {self.RESPAWN}; sleep {period}; done"
+        loop = subprocess.Popen([*self.enter, "/bin/sh", "-c", script], stdout=subprocess.DEVNULL)
+        try:
+            yield
+        finally:
+            loop.terminate()
+            loop.wait(timeout=10)
+
     def state(self) -> dict[str, object]:
         """What a run may change, seen from the console: compare before and after."""
         return {
@@ -418,6 +432,7 @@ class SysvNode(StagingNode):
     # start-stop-daemon's pidfile goes only when the script stops dockerd (a crash leaves it)
     DOCKER_STATE = "test -e /var/run/docker-ssd.pid && echo running || echo stopped"
     DOCKER_STOPPED = ("stopped",)
+    RESPAWN = "service docker status >/dev/null || service docker start </dev/null >/dev/null 2>&1"
 
     def _write_files(self) -> None:
         host_key = self._write_keys()
@@ -457,22 +472,6 @@ class SysvNode(StagingNode):
 
     def _shut_down(self) -> None:
         self.console(CLEAN_SHUTDOWN, timeout=90)
-
-    @contextlib.contextmanager
-    def respawning(self, period: float = 0.5, limit_s: float = 300) -> Iterator[None]:
-        """The init script in a respawning loop (as a supervisor that restarts dockerd would):
-        whenever dockerd is gone it is started again, until the block ends."""
-        script = (
-            f"for i in $(seq {int(limit_s / period)}); do "
-            f"service docker status >/dev/null || service docker start </dev/null >/dev/null 2>&1; "
-            f"sleep {period}; done"
-        )
-        loop = subprocess.Popen([*self.enter, "/bin/sh", "-c", script], stdout=subprocess.DEVNULL)
-        try:
-            yield
-        finally:
-            loop.terminate()
-            loop.wait(timeout=10)
 
 
 @dataclass(frozen=True)

@@ -247,6 +247,7 @@ class SystemdNode(StagingNode):
     DOCKER_STATE = "systemctl is-active docker.socket docker.service || true"
     DOCKER_STOPPED = ("inactive", "inactive")
     UNIT_STATE = "systemctl is-active docker.service"
+    RESPAWN = "systemctl is-active -q docker.service || systemctl start docker.service </dev/null"
     DOCKER_LOG = "journalctl -u docker.service -n 5 --no-pager"
     ENTER = ("--mount", "--net", "--pid", "--uts", "--cgroup", "--root", "--wd")
 
