@@ -742,11 +742,20 @@ class SshNode(Node):
         listening is socket activation or someone else's start command (the journal cannot tell
         those apart, so the sentence names both); once the socket was closed, only a start."""
         pid = self.daemon_pid()
-        if pid is None:
+        systemd = self._manager() is SYSTEMD and bool(self._journal_cursor)
+        if pid is None and not systemd:
             return None
-        if self._manager() is not SYSTEMD or not self._journal_cursor:
+        if not systemd:
             return f"dockerd runs again on {self.label} (pid {pid}), and lrmatrix did not start it"
         entries = self._journal_since(self._journal_cursor)
+        if pid is None:  # a socket that listens again is a daemon its first client starts
+            reopened = any(m.startswith("Listening on docker.socket") for _, m in entries)
+            return (
+                f"docker.socket listens again on {self.label}, started by something other than lrmatrix: "
+                f"its first client starts dockerd"
+                if reopened
+                else None
+            )
         gone = next((t for t, m in entries if any(w in m for w in GONE_WORDS)), None)
         restart = next((t for t, m in entries if "Scheduled restart job" in m), None)
         started = next((t for t, m in entries if m.startswith("Started docker.service")), None)
