@@ -36,6 +36,8 @@ from pathlib import Path
 from sshnode import StagingNode
 
 from conftest import engine_ready
+from lrmatrix import engines
+from lrmatrix.errors import EnvironmentProblem
 from lrmatrix.process import run
 
 PACKAGES = (
@@ -134,21 +136,14 @@ def cache_root() -> Path:
     return Path(os.environ.get("LRMATRIX_CACHE_DIR", "/var/cache/lrmatrix")) / "staging"
 
 
-def _os_release() -> dict[str, str]:
-    lines = Path("/etc/os-release").read_text().splitlines()
-    return {k: v.strip('"') for k, _, v in (ln.partition("=") for ln in lines) if k}
-
-
 @functools.cache  # apt-get takes half a second, and collection asks twice
 def mirror() -> tuple[str, str] | None:
-    """(Debian archive URI, suite) of this machine's own apt configuration, as apt sees it."""
-    suite = _os_release().get("VERSION_CODENAME", "")
-    res = run(["apt-get", "indextargets", "--format", "$(REPO_URI) $(RELEASE)"], timeout=30)
-    for line in dict.fromkeys(res.stdout.splitlines()):
-        uri, _, release = line.partition(" ")
-        if suite and release == suite and uri.rstrip("/").endswith("/debian"):
-            return uri, suite
-    return None
+    """(Debian archive URI, suite) of this machine's own apt configuration."""
+    try:
+        uri, _keyring = engines.machine_mirror()
+    except EnvironmentProblem:
+        return None
+    return uri, engines._os_release()["VERSION_CODENAME"]
 
 
 def why_not_ready() -> str | None:

@@ -328,6 +328,12 @@ class SshNode(Node):
         if not res.ok:
             raise NodeError(f"cannot write {path} on {self.label}: {res.one_line()}")
 
+    def upload(self, local: Path, remote: str) -> None:
+        """A local file to the node, streamed over an exec channel (no SFTP)."""
+        sent = self._exec(f"cat > {shlex.quote(remote)}", UPLOAD_TIMEOUT_S, ("upload", remote), local)
+        if not sent.ok:
+            raise NodeError(f"cannot upload {local.name} to {self.label}: {sent.one_line()}")
+
     def exists(self, path: str) -> bool:
         return self._exec(f"test -e {shlex.quote(path)}", CONNECT_TIMEOUT_S).ok
 
@@ -341,10 +347,7 @@ class SshNode(Node):
         remote = f"{self.work_dir}/{PurePosixPath(tarball).name}"
         self._must(["mkdir", "-p", self.work_dir])
         try:
-            upload = f"cat > {shlex.quote(remote)}"
-            sent = self._exec(upload, UPLOAD_TIMEOUT_S, ("upload", remote), Path(tarball))
-            if not sent.ok:
-                raise NodeError(f"cannot upload the workload image to {self.label}: {sent.one_line()}")
+            self.upload(Path(tarball), remote)
             super().import_image(remote, tag, cmd)
         finally:
             self.run(["rm", "-f", remote])
