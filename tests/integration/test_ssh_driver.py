@@ -218,6 +218,14 @@ def test_engine_cell_end_to_end_restores_the_node(clean, tmp_path, cell, observe
     record = json.loads((results / f"{cell}.changes.json").read_text())
     assert record["service_manager"] == clean.MANAGER
     assert record["backup"] == f"{DAEMON_JSON}.lrmatrix-backup"
+    # log pressure over ssh: the rate always; the stdout chain only where the node has python3
+    # for the gauge (the sysvinit node shares this machine's /usr; the systemd tree has none)
+    pressure = result["log_pressure"]
+    assert set(pressure) == {c["name"] for c in result["containers"]["before"]}
+    assert all(p["bytes_per_s"] > 0 for p in pressure.values()), pressure
+    gauge = clean.sh("command -v python3 || true").strip() != ""
+    assert all((p["pipe_capacity"] == 131072) is gauge for p in pressure.values()), pressure
+    assert all((p["predicted_horizon_s"] is not None) is gauge for p in pressure.values()), pressure
 
 
 @integration
