@@ -146,8 +146,10 @@ def test_change_check_fails_when_the_config_was_not_changed(live):
 
 def test_checks_of_the_recorded_outcome_fail_on_a_failing_record(live):
     """These judge what the scenario recorded (the paths' wait after the start, the verdict)."""
-    fails(after.test_node_path_answers_again, SimpleNamespace(answering_again={"node": False}), live.cell)
-    fails(after.test_loopback_path_answers_again, SimpleNamespace(answering_again={"loopback": False}))
+    fails(
+        after.test_node_path_answers_again, SimpleNamespace(answered_after_start={"node": False}), live.cell
+    )
+    fails(after.test_loopback_path_answers_again, SimpleNamespace(answered_after_start={"loopback": False}))
     wrong = Verdict("survive", "outage", "3/100 requests failed while down")
     fails(verdict.test_verdict_matches_expectation, SimpleNamespace(verdict=wrong))
     cell = replace(live.cell, expect_paths={"loopback": "survive"})

@@ -65,9 +65,9 @@ def _interrupted(config: pytest.Config, signal_name: str) -> None:
     if scenario is None or scenario.interrupted is not None or scenario.finished:
         return
     phase = scenario.phase or "setup"
-    if scenario.down_at is None:
+    if scenario.stop_at is None:
         state = "before the daemon was stopped"
-    elif scenario.up_at is None:
+    elif scenario.start_at is None:
         state = "while the daemon was stopped; teardown brings the node back from there"
     else:
         state = "after the daemon was started again"
@@ -262,7 +262,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     teardown_failed = any(not c["passed"] for c in scenario.checks if c["phase"] == "teardown")
     # the verdict decides even when its test was deselected (-k, -m): once the daemon was
     # stopped and started again, a behaviour other than the expected one is a failed run
-    disrupted = scenario.down_at is not None and scenario.up_at is not None
+    disrupted = scenario.stop_at is not None and scenario.start_at is not None
     verdicts = [scenario.verdict, *scenario.path_verdicts.values()]
     misbehaved = disrupted and any(v is None or not v.passed for v in verdicts)
     if (teardown_failed or misbehaved) and session.exitstatus == 0:

@@ -11,7 +11,6 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ from lrmatrix.log_pressure import LogPressure
 from lrmatrix.matrix import Cell, Load
 from lrmatrix.probe import PathRecord, Probe, Target, wait_until_ok
 from lrmatrix.serving import awaited
+from lrmatrix.timestamps import iso
 from lrmatrix.verdict import Disruption, Verdict, decide, with_caveat
 from lrmatrix.watch import DaemonWatch, NatWatch
 from lrmatrix.workload import ENDPOINTS, ContainerState, PodContainers, Workload
@@ -35,10 +35,6 @@ if TYPE_CHECKING:
 #: how long a reload may take to show in ``docker info`` before the scenario restarts instead
 RELOAD_POLLS, RELOAD_POLL_S = 50, 0.1
 PHASES = ("baseline", "disrupt", "outage", "recover", "after", "change", "teardown")
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass
@@ -78,13 +74,13 @@ class Scenario:
         self.probe: Probe | None = None
         self.before: Snapshot | None = None
         self.after: Snapshot | None = None
-        self.down_at: float | None = None
-        self.up_at: float | None = None
+        self.stop_at: float | None = None
+        self.start_at: float | None = None
         self.stopped_at: float | None = None
         self.before_pid: int | None = None
         self.api_at: float | None = None
         self.change_at: float | None = None
-        self.answering_again: dict[str, bool] = {}
+        self.answered_after_start: dict[str, bool] = {}
         self.daemon_watch: DaemonWatch | None = None
         self.nat_watch: NatWatch | None = None
         # this node's docker-proxy processes: before the stop, once the daemon is gone, and
@@ -325,10 +321,10 @@ class Scenario:
         if watch:
             self.proxies["before_stop"] = self.node.processes("docker-proxy")
         self.event("daemon stopping", self.cell.stop_signal)
-        self.down_at = self.now()
+        self.stop_at = self.now()
         self.node.stop_daemon(self.cell.stop_signal)
         self.stopped_at = self.now()
-        self.timing["daemon_stop_s"] = round(self.stopped_at - self.down_at, 3)
+        self.timing["daemon_stop_s"] = round(self.stopped_at - self.stop_at, 3)
         if watch:  # confirmed, not assumed: gone now, and watched until the start command
             up = self.node.daemon_up()
             if up:
@@ -356,8 +352,8 @@ class Scenario:
         back = self._end_daemon_watch()
         self.log_pressure.stop_watch()
         self._mark_stalls()
-        self.up_at = self.now()
-        self.timing["outage_window_s"] = round(self.up_at - self.stopped_at, 3)
+        self.start_at = self.now()
+        self.timing["outage_window_s"] = round(self.start_at - self.stopped_at, 3)
         if self.node.samples_nat:  # what the NAT table does while the daemon starts
             self.nat_watch = NatWatch(self.node, limit_s=self.cell.timings.recover_timeout_s + 30)
             self.nat_watch.start()
@@ -367,12 +363,12 @@ class Scenario:
                 self.node.switch_engine(self.cell.engine_after)
             self.node.start_daemon()
         self.api_at = self.now()
-        self.timing["daemon_start_s"] = round(self.api_at - self.up_at, 3)
+        self.timing["daemon_start_s"] = round(self.api_at - self.start_at, 3)
         self.event("daemon started")
         self._record_engine_after()
         # a gate only (bounded by recover_timeout_s): what recovery took is read from the probe
         targets = self.targets()
-        self.answering_again = {
+        self.answered_after_start = {
             path: self.wait_paths(found, self.cell.timings.recover_timeout_s, self.netns_for().get(path))
             is not None
             for path, found in targets.items()
@@ -453,9 +449,9 @@ class Scenario:
     def disruption(self) -> Disruption:
         watch = self.daemon_watch
         return Disruption(
-            stop_at=self.down_at,
+            stop_at=self.stop_at,
             stopped_at=self.stopped_at,
-            start_at=self.up_at,
+            start_at=self.start_at,
             api_at=self.api_at,
             change_at=self.change_at,
             came_back_at=watch.came_back_at if watch else None,
@@ -590,8 +586,8 @@ class Scenario:
             "recovery": {name: p["recovery_s"] for name, p in probes.items()},
             "findings": findings(
                 probes,
-                self.rel_or_none(self.down_at),
-                self.rel_or_none(self.up_at),
+                self.rel_or_none(self.stop_at),
+                self.rel_or_none(self.start_at),
                 self.rel_or_none(self.disruption.change_at),
                 nat=self._nat_summary(),
                 proxies=self.proxies,

@@ -134,7 +134,7 @@ def test_not_ready_is_reported_with_when_and_which_message_form(kube, apiserver)
     apiserver.set_runtime(False)
     assert steps.timeline.poll() == "True", "NotReady before cri-dockerd's cache expired"
     apiserver.advance(3)
-    steps.down_at = down_at
+    steps.stopped_at = down_at
     steps.timeline.watch(kube.runner.monotonic() + 0.1)
     finding = steps.not_ready_finding()
     assert finding.startswith("node False ")
@@ -148,7 +148,7 @@ def test_a_node_that_stays_ready_through_the_window_is_a_finding_not_a_failure(k
     steps = kube_cell(kube, "k8s128-liverestore", window=0.2)
     steps.timeline.poll()
     assert "did not reach the outage" in steps.not_ready_finding()
-    steps.down_at = kube.runner.monotonic()
+    steps.stopped_at = kube.runner.monotonic()
     apiserver.set_runtime(False)
     apiserver.advance(60)  # within cri-dockerd's cache plus the kubelet's checks (75 s here)
     steps.timeline.watch(kube.runner.monotonic() + 0.1)

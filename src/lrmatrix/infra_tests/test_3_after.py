@@ -16,15 +16,15 @@ def test_effective_live_restore_unchanged(node, cell):
 
 
 def test_node_path_answers_again(lrm_scenario, cell):
-    assert lrm_scenario.answering_again["node"], (
+    assert lrm_scenario.answered_after_start["node"], (
         f"the node path did not answer within {cell.timings.recover_timeout_s}s of the restart"
     )
 
 
 def test_loopback_path_answers_again(lrm_scenario):
-    if "loopback" not in lrm_scenario.answering_again:
+    if "loopback" not in lrm_scenario.answered_after_start:
         pytest.skip("this node's loopback is not reachable from the harness")
-    assert lrm_scenario.answering_again["loopback"], "docker-proxy did not come back"
+    assert lrm_scenario.answered_after_start["loopback"], "docker-proxy did not come back"
 
 
 def kubelet_replaces_containers(cell):

@@ -12,7 +12,7 @@ from typing import Any
 
 from lrmatrix.errors import NodeError
 from lrmatrix.kube.api import Kube
-from lrmatrix.kube.workload import iso
+from lrmatrix.timestamps import iso
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class NodeTimeline:
             self.transitions.append(
                 Transition(
                     t=round(self.kube.runner.monotonic() - self.t0, 3),
-                    seen_at=iso(self.kube.runner.wall()),
+                    seen_at=iso(self.kube.runner.wall(), "seconds"),
                     status=status,
                     reason=(ready.reason or "") if ready else "",
                     message=message,

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from lrmatrix.kube import upstream
-from lrmatrix.kube.workload import iso
+from lrmatrix.timestamps import iso
 
 KINDS = {
     "configmaps": ("v1", "ConfigMap"),

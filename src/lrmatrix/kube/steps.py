@@ -20,9 +20,8 @@ from lrmatrix.kube.api import Kube
 from lrmatrix.kube.node import NodeTimeline
 from lrmatrix.kube.probe_pod import ProbePod, Sighting
 from lrmatrix.kube.settings import KubeSettings
-from lrmatrix.kube.workload import NODE_PORT, KubeWorkload, PodState
+from lrmatrix.kube.workload import KubeWorkload, PodState
 from lrmatrix.matrix import Cell
-from lrmatrix.workload import ENDPOINTS
 
 IMAGE = "nginx:alpine"
 
@@ -46,11 +45,7 @@ class KubeCell:
         self.recovered_sighting: Sighting | None = None
         self.node_ready_again: bool | None = None
         self.nginx_version = ""
-        self.down_at: float | None = None
-
-    def targets(self, address: str) -> list[str]:
-        """The ``node`` access path: every endpoint through the NodePort."""
-        return [f"http://{address}:{NODE_PORT}{ep.path}" for ep in ENDPOINTS]
+        self.stopped_at: float | None = None
 
     def setup(self) -> None:
         self.timeline.discover()
@@ -66,14 +61,14 @@ class KubeCell:
         """The API server is a Docker container: without live-restore it is gone with dockerd."""
         return not self.cell.live_restore
 
-    def outage(self, down_at: float) -> None:
+    def outage(self, stopped_at: float) -> None:
         """From the stop until the end of the outage window: a new pod, the pods, the node;
         nothing at all when the API is expected to be down."""
-        self.down_at = down_at
+        self.stopped_at = stopped_at
         if self.api_down_during_outage:
             self.kube.runner.mark("no API calls until docker is back: the API server died with dockerd")
             return
-        until = down_at + self.cell.timings.outage_window_s
+        until = stopped_at + self.cell.timings.outage_window_s
         self.probe_pod.create()
         self.outage_sighting = self.probe_pod.wait_sandbox_failure(until)
         self.during = self.workload.pods()
@@ -121,7 +116,7 @@ class KubeCell:
         """When the node went NotReady, or that it did not: never assumed, since cri-dockerd's
         one-minute cache of `docker version` puts it anywhere from a few s to ~100 s."""
         window = self.cell.timings.outage_window_s
-        if self.down_at is None:
+        if self.stopped_at is None:
             return "node Ready not watched: the scenario did not reach the outage"
         if self.api_down_during_outage:
             return "node Ready not observable during the outage: the API server died with dockerd"
@@ -132,7 +127,7 @@ class KubeCell:
                 f"({self.timeline.samples} samples; cri-dockerd caches docker version for "
                 f"{upstream.DOCKER_INFO_CACHE_S:g} s)"
             )
-        after = down.t - (self.down_at - self.timeline.t0)
+        after = down.t - (self.stopped_at - self.timeline.t0)
         return (
             f"node {down.status} {after:.0f} s after the stop "
             f"({upstream.not_ready_form(down.message)}: {down.reason})"

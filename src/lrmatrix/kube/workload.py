@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from lrmatrix.errors import EnvironmentProblem, NodeError
 from lrmatrix.kube.api import Kube
 from lrmatrix.kube.settings import KubeSettings, project_dir
+from lrmatrix.timestamps import iso
 
 MANIFEST = "nginx-web.yaml"
 CHANGE = "config-change.yaml"
@@ -40,10 +40,6 @@ def load_manifest(name: str, folder: Path | None = None) -> list[dict[str, Any]]
         return [d for d in yaml.safe_load_all(path.read_text()) if d]
     except (OSError, yaml.YAMLError) as exc:
         raise NodeError(f"cannot read manifest {path}: {exc}") from exc
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -122,7 +118,7 @@ class KubeWorkload:
             self.kube.core.patch_namespaced_config_map(
                 doc["metadata"]["name"], self.namespace, {"data": doc["data"]}
             )
-        stamp = iso(self.kube.runner.wall())
+        stamp = iso(self.kube.runner.wall(), "seconds")
         patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
         self.kube.apps.patch_namespaced_deployment(DEPLOYMENT, self.namespace, patch)
         self.wait_rollout(self.settings.rollout_timeout_s)
