@@ -1,8 +1,9 @@
-"""The scenario of one cell: ordered phases, what happens between them, and the evidence.
+"""The scenario of one cell: runs its platform's sequence and holds the evidence.
 
 baseline -> disrupt -> outage -> recover -> after -> change -> teardown. Entering a phase
-performs its transition (entering ``disrupt`` stops the daemon, ``recover`` waits out the
-outage window and starts it, ...); the node checks of each phase run in between.
+runs that phase's actions (``lrmatrix.sequence``; the actions themselves are in
+``lrmatrix.actions``); the node checks of each phase run in between. What the actions see
+is kept here and becomes the result file.
 """
 
 from __future__ import annotations
@@ -11,18 +12,18 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lrmatrix import daemon_config, image, results
+from lrmatrix import daemon_config, results
 from lrmatrix.drivers.base import Node, ProcInfo
-from lrmatrix.engines import upstream
 from lrmatrix.errors import LrmatrixError, NodeError
 from lrmatrix.findings import address_changes, findings, misdirected_responses
 from lrmatrix.log_pressure import LogPressure
-from lrmatrix.matrix import Cell, Load
+from lrmatrix.matrix import Cell
 from lrmatrix.probe import PathRecord, Probe, Target, wait_until_ok
-from lrmatrix.serving import awaited
+from lrmatrix.sequence import PHASES, sequence_for
 from lrmatrix.timestamps import iso
 from lrmatrix.verdict import Disruption, Verdict, decide, with_caveat
 from lrmatrix.watch import DaemonWatch, NatWatch
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 
 #: how long a reload may take to show in ``docker info`` before the scenario restarts instead
 RELOAD_POLLS, RELOAD_POLL_S = 50, 0.1
-PHASES = ("baseline", "disrupt", "outage", "recover", "after", "change", "teardown")
 
 
 @dataclass
@@ -54,7 +54,9 @@ class Scenario:
         self.node = node
         self.results_dir = results_dir
         self.image_ref = image_ref
+        self.sequence = sequence_for(cell)
         self.t0 = self.now()
+        self.ready_from = self.t0  # setup's clock for the image load and the workload's readiness
         self.wall0 = time.time()
         self.phase: str | None = None
         self.phases: list[dict[str, Any]] = []
@@ -78,6 +80,7 @@ class Scenario:
         self.start_at: float | None = None
         self.stopped_at: float | None = None
         self.before_pid: int | None = None
+        self.respawned = False  # came back by itself during the window, its API answering
         self.api_at: float | None = None
         self.change_at: float | None = None
         self.answered_after_start: dict[str, bool] = {}
@@ -119,19 +122,6 @@ class Scenario:
         )
         self.probe_wall0 = time.time()
         self.probe.start()
-        if self.cell.load is not None:
-            self.load = self._load_generator(self.cell.load)
-            self.load.start()
-
-    def _load_generator(self, load: Load) -> Probe:
-        """A probe of its own on the node path at the load's rate: the same bounded sender (new
-        connection per request, bounded in time and count), its answers only counted."""
-        assert self.workload is not None
-        targets = [
-            Target(f"http://{self.node.address}:{port}{load.request_path}", "")
-            for port in self.workload.ports
-        ]
-        return Probe({"load": targets}, 1 / load.rate_per_s, self.cell.timings.probe_timeout_s)
 
     def kube_client(self) -> Kube:
         return self.node.kube_client()
@@ -149,7 +139,7 @@ class Scenario:
     def event(self, name: str, detail: str = "") -> None:
         self.events.append({"name": name, "t": self.rel(), "at": iso(time.time()), "detail": detail})
 
-    def _timed(self, key: str, start: float) -> None:
+    def timed(self, key: str, start: float) -> None:
         self.timing[key] = round(self.now() - start, 3)
 
     def targets(self) -> dict[str, list[Target]]:
@@ -188,48 +178,16 @@ class Scenario:
     def setup(self) -> None:
         start = self.now()
         self.node.create()
-        self._timed("node_start_s", start)
+        self.timed("node_start_s", start)
         self.event("node created", getattr(self.node, "name", ""))
         if self.node.node_path_caveat():
             self.event("caveat", self.node.node_path_caveat() or "")
         self.configure_live_restore()
         self.versions = self.node.versions()
-        start = self.now()
-        if self.cell.kubernetes:
-            self._setup_kubernetes()
-        else:
-            tag = self.load_image()
-            self._timed("image_load_s", start)
-            start = self.now()
-            self.workload = Workload(
-                self.node, tag, config_dir=self.node.work_dir, access_log=self.cell.access_log
-            )
-            self.workload.deploy()
-            containers = [c for c in self.workload.snapshot() if c.ip]
-            self.pod_ips = [c.ip for c in containers]
-            self.pod_names = {c.ip: c.name for c in containers}
-        for path, targets in self.targets().items():
-            if (
-                self.wait_paths(targets, self.cell.timings.ready_timeout_s, self.netns_for().get(path))
-                is None
-            ):
-                raise NodeError(
-                    f"the workload did not answer on the {path} path within "
-                    f"{self.cell.timings.ready_timeout_s:.0f}s"
-                )
-        self._timed("workload_ready_s", start)
-        self.start_probe()
+        self.ready_from = self.now()
+        for action in self.sequence.setup:  # the workload, until it answers; the probe
+            action.run(self)
         self.advance("baseline")
-
-    def _setup_kubernetes(self) -> None:
-        """The manifests' Deployment + NodePort Service in the cell's namespace; its containers
-        on the node are found by cri-dockerd's labels so the process checks apply as well."""
-        from lrmatrix.kube.steps import KubeCell
-        from lrmatrix.kube.workload import NODE_PORT
-
-        self.kube = KubeCell(self.cell, self.kube_client(), node=self.node)
-        self.kube.setup()
-        self.workload = PodContainers(self.node, self.kube.workload.namespace, NODE_PORT)
 
     def configure_live_restore(self) -> None:
         """Merge live-restore into daemon.json (backup first), then make the running daemon
@@ -251,24 +209,15 @@ class Scenario:
         for _ in range(RELOAD_POLLS):  # dockerd applies a SIGHUP asynchronously
             self.effective = self.node.effective_live_restore()
             if self.effective is self.cell.live_restore:
-                self._timed("live_restore_reload_s", start)
+                self.timed("live_restore_reload_s", start)
                 self.event("daemon reloaded", wanted)
                 return
             time.sleep(RELOAD_POLL_S)
         self.node.stop_daemon("SIGTERM")
         self.node.start_daemon()
-        self._timed("live_restore_restart_s", start)
+        self.timed("live_restore_restart_s", start)
         self.event("daemon restarted", f"{wanted}: a reload did not change it")
         self.effective = self.node.effective_live_restore()
-
-    def load_image(self) -> str:
-        if self.image_ref:
-            if not self.node.docker("image", "inspect", self.image_ref).ok:
-                self.node.docker_ok("pull", self.image_ref, timeout=300)
-            return self.image_ref
-        tag = image.image_tag()
-        self.node.import_image(str(image.cached_tarball()), tag, image.CMD)
-        return tag
 
     def capture(self) -> Snapshot:
         assert self.workload is not None
@@ -300,83 +249,15 @@ class Scenario:
         for name in PHASES[current + 1 : PHASES.index(target) + 1]:
             self.announce(name)
             try:
-                getattr(self, f"_to_{name}")()
+                for action in self.sequence.phases[name]:
+                    action.run(self)
             except BaseException as exc:
                 self.aborted = f"entering {name}: {exc}"
                 self.event("aborted", self.aborted)
                 raise
             self._enter(name)
 
-    def _to_baseline(self) -> None:
-        if self.kube is not None:
-            self.kube.baseline()
-
-    def _to_disrupt(self) -> None:
-        self.before = self.capture()
-        if self.probe_wall0 is not None:  # the log rate under the probe's load so far
-            self.log_pressure.measure(self.before.containers, self.probe_wall0)
-            self.timing["log_pressure_s"] = self.log_pressure.measured_s or 0.0
-        self.before_pid = self.node.daemon_pid()
-        watch = self.node.watches_daemon
-        if watch:
-            self.proxies["before_stop"] = self.node.processes("docker-proxy")
-        self.event("daemon stopping", self.cell.stop_signal)
-        self.stop_at = self.now()
-        self.node.stop_daemon(self.cell.stop_signal)
-        self.stopped_at = self.now()
-        self.timing["daemon_stop_s"] = round(self.stopped_at - self.stop_at, 3)
-        if watch:  # confirmed, not assumed: gone now, and watched until the start command
-            up = self.node.daemon_up()
-            if up:
-                found = "" if self.before_pid else " (no dockerd pid was found to stop)"
-                raise NodeError(f"the daemon is not gone after the stop{found}: {up}")
-            self.proxies["gone"] = self.node.processes("docker-proxy")
-            self.daemon_watch = DaemonWatch(self.node)
-            self.daemon_watch.start()
-        if self.cell.live_restore:  # the containers run on, logging into undrained pipes
-            window = self.cell.timings.outage_window_s
-            self.log_pressure.start_watch(self.before.containers, self.stopped_at, window + 5)
-        self.event("daemon stopped")
-
-    def _to_outage(self) -> None:
-        if self.kube is not None:  # a new pod, the pods and the node, until the window ends
-            assert self.stopped_at is not None
-            self.kube.outage(self.stopped_at)
-
-    def _to_recover(self) -> None:
-        """The daemon stays gone for the whole outage window, counted from when it was gone."""
-        assert self.stopped_at is not None
-        remaining = self.stopped_at + self.cell.timings.outage_window_s - self.now()
-        if remaining > 0:
-            self.sleep(remaining)
-        back = self._end_daemon_watch()
-        self.log_pressure.stop_watch()
-        self._mark_stalls()
-        self.start_at = self.now()
-        self.timing["outage_window_s"] = round(self.start_at - self.stopped_at, 3)
-        if self.node.samples_nat:  # what the NAT table does while the daemon starts
-            self.nat_watch = NatWatch(self.node, limit_s=self.cell.timings.recover_timeout_s + 30)
-            self.nat_watch.start()
-        self.event("daemon starting")
-        if not (back and self.node.api_ready()):  # one that came back by itself is not started twice
-            if self.cell.engine_after is not None:  # upgrade cells: another engine, same data-root
-                self.node.switch_engine(self.cell.engine_after)
-            self.node.start_daemon()
-        self.api_at = self.now()
-        self.timing["daemon_start_s"] = round(self.api_at - self.start_at, 3)
-        self.event("daemon started")
-        self._record_engine_after()
-        # a gate only (bounded by recover_timeout_s): what recovery took is read from the probe
-        targets = self.targets()
-        self.answered_after_start = {
-            path: self.wait_paths(found, self.cell.timings.recover_timeout_s, self.netns_for().get(path))
-            is not None
-            for path, found in targets.items()
-        }
-        if self.nat_watch is not None:
-            self.nat_watch.stop()
-
-    def _mark_stalls(self) -> None:
+    def mark_stalls(self) -> None:
         """An event for each stall the watch saw, at its time: the timeline marks it."""
         assert self.stopped_at is not None
         for name, p in self.log_pressure.pressure.items():
@@ -388,7 +269,7 @@ class Scenario:
                 )
         self.events.sort(key=lambda e: e["t"])
 
-    def _end_daemon_watch(self) -> bool:
+    def end_daemon_watch(self) -> bool:
         """Stop watching at the start command; whether the daemon came back before it."""
         if self.daemon_watch is None:
             return False
@@ -398,47 +279,6 @@ class Scenario:
             return False
         self.event("daemon came back by itself", self.daemon_watch.came_back)
         return True
-
-    def _record_engine_after(self) -> None:
-        """What answers after the restart; an engine change is an event on the timeline."""
-        self.versions_after = self.node.versions()
-        before, after = (upstream(v.get("docker", "?")) for v in (self.versions, self.versions_after))
-        if before != after:
-            self.event(f"dockerd {before} → {after}", f"engine {self.cell.next_engine.name}")
-
-    def _to_after(self) -> None:
-        if self.kube is not None:  # node Ready again, pods Ready, the pending pod Running
-            self.kube.after()
-        self.after = self.capture()
-
-    def _to_change(self) -> None:
-        self._await_probe_recovery()
-        # from here on a failure is the change's own (nginx reload, rollout restart)
-        self.change_at = self.now()
-        self.event("config changing")
-        if self.kube is not None:
-            self.kube.change()  # ConfigMap patch + rollout restart, waited for
-        else:
-            assert isinstance(self.workload, Workload)
-            self.workload.apply_change()
-        self.event("config changed")
-
-    def _await_probe_recovery(self) -> None:
-        """Before the change, until the probe itself has seen every container answer again
-        (bounded by recover_timeout_s): an answer it gets only after the change began would
-        count for the change, and a recovered container would read as never serving again."""
-        d = self.disruption
-        if self.probe is None or d.stop_at is None or d.start_at is None:
-            return
-        node = self.probe.records.get("node")
-        deadline = self.now() + self.cell.timings.recover_timeout_s
-        while (
-            node is not None and awaited(list(node.samples), d.stop_at, d.start_at) and self.now() < deadline
-        ):
-            self.sleep(self.cell.timings.probe_interval_s)
-
-    def _to_teardown(self) -> None:
-        self.stop_probe()
 
     def stop_watchers(self) -> None:
         for watcher in (self.daemon_watch, self.nat_watch, self.log_pressure.watch):
@@ -489,7 +329,7 @@ class Scenario:
         steps: list[tuple[str, Callable[[], object]]] = [
             ("stop_probe", self.stop_probe),
             ("save_logs", self._save_logs),
-            ("kubernetes_teardown", self.kube.teardown if self.kube is not None else lambda: None),
+            *((action.name, partial(action.run, self)) for action in self.sequence.cleanup),
             ("restore_daemon_json", self._restore_config),
             ("destroy_node", self.node.destroy),
         ]
@@ -503,7 +343,7 @@ class Scenario:
         self.record(
             "teardown", "node_left_clean", not residue, "nothing left" if not residue else "; ".join(residue)
         )
-        self._timed("teardown_s", start)
+        self.timed("teardown_s", start)
         self.phases[-1].update(finished_at=iso(time.time()), t_end=self.rel())
         self.final = self.result()
         return self.write_result()
