@@ -41,6 +41,10 @@ class Action(ABC):
     def describe(self, cell: Cell) -> str:
         """One line for ``lrmatrix plan``: what is done (or waited for, and how long at most)."""
 
+    def waits_in(self, cell: Cell) -> bool:
+        """Whether it waits in ``cell`` (most actions do or don't whatever the cell)."""
+        return self.waits
+
 
 def until(what: str, seconds: float) -> str:
     """How ``plan`` shows a wait: what ends it, and its bound."""
@@ -272,7 +276,7 @@ class OutageWindow(Action):
         s.respawned = came_back and s.node.api_ready()
 
     def describe(self, cell: Cell) -> str:
-        return f"until the outage window ends, {cell.timings.outage_window_s:g} s after the daemon was gone"
+        return f"{until('the outage window ends', cell.timings.outage_window_s)} after the daemon was gone"
 
 
 @dataclass(frozen=True)
@@ -435,6 +439,9 @@ class KubeOutage(Action):
     def run(self, s: Scenario) -> None:
         assert s.kube is not None and s.stopped_at is not None
         s.kube.outage(s.stopped_at)
+
+    def waits_in(self, cell: Cell) -> bool:
+        return cell.live_restore  # without it the API is down: nothing to wait for
 
     def describe(self, cell: Cell) -> str:
         window = cell.timings.outage_window_s

@@ -1,4 +1,4 @@
-"""``lrmatrix plan CELL``: print what a Kubernetes cell would run, in order (a dry run)."""
+"""``lrmatrix plan CELL``: print the steps a cell runs, in order (a dry run)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def register(sub: Any) -> None:
     """Add ``plan`` to the CLI's subcommands (``sub`` is argparse's subparsers object)."""
     p = sub.add_parser(
         "plan",
-        help="print every command a Kubernetes cell would run (minikube, API calls, systemctl), in order",
+        help="print the steps a cell runs, phase by phase, with every wait and its bound (nothing runs)",
     )
     p.add_argument("cell", metavar="CELL")
     p.add_argument("--format", choices=("text", "json"), default="text")
@@ -23,17 +23,17 @@ def register(sub: Any) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    """Exit 0 with the plan; 2 with one line for an unknown or non-Kubernetes cell."""
-    from lrmatrix import plan  # the kubernetes client is optional: import only when planning
+    """Exit 0 with the plan; 2 with one line for an unknown cell."""
+    from lrmatrix import plan
 
     try:
         cell = load_matrix().cell(args.cell)
-        calls = plan.plan_cell(cell)
     except LrmatrixError as exc:
         print(f"lrmatrix: {exc}", file=sys.stderr)
         return exc.exit_code
+    steps = plan.plan_cell(cell)
     if args.format == "json":
-        print(json.dumps([{"kind": c.kind, "t": c.t, "text": c.display} for c in calls], indent=2))
+        print(json.dumps(plan.as_json(cell, steps), indent=2))
     else:
-        sys.stdout.write(plan.render(cell, calls))
+        sys.stdout.write(plan.render(cell, steps))
     return 0

@@ -134,7 +134,6 @@ class KubernetesTable(Table):
     node_poll_s: seconds(0.1, 60) = 2.0
     rollout_timeout_s: seconds(1, 3600) = 300.0
     pending_timeout_s: seconds(1, 3600) = 300.0
-    not_ready_after_s: seconds(1, 3600) = 30.0
 
 
 class MinikubeTable(Table):

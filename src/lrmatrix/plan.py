@@ -1,261 +1,80 @@
-"""``lrmatrix plan CELL``: every command a Kubernetes cell runs, in order, without running it.
+"""``lrmatrix plan CELL``: the steps a cell runs, in order, read from its sequence.
 
-The real MinikubeNode, the scenario's own daemon.json merge and the kube steps are driven
-with a recording runner; answers come from a simulated single-node cluster that reacts to
-what the plan does (docker stopped -> the node goes NotReady after the kubelet's delay), so
-the waits end the way they would on a healthy machine. What is printed is what was called.
+Nothing is executed and nothing is simulated: each step is the one-line description of an
+action the scenario runs (``lrmatrix.sequence``, ``lrmatrix.actions``), and a wait is shown
+as a wait, with what ends it and its bound from the cell's timings.
 """
 
 from __future__ import annotations
 
-import json
-import shlex
-from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from lrmatrix.drivers.base import CmdResult
-from lrmatrix.drivers.minikube import MinikubeNode, MinikubeSettings
-from lrmatrix.errors import BadInput
-from lrmatrix.kube import upstream
-from lrmatrix.kube.api import Kube
-from lrmatrix.kube.runner import ApiReply, Call, RecordingRunner
-from lrmatrix.kube.settings import KubeSettings
-from lrmatrix.kube.sim import NO_ANSWER, NODE_IP, SimCluster
 from lrmatrix.matrix import Cell
-from lrmatrix.probe import Target
-from lrmatrix.scenario import PHASES, Scenario
+from lrmatrix.sequence import PHASES, kind, sequence_for
 
-DAEMON_JSON = "/etc/docker/daemon.json"
-
-
-def exec_start() -> str:
-    """`systemctl show docker.service --property=ExecStart --value` for minikube's unit."""
-    argv = " ".join(upstream.DOCKERD_ARGV)
-    return (
-        f"{{ path={upstream.DOCKERD_ARGV[0]} ; argv[]={argv} ; ignore_errors=no ; "
-        "start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }"
-    )
+DRY_RUN = "dry run: nothing was executed; the steps come from the cell's sequence, waits with their bounds"
 
 
-class PlanResponder:
-    """Answers a dry run's commands like a fresh machine with minikube, and its API calls from
-    the simulated cluster; docker stop/start on the node switch the cluster's runtime."""
+@dataclass(frozen=True)
+class Step:
+    """One line of the plan: its phase, the action's name, what it does, whether it waits."""
 
-    def __init__(self, cell: Cell, sim: SimCluster, release: str, cgroup_driver: str | None = None) -> None:
-        self.cell = cell
-        self.sim = sim
-        self.release = release or upstream.MINIKUBE
-        self.docker_up = False
-        driver = cgroup_driver or upstream.host_cgroup_driver()
-        self.files = {DAEMON_JSON: upstream.minikube_daemon_json(driver).decode()}
-        self.live_restore = False  # what the running dockerd applied (at its start or a reload)
-        self.starts: list[float] = []  # docker.service starts since the last reset-failed
-
-    def command(self, argv: Sequence[str], now: float) -> CmdResult:
-        out, rc = self._answer(list(argv), now)
-        return CmdResult(tuple(argv), rc, out if rc == 0 else "", "" if rc == 0 else out)
-
-    def _answer(self, argv: list[str], now: float) -> tuple[str, int]:
-        if argv[:2] == ["minikube", "version"]:
-            return self.release, 0
-        if argv[:2] == ["kubectl", "version"]:
-            return json.dumps({"clientVersion": {"gitVersion": self.cell.kubernetes}}), 0
-        if argv[:3] == ["minikube", "profile", "list"]:
-            return json.dumps({"invalid": [], "valid": []}), 0
-        if argv[:2] == ["minikube", "start"]:  # cruntime/docker.go: reset-failed, then restart
-            self.starts = []
-            self._docker_started(now)
-            return "Done! kubectl is now configured", 0
-        if argv[-1] == "ip":
-            return NODE_IP, 0
-        if argv[-1] == "ssh-key":
-            return "/root/.minikube/machines/key/id_rsa", 0
-        if "ssh" in argv:
-            return self._node(argv[-1], now)
-        return "", 0
-
-    def _node(self, line: str, now: float) -> tuple[str, int]:
-        words = shlex.split(line)
-        if words[0] == "printf":  # printf '%s' TEXT | sudo tee PATH >/dev/null
-            self.files[words[6]] = words[2]
-            return "", 0
-        if words[:2] == ["sudo", "systemctl"]:
-            return self._systemctl(words[2], now)
-        if words[:2] == ["sudo", "cat"]:
-            text = self.files.get(words[-1])
-            return (text, 0) if text is not None else (f"cat: {words[-1]}: No such file or directory", 1)
-        if words[0] == "pidof":
-            return ("1234", 0) if self.docker_up else ("", 1)
-        if words[0] == "docker":
-            if not self.docker_up:
-                return "Cannot connect to the Docker daemon at unix:///var/run/docker.sock", 1
-            return self._docker(words[1:]), 0
-        if words[0] == "uname":
-            return "6.1.0-40-amd64", 0
-        return "", 0
-
-    def _systemctl(self, verb: str, now: float) -> tuple[str, int]:
-        if verb == "show":
-            return exec_start(), 0
-        if verb == "is-active":
-            return ("active", 0) if self.docker_up else ("inactive", 3)
-        if verb == "reset-failed":
-            self.starts = []
-            return "", 0
-        if verb == "reload":  # moby applies live-restore on reload only when the file sets it
-            if not self.docker_up:
-                return "docker.service is not active, cannot reload.", 1
-            value = self._config().get("live-restore")
-            if value is not None:
-                self.live_restore = self.sim.live_restore = bool(value)
-            return "", 0
-        if verb in ("start", "restart"):
-            recent = [t for t in self.starts if now - t < upstream.START_LIMIT_INTERVAL_S]
-            if len(recent) >= upstream.START_LIMIT_BURST:
-                return upstream.START_LIMIT_HIT, 1
-            if verb == "restart" and self.docker_up:
-                self.docker_up = False
-                self.sim.set_runtime(False, now)
-            self._docker_started(now)
-            return "", 0
-        self.docker_up = False
-        self.sim.set_runtime(False, now)
-        return "", 0
-
-    def _config(self) -> dict[str, Any]:
-        return json.loads(self.files.get(DAEMON_JSON) or "{}")
-
-    def _docker_started(self, now: float) -> None:
-        self.starts.append(now)
-        self.docker_up = True
-        self.live_restore = self.sim.live_restore = bool(self._config().get("live-restore"))
-        self.sim.set_runtime(True, now)
-
-    def _docker(self, args: list[str]) -> str:
-        if args[:1] in (["ps"], ["inspect"]):
-            namespace = next(
-                (a.split("=", 2)[2] for a in args if a.startswith("label=io.kubernetes.pod.namespace=")), ""
-            )
-            known = {c["Id"]: c for ns in self.sim.namespaces() for c in self.sim.containers(ns)}
-            if args[0] == "ps":
-                return "\n".join(c["Id"] for c in self.sim.containers(namespace))
-            return json.dumps([known[ref] for ref in args[1:] if ref in known])
-        if args[:1] == ["info"]:  # what the running daemon applied, not the file now
-            return json.dumps({"LiveRestoreEnabled": self.live_restore})
-        server = {"Version": "28.4.0", "Components": [{"Name": "containerd", "Version": "1.7.27"}]}
-        return json.dumps({"Server": server}) if "{{json .}}" in args else "28.4.0"
-
-    def request(self, method: str, path: str, body: Any, now: float) -> ApiReply:
-        if "/exec?" in path:
-            segs = path.split("?")[0].strip("/").split("/")
-            ok, text = self.sim.exec_output(segs[3], segs[5], ["nginx", "-v"])
-            return ApiReply(200 if ok else 500, text.encode())
-        code, obj = self.sim.handle(method, path, json.loads(json.dumps(body, default=str)), now)
-        if code == NO_ANSWER:  # what the client raises when the apiserver's connection drops
-            from urllib3.exceptions import ProtocolError
-
-            raise ProtocolError("Connection aborted.", ConnectionResetError("the API server is down"))
-        if isinstance(obj, str):
-            return ApiReply(code, obj.encode(), headers={"Content-Type": "text/plain"})
-        return ApiReply(code, json.dumps(obj).encode())
+    phase: str
+    action: str
+    text: str
+    wait: bool = False
 
 
-class PlannedScenario(Scenario):
-    """The scenario itself on a recording runner: every transition runs as it would for real,
-    but time is virtual, no HTTP request is sent (the probe and readiness waits are only
-    announced) and nothing is written."""
-
-    def __init__(self, cell: Cell, node: MinikubeNode, runner: RecordingRunner) -> None:
-        self.runner = runner
-        super().__init__(cell, node, Path("results"))
-
-    def now(self) -> float:
-        return self.runner.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        self.runner.sleep(seconds, "rest of the outage window")
-
-    def announce(self, phase: str) -> None:
-        window = (
-            f" (window {self.cell.timings.outage_window_s:g}s from the stop)" if phase == "outage" else ""
-        )
-        self.runner.mark(phase + window)
-
-    def wait_paths(self, targets: list[Target], timeout: float, netns: str | None = None) -> float | None:
-        return 0.0
-
-    def start_probe(self) -> None:
-        every = self.cell.timings.probe_interval_s
-        for path, targets in self.targets().items():
-            for target in targets:
-                self.runner.mark(
-                    f"probe {path} path (background, every {every:g}s until teardown): GET {target.url}"
-                )
-
-    def kube_client(self) -> Kube:
-        return self.node.kube_client()
-
-    def _save_logs(self) -> None:
-        pass
-
-    def write_result(self) -> Path | None:
-        return None
-
-
-def plan_cell(cell: Cell) -> list[Call]:
-    """Drive one Kubernetes cell end to end with a recording runner; the calls, in order."""
-    if cell.driver != "minikube" or not cell.kubernetes:
-        raise BadInput(f"plan covers Kubernetes cells; {cell.name} uses the {cell.driver} driver")
-    settings = MinikubeSettings.load()
-    kube_settings = KubeSettings.load()
-    sim = SimCluster(
-        node_name=f"lrm-{cell.platform}",
-        live_restore=False,
-        not_ready_after=kube_settings.not_ready_after_s,
-        kubelet_version=cell.kubernetes,
-    )
-    runner = RecordingRunner(PlanResponder(cell, sim, settings.release))
-    profile = f"lrm-{cell.platform}"
-    node = MinikubeNode(cell, runner=runner, settings=settings, kube=Kube.offline(runner, profile))
-    scenario = PlannedScenario(cell, node, runner)
-    runner.mark("sanity checks (nothing changes before they pass)")
-    node.sanity_checks()
-    runner.mark("setup: node, live-restore, workload")
-    scenario.setup()
-    scenario.advance(PHASES[-1])
-    scenario.finish()
-    return runner.calls
-
-
-def render(cell: Cell, calls: list[Call]) -> str:
-    """One line per call; identical consecutive calls (polling) folded into one with a count."""
-    lr = "on" if cell.live_restore else "off"
-    lines = [
-        f"# lrmatrix plan {cell.name}: Kubernetes {cell.kubernetes} on minikube, live-restore {lr}, "
-        f"expect {cell.expect}",
-        "# dry run: nothing was executed; API answers came from a simulated single-node cluster",
+def plan_cell(cell: Cell) -> list[Step]:
+    """Every step of ``cell`` in the order the scenario runs them."""
+    sequence = sequence_for(cell)
+    lr = str(cell.live_restore).lower()
+    steps = [
+        Step("setup", "node", f"create the node ({cell.driver} driver, engine {cell.engine.name})"),
+        Step(
+            "setup",
+            "live-restore",
+            f"set live-restore={lr} in daemon.json (a backup first) and apply it by a reload; "
+            "a restart only if the reload did not change it",
+        ),
+        Step("setup", "versions", "record the versions the node runs"),
     ]
-    folded: list[tuple[Call, int, float]] = []
-    for call in calls:
-        if folded and _is_poll(call) and folded[-1][0].text == call.text:
-            first, n, _ = folded[-1]
-            folded[-1] = (first, n + 1, call.t)
-        else:
-            folded.append((call, 1, call.t))
-    prefix = {"run": "$ ", "api": "API ", "wait": ""}
-    for call, n, last in folded:
-        if call.kind == "mark":
-            lines.append(f"== {call.text}")
-            continue
-        more = f"  (x{n}, polling until t={last:g}s)" if n > 1 else ""
-        lines.append(f"  t={call.t:>6.1f}s  {prefix[call.kind]}{call.display}{more}")
+    steps += [Step("setup", a.name, a.describe(cell), a.waits_in(cell)) for a in sequence.setup]
+    for phase in PHASES:
+        steps += [Step(phase, a.name, a.describe(cell), a.waits_in(cell)) for a in sequence.phases[phase]]
+    steps += [
+        Step("teardown", "logs", "save the daemon's log beside the result"),
+        *(Step("teardown", a.name, a.describe(cell), a.waits_in(cell)) for a in sequence.cleanup),
+        Step("teardown", "restore", "put daemon.json back byte for byte"),
+        Step("teardown", "destroy", "destroy the node; check that nothing of the cell is left"),
+    ]
+    return steps
+
+
+def render(cell: Cell, steps: list[Step]) -> str:
+    """A heading per phase, then its steps; a wait reads ``wait until ..., up to N s``."""
+    lr = "on" if cell.live_restore else "off"
+    platform = f"Kubernetes {cell.kubernetes} on minikube" if cell.kubernetes else f"the {cell.driver} driver"
+    lines = [
+        f"# lrmatrix plan {cell.name}: {platform}, live-restore {lr}, expect {cell.expect}",
+        f"# {DRY_RUN}",
+    ]
+    for phase in ("setup", *PHASES):
+        lines.append(f"== {phase}")
+        ours = [s for s in steps if s.phase == phase]
+        lines += [f"  {'~' if s.wait else '-'} {s.action}: {s.text}" for s in ours]
+        if not ours:
+            lines.append("  (no action: the phase's checks run on the node as it is)")
+    lines.append("# '~' waits: it ends when the condition holds, or fails at its bound")
     return "\n".join(lines) + "\n"
 
 
-def _is_poll(call: Call) -> bool:
-    """Reads repeat while a wait polls; writes never fold, so each one stays visible."""
-    return (call.kind == "api" and call.text.startswith("GET ")) or (
-        call.kind == "run"
-        and call.argv[-1:] in (("pidof dockerd",), ("docker version --format '{{.Server.Version}}'",))
-    )
+def as_json(cell: Cell, steps: list[Step]) -> dict[str, Any]:
+    """The same plan for tools; the disclaimer travels with it."""
+    return {
+        "cell": cell.name,
+        "platform": kind(cell),
+        "dry_run": DRY_RUN,
+        "steps": [asdict(s) for s in steps],
+    }

@@ -10,9 +10,9 @@ import pytest
 pytest.importorskip("kubernetes", reason="contract tests need the kubernetes client (lrmatrix[kubernetes])")
 
 from contract.fake_apiserver import CONTEXT, FakeApiServer
+from contract.sim import SimCluster
 from lrmatrix.kube.api import Kube
 from lrmatrix.kube.runner import RealRunner
-from lrmatrix.kube.sim import SimCluster
 
 
 @pytest.fixture

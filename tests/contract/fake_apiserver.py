@@ -1,5 +1,5 @@
 """A fake Kubernetes API server on 127.0.0.1: real HTTP (and a real websocket for exec) in
-front of lrmatrix.kube.sim's single-node cluster, so the helpers are driven through the
+front of contract.sim's single-node cluster, so the helpers are driven through the
 official client's whole stack: kubeconfig loading, REST, deserialisation, the exec stream.
 
 Its clock is real time plus ``advance()``d seconds, so a test can make the kubelet's delays
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from contract.sim import NO_ANSWER, SimCluster
 from lrmatrix.kube.settings import KubeSettings
-from lrmatrix.kube.sim import NO_ANSWER, SimCluster
 
 CONTEXT = "lrm-k8s128"
 #: short polls and timeouts: the fake answers at once, and a wait that cannot end must fail fast

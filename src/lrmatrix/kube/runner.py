@@ -113,7 +113,7 @@ class RealRunner(Runner):
 
 
 class Responder(Protocol):
-    """What a dry run answers; lrmatrix.kube.sim provides one that behaves like a cluster."""
+    """What a dry run answers (the tests' contract.dryrun answers like a cluster)."""
 
     def command(self, argv: Sequence[str], now: float) -> CmdResult: ...
 

@@ -36,8 +36,6 @@ class KubeSettings:
     node_poll_s: float = 2.0
     rollout_timeout_s: float = 300.0
     pending_timeout_s: float = 300.0
-    #: the plan's simulated NotReady delay; a real node's is recorded, never assumed
-    not_ready_after_s: float = 75.0
 
     @classmethod
     def load(cls, folder: Path | None = None) -> KubeSettings:

@@ -1,9 +1,10 @@
-"""A single-node cluster in memory, answering the API calls lrmatrix makes with real-shaped
-objects (kind, apiVersion, metadata.resourceVersion, conditions, events).
+"""A FAKE: a single-node cluster in memory, answering the API calls lrmatrix makes with
+real-shaped objects (kind, apiVersion, metadata.resourceVersion, conditions, events).
 
-It stands in for a cluster only where none can run: ``lrmatrix plan`` (a dry run, where it
-steers the waits) and the contract tests' fake API server. What it does while the runtime is
-down follows lrmatrix.kube.upstream (minikube v1.38.1, cri-dockerd v0.4.0, the kubelet):
+It stands in for a cluster only in tests, where none can run: the contract tests' fake API
+server and the minikube driver's dry run (contract.dryrun), where it steers the waits. What
+it does while the runtime is down follows lrmatrix.kube.upstream (minikube v1.38.1,
+cri-dockerd v0.4.0, the kubelet):
 
 - without live-restore the control plane's static pods die with dockerd: the API does not
   answer at all until ``control_plane_after`` s after docker is back; the kubelet then starts
