@@ -22,6 +22,7 @@ from lrmatrix.watch import DaemonWatch, NatWatch
 from lrmatrix.workload import PodContainers, Workload
 
 if TYPE_CHECKING:
+    from lrmatrix.kube.steps import KubeCell
     from lrmatrix.matrix import Cell
     from lrmatrix.scenario import Scenario
 
@@ -416,61 +417,66 @@ class StopProbe(Action):
 
 
 # --- Kubernetes: observations through the API around the same disruption -----------------------
-@dataclass(frozen=True)
-class KubeBaseline(Action):
+class KubeAction(Action):
+    """An action on the cell's Kubernetes side, which ``DeployPods`` set up."""
+
     name: ClassVar[str] = "kube"
 
     def run(self, s: Scenario) -> None:
-        assert s.kube is not None
-        s.kube.baseline()
+        assert s.kube is not None, "the Kubernetes side was not set up"
+        self.on(s.kube, s)
+
+    @abstractmethod
+    def on(self, kube: KubeCell, s: Scenario) -> None:
+        """Do it through the API (``kube``), recording on ``kube`` or ``s``."""
+
+
+@dataclass(frozen=True)
+class KubeBaseline(KubeAction):
+    def on(self, kube: KubeCell, s: Scenario) -> None:
+        kube.baseline()
 
     def describe(self, cell: Cell) -> str:
         return "read the node's Ready condition and the pods through the API"
 
 
 @dataclass(frozen=True)
-class KubeOutage(Action):
+class KubeOutage(KubeAction):
     """A new pod, the pods and the node, until the window ends; nothing through the API when
     the API server died with dockerd."""
 
-    name: ClassVar[str] = "kube"
     waits: ClassVar[bool] = True
 
-    def run(self, s: Scenario) -> None:
-        assert s.kube is not None and s.stopped_at is not None
-        s.kube.outage(s.stopped_at)
+    def on(self, kube: KubeCell, s: Scenario) -> None:
+        assert s.stopped_at is not None
+        kube.outage(s.stopped_at)
 
     def waits_in(self, cell: Cell) -> bool:
         return cell.live_restore  # without it the API is down: nothing to wait for
 
     def describe(self, cell: Cell) -> str:
-        window = cell.timings.outage_window_s
         if not cell.live_restore:
             return "no API calls until docker is back (the API server dies with dockerd)"
-        return "create a pod and watch it and the node's Ready condition, " + until(
-            "the outage window ends", window
-        )
+        window = until("the outage window ends", cell.timings.outage_window_s)
+        return f"create a pod and watch it and the node's Ready condition, {window}"
 
 
 @dataclass(frozen=True)
-class KubeAfter(Action):
+class KubeAfter(KubeAction):
     """Node Ready again, pods Ready, the outage pod Running (then removed)."""
 
-    name: ClassVar[str] = "kube"
     waits: ClassVar[bool] = True
 
-    def run(self, s: Scenario) -> None:
-        assert s.kube is not None
-        s.kube.after()
+    def on(self, kube: KubeCell, s: Scenario) -> None:
+        kube.after()
 
     def describe(self, cell: Cell) -> str:
         from lrmatrix.kube.settings import KubeSettings
 
         t, pending = cell.timings, KubeSettings.load().pending_timeout_s
         pod = f"; the outage pod {until('Running', pending)}, then deleted" if cell.live_restore else ""
-        return (
-            f"{until('node Ready', t.recover_timeout_s)}; the pods {until('Ready', t.ready_timeout_s)}{pod}"
-        )
+        node, pods = until("node Ready", t.recover_timeout_s), until("the pods are Ready", t.ready_timeout_s)
+        return f"{node}; {pods}{pod}"
 
 
 @dataclass(frozen=True)
@@ -491,12 +497,11 @@ class KubeChange(Change):
 
 
 @dataclass(frozen=True)
-class KubeTeardown(Action):
+class KubeTeardown(KubeAction):
     name: ClassVar[str] = "kubernetes_teardown"
 
-    def run(self, s: Scenario) -> None:
-        assert s.kube is not None
-        s.kube.teardown()
+    def on(self, kube: KubeCell, s: Scenario) -> None:
+        kube.teardown()
 
     def describe(self, cell: Cell) -> str:
         return "delete the cell's namespace"
