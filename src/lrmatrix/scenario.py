@@ -49,6 +49,8 @@ class Snapshot:
 
 
 class Scenario:
+    """Runs a cell's sequence on its node, phase by phase, and keeps what was seen."""
+
     def __init__(self, cell: Cell, node: Node, results_dir: Path, image_ref: str | None = None) -> None:
         self.cell = cell
         self.node = node
@@ -100,7 +102,7 @@ class Scenario:
         self.finished = False
         self.final: dict[str, Any] = {}
 
-    # --- what a dry run (lrmatrix plan) replaces: clock, waiting, traffic, output -----------
+    # --- what the tests' dry run (contract.dryrun) replaces: clock, waiting, traffic, output
     def now(self) -> float:
         return time.monotonic()
 
@@ -108,7 +110,7 @@ class Scenario:
         time.sleep(seconds)
 
     def announce(self, phase: str) -> None:
-        """Called before each transition runs (the plan prints it as a heading)."""
+        """Called before a phase's actions run (the dry run records it as a heading)."""
 
     def wait_paths(self, targets: list[Target], timeout: float, netns: str | None = None) -> float | None:
         return wait_until_ok(targets, timeout, self.cell.timings.probe_timeout_s, netns)
