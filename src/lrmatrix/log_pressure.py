@@ -99,6 +99,7 @@ class Pressure:
     usable_capacity: int | None  # of it, what this container's line length can fill
     predicted_horizon_s: float | None  # None: nothing logged, or capacity not measured
     stalled_at_s: float | None = None  # from "daemon gone" to the first blocked write seen
+    free_until_s: float | None = None  # the sample before it, still writing: the stall is between
     blocked: str = ""  # what was seen: process, wait channel, bytes queued
     fill_rate_while_down: float | None = None  # bytes/s the chain filled while down (measured)
 
@@ -110,6 +111,7 @@ class Pressure:
             "usable_capacity": self.usable_capacity,
             "predicted_horizon_s": self.predicted_horizon_s,
             "stalled_at_s": self.stalled_at_s,
+            "free_until_s": self.free_until_s,
             "blocked": self.blocked or None,
             "fill_rate_while_down": self.fill_rate_while_down,
             "projected_horizon_s": predict(self.fill_rate_while_down or 0.0, self.usable_capacity),
@@ -226,6 +228,8 @@ class LogPressure:
         for name, p in self.pressure.items():
             p.fill_rate_while_down = self.watch.fill_rate(name)
         for name, (after_s, seen) in self.watch.stalls.items():
+            filling = self.watch.filling.get(name) or []
+            self.pressure[name].free_until_s = round(filling[-1][0], 2) if filling else 0.0
             self.pressure[name].stalled_at_s = after_s
             self.pressure[name].blocked = seen
 
@@ -273,9 +277,19 @@ def stall_problems(pressure: dict[str, Pressure], tolerance: float = STALL_TOLER
             problems.append(f"{name} was never seen blocked writing its logs")
         elif p.predicted_horizon_s is None:
             problems.append(f"{name} stalled at {p.stalled_at_s} s but no horizon was predicted")
-        elif abs(p.stalled_at_s - p.predicted_horizon_s) > tolerance * p.predicted_horizon_s:
-            problems.append(
-                f"{name} stalled at {p.stalled_at_s} s, not within {tolerance:.0%} of the predicted "
-                f"{p.predicted_horizon_s} s"
-            )
+        else:
+            # the stall happened after the last sample that saw it writing and by the first that
+            # saw it blocked: the prediction must fall in that span, widened by the tolerance
+            low, high = p.predicted_horizon_s * (1 - tolerance), p.predicted_horizon_s * (1 + tolerance)
+            free = p.stalled_at_s if p.free_until_s is None else p.free_until_s
+            if p.stalled_at_s - free > tolerance * p.predicted_horizon_s:
+                problems.append(
+                    f"{name} stalled between {free} and {p.stalled_at_s} s: the watch's samples were too "
+                    f"far apart to hold against the predicted {p.predicted_horizon_s} s"
+                )
+            elif free > high or p.stalled_at_s < low:
+                problems.append(
+                    f"{name} stalled between {free} and {p.stalled_at_s} s, not within {tolerance:.0%} "
+                    f"of the predicted {p.predicted_horizon_s} s"
+                )
     return problems
