@@ -1,9 +1,10 @@
 """tox plugin: one tox env per cell of the matrix, named like the cell.
 
 matrix/matrix.toml (or the matrix in $LRMATRIX_MATRIX) is the only list of cells, so a cell
-added there is a tox env with no other edit. Cell envs inherit ``[testenv]`` from tox.ini
-(which runs ``pytest --pyargs lrmatrix.infra_tests --cell {env_name}``); what differs per driver (extras,
-passed variables, labels) is seeded here with tox 4's ``MemoryLoader``.
+added there is a tox env with no other edit. Cell envs inherit ``[testenv]`` from tox.ini;
+their command (``pytest --pyargs lrmatrix.infra_tests`` with the cell's options, built by
+lrmatrix.options like every other way in) and what differs per driver (extras, passed
+variables, labels) are seeded here with tox 4's ``MemoryLoader``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from tox.config.loader.memory import MemoryLoader
 from tox.config.sets import ConfigSet, EnvConfigSet
-from tox.config.types import EnvList
+from tox.config.types import Command, EnvList
 from tox.plugin import impl
 from tox.session.state import State
 
@@ -26,6 +27,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from lrmatrix.errors import BadInput  # noqa: E402
 from lrmatrix.matrix import Cell, find_matrix_dir, load_matrix  # noqa: E402
+from lrmatrix.options import RESULTS_DIR, pytest_args  # noqa: E402
 
 #: drivers whose cells run on any Linux box with root (what CI runs); the others need a
 #: cluster (minikube) or a node of your own (--node ssh://…)
@@ -54,9 +56,18 @@ def cells() -> tuple[Cell, ...]:
         raise SystemExit(2) from None
 
 
-def cell_settings(cell: Cell) -> dict[str, Any]:
+def cell_command(cell: Cell, tox_root: Path, posargs: tuple[str, ...] | None) -> Command:
+    """The cell's pytest run; ``tox -e CELL -- --node ssh://…`` adds options (default -q)."""
+    results = tox_root / RESULTS_DIR
+    junit = f"--junitxml={results / (cell.name + '.xml')}"
+    args = pytest_args(cell.name, results, junit, *(posargs if posargs is not None else ("-q",)))
+    return Command(["pytest", "--pyargs", "lrmatrix.infra_tests", *args])
+
+
+def cell_settings(cell: Cell, tox_root: Path, posargs: tuple[str, ...] | None) -> dict[str, Any]:
     """The tox settings of one cell env."""
     settings = dict(DRIVER_ENV.get(cell.driver, {}))
+    settings["commands"] = [cell_command(cell, tox_root, posargs)]
     labels = [*settings.get("labels", []), cell.platform]
     if cell.driver in RUNS_IN_CI:
         labels.append("ci")
@@ -74,8 +85,11 @@ def tox_extend_envs() -> Iterable[str]:
 
 @impl
 def tox_add_core_config(core_conf: ConfigSet, state: State) -> None:
+    tox_root = Path(core_conf["tox_root"])
+    posargs = state.conf.pos_args(None)
     for cell in cells():
-        state.conf.memory_seed_loaders[cell.name].append(MemoryLoader(**cell_settings(cell)))
+        loader = MemoryLoader(**cell_settings(cell, tox_root, posargs))
+        state.conf.memory_seed_loaders[cell.name].append(loader)
 
 
 @impl

@@ -14,10 +14,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from lrmatrix import __version__, cli_plan, cli_report, preflight, results
+from lrmatrix import __version__, cli_plan, cli_report, options, preflight, results
 from lrmatrix.drivers import NodeSpec
 from lrmatrix.errors import INTERRUPTED, BadInput, LrmatrixError
 from lrmatrix.matrix import Cell, Matrix, load_matrix
+from lrmatrix.options import cell_argv
 from lrmatrix.report import rows as report_rows
 from lrmatrix.report import terminal
 
@@ -40,31 +41,12 @@ def _cell_dict(c: Cell) -> dict[str, object]:
     return dataclasses.asdict(c)  # nested too: timings, engines
 
 
-#: the node checks, installed with the package: found wherever the matrix folder is
-INFRA_TESTS = Path(__file__).resolve().parent / "infra_tests"
-
-
-def cell_argv(cell: str, results_dir: Path, *extra: str) -> list[str]:
-    """The one way a cell is run: pytest on the installed node checks with --cell (tox envs
-    do the same with --pyargs; ``lrmatrix run``, the benchmarks and the fault tests use it)."""
-    return [
-        sys.executable, "-m", "pytest", str(INFRA_TESTS), "--cell", cell,
-        "--results-dir", str(results_dir), "-p", "no:cacheprovider", *extra,
-    ]  # fmt: skip
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     matrix = load_matrix()
     cells = [matrix.cell(name) for name in args.cells]  # all validated before anything runs
     out = Path(args.results_dir).resolve()
     preflight.writable_folder(out, "--results-dir", "pass a folder you can write to")
-    passthrough = [
-        *(["--image", args.image] if args.image else []),
-        *(["--node", args.node] if args.node else []),
-        *(["--allow-disruption"] if args.allow_disruption else []),
-        *(["--kube-context", args.kube_context] if args.kube_context else []),
-        *(["--keep"] if args.keep else []),
-    ]
+    passthrough = options.passthrough(vars(args), skip=("--results-dir",))
     started = time.time()
     codes = []
     for cell in cells:
@@ -171,16 +153,7 @@ def parser() -> argparse.ArgumentParser:
     cells.add_argument("--format", choices=("text", "json"), default="text")
     run = sub.add_parser("run", help="run cells (the node checks with --cell ...) and print the table")
     run.add_argument("cells", nargs="+", metavar="CELL")
-    run.add_argument("--results-dir", default="results")
-    run.add_argument("--node", default=None, help="run on this node instead, e.g. ssh://user@host")
-    run.add_argument(
-        "--allow-disruption", action="store_true", help="allow stopping the daemon of an existing node (ssh)"
-    )
-    run.add_argument("--kube-context", default=None, help="the only kube context the run may use")
-    run.add_argument("--keep", action="store_true", help="keep the minikube profile (Kubernetes cells)")
-    run.add_argument(
-        "--image", default=None, help="workload image the node can pull (default: offline build)"
-    )
+    options.add_all(run.add_argument)
     cli_report.register(sub)
     cli_plan.register(sub)
     rec = sub.add_parser(

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from lrmatrix import preflight
+from lrmatrix import options, preflight
 from lrmatrix.drivers import NodeSpec, make_node
 from lrmatrix.errors import INTERRUPTED, BadInput, LrmatrixError, NodeError
 from lrmatrix.matrix import load_matrix
@@ -34,29 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--cell", help="run the node checks (--pyargs lrmatrix.infra_tests) against this matrix cell"
     )
-    group.addoption(
-        "--results-dir", default="results", help="where results/<cell>.json is written (default: results)"
-    )
-    group.addoption(
-        "--node", default=None, help="node spec overriding the cell's driver, e.g. ssh://user@host[:port]"
-    )
-    group.addoption(
-        "--allow-disruption",
-        action="store_true",
-        help="allow stopping the Docker daemon of an existing node (ssh driver)",
-    )
-    group.addoption("--kube-context", default=None, help="the only kubeconfig context the run may use")
-    group.addoption(
-        "--keep",
-        action="store_true",
-        help="keep the minikube profile for the next run (default: the last cell of a version deletes it)",
-    )
-    group.addoption(
-        "--image",
-        default=None,
-        help="workload image the node can pull (e.g. nginx:alpine); default: an "
-        "nginx image built offline from Debian packages",
-    )
+    options.add_all(group.addoption)
 
 
 def _interrupted(config: pytest.Config, signal_name: str) -> None:
@@ -99,12 +77,8 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         cell = load_matrix().cell(cell_name)
         spec_text = config.getoption("--node")
-        options = {
-            "allow_disruption": str(bool(config.getoption("--allow-disruption"))).lower(),
-            "kube_context": config.getoption("--kube-context") or "",
-            **({"keep": "true"} if config.getoption("--keep") else {}),
-        }
-        node = make_node(cell, NodeSpec.parse(spec_text, options) if spec_text else None, options)
+        given = options.driver_options(vars(config.option))
+        node = make_node(cell, NodeSpec.parse(spec_text, given) if spec_text else None, given)
         # the evidence must have somewhere to go before the node is disrupted for it
         results_dir = Path(config.getoption("--results-dir"))
         preflight.writable_folder(results_dir, "--results-dir", "pass a folder you can write to")

@@ -1,0 +1,61 @@
+"""The options of a cell run are declared once (lrmatrix.options) and every way in takes them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from lrmatrix import options
+from lrmatrix.cli import parser
+
+FLAGS = [o.flag for o in options.CELL_OPTIONS]
+
+
+def test_the_pytest_plugin_offers_every_option():
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stderr
+    assert [f for f in FLAGS if f not in res.stdout] == []
+
+
+def test_lrmatrix_run_passes_every_option_on_as_given():
+    given = [
+        "--results-dir", "out", "--node", "ssh://u@h", "--allow-disruption", "--kube-context", "ctx",
+        "--keep", "--image", "nginx:alpine",
+    ]  # fmt: skip
+    args = parser().parse_args(["run", "engine-liverestore", *given])
+    assert options.passthrough(vars(args)) == given
+    assert sorted(f for f in given if f.startswith("--")) == sorted(FLAGS)
+
+
+def test_options_left_at_their_default_are_not_passed_on():
+    args = parser().parse_args(["run", "engine-liverestore"])
+    assert options.passthrough(vars(args)) == []
+    assert options.driver_options(vars(args)) == {}
+
+
+@pytest.mark.parametrize(
+    ("argv", "want"),
+    [
+        (["--allow-disruption", "--keep"], {"allow_disruption": "true", "keep": "true"}),
+        (["--kube-context", "ctx", "--image", "x"], {"kube_context": "ctx"}),
+    ],
+)
+def test_the_driver_gets_its_own_options_only(argv, want):
+    args = parser().parse_args(["run", "engine-liverestore", *argv])
+    assert options.driver_options(vars(args)) == want
+
+
+def test_tox_cell_envs_run_the_same_arguments(root_dir):
+    res = subprocess.run(
+        [sys.executable, "-m", "tox", "config", "-e", "engine-liverestore", "-k", "commands", "--", "--keep"],
+        cwd=root_dir, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    results = root_dir / options.RESULTS_DIR
+    want = " ".join(options.pytest_args("engine-liverestore", results))
+    assert want in res.stdout
+    assert res.stdout.rstrip().endswith("--keep")
