@@ -59,3 +59,13 @@ def test_tox_cell_envs_run_the_same_arguments(root_dir):
     want = " ".join(options.pytest_args("engine-liverestore", results))
     assert want in res.stdout
     assert res.stdout.rstrip().endswith("--keep")
+
+
+def test_pytest_n_is_refused_with_one_line_before_anything_changes(tmp_path):
+    results = tmp_path / "results"
+    argv = options.cell_argv("engine-liverestore", results, "-n", "2")
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2, res.stdout + res.stderr
+    said = (res.stdout + res.stderr).strip()
+    assert said.count("\n") == 0 and "xdist" in said
+    assert not results.exists()

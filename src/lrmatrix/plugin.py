@@ -8,6 +8,8 @@ Ctrl-C or SIGTERM, before writing ``results/<cell>.json``.
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -35,6 +37,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--cell", help="run the node checks (--pyargs lrmatrix.infra_tests) against this matrix cell"
     )
     options.add_all(group.addoption)
+    if importlib.util.find_spec("xdist") is None:  # so that -n is refused in words, not a usage dump
+        group._addoption("-n", "--numprocesses", dest="numprocesses", default=None, help=argparse.SUPPRESS)
+
+
+#: a cell is one node taken through one scenario by one process; xdist would run it per worker
+PARALLEL_REFUSED = (
+    "pytest -n (xdist) would run the scenario once per worker on one node; leave out -n "
+    "(cells run side by side as separate runs: lrmatrix run CELL..., tox -p)"
+)
+
+
+def _refuse_parallel(config: pytest.Config) -> None:
+    """Refused before anything is built: without xdist -n is ours to refuse; with it, only a cell run."""
+    given = config.getoption("numprocesses", None)
+    ours = importlib.util.find_spec("xdist") is None
+    if given not in (None, 0, "0") and (ours or config.getoption("--cell")):
+        pytest.exit(PARALLEL_REFUSED, returncode=BadInput.exit_code)
 
 
 def _interrupted(config: pytest.Config, signal_name: str) -> None:
@@ -71,6 +90,7 @@ def _signal_to_interrupt(config: pytest.Config) -> Callable[[int, FrameType | No
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "phase(name): scenario phase of a node check")
+    _refuse_parallel(config)
     cell_name = config.getoption("--cell")
     if not cell_name:
         return
