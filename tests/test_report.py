@@ -39,7 +39,7 @@ def write(folder: Path, result: dict, name: str | None = None) -> Path:
 def test_terminal_table_from_real_results():
     out = terminal.render(build_rows([real(c) for c in CELLS], MATRIX))
     lines = out.splitlines()
-    assert lines[0].split()[:4] == ["cell", "result", "expected", "observed"]
+    assert lines[1].split()[:4] == ["cell", "result", "expected", "observed"]  # under a 2-line header
     liverestore = next(line for line in lines if line.startswith("engine-liverestore "))
     assert liverestore.split()[1:4] == ["PASS", "survive", "survive"]
     assert "0/100" in liverestore  # node path: nothing failed while dockerd was down
@@ -52,12 +52,43 @@ def test_terminal_table_from_real_results():
     assert "engine-liverestore: loopback path fails while dockerd is down" in out
 
 
+ALL_ENGINES = DATA / "run-engines"
+
+
+def test_the_default_table_fits_120_columns_and_wide_shows_every_column():
+    rows = build_rows(results.load_many([ALL_ENGINES]), [])
+    default = terminal.render(rows)
+    assert max(len(line) for line in default.splitlines()) <= 120
+    assert re.search(r"^engine26-liverestore-downgrade20 +PASS", default, re.M)  # no name cut short
+    wide = terminal.render(rows, wide=True)
+    assert max(len(line) for line in wide.splitlines()) > 120
+    header, _ = table_cells(rows)  # every column, as Markdown and HTML show them
+    assert [h for h in header if h not in wide] == []
+    assert "containerd" not in default and "20.10.24+dfsg1" not in default
+    assert "\x1b[" not in default + wide  # plain unless asked for colour
+
+
+def test_colour_only_when_asked_for():
+    rows = build_rows([real("engine-liverestore")])
+    assert "\x1b[" in terminal.render(rows, color=True)
+    assert terminal.render(rows, color=False) == terminal.render(rows)
+
+
+def test_lrmatrix_report_wide_flag(capsys):
+    assert main(["report", str(ALL_ENGINES), "--no-matrix", "--wide"]) == 0
+    wide = capsys.readouterr().out
+    assert main(["report", str(ALL_ENGINES), "--no-matrix"]) == 0
+    default = capsys.readouterr().out
+    assert "containerd" in wide and "containerd" not in default
+    assert max(len(line) for line in default.splitlines()) <= 120
+
+
 def test_failed_cell_shows_fail_and_reason():
     bad = copy.deepcopy(real("engine-liverestore"))
     bad["verdict"].update(observed="outage", passed=False, reason="12/100 requests failed while down")
     bad["checks"][0]["passed"] = False
     out = terminal.render(build_rows([bad]))
-    assert out.splitlines()[2].split()[:4] == ["engine-liverestore", "FAIL", "survive", "outage"]
+    assert out.splitlines()[3].split()[:4] == ["engine-liverestore", "FAIL", "survive", "outage"]
     assert "verdict: 12/100 requests failed while down" in out
     assert f"failed check {bad['checks'][0]['phase']}/{bad['checks'][0]['id']}" in out
 

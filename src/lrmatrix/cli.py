@@ -20,7 +20,6 @@ from lrmatrix.errors import INTERRUPTED, BadInput, LrmatrixError
 from lrmatrix.matrix import Cell, Matrix, load_matrix
 from lrmatrix.options import cell_argv
 from lrmatrix.report import rows as report_rows
-from lrmatrix.report import terminal
 
 
 def cmd_cells(args: argparse.Namespace) -> int:
@@ -60,7 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if found:  # a cell refused before it began (exit 2) has said why; no table of nothing
         rows = report_rows.build_rows([results.load(p) for p in found], [(c.name, c.expect) for c in cells])
         print()
-        print(terminal.render(rows))
+        print(cli_report.table_text(rows, args))
     if INTERRUPTED in codes:  # the cell tore its node down; its result says where it stopped
         return INTERRUPTED
     if any(code not in (0, 1) for code in codes):
@@ -154,6 +153,7 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run cells (the node checks with --cell ...) and print the table")
     run.add_argument("cells", nargs="+", metavar="CELL")
     options.add_all(run.add_argument)
+    cli_report.add_wide(run)
     cli_report.register(sub)
     cli_plan.register(sub)
     rec = sub.add_parser(

@@ -23,6 +23,7 @@ def register(sub: Any) -> None:
     rep = sub.add_parser("report", help="matrix table (and timelines) from result files or folders")
     rep.add_argument("results", nargs="+", metavar="RESULTS")
     rep.add_argument("--format", choices=("terminal", "markdown", "html"), default="terminal")
+    add_wide(rep)
     _output_and_newest(rep)
     rep.add_argument("--no-matrix", action="store_true", help="do not list matrix cells without a result")
     rep.add_argument("--title", default="lrmatrix report")
@@ -74,6 +75,21 @@ def register(sub: Any) -> None:
     ci.set_defaults(func=cmd_ci)
 
 
+def add_wide(p: argparse.ArgumentParser) -> None:
+    """The terminal table's width switch (``report`` and ``run``); Markdown and HTML show every column."""
+    p.add_argument(
+        "--wide",
+        action="store_true",
+        help=f"terminal table: every column (versions, PIDs kept, coverage...), not {terminal.WIDTH} wide",
+    )
+
+
+def table_text(rows: list[report_rows.Row], args: argparse.Namespace) -> str:
+    """The terminal table for ``rows``: coloured only when it goes to a terminal."""
+    to_tty = not getattr(args, "output", None) and sys.stdout.isatty()
+    return terminal.render(rows, wide=args.wide, color=to_tty)
+
+
 def _output_and_newest(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", metavar="FILE", help="write here instead of stdout")
     p.add_argument("--newest", action="store_true", help="two results for one cell: take the later")
@@ -111,7 +127,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         text = markdown.render(rows, args.title)
     else:
-        text = terminal.render(rows)
+        text = table_text(rows, args)
     emit(text, args.output)
     if args.exit_zero:
         return 0

@@ -6,6 +6,9 @@ cells, so the wording of each cell lives here once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from lrmatrix.report.rows import PATH_ORDER, Row
 
 
@@ -20,12 +23,18 @@ def _onoff(value: bool | None) -> str:
     return "-" if value is None else ("on" if value else "off")
 
 
-def _path(row: Row, name: str) -> str:
+def _live_restore(row: Row) -> str:
+    return f"{_onoff(row.lr_configured)}/{_onoff(row.lr_effective)}"
+
+
+def _path(row: Row, name: str, coverage: bool = True) -> str:
     p = row.paths.get(name)
     if p is None:
         return "-"
-    cov = "-" if p.coverage is None else f"{p.coverage:.0%}"
-    return f"{p.failed_while_down}/{p.sent_while_down} {p.longest_outage_ms / 1000:.3f}s {cov}"
+    text = f"{p.failed_while_down}/{p.sent_while_down} {p.longest_outage_ms / 1000:.3f}s"
+    if not coverage:
+        return text
+    return f"{text} {'-' if p.coverage is None else f'{p.coverage:.0%}'}"
 
 
 def _horizon(row: Row) -> str:
@@ -38,47 +47,61 @@ def _opt(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
-def table_cells(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
-    """Header and body; path and Kubernetes columns appear only when some cell has them."""
+@dataclass(frozen=True)
+class Column:
+    """A column: its full header and text (Markdown, HTML, ``--wide``), and its header and text
+    in the default terminal table (no short header: shown with ``--wide`` only, like
+    ``kubectl get -o wide``)."""
+
+    header: str
+    value: Callable[[Row], str]
+    short: str | None = None
+    short_value: Callable[[Row], str] | None = None
+
+    def text(self, row: Row, *, wide: bool) -> str:
+        return (self.value if wide or self.short_value is None else self.short_value)(row)
+
+
+def columns(rows: list[Row]) -> list[Column]:
+    """Every column; path and Kubernetes columns appear only when some cell has them."""
     paths = [n for n in PATH_ORDER if any(n in r.paths for r in rows)]
     kube = any(r.ready_transitions is not None or "kubernetes" in r.versions for r in rows)
-    header = [
-        "cell",
-        "result",
-        "expected",
-        "observed",
-        "live-restore cfg/eff",
-        *[f"{p} failed-while-down / longest outage / coverage" for p in paths],
-        "PIDs kept",
-        "restarts",
-        "log horizon",
-        *(["node Ready transitions"] if kube else []),
-        "docker",
-        "containerd",
-        "runc",
-        *(["kubernetes"] if kube else []),
-    ]
-    body = []
-    for r in rows:
-        body.append(
-            [
-                r.cell,
-                status(r),
-                r.expected or "-",
-                r.observed,
-                f"{_onoff(r.lr_configured)}/{_onoff(r.lr_effective)}",
-                *[_path(r, p) for p in paths],
-                "-" if r.pids_kept is None else ("yes" if r.pids_kept else "no"),
-                _opt(r.restarts),
-                _horizon(r),
-                *([_opt(r.ready_transitions)] if kube else []),
-                r.versions.get("docker", "-"),
-                r.versions.get("containerd", "-"),
-                r.versions.get("runc", "-"),
-                *([r.versions.get("kubernetes", "-")] if kube else []),
-            ]
+
+    def path_column(name: str) -> Column:
+        full = f"{name} failed-while-down / longest outage / coverage"
+        return Column(
+            full, lambda r: _path(r, name), f"{name} path\nfailed outage", lambda r: _path(r, name, False)
         )
-    return header, body
+
+    def version(name: str) -> Column:
+        return Column(name, lambda r: r.versions.get(name, "-"))
+
+    def same(header: str, value: Callable[[Row], str]) -> Column:
+        return Column(header, value, header)
+
+    return [
+        same("cell", lambda r: r.cell),
+        same("result", status),
+        same("expected", lambda r: r.expected or "-"),
+        same("observed", lambda r: r.observed),
+        Column("live-restore cfg/eff", _live_restore, "LR\ncfg/eff"),
+        *[path_column(p) for p in paths],
+        Column("PIDs kept", lambda r: "-" if r.pids_kept is None else ("yes" if r.pids_kept else "no")),
+        Column("restarts", lambda r: _opt(r.restarts)),
+        Column("log horizon", _horizon),
+        *([Column("node Ready transitions", lambda r: _opt(r.ready_transitions))] if kube else []),
+        version("docker"),
+        version("containerd"),
+        version("runc"),
+        *([version("kubernetes")] if kube else []),
+    ]
+
+
+def table_cells(rows: list[Row], *, wide: bool = True) -> tuple[list[str], list[list[str]]]:
+    """Header and body: every column, or (``wide=False``) the default terminal table's."""
+    shown = [c for c in columns(rows) if wide or c.short]
+    header = [c.header if wide else str(c.short) for c in shown]
+    return header, [[c.text(r, wide=wide) for c in shown] for r in rows]
 
 
 def notes(row: Row) -> list[str]:
