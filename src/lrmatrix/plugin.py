@@ -22,6 +22,7 @@ import pytest
 from lrmatrix import options, preflight
 from lrmatrix.drivers import NodeSpec, make_node
 from lrmatrix.errors import INTERRUPTED, BadInput, LrmatrixError, NodeError
+from lrmatrix.live import LiveLine
 from lrmatrix.matrix import load_matrix
 from lrmatrix.process import become_subreaper, reap_orphans
 from lrmatrix.scenario import PHASES, Scenario
@@ -29,6 +30,7 @@ from lrmatrix.scenario import PHASES, Scenario
 KEY = pytest.StashKey[Scenario]()
 RESULT_KEY = pytest.StashKey[Path]()
 LOCK_KEY = pytest.StashKey[preflight.ResultLock]()
+LIVE_KEY = pytest.StashKey[LiveLine]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -133,9 +135,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         session.config.stash[LOCK_KEY] = lock.acquire()
     except LrmatrixError as exc:
         pytest.exit(str(exc), returncode=exc.exit_code)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    live = LiveLine.start(scenario, reporter._tw) if reporter is not None else None
+    if live is not None:
+        session.config.stash[LIVE_KEY] = live
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    _stop_live(config)
     lock = config.stash.get(LOCK_KEY, None)
     if lock is not None:
         lock.release()
@@ -240,8 +247,17 @@ def _one_line(report: pytest.TestReport) -> str:
     return lines[0][:300] if lines else "failed"
 
 
+def _stop_live(config: pytest.Config) -> None:
+    """The node is torn down by now: pytest's summary prints below, plain."""
+    live = config.stash.get(LIVE_KEY, None)
+    if live is not None:
+        live.stop()
+        del config.stash[LIVE_KEY]
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _stop_live(session.config)
     scenario = session.config.stash.get(KEY, None)
     if scenario is None:
         return
