@@ -39,6 +39,9 @@ def render(rows: list[Row], *, wide: bool = False, color: bool = False) -> str:
         highlight=False,
     )
     console.print(table)
-    for note in (f"{r.cell}: {n}" for r in rows for n in notes(r)):
+    said = [f"{r.cell}: {n}" for r in rows for n in notes(r)]
+    if said:
+        console.print()
+    for note in said:
         console.print(note, markup=False)
     return "\n".join(line.rstrip() for line in out.getvalue().splitlines()).strip("\n")
