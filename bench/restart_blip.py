@@ -12,11 +12,10 @@ import subprocess
 import threading
 import time
 
-from lrmatrix import daemon_config, image
+from live_node import live_restore_node  # bench/, beside this script
+from lrmatrix import image
 from lrmatrix.drivers.engine import EngineNode
-from lrmatrix.matrix import load_matrix
 from lrmatrix.probe import Target, new_session, request_once
-from lrmatrix.process import become_subreaper
 from lrmatrix.workload import ENDPOINTS, Workload
 
 
@@ -35,16 +34,7 @@ def sample(node: EngineNode, url: str, stop: threading.Event, out: list[tuple[fl
 
 
 def main() -> None:
-    become_subreaper()
-    node = EngineNode(load_matrix().cell("engine-liverestore"))
-    node.sanity_checks()
-    try:
-        node.create()
-        raw = node.read_file(node.daemon_json_path)
-        node.write_file(node.daemon_json_path, daemon_config.merge_live_restore(raw, True))
-        node.stop_daemon("SIGTERM")
-        node.start_daemon()
-        node.import_image(str(image.cached_tarball()), image.image_tag(), image.CMD)
+    with live_restore_node() as node:
         workload = Workload(node, image.image_tag(), config_dir=node.work_dir)
         workload.deploy()
         time.sleep(1)
@@ -69,8 +59,6 @@ def main() -> None:
                 print(f"{t - started:+.3f}s  {rules:<16} HTTP {'ok' if ok else 'failed'}")
                 last = (dnat, ok)
         print(f"+{api:.3f}s  the API answers")
-    finally:
-        node.destroy()
 
 
 if __name__ == "__main__":

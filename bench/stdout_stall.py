@@ -14,10 +14,9 @@ import argparse
 import time
 from pathlib import Path
 
-from lrmatrix import daemon_config, image, log_pressure, stdout_pipes
+from live_node import live_restore_node  # bench/, beside this script
+from lrmatrix import image, log_pressure, stdout_pipes
 from lrmatrix.drivers.engine import EngineNode
-from lrmatrix.matrix import load_matrix
-from lrmatrix.process import become_subreaper
 
 LINE = 100
 OPTIONS = {
@@ -68,23 +67,11 @@ def main() -> None:
         "--engine", default="", help="a platform's engine, e.g. engine26 (default: the machine's)"
     )
     args = ap.parse_args()
-    become_subreaper()
-    node = EngineNode(load_matrix().cell(f"{args.engine or 'engine'}-liverestore"))
-    node.sanity_checks()
-    try:
-        node.create()
-        raw = node.read_file(node.daemon_json_path)
-        node.write_file(node.daemon_json_path, daemon_config.merge_live_restore(raw, True))
-        node.stop_daemon("SIGTERM")
-        node.start_daemon()
-        node.import_image(str(image.cached_tarball()), image.image_tag(), image.CMD)
+    with live_restore_node(f"{args.engine or 'engine'}-liverestore") as node:
         print(f"dockerd {node.versions()['docker']}: {LINE} B lines written while dockerd was down")
         for i, (label, options) in enumerate(OPTIONS.items()):
             lines, seen = stalled_lines(node, f"writer{i}", options)
             print(f"  {label:<30} {lines * LINE:>8} B, then: {seen or 'no blocked write seen'}")
-    finally:
-        node.destroy()
-        node.release()
 
 
 if __name__ == "__main__":
