@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from lrmatrix import image
+from lrmatrix.deadline import Clock, poll
 from lrmatrix.engines import Engine, upstream
 from lrmatrix.errors import NodeError
 from lrmatrix.probe import Probe, Target
@@ -367,9 +368,13 @@ class AwaitProbeRecovery(Action):
         if s.probe is None or d.stop_at is None or d.start_at is None:
             return
         node = s.probe.records.get("node")
-        deadline = s.now() + s.cell.timings.recover_timeout_s
-        while node is not None and awaited(list(node.samples), d.stop_at, d.start_at) and s.now() < deadline:
-            s.sleep(s.cell.timings.probe_interval_s)
+        if node is not None:
+            timings, stop_at, start_at = s.cell.timings, d.stop_at, d.start_at
+
+            def answered() -> bool:
+                return not awaited(list(node.samples), stop_at, start_at)
+
+            poll(answered, timings.recover_timeout_s, timings.probe_interval_s, Clock(s.now, s.sleep))
 
     def describe(self, cell: Cell) -> str:
         return until("the probe has seen every container answer again", cell.timings.recover_timeout_s)

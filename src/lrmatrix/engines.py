@@ -17,10 +17,10 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from lrmatrix.deadline import poll
 from lrmatrix.errors import BadInput, EnvironmentProblem
 from lrmatrix.process import missing_commands, run
 
@@ -133,16 +133,16 @@ class _locked:
 
     def __enter__(self) -> None:
         self.fh = self.path.open("w")
-        deadline = time.monotonic() + LOCK_WAIT_S
-        while True:
-            try:
-                fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    self.fh.close()
-                    raise EnvironmentProblem(f"{self.path} stayed locked for {LOCK_WAIT_S:.0f}s") from None
-                time.sleep(0.2)
+        if not poll(self._take, LOCK_WAIT_S, 0.2):
+            self.fh.close()
+            raise EnvironmentProblem(f"{self.path} stayed locked for {LOCK_WAIT_S:.0f}s")
+
+    def _take(self) -> bool:
+        try:
+            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
 
     def __exit__(self, *exc: object) -> None:
         self.fh.close()

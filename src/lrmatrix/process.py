@@ -11,9 +11,11 @@ import ctypes
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from lrmatrix.deadline import poll
+from lrmatrix.procfs import parse_stat
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -76,12 +78,10 @@ def reap_adopted_daemons() -> list[int]:
         if not entry.name.isdigit():
             continue
         try:
-            head, _, tail = (entry / "stat").read_text().rpartition(")")
+            stat = parse_stat((entry / "stat").read_text())
         except OSError:
             continue
-        fields = tail.split()
-        comm = head.split(" (", 1)[-1]
-        if len(fields) > 1 and fields[0] == "Z" and fields[1] == str(me) and comm in DOCKER_DAEMONS:
+        if stat is not None and stat.zombie and stat.ppid == me and stat.comm in DOCKER_DAEMONS:
             try:
                 if os.waitpid(int(entry.name), os.WNOHANG)[0]:
                     reaped.append(int(entry.name))
@@ -93,15 +93,17 @@ def reap_adopted_daemons() -> list[int]:
 def reap_orphans(wait_s: float = 0.0) -> list[int]:
     """Reap exited adopted children; call only when no subprocess of ours is still running."""
     reaped: list[int] = []
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            pid, _status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return reaped
-        if pid:
+
+    def none_left() -> bool:
+        """Reap what has exited; True once we have no child at all (nothing left to wait for)."""
+        while True:
+            try:
+                pid, _status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return True
+            if not pid:
+                return False
             reaped.append(pid)
-            continue
-        if time.monotonic() >= deadline:
-            return reaped
-        time.sleep(0.05)
+
+    poll(none_left, wait_s, 0.05)
+    return reaped

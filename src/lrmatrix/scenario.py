@@ -126,7 +126,9 @@ class Scenario:
         self.probe.start()
 
     def kube_client(self) -> Kube:
-        return self.node.kube_client()
+        from lrmatrix.kube.api import cluster_of
+
+        return cluster_of(self.node)
 
     def write_result(self) -> Path | None:
         return results.write(self.final, self.results_dir)

@@ -22,6 +22,8 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from lrmatrix.procfs import STAT_FIELDS_SOURCE
+
 if TYPE_CHECKING:
     from lrmatrix.drivers.base import Node
 
@@ -52,8 +54,8 @@ def read(path):
     except OSError:
         return ""
 def ppid(pid):
-    tail = read(f"/proc/{pid}/stat").rpartition(")")[2].split()
-    return int(tail[1]) if len(tail) > 1 else 0
+    fields = stat_fields(read(f"/proc/{pid}/stat"))
+    return int(fields[1]) if len(fields) > 1 else 0
 def writing(pid):
     # the pipe a process is blocked writing into: /proc/PID/syscall names the call and its fd
     fields = read(f"/proc/{pid}/syscall").split()
@@ -95,6 +97,8 @@ for arg in sys.argv[1:]:
     }
 print(json.dumps(out))
 """
+#: the node parses stat as the harness does
+GAUGE = STAT_FIELDS_SOURCE + GAUGE
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from lrmatrix.deadline import Clock, poll
 from lrmatrix.drivers.base import Node
 from lrmatrix.errors import LrmatrixError
 
@@ -25,12 +26,7 @@ NAT_SAMPLE_PERIOD_S = 0.02
 def every(period: float, step: Callable[[], bool], stop: threading.Event, limit_s: float) -> None:
     """Call ``step`` every ``period`` seconds until it returns False, ``stop`` is set or
     ``limit_s`` has passed."""
-    deadline = time.monotonic() + limit_s
-    while not stop.is_set() and time.monotonic() < deadline:
-        began = time.monotonic()
-        if not step():
-            return
-        stop.wait(max(0.0, period - (time.monotonic() - began)))
+    poll(lambda: stop.is_set() or not step(), limit_s, period, Clock(sleep=stop.wait))
 
 
 class Watcher:

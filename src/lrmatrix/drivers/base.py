@@ -8,40 +8,23 @@ engine, ssh and minikube drivers stay small and behave the same.
 from __future__ import annotations
 
 import json
-import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from lrmatrix.command import CmdResult
+from lrmatrix.deadline import poll
 from lrmatrix.errors import BadInput, NodeError
 from lrmatrix.probe import Target
+from lrmatrix.procfs import parse_stat, parse_stats
 
 if TYPE_CHECKING:
     from testinfra.backend.base import BaseBackend
 
     from lrmatrix.engines import Engine
-    from lrmatrix.kube.api import Kube
     from lrmatrix.matrix import Cell
 
 DAEMON_DOWN = "Cannot connect to the Docker daemon"
-
-
-@dataclass(frozen=True)
-class CmdResult:
-    """Outcome of a command on the node; the same shape whatever the transport."""
-
-    argv: tuple[str, ...]
-    rc: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.rc == 0
-
-    def one_line(self) -> str:
-        text = (self.stderr or self.stdout).strip().splitlines()
-        return text[-1] if text else f"exit {self.rc}"
 
 
 @dataclass(frozen=True)
@@ -217,14 +200,16 @@ class Node(ABC):
 
     def wait_api(self, timeout: float, alive: Any = None) -> None:
         """Poll the API until it answers; ``alive()`` False means the daemon died: stop early."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def answered() -> bool:
             if self.api_ready():
-                return
+                return True
             if alive is not None and not alive():
                 raise NodeError("dockerd exited while starting")
-            time.sleep(0.1)
-        raise NodeError(f"the Docker API did not answer within {timeout:.0f}s")
+            return False
+
+        if not poll(answered, timeout, 0.1):
+            raise NodeError(f"the Docker API did not answer within {timeout:.0f}s")
 
     def info(self) -> dict[str, Any]:
         return json.loads(self.docker_ok("info", "--format", "{{json .}}"))
@@ -246,33 +231,23 @@ class Node(ABC):
 
     def proc(self, pid: int) -> ProcInfo | None:
         """Identity of a process on the node from /proc, ``None`` if it does not exist."""
-        stat = self.read_file(f"/proc/{pid}/stat")
+        raw = self.read_file(f"/proc/{pid}/stat")
         cmd = self.read_file(f"/proc/{pid}/cmdline")
-        if stat is None or cmd is None:
-            return None
-        # comm may contain spaces or parentheses: split after the last ')'
-        rest = stat.decode(errors="replace").rsplit(")", 1)[1].split()
-        if rest[0] == "Z":
+        stat = parse_stat(raw.decode(errors="replace")) if raw is not None else None
+        if stat is None or stat.zombie or cmd is None:
             return None
         return ProcInfo(
             pid=pid,
-            ppid=int(rest[1]),
-            start_ticks=int(rest[19]),
+            ppid=stat.ppid,
+            start_ticks=stat.start_ticks,
             cmdline=cmd.replace(b"\0", b" ").decode(errors="replace").strip(),
         )
 
     def children(self, pid: int) -> list[ProcInfo]:
         """Live direct children of ``pid`` (nginx workers of a master, for instance)."""
         res = self.run(["sh", "-c", "cat /proc/[0-9]*/stat 2>/dev/null"])
-        found = []
-        for line in res.stdout.splitlines():
-            head, _, tail = line.rpartition(")")
-            fields = tail.split()
-            if len(fields) > 1 and fields[1] == str(pid) and fields[0] != "Z":
-                info = self.proc(int(head.split(" (", 1)[0]))
-                if info is not None:
-                    found.append(info)
-        return found
+        kids = (self.proc(st.pid) for st in parse_stats(res.stdout) if st.ppid == pid and not st.zombie)
+        return [info for info in kids if info is not None]
 
     def import_image(self, tarball: str, tag: str, cmd: str) -> None:
         """Import a root filesystem tarball as an image (the CLI reads the local path)."""
@@ -286,10 +261,6 @@ class Node(ABC):
             f"the {self.scheme} driver cannot swap dockerd binaries (cell {self.cell.name} starts engine "
             f"{engine.name} after the window): upgrade cells run on engine:// nodes"
         )
-
-    def kube_client(self) -> Kube:
-        """The Kubernetes API of the cluster this node belongs to (Kubernetes drivers only)."""
-        raise BadInput(f"the {self.scheme} driver has no Kubernetes API; Kubernetes cells need minikube")
 
     def release(self) -> None:  # noqa: B027 - an optional hook: most drivers reserve nothing
         """After ``destroy`` and the residue check: let go of what reserved the node (a slot's

@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -24,11 +23,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from testinfra.backend.local import LocalBackend
 
 from lrmatrix import daemon_config, engines, preflight
+from lrmatrix.command import CmdResult
+from lrmatrix.deadline import poll
 from lrmatrix.drivers import engine_net
-from lrmatrix.drivers.base import CmdResult, Node
+from lrmatrix.drivers.base import Node
 from lrmatrix.engines import Engine
 from lrmatrix.errors import EnvironmentProblem, NodeError
 from lrmatrix.process import DOCKER_DAEMONS, missing_commands, reap_adopted_daemons, run
+from lrmatrix.procfs import parse_stat
 
 if TYPE_CHECKING:
     from testinfra.backend.base import CommandResult
@@ -323,13 +325,12 @@ class EngineNode(Node):
         it and, adopted by us, end as a zombie; a zombie still counts as alive to the next
         dockerd (kill(pid, 0) succeeds), which then waits for its socket and times out. Its
         command line empties while it exits, so it is followed by pid, not by name."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def gone() -> bool:
             reap_adopted_daemons()
-            if not Path(f"/proc/{pid}").exists():
-                return True
-            time.sleep(0.05)
-        return False
+            return not Path(f"/proc/{pid}").exists()
+
+        return poll(gone, timeout, 0.05)
 
     def _wait_gone(self, pid: int, timeout: float) -> bool:
         if self._dockerd is not None and self._dockerd.pid == pid:
@@ -338,12 +339,7 @@ class EngineNode(Node):
                 return True
             except subprocess.TimeoutExpired:
                 return False
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc(pid) is None:
-                return True
-            time.sleep(0.05)
-        return False
+        return poll(lambda: self.proc(pid) is None, timeout, 0.05)
 
     def daemon_pid(self) -> int | None:
         if self._dockerd is not None:
@@ -510,10 +506,10 @@ def _host_procs_mentioning(needle: str) -> list[_HostProc]:
             continue
         try:
             cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            stat = parse_stat((entry / "stat").read_text())
         except OSError:
             continue
-        if needle in cmd and state != "Z":
+        if needle in cmd and stat is not None and not stat.zombie:
             found.append(_HostProc(int(entry.name), cmd.strip()))
     return found
 

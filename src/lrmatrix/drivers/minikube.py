@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lrmatrix import daemon_config
-from lrmatrix.drivers.base import CmdResult, Node
+from lrmatrix.command import CmdResult
+from lrmatrix.deadline import poll
+from lrmatrix.drivers.base import Node
 from lrmatrix.errors import BadInput, EnvironmentProblem, NodeError
 from lrmatrix.kube.api import guard_context
 from lrmatrix.kube.control_plane import ControlPlaneWait, wait_control_plane
@@ -285,18 +287,14 @@ class MinikubeNode(Node):
         res = self.sudo("systemctl", "stop", *DOCKER_UNITS, timeout=self.cell.timings.stop_timeout_s + 30)
         if not res.ok:
             raise NodeError(f"systemctl stop {' '.join(DOCKER_UNITS)} failed: {res.one_line()}")
-        deadline = self.runner.monotonic() + self.cell.timings.stop_timeout_s
-        while self.daemon_pid() is not None:
-            if self.runner.monotonic() >= deadline:
-                raise NodeError(f"dockerd still runs {self.cell.timings.stop_timeout_s:.0f}s after the stop")
-            self.runner.sleep(0.5)
+        if not poll(
+            lambda: self.daemon_pid() is None, self.cell.timings.stop_timeout_s, 0.5, self.runner.clock
+        ):
+            raise NodeError(f"dockerd still runs {self.cell.timings.stop_timeout_s:.0f}s after the stop")
 
     def wait_api(self, timeout: float, alive: Any = None) -> None:
-        deadline = self.runner.monotonic() + timeout
-        while not self.api_ready():
-            if self.runner.monotonic() >= deadline:
-                raise NodeError(f"the Docker API on {self.profile} did not answer within {timeout:.0f}s")
-            self.runner.sleep(1.0)
+        if not poll(self.api_ready, timeout, 1.0, self.runner.clock):
+            raise NodeError(f"the Docker API on {self.profile} did not answer within {timeout:.0f}s")
 
     def daemon_pid(self) -> int | None:
         res = self.run(["pidof", "dockerd"])

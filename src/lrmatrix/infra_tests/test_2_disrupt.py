@@ -3,10 +3,9 @@ while it is down. What must stay (live-restore) or go (without) is the point of 
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
+from lrmatrix.deadline import poll
 from lrmatrix.drivers.base import DAEMON_DOWN
 
 
@@ -57,9 +56,12 @@ def test_container_processes_kept_or_gone(node, lrm_scenario, cell):
             assert now is not None, f"pid {p.pid} ({p.cmdline[:40]}) is gone"
             assert now.start_ticks == p.start_ticks, f"pid {p.pid} was replaced (new start time)"
     else:
-        deadline = time.monotonic() + 5
         alive = before
-        while alive and time.monotonic() < deadline:
+
+        def all_gone() -> bool:
+            nonlocal alive
             alive = [p for p in before if (n := node.proc(p.pid)) and n.key == p.key]
-            time.sleep(0.1)
+            return not alive
+
+        poll(all_gone, 5, 0.1)
         assert not alive, f"still running without live-restore: {[p.pid for p in alive]}"

@@ -6,11 +6,29 @@ object), and so does ``exec``; a dry run therefore sees the same calls a real ru
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlencode, urlsplit
 
 from lrmatrix.errors import BadInput, EnvironmentProblem
 from lrmatrix.kube.runner import ApiReply, Runner
+
+
+@runtime_checkable
+class ClusterNode(Protocol):
+    """A node that belongs to a Kubernetes cluster the harness can reach (minikube's)."""
+
+    scheme: str
+
+    def kube_client(self) -> Kube: ...
+
+
+def cluster_of(node: object) -> Kube:
+    """The Kubernetes API of ``node``'s cluster; a node without one cannot run a Kubernetes cell."""
+    if not isinstance(node, ClusterNode):
+        scheme = getattr(node, "scheme", type(node).__name__)
+        raise BadInput(f"the {scheme} driver has no Kubernetes API; Kubernetes cells need minikube")
+    return node.kube_client()
+
 
 #: kind -> (API group object, create method, delete method) for what manifests/ contains
 KINDS: dict[str, tuple[str, str, str]] = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from lrmatrix.deadline import poll
 from lrmatrix.errors import NodeError
 from lrmatrix.kube.api import Kube
 from lrmatrix.timestamps import iso
@@ -71,21 +72,17 @@ class NodeTimeline:
 
     def watch(self, until: float) -> None:
         """Sample until the runner's clock reaches ``until`` (e.g. the end of the outage window)."""
-        while True:
+
+        def sample() -> bool:
             self.poll()
-            left = until - self.kube.runner.monotonic()
-            if left <= 0:
-                return
-            self.kube.runner.sleep(min(self.poll_s, left))
+            return False  # never an answer: sampling goes on to the end
+
+        runner = self.kube.runner
+        poll(sample, until - runner.monotonic(), self.poll_s, runner.clock)
 
     def wait_for(self, status: str, timeout: float) -> bool:
         """Sample until the node reports ``status``; False if it did not within ``timeout``."""
-        deadline = self.kube.runner.monotonic() + timeout
-        while self.poll() != status:
-            if self.kube.runner.monotonic() >= deadline:
-                return False
-            self.kube.runner.sleep(self.poll_s)
-        return True
+        return poll(lambda: self.poll() == status, timeout, self.poll_s, self.kube.runner.clock)
 
     @property
     def went_not_ready(self) -> bool:

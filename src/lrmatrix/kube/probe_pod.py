@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lrmatrix.deadline import poll
 from lrmatrix.kube.api import Kube
 from lrmatrix.kube.workload import PodState
 
@@ -74,20 +75,12 @@ class ProbePod:
     def wait_sandbox_failure(self, until: float) -> Sighting:
         """Look until a FailedCreatePodSandBox event shows up or the clock reaches ``until``."""
         runner = self.kube.runner
-        while True:
-            seen = self.look()
-            if seen.sandbox_events or runner.monotonic() >= until:
-                return seen
-            runner.sleep(min(self.poll_s, max(until - runner.monotonic(), 0.0)))
+        poll(lambda: self.look().sandbox_events, until - runner.monotonic(), self.poll_s, runner.clock)
+        return self.sightings[-1]
 
     def wait_running(self, timeout: float) -> Sighting:
-        runner = self.kube.runner
-        deadline = runner.monotonic() + timeout
-        while True:
-            seen = self.look()
-            if (seen.pod.phase == "Running" and seen.pod.ready) or runner.monotonic() >= deadline:
-                return seen
-            runner.sleep(self.poll_s)
+        poll(lambda: _running(self.look()), timeout, self.poll_s, self.kube.runner.clock)
+        return self.sightings[-1]
 
     def nginx_version(self) -> str:
         return self.kube.exec(NAME, self.namespace, ["nginx", "-v"]).strip()
@@ -100,3 +93,7 @@ class ProbePod:
         except ApiException as exc:
             if exc.status != 404:
                 raise
+
+
+def _running(seen: Sighting) -> bool:
+    return seen.pod.phase == "Running" and seen.pod.ready

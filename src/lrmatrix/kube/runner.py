@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from lrmatrix.drivers.base import CmdResult
+from lrmatrix.command import CmdResult
+from lrmatrix.deadline import Clock
 from lrmatrix.process import run as run_local
 
 
@@ -90,6 +91,11 @@ class Runner(ABC):
 
     def wall(self) -> float:
         return time.time()
+
+    @property
+    def clock(self) -> Clock:
+        """This runner's clock for ``deadline.poll`` (virtual in a plan)."""
+        return Clock(self.monotonic, self.sleep)
 
 
 class RealRunner(Runner):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lrmatrix.deadline import poll
 from lrmatrix.errors import EnvironmentProblem, NodeError
 from lrmatrix.kube.api import Kube
 from lrmatrix.kube.settings import KubeSettings, project_dir
@@ -101,16 +102,17 @@ class KubeWorkload:
 
     def wait_ready(self, timeout: float, replicas: int = 2) -> list[PodState]:
         """Poll until exactly ``replicas`` pods are Ready; their state then."""
-        runner = self.kube.runner
-        deadline = runner.monotonic() + timeout
-        while True:
-            pods = self.pods()
-            if len(pods) == replicas and all(p.ready for p in pods):
-                return pods
-            if runner.monotonic() >= deadline:
-                ready = sum(p.ready for p in pods)
-                raise NodeError(f"{ready}/{replicas} nginx-web pods Ready after {timeout:.0f}s")
-            runner.sleep(self.settings.node_poll_s)
+        seen: list[PodState] = []
+
+        def all_ready() -> bool:
+            seen[:] = self.pods()
+            return len(seen) == replicas and all(p.ready for p in seen)
+
+        if not poll(all_ready, timeout, self.settings.node_poll_s, self.kube.runner.clock):
+            raise NodeError(
+                f"{sum(p.ready for p in seen)}/{replicas} nginx-web pods Ready after {timeout:.0f}s"
+            )
+        return seen
 
     def apply_change(self) -> None:
         """The seed's change: patch the ConfigMap, ``rollout restart``, wait for the rollout."""

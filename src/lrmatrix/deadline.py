@@ -1,0 +1,40 @@
+"""The one bounded wait of the harness: check, sleep, check again until an answer or a deadline.
+
+Every wait in ``src/`` goes through ``poll`` so a wait is always bounded in time and reads the
+same way. The clock is a parameter: the real one by default, a runner's or the scenario's
+when ``lrmatrix plan`` replays a scenario on a virtual clock (a wait there costs nothing).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Where a wait reads the time and how it passes time."""
+
+    now: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], object] = time.sleep
+
+
+REAL = Clock()
+
+
+def poll(check: Callable[[], T], timeout: float, interval: float, clock: Clock = REAL) -> T:
+    """Call ``check`` every ``interval`` seconds (start to start) until it returns something
+    truthy, or ``timeout`` seconds have passed on ``clock``; its last value either way (falsy
+    means time ran out). It is called at least once, and once more at the deadline."""
+    deadline = clock.now() + timeout
+    while True:
+        began = clock.now()
+        value = check()
+        left = deadline - clock.now()
+        if value or left <= 0:
+            return value
+        clock.sleep(min(max(0.0, interval - (clock.now() - began)), left))
