@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from lrmatrix.engines import Engine
     from lrmatrix.matrix import Cell
+    from lrmatrix.transport import Transport
 
 DAEMON_DOWN = "Cannot connect to the Docker daemon"
 
@@ -85,9 +86,16 @@ class Node(ABC):
     def destroy(self) -> None:
         """Return the machine to how it was before ``create``; must be safe to call twice."""
 
-    @abstractmethod
+    @property
+    def transport(self) -> Transport:
+        """How commands reach the node: a testinfra backend, shared with the node checks.
+        A driver without one (minikube: its commands go through a runner a plan records)
+        implements ``run`` and ``testinfra_backend`` itself."""
+        raise NotImplementedError(f"the {self.scheme} driver has no transport")
+
     def run(self, argv: list[str], timeout: float = 60.0) -> CmdResult:
         """Run a command on the node with the node's DOCKER_HOST."""
+        return self.transport.exec(argv, timeout)
 
     @abstractmethod
     def read_file(self, path: str) -> bytes | None:
@@ -120,9 +128,9 @@ class Node(ABC):
         if not res.ok:
             raise NodeError(f"cannot send SIGHUP to dockerd (pid {pid}): {res.one_line()}")
 
-    @abstractmethod
     def testinfra_backend(self) -> BaseBackend:
-        """A testinfra backend whose commands run on the node."""
+        """The backend of the checks' ``host`` fixture: the node's transport."""
+        return self.transport
 
     @property
     @abstractmethod

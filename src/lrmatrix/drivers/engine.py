@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
-
-from testinfra.backend.local import LocalBackend
 
 from lrmatrix import daemon_config, engines, preflight
 from lrmatrix.command import CmdResult
@@ -31,10 +29,9 @@ from lrmatrix.engines import Engine
 from lrmatrix.errors import EnvironmentProblem, NodeError
 from lrmatrix.process import DOCKER_DAEMONS, missing_commands, reap_adopted_daemons, run
 from lrmatrix.procfs import parse_stat
+from lrmatrix.transport import Transport
 
 if TYPE_CHECKING:
-    from testinfra.backend.base import CommandResult
-
     from lrmatrix.drivers import NodeSpec
     from lrmatrix.matrix import Cell
 
@@ -47,23 +44,28 @@ def state_root() -> Path:
     return Path(os.environ.get("LRMATRIX_STATE_DIR", STATE_ROOT_DEFAULT))
 
 
-class NetnsBackend(LocalBackend):
-    """testinfra's local backend, with every command run inside the node's namespace."""
+class NetnsTransport(Transport):
+    """Local processes inside the node's network namespace, with the node's DOCKER_HOST."""
 
     NAME = "lrmatrix-engine"
 
     def __init__(self, netns_path: str, docker_host: str, **kwargs: Any) -> None:
         self.netns_path = netns_path
         self.docker_host = docker_host
-        super().__init__(**kwargs)
+        super().__init__("local", **kwargs)
 
-    def run(self, command: str, *args: str, **kwargs: Any) -> CommandResult:
-        inner = self.get_command(command, *args)
-        wrapped = (
-            f"nsenter --net={shlex.quote(self.netns_path)} env "
-            f"DOCKER_HOST={shlex.quote(self.docker_host)} /bin/sh -c {shlex.quote(inner)}"
+    def exec(self, argv: Sequence[str], timeout: float = 60.0) -> CmdResult:
+        """No shell in between: the argv goes to nsenter as it is."""
+        res = run(
+            ["nsenter", f"--net={self.netns_path}", *argv],
+            timeout=timeout,
+            env={"DOCKER_HOST": self.docker_host},
         )
-        return self.run_local(wrapped)
+        return CmdResult(tuple(argv), res.returncode, res.stdout, res.stderr)
+
+    def shell(self, line: str, timeout: float, argv: Sequence[str] = ()) -> CmdResult:
+        res = self.exec(["/bin/sh", "-c", line], timeout)
+        return CmdResult(tuple(argv) or (line,), res.rc, res.stdout, res.stderr)
 
 
 class EngineNode(Node):
@@ -443,13 +445,9 @@ class EngineNode(Node):
         return found
 
     # --- access --------------------------------------------------------------------------
-    def run(self, argv: list[str], timeout: float = 60.0) -> CmdResult:
-        res = run(
-            ["nsenter", f"--net={self._slot.netns_path}", *argv],
-            timeout=timeout,
-            env={"DOCKER_HOST": f"unix://{self.socket_path}"},
-        )
-        return CmdResult(tuple(argv), res.returncode, res.stdout, res.stderr)
+    @property
+    def transport(self) -> NetnsTransport:
+        return NetnsTransport(self._slot.netns_path, f"unix://{self.socket_path}")
 
     def read_file(self, path: str) -> bytes | None:
         try:
@@ -461,9 +459,6 @@ class EngineNode(Node):
         with Path(path).open("r+b" if Path(path).exists() else "wb") as fh:
             fh.truncate(0)
             fh.write(data)
-
-    def testinfra_backend(self) -> NetnsBackend:
-        return NetnsBackend(self._slot.netns_path, f"unix://{self.socket_path}")
 
 
 def _recorded_root(slot: engine_net.Slot) -> Path | None:
