@@ -4,9 +4,15 @@ Entered here into this process's own network namespace, so it needs no node."""
 
 from __future__ import annotations
 
+import os
+
+import pytest
 import testinfra.host
 
+from lrmatrix.command import CmdResult
 from lrmatrix.drivers.engine import NetnsTransport
+from lrmatrix.errors import NodeError
+from lrmatrix.transport import read_files
 
 OWN_NETNS = "/proc/self/ns/net"
 
@@ -32,3 +38,29 @@ def test_the_checks_host_runs_through_the_same_transport() -> None:
     assert (res.rc, res.stdout) == (4, "unix:///nowhere/docker.sock\n")
     assert host.file("/proc/self/ns/net").exists  # a testinfra module on top of ``run``
     assert not host.file("/nowhere/at/all").exists
+
+
+def test_many_files_in_one_command_absent_ones_as_none(tmp_path) -> None:
+    (tmp_path / "bin").write_bytes(b"a\0b c\n\n")
+    (tmp_path / "empty").write_bytes(b"")
+    paths = [
+        str(tmp_path / "bin"),
+        str(tmp_path / "missing"),
+        str(tmp_path / "empty"),
+        f"/proc/{os.getpid()}/stat",
+    ]
+    calls: list[list[str]] = []
+
+    def run(argv: list[str]) -> CmdResult:
+        calls.append(argv)
+        return transport().exec(argv)
+
+    found = read_files(run, paths)
+    assert len(calls) == 1
+    assert found[paths[0]] == b"a\0b c\n\n" and found[paths[1]] is None and found[paths[2]] == b""
+    assert found[paths[3]].startswith(f"{os.getpid()} (".encode())
+
+
+def test_a_failed_batch_is_an_error_not_absent_files() -> None:
+    with pytest.raises(NodeError, match="cannot read 1 files"):
+        read_files(lambda argv: transport().exec(["false"]), ["/etc/hostname"])

@@ -226,13 +226,9 @@ class Scenario:
     def capture(self) -> Snapshot:
         assert self.workload is not None
         snap = Snapshot(self.workload.snapshot())
+        trees = self.node.process_trees([c.pid for c in snap.containers if c.pid])
         for c in snap.containers:
-            master = self.node.proc(c.pid) if c.pid else None
-            if master is None:
-                snap.procs[c.name] = []
-                continue
-            shim = self.node.proc(master.ppid)
-            snap.procs[c.name] = [p for p in (shim, master) if p] + self.node.children(master.pid)
+            snap.procs[c.name] = trees.get(c.pid, []) if c.pid else []
         return snap
 
     # --- phases --------------------------------------------------------------------------
