@@ -29,19 +29,23 @@ import select
 import shlex
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from lrmatrix import daemon_config
-from lrmatrix.drivers.base import CmdResult, Node
+from lrmatrix.command import CmdResult
+from lrmatrix.deadline import Clock, poll
+from lrmatrix.drivers.base import Node
 from lrmatrix.errors import BadInput, EnvironmentProblem, LrmatrixError, NodeError
+from lrmatrix.procfs import parse_stat
+from lrmatrix.transport import Transport, read_files
 from lrmatrix.workload import LABEL, NAME_PREFIX
 
 try:
     import paramiko
-    from testinfra.backend.paramiko import ParamikoBackend
 except ImportError as exc:  # make_node turns this into one line and exit 2
     raise EnvironmentProblem("the ssh driver needs paramiko: pip install 'lrmatrix[ssh]'") from exc
 
@@ -158,6 +162,7 @@ class SshNode(Node):
         self._stopped = False  # by lrmatrix, and not started again since
         self.problems: list[str] = []
         self._client: paramiko.SSHClient | None = None
+        self._transport: SshTransport | None = None
 
     # --- where things are ----------------------------------------------------------------
     @property
@@ -258,54 +263,21 @@ class SshNode(Node):
         self._client = None
 
     # --- access --------------------------------------------------------------------------
-    def run(self, argv: list[str], timeout: float = 60.0) -> CmdResult:
-        return self._exec(shlex.join(argv), timeout, tuple(argv))
+    @property
+    def transport(self) -> SshTransport:
+        """One transport (on the one connection) for the harness and the checks."""
+        if self._transport is None:
+            self._transport = SshTransport(self)
+        return self._transport
 
     def _exec(
         self, command: str, timeout: float, argv: tuple[str, ...] = (), stdin: bytes | Path = b""
     ) -> CmdResult:
-        """Run a shell command line on the node; a command still running at ``timeout`` is cut (124)."""
-        rc, out, err = self._exec_raw(command, timeout, stdin)
-        return CmdResult(argv or (command,), rc, out.decode(errors="replace"), err.decode(errors="replace"))
+        return self.transport.shell(command, timeout, argv, stdin)
 
-    def _exec_raw(self, command: str, timeout: float, stdin: bytes | Path = b"") -> tuple[int, bytes, bytes]:
-        """One exec channel: ``stdin`` (bytes, or a local file streamed in chunks) goes to the
-        command, then EOF. Files travel this way too, so the node's sshd needs no SFTP subsystem
-        (hardened nodes often have none)."""
-        transport = self.client.get_transport()
-        assert transport is not None
-        chan = transport.open_session(timeout=CONNECT_TIMEOUT_S)
-        out, err = bytearray(), bytearray()
-        deadline = time.monotonic() + timeout
-        try:
-            chan.settimeout(timeout)
-            chan.exec_command(command)
-            if isinstance(stdin, Path):
-                with stdin.open("rb") as fh:
-                    while chunk := fh.read(STREAM_CHUNK):
-                        chan.sendall(chunk)
-            elif stdin:
-                chan.sendall(stdin)
-            chan.shutdown_write()
-            while not (chan.exit_status_ready() and (chan.eof_received or chan.closed)):
-                if time.monotonic() >= deadline:
-                    return 124, bytes(out), f"timed out after {timeout}s".encode()
-                select.select([chan], [], [], 0.05)
-                while chan.recv_ready():
-                    out += chan.recv(65536)
-                while chan.recv_stderr_ready():
-                    err += chan.recv_stderr(65536)
-            while chan.recv_ready():
-                out += chan.recv(65536)
-            while chan.recv_stderr_ready():
-                err += chan.recv_stderr(65536)
-            rc = chan.recv_exit_status()
-        except (TimeoutError, OSError, paramiko.SSHException) as exc:
-            why = str(exc) or type(exc).__name__
-            raise NodeError(f"`{command[:80]}` on {self.label} broke off: {why}") from None
-        finally:
-            chan.close()
-        return rc, bytes(out), bytes(err)
+    def read_files(self, paths: list[str]) -> dict[str, bytes | None]:
+        """All in one command: one round trip, not one per file."""
+        return read_files(self.run, paths)
 
     def _must(self, argv: list[str] | tuple[str, ...], timeout: float = 60.0) -> CmdResult:
         res = self.run(list(argv), timeout=timeout)
@@ -315,7 +287,9 @@ class SshNode(Node):
 
     def read_file(self, path: str) -> bytes | None:
         quoted = shlex.quote(path)
-        rc, out, err = self._exec_raw(f"test -e {quoted} || exit {ABSENT_RC}; exec cat -- {quoted}", 60)
+        rc, out, err = self.transport.exec_raw(
+            f"test -e {quoted} || exit {ABSENT_RC}; exec cat -- {quoted}", 60
+        )
         if rc == 0:
             return out
         if rc == ABSENT_RC or path.startswith("/proc/"):  # a process may go between test and cat
@@ -336,9 +310,6 @@ class SshNode(Node):
 
     def exists(self, path: str) -> bool:
         return self._exec(f"test -e {shlex.quote(path)}", CONNECT_TIMEOUT_S).ok
-
-    def testinfra_backend(self) -> SshBackend:
-        return SshBackend(self)
 
     def import_image(self, tarball: str, tag: str, cmd: str) -> None:
         """The tarball is on the harness's machine: upload it, import it, and remember to remove it."""
@@ -604,11 +575,8 @@ class SshNode(Node):
             return
         if daemon_config.KEY in config and self.daemon_pid() is not None:
             self.reload_daemon()
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline:
-                if self.effective_live_restore() == want:
-                    return
-                time.sleep(0.1)
+            if poll(lambda: self.effective_live_restore() == want, 5, 0.1):
+                return
         self.stop_daemon("SIGTERM")
         self.start_daemon()
         if self.effective_live_restore() != want:
@@ -693,11 +661,8 @@ class SshNode(Node):
                 self._record()  # first: a run killed from here on is undone by `recover`
                 self._shell(manager.hold, 30)
             self._shell(f"kill -s {shlex.quote(signal_name.removeprefix('SIG'))} {pid}", 15)
-        deadline = time.monotonic() + timeout
-        while self.proc(pid) is not None:
-            if time.monotonic() >= deadline:
-                raise NodeError(f"dockerd (pid {pid}) on {self.label} did not exit within {timeout:.0f}s")
-            time.sleep(0.05)
+        if not poll(lambda: self.proc(pid) is None, timeout, 0.05):
+            raise NodeError(f"dockerd (pid {pid}) on {self.label} did not exit within {timeout:.0f}s")
         if signal_name != "SIGTERM" and manager.after_kill:
             self._shell(manager.after_kill, 30)
         if self.socket_listening():  # a socket unit (its first client starts dockerd), or dockerd is back
@@ -820,9 +785,9 @@ class SshNode(Node):
         return found | ({"changes.json": record} if record else {})
 
 
-class SshBackend(ParamikoBackend):
-    """testinfra's paramiko backend on the driver's connection: testinfra's own client accepts
-    any host key (WarningPolicy); this one has the driver's known_hosts and rejection."""
+class SshTransport(Transport):
+    """Exec channels on the node's one SSH connection (``SshNode.client``, host keys checked,
+    reopened if it dropped): the harness's commands and testinfra's ``host`` alike."""
 
     NAME = "lrmatrix-ssh"
 
@@ -830,18 +795,57 @@ class SshBackend(ParamikoBackend):
         self.node = node
         super().__init__(f"{node.user}@{node.host}:{node.port}")
 
-    @property  # type: ignore[override]
-    def client(self) -> paramiko.SSHClient:
-        return self.node.client
+    def shell(
+        self, line: str, timeout: float, argv: Sequence[str] = (), stdin: bytes | Path = b""
+    ) -> CmdResult:
+        rc, out, err = self.exec_raw(line, timeout, stdin)
+        return CmdResult(
+            tuple(argv) or (line,), rc, out.decode(errors="replace"), err.decode(errors="replace")
+        )
 
-    @client.deleter
-    def client(self) -> None:  # testinfra reconnects once after a dropped connection
-        self.node.close()
+    def exec_raw(self, command: str, timeout: float, stdin: bytes | Path = b"") -> tuple[int, bytes, bytes]:
+        """One exec channel: ``stdin`` (bytes, or a local file streamed in chunks) goes to the
+        command, then EOF. Files travel this way too, so the node's sshd needs no SFTP subsystem
+        (hardened nodes often have none). A command still running at ``timeout`` is cut (124)."""
+        transport = self.node.client.get_transport()
+        assert transport is not None
+        chan = transport.open_session(timeout=CONNECT_TIMEOUT_S)
+        out, err = bytearray(), bytearray()
+
+        def drained() -> bool:
+            while chan.recv_ready():
+                out.extend(chan.recv(65536))
+            while chan.recv_stderr_ready():
+                err.extend(chan.recv_stderr(65536))
+            return chan.exit_status_ready() and (chan.eof_received or chan.closed)
+
+        try:
+            chan.settimeout(timeout)
+            chan.exec_command(command)
+            if isinstance(stdin, Path):
+                with stdin.open("rb") as fh:
+                    while chunk := fh.read(STREAM_CHUNK):
+                        chan.sendall(chunk)
+            elif stdin:
+                chan.sendall(stdin)
+            chan.shutdown_write()
+            # between checks, wait on the channel itself: woken as soon as output arrives
+            if not poll(drained, timeout, 0.05, Clock(sleep=lambda s: select.select([chan], [], [], s))):
+                return 124, bytes(out), f"timed out after {timeout}s".encode()
+            drained()
+            rc = chan.recv_exit_status()
+        except (TimeoutError, OSError, paramiko.SSHException) as exc:
+            why = str(exc) or type(exc).__name__
+            raise NodeError(f"`{command[:80]}` on {self.node.label} broke off: {why}") from None
+        finally:
+            chan.close()
+        return rc, bytes(out), bytes(err)
 
 
 def _start_ticks(pid: int) -> int | None:
     """A local process's start time (clock ticks since boot): with the pid, who it is."""
     try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
+        stat = parse_stat(Path(f"/proc/{pid}/stat").read_text())
+    except OSError:
         return None
+    return stat.start_ticks if stat is not None else None
