@@ -434,7 +434,8 @@ class Scenario:
             )
             + address_changes(containers["before"], containers["after"])
             + misdirected_responses(probes)
-            + self.log_pressure.findings(),
+            + self.log_pressure.findings()
+            + (self.kube.findings() if self.kube is not None else []),
             "log_pressure": self.log_pressure.as_dict(),
             "load": self._load_summary(),
             **({"kubernetes": self.kube.summary()} if self.kube is not None else {}),

@@ -208,6 +208,11 @@ class DryRunScenario(Scenario):
 
 def run_cell(cell: Cell) -> list[Call]:
     """Drive one Kubernetes cell end to end with a recording runner; the calls, in order."""
+    return drive(cell)[0].calls
+
+
+def drive(cell: Cell) -> tuple[RecordingRunner, DryRunScenario]:
+    """The recording runner and the scenario after one Kubernetes cell ran end to end."""
     if cell.driver != "minikube" or not cell.kubernetes:
         raise BadInput(f"the dry run covers Kubernetes cells; {cell.name} uses the {cell.driver} driver")
     settings = MinikubeSettings.load()
@@ -227,4 +232,4 @@ def run_cell(cell: Cell) -> list[Call]:
     scenario.setup()
     scenario.advance(PHASES[-1])
     scenario.finish()
-    return runner.calls
+    return runner, scenario

@@ -413,3 +413,13 @@ def test_sanity_checks_refuse_a_wsl_host_before_any_command(monkeypatch):
     with pytest.raises(BadInput, match="WSL"):
         node.sanity_checks()
     assert [c for c in runner.calls if c.kind == "run"] == []
+
+
+def test_kubernetes_findings_are_the_results_findings_too():
+    """The report and compare read ``findings``: what the Kubernetes steps found (NotReady,
+    the outage pod, restarted pods) must be there, not only under ``kubernetes``."""
+    _, scenario = dryrun.drive(load_matrix().cell("k8s130-noliverestore"))
+    result = scenario.result()
+    kube = result["kubernetes"]["findings"]
+    assert kube
+    assert set(kube) <= set(result["findings"])
