@@ -434,7 +434,8 @@ class Scenario:
             )
             + address_changes(containers["before"], containers["after"])
             + misdirected_responses(probes)
-            + self.log_pressure.findings()
+            # without live-restore the containers stop with the daemon: no horizon to state
+            + (self.log_pressure.findings() if self.cell.live_restore else [])
             + (self.kube.findings() if self.kube is not None else []),
             "log_pressure": self.log_pressure.as_dict(),
             "load": self._load_summary(),
