@@ -28,6 +28,7 @@ import platform
 import select
 import shlex
 import socket
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,6 +55,9 @@ if TYPE_CHECKING:
     from lrmatrix.matrix import Cell
 
 CONNECT_TIMEOUT_S = 10.0
+#: exec channels open at once on the node's one connection: the checks, the daemon watch and
+#: the log-pressure watch share it, and sshd refuses more than MaxSessions (10 by default)
+MAX_CHANNELS = 6
 UPLOAD_TIMEOUT_S = 300.0
 STREAM_CHUNK = 256 * 1024
 ABSENT_RC = 3  # read_file's "no such file", apart from cat's own failures (1)
@@ -793,6 +797,7 @@ class SshTransport(Transport):
 
     def __init__(self, node: SshNode) -> None:
         self.node = node
+        self.channels = threading.BoundedSemaphore(MAX_CHANNELS)
         super().__init__(f"{node.user}@{node.host}:{node.port}")
 
     def shell(
@@ -807,9 +812,30 @@ class SshTransport(Transport):
         """One exec channel: ``stdin`` (bytes, or a local file streamed in chunks) goes to the
         command, then EOF. Files travel this way too, so the node's sshd needs no SFTP subsystem
         (hardened nodes often have none). A command still running at ``timeout`` is cut (124)."""
+        with self.channels:
+            return self._exec(command, timeout, stdin)
+
+    def _open_channel(self) -> paramiko.Channel:
+        """A new exec channel; sshd refuses one while it still counts closing channels against
+        MaxSessions, so a refusal is tried again for up to two seconds."""
         transport = self.node.client.get_transport()
         assert transport is not None
-        chan = transport.open_session(timeout=CONNECT_TIMEOUT_S)
+        refused: list[str] = []
+
+        def opened() -> paramiko.Channel | None:
+            try:
+                return transport.open_session(timeout=CONNECT_TIMEOUT_S)
+            except paramiko.SSHException as exc:  # concurrent opens may see the bare form
+                refused.append(str(exc))
+                return None
+
+        chan = poll(opened, 2.0, 0.1)
+        if chan is None:
+            raise NodeError(f"{self.node.label} refused a new SSH channel: {refused[-1] if refused else '?'}")
+        return chan
+
+    def _exec(self, command: str, timeout: float, stdin: bytes | Path) -> tuple[int, bytes, bytes]:
+        chan = self._open_channel()
         out, err = bytearray(), bytearray()
 
         def drained() -> bool:
