@@ -28,6 +28,9 @@ from lrmatrix.cli import cell_argv, main
 MATRIX = (ROOT / "matrix" / "matrix.toml").read_text()
 RESULT = Path(__file__).parent / "data" / "run-a" / "engine-liverestore.json"
 CRASH = "[cells.engine-liverestore-crash]\n"
+#: the first package-upgrade cell's command list, whole
+_AT = MATRIX.index("upgrade_command = [")
+UPGRADE = MATRIX[_AT : MATRIX.index("]\n", _AT) + 2]
 
 # (case id, text in matrix.toml, replaced by, words the one line must contain)
 MATRIX_CASES = [
@@ -217,6 +220,33 @@ MATRIX_CASES = [
         "[cells.engine-liverestore-noproxy.daemon_json]: 'live-restore' is set by the variant",
     ),
     ("cell-live-restore-key", CRASH, CRASH + "live_restore = false\n", "unknown key 'live_restore'"),
+    # package-upgrade cells
+    (
+        "upgrade-without-engine-after",
+        'engine_after = "docker26"\nupgrade_command',
+        "upgrade_command",
+        "upgrade_command needs engine_after = <engine>",
+    ),
+    ("upgrade-empty-list", UPGRADE, "upgrade_command = []\n", "upgrade_command = [] is not allowed"),
+    ("upgrade-blank", UPGRADE, 'upgrade_command = " "\n', "upgrade_command"),
+    (
+        "upgrade-with-signal",
+        "upgrade_command = [",
+        'stop_signal = "SIGKILL"\nupgrade_command = [',
+        "its upgrade command is the disruption, not a signal",
+    ),
+    (
+        "upgrade-debs-of-machine",
+        'engine_after = "docker26"\nupgrade_command',
+        'engine_after = "machine"\nupgrade_command',
+        "'machine' pins none",
+    ),
+    (
+        "upgrade-on-kubernetes",
+        CRASH,
+        '[cells.k8s128-liverestore-pkg]\nengine_after = "docker26"\nupgrade_command = "true"\n' + CRASH,
+        "upgrade_command is for engine platforms",
+    ),
     # Kubernetes-only tables
     (
         "kubernetes-typo",
@@ -413,6 +443,16 @@ def test_cell_run_refuses_a_bad_matrix_before_anything(tmp_path, cell_env, edit,
     res = run_cell(cell, tmp_path / "results", cell_env)
     assert res.returncode == 2, res.stdout + res.stderr
     assert words in one_line(res.stderr)
+    assert not (tmp_path / "results").exists()
+    assert_nothing_changed(cell_env)
+
+
+@pytest.mark.parametrize("node", [(), ("--node", "engine://")], ids=["default", "engine"])
+def test_a_package_upgrade_cell_refuses_any_node_but_ssh(tmp_path, cell_env, node):
+    """Its commands need the node's own package manager: never the harness's engine node."""
+    res = run_cell("engine-liverestore-pkgupgrade26", tmp_path / "results", cell_env, *node)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "name a node of yours with --node ssh://user@host --allow-disruption" in one_line(res.stderr)
     assert not (tmp_path / "results").exists()
     assert_nothing_changed(cell_env)
 

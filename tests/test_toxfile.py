@@ -79,13 +79,16 @@ def test_the_report_runs_after_every_cell(root_dir):
     assert set(load_matrix(root_dir / "matrix").names()) <= set(order)
 
 
-@pytest.mark.parametrize("label", ["engine", "kubernetes", "k8s128"])
+@pytest.mark.parametrize("label", ["engine", "kubernetes", "k8s128", "ssh"])
 def test_cell_labels(root_dir, label):
+    """A platform's label holds the cells that run without a node of yours; ``ssh`` those that need one."""
     order = selected(root_dir, label)
     cells = load_matrix(root_dir / "matrix").cells
-    kind = {"engine": "engine", "minikube": "kubernetes"}
-    want = [c.name for c in cells if label in (c.platform, kind[c.driver])]
+    kind = {"engine": "engine", "minikube": "kubernetes", "ssh": "ssh"}
+    labels = {c.name: {kind[c.driver]} | ({c.platform} if c.driver != "ssh" else set()) for c in cells}
+    want = [name for name, theirs in labels.items() if label in theirs]
     assert sorted(order) == sorted(want)
+    assert want, f"no cell has label {label}"
 
 
 def test_a_broken_matrix_stops_tox_with_one_line(root_dir, tmp_path):

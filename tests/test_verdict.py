@@ -220,3 +220,13 @@ def test_a_container_of_the_round_robin_never_asked_is_a_gap():
     assert v.observed == "inconclusive" and "http://c3:80: 0/7 requests" in v.reason
     record.targets = targets[:2]
     assert decide_on_record("survive", record, D, 0.05).observed == "survive"
+
+
+@pytest.mark.parametrize(("stopped_at", "observed"), [(None, "inconclusive"), (1.1, "survive")])
+def test_a_daemon_never_seen_gone_proves_nothing(stopped_at, observed):
+    """A package upgrade that never restarted dockerd disrupted nothing: no survive from it."""
+    d = Disruption(stop_at=1.0, stopped_at=stopped_at, start_at=2.0, api_at=2.1)
+    verdict = decide("survive", samples("o" * 30), d)
+    assert verdict.observed == observed
+    if stopped_at is None:
+        assert "never seen gone" in verdict.reason

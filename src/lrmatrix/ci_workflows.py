@@ -11,7 +11,7 @@ from typing import Any
 
 from lrmatrix.errors import BadInput, EnvironmentProblem
 from lrmatrix.kube.settings import matrix_table
-from lrmatrix.matrix import Matrix
+from lrmatrix.matrix import Cell, Matrix
 
 PYTHON = "3.11"
 REPORT_FILES = "results/report.*"
@@ -28,16 +28,25 @@ HEADER = """\
 # report job collects them and runs `tox -e report`. Cells without a result show "not run".
 # Engine cells need root, network namespaces and iptables:
 # {runner}
+# Package-upgrade cells are left out: they run on a node of yours,
+# `tox -e <cell> -- --node ssh://user@host --allow-disruption` (README).
 """
 GITHUB_RUNNER = "GitHub's Ubuntu runners have them; their tox env runs under sudo."
 GITLAB_RUNNER = "use a privileged runner (docker executor with privileged = true, or a shell executor)."
 # Drivers that change the host itself (namespaces, iptables, a dockerd), so their tox env runs as root.
 ROOT_DRIVERS = frozenset({"engine"})
+# Drivers whose cells run on a node the user names (--node ssh://…): package-upgrade cells.
+NEEDS_NODE = frozenset({"ssh"})
 SUDO = 'sudo --preserve-env env "PATH=$PATH" '
 
 
+def runnable(matrix: Matrix) -> list[Cell]:
+    """The cells a CI job can run on its own runner: not those that need a node of yours."""
+    return [c for c in matrix.cells if c.driver not in NEEDS_NODE]
+
+
 def _drivers(matrix: Matrix) -> list[str]:
-    return sorted({c.driver for c in matrix.cells})
+    return sorted({c.driver for c in runnable(matrix)})
 
 
 def driver_setup(matrix: Matrix) -> dict[str, str]:
@@ -55,7 +64,7 @@ def driver_setup(matrix: Matrix) -> dict[str, str]:
 
 def _tox_steps(matrix: Matrix) -> list[dict[str, Any]]:
     """``tox -e <cell>``, under sudo for drivers that need root; a condition only when both occur."""
-    root = {c.driver in ROOT_DRIVERS for c in matrix.cells}
+    root = {c.driver in ROOT_DRIVERS for c in runnable(matrix)}
     steps = []
     for as_root in sorted(root, reverse=True):
         step = {
@@ -91,7 +100,7 @@ def github(matrix: Matrix) -> dict[str, Any]:
             "matrix": {
                 "include": [
                     {"cell": c.name, "driver": c.driver, "root": c.driver in ROOT_DRIVERS}
-                    for c in matrix.cells
+                    for c in runnable(matrix)
                 ]
             },
         },
@@ -138,7 +147,7 @@ def github(matrix: Matrix) -> dict[str, Any]:
 def gitlab(matrix: Matrix) -> dict[str, Any]:
     """GitLab CI: ``parallel:matrix`` with one CELL per job, grouped by driver, then the report."""
     by_driver = [
-        {"DRIVER": d, "CELL": [c.name for c in matrix.cells if c.driver == d]} for d in _drivers(matrix)
+        {"DRIVER": d, "CELL": [c.name for c in runnable(matrix) if c.driver == d]} for d in _drivers(matrix)
     ]
     setup = [f'if [ "$DRIVER" = {d} ]; then {run}; fi' for d, run in driver_setup(matrix).items()]
     return {

@@ -119,10 +119,15 @@ def ensure(engine: Engine) -> Binaries:
 
 
 def _cached(folder: Path, engine: Engine) -> bool:
+    return _recorded(folder, "packages") == engine.packages()
+
+
+def _recorded(folder: Path, key: str) -> object:
+    """What the folder's record says under ``key``; None for a folder not (fully) made."""
     try:
-        return json.loads((folder / RECORD).read_text()).get("packages") == engine.packages()
+        return json.loads((folder / RECORD).read_text()).get(key)
     except (OSError, ValueError, AttributeError):
-        return False
+        return None
 
 
 class _locked:
@@ -151,17 +156,11 @@ class _locked:
 def fetch(engine: Engine, folder: Path) -> None:
     """apt-get update + download with the private configuration, unpack, verify, then publish
     the folder in one rename so a half-made engine is never used."""
-    apt = PrivateApt(cache_dir() / ".apt" / engine.suite, engine.suite)
-    apt.update()
+    apt = _apt(engine)
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=folder.parent) as tmp:
         debs, root = Path(tmp, "debs"), Path(tmp, "root")
-        debs.mkdir()
         pins = engine.packages()
-        res = apt.run(["apt-get", "download", *(f"{p}={v}" for p, v in pins.items())], cwd=str(debs))
-        if res.returncode != 0:
-            raise apt.vanished(engine, pins) or EnvironmentProblem(
-                f"engine {engine.name}: apt-get download failed: {_last_line(res.stderr)}"
-            )
+        _download(apt, engine, pins, debs)
         for deb in sorted(debs.glob("*.deb")):
             out = run(["dpkg-deb", "-x", str(deb), str(root)], timeout=120)
             if out.returncode != 0:
@@ -172,6 +171,46 @@ def fetch(engine: Engine, folder: Path) -> None:
         )
         shutil.rmtree(folder, ignore_errors=True)
         root.replace(folder)
+
+
+def _apt(engine: Engine) -> PrivateApt:
+    apt = PrivateApt(cache_dir() / ".apt" / engine.suite, engine.suite)
+    apt.update()
+    return apt
+
+
+def _download(apt: PrivateApt, engine: Engine, pins: dict[str, str], dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    res = apt.run(["apt-get", "download", *(f"{p}={v}" for p, v in pins.items())], cwd=str(dest))
+    if res.returncode != 0:
+        raise apt.vanished(engine, pins) or EnvironmentProblem(
+            f"engine {engine.name}: apt-get download failed: {_last_line(res.stderr)}"
+        )
+
+
+def debs(engine: Engine) -> list[Path]:
+    """The engine's packages as a node installs them: docker.io, containerd, runc if pinned,
+    and docker-cli where the suite ships the CLI apart (Debian 13 does; docker.io then needs
+    it). Downloaded once into the cache, for a package-upgrade cell to stage on a node."""
+    folder = cache_dir() / "debs" / engine.version
+    if _recorded(folder, "engine") != asdict(engine):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(folder.parent / ".lock"):
+            if _recorded(folder, "engine") != asdict(engine):
+                _download_debs(engine, folder)
+    return sorted(folder.glob("*.deb"))
+
+
+def _download_debs(engine: Engine, folder: Path) -> None:
+    apt, pins = _apt(engine), engine.packages()
+    if engine.docker in apt.available("docker-cli"):
+        pins["docker-cli"] = engine.docker
+    with tempfile.TemporaryDirectory(prefix=".debs-", dir=folder.parent) as tmp:
+        staged = Path(tmp, "debs")
+        _download(apt, engine, pins, staged)
+        (staged / RECORD).write_text(json.dumps({"engine": asdict(engine), "packages": pins}, indent=2))
+        shutil.rmtree(folder, ignore_errors=True)
+        staged.replace(folder)
 
 
 def verify(engine: Engine, root: Path) -> dict[str, str]:

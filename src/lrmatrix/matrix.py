@@ -18,6 +18,8 @@ from lrmatrix import matrix_schema as schema
 from lrmatrix.engines import MACHINE, MACHINE_ENGINE, Engine
 from lrmatrix.errors import BadInput
 
+#: in an upgrade command: the folder on the node where the harness staged engine_after's .debs
+STAGED_DEBS = "{debs}"
 CELL_NAME = re.compile(r"^(engine\d*|k8s\d{3})-(liverestore|noliverestore)(-[a-z0-9]+)*$")
 Verdict = schema.Expectation
 VERDICTS: tuple[str, ...] = get_args(schema.Expectation)
@@ -36,6 +38,7 @@ class Timings:
     ready_timeout_s: float = 30.0
     recover_timeout_s: float = 30.0
     stop_timeout_s: float = 20.0
+    upgrade_timeout_s: float = 900.0
 
     def overridden(self, table: schema.TimingsTable) -> Timings:
         return replace(self, **table.overrides())
@@ -78,6 +81,9 @@ class Cell:
     #: outage window on the same data-root (upgrade and downgrade cells), None: the same
     engine: Engine = MACHINE_ENGINE
     engine_after: Engine | None = None
+    #: a package-upgrade cell: these commands, run on the node one after another, are the
+    #: disruption (``{debs}``: where the harness staged ``engine_after``'s packages)
+    upgrade_command: tuple[str, ...] = ()
 
     @property
     def next_engine(self) -> Engine:
@@ -229,6 +235,7 @@ def _make_cell(
                 f"use one of {', '.join(engines)} or add the table"
             )
         chosen[key] = engines[value] if value is not None else None
+    driver = _upgrade_driver(name, plat, extra, where) if extra.upgrade_command else plat.driver
     if extra.access_log == "file" and plat.driver != "engine":
         raise BadInput(
             f"{where} [cells.{name}]: access_log = 'file' is for engine cells (the Kubernetes workload's "
@@ -238,7 +245,7 @@ def _make_cell(
         name=name,
         platform=platform,
         variant=variant,
-        driver=plat.driver,
+        driver=driver,
         live_restore=var.live_restore,
         expect=extra.expect or var.expect,
         timings=base.overridden(plat.timings).overridden(extra.timings),
@@ -252,4 +259,29 @@ def _make_cell(
         load=Load(**extra.load.model_dump()) if extra.load else None,
         access_log=extra.access_log or "stdout",
         expect_stall=bool(extra.expect_stall),
+        upgrade_command=_steps(extra.upgrade_command),
     )
+
+
+def _steps(commands: list[str] | None) -> tuple[str, ...]:
+    return tuple(commands or ())
+
+
+def _upgrade_driver(name: str, plat: schema.PlatformTable, extra: schema.CellTable, where: str) -> str:
+    """A package-upgrade cell runs its command with the node's own package manager: on an
+    ssh node (the harness's engine node has none), and only on engine platforms."""
+    table = f"{where} [cells.{name}]"
+    if plat.driver != "engine":
+        raise BadInput(f"{table}: upgrade_command is for engine platforms (Docker hosts over ssh); remove it")
+    if extra.engine_after is None:
+        raise BadInput(
+            f"{table}: upgrade_command needs engine_after = <engine>, the engine that must answer after it"
+        )
+    if extra.stop_signal is not None:
+        raise BadInput(f"{table}: its upgrade command is the disruption, not a signal; remove stop_signal")
+    if any(STAGED_DEBS in step for step in _steps(extra.upgrade_command)) and extra.engine_after == MACHINE:
+        raise BadInput(
+            f"{table}: {STAGED_DEBS} stages engine_after's pinned .debs, and {MACHINE!r} pins none: "
+            "name an [engines.<name>] table, or install from the node's own mirror"
+        )
+    return "ssh"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 MATRIX_SCHEMA = "lrmatrix.matrix/1"
 PLATFORM_NAME = r"^(engine\d*|k8s\d{3})$"
@@ -33,6 +33,12 @@ Expectation = Literal["survive", "outage"]
 #: SIGTERM is how a service manager stops dockerd; SIGKILL is the crash variant
 StopSignal = Literal["SIGTERM", "SIGKILL"]
 Driver = Literal["engine", "minikube", "ssh"]
+#: shell command lines run on a node (``sh -c``) one after another; one line is a list of one
+Commands = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=4000, pattern=r"\S")]],
+    BeforeValidator(lambda v: [v] if isinstance(v, str) else v),
+    Field(min_length=1, max_length=10),
+]
 
 
 def seconds(low: float, high: float) -> Any:
@@ -56,6 +62,8 @@ class TimingsTable(Table):
     ready_timeout_s: seconds(1, 3600) | None = None
     recover_timeout_s: seconds(1, 3600) | None = None
     stop_timeout_s: seconds(1, 3600) | None = None
+    #: a package-upgrade cell's command must end within this
+    upgrade_timeout_s: seconds(10, 7200) | None = None
 
     def overrides(self) -> dict[str, float]:
         return self.model_dump(exclude_none=True)
@@ -113,6 +121,11 @@ class CellTable(Table):
     #: the cell exists to show a stall: every container must be seen blocked in a log write,
     #: within 25 % of its predicted horizon
     expect_stall: bool | None = None
+    #: a package-upgrade cell: the node's own upgrade command is the disruption (ssh nodes);
+    #: a list runs its commands one after another, each timed and its effects told apart.
+    #: ``engine_after`` names the engine that must answer after it; ``{debs}`` in a command is
+    #: the folder on the node where the harness staged that engine's .debs
+    upgrade_command: Commands | None = None
 
 
 class EngineTable(Table):

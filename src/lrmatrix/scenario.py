@@ -32,6 +32,7 @@ from lrmatrix.workload import ENDPOINTS, ContainerState, PodContainers, Workload
 if TYPE_CHECKING:
     from lrmatrix.kube.api import Kube
     from lrmatrix.kube.steps import KubeCell
+    from lrmatrix.package_upgrade import Upgrade
 
 #: how long a reload may take to show in ``docker info`` before the scenario restarts instead
 RELOAD_POLLS, RELOAD_POLL_S = 50, 0.1
@@ -88,6 +89,9 @@ class Scenario:
         self.answered_after_start: dict[str, bool] = {}
         self.daemon_watch: DaemonWatch | None = None
         self.nat_watch: NatWatch | None = None
+        self.upgrade: Upgrade | None = None  # a package-upgrade cell's commands and what they did
+        self.staged: list[str] = []  # .debs staged on the node for them
+        self.logs: dict[str, bytes] = {}  # saved beside the result as <cell>.<name>
         # this node's docker-proxy processes: before the stop, once the daemon is gone, and
         # at the start command (``None``: not looked at)
         self.proxies: dict[str, list[int] | None] = {"before_stop": None, "gone": None, "before_start": None}
@@ -142,6 +146,12 @@ class Scenario:
 
     def event(self, name: str, detail: str = "") -> None:
         self.events.append({"name": name, "t": self.rel(), "at": iso(time.time()), "detail": detail})
+
+    def event_at(self, at: float, name: str, detail: str = "") -> None:
+        """An event at a past moment (``at``, monotonic) that a watcher saw, in time order."""
+        wall = iso(self.wall0 + at - self.t0)
+        self.events.append({"name": name, "t": self.rel(at), "at": wall, "detail": detail})
+        self.events.sort(key=lambda e: e["t"])
 
     def timed(self, key: str, start: float) -> None:
         self.timing[key] = round(self.now() - start, 3)
@@ -262,12 +272,7 @@ class Scenario:
         assert self.stopped_at is not None
         for name, p in self.log_pressure.pressure.items():
             if p.stalled_at_s is not None:
-                at = self.stopped_at + p.stalled_at_s
-                wall = iso(self.wall0 + at - self.t0)
-                self.events.append(
-                    {"name": f"{name} stalled", "t": self.rel(at), "at": wall, "detail": p.blocked}
-                )
-        self.events.sort(key=lambda e: e["t"])
+                self.event_at(self.stopped_at + p.stalled_at_s, f"{name} stalled", p.blocked)
 
     def end_daemon_watch(self) -> bool:
         """Stop watching at the start command; whether the daemon came back before it."""
@@ -351,7 +356,7 @@ class Scenario:
     def _save_logs(self) -> None:
         """The daemon's own log beside the result: the first thing to read when a cell fails."""
         self.results_dir.mkdir(parents=True, exist_ok=True)
-        for name, data in self.node.logs().items():
+        for name, data in (self.node.logs() | self.logs).items():
             (self.results_dir / f"{self.cell.name}.{name}").write_bytes(data)
 
     def _restore_config(self) -> None:
@@ -436,8 +441,10 @@ class Scenario:
             + misdirected_responses(probes)
             # without live-restore the containers stop with the daemon: no horizon to state
             + (self.log_pressure.findings() if self.cell.live_restore else [])
-            + (self.kube.findings() if self.kube is not None else []),
+            + (self.kube.findings() if self.kube is not None else [])
+            + (self.upgrade.findings(self.t0, self.wall0) if self.upgrade is not None else []),
             "log_pressure": self.log_pressure.as_dict(),
+            "upgrade": self.upgrade.as_dict(self.t0, self.wall0) if self.upgrade is not None else None,
             "load": self._load_summary(),
             **({"kubernetes": self.kube.summary()} if self.kube is not None else {}),
             "error": str(self.interrupted or self.setup_error or self.aborted or "") or None,

@@ -7,7 +7,7 @@ plan`` prints it.
 
     phase      runs before the checks of that phase
     baseline   the background probe (and load) are running; the workload answered
-    disrupt    the daemon stopped or killed, confirmed gone
+    disrupt    the daemon stopped or killed, confirmed gone (or the node's upgrade commands run)
     outage     what can be seen while it is gone
     recover    the window waited out, the daemon started (or seen back by itself)
     after      what came back
@@ -44,7 +44,8 @@ from lrmatrix.actions import (
     Upgrade,
     WatchNat,
 )
-from lrmatrix.matrix import Cell
+from lrmatrix.matrix import STAGED_DEBS, Cell
+from lrmatrix.package_upgrade import PackageUpgrade, StageDebs
 
 PHASES = ("baseline", "disrupt", "outage", "recover", "after", "change", "teardown")
 
@@ -110,12 +111,36 @@ def kubernetes(cell: Cell) -> Sequence:
     )
 
 
+def package_upgrade(cell: Cell) -> Sequence:
+    """A Docker host over ssh whose own upgrade commands are the disruption: nothing is held
+    down; what they do to dockerd is watched (``lrmatrix.package_upgrade``)."""
+    stage = (StageDebs(),) if any(STAGED_DEBS in c for c in cell.upgrade_command) else ()
+    return Sequence(
+        setup=(*stage, DeployContainers(), AwaitPaths("ready"), StartProbe(), *load(cell)),
+        phases={
+            "baseline": (),
+            "disrupt": (Capture("before"), PackageUpgrade(cell.upgrade_command)),
+            "outage": (),
+            "recover": (AwaitPaths("recovered"),),
+            "after": (Capture("after"),),
+            "change": (AwaitProbeRecovery(), ChangeConfig()),
+            "teardown": (StopProbe(),),
+        },
+    )
+
+
 #: platform kind -> its sequence
-SEQUENCES: dict[str, Callable[[Cell], Sequence]] = {"containers": containers, "kubernetes": kubernetes}
+SEQUENCES: dict[str, Callable[[Cell], Sequence]] = {
+    "containers": containers,
+    "kubernetes": kubernetes,
+    "package-upgrade": package_upgrade,
+}
 
 
 def kind(cell: Cell) -> str:
     """The platform kind of a cell: its sequence's key."""
+    if cell.upgrade_command:
+        return "package-upgrade"
     return "kubernetes" if cell.kubernetes else "containers"
 
 

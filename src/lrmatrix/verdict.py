@@ -79,6 +79,13 @@ def decide(
     could not, did not keep, or did not cover the down interval, so nothing was proven."""
     if d.stop_at is None or d.start_at is None:
         return Verdict(expected, "error", "the daemon was never stopped and started again")
+    if d.stopped_at is None:
+        return Verdict(
+            expected,
+            "inconclusive",
+            f"the daemon was never seen gone between t={d.stop_at - d.origin:.3f}s and "
+            f"t={d.start_at - d.origin:.3f}s: the disruption did not stop it, so nothing was tested",
+        )
     if d.came_back_at is not None:
         what = f" ({d.came_back})" if d.came_back else ""
         return Verdict(

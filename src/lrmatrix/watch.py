@@ -6,6 +6,7 @@ bounded poll loop they share. A check that raises is counted, never taken for an
 
 from __future__ import annotations
 
+import operator
 import threading
 import time
 from collections.abc import Callable
@@ -136,5 +137,66 @@ class NatWatch(Watcher):
             "period_s": self.period,
             "missing": [[round(a - t0, 3), round(b - t0, 3)] for a, b in self.missing()],
             "dnat_rules": [[round(t - t0, 3), n] for t, n in self.samples],
+            "check_errors": self.failures[:5],
+        }
+
+
+class ProcessTimeline(Watcher):
+    """Which dockerd and containerd processes run, sampled through a disruption the harness
+    does not drive itself (a package upgrade): when each process was last and first seen."""
+
+    name = "process-timeline"
+
+    def __init__(
+        self,
+        node: Node,
+        names: tuple[str, ...] = ("dockerd", "containerd"),
+        period: float = DAEMON_CHECK_PERIOD_S,
+        limit_s: float = 3600.0,
+    ) -> None:
+        super().__init__(period, limit_s)
+        self.node = node
+        self.names = names
+        self.samples: list[tuple[float, dict[str, list[int]]]] = []  # in time order
+        self._lock = threading.Lock()
+
+    def step(self) -> bool:
+        found = self.node.processes_named(self.names)
+        with self._lock:  # the scenario samples too, at the first command's start and the last's end
+            self.samples.append((time.monotonic(), found))
+            self.samples.sort(key=lambda sample: sample[0])
+        return True
+
+    def first(self, name: str, seen: Callable[[list[int]], bool]) -> float | None:
+        """The time of the first sample whose ``name`` processes satisfy ``seen``."""
+        return next((t for t, found in self.samples if seen(found[name])), None)
+
+    def around(self, start: float, end: float) -> tuple[dict[str, list[int]], dict[str, list[int]]] | None:
+        """What ran as ``start`` came (the last sample before it) and as ``end`` passed (the
+        first sample after it); None without samples."""
+        if not self.samples:
+            return None
+        before = [found for t, found in self.samples if t <= start] or [self.samples[0][1]]
+        after = [found for t, found in self.samples if t >= end] or [self.samples[-1][1]]
+        return before[-1], after[0]
+
+    def lives(self, name: str) -> dict[int, tuple[float, float]]:
+        """Per pid of ``name``: the first and the last sample that saw it."""
+        spans: dict[int, tuple[float, float]] = {}
+        for t, found in self.samples:
+            for pid in found[name]:
+                spans[pid] = (spans.get(pid, (t, t))[0], t)
+        return spans
+
+    def as_dict(self, t0: float) -> dict[str, Any]:
+        times = [t for t, _ in self.samples]
+        return {
+            "samples": len(self.samples),
+            "period_s": self.period,
+            "longest_gap_s": round(max(map(operator.sub, times[1:], times[:-1]), default=0.0), 3),
+            "processes": {
+                name: [[pid, round(a - t0, 3), round(b - t0, 3)] for pid, (a, b) in self.lives(name).items()]
+                for name in self.names
+            },
             "check_errors": self.failures[:5],
         }

@@ -38,6 +38,12 @@ from lrmatrix.process import run
 if TYPE_CHECKING:
     from lrmatrix.drivers.ssh import SshNode
 
+DAEMON_JSON = "/etc/docker/daemon.json"
+# an administrator's file, not in lrmatrix's own layout: a re-render would not be byte-identical;
+# the node's Docker bridge in the benchmarking range
+SEEDED = (
+    b'{\n    "bip": "198.19.200.1/24",\n    "log-driver": "json-file",\n    "log-opts": {"max-size": "1m"}\n}'
+)
 NO_DOCKER_PORT = 2201  # sessions on this port have no docker on PATH: "a node without docker"
 INIT = shutil.which("tini") or shutil.which("docker-init")
 PR_SET_PDEATHSIG = 1

@@ -20,7 +20,7 @@ import pytest
 import sshnode
 import systemdnode
 import testinfra.host
-from sshnode import NO_DOCKER_PORT, StagingNode, SysvNode, driver
+from sshnode import DAEMON_JSON, NO_DOCKER_PORT, SEEDED, StagingNode, SysvNode, driver
 
 from conftest import ROOT
 from lrmatrix import image
@@ -33,12 +33,6 @@ from lrmatrix.workload import LABEL, NAME_PREFIX
 
 pytest.importorskip("paramiko")
 from lrmatrix.drivers.ssh import SshNode  # needs paramiko
-
-DAEMON_JSON = "/etc/docker/daemon.json"
-# an administrator's file, not in lrmatrix's own layout: a re-render would not be byte-identical
-SEEDED = (
-    b'{\n    "bip": "198.19.200.1/24",\n    "log-driver": "json-file",\n    "log-opts": {"max-size": "1m"}\n}'
-)
 
 integration = pytest.mark.integration
 FLAVOURS: dict[str, tuple[type[StagingNode], str | None]] = {

@@ -8,10 +8,11 @@ engine, ssh and minikube drivers stay small and behave the same.
 from __future__ import annotations
 
 import json
+import shlex
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from lrmatrix.command import CmdResult
 from lrmatrix.deadline import poll
@@ -20,6 +21,8 @@ from lrmatrix.probe import Target
 from lrmatrix.procfs import parse_stat, parse_stats
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from testinfra.backend.base import BaseBackend
 
     from lrmatrix.engines import Engine
@@ -61,6 +64,14 @@ def listening_unix_socket(table: str, path: str) -> bool:
         if len(fields) >= 8 and fields[7] in names and int(fields[3], 16) & SO_ACCEPTCON:
             return True
     return False
+
+
+class UnitMessage(NamedTuple):
+    """One message of the node's service manager about a unit: its monotonic and wall time."""
+
+    t: float
+    wall: float
+    message: str
 
 
 class Node(ABC):
@@ -178,11 +189,30 @@ class Node(ABC):
             return f"something listens on {self.socket_path}"
         return None
 
+    def service_mark(self) -> str:
+        """Where the service manager's log is now (systemd: a journal cursor), so that what it
+        did to the units afterwards can be read with ``unit_messages``; "" where it cannot tell."""
+        return ""
+
+    def unit_messages(self, mark: str, units: tuple[str, ...]) -> list[UnitMessage]:
+        """The service manager's own messages on ``units`` after ``mark`` (none by default)."""
+        return []
+
     def processes(self, name: str) -> list[int]:
         """PIDs of this node's processes whose command name is ``name`` (dockerd, docker-proxy).
         On a node of its own every such process is the node's."""
-        res = self.run(["sh", "-c", f"grep -lx {name} /proc/[0-9]*/comm 2>/dev/null"], timeout=10)
-        return sorted(int(line.split("/")[2]) for line in res.stdout.split() if line.count("/") == 3)
+        return self.processes_named((name,))[name]
+
+    def processes_named(self, names: tuple[str, ...]) -> dict[str, list[int]]:
+        """``processes`` of several names in one command."""
+        pattern = " ".join(f"-e {shlex.quote(n)}" for n in names)
+        res = self.run(["sh", "-c", f"grep -Hx {pattern} /proc/[0-9]*/comm 2>/dev/null"], timeout=10)
+        found: dict[str, list[int]] = {n: [] for n in names}
+        for line in res.stdout.split():  # /proc/<pid>/comm:<name>
+            path, _, name = line.partition(":")
+            if name in found and path.count("/") == 3:
+                found[name].append(int(path.split("/")[2]))
+        return {n: sorted(pids) for n, pids in found.items()}
 
     def socket_listening(self) -> bool:
         """Whether a listening socket is bound at the API socket's path, read from
@@ -281,6 +311,10 @@ class Node(ABC):
         """Many small files (``None`` where absent). One by one here; a driver that pays a round
         trip per command reads them in one (``transport.read_files``)."""
         return {path: self.read_file(path) for path in paths}
+
+    def upload(self, local: Path, remote: str) -> None:
+        """A local file to the node (drivers that stage packages for an upgrade: ssh)."""
+        raise NodeError(f"the {self.scheme} driver cannot copy files to its node")
 
     def import_image(self, tarball: str, tag: str, cmd: str) -> None:
         """Import a root filesystem tarball as an image (the CLI reads the local path)."""

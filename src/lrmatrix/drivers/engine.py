@@ -149,6 +149,9 @@ class EngineNode(Node):
             p.pid for p in _host_procs_in_netns(self._netns_ino) if Path(p.cmdline.split()[0]).name == name
         )
 
+    def processes_named(self, names: tuple[str, ...]) -> dict[str, list[int]]:
+        return {n: self.processes(n) for n in names}
+
     def socket_listening(self) -> bool:
         """A connect() to the API socket: nothing socket-activates an engine node's dockerd,
         so connecting cannot bring it back; refused or absent means nothing listens."""

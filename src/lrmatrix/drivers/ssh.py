@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from lrmatrix import daemon_config
 from lrmatrix.command import CmdResult
 from lrmatrix.deadline import Clock, poll
-from lrmatrix.drivers.base import Node
+from lrmatrix.drivers.base import Node, UnitMessage
 from lrmatrix.errors import BadInput, EnvironmentProblem, LrmatrixError, NodeError
 from lrmatrix.procfs import parse_stat
 from lrmatrix.transport import Transport, read_files
@@ -65,6 +65,7 @@ WORK_ROOT = "/var/lib/lrmatrix"
 BACKUP_SUFFIX = ".lrmatrix-backup"
 ABSENT_SUFFIX = ".lrmatrix-absent"
 #: journal messages of docker.service that mean dockerd is gone
+DOCKER_UNITS = ("docker.service", "docker.socket")
 GONE_WORDS = ("Main process exited", "Deactivated successfully", "Stopped docker.service")
 ABSENT_NOTE = b"There was no daemon.json before lrmatrix ran: delete daemon.json and this file to restore.\n"
 
@@ -331,10 +332,10 @@ class SshNode(Node):
 
     # --- checks before anything changes --------------------------------------------------
     def sanity_checks(self) -> None:
-        if self.cell.engine_after is not None:
+        if self.cell.engine_after is not None and not self.cell.upgrade_command:
             raise BadInput(
                 f"{self.cell.name} swaps dockerd binaries on a node the harness made; on an existing node "
-                "the package manager upgrades Docker: run the cells before and after and `lrmatrix compare`"
+                "the package manager upgrades Docker: a package-upgrade cell (upgrade_command) does that"
             )
         if self.spec.options.get("allow_disruption") != "true":
             raise BadInput(
@@ -747,17 +748,27 @@ class SshNode(Node):
         )
 
     def _journal_since(self, cursor: str) -> list[tuple[float, str]]:
-        """(node monotonic seconds, message) of systemd's own messages on the docker units after
-        the cursor. PID 1's messages, not ``-u docker.service``: once the unit is masked its
-        "Main process exited" no longer matches the unit filter."""
-        command = shlex.join(["journalctl", "_PID=1", "-o", "json", "--no-pager", "--after-cursor", cursor])
+        """(node monotonic seconds, message) of systemd's own messages on the docker units."""
+        return [(m.t, m.message) for m in self.unit_messages(cursor, DOCKER_UNITS)]
+
+    def service_mark(self) -> str:
+        return self._journal_mark()
+
+    def unit_messages(self, mark: str, units: tuple[str, ...]) -> list[UnitMessage]:
+        """systemd's own messages on ``units`` after the journal cursor ``mark``: PID 1's, not
+        ``-u docker.service``, since once the unit is masked its "Main process exited" no
+        longer matches the unit filter."""
+        if not mark:
+            return []
+        command = shlex.join(["journalctl", "_PID=1", "-o", "json", "--no-pager", "--after-cursor", mark])
         found = []
         for line in self._exec(command, 30).stdout.splitlines():
             try:
                 entry = json.loads(line)
                 message = str(entry["MESSAGE"])
-                if "docker.service" in message or "docker.socket" in message:
-                    found.append((int(entry["__MONOTONIC_TIMESTAMP"]) / 1e6, message))
+                if any(unit in message for unit in units):
+                    mono, wall = (int(entry[f"__{k}_TIMESTAMP"]) / 1e6 for k in ("MONOTONIC", "REALTIME"))
+                    found.append(UnitMessage(mono, wall, message))
             except (ValueError, KeyError, TypeError):
                 continue
         return found

@@ -26,3 +26,11 @@ def cell(lrm_scenario):
 @pytest.fixture(scope="session")
 def node(lrm_scenario):
     return lrm_scenario.node
+
+
+@pytest.fixture
+def held_down(lrm_scenario):
+    """Checks of a daemon held down for a window: a package-upgrade cell holds none (its
+    commands restart dockerd themselves), so they are skipped, saying why."""
+    if lrm_scenario.cell.upgrade_command:
+        pytest.skip("a package-upgrade cell: its commands restart dockerd; nothing holds it down")

@@ -8,6 +8,8 @@ import pytest
 from lrmatrix.deadline import poll
 from lrmatrix.drivers.base import DAEMON_DOWN
 
+pytestmark = pytest.mark.usefixtures("held_down")
+
 
 @pytest.mark.phase("disrupt")
 def test_dockerd_exited(node, lrm_scenario):

@@ -13,15 +13,29 @@ from lrmatrix.engines import upstream
 
 @pytest.mark.phase("after")
 def test_the_cells_engine_answers(lrm_scenario, node, cell):
+    """After an engine switch (engine node) or a package upgrade (ssh node), the engine the
+    cell names answers, not the one before."""
     binaries = getattr(node, "binaries", None)
-    if binaries is None:
+    if cell.upgrade_command:
+        expected = cell.next_engine.version
+    elif binaries is None:
         pytest.skip("only the engine driver chooses which dockerd runs")
-    expected = binaries.docker_version()
-    assert binaries.engine == cell.next_engine
+    else:
+        expected = binaries.docker_version()
+        assert binaries.engine == cell.next_engine
     assert upstream(lrm_scenario.versions_after.get("docker", "")) == expected, (
         f"engine {cell.next_engine.name}: expected dockerd {expected}, the node answers as "
         f"{lrm_scenario.versions_after.get('docker')}"
     )
+
+
+@pytest.mark.phase("after")
+def test_docker_cli_works(host):
+    """The CLI talks to the daemon (after an upgrade: the node's CLI, which Debian 13 ships as
+    a package of its own, with the new daemon)."""
+    res = host.run("docker version --format '{{.Client.Version}} {{.Server.Version}}'")
+    assert res.rc == 0, res.stderr.strip()[-300:]
+    assert len(res.stdout.split()) == 2, f"unexpected `docker version` output: {res.stdout!r}"
 
 
 @pytest.mark.phase("after")

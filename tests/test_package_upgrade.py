@@ -1,0 +1,109 @@
+"""What a package-upgrade cell makes of what it saw: when dockerd was gone and back, what
+each command did, in words. The sampling itself runs for real in
+tests/integration/test_ssh_upgrade.py; here the interpretation is checked on timelines that
+a real node produces (including the ones it must not pass)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import ROOT
+from lrmatrix.cli import main
+from lrmatrix.drivers.base import UnitMessage
+from lrmatrix.matrix import load_matrix
+from lrmatrix.package_upgrade import Step, Upgrade
+from lrmatrix.sequence import kind, sequence_for
+from lrmatrix.watch import ProcessTimeline
+
+T0 = WALL0 = 100.0
+
+
+def timeline(*samples: tuple[float, list[int], list[int]]) -> ProcessTimeline:
+    """Samples at t (seconds after T0) of the dockerd and containerd pids."""
+    line = ProcessTimeline(node=None)  # type: ignore[arg-type]  # never sampled here
+    line.samples = [(T0 + t, {"dockerd": d, "containerd": c}) for t, d, c in samples]
+    return line
+
+
+# apt-get (0-5 s) restarts containerd; the restart (5-6 s) replaces dockerd 10 by 30
+RESTARTED = timeline(
+    (0.0, [10], [20]),
+    (2.0, [10], []),
+    (2.1, [10], [21]),
+    (5.2, [10], [21]),
+    (5.4, [], [21]),
+    (5.5, [30], [21]),
+)
+
+
+def step(command: str, start: float, end: float, *units: tuple[float, str]) -> Step:
+    """A command that ran from ``start`` to ``end`` (s after T0), and systemd's unit messages."""
+    return Step(command, T0 + start, T0 + end, 0, "", [UnitMessage(0, WALL0 + t, m) for t, m in units])
+
+
+STEPS = [
+    step(
+        "apt-get install -y ./*.deb",
+        0,
+        5,
+        (2.0, "Stopped containerd.service - c"),
+        (2.05, "Started containerd.service - c"),
+    ),
+    step(
+        "systemctl restart docker.service",
+        5,
+        6,
+        (5.3, "Stopped docker.service - D"),
+        (5.5, "Started docker.service - D"),
+    ),
+]
+
+
+def test_a_replaced_dockerd_is_gone_at_the_first_sample_without_it():
+    up = Upgrade(RESTARTED, STEPS)
+    assert up.gone_at() == T0 + 5.4
+    assert up.started_at() == T0 + 5.5
+    notes = up.findings(T0, WALL0)
+    assert notes[0] == (
+        "upgrade step 1 `apt-get install -y ./*.deb` (5.0 s, exit 0): containerd.service stopped and "
+        "started (+2.00..+2.05s); dockerd 10 kept, containerd 20 -> 21"
+    )
+    assert notes[1].endswith(
+        "docker.service stopped and started (+5.30..+5.50s); dockerd 10 -> 30, containerd 21 kept"
+    )
+    assert notes[2] == (
+        "dockerd replaced by the upgrade: the old one last seen at +5.20s, the new one first seen at +5.50s"
+    )
+
+
+def test_a_dockerd_that_ran_throughout_was_not_restarted():
+    """apt-get alone: Debian's scripts leave docker.service alone, the old dockerd answers."""
+    up = Upgrade(timeline((0.0, [10], [20]), (2.1, [10], [21]), (5.2, [10], [21])), STEPS[:1])
+    assert up.gone_at() is None and up.started_at() is None
+    assert up.findings(T0, WALL0)[-1] == "the upgrade did not restart dockerd (pid 10 ran throughout)"
+
+
+def test_no_unit_messages_is_said_not_invented():
+    """A sysvinit node has no journal: the note says no unit was seen, the pids say the rest."""
+    step = Step("service docker restart", T0, T0 + 1.0, 0, "", [])
+    note = Upgrade(timeline((0.0, [10], [20]), (0.5, [], [20]), (0.9, [11], [20])), [step]).findings(
+        T0, WALL0
+    )[0]
+    assert "no docker or containerd unit was stopped or started; dockerd 10 -> 11, containerd 20 kept" in note
+
+
+@pytest.mark.parametrize("cell", ["engine-liverestore-pkgupgrade26", "engine-noliverestore-pkgupgrade26"])
+def test_the_package_cells_run_the_upgrade_instead_of_a_stop(cell):
+    c = load_matrix(ROOT / "matrix").cell(cell)
+    seq = sequence_for(c)
+    assert kind(c) == "package-upgrade" and c.driver == "ssh"
+    names = [a.name for phase in seq.phases.values() for a in phase]
+    assert "upgrade" in names and not {"stop", "kill", "start", "window"} & set(names)
+    assert seq.setup[0].name == "stage"  # the command names {debs}
+
+
+def test_plan_prints_the_commands_and_their_bound(capsys):
+    assert main(["plan", "engine-liverestore-pkgupgrade26"]) == 0
+    out = capsys.readouterr().out
+    assert "then `systemctl restart docker.service` on the node, up to 900 s" in out
+    assert "stage the .debs of engine docker26 (Docker 26.1.5)" in out
