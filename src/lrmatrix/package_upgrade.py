@@ -12,12 +12,15 @@ verdict says so (``verdict.decide``) and the after checks find the old version a
 from __future__ import annotations
 
 import shlex
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lrmatrix import engines
 from lrmatrix.actions import Action, until
+from lrmatrix.deadline import poll
 from lrmatrix.drivers.base import UnitMessage
 from lrmatrix.errors import NodeError
 from lrmatrix.matrix import STAGED_DEBS
@@ -30,6 +33,8 @@ if TYPE_CHECKING:
 
 #: the units whose stops and starts are recorded (systemd nodes)
 UNITS = ("docker.service", "docker.socket", "containerd.service")
+#: how often a running upgrade command's exit code is looked for
+UPGRADE_POLL_S = 0.25
 #: how much of a command's output the result keeps (all of it goes to <cell>.upgrade.log)
 OUTPUT_TAIL = 2000
 #: what systemd's messages about a unit say happened to it, in the words a finding uses
@@ -43,9 +48,12 @@ class Step:
     command: str
     started: float
     ended: float = 0.0
-    rc: int | None = None
+    rc: int | None = None  # None: still running, or never seen to end
     output: str = ""
     units: list[UnitMessage] = field(default_factory=list)
+    #: where on the node it writes its output and exit code (``launch``)
+    folder: str = ""
+    deadline: float = 0.0
 
 
 @dataclass
@@ -73,6 +81,10 @@ class Upgrade:
 
     def running_after(self) -> list[int]:
         return self.timeline.samples[-1][1]["dockerd"] if self.timeline.samples else []
+
+    def log(self) -> bytes:
+        """Every command with all its output, as a terminal would have shown it."""
+        return "".join(f"$ {s.command}\n{s.output}\n[exit {s.rc}]\n" for s in self.steps).encode()
 
     def as_dict(self, t0: float, wall0: float) -> dict[str, Any]:
         def rel(t: float | None) -> float | None:
@@ -145,6 +157,63 @@ def _process_changes(first: dict[str, list[int]], last: dict[str, list[int]]) ->
     return ", ".join(parts)
 
 
+def launch(node: Node, step: Step) -> None:
+    """Start the command on the node detached from the SSH channel (its own session, output
+    and exit code to files in ``step.folder``): a run interrupted mid-upgrade never kills a
+    package manager half-way, which would leave the node's packages broken."""
+    out, rc = (shlex.quote(f"{step.folder}/{name}") for name in ("output", "rc"))
+    script = f"sh -c {shlex.quote(step.command)}; echo $? > {rc}.tmp && mv {rc}.tmp {rc}"
+    detached = f"cd / && setsid sh -c {shlex.quote(script)} > {out} 2>&1 < /dev/null &"
+    res = node.run(["sh", "-c", f"mkdir -p {shlex.quote(step.folder)} && {detached}"], timeout=30)
+    if not res.ok:
+        raise NodeError(f"cannot start the upgrade command on {node.name}: {res.one_line()}")
+
+
+def finished(node: Node, step: Step, timeout: float) -> bool:
+    """Wait (bounded) for a launched command's exit code; then its output and end are on ``step``."""
+
+    def ended() -> bool:
+        raw = node.read_file(f"{step.folder}/rc")
+        return raw is not None and raw.strip().lstrip(b"-").isdigit()
+
+    if not poll(ended, max(timeout, 0.0), UPGRADE_POLL_S):
+        return False
+    step.ended = time.monotonic()
+    step.rc = int(node.read_file(f"{step.folder}/rc") or b"-1")
+    step.output = (node.read_file(f"{step.folder}/output") or b"").decode(errors="replace")
+    return True
+
+
+@dataclass(frozen=True)
+class AwaitUpgradeEnd(Action):
+    """In the teardown of a run that stopped while an upgrade command ran (Ctrl-C, an error):
+    the command is let finish, within its bound, before the node is restored around it."""
+
+    name: ClassVar[str] = "upgrade"
+    waits: ClassVar[bool] = True
+
+    def run(self, s: Scenario) -> None:
+        running = [step for step in (s.upgrade.steps if s.upgrade else []) if step.rc is None]
+        for step in running:
+            left = step.deadline - s.now()
+            print(
+                f"lrmatrix: `{step.command[:60]}` still runs on {s.node.name}; waiting up to {left:.0f} s "
+                "for it before restoring the node (a package manager stopped half-way breaks it)",
+                file=sys.stderr,
+            )
+            done = finished(s.node, step, left)
+            s.event("upgrade command ended" if done else "upgrade command still running", step.command[:80])
+            if not done:
+                raise NodeError(
+                    f"`{step.command[:80]}` still runs on {s.node.name}: restore the node once it ends"
+                )
+
+    def describe(self, cell: Cell) -> str:
+        return until(
+            "an upgrade command still running has ended (never killed)", cell.timings.upgrade_timeout_s
+        )
+
+
 def staged_dir(node: Node) -> str:
     return str(PurePosixPath(node.work_dir) / "debs")
 
@@ -202,6 +271,7 @@ class PackageUpgrade(Action):
         finally:
             timeline.step()  # and as the last one ended
             timeline.stop()
+            s.logs["upgrade.log"] = s.upgrade.log()
         s.stopped_at = s.upgrade.gone_at()
         s.start_at = s.upgrade.started_at() or s.upgrade.steps[-1].ended
         for at, what in ((s.stopped_at, "daemon gone"), (s.upgrade.started_at(), "daemon started")):
@@ -220,15 +290,22 @@ class PackageUpgrade(Action):
     def _step(self, s: Scenario, command: str, deadline: float) -> None:
         assert s.upgrade is not None
         mark = s.node.service_mark()
-        step = Step(command, s.now())
+        step = Step(command, s.now(), folder=f"{s.node.work_dir}/upgrade/{len(s.upgrade.steps) + 1}")
         s.upgrade.steps.append(step)
-        res = s.node.run(["sh", "-c", command], timeout=max(1.0, deadline - step.started))
-        step.ended, step.rc = s.now(), res.rc
-        step.output = res.stdout + res.stderr
+        launch(s.node, step)
+        step.deadline = deadline
+        finished(s.node, step, deadline - s.now())
         step.units = s.node.unit_messages(mark, UNITS)
-        s.logs["upgrade.log"] = s.logs.get("upgrade.log", b"") + f"$ {command}\n{step.output}\n".encode()
-        if not res.ok:
-            raise NodeError(f"the upgrade command `{command[:80]}` failed on {s.node.name}: {res.one_line()}")
+        if step.rc is None:
+            raise NodeError(
+                f"the upgrade command `{command[:80]}` still runs on {s.node.name} after "
+                f"{s.cell.timings.upgrade_timeout_s:g} s (upgrade_timeout_s)"
+            )
+        if step.rc != 0:
+            last = step.output.strip().splitlines()[-1:] or ["no output"]
+            raise NodeError(
+                f"the upgrade command `{command[:80]}` failed on {s.node.name}: exit {step.rc}: {last[0]}"
+            )
 
     def describe(self, cell: Cell) -> str:
         steps = "; then ".join(f"`{c}`" for c in self.commands)

@@ -66,6 +66,8 @@ def _interrupted(config: pytest.Config, signal_name: str) -> None:
     phase = scenario.phase or "setup"
     if scenario.stop_at is None:
         state = "before the daemon was stopped"
+    elif scenario.upgrade is not None and scenario.start_at is None:
+        state = "while the upgrade commands ran; a command still running is let finish before the restore"
     elif scenario.start_at is None:
         state = "while the daemon was stopped; teardown brings the node back from there"
     else:

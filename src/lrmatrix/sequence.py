@@ -45,7 +45,7 @@ from lrmatrix.actions import (
     WatchNat,
 )
 from lrmatrix.matrix import STAGED_DEBS, Cell
-from lrmatrix.package_upgrade import PackageUpgrade, StageDebs
+from lrmatrix.package_upgrade import AwaitUpgradeEnd, PackageUpgrade, StageDebs
 
 PHASES = ("baseline", "disrupt", "outage", "recover", "after", "change", "teardown")
 
@@ -126,6 +126,7 @@ def package_upgrade(cell: Cell) -> Sequence:
             "change": (AwaitProbeRecovery(), ChangeConfig()),
             "teardown": (StopProbe(),),
         },
+        cleanup=(AwaitUpgradeEnd(),),
     )
 
 

@@ -12,6 +12,7 @@ its own: an upgrade is not undone.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 from collections.abc import Iterator
 
@@ -21,6 +22,7 @@ from systemdnode import SystemdNode, why_not_ready
 
 from conftest import ROOT
 from lrmatrix.cli import cell_argv
+from lrmatrix.deadline import poll
 
 pytest.importorskip("paramiko")
 
@@ -86,3 +88,42 @@ def test_package_upgrade_20_to_26_as_a_cell(node, tmp_path, cell, observed):
     log = (results / f"{cell}.upgrade.log").read_text()
     assert "Setting up docker.io (26.1.5" in log, log[-2000:]
     print(f"\n{cell}: {result['verdict']['reason']}\n  " + "\n  ".join(notes))
+
+
+def test_an_upgrade_interrupted_mid_install_is_let_finish(node, tmp_path):
+    """Ctrl-C while apt-get installs: the package manager is never killed half-way (the node's
+    packages would be broken); the teardown waits for it, then restores daemon.json."""
+    cell = "engine-liverestore-pkgupgrade26"
+    node.write(DAEMON_JSON, SEEDED)
+    node.sh("systemctl restart docker.service")
+    node.wait_docker()
+    argv = cell_argv(cell, tmp_path / "results", "--node", node.spec, "--allow-disruption", "-q")
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, env=node.client_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        # the first command's folder appears when it is launched; apt-get takes seconds more
+        started = poll(
+            lambda: (
+                node.sh(f"test -d /var/lib/lrmatrix/{cell}/upgrade/1 && echo yes || true").strip() == "yes"
+            ),
+            300,
+            0.2,
+        )
+        assert started, "the upgrade command never started"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=600)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out[-3000:]
+    assert "still runs on" in out and "waiting up to" in out, out[-3000:]
+    result = json.loads((tmp_path / "results" / f"{cell}.json").read_text())
+    assert result["verdict"]["observed"] == "interrupted"
+    assert "while the upgrade commands ran" in result["verdict"]["reason"]
+    assert [s["rc"] for s in result["upgrade"]["steps"]] == [0], result["upgrade"]["steps"]
+    # the package manager finished: installed, nothing half-configured
+    assert node.sh("dpkg-query -W -f '${Version}' docker.io").startswith("26.1.5")
+    assert node.sh("dpkg --audit").strip() == ""
+    assert node.read(DAEMON_JSON) == SEEDED
+    checks = {c["id"]: c for c in result["checks"]}
+    assert checks["node_left_clean"]["passed"], checks["node_left_clean"]["detail"]
