@@ -110,6 +110,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
 
 def _recover_ssh(matrix: Matrix, args: argparse.Namespace) -> int:
     from lrmatrix.drivers.ssh import SshNode
+    from lrmatrix.package_upgrade import still_running
 
     spec = NodeSpec.parse(args.node, {"allow_disruption": "true" if args.allow_disruption else "false"})
     if spec.scheme != "ssh":
@@ -122,6 +123,12 @@ def _recover_ssh(matrix: Matrix, args: argparse.Namespace) -> int:
         owner = node.live_harness()
         if owner:
             raise BadInput(f"the {name} run on {args.node} is still in progress ({owner}); let it finish")
+        running = still_running(node, node.work_dir)
+        if running:
+            raise BadInput(
+                f"the {name} run's upgrade command `{running[0][:80]}` still runs on {args.node}; "
+                "recover once it has ended (a package manager stopped half-way breaks the node)"
+            )
         print(f"undoing the unfinished {name} run on {args.node}, started by {node.recorded_by()}")
         node.destroy()
         if _report_residue(node.residue()):

@@ -161,12 +161,28 @@ def launch(node: Node, step: Step) -> None:
     """Start the command on the node detached from the SSH channel (its own session, output
     and exit code to files in ``step.folder``): a run interrupted mid-upgrade never kills a
     package manager half-way, which would leave the node's packages broken."""
-    out, rc = (shlex.quote(f"{step.folder}/{name}") for name in ("output", "rc"))
-    script = f"sh -c {shlex.quote(step.command)}; echo $? > {rc}.tmp && mv {rc}.tmp {rc}"
+    folder = shlex.quote(step.folder)
+    out, rc, pid = (shlex.quote(f"{step.folder}/{name}") for name in ("output", "rc", "pid"))
+    script = f"echo $$ > {pid}; sh -c {shlex.quote(step.command)}; echo $? > {rc}.tmp && mv {rc}.tmp {rc}"
     detached = f"cd / && setsid sh -c {shlex.quote(script)} > {out} 2>&1 < /dev/null &"
-    res = node.run(["sh", "-c", f"mkdir -p {shlex.quote(step.folder)} && {detached}"], timeout=30)
+    record = f"printf %s {shlex.quote(step.command)} > {folder}/command"
+    res = node.run(["sh", "-c", f"mkdir -p {folder} && {record} && {detached}"], timeout=30)
     if not res.ok:
         raise NodeError(f"cannot start the upgrade command on {node.name}: {res.one_line()}")
+
+
+#: one line per upgrade command of a run that has not ended: its folder, and its command
+STILL_RUNNING = (
+    'for d in "$1"/upgrade/*/; do [ -e "$d/rc" ] && continue; p=$(cat "$d/pid" 2>/dev/null) || continue; '
+    '[ -d "/proc/$p" ] && printf "%s\\t%s\\n" "$d" "$(cat "$d/command")"; done; true'
+)
+
+
+def still_running(node: Node, work_dir: str) -> list[str]:
+    """The upgrade commands a run started under ``work_dir`` that still run on the node (its
+    harness died or was killed): ``recover`` must not restore the node around them."""
+    res = node.run(["sh", "-c", STILL_RUNNING, "sh", work_dir], timeout=30)
+    return [line.partition("\t")[2] for line in res.stdout.splitlines() if "\t" in line]
 
 
 def finished(node: Node, step: Step, timeout: float) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -127,3 +128,39 @@ def test_an_upgrade_interrupted_mid_install_is_let_finish(node, tmp_path):
     assert node.read(DAEMON_JSON) == SEEDED
     checks = {c["id"]: c for c in result["checks"]}
     assert checks["node_left_clean"]["passed"], checks["node_left_clean"]["detail"]
+
+
+def test_recover_waits_for_an_upgrade_a_killed_run_left_running(node, tmp_path):
+    """The harness SIGKILLed mid-install: its upgrade command goes on on the node, and
+    `recover` refuses (exit 2, the node untouched) until it has ended, then undoes the run."""
+    cell = "engine-liverestore-pkgupgrade26"
+    node.write(DAEMON_JSON, SEEDED)
+    node.sh("systemctl restart docker.service")
+    node.wait_docker()
+    step = f"/var/lib/lrmatrix/{cell}/upgrade/1"
+    argv = cell_argv(cell, tmp_path / "results", "--node", node.spec, "--allow-disruption", "-q")
+    harness = subprocess.Popen(
+        argv, cwd=ROOT, env=node.client_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        assert poll(lambda: node.sh(f"test -e {step}/pid && echo yes || true").strip() == "yes", 300, 0.1)
+    finally:
+        harness.kill()
+        harness.wait()
+
+    def recover() -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "lrmatrix", "recover", "--node", node.spec, "--allow-disruption"]
+        return subprocess.run(
+            argv, cwd=ROOT, env=node.client_env(), capture_output=True, text=True, timeout=120
+        )
+
+    refused = recover()
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "still runs on" in refused.stderr and "apt-get install" in refused.stderr, refused.stderr
+    assert node.read(f"{DAEMON_JSON}.lrmatrix-backup") is not None, "a refusal changed the node"
+    assert poll(lambda: node.read(f"{step}/rc") is not None, 600, 0.5), "the upgrade never ended"
+    recovered = recover()
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    assert node.read(DAEMON_JSON) == SEEDED
+    assert node.sh("ls /var/lib/lrmatrix 2>/dev/null || true").strip() == ""
+    assert node.sh("dpkg --audit").strip() == ""

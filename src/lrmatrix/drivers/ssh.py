@@ -467,6 +467,15 @@ class SshNode(Node):
                     if manager.hold and self.cell.stop_signal != "SIGTERM"
                     else []
                 ),
+                *(
+                    [
+                        f"the upgrade commands run on the node, one after another, and are NOT undone: "
+                        f"{'; '.join(self.cell.upgrade_command)}",
+                        f"{self.work_dir}/debs holds the staged .debs, {self.work_dir}/upgrade their output",
+                    ]
+                    if self.cell.upgrade_command
+                    else []
+                ),
                 f"containers {NAME_PREFIX}* labelled {LABEL}={self.cell.name} are created and removed",
                 "the workload image is imported if missing and removed afterwards",
                 f"{self.work_dir} holds the workload's files and this record",
