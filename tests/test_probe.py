@@ -18,6 +18,7 @@ from lrmatrix.probe import (
     path_outages,
     recovery_after,
     request_once,
+    wait_until_ok,
 )
 
 
@@ -104,6 +105,16 @@ def test_probe_is_bounded_by_max_seconds(server):
     sent = len(probe.records["node"].samples)
     probe.stop()
     assert 0 < sent <= 0.2 / 0.01 + 2
+
+
+def test_wait_until_ok_waits_for_every_target_and_gives_up_at_its_deadline(server):
+    health = Target(url(server, "/health"), "healthy")
+    took = wait_until_ok([health, Target(url(server, "/other"), "other")], 5, 1)
+    assert took is not None and took < 5
+    never = Target(url(server, "/missing"), "x")
+    began = time.monotonic()
+    assert wait_until_ok([health, never], 0.3, 1) is None
+    assert time.monotonic() - began >= 0.3
 
 
 def mk(pattern, step=0.1):

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from lrmatrix.deadline import poll
+
 CLONE_NEWNET = 0x40000000
 #: the response header naming the container that served a request (nginx ``$hostname``)
 SERVED_BY = "X-Served-By"
@@ -319,12 +321,14 @@ def wait_until_ok(
             enter_netns(netns)
         session, start = new_session(), time.monotonic()
         pending = list(targets)
-        while pending and time.monotonic() - start < timeout:
-            pending = [t for t in pending if not request_once(session, t, request_timeout).ok]
-            if pending:
-                time.sleep(0.05)
+
+        def all_answered() -> bool:
+            pending[:] = [t for t in pending if not request_once(session, t, request_timeout).ok]
+            return not pending
+
+        answered = poll(all_answered, timeout, 0.05)
         session.close()
-        outcome[0] = None if pending else time.monotonic() - start
+        outcome[0] = time.monotonic() - start if answered else None
 
     thread = threading.Thread(target=attempt, name="probe-wait", daemon=True)
     thread.start()

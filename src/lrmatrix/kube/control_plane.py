@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from lrmatrix.deadline import poll
 from lrmatrix.errors import NodeError
 from lrmatrix.kube import upstream
 from lrmatrix.kube.api import Kube
@@ -51,29 +52,33 @@ def node_ready(kube: Kube) -> bool:
 
 
 def wait_control_plane(kube: Kube, timeout: float, poll_s: float) -> ControlPlaneWait:
-    """Poll /readyz, then the node's Ready, then the static pods, within one deadline."""
-    runner = kube.runner
-    start = runner.monotonic()
-    deadline = start + timeout
+    """Poll /readyz, then the node's Ready, then the static pods, within one deadline; a stage
+    reached moves on to the next at once, without waiting out the interval."""
+    clock = kube.runner.clock
+    start = clock.now()
     done = ControlPlaneWait()
-    while True:
-        now = runner.monotonic()
+
+    def since_start() -> float:
+        return round(clock.now() - start, 3)
+
+    def back() -> bool:
         if done.readyz_s is None:
             done.last = kube.readyz()
-            if done.last == "ok":
-                done.readyz_s = round(runner.monotonic() - start, 3)
-                continue
-        elif done.node_ready_s is None:
-            if node_ready(kube):
-                done.node_ready_s = round(runner.monotonic() - start, 3)
-                continue
-            done.last = "node not Ready"
-        else:
-            ok, done.static_pods = static_pods_ready(kube)
-            if ok:
-                done.static_pods_s = round(runner.monotonic() - start, 3)
-                return done
+            if done.last != "ok":
+                return False
+            done.readyz_s = since_start()
+        if done.node_ready_s is None:
+            if not node_ready(kube):
+                done.last = "node not Ready"
+                return False
+            done.node_ready_s = since_start()
+        ok, done.static_pods = static_pods_ready(kube)
+        if not ok:
             done.last = "; ".join(done.static_pods)
-        if now >= deadline:
-            raise NodeError(f"the control plane was not back within {timeout:.0f}s: {done.last}")
-        runner.sleep(poll_s)
+            return False
+        done.static_pods_s = since_start()
+        return True
+
+    if not poll(back, timeout, poll_s, clock):
+        raise NodeError(f"the control plane was not back within {timeout:.0f}s: {done.last}")
+    return done

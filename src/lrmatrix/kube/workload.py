@@ -127,22 +127,20 @@ class KubeWorkload:
 
     def wait_rollout(self, timeout: float) -> None:
         """What ``kubectl rollout status`` waits for: the new template fully updated and available."""
-        runner = self.kube.runner
-        deadline = runner.monotonic() + timeout
-        while True:
+
+        def rolled_out() -> bool:
             dep = self.kube.apps.read_namespaced_deployment(DEPLOYMENT, self.namespace)
             want = dep.spec.replicas or 0
             st = dep.status
-            if (
+            return (
                 (st.observed_generation or 0) >= (dep.metadata.generation or 0)
                 and (st.updated_replicas or 0) == want
                 and (st.replicas or 0) == want
                 and (st.available_replicas or 0) == want
-            ):
-                return
-            if runner.monotonic() >= deadline:
-                raise NodeError(f"rollout of {DEPLOYMENT} did not finish within {timeout:.0f}s")
-            runner.sleep(self.settings.node_poll_s)
+            )
+
+        if not poll(rolled_out, timeout, self.settings.node_poll_s, self.kube.runner.clock):
+            raise NodeError(f"rollout of {DEPLOYMENT} did not finish within {timeout:.0f}s")
 
     def remove(self) -> None:
         """Deleting the namespace removes everything the cell created in it."""
