@@ -12,9 +12,9 @@ import subprocess
 import threading
 import time
 
-from live_node import live_restore_node  # bench/, beside this script
 from lrmatrix import image
 from lrmatrix.drivers.engine import EngineNode
+from lrmatrix.drivers.engine_live import live_restore_node
 from lrmatrix.probe import Target, new_session, request_once
 from lrmatrix.workload import ENDPOINTS, Workload
 

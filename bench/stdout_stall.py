@@ -14,9 +14,9 @@ import argparse
 import time
 from pathlib import Path
 
-from live_node import live_restore_node  # bench/, beside this script
 from lrmatrix import image, log_pressure, stdout_pipes
 from lrmatrix.drivers.engine import EngineNode
+from lrmatrix.drivers.engine_live import live_restore_node
 
 LINE = 100
 OPTIONS = {

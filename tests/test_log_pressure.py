@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import engine_ready
-from lrmatrix import daemon_config, image, log_pressure, stdout_pipes
+from lrmatrix import image, log_pressure, stdout_pipes
+from lrmatrix.drivers.engine_live import turn_on_live_restore
 from test_engine_faults import engine_node, env  # noqa: F401 - env is the shared fixture
 
 LINE = 100
@@ -121,11 +122,7 @@ def live_node(request):
     """An engine node with live-restore on and the cached image loaded, on the machine's
     Docker 20.10 and on 26.1 (whose FIFOs are named differently: <id>-stdout)."""
     with engine_node(request.getfixturevalue("env"), request.param) as node:
-        raw = node.read_file(node.daemon_json_path)
-        node.write_file(node.daemon_json_path, daemon_config.merge_live_restore(raw, True))
-        node.stop_daemon("SIGTERM")
-        node.start_daemon()
-        node.import_image(str(image.cached_tarball()), image.image_tag(), image.CMD)
+        turn_on_live_restore(node)
         yield node
 
 

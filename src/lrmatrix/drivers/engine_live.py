@@ -1,0 +1,39 @@
+"""An engine node with live-restore on and the cached nginx image loaded: where the benchmarks
+and the survival-horizon tests start, without a whole cell's scenario around them."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from lrmatrix import daemon_config, image
+from lrmatrix.drivers.base import Node
+from lrmatrix.drivers.engine import EngineNode
+from lrmatrix.matrix import load_matrix
+from lrmatrix.process import become_subreaper
+
+
+def turn_on_live_restore(node: Node) -> None:
+    """live-restore merged into the node's daemon.json and applied by a restart (no container
+    runs yet, so nothing is lost), then the cached nginx image imported."""
+    raw = node.read_file(node.daemon_json_path)
+    node.write_file(node.daemon_json_path, daemon_config.merge_live_restore(raw, True))
+    node.stop_daemon("SIGTERM")
+    node.start_daemon()
+    node.import_image(str(image.cached_tarball()), image.image_tag(), image.CMD)
+
+
+@contextlib.contextmanager
+def live_restore_node(cell: str = "engine-liverestore") -> Iterator[EngineNode]:
+    """A node of ``cell`` (its engine) made in this process, live-restore on and the image
+    loaded; removed and its slot released whatever the caller does."""
+    become_subreaper()
+    node = EngineNode(load_matrix().cell(cell))
+    node.sanity_checks()
+    try:
+        node.create()
+        turn_on_live_restore(node)
+        yield node
+    finally:
+        node.destroy()
+        node.release()
