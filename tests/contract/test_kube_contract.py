@@ -13,7 +13,7 @@ import dataclasses
 
 import pytest
 
-from contract.fake_apiserver import CONTEXT, FAST
+from contract.fake_apiserver import CONTEXT, FAST, FakeApiServer
 from lrmatrix.errors import BadInput, NodeError
 from lrmatrix.kube import upstream
 from lrmatrix.kube.api import Kube, guard_context
@@ -256,16 +256,22 @@ def kube_cell(kube: Kube, name: str, window: float = 0.3) -> KubeCell:
     return KubeCell(dataclasses.replace(cell, timings=timings), kube, FAST)
 
 
-def test_no_liverestore_cell_makes_no_api_call_during_the_outage(kube, apiserver):
-    apiserver.sim.live_restore = False
-    apiserver.sim.control_plane_after, apiserver.sim.static_ready_lag = 0.2, 0.1
-    steps = kube_cell(kube, "k8s128-noliverestore")
+def through_outage(steps: KubeCell, kube: Kube, apiserver: FakeApiServer) -> list[tuple[str, str]]:
+    """Setup and baseline, then the runtime stopped and the outage phase run: the requests the
+    fake API server received during the outage."""
     steps.setup()
     steps.baseline()
     apiserver.set_runtime(False)
     sent = len(apiserver.requests)
     steps.outage(kube.runner.monotonic())
-    assert apiserver.requests[sent:] == [] and apiserver.dropped == []
+    return apiserver.requests[sent:]
+
+
+def test_no_liverestore_cell_makes_no_api_call_during_the_outage(kube, apiserver):
+    apiserver.sim.live_restore = False
+    apiserver.sim.control_plane_after, apiserver.sim.static_ready_lag = 0.2, 0.1
+    steps = kube_cell(kube, "k8s128-noliverestore")
+    assert through_outage(steps, kube, apiserver) == [] and apiserver.dropped == []
     apiserver.set_runtime(True)
     wait_control_plane(kube, 5, FAST.node_poll_s)  # the driver's start_daemon does this
     steps.after()
@@ -281,12 +287,7 @@ def test_no_liverestore_cell_makes_no_api_call_during_the_outage(kube, apiserver
 
 def test_liverestore_cell_watches_the_outage_through_the_api(kube, apiserver):
     steps = kube_cell(kube, "k8s128-liverestore")
-    steps.setup()
-    steps.baseline()
-    apiserver.set_runtime(False)
-    sent = len(apiserver.requests)
-    steps.outage(kube.runner.monotonic())
-    during = apiserver.requests[sent:]
+    during = through_outage(steps, kube, apiserver)
     assert ("POST", f"/api/v1/namespaces/{NS}/pods") in during
     assert any(path.startswith("/api/v1/nodes/") for _, path in during)
     apiserver.set_runtime(True)
