@@ -72,8 +72,6 @@ class PlanResponder:
             return "Done! kubectl is now configured", 0
         if argv[-1] == "ip":
             return NODE_IP, 0
-        if argv[-1] == "ssh-key":
-            return "/root/.minikube/machines/key/id_rsa", 0
         if "ssh" in argv:
             return self._node(argv[-1], now)
         return "", 0

@@ -17,6 +17,7 @@ import os
 import platform
 import shlex
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -31,10 +32,9 @@ from lrmatrix.kube.runner import RealRunner, Runner, shell_text
 from lrmatrix.kube.settings import matrix_table
 from lrmatrix.matrix import load_matrix
 from lrmatrix.probe import Target
+from lrmatrix.transport import Transport
 
 if TYPE_CHECKING:
-    from testinfra.backend.base import BaseBackend
-
     from lrmatrix.drivers import NodeSpec
     from lrmatrix.kube.api import Kube
     from lrmatrix.matrix import Cell
@@ -75,6 +75,26 @@ class ToolVersions:
     notes: list[str] = field(default_factory=list)
 
 
+class MinikubeTransport(Transport):
+    """Commands on the node as ``minikube -p PROFILE ssh -- LINE``, through the cell's runner,
+    so a plan records the harness's commands and the checks' alike. minikube logs in as
+    ``docker``: the harness's lines say ``sudo`` where they need root; the checks' commands
+    (testinfra's ``run``) are wrapped in sudo (``sudo=True``), as root is what they assume."""
+
+    NAME = "lrmatrix-minikube"
+
+    def __init__(self, runner: Runner, profile: str, **kwargs: Any) -> None:
+        self.runner = runner
+        self.profile = profile
+        super().__init__(profile, **kwargs)
+
+    def shell(self, line: str, timeout: float, argv: Sequence[str] = ()) -> CmdResult:
+        """``minikube ssh`` joins its arguments into one remote shell line, so the line is
+        passed as one argument, quoted by the caller once."""
+        res = self.runner.run(["minikube", "-p", self.profile, "ssh", "--", line], timeout=timeout)
+        return CmdResult(tuple(argv) or (line,), res.rc, res.stdout, res.stderr)
+
+
 class MinikubeNode(Node):
     scheme = "minikube"
     requires: ClassVar[dict[str, str]] = {}  # minikube and kubectl are not Debian packages
@@ -98,6 +118,7 @@ class MinikubeNode(Node):
         self._address: str | None = None
         self._destroyed = False
         self._kube = kube
+        self._transport: MinikubeTransport | None = None
         #: every wait for the control plane after docker started, in order (for the result)
         self.control_plane_waits: list[ControlPlaneWait] = []
 
@@ -136,11 +157,12 @@ class MinikubeNode(Node):
     def minikube(self, *args: str, timeout: float = 120.0) -> CmdResult:
         return self.runner.run(["minikube", "-p", self.profile, *args], timeout=timeout)
 
-    def run(self, argv: list[str], timeout: float = 60.0) -> CmdResult:
-        """On the node: ``minikube ssh`` joins its arguments into one remote shell line, so the
-        argv is quoted here, once, and passed as that line."""
-        res = self.minikube("ssh", "--", shlex.join(argv), timeout=timeout)
-        return CmdResult(tuple(argv), res.rc, res.stdout, res.stderr)
+    @property
+    def transport(self) -> MinikubeTransport:
+        """One transport for the harness and the checks, on the cell's runner."""
+        if self._transport is None:
+            self._transport = MinikubeTransport(self.runner, self.profile, sudo=True)
+        return self._transport
 
     def sudo(self, *argv: str, timeout: float = 60.0) -> CmdResult:
         return self.run(["sudo", *argv], timeout=timeout)
@@ -156,7 +178,7 @@ class MinikubeNode(Node):
     def write_file(self, path: str, data: bytes) -> None:
         """``tee`` rewrites in place (same inode); the text is visible in a plan."""
         line = f"printf '%s' {shlex.quote(data.decode())} | sudo tee {shlex.quote(path)} >/dev/null"
-        res = self.minikube("ssh", "--", line)
+        res = self.transport.shell(line, 120.0)
         if not res.ok:
             raise NodeError(f"cannot write {path} on {self.profile}: {res.one_line()}")
 
@@ -378,16 +400,6 @@ class MinikubeNode(Node):
         control plane's own outage shows next to the workload's."""
         kube = self.kube_client()
         return {"api": [Target(f"{kube.host}/readyz", "ok", verify=kube.ca_file or True)]}
-
-    def testinfra_backend(self) -> BaseBackend:
-        """With the docker driver the node is a container named after the profile; other
-        drivers are reached over ssh with minikube's key."""
-        import testinfra
-
-        if self.settings.driver == "docker":
-            return testinfra.get_host(f"docker://{self.profile}").backend
-        key = self.minikube("ssh-key").stdout.strip()
-        return testinfra.get_host(f"ssh://docker@{self.address}", ssh_identity_file=key).backend
 
 
 def refuse_unreachable_node(driver: str, system: str = sys.platform, release: str = "") -> None:
