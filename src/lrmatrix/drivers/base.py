@@ -105,9 +105,8 @@ class Node(ABC):
 
     @property
     def transport(self) -> Transport:
-        """How commands reach the node: a testinfra backend, shared with the node checks.
-        A driver without one (minikube: its commands go through a runner a plan records)
-        implements ``run`` and ``testinfra_backend`` itself."""
+        """How commands reach the node: a testinfra backend, shared with the node checks
+        (netns on an engine node, the ssh connection, ``minikube ssh`` on the cell's runner)."""
         raise NotImplementedError(f"the {self.scheme} driver has no transport")
 
     def run(self, argv: list[str], timeout: float = 60.0) -> CmdResult:
