@@ -1,8 +1,8 @@
 """The one bounded wait of the harness: check, sleep, check again until an answer or a deadline.
 
 Every wait in ``src/`` goes through ``poll`` so a wait is always bounded in time and reads the
-same way. The clock is a parameter: the real one by default, a runner's or the scenario's
-when ``lrmatrix plan`` replays a scenario on a virtual clock (a wait there costs nothing).
+same way. The clock is a parameter: the real one by default, or a Kubernetes runner's, which
+is virtual when the tests replay a cell on a recording runner (a wait there costs nothing).
 """
 
 from __future__ import annotations

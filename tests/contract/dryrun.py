@@ -15,13 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from contract.recording import RecordingRunner
 from contract.sim import NO_ANSWER, NODE_IP, SimCluster
 from lrmatrix.drivers.base import CmdResult
 from lrmatrix.drivers.minikube import MinikubeNode, MinikubeSettings
 from lrmatrix.errors import BadInput
 from lrmatrix.kube import upstream
 from lrmatrix.kube.api import Kube
-from lrmatrix.kube.runner import ApiReply, Call, RecordingRunner
+from lrmatrix.kube.runner import ApiReply, Call
 from lrmatrix.matrix import Cell
 from lrmatrix.probe import Target
 from lrmatrix.scenario import PHASES, Scenario

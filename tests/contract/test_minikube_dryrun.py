@@ -190,11 +190,11 @@ def test_teardown_restores_daemon_json_then_keeps_or_deletes_the_profile():
 
 
 # --- the minikube driver's own checks, through the same recording runner -------------------
+from contract.recording import RecordingRunner  # noqa: E402
 from lrmatrix.drivers import NodeSpec  # noqa: E402
 from lrmatrix.drivers.minikube import MinikubeNode, MinikubeSettings  # noqa: E402
 from lrmatrix.errors import BadInput, EnvironmentProblem, NodeError  # noqa: E402
 from lrmatrix.kube.api import Kube  # noqa: E402
-from lrmatrix.kube.runner import RecordingRunner  # noqa: E402
 
 
 class Scripted(dryrun.PlanResponder):

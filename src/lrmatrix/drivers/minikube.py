@@ -1,13 +1,14 @@
 """The minikube driver: one profile per Kubernetes version (``lrm-k8s128``), Docker runtime
 through cri-dockerd, systemd inside the node.
 
-Every command (minikube, kubectl, ``minikube ssh -- ...``) goes through one runner, so
-``lrmatrix plan`` can replay a cell with a recording runner and print exactly what a real
-run executes. Both cells of a version share the profile: the cell merges live-restore into
-the daemon.json minikube wrote and reloads docker (the unit's ExecReload sends SIGHUP)
-instead of creating a new cluster. The control plane runs in Docker (kubeadm static pods),
-so after any start of docker the driver waits for it before anything uses the API, and
-every start resets docker.service's start limit (StartLimitBurst=3 in 60 s).
+Every command (minikube, kubectl, ``minikube ssh -- ...``) goes through one runner, so a
+recording runner (the dry-run tests) sees exactly what a real run executes; a command on the
+node, the harness's or a check's, is ``minikube ssh`` through ``MinikubeTransport`` on it.
+Both cells of a version share the profile: the cell merges live-restore into the daemon.json
+minikube wrote and reloads docker (the unit's ExecReload sends SIGHUP) instead of creating a
+new cluster. The control plane runs in Docker (kubeadm static pods), so after any start of
+docker the driver waits for it before anything uses the API, and every start resets
+docker.service's start limit (StartLimitBurst=3 in 60 s).
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class ToolVersions:
 
 class MinikubeTransport(Transport):
     """Commands on the node as ``minikube -p PROFILE ssh -- LINE``, through the cell's runner,
-    so a plan records the harness's commands and the checks' alike. minikube logs in as
+    so a recording runner sees the harness's commands and the checks' alike. minikube logs in as
     ``docker``: the harness's lines say ``sudo`` where they need root; the checks' commands
     (testinfra's ``run``) are wrapped in sudo (``sudo=True``), as root is what they assume."""
 
@@ -176,7 +177,7 @@ class MinikubeNode(Node):
         raise NodeError(f"cannot read {path} on {self.profile}: {res.one_line()}")
 
     def write_file(self, path: str, data: bytes) -> None:
-        """``tee`` rewrites in place (same inode); the text is visible in a plan."""
+        """``tee`` rewrites in place (same inode); the text is visible in the runner's record."""
         line = f"printf '%s' {shlex.quote(data.decode())} | sudo tee {shlex.quote(path)} >/dev/null"
         res = self.transport.shell(line, 120.0)
         if not res.ok:

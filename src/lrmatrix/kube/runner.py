@@ -1,8 +1,9 @@
 """One object through which every node command, Kubernetes API call and wait of a cell passes.
 
-The real runner executes; the recording runner (``lrmatrix plan``) writes each call down and
-answers from a responder, on a virtual clock. Because the minikube driver and the kube
-helpers only ever talk to a runner, the plan is the same code path as a real run.
+The real runner executes. Because the minikube driver and the kube helpers only ever talk to
+a runner, the tests' recording runner (tests/contract/recording.py: each call written down,
+answered by a fake machine and cluster, on a virtual clock) drives the same code path as a
+real run.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from lrmatrix.command import CmdResult
 from lrmatrix.deadline import Clock
@@ -83,7 +84,7 @@ class Runner(ABC):
 
     @abstractmethod
     def sleep(self, seconds: float, why: str = "") -> None:
-        """Wait; named so a plan shows why time passes (e.g. the outage window)."""
+        """Wait; ``why`` names it in a recording (e.g. the outage window)."""
 
     @abstractmethod
     def monotonic(self) -> float:
@@ -94,7 +95,7 @@ class Runner(ABC):
 
     @property
     def clock(self) -> Clock:
-        """This runner's clock for ``deadline.poll`` (virtual in a plan)."""
+        """This runner's clock for ``deadline.poll`` (virtual in a recording)."""
         return Clock(self.monotonic, self.sleep)
 
 
@@ -116,43 +117,6 @@ class RealRunner(Runner):
 
     def monotonic(self) -> float:
         return time.monotonic()
-
-
-class Responder(Protocol):
-    """What a dry run answers (the tests' contract.dryrun answers like a cluster)."""
-
-    def command(self, argv: Sequence[str], now: float) -> CmdResult: ...
-
-    def request(self, method: str, path: str, body: Any, now: float) -> ApiReply: ...
-
-
-class RecordingRunner(Runner):
-    """Dry run: records every call, answers from ``responder``, and sleeps on a virtual clock."""
-
-    def __init__(self, responder: Responder, start_wall: float = 1_700_000_000.0) -> None:
-        self.responder = responder
-        self._now = 0.0
-        self._start_wall = start_wall
-        super().__init__()
-
-    def run(self, argv: Sequence[str], timeout: float = 60.0) -> CmdResult:
-        self._note("run", shell_text(argv), argv)
-        return self.responder.command(argv, self._now)
-
-    def api(self, method: str, path: str, body: Any, send: Callable[[], Any]) -> Any:
-        self._note("api", f"{method} {path}")
-        return self.responder.request(method, path, body, self._now)
-
-    def sleep(self, seconds: float, why: str = "") -> None:
-        if why:
-            self._note("wait", f"wait {seconds:g}s: {why}")
-        self._now += max(seconds, 0.0)
-
-    def monotonic(self) -> float:
-        return getattr(self, "_now", 0.0)
-
-    def wall(self) -> float:
-        return self._start_wall + self._now
 
 
 def shell_text(argv: Sequence[str]) -> str:

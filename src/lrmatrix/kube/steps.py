@@ -1,6 +1,6 @@
 """The Kubernetes steps of a cell, in the order a run performs them around the disruption.
 
-The scenario (or ``lrmatrix plan``) calls ``setup``, ``baseline``, then stops the daemon,
+The scenario calls ``setup``, ``baseline``, then stops the daemon,
 calls ``outage`` (which lasts until the end of the outage window), starts the daemon, and
 calls ``after``, ``change`` and ``teardown``. Each step only observes and records; the
 checks in infra_tests decide what the observations mean for the cell.

@@ -1,6 +1,6 @@
 """What minikube, cri-dockerd and the kubelet do, as data, each with the upstream file and
-version it was read from. ``lrmatrix plan``'s simulated machine, the simulated cluster and
-the checks' classifiers use these, so none of them carries its own idea of a node. None of
+version it was read from. The tests' simulated machine and cluster (tests/contract) and the
+checks' classifiers use these, so none of them carries its own idea of a node. None of
 it has been observed on a real cluster here: it is what the sources say.
 """
 
