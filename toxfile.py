@@ -32,12 +32,11 @@ from lrmatrix.options import RESULTS_DIR, pytest_args  # noqa: E402
 #: drivers whose cells run on any Linux box with root (what CI runs); the others need a
 #: cluster (minikube) or a node of your own (--node ssh://…)
 RUNS_IN_CI = frozenset({"engine"})
-#: drivers whose cells run on a node you name (--node ssh://…): package-upgrade cells
-NEEDS_NODE = frozenset({"ssh"})
 #: per driver: tox settings that differ from [testenv]
 DRIVER_ENV: dict[str, dict[str, Any]] = {
     "engine": {"labels": ["engine"]},
-    # package-upgrade cells: a Docker host of yours, `tox -e CELL -- --node ssh://… --allow-disruption`
+    # cells that need a Docker host of yours (package upgrade, respawn):
+    # `tox -e CELL -- --node ssh://… --allow-disruption`
     "ssh": {"labels": ["ssh"]},
     "minikube": {
         "labels": ["kubernetes"],
@@ -73,7 +72,7 @@ def cell_settings(cell: Cell, tox_root: Path, posargs: tuple[str, ...] | None) -
     settings = dict(DRIVER_ENV.get(cell.driver, {}))
     settings["commands"] = [cell_command(cell, tox_root, posargs)]
     # a cell that needs a node of yours is not in its platform's label: `tox -m engine` runs here
-    labels = [*settings.get("labels", []), *((cell.platform,) if cell.driver not in NEEDS_NODE else ())]
+    labels = [*settings.get("labels", []), *(() if cell.needs_node else (cell.platform,))]
     if cell.driver in RUNS_IN_CI:
         labels.append("ci")
     expects = cell.expect + "".join(f", {path}: {v}" for path, v in sorted(cell.expect_paths.items()))

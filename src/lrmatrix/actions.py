@@ -221,7 +221,8 @@ class Stop(Action):
         s.stopped_at = s.now()
         s.timing["daemon_stop_s"] = round(s.stopped_at - s.stop_at, 3)
         if watch:  # confirmed, not assumed: gone now, and watched until the start command
-            up = node.daemon_up()
+            # (a respawn cell's daemon may be back already: its watch stops at the first sight)
+            up = node.daemon_up() if s.cell.held_down else None
             if up:
                 found = "" if s.before_pid else " (no dockerd pid was found to stop)"
                 raise NodeError(f"the daemon is not gone after the stop{found}: {up}")
@@ -279,6 +280,42 @@ class OutageWindow(Action):
 
     def describe(self, cell: Cell) -> str:
         return f"{until('the outage window ends', cell.timings.outage_window_s)} after the daemon was gone"
+
+
+@dataclass(frozen=True)
+class AwaitRespawn(Action):
+    """A respawn cell's outage: until the node's service manager has started dockerd again by
+    itself (the daemon watch's first sight of it, with who did it) and its API answers; no
+    start command of the harness's."""
+
+    name: ClassVar[str] = "respawn"
+    waits: ClassVar[bool] = True
+
+    def run(self, s: Scenario) -> None:
+        watch, timings = s.daemon_watch, s.cell.timings
+        assert watch is not None and s.stopped_at is not None
+        poll(lambda: watch.came_back_at is not None or not watch.running, timings.recover_timeout_s, 0.05)
+        watch.stop()
+        s.log_pressure.stop_watch()
+        s.mark_stalls()
+        if watch.came_back_at is None:
+            raise NodeError(
+                f"dockerd was not started again by the node's service manager within "
+                f"{timings.recover_timeout_s:g} s of the kill; teardown starts it"
+            )
+        s.start_at, s.respawned = watch.came_back_at, True
+        s.event_at(watch.came_back_at, "daemon respawned", watch.came_back)
+        s.node.wait_api(timings.recover_timeout_s)
+        s.api_at = s.now()
+        assert s.stop_at is not None
+        s.timing["respawn_s"] = round(watch.came_back_at - s.stop_at, 3)  # from the kill
+        s.versions_after = s.node.versions()
+
+    def describe(self, cell: Cell) -> str:
+        back = until(
+            "the service manager has started dockerd again by itself", cell.timings.recover_timeout_s
+        )
+        return f"{back}, and its API answers (no start command)"
 
 
 @dataclass(frozen=True)

@@ -28,21 +28,19 @@ HEADER = """\
 # report job collects them and runs `tox -e report`. Cells without a result show "not run".
 # Engine cells need root, network namespaces and iptables:
 # {runner}
-# Package-upgrade cells are left out: they run on a node of yours,
+# Package-upgrade and respawn cells are left out: they run on a node of yours,
 # `tox -e <cell> -- --node ssh://user@host --allow-disruption` (README).
 """
 GITHUB_RUNNER = "GitHub's Ubuntu runners have them; their tox env runs under sudo."
 GITLAB_RUNNER = "use a privileged runner (docker executor with privileged = true, or a shell executor)."
 # Drivers that change the host itself (namespaces, iptables, a dockerd), so their tox env runs as root.
 ROOT_DRIVERS = frozenset({"engine"})
-# Drivers whose cells run on a node the user names (--node ssh://…): package-upgrade cells.
-NEEDS_NODE = frozenset({"ssh"})
 SUDO = 'sudo --preserve-env env "PATH=$PATH" '
 
 
 def runnable(matrix: Matrix) -> list[Cell]:
     """The cells a CI job can run on its own runner: not those that need a node of yours."""
-    return [c for c in matrix.cells if c.driver not in NEEDS_NODE]
+    return [c for c in matrix.cells if not c.needs_node]
 
 
 def _drivers(matrix: Matrix) -> list[str]:

@@ -84,6 +84,19 @@ class Cell:
     #: a package-upgrade cell: these commands, run on the node one after another, are the
     #: disruption (``{debs}``: where the harness staged ``engine_after``'s packages)
     upgrade_command: tuple[str, ...] = ()
+    #: a crash the node's service manager answers by starting dockerd again, measured
+    respawn: bool = False
+
+    @property
+    def held_down(self) -> bool:
+        """The harness holds the daemon down for a window (not: an upgrade's or a service
+        manager's own restart is the disruption)."""
+        return not (self.upgrade_command or self.respawn)
+
+    @property
+    def needs_node(self) -> bool:
+        """It runs only on a node of yours (``--node ssh://…``): a package upgrade, a respawn."""
+        return bool(self.upgrade_command) or self.respawn
 
     @property
     def next_engine(self) -> Engine:
@@ -235,7 +248,7 @@ def _make_cell(
                 f"use one of {', '.join(engines)} or add the table"
             )
         chosen[key] = engines[value] if value is not None else None
-    driver = _upgrade_driver(name, plat, extra, where) if extra.upgrade_command else plat.driver
+    driver = _node_driver(name, plat, extra, where)
     if extra.access_log == "file" and plat.driver != "engine":
         raise BadInput(
             f"{where} [cells.{name}]: access_log = 'file' is for engine cells (the Kubernetes workload's "
@@ -260,6 +273,7 @@ def _make_cell(
         access_log=extra.access_log or "stdout",
         expect_stall=bool(extra.expect_stall),
         upgrade_command=_steps(extra.upgrade_command),
+        respawn=bool(extra.respawn),
     )
 
 
@@ -267,12 +281,22 @@ def _steps(commands: list[str] | None) -> tuple[str, ...]:
     return tuple(commands or ())
 
 
-def _upgrade_driver(name: str, plat: schema.PlatformTable, extra: schema.CellTable, where: str) -> str:
-    """A package-upgrade cell runs its command with the node's own package manager: on an
-    ssh node (the harness's engine node has none), and only on engine platforms."""
+def _node_driver(name: str, plat: schema.PlatformTable, extra: schema.CellTable, where: str) -> str:
+    """The platform's driver, except for the cells that need a node of yours, reached over ssh:
+    a package upgrade (the node's own package manager) and a respawn (its service manager);
+    the harness's engine node has neither. Both are engine-platform cells."""
     table = f"{where} [cells.{name}]"
+    keys = [k for k, v in (("upgrade_command", extra.upgrade_command), ("respawn", extra.respawn)) if v]
+    if not keys:
+        return plat.driver
     if plat.driver != "engine":
-        raise BadInput(f"{table}: upgrade_command is for engine platforms (Docker hosts over ssh); remove it")
+        raise BadInput(f"{table}: {keys[0]} is for engine platforms (Docker hosts over ssh); remove it")
+    if len(keys) > 1:
+        raise BadInput(f"{table}: a cell is a package upgrade or a respawn, not both; remove one")
+    if extra.respawn:
+        if extra.stop_signal != "SIGKILL":
+            raise BadInput(f'{table}: respawn follows a crash: add stop_signal = "SIGKILL"')
+        return "ssh"
     if extra.engine_after is None:
         raise BadInput(
             f"{table}: upgrade_command needs engine_after = <engine>, the engine that must answer after it"

@@ -126,6 +126,9 @@ class CellTable(Table):
     #: ``engine_after`` names the engine that must answer after it; ``{debs}`` in a command is
     #: the folder on the node where the harness staged that engine's .debs
     upgrade_command: Commands | None = None
+    #: a crash (stop_signal = "SIGKILL") that the node's service manager answers by starting
+    #: dockerd again (systemd's Restart=): measured, not held off; ssh nodes
+    respawn: bool | None = None
 
 
 class EngineTable(Table):

@@ -299,8 +299,9 @@ class Scenario:
             start_at=self.start_at,
             api_at=self.api_at,
             change_at=self.change_at,
-            came_back_at=watch.came_back_at if watch else None,
-            came_back=watch.came_back if watch else "",
+            # a respawn cell's daemon coming back by itself is the cell's end of the outage
+            came_back_at=watch.came_back_at if watch and not self.cell.respawn else None,
+            came_back=watch.came_back if watch and not self.cell.respawn else "",
             origin=self.t0,
         )
 

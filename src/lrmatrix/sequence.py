@@ -24,6 +24,7 @@ from lrmatrix.actions import (
     Action,
     AwaitPaths,
     AwaitProbeRecovery,
+    AwaitRespawn,
     Capture,
     ChangeConfig,
     DeployContainers,
@@ -130,11 +131,22 @@ def package_upgrade(cell: Cell) -> Sequence:
     )
 
 
+def respawn(cell: Cell) -> Sequence:
+    """A Docker host over ssh whose service manager starts dockerd again after a crash
+    (systemd's Restart=): the kill, then the wait for that restart; nothing is held down."""
+    plain = containers(cell)
+    return Sequence(
+        setup=plain.setup,
+        phases=plain.phases | {"outage": (AwaitRespawn(),), "recover": (AwaitPaths("recovered"),)},
+    )
+
+
 #: platform kind -> its sequence
 SEQUENCES: dict[str, Callable[[Cell], Sequence]] = {
     "containers": containers,
     "kubernetes": kubernetes,
     "package-upgrade": package_upgrade,
+    "respawn": respawn,
 }
 
 
@@ -142,6 +154,8 @@ def kind(cell: Cell) -> str:
     """The platform kind of a cell: its sequence's key."""
     if cell.upgrade_command:
         return "package-upgrade"
+    if cell.respawn:
+        return "respawn"
     return "kubernetes" if cell.kubernetes else "containers"
 
 

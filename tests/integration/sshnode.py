@@ -406,13 +406,20 @@ class StagingNode:
     def respawning(self, period: float = 0.5, limit_s: float = 300) -> Iterator[None]:
         """The init system's start in a respawning loop (as a supervisor that restarts dockerd
         would): whenever dockerd is gone it is started again, until the block ends."""
-        script = f"for i in $(seq {int(limit_s / period)}); do {self.RESPAWN}; sleep {period}; done"
+        # nsenter forks into the PID namespace: terminating it leaves the loop running, so the
+        # loop ends itself once the stop file exists (it once kept respawning into later tests)
+        stop = "/run/lrm-respawn-stop"
+        script = (
+            f"rm -f {stop}; for i in $(seq {int(limit_s / period)}); do test -e {stop} && exit 0; "
+            f"{self.RESPAWN}; sleep {period}; done"
+        )
         loop = subprocess.Popen([*self.enter, "/bin/sh", "-c", script], stdout=subprocess.DEVNULL)
         try:
             yield
         finally:
-            loop.terminate()
-            loop.wait(timeout=10)
+            self.sh(f"touch {stop}")
+            loop.wait(timeout=10 + 2 * period)
+            self.remove(stop)
 
     def state(self) -> dict[str, object]:
         """What a run may change, seen from the console: compare before and after."""

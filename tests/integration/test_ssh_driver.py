@@ -355,3 +355,37 @@ def test_a_cell_whose_daemon_respawns_is_an_error_never_survive(clean, tmp_path)
     assert res.returncode != 0, res.stdout[-3000:]
     assert result["verdict"]["observed"] == "error", result["verdict"]
     assert RESPAWNED_BY[clean.MANAGER] in result["verdict"]["reason"], result["verdict"]
+
+
+@integration
+def test_a_respawn_cell_measures_the_service_managers_own_restart(clean, tmp_path):
+    """systemd starts dockerd again after the kill (Restart=on-failure): the cell measures it,
+    names who did it, and passes. Debian's sysvinit script restarts nothing: the cell's error
+    says so. The node is restored either way."""
+    cell = "engine-liverestore-respawn"
+    clean.write(DAEMON_JSON, SEEDED)
+    results = tmp_path / "results"
+
+    res = run_cell(cell, clean.spec, results, clean.client_env(), "--allow-disruption")
+
+    result = json.loads((results / f"{cell}.json").read_text())
+    checks = {c["id"]: c for c in result["checks"]}
+    assert checks["node_left_clean"]["passed"], checks["node_left_clean"]["detail"]
+    assert clean.read(DAEMON_JSON) == SEEDED
+    assert clean.sh("systemctl is-enabled docker.service 2>/dev/null || true").strip() != "masked-runtime"
+    if clean.MANAGER == "sysvinit":
+        assert res.returncode == 1, res.stdout[-3000:]
+        assert result["verdict"]["observed"] == "error"
+        assert "was not started again by the node's service manager" in result["verdict"]["reason"]
+        return
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    assert result["verdict"]["observed"] == "survive", result["verdict"]
+    respawned = next(e for e in result["events"] if e["name"] == "daemon respawned")
+    assert "systemd restarted dockerd" in respawned["detail"], respawned
+    assert 0 < result["timing"]["respawn_s"] < 10
+    assert result["disruption"]["came_back_at"] is None, (
+        "a respawn is this cell's end of the outage, not an error"
+    )
+    assert result["containers"]["pids_kept"] is True
+    back = result["timing"]["respawn_s"]
+    print(f"\n{cell}: {result['verdict']['reason']}; back {back} s after the kill: {respawned['detail']}")

@@ -68,11 +68,14 @@ def driver_class(name: str) -> type[Node]:
 def make_node(cell: Cell, spec: NodeSpec | None, options: dict[str, str] | None = None) -> Node:
     """The cell's own driver, unless ``--node`` names another one (ssh for staging nodes); the
     command line's options reach the driver either way."""
-    if cell.upgrade_command and (spec is None or spec.scheme != "ssh" or not spec.host):
-        raise BadInput(
-            f"cell {cell.name} runs its upgrade command with the node's own package manager: name a "
-            "node of yours with --node ssh://user@host --allow-disruption (the upgrade is not undone)"
+    if cell.needs_node and (spec is None or spec.scheme != "ssh" or not spec.host):
+        what = (
+            "its upgrade command with the node's own package manager"
+            if cell.upgrade_command
+            else ("a crash that the node's own service manager answers (systemd's Restart=)")
         )
+        node = "--node ssh://user@host --allow-disruption"
+        raise BadInput(f"cell {cell.name} runs {what}: name a node of yours with {node}")
     if spec is None:
         spec = NodeSpec(cell.driver, options=dict(options or {}))
     return driver_class(spec.scheme)(cell, spec)

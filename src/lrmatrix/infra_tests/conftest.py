@@ -30,7 +30,8 @@ def node(lrm_scenario):
 
 @pytest.fixture
 def held_down(lrm_scenario):
-    """Checks of a daemon held down for a window: a package-upgrade cell holds none (its
-    commands restart dockerd themselves), so they are skipped, saying why."""
-    if lrm_scenario.cell.upgrade_command:
-        pytest.skip("a package-upgrade cell: its commands restart dockerd; nothing holds it down")
+    """Checks of a daemon held down for a window: a package-upgrade cell (its commands restart
+    dockerd) and a respawn cell (the service manager does) hold none: skipped, saying why."""
+    if not lrm_scenario.cell.held_down:
+        kind = "package-upgrade" if lrm_scenario.cell.upgrade_command else "respawn"
+        pytest.skip(f"a {kind} cell: dockerd is restarted by the node itself, nothing holds it down")

@@ -1,4 +1,4 @@
-"""What a package-upgrade cell makes of what it saw: when dockerd was gone and back, what
+"""The disruptions that run on a node of yours (package upgrade, respawn): what a package-upgrade
 each command did, in words. The sampling itself runs for real in
 tests/integration/test_ssh_upgrade.py; here the interpretation is checked on timelines that
 a real node produces (including the ones it must not pass)."""
@@ -107,3 +107,12 @@ def test_plan_prints_the_commands_and_their_bound(capsys):
     out = capsys.readouterr().out
     assert "then `systemctl restart docker.service` on the node, up to 900 s" in out
     assert "stage the .debs of engine docker26 (Docker 26.1.5)" in out
+
+
+def test_the_respawn_cell_waits_for_the_service_manager_instead_of_starting():
+    c = load_matrix(ROOT / "matrix").cell("engine-liverestore-respawn")
+    seq = sequence_for(c)
+    assert kind(c) == "respawn" and c.driver == "ssh" and not c.held_down
+    names = [a.name for phase in seq.phases.values() for a in phase]
+    assert "kill" in names and "respawn" in names
+    assert not {"start", "window", "upgrade"} & set(names), "the harness neither holds nor starts it"
