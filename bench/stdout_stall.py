@@ -40,10 +40,10 @@ def stalled_lines(node: EngineNode, name: str, options: list[str]) -> tuple[int,
         "while [ ! -e /tmp/go ]; do sleep 0.05; done; echo 0 > /tmp/n; i=0; "
         f"while [ $i -lt 100000 ]; do echo {'x' * (LINE - 1)}; i=$((i+1)); echo $i > /tmp/n; done; sleep 600"
     )
-    node.docker_ok(
+    node.dockerd.cli_ok(
         "run", "-d", "--name", name, *options, "--entrypoint", "/bin/sh", image.image_tag(), "-c", script
     )
-    pid = int(node.docker_ok("inspect", "-f", "{{.State.Pid}}", name).strip())
+    pid = int(node.dockerd.cli_ok("inspect", "-f", "{{.State.Pid}}", name).strip())
     node.stop_daemon("SIGTERM")
     try:
         Path(f"/proc/{pid}/root/tmp/go").write_text("1")

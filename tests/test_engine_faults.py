@@ -197,7 +197,7 @@ def test_recover_leaves_a_live_node_alone(env):
     with engine_node(env) as node:
         res = recover(env)
         assert res.returncode == 0 and "nothing to recover" in res.stdout, res.stdout + res.stderr
-        assert node.api_ready() and Path(node.slot.netns_path).exists()
+        assert node.dockerd.api_ready() and Path(node.slot.netns_path).exists()
     assert_no_residue(env, node.slot.name)
 
 
@@ -277,7 +277,7 @@ def test_dockerd_can_start_again_right_after_being_killed(env):
             node.stop_daemon("SIGKILL")
             assert not Path(f"/proc/{containerd}").exists(), "containerd (or its zombie) is still there"
             node.start_daemon()
-            assert node.api_ready()
+            assert node.dockerd.api_ready()
     assert_no_residue(env, node.slot.name)
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from lrmatrix.coverage import coverage, ticks_held
-from lrmatrix.drivers.base import listening_unix_socket
 from lrmatrix.probe import PathRecord, Sample, Target, new_session, request_once
+from lrmatrix.procfs import listening_unix_socket
 from lrmatrix.report.rows import row_from_result
 from lrmatrix.report.table import table_cells
 from lrmatrix.results import summarize_path

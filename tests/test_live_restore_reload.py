@@ -39,7 +39,7 @@ def node_with_a_container(cell: str) -> Iterator[tuple[EngineNode, str]]:
         node.create()
         tag = image.image_tag()
         node.import_image(str(image.cached_tarball()), tag, image.CMD)
-        cid = node.docker_ok("run", "-d", "--name", "lrm-reload-test", tag, "sleep", "3600").strip()
+        cid = node.dockerd.cli_ok("run", "-d", "--name", "lrm-reload-test", tag, "sleep", "3600").strip()
         yield node, cid
     finally:
         node.destroy()
@@ -49,12 +49,12 @@ def node_with_a_container(cell: str) -> Iterator[tuple[EngineNode, str]]:
 
 
 def pid_of(node: EngineNode, cid: str) -> int:
-    return int(node.docker_ok("inspect", "--format", "{{.State.Pid}}", cid).strip())
+    return int(node.dockerd.cli_ok("inspect", "--format", "{{.State.Pid}}", cid).strip())
 
 
 def test_reload_turns_live_restore_on_without_restarting_anything():
     with node_with_a_container("engine-liverestore") as (node, cid):
-        assert node.effective_live_restore() is False
+        assert node.dockerd.effective_live_restore() is False
         dockerd, container = node.daemon_pid(), pid_of(node, cid)
         scenario = Scenario(node.cell, node, Path("/nonexistent"))
         scenario.configure_live_restore()
@@ -63,7 +63,7 @@ def test_reload_turns_live_restore_on_without_restarting_anything():
         assert "live_restore_restart_s" not in scenario.timing
         assert node.daemon_pid() == dockerd, "dockerd was restarted"
         assert pid_of(node, cid) == container, "the container was restarted"
-        assert container > 0 and node.proc(container) is not None
+        assert container > 0 and node.processes.proc(container) is not None
 
 
 def test_reload_turns_it_off_again_and_an_absent_key_would_not():
@@ -83,7 +83,7 @@ def test_reload_turns_it_off_again_and_an_absent_key_would_not():
         scenario = Scenario(off, node, Path("/nonexistent"))
         scenario.configure_live_restore()
         assert scenario.effective is False and node.daemon_pid() == dockerd
-        assert node.proc(pid_of(node, cid)) is not None
+        assert node.processes.proc(pid_of(node, cid)) is not None
 
 
 def test_scenario_restarts_when_a_reload_does_not_change_it(monkeypatch):
@@ -100,7 +100,7 @@ def test_scenario_restarts_when_a_reload_does_not_change_it(monkeypatch):
 
 def _eventually(node: EngineNode, want: bool, polls: int = 50) -> bool:
     for _ in range(polls):
-        if node.effective_live_restore() is want:
+        if node.dockerd.effective_live_restore() is want:
             return True
         time.sleep(0.1)
     return False

@@ -99,8 +99,10 @@ def writer(node, name: str, lines: int) -> int:
         "while [ ! -e /tmp/go ]; do sleep 0.05; done; i=0; "
         f"while [ $i -lt {lines} ]; do echo {payload}; i=$((i+1)); echo $i > /tmp/n; done; sleep 600"
     )
-    node.docker_ok("run", "-d", "--name", name, "--entrypoint", "/bin/sh", image.image_tag(), "-c", script)
-    return int(node.docker_ok("inspect", "-f", "{{.State.Pid}}", name).strip())
+    node.dockerd.cli_ok(
+        "run", "-d", "--name", name, "--entrypoint", "/bin/sh", image.image_tag(), "-c", script
+    )
+    return int(node.dockerd.cli_ok("inspect", "-f", "{{.State.Pid}}", name).strip())
 
 
 def written(pid: int) -> int:

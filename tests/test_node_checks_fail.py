@@ -58,7 +58,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
 
 @pytest.fixture(scope="module")
 def host(live: Scenario) -> testinfra.host.Host:
-    return testinfra.host.Host(live.node.testinfra_backend())
+    return live.node.host()
 
 
 def rewrite_daemon_json(live: Scenario, change: Callable[[dict[str, Any]], None]) -> bytes:
@@ -100,7 +100,7 @@ def test_effective_setting_checks_fail_when_the_daemon_runs_with_the_other_value
 
 def test_container_checks_fail_on_a_stopped_container(live, host):
     before = live.capture()
-    live.node.docker_ok("stop", "-t", "1", "lrm-web-2")
+    live.node.dockerd.cli_ok("stop", "-t", "1", "lrm-web-2")
     try:
         fails(baseline.test_one_shim_per_container, live)
         fails(baseline.test_nginx_master_and_workers_running, live)
@@ -113,7 +113,7 @@ def test_container_checks_fail_on_a_stopped_container(live, host):
         probe.stop()
         fails(baseline.test_probe_sees_workload_on_every_path, SimpleNamespace(probe=probe))
     finally:
-        live.node.docker_ok("start", "lrm-web-2")
+        live.node.dockerd.cli_ok("start", "lrm-web-2")
     baseline.test_one_shim_per_container(live)
 
 
@@ -125,7 +125,7 @@ def test_process_checks_fail_on_replaced_or_surviving_processes(live):
         SimpleNamespace(before=before),
         replace(live.cell, live_restore=False),
     )  # fmt: skip - without live-restore they must go
-    live.node.docker_ok("restart", "-t", "1", "lrm-web-1")
+    live.node.dockerd.cli_ok("restart", "-t", "1", "lrm-web-1")
     replaced = SimpleNamespace(before=before, after=live.capture())
     fails(after.test_container_processes_kept_or_restarted, replaced, live.cell)
     fails(disrupt.test_container_processes_kept_or_gone, live.node, SimpleNamespace(before=before), live.cell)
@@ -183,7 +183,7 @@ def test_dockerd_is_gone_sees_a_dockerd_the_driver_did_not_start(live):
     stranger = subprocess.Popen(["nsenter", f"--net={node.slot.netns_path}", *node.dockerd_argv()],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        node.wait_api(30)
+        node.dockerd.wait_api(30)
         assert node.daemon_pid() is None  # the first assertion cannot see it
         fails(disrupt.test_dockerd_is_gone, node)
     finally:

@@ -77,8 +77,8 @@ class DeployContainers(Action):
 def load_image(s: Scenario) -> str:
     """The image the cell was given (pulled if absent), else the offline-built one, imported."""
     if s.image_ref:
-        if not s.node.docker("image", "inspect", s.image_ref).ok:
-            s.node.docker_ok("pull", s.image_ref, timeout=300)
+        if not s.node.dockerd.cli("image", "inspect", s.image_ref).ok:
+            s.node.dockerd.cli_ok("pull", s.image_ref, timeout=300)
         return s.image_ref
     tag = image.image_tag()
     s.node.import_image(str(image.cached_tarball()), tag, image.CMD)
@@ -214,7 +214,7 @@ class Stop(Action):
         s.before_pid = node.daemon_pid()
         watch = node.watches_daemon
         if watch:
-            s.proxies["before_stop"] = node.processes("docker-proxy")
+            s.proxies["before_stop"] = node.processes.named("docker-proxy")
         s.event("daemon stopping", self.signal)
         s.stop_at = s.now()
         node.stop_daemon(self.signal)
@@ -226,7 +226,7 @@ class Stop(Action):
             if up:
                 found = "" if s.before_pid else " (no dockerd pid was found to stop)"
                 raise NodeError(f"the daemon is not gone after the stop{found}: {up}")
-            s.proxies["gone"] = node.processes("docker-proxy")
+            s.proxies["gone"] = node.processes.named("docker-proxy")
             s.daemon_watch = DaemonWatch(node)
             s.daemon_watch.start()
         if s.cell.live_restore:  # the containers run on, logging into undrained pipes
@@ -276,7 +276,7 @@ class OutageWindow(Action):
         s.start_at = s.now()
         s.timing["outage_window_s"] = round(s.start_at - s.stopped_at, 3)
         s.event("daemon starting")
-        s.respawned = came_back and s.node.api_ready()
+        s.respawned = came_back and s.node.dockerd.api_ready()
 
     def describe(self, cell: Cell) -> str:
         return f"{until('the outage window ends', cell.timings.outage_window_s)} after the daemon was gone"

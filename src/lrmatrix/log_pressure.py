@@ -52,7 +52,7 @@ def log_rates(node: Node, names: list[str], since: float, until: float) -> dict[
     if span <= 0:
         return rates
     for name in names:
-        res = node.docker("logs", "--since", docker_time(since), "--until", docker_time(until), name)
+        res = node.dockerd.cli("logs", "--since", docker_time(since), "--until", docker_time(until), name)
         if res.ok:
             rates[name] = {
                 stream: _rate(text, span) for stream, text in (("stdout", res.stdout), ("stderr", res.stderr))

@@ -295,7 +295,7 @@ class PackageUpgrade(Action):
                 s.event_at(at, what, "seen by the process timeline")
         if not s.upgrade.running_after():
             raise NodeError(f"the upgrade left no dockerd running on {node.name}; teardown starts it again")
-        node.wait_api(timings.recover_timeout_s)
+        node.dockerd.wait_api(timings.recover_timeout_s)
         s.api_at = s.now()
         s.versions_after = node.versions()
         s.event(

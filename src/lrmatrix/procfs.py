@@ -1,4 +1,5 @@
-"""``/proc/<pid>/stat`` read in one place, whichever transport brought its text.
+"""``/proc/<pid>/stat`` and ``/proc/net/unix`` read in one place, whichever transport brought
+their text.
 
 The command name (field 2) may hold spaces and parentheses, so the fields are split after
 the last ``)``. ``stat_fields`` is plain Python with no imports: the gauge that runs on a
@@ -49,3 +50,18 @@ def parse_stat(text: str) -> Stat | None:
 def parse_stats(text: str) -> list[Stat]:
     """Many stat lines (``cat /proc/[0-9]*/stat``), the unreadable ones left out."""
     return [st for line in text.splitlines() if (st := parse_stat(line)) is not None]
+
+
+#: /proc/net/unix flag of a listening socket (__SO_ACCEPTCON)
+SO_ACCEPTCON = 0x10000
+
+
+def listening_unix_socket(table: str, path: str) -> bool:
+    """Whether /proc/net/unix (``table``) has a listening socket bound at ``path``
+    (/var/run is /run on current systems, and systemd binds docker.sock under /run)."""
+    names = {path, path.replace("/var/run/", "/run/", 1)}
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 8 and fields[7] in names and int(fields[3], 16) & SO_ACCEPTCON:
+            return True
+    return False

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lrmatrix import daemon_config, results
-from lrmatrix.drivers.base import Node, ProcInfo
+from lrmatrix.drivers.base import Node
 from lrmatrix.errors import LrmatrixError, NodeError
 from lrmatrix.findings import address_changes, findings, misdirected_responses
 from lrmatrix.log_pressure import LogPressure
 from lrmatrix.matrix import Cell
+from lrmatrix.modules.processes import ProcInfo
 from lrmatrix.probe import PathRecord, Probe, Target, wait_until_ok
 from lrmatrix.sequence import PHASES, sequence_for
 from lrmatrix.timestamps import iso
@@ -214,14 +215,14 @@ class Scenario:
         self.original_config = daemon_config.parse(raw, path)
         if self.original_config.get(daemon_config.KEY) is not self.cell.live_restore:
             self.node.write_file(path, daemon_config.merge_live_restore(raw, self.cell.live_restore, path))
-        self.effective = self.node.effective_live_restore()
+        self.effective = self.node.dockerd.effective_live_restore()
         if self.effective is self.cell.live_restore:
             return
         wanted = f"live-restore={str(self.cell.live_restore).lower()}"
         start = self.now()
         self.node.reload_daemon()
         for _ in range(RELOAD_POLLS):  # dockerd applies a SIGHUP asynchronously
-            self.effective = self.node.effective_live_restore()
+            self.effective = self.node.dockerd.effective_live_restore()
             if self.effective is self.cell.live_restore:
                 self.timed("live_restore_reload_s", start)
                 self.event("daemon reloaded", wanted)
@@ -231,12 +232,12 @@ class Scenario:
         self.node.start_daemon()
         self.timed("live_restore_restart_s", start)
         self.event("daemon restarted", f"{wanted}: a reload did not change it")
-        self.effective = self.node.effective_live_restore()
+        self.effective = self.node.dockerd.effective_live_restore()
 
     def capture(self) -> Snapshot:
         assert self.workload is not None
         snap = Snapshot(self.workload.snapshot())
-        trees = self.node.process_trees([c.pid for c in snap.containers if c.pid])
+        trees = self.node.processes.trees([c.pid for c in snap.containers if c.pid])
         for c in snap.containers:
             snap.procs[c.name] = trees.get(c.pid, []) if c.pid else []
         return snap
@@ -280,7 +281,7 @@ class Scenario:
             return False
         self.daemon_watch.stop()
         if self.daemon_watch.came_back_at is None:
-            self.proxies["before_start"] = self.node.processes("docker-proxy")
+            self.proxies["before_start"] = self.node.processes.named("docker-proxy")
             return False
         self.event("daemon came back by itself", self.daemon_watch.came_back)
         return True

@@ -117,7 +117,7 @@ class NatWatch(Watcher):
 
     def step(self) -> bool:
         now = time.monotonic()
-        rules = self.node.docker_nat_rules()
+        rules = self.node.dockerd.nat_rules()
         self.samples.append((now, None if rules is None else sum("DNAT" in r for r in rules)))
         return True
 
@@ -165,7 +165,7 @@ class ProcessTimeline(Watcher):
         self._lock = threading.Lock()
 
     def step(self) -> bool:
-        found = self.node.processes_named(self.names)
+        found = self.node.processes.by_names(self.names)
         with self._lock:  # the scenario samples too, at the first command's start and the last's end
             self.samples.append((time.monotonic(), found))
             self.samples.sort(key=lambda sample: sample[0])

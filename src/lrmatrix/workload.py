@@ -124,7 +124,7 @@ class Workload:
         self.node.write_file(f"{self.config_dir}/html/index.html", INDEX_HTML.encode())
         for name, port in zip(self.names, self.ports, strict=True):
             # unless-stopped: without live-restore the daemon brings them back on start
-            self.node.docker_ok(
+            self.node.dockerd.cli_ok(
                 "run",
                 "-d",
                 "--name",
@@ -152,12 +152,12 @@ class Workload:
         """The config change: rewrite nginx.conf in place and reload every container."""
         self.node.write_file(self.conf_path, nginx_conf(updated=True, access_log=self.access_log).encode())
         for name in self.names:
-            res = self.node.docker("exec", name, "nginx", "-s", "reload")
+            res = self.node.dockerd.cli("exec", name, "nginx", "-s", "reload")
             if not res.ok:
                 raise NodeError(f"reloading nginx in {name} failed: {res.one_line()}")
 
     def remove(self) -> None:
-        self.node.docker("rm", "-f", *self.names)
+        self.node.dockerd.cli("rm", "-f", *self.names)
 
 
 def inspect_containers(node: Node, refs: list[str], ports: list[int]) -> list[ContainerState]:
@@ -165,7 +165,7 @@ def inspect_containers(node: Node, refs: list[str], ports: list[int]) -> list[Co
     is where container ``i`` is published (one port for all: a Kubernetes NodePort)."""
     if not refs:
         return []
-    raw = json.loads(node.docker_ok("inspect", *refs))
+    raw = json.loads(node.dockerd.cli_ok("inspect", *refs))
     return [
         ContainerState(
             name=item["Name"].lstrip("/"),
@@ -195,7 +195,7 @@ class PodContainers:
 
     @property
     def names(self) -> list[str]:
-        out = self.node.docker_ok(
+        out = self.node.dockerd.cli_ok(
             "ps",
             "-q",
             "--no-trunc",

@@ -50,8 +50,9 @@ def staging() -> Iterator[SysvNode]:
 def test_dockerd_is_gone_fails_while_the_init_scripts_dockerd_runs(staging):
     node = driver(staging)
     try:
-        assert node.processes("dockerd") == [node.daemon_pid()]
-        assert node.socket_path not in (node.proc(node.daemon_pid()).cmdline)  # why matching it found none
+        assert node.processes.named("dockerd") == [node.daemon_pid()]
+        dockerd = node.processes.proc(node.daemon_pid())
+        assert dockerd and node.socket_path not in dockerd.cmdline  # why matching it found none
         assert node.daemon_up() == f"dockerd (pid {node.daemon_pid()}) is running"
         with pytest.raises(AssertionError):
             disrupt.test_dockerd_is_gone(node)

@@ -247,7 +247,7 @@ def test_recover_undoes_a_run_interrupted_mid_outage(clean):
     tag = image.image_tag()
     first.import_image(str(image.cached_tarball()), tag, image.CMD)
     label = f"{LABEL}=engine-liverestore"
-    first.docker_ok("run", "-d", "--name", f"{NAME_PREFIX}1", "--label", label, tag)
+    first.dockerd.cli_ok("run", "-d", "--name", f"{NAME_PREFIX}1", "--label", label, tag)
     first.stop_daemon("SIGTERM")
     assert tuple(clean.sh(clean.DOCKER_STATE).split()) == clean.DOCKER_STOPPED, (
         "not stopped through the init system"
@@ -296,7 +296,7 @@ def test_crash_variant_kills_dockerd_and_the_init_script_starts_it_again(clean):
         assert clean.read("/var/run/docker-ssd.pid") is not None, "a crash leaves the init script's pidfile"
         node.start_daemon()
         assert node.daemon_pid() not in (None, killed)
-        assert node.api_ready()
+        assert node.dockerd.api_ready()
     finally:
         node.close()
 

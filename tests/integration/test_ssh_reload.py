@@ -30,11 +30,12 @@ def test_a_reload_flips_live_restore_without_a_restart(clean):
         assert node.manager is not None and node.manager.name == clean.MANAGER
         pid = node.daemon_pid()
         cursor = node._journal_mark()
-        assert node.effective_live_restore() is False
+        assert node.dockerd.effective_live_restore() is False
         for want in (True, False):
             clean.write(DAEMON_JSON, json.dumps({"live-restore": want}).encode())
             node.reload_daemon()
-            assert poll(lambda w=want: node.effective_live_restore() is w, 5, 0.1), f"live-restore not {want}"
+            applied = poll(lambda w=want: node.dockerd.effective_live_restore() is w, 5, 0.1)
+            assert applied, f"live-restore not {want}"
             assert node.daemon_pid() == pid, "dockerd was restarted"
         if clean.MANAGER == "systemd":
             journal = clean.sh(f"journalctl _PID=1 -o cat --no-pager --after-cursor '{cursor}'")

@@ -22,7 +22,7 @@ from systemdnode import SystemdNode, why_not_ready
 
 from conftest import ROOT
 from lrmatrix.cli import cell_argv
-from lrmatrix.drivers.base import DAEMON_DOWN
+from lrmatrix.modules.dockerd import DAEMON_DOWN
 
 pytest.importorskip("paramiko")
 
@@ -101,13 +101,13 @@ def test_stopping_only_docker_service_leaves_the_socket_to_wake_dockerd(node):
         assert b"can still be activated by" in stopped.stderr and b"docker.socket" in stopped.stderr
         assert ssh.daemon_pid() is None and node.dockerd_pids() == []
         assert active(node, "docker.socket") == ["active"]
-        assert ssh.socket_listening(), "systemd holds docker.sock open for docker.service"
+        assert ssh.dockerd.socket_listening(), "systemd holds docker.sock open for docker.service"
         # the outage watch's check sees the listener, and does not wake dockerd by looking
         assert ssh.daemon_up() == "something listens on /var/run/docker.sock"
         assert node.dockerd_pids() == [] and ssh.why_up_again() is None
         node.sh("systemd-analyze log-level debug")
 
-        woke = ssh.docker("ps")
+        woke = ssh.dockerd.cli("ps")
 
         assert woke.ok, "docker ps did not start dockerd through docker.socket"
         assert ssh.daemon_pid() is not None
@@ -128,8 +128,8 @@ def test_the_driver_stops_both_units_and_dockerd_stays_down(node):
             ssh.stop_daemon("SIGTERM")
             gone = time.time()
             assert active(node, "docker.socket", "docker.service") == ["inactive", "inactive"]
-            assert not ssh.socket_listening()
-            res = ssh.docker("ps")
+            assert not ssh.dockerd.socket_listening()
+            res = ssh.dockerd.cli("ps")
             assert not res.ok and DAEMON_DOWN in res.stderr
             time.sleep(2)
             end = time.time()
@@ -157,7 +157,7 @@ def test_systemd_restarts_a_killed_dockerd_by_itself(node):
         t0 = time.monotonic()
         node.sh(f"kill -KILL {killed}")
         deadline = t0 + 60
-        while not ssh.api_ready():
+        while not ssh.dockerd.api_ready():
             assert time.monotonic() < deadline, "systemd did not restart dockerd within 60 s"
             time.sleep(0.1)
         answered = time.monotonic() - t0

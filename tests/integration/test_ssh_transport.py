@@ -58,11 +58,11 @@ def test_many_files_and_process_trees_in_few_round_trips(clean):
         assert len(counted.calls) == 1
 
         counted.calls.clear()
-        tree = node.process_trees([pid])[pid]
+        tree = node.processes.trees([pid])[pid]
         assert len(counted.calls) == 3
         parent, main, *children = tree
-        assert main == node.proc(pid) and parent == node.proc(main.ppid)
+        assert main == node.processes.proc(pid) and parent == node.processes.proc(main.ppid)
         assert [c.ppid for c in children] == [pid] * len(children)
-        assert node.process_trees([999999999]) == {999999999: []}
+        assert node.processes.trees([999999999]) == {999999999: []}
     finally:
         node.close()

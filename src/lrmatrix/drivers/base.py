@@ -1,24 +1,23 @@
-"""The Node interface every driver implements, and the Docker work they all share.
+"""The Node interface every driver implements.
 
-A driver only knows how to reach its node (run a command, read/write a file, start and stop
-the daemon). Everything expressed with the docker CLI or /proc lives here once, so the
+A driver only knows how to reach its node (run a command, read/write a file) and how its
+daemon is started, stopped and reloaded. The Docker and /proc work on top of that lives in
+``lrmatrix.modules`` (``node.dockerd``, ``node.processes``), once for every driver, so the
 engine, ssh and minikube drivers stay small and behave the same.
 """
 
 from __future__ import annotations
 
-import json
-import shlex
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from functools import cached_property
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 from lrmatrix.command import CmdResult
-from lrmatrix.deadline import poll
 from lrmatrix.errors import BadInput, NodeError
+from lrmatrix.modules import NodeHost
+from lrmatrix.modules.dockerd import Dockerd
+from lrmatrix.modules.processes import Processes
 from lrmatrix.probe import Target
-from lrmatrix.procfs import parse_stat, parse_stats
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -28,42 +27,6 @@ if TYPE_CHECKING:
     from lrmatrix.engines import Engine
     from lrmatrix.matrix import Cell
     from lrmatrix.transport import Transport
-
-DAEMON_DOWN = "Cannot connect to the Docker daemon"
-
-READ_FILES_SCRIPT = (
-    'for f in "$@"; do if c=$(base64 -w0 -- "$f" 2>/dev/null); then printf "1 %s\\n" "$c"; '
-    "else echo 0; fi; done"
-)
-
-
-@dataclass(frozen=True)
-class ProcInfo:
-    """A process identity that survives nothing but the process itself: pid + start time."""
-
-    pid: int
-    ppid: int
-    start_ticks: int
-    cmdline: str
-
-    @property
-    def key(self) -> tuple[int, int]:
-        return (self.pid, self.start_ticks)
-
-
-#: /proc/net/unix flag of a listening socket (__SO_ACCEPTCON)
-SO_ACCEPTCON = 0x10000
-
-
-def listening_unix_socket(table: str, path: str) -> bool:
-    """Whether /proc/net/unix (``table``) has a listening socket bound at ``path``
-    (/var/run is /run on current systems, and systemd binds docker.sock under /run)."""
-    names = {path, path.replace("/var/run/", "/run/", 1)}
-    for line in table.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) >= 8 and fields[7] in names and int(fields[3], 16) & SO_ACCEPTCON:
-            return True
-    return False
 
 
 class UnitMessage(NamedTuple):
@@ -84,13 +47,36 @@ class Node(ABC):
     can_pull: ClassVar[bool] = True
     #: whether ``daemon_up`` is cheap enough to poll every 250 ms through an outage window
     watches_daemon: ClassVar[bool] = False
-    #: whether ``docker_nat_rules`` is implemented
+    #: whether ``dockerd.nat_rules`` is fast enough to sample around a daemon start
     samples_nat: ClassVar[bool] = False
+    #: the module classes of this node: a driver names a subclass where its node differs
+    dockerd_module: ClassVar[type[Dockerd]] = Dockerd
+    processes_module: ClassVar[type[Processes]] = Processes
 
     def __init__(self, cell: Cell) -> None:
         self.cell = cell
 
+    # --- capabilities on top of ``run`` and ``read_files`` (lrmatrix.modules) ---------------
+    @cached_property
+    def dockerd(self) -> Dockerd:
+        """The docker CLI and the daemon state it reports, on this node."""
+        return self.dockerd_module(self)
+
+    @cached_property
+    def processes(self) -> Processes:
+        """This node's /proc: process identities, container process trees, processes by name."""
+        return self.processes_module(self)
+
+    def host(self) -> NodeHost:
+        """The checks' testinfra ``host``: the node's backend, with this node's modules on it."""
+        return NodeHost(self.testinfra_backend(), self.dockerd, self.processes)
+
     # --- what each driver provides -------------------------------------------------------
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """The node's name in messages (a slot, user@host:port, a minikube profile)."""
+
     @abstractmethod
     def sanity_checks(self) -> None:
         """Raise EnvironmentProblem (one line) if this node cannot run the cell; change nothing."""
@@ -116,6 +102,11 @@ class Node(ABC):
     @abstractmethod
     def read_file(self, path: str) -> bytes | None:
         """File bytes on the node, ``None`` if absent."""
+
+    def read_files(self, paths: list[str]) -> dict[str, bytes | None]:
+        """Many small files (``None`` where absent). One by one here; a driver that pays a round
+        trip per command reads them in one (``transport.read_files``)."""
+        return {path: self.read_file(path) for path in paths}
 
     @abstractmethod
     def write_file(self, path: str, data: bytes) -> None:
@@ -180,11 +171,11 @@ class Node(ABC):
     def daemon_up(self) -> str | None:
         """What shows this node's daemon is up (a dockerd process, a listener on its API
         socket), or ``None`` when it is gone. Looks for the process first and never connects
-        to the socket where a connect could start the daemon (see ``socket_listening``)."""
-        pids = self.processes("dockerd")
+        to the socket where a connect could start the daemon (see ``Dockerd.socket_listening``)."""
+        pids = self.processes.named("dockerd")
         if pids:
             return f"dockerd (pid {pids[0]}) is running"
-        if self.socket_listening():
+        if self.dockerd.socket_listening():
             return f"something listens on {self.socket_path}"
         return None
 
@@ -197,128 +188,18 @@ class Node(ABC):
         """The service manager's own messages on ``units`` after ``mark`` (none by default)."""
         return []
 
-    def processes(self, name: str) -> list[int]:
-        """PIDs of this node's processes whose command name is ``name`` (dockerd, docker-proxy).
-        On a node of its own every such process is the node's."""
-        return self.processes_named((name,))[name]
-
-    def processes_named(self, names: tuple[str, ...]) -> dict[str, list[int]]:
-        """``processes`` of several names in one command."""
-        pattern = " ".join(f"-e {shlex.quote(n)}" for n in names)
-        res = self.run(["sh", "-c", f"grep -Hx {pattern} /proc/[0-9]*/comm 2>/dev/null"], timeout=10)
-        found: dict[str, list[int]] = {n: [] for n in names}
-        for line in res.stdout.split():  # /proc/<pid>/comm:<name>
-            path, _, name = line.partition(":")
-            if name in found and path.count("/") == 3:
-                found[name].append(int(path.split("/")[2]))
-        return {n: sorted(pids) for n, pids in found.items()}
-
-    def socket_listening(self) -> bool:
-        """Whether a listening socket is bound at the API socket's path, read from
-        /proc/net/unix rather than by connecting: on a systemd node a connect() to a
-        socket-activated docker.sock starts dockerd (a listening docker.socket is itself a
-        daemon that is not gone: any client brings it back)."""
-        table = self.run(["cat", "/proc/net/unix"], timeout=10).stdout
-        return listening_unix_socket(table, self.socket_path)
-
-    def docker_nat_rules(self) -> list[str] | None:
-        """The rules of the node's ``DOCKER`` NAT chain, ``None`` when the chain is missing.
-        Only drivers that can read the NAT table fast enough to sample it around a daemon
-        start implement it (``samples_nat``)."""
-        raise NotImplementedError
-
-    # --- shared Docker work --------------------------------------------------------------
-    def docker(self, *args: str, timeout: float = 60.0) -> CmdResult:
-        return self.run(["docker", *args], timeout=timeout)
-
-    def docker_ok(self, *args: str, timeout: float = 60.0) -> str:
-        """Run a docker command that must succeed; its stdout."""
-        res = self.docker(*args, timeout=timeout)
-        if not res.ok:
-            raise NodeError(f"docker {' '.join(args)} failed on the node: {res.one_line()}")
-        return res.stdout
-
-    def api_ready(self) -> bool:
-        return self.docker("version", "--format", "{{.Server.Version}}", timeout=10).ok
-
-    def wait_api(self, timeout: float, alive: Any = None) -> None:
-        """Poll the API until it answers; ``alive()`` False means the daemon died: stop early."""
-
-        def answered() -> bool:
-            if self.api_ready():
-                return True
-            if alive is not None and not alive():
-                raise NodeError("dockerd exited while starting")
-            return False
-
-        if not poll(answered, timeout, 0.1):
-            raise NodeError(f"the Docker API did not answer within {timeout:.0f}s")
-
-    def info(self) -> dict[str, Any]:
-        return json.loads(self.docker_ok("info", "--format", "{{json .}}"))
-
-    def effective_live_restore(self) -> bool:
-        return bool(self.info().get("LiveRestoreEnabled"))
-
     def versions(self) -> dict[str, str]:
-        """Versions observed on the node (not assumed from packages)."""
-        raw = json.loads(self.docker_ok("version", "--format", "{{json .}}"))
-        server = raw.get("Server") or {}
-        found = {"docker": str(server.get("Version", ""))}
-        for comp in server.get("Components") or []:
-            name = str(comp.get("Name", "")).lower()
-            if name in ("containerd", "runc"):
-                found[name] = str(comp.get("Version", ""))
-        found["kernel"] = self.run(["uname", "-r"]).stdout.strip()
-        return found
-
-    def proc(self, pid: int) -> ProcInfo | None:
-        """Identity of a process on the node from /proc, ``None`` if it does not exist."""
-        return self.procs([pid])[pid]
-
-    def procs(self, pids: Iterable[int]) -> dict[int, ProcInfo | None]:
-        """``proc`` of many processes, their files read in one go (``read_files``)."""
-        pids = list(dict.fromkeys(pids))
-        files = self.read_files([f"/proc/{pid}/{name}" for pid in pids for name in ("stat", "cmdline")])
-        found: dict[int, ProcInfo | None] = {}
-        for pid in pids:
-            raw, cmd = files[f"/proc/{pid}/stat"], files[f"/proc/{pid}/cmdline"]
-            stat = parse_stat(raw.decode(errors="replace")) if raw is not None else None
-            if stat is None or stat.zombie or cmd is None:
-                found[pid] = None
-                continue
-            cmdline = cmd.replace(b"\0", b" ").decode(errors="replace").strip()
-            found[pid] = ProcInfo(pid, stat.ppid, stat.start_ticks, cmdline)
-        return found
-
-    def process_trees(self, pids: list[int]) -> dict[int, list[ProcInfo]]:
-        """For each container's main process: its parent (the shim), itself and its live direct
-        children (nginx workers), ``[]`` when it is gone. Three reads whatever the count, so a
-        node reached over ssh pays three round trips, not a few per process."""
-        mains = {pid: info for pid, info in self.procs(pids).items() if info is not None}
-        table = parse_stats(self.run(["sh", "-c", "cat /proc/[0-9]*/stat 2>/dev/null"]).stdout)
-        kids = {st.pid: st.ppid for st in table if st.ppid in mains and not st.zombie}
-        more = self.procs([m.ppid for m in mains.values()] + list(kids))
-        trees: dict[int, list[ProcInfo]] = {pid: [] for pid in pids}
-        for pid, main in mains.items():
-            shim = more.get(main.ppid)
-            children = [info for kid, info in more.items() if kids.get(kid) == pid and info is not None]
-            trees[pid] = [p for p in (shim, main) if p] + children
-        return trees
-
-    def read_files(self, paths: list[str]) -> dict[str, bytes | None]:
-        """Many small files (``None`` where absent). One by one here; a driver that pays a round
-        trip per command reads them in one (``transport.read_files``)."""
-        return {path: self.read_file(path) for path in paths}
+        """Versions observed on the node (not assumed from packages): the daemon's, and the kernel."""
+        return {**self.dockerd.versions(), "kernel": self.run(["uname", "-r"]).stdout.strip()}
 
     def upload(self, local: Path, remote: str) -> None:
         """A local file to the node (drivers that stage packages for an upgrade: ssh)."""
         raise NodeError(f"the {self.scheme} driver cannot copy files to its node")
 
     def import_image(self, tarball: str, tag: str, cmd: str) -> None:
-        """Import a root filesystem tarball as an image (the CLI reads the local path)."""
-        if not self.docker("image", "inspect", tag).ok:
-            self.docker_ok("import", "-c", f"CMD {cmd}", tarball, tag, timeout=300)
+        """Import a root filesystem tarball of this machine as an image; here the CLI reads the
+        local path, a node elsewhere uploads it first."""
+        self.dockerd.import_tarball(tarball, tag, cmd)
 
     def switch_engine(self, engine: Engine) -> None:
         """Run ``engine``'s daemon from the next start on (upgrade cells). Only a node the

@@ -27,6 +27,8 @@ from lrmatrix.drivers import engine_net
 from lrmatrix.drivers.base import Node
 from lrmatrix.engines import Engine
 from lrmatrix.errors import EnvironmentProblem, NodeError
+from lrmatrix.modules.dockerd import Dockerd
+from lrmatrix.modules.processes import Processes
 from lrmatrix.process import DOCKER_DAEMONS, missing_commands, reap_adopted_daemons, run
 from lrmatrix.procfs import parse_stat
 from lrmatrix.transport import Transport
@@ -68,11 +70,42 @@ class NetnsTransport(Transport):
         return CmdResult(tuple(argv) or (line,), res.rc, res.stdout, res.stderr)
 
 
+class EngineProcesses(Processes):
+    """An engine node's processes by name are those in its network namespace (dockerd is
+    started in it, and docker-proxy runs in it), found without a shell-out."""
+
+    node: EngineNode
+
+    def by_names(self, names: tuple[str, ...]) -> dict[str, list[int]]:
+        found: dict[str, list[int]] = {n: [] for n in names}
+        if self.node.netns_inode is not None:
+            for p in _host_procs_in_netns(self.node.netns_inode):
+                found.get(Path(p.cmdline.split()[0]).name, []).append(p.pid)
+        return {n: sorted(pids) for n, pids in found.items()}
+
+
+class EngineDockerd(Dockerd):
+    node: EngineNode
+
+    def socket_listening(self) -> bool:
+        """A connect() to the API socket: nothing socket-activates an engine node's dockerd,
+        so connecting cannot bring it back; refused or absent means nothing listens."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1.0)
+            try:
+                sock.connect(self.node.socket_path)
+            except OSError:
+                return False
+        return True
+
+
 class EngineNode(Node):
     scheme = "engine"
     can_pull = False  # its namespace only reaches the host end of its veth
     watches_daemon = True
     samples_nat = True
+    dockerd_module = EngineDockerd
+    processes_module = EngineProcesses
     requires: ClassVar[dict[str, str]] = {
         "dockerd": "docker.io",
         "docker": "docker.io",
@@ -96,7 +129,8 @@ class EngineNode(Node):
         self.lock = lock
         self.root = root or state_root()
         self._destroyed = False
-        self._netns_ino = _inode(slot.netns_path) if slot is not None else None
+        #: the node's network namespace by inode: its processes are found by it, also once deleted
+        self.netns_inode = _inode(slot.netns_path) if slot is not None else None
         self._dockerd: subprocess.Popen[bytes] | None = None
         #: the engine the next start_daemon runs (upgrade cells switch it after the window)
         self.engine: Engine = cell.engine
@@ -138,39 +172,6 @@ class EngineNode(Node):
 
     def loopback_netns(self) -> str | None:
         return self._slot.netns_path
-
-    # --- is the daemon really gone (see Node.daemon_up) ----------------------------------
-    def processes(self, name: str) -> list[int]:
-        """This node's processes named ``name``: those in its network namespace (dockerd is
-        started in it, and docker-proxy runs in it), found without a shell-out."""
-        if self._netns_ino is None:
-            return []
-        return sorted(
-            p.pid for p in _host_procs_in_netns(self._netns_ino) if Path(p.cmdline.split()[0]).name == name
-        )
-
-    def processes_named(self, names: tuple[str, ...]) -> dict[str, list[int]]:
-        return {n: self.processes(n) for n in names}
-
-    def socket_listening(self) -> bool:
-        """A connect() to the API socket: nothing socket-activates an engine node's dockerd,
-        so connecting cannot bring it back; refused or absent means nothing listens."""
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(1.0)
-            try:
-                sock.connect(self.socket_path)
-            except OSError:
-                return False
-        return True
-
-    def docker_nat_rules(self) -> list[str] | None:
-        res = self.run(["iptables", "-w", "-t", "nat", "-S", "DOCKER"], timeout=10)
-        if res.ok:
-            return res.stdout.splitlines()
-        # legacy: "No chain/target/match by that name"; nft: "chain `DOCKER' ... is incompatible"
-        if res.rc == 1 and any(m in res.stderr for m in ("No chain", "does not exist", "incompatible")):
-            return None
-        raise NodeError(f"iptables -t nat -S DOCKER failed on {self.name}: {res.one_line()}")
 
     def logs(self) -> dict[str, bytes]:
         log = self.read_file(str(self.state_dir / "dockerd.log")) if self.slot else None
@@ -255,7 +256,7 @@ class EngineNode(Node):
         # beside the lock, so `lrmatrix recover` finds this node's state whatever its own
         # LRMATRIX_STATE_DIR is
         engine_net.slot_record(self.slot).write_text(json.dumps({"state_root": str(self.root)}))
-        self._netns_ino = _inode(self.slot.netns_path)
+        self.netns_inode = _inode(self.slot.netns_path)
         self.state_dir.mkdir(parents=True, exist_ok=False)
         (self.state_dir / "node.json").write_text(
             json.dumps({"slot": self.slot.index, "cell": self.cell.name})  # marks the folder as a node
@@ -281,7 +282,7 @@ class EngineNode(Node):
         log.close()
         proc = self._dockerd
         try:
-            self.wait_api(self.cell.timings.ready_timeout_s, alive=lambda: proc.poll() is None)
+            self.dockerd.wait_api(self.cell.timings.ready_timeout_s, alive=lambda: proc.poll() is None)
         except NodeError as exc:
             raise NodeError(f"dockerd did not start on {self.name}: {self.log_excerpt(mark)}") from exc
 
@@ -344,7 +345,7 @@ class EngineNode(Node):
                 return True
             except subprocess.TimeoutExpired:
                 return False
-        return poll(lambda: self.proc(pid) is None, timeout, 0.05)
+        return poll(lambda: self.processes.proc(pid) is None, timeout, 0.05)
 
     def daemon_pid(self) -> int | None:
         if self._dockerd is not None:
@@ -353,7 +354,7 @@ class EngineNode(Node):
             pid = int((self.state_dir / "docker.pid").read_text().strip())
         except (OSError, ValueError):
             return None
-        info = self.proc(pid)
+        info = self.processes.proc(pid)
         return pid if info and self.socket_path in info.cmdline else None
 
     def destroy(self) -> None:
@@ -394,8 +395,8 @@ class EngineNode(Node):
             if Path(p.cmdline.split()[0]).name in DOCKER_DAEMONS
         ]  # fmt: skip
         found = {p.pid: p for p in by_folder}
-        if self._netns_ino is not None:
-            found.update((p.pid, p) for p in _host_procs_in_netns(self._netns_ino))
+        if self.netns_inode is not None:
+            found.update((p.pid, p) for p in _host_procs_in_netns(self.netns_inode))
         return sorted(found.values(), key=lambda p: p.pid)
 
     def _remove_workload(self) -> None:
@@ -407,9 +408,9 @@ class EngineNode(Node):
                 return
         if self.daemon_pid() is None:
             return
-        ids = self.docker("ps", "-aq").stdout.split()
+        ids = self.dockerd.cli("ps", "-aq").stdout.split()
         if ids:
-            self.docker("rm", "-f", *ids, timeout=60)
+            self.dockerd.cli("rm", "-f", *ids, timeout=60)
 
     def _kill(self, pid: int | None) -> None:
         if pid is None:

@@ -262,7 +262,7 @@ class MinikubeNode(Node):
         if not res.ok:
             raise NodeError(f"minikube start -p {self.profile} failed: {res.one_line()}")
         daemon_config.check_flags(self.dockerd_argv())
-        self.wait_api(self.cell.timings.ready_timeout_s)
+        self.dockerd.wait_api(self.cell.timings.ready_timeout_s, every=1.0, clock=self.runner.clock)
 
     def dockerd_argv(self) -> list[str]:
         """dockerd's command line as systemd will start it (the unit's ExecStart)."""
@@ -284,7 +284,7 @@ class MinikubeNode(Node):
         res = self.sudo("systemctl", "start", "docker.service")
         if not res.ok:
             raise NodeError(f"docker.service did not start on {self.profile}: {res.one_line()}")
-        self.wait_api(self.cell.timings.recover_timeout_s)
+        self.dockerd.wait_api(self.cell.timings.recover_timeout_s, every=1.0, clock=self.runner.clock)
         self.wait_control_plane()
 
     def wait_control_plane(self) -> ControlPlaneWait:
@@ -314,10 +314,6 @@ class MinikubeNode(Node):
             lambda: self.daemon_pid() is None, self.cell.timings.stop_timeout_s, 0.5, self.runner.clock
         ):
             raise NodeError(f"dockerd still runs {self.cell.timings.stop_timeout_s:.0f}s after the stop")
-
-    def wait_api(self, timeout: float, alive: Any = None) -> None:
-        if not poll(self.api_ready, timeout, 1.0, self.runner.clock):
-            raise NodeError(f"the Docker API on {self.profile} did not answer within {timeout:.0f}s")
 
     def daemon_pid(self) -> int | None:
         res = self.run(["pidof", "dockerd"])
@@ -352,7 +348,7 @@ class MinikubeNode(Node):
         path = self.daemon_json_path
         original = self.read_file(path)
         want = bool(daemon_config.parse(original, path).get(daemon_config.KEY, False))
-        if self.daemon_pid() is None or self.effective_live_restore() is want:
+        if self.daemon_pid() is None or self.dockerd.effective_live_restore() is want:
             return
         self.write_file(path, daemon_config.merge_live_restore(original, want, path))
         try:
@@ -373,7 +369,7 @@ class MinikubeNode(Node):
             want = bool(
                 daemon_config.parse(self.read_file(self.daemon_json_path)).get(daemon_config.KEY, False)
             )
-            if self.effective_live_restore() is not want:
+            if self.dockerd.effective_live_restore() is not want:
                 return [
                     f"dockerd on {self.profile} still runs with live-restore={str(not want).lower()}; "
                     f"a restart would apply daemon.json (and, without live-restore, restart every pod)"

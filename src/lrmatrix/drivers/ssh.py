@@ -318,7 +318,7 @@ class SshNode(Node):
 
     def import_image(self, tarball: str, tag: str, cmd: str) -> None:
         """The tarball is on the harness's machine: upload it, import it, and remember to remove it."""
-        if self.docker("image", "inspect", tag).ok:
+        if self.dockerd.cli("image", "inspect", tag).ok:
             return
         remote = f"{self.work_dir}/{PurePosixPath(tarball).name}"
         self._must(["mkdir", "-p", self.work_dir])
@@ -365,7 +365,7 @@ class SshNode(Node):
                 f"restarts dockerd); use ssh://root@{self.host}"
             )
         manager = self._manager()
-        if not self.api_ready():
+        if not self.dockerd.api_ready():
             raise EnvironmentProblem(
                 f"dockerd is not running on {self.label}; start it (`{manager.start}`) "
                 f"so the run starts from the node's normal state"
@@ -378,10 +378,10 @@ class SshNode(Node):
                 )
         daemon_config.parse(self.read_file(self.daemon_json_path), f"{self.label}:{self.daemon_json_path}")
         pid = self.daemon_pid()
-        info = self.proc(pid) if pid else None
+        info = self.processes.proc(pid) if pid else None
         if info is not None:
             daemon_config.check_flags(info.cmdline.split())
-        clash = self.docker_ok("ps", "-aq", "--filter", f"name=^{NAME_PREFIX}").split()
+        clash = self.dockerd.cli_ok("ps", "-aq", "--filter", f"name=^{NAME_PREFIX}").split()
         if clash:
             raise EnvironmentProblem(
                 f"{self.label} already has containers named {NAME_PREFIX}* ({len(clash)}); remove them first"
@@ -553,13 +553,13 @@ class SshNode(Node):
             self.start_daemon()
 
     def _remove_workload(self) -> None:
-        ids = self.docker_ok("ps", "-aq", "--filter", f"label={LABEL}={self.cell.name}").split()
+        ids = self.dockerd.cli_ok("ps", "-aq", "--filter", f"label={LABEL}={self.cell.name}").split()
         if ids:
-            self.docker_ok("rm", "-f", *ids)
+            self.dockerd.cli_ok("rm", "-f", *ids)
 
     def _remove_images(self, record: dict[str, Any]) -> None:
         for tag in dict.fromkeys([*self.imported, *record.get("imported_images", [])]):
-            self.docker("image", "rm", tag)
+            self.dockerd.cli("image", "rm", tag)
         self.imported = []
 
     def _restore_daemon_json(self) -> None:
@@ -585,15 +585,15 @@ class SshNode(Node):
             return
         config = daemon_config.parse(self.original, self.daemon_json_path)
         want = bool(config.get(daemon_config.KEY, False))
-        if self.effective_live_restore() == want:
+        if self.dockerd.effective_live_restore() == want:
             return
         if daemon_config.KEY in config and self.daemon_pid() is not None:
             self.reload_daemon()
-            if poll(lambda: self.effective_live_restore() == want, 5, 0.1):
+            if poll(lambda: self.dockerd.effective_live_restore() == want, 5, 0.1):
                 return
         self.stop_daemon("SIGTERM")
         self.start_daemon()
-        if self.effective_live_restore() != want:
+        if self.dockerd.effective_live_restore() != want:
             raise NodeError(f"dockerd on {self.label} does not run with live-restore={want} after restart")
 
     def _remove_work_dir(self, record: dict[str, Any]) -> None:
@@ -608,7 +608,9 @@ class SshNode(Node):
             if self.daemon_pid() is None:
                 left.append(f"dockerd is not running on {self.label}")
             else:
-                names = self.docker_ok("ps", "-a", "--filter", f"label={LABEL}", "--format", "{{.Names}}")
+                names = self.dockerd.cli_ok(
+                    "ps", "-a", "--filter", f"label={LABEL}", "--format", "{{.Names}}"
+                )
                 left += [f"container {n}" for n in names.split()]
             left += [
                 f"{p} on {self.label}"
@@ -643,7 +645,7 @@ class SshNode(Node):
         started = time.monotonic()
         try:
             # a daemon that dies at once (bad daemon.json) leaves no pidfile: stop early
-            self.wait_api(
+            self.dockerd.wait_api(
                 self.cell.timings.ready_timeout_s,
                 alive=lambda: time.monotonic() - started < 3 or self.daemon_pid() is not None,
             )
@@ -675,13 +677,13 @@ class SshNode(Node):
                 self._record()  # first: a run killed from here on is undone by `recover`
                 self._shell(manager.hold, 30)
             self._shell(f"kill -s {shlex.quote(signal_name.removeprefix('SIG'))} {pid}", 15)
-        if not poll(lambda: self.proc(pid) is None, timeout, 0.05):
+        if not poll(lambda: self.processes.proc(pid) is None, timeout, 0.05):
             raise NodeError(f"dockerd (pid {pid}) on {self.label} did not exit within {timeout:.0f}s")
         if self.cell.respawn:  # the service manager's answer is what the cell measures
             return
         if signal_name != "SIGTERM" and manager.after_kill:
             self._shell(manager.after_kill, 30)
-        if self.socket_listening():  # a socket unit (its first client starts dockerd), or dockerd is back
+        if self.dockerd.socket_listening():  # a socket unit (its first client starts dockerd), or dockerd
             why = self.why_up_again() or f"something still listens on {self.socket_path}"
             how = manager.stop if signal_name == "SIGTERM" else f"{signal_name} to dockerd"
             raise NodeError(f"dockerd on {self.label} is not down after `{how}`: {why}")
@@ -791,7 +793,7 @@ class SshNode(Node):
             pid = int(raw or b"")
         except ValueError:
             return None
-        info = self.proc(pid)
+        info = self.processes.proc(pid)
         argv0 = info.cmdline.split()[0] if info and info.cmdline else ""
         return pid if PurePosixPath(argv0).name == "dockerd" else None
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import testinfra.host
 
 
 def pytest_collection_modifyitems(config, items):
@@ -14,8 +13,9 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def host(lrm_scenario):
-    """testinfra host whose commands run on the node (the engine node's namespace, ssh, ...)."""
-    return testinfra.host.Host(lrm_scenario.node.testinfra_backend())
+    """testinfra host whose commands run on the node (the engine node's namespace, ssh, ...),
+    with the node's own modules beside testinfra's (``host.lrm_dockerd``, ``host.lrm_processes``)."""
+    return lrm_scenario.node.host()
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lrmatrix.deadline import poll
-from lrmatrix.drivers.base import DAEMON_DOWN
+from lrmatrix.modules.dockerd import DAEMON_DOWN
 
 pytestmark = pytest.mark.usefixtures("held_down")
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("held_down")
 def test_dockerd_exited(node, lrm_scenario):
     pid = lrm_scenario.before_pid
     assert pid is not None and node.daemon_pid() is None
-    assert node.proc(pid) is None, f"dockerd (pid {pid}) still exists"
+    assert node.processes.proc(pid) is None, f"dockerd (pid {pid}) still exists"
 
 
 @pytest.mark.phase("outage")
@@ -23,7 +23,7 @@ def test_dockerd_is_gone(node):
     """Not only the pid the driver knows: any dockerd of the node (an ssh node's dockerd names
     no socket in its arguments, so matching on the socket path could never find one)."""
     assert node.daemon_pid() is None
-    assert node.processes("dockerd") == [], "a dockerd for this node is still running"
+    assert node.processes.named("dockerd") == [], "a dockerd for this node is still running"
 
 
 @pytest.mark.phase("outage")
@@ -54,7 +54,7 @@ def test_container_processes_kept_or_gone(node, lrm_scenario, cell):
     assert before, "no container processes were recorded before the stop"
     if cell.live_restore:
         for p in before:
-            now = node.proc(p.pid)
+            now = node.processes.proc(p.pid)
             assert now is not None, f"pid {p.pid} ({p.cmdline[:40]}) is gone"
             assert now.start_ticks == p.start_ticks, f"pid {p.pid} was replaced (new start time)"
     else:
@@ -62,7 +62,7 @@ def test_container_processes_kept_or_gone(node, lrm_scenario, cell):
 
         def all_gone() -> bool:
             nonlocal alive
-            alive = [p for p in before if (n := node.proc(p.pid)) and n.key == p.key]
+            alive = [p for p in before if (n := node.processes.proc(p.pid)) and n.key == p.key]
             return not alive
 
         poll(all_gone, 5, 0.1)

@@ -12,7 +12,7 @@ def test_api_answers(host):
 
 
 def test_effective_live_restore_unchanged(node, cell):
-    assert node.effective_live_restore() is cell.live_restore
+    assert node.dockerd.effective_live_restore() is cell.live_restore
 
 
 def test_node_path_answers_again(lrm_scenario, cell):
