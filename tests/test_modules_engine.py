@@ -1,0 +1,117 @@
+"""The Docker and /proc modules (lrmatrix.modules) on a real engine node with Debian's docker.io:
+what they read while the daemon runs and once it is gone, the engine node's own variants
+agreeing with the generic ones, and the checks' ``host`` carrying the harness's very objects."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, engine_ready
+from lrmatrix import image
+from lrmatrix.drivers.engine import EngineDockerd, EngineNode, EngineProcesses
+from lrmatrix.errors import NodeError
+from lrmatrix.matrix import load_matrix
+from lrmatrix.modules.dockerd import Dockerd
+from lrmatrix.modules.processes import Processes
+from lrmatrix.process import become_subreaper
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready())),
+]
+
+
+@pytest.fixture(scope="module")
+def running() -> Iterator[tuple[EngineNode, int]]:
+    """A real engine node (daemon.json without live-restore: off) running one container, and
+    that container's main pid; removed whatever the tests do."""
+    state = Path(tempfile.mkdtemp(prefix="lrmm-", dir="/tmp"))  # short: containerd's sockets
+    os.environ["LRMATRIX_STATE_DIR"] = str(state / "s")
+    become_subreaper()
+    node = EngineNode(load_matrix(ROOT / "matrix").cell("engine-liverestore"))
+    try:
+        node.create()
+        tag = image.image_tag()
+        node.import_image(str(image.cached_tarball()), tag, image.CMD)
+        cid = node.dockerd.cli_ok("run", "-d", "--name", "lrm-modules-test", tag, "sleep", "3600").strip()
+        pid = int(node.dockerd.cli_ok("inspect", "--format", "{{.State.Pid}}", cid).strip())
+        yield node, pid
+    finally:
+        node.destroy()
+        node.release()
+        del os.environ["LRMATRIX_STATE_DIR"]
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def test_the_checks_host_carries_the_harness_modules(running):
+    node, _pid = running
+    host = node.host()
+    assert host.lrm_dockerd is node.dockerd and host.lrm_processes is node.processes
+    assert type(node.dockerd) is EngineDockerd and type(node.processes) is EngineProcesses
+    assert host.lrm_dockerd.api_ready()
+    assert host.file(node.daemon_json_path).exists  # testinfra's own modules stay on it
+
+
+def test_docker_cli_through_the_node(running):
+    node, _pid = running
+    assert node.dockerd.cli_ok("ps", "--format", "{{.Names}}").split() == ["lrm-modules-test"]
+    failed = node.dockerd.cli("inspect", "lrm-no-such-container")
+    assert failed.rc != 0 and "lrm-no-such-container" in failed.one_line()
+    with pytest.raises(NodeError, match=r"^docker inspect lrm-no-such-container failed on the node: "):
+        node.dockerd.cli_ok("inspect", "lrm-no-such-container")
+
+
+def test_daemon_state_as_the_daemon_reports_it(running):
+    node, _pid = running
+    info = node.dockerd.info()
+    assert info["Containers"] == 1 and info["LiveRestoreEnabled"] is False
+    assert node.dockerd.effective_live_restore() is False
+    versions = node.dockerd.versions()
+    assert versions["docker"] == info["ServerVersion"] and set(versions) == {"docker", "containerd", "runc"}
+    assert node.versions() == {**versions, "kernel": os.uname().release}
+    rules = node.dockerd.nat_rules()
+    assert rules is not None and "-N DOCKER" in rules
+
+
+def test_process_identity_and_trees(running):
+    node, pid = running
+    main = node.processes.proc(pid)
+    assert main is not None and main.cmdline == "sleep 3600"
+    shim = node.processes.proc(main.ppid)
+    assert shim is not None and "containerd-shim" in shim.cmdline
+    assert node.processes.trees([pid, 999999999]) == {pid: [shim, main], 999999999: []}
+    assert node.processes.procs([pid, 999999999]) == {pid: main, 999999999: None}
+
+
+def test_the_engine_variants_agree_with_the_generic_modules_up_and_down(running):
+    """The engine node finds its dockerd by network namespace and asks its socket by connect();
+    the generic modules grep /proc/*/comm (every dockerd of the machine) and read
+    /proc/net/unix inside the namespace. Both must say the same of this node, up and down."""
+    node, _pid = running
+    generic_dockerd, generic_procs = Dockerd(node), Processes(node)
+    dockerd = node.daemon_pid()
+    assert dockerd is not None
+    assert node.processes.named("dockerd") == [dockerd] and dockerd in generic_procs.named("dockerd")
+    assert node.dockerd.socket_listening() and generic_dockerd.socket_listening()
+    assert node.daemon_up() == f"dockerd (pid {dockerd}) is running"
+    node.stop_daemon("SIGTERM")
+    try:
+        assert node.processes.named("dockerd") == [] and dockerd not in generic_procs.named("dockerd")
+        assert not node.dockerd.socket_listening() and not generic_dockerd.socket_listening()
+        assert node.daemon_up() is None and node.processes.proc(dockerd) is None
+        assert not node.dockerd.api_ready()
+        silent = f"^the Docker API on {re.escape(node.name)} did not answer within 1s$"
+        with pytest.raises(NodeError, match=silent):
+            node.dockerd.wait_api(1.0)
+        with pytest.raises(NodeError, match=r"^dockerd exited while starting$"):
+            node.dockerd.wait_api(30, alive=lambda: False)
+    finally:
+        node.start_daemon()
+    assert node.dockerd.api_ready() and node.daemon_up() is not None
