@@ -31,7 +31,7 @@ def test_engine_checks_pass_after_a_real_upgrade_and_fail_in_the_wrong_state(tmp
         with scenario_on_engine(env, tmp_path, "engine-liverestore-upgrade26") as scenario:
             scenario.advance("after")
             node, cell = scenario.node, scenario.cell
-            host = node.host()
+            host = node.testinfra_host()
             assert any(e["name"] == "dockerd 20.10.24 → 26.1.5" for e in scenario.events)
             checks.test_the_cells_engine_answers(scenario, node, cell)
             checks.test_exec_works(host, scenario)

@@ -52,7 +52,7 @@ def running() -> Iterator[tuple[EngineNode, int]]:
 
 def test_the_checks_host_carries_the_harness_modules(running):
     node, _pid = running
-    host = node.host()
+    host = node.testinfra_host()
     assert host.lrm_dockerd is node.dockerd and host.lrm_processes is node.processes
     assert type(node.dockerd) is EngineDockerd and type(node.processes) is EngineProcesses
     assert host.lrm_dockerd.api_ready()

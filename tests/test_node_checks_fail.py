@@ -58,7 +58,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
 
 @pytest.fixture(scope="module")
 def host(live: Scenario) -> testinfra.host.Host:
-    return live.node.host()
+    return live.node.testinfra_host()
 
 
 def rewrite_daemon_json(live: Scenario, change: Callable[[dict[str, Any]], None]) -> bytes:

@@ -67,7 +67,7 @@ class Node(ABC):
         """This node's /proc: process identities, container process trees, processes by name."""
         return self.processes_module(self)
 
-    def host(self) -> NodeHost:
+    def testinfra_host(self) -> NodeHost:
         """The checks' testinfra ``host``: the node's backend, with this node's modules on it."""
         return NodeHost(self.testinfra_backend(), self.dockerd, self.processes)
 

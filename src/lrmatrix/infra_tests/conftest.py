@@ -15,7 +15,7 @@ def pytest_collection_modifyitems(config, items):
 def host(lrm_scenario):
     """testinfra host whose commands run on the node (the engine node's namespace, ssh, ...),
     with the node's own modules beside testinfra's (``host.lrm_dockerd``, ``host.lrm_processes``)."""
-    return lrm_scenario.node.host()
+    return lrm_scenario.node.testinfra_host()
 
 
 @pytest.fixture(scope="session")
