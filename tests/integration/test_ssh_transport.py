@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 import test_ssh_driver as ssh
-import testinfra.host
 from sshnode import driver
 from test_ssh_driver import SYSV_ONLY
 
@@ -36,9 +35,12 @@ def test_harness_and_checks_share_one_connection(clean):
     try:
         assert node.testinfra_backend() is node.transport
         connection = node.client.get_transport()
-        host = testinfra.host.Host(node.testinfra_backend())
+        host = node.testinfra_host()
         assert host.check_output("hostname") == node.run(["hostname"]).stdout.strip()
         assert host.file("/etc/init.d/docker").exists
+        # the checks' modules are the harness's, on the same connection
+        assert host.lrm_processes is node.processes and host.lrm_dockerd is node.dockerd
+        assert host.lrm_processes.named("dockerd") == [node.daemon_pid()]
         assert node.client.get_transport() is connection
     finally:
         node.close()
