@@ -99,6 +99,12 @@ def test_the_engine_variants_agree_with_the_generic_modules_up_and_down(running)
     dockerd = node.daemon_pid()
     assert dockerd is not None
     assert node.processes.named("dockerd") == [dockerd] and dockerd in generic_procs.named("dockerd")
+    names = ("dockerd", "containerd", "lrm-no-such-command")
+    containerd = int((node.exec_root / "containerd" / "containerd.pid").read_text())
+    assert node.processes.by_names(names) == {names[0]: [dockerd], names[1]: [containerd], names[2]: []}
+    everywhere = generic_procs.by_names(names)
+    assert dockerd in everywhere[names[0]] and containerd in everywhere[names[1]]
+    assert everywhere[names[2]] == []
     assert node.dockerd.socket_listening() and generic_dockerd.socket_listening()
     assert node.daemon_up() == f"dockerd (pid {dockerd}) is running"
     node.stop_daemon("SIGTERM")
