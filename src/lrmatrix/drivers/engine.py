@@ -85,6 +85,8 @@ class EngineProcesses(Processes):
 
 
 class EngineDockerd(Dockerd):
+    """An engine node's dockerd: nothing socket-activates it, so its socket may be connected to."""
+
     node: EngineNode
 
     def socket_listening(self) -> bool:
