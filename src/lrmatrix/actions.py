@@ -305,7 +305,7 @@ class AwaitRespawn(Action):
             )
         s.start_at, s.respawned = watch.came_back_at, True
         s.event_at(watch.came_back_at, "daemon respawned", watch.came_back)
-        s.node.wait_api(timings.recover_timeout_s)
+        s.node.dockerd.wait_api(timings.recover_timeout_s)
         s.api_at = s.now()
         assert s.stop_at is not None
         s.timing["respawn_s"] = round(watch.came_back_at - s.stop_at, 3)  # from the kill
