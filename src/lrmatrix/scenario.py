@@ -300,9 +300,8 @@ class Scenario:
             start_at=self.start_at,
             api_at=self.api_at,
             change_at=self.change_at,
-            # a respawn cell's daemon coming back by itself is the cell's end of the outage
-            came_back_at=watch.came_back_at if watch and not self.cell.respawn else None,
-            came_back=watch.came_back if watch and not self.cell.respawn else "",
+            came_back_at=watch.came_back_at if watch else None,
+            came_back=watch.came_back if watch else "",
             origin=self.t0,
         )
 
