@@ -28,14 +28,8 @@ from lrmatrix.actions import (
     Capture,
     ChangeConfig,
     DeployContainers,
-    DeployPods,
     EndNatWatch,
     Kill,
-    KubeAfter,
-    KubeBaseline,
-    KubeChange,
-    KubeOutage,
-    KubeTeardown,
     OutageWindow,
     Start,
     StartLoad,
@@ -45,6 +39,7 @@ from lrmatrix.actions import (
     Upgrade,
     WatchNat,
 )
+from lrmatrix.kube.actions import DeployPods, KubeAfter, KubeBaseline, KubeChange, KubeOutage, KubeTeardown
 from lrmatrix.matrix import STAGED_DEBS, Cell
 from lrmatrix.package_upgrade import AwaitUpgradeEnd, PackageUpgrade, StageDebs
 
