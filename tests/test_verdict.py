@@ -230,3 +230,12 @@ def test_a_daemon_never_seen_gone_proves_nothing(stopped_at, observed):
     assert verdict.observed == observed
     if stopped_at is None:
         assert "never seen gone" in verdict.reason
+
+
+@pytest.mark.parametrize(("kept", "observed"), [(2, "survive"), (1, "inconclusive")])
+def test_a_short_window_may_miss_one_request_not_two(kept, observed):
+    """A respawn's 0.3 s (3 requests called for): one missed tick is jitter, two are not."""
+    d = Disruption(stop_at=1.0, stopped_at=1.01, start_at=1.3, api_at=1.35)
+    pattern = samples("o" * 30)
+    dropped = [s for i, s in enumerate(pattern) if not 10 + kept <= i < 13]
+    assert decide("survive", dropped, d).observed == observed

@@ -19,6 +19,10 @@ per container, or the single tick a request's overrun costs when it lands on the
 edge), but not a blind spot of half a second, which is longer than the restart blip the
 matrix measures (200-400 ms) and would hide it. Runs on this 2-core machine cover 99-100 %
 (see the README), so the margin is for load, not for normal runs.
+
+A short interval also gets one request of slack: a respawned dockerd is back 0.3 s after the
+kill, 3 requests per container, and one tick of scheduling jitter alone would take that
+under 90 %. Missing at most one request is never a blind spot that could hide a blip.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from typing import Any
 from lrmatrix.probe import Sample, Target, target_key
 
 THRESHOLD = 0.9
+#: requests a path or a container may miss whatever its ratio (short intervals)
+SLACK = 1.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,10 @@ class Coverage:
     @property
     def ratio(self) -> float:
         return 1.0 if self.expected <= 0 else min(1.0, self.counted / self.expected)
+
+    def short_of(self, threshold: float) -> bool:
+        """Below ``threshold``, and by more than ``SLACK`` requests."""
+        return self.ratio < threshold and self.expected - self.counted > SLACK
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -68,7 +78,7 @@ class PathCoverage:
         return [
             f"{where}: {c.counted:.0f}/{c.expected:.0f} requests ({c.ratio:.0%})"
             for where, c in found
-            if c.ratio < threshold
+            if c.short_of(threshold)
         ]
 
     def as_dict(self, threshold: float = THRESHOLD) -> dict[str, Any]:
