@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from lrmatrix import daemon_config
+from lrmatrix import daemon_config, shell_session
 from lrmatrix.command import CmdResult
 from lrmatrix.deadline import Clock, poll
 from lrmatrix.drivers.base import Node, UnitMessage
@@ -167,6 +167,7 @@ class SshNode(Node):
         self._stopped = False  # by lrmatrix, and not started again since
         self.problems: list[str] = []
         self._client: paramiko.SSHClient | None = None
+        self._connecting = threading.Lock()  # the watches' threads ask for the connection too
         self._transport: SshTransport | None = None
 
     # --- where things are ----------------------------------------------------------------
@@ -210,12 +211,12 @@ class SshNode(Node):
     @property
     def client(self) -> paramiko.SSHClient:
         """The one SSH connection (reopened if it dropped); testinfra shares it."""
-        transport = self._client.get_transport() if self._client else None
-        if transport is None or not transport.is_active():
-            self.close()
-            self._client = self._connect()
-        assert self._client is not None
-        return self._client
+        with self._connecting:
+            transport = self._client.get_transport() if self._client else None
+            if transport is None or not transport.is_active():
+                self.close()
+                self._client = self._connect()
+            return self._client
 
     def _connect(self) -> paramiko.SSHClient:
         if not Path(self.known_hosts).is_file():
@@ -260,12 +261,18 @@ class SshNode(Node):
             errors = getattr(exc, "errors", {})  # NoValidConnectionsError: one per address tried
             reason = "; ".join(str(e.strerror or e) for e in errors.values()) or str(exc)
             raise EnvironmentProblem(f"cannot reach {self.label} over SSH: {reason}") from None
+        connection = client.get_transport()
+        if connection is not None and isinstance(connection.sock, socket.socket):
+            # a command is one small packet each way: not held back until the last one is acked
+            connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return client
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
         self._client = None
+        if self._transport is not None:
+            self._transport.forget()
 
     # --- access --------------------------------------------------------------------------
     @property
@@ -814,14 +821,22 @@ class SshNode(Node):
 
 
 class SshTransport(Transport):
-    """Exec channels on the node's one SSH connection (``SshNode.client``, host keys checked,
-    reopened if it dropped): the harness's commands and testinfra's ``host`` alike."""
+    """Long-lived shells on the node's one SSH connection (``SshNode.client``, host keys checked,
+    reopened if it dropped): the harness's commands and testinfra's ``host`` alike.
+
+    A command goes to an idle shell of the pool (``shell_session``): a few milliseconds, where a
+    new exec channel costs sshd a session and a login shell each time (about 90 ms here). The
+    checks, the daemon watch and the log-pressure watch run at once, so the pool holds up to
+    ``MAX_CHANNELS`` shells, each serving one command at a time. A file streamed in (an image
+    tarball) still has an exec channel of its own."""
 
     NAME = "lrmatrix-ssh"
 
     def __init__(self, node: SshNode) -> None:
         self.node = node
         self.channels = threading.BoundedSemaphore(MAX_CHANNELS)
+        self._idle: list[paramiko.Channel] = []
+        self._lock = threading.Lock()
         super().__init__(f"{node.user}@{node.host}:{node.port}")
 
     def shell(
@@ -833,11 +848,78 @@ class SshTransport(Transport):
         )
 
     def exec_raw(self, command: str, timeout: float, stdin: bytes | Path = b"") -> tuple[int, bytes, bytes]:
-        """One exec channel: ``stdin`` (bytes, or a local file streamed in chunks) goes to the
-        command, then EOF. Files travel this way too, so the node's sshd needs no SFTP subsystem
-        (hardened nodes often have none). A command still running at ``timeout`` is cut (124)."""
+        """Run ``command`` with ``stdin`` (bytes, or a local file streamed in chunks) and then EOF.
+        Files travel this way too, so the node's sshd needs no SFTP subsystem (hardened nodes
+        often have none). A command still running at ``timeout`` is cut (124): its shell is
+        closed, as its exec channel would be."""
         with self.channels:
-            return self._exec(command, timeout, stdin)
+            if isinstance(stdin, Path) or not shell_session.inline_stdin(stdin):
+                return self._exec(command, timeout, stdin)
+            chan = self._borrow()
+            try:
+                reply = self._converse(chan, command, timeout, stdin)
+            except BaseException:
+                chan.close()
+                raise
+            if not reply.done:
+                chan.close()
+                return 124, reply.out.before, f"timed out after {timeout}s".encode()
+            with self._lock:
+                self._idle.append(chan)
+            return reply.result()
+
+    def forget(self) -> None:
+        """The connection is closed: its shells went with it."""
+        with self._lock:
+            self._idle.clear()
+
+    def _borrow(self) -> paramiko.Channel:
+        """An idle shell on the current connection, or a new one."""
+        current = self.node.client.get_transport()
+        with self._lock:
+            while self._idle:
+                chan = self._idle.pop()
+                if chan.get_transport() is current and not (
+                    chan.closed or chan.eof_received or chan.exit_status_ready()
+                ):
+                    return chan
+                chan.close()
+        chan = self._open_channel()
+        try:
+            chan.exec_command(shell_session.SHELL_COMMAND)
+        except (OSError, paramiko.SSHException) as exc:
+            chan.close()
+            raise NodeError(f"cannot start a shell on {self.node.label}: {exc}") from None
+        return chan
+
+    def _converse(
+        self, chan: paramiko.Channel, command: str, timeout: float, stdin: bytes
+    ) -> shell_session.Reply:
+        """One command through the shell on ``chan``; not ``done`` if still running at ``timeout``."""
+        token = shell_session.new_token()
+        reply = shell_session.Reply(token)
+
+        def answered() -> bool:
+            while chan.recv_ready() or chan.recv_stderr_ready():
+                reply.feed(
+                    chan.recv(65536) if chan.recv_ready() else b"",
+                    chan.recv_stderr(65536) if chan.recv_stderr_ready() else b"",
+                )
+            if reply.done:
+                return True
+            if chan.closed or chan.eof_received:
+                raise OSError("the shell on the node exited")
+            return False
+
+        try:
+            chan.settimeout(timeout)
+            chan.sendall(shell_session.request(command, stdin, token))
+            # between checks, wait on the channel itself: woken as soon as output arrives
+            poll(answered, timeout, 0.05, Clock(sleep=lambda s: select.select([chan], [], [], s)))
+        except (TimeoutError, OSError, paramiko.SSHException) as exc:
+            why = str(exc) or type(exc).__name__
+            raise NodeError(f"`{command[:80]}` on {self.node.label} broke off: {why}") from None
+        return reply
 
     def _open_channel(self) -> paramiko.Channel:
         """A new exec channel; sshd refuses one while it still counts closing channels against
