@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+from socket import IPPROTO_TCP, TCP_NODELAY  # not through `socket.`: a test plugin replaces that
 from typing import TYPE_CHECKING, Any
 
 from lrmatrix import daemon_config, shell_session
@@ -262,9 +263,10 @@ class SshNode(Node):
             reason = "; ".join(str(e.strerror or e) for e in errors.values()) or str(exc)
             raise EnvironmentProblem(f"cannot reach {self.label} over SSH: {reason}") from None
         connection = client.get_transport()
-        if connection is not None and isinstance(connection.sock, socket.socket):
-            # a command is one small packet each way: not held back until the last one is acked
-            connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        setsockopt = getattr(connection.sock, "setsockopt", None) if connection else None
+        if setsockopt is not None:  # a TCP socket (not a ProxyCommand)
+            # small packets (a command, a window adjust) are not held back until the last is acked
+            setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)
         return client
 
     def close(self) -> None:
