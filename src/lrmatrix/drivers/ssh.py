@@ -736,7 +736,8 @@ class SshNode(Node):
         scheduled a restart (Restart=on-failure). A start without one while docker.socket kept
         listening is socket activation or someone else's start command (the journal cannot tell
         those apart, so the sentence names both); once the socket was closed, only a start."""
-        pid = self.daemon_pid()
+        # a dockerd just started may not have written its pidfile yet
+        pid = self.daemon_pid() or next(iter(self.processes.named("dockerd")), None)
         systemd = self._manager() is SYSTEMD and bool(self._journal_cursor)
         if pid is None and not systemd:
             return None
