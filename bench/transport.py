@@ -5,13 +5,16 @@ namespaces of their own), and one command's round trip through each node's trans
     flock /tmp/lrm-integration.lock .venv/bin/python bench/transport.py --runs 3
 
 Per cell: the wall time around the pytest process, and the time of each phase from the
-result (the harness's monotonic clock). The issue's target: ssh within 1.5x of engine.
+result (the harness's monotonic clock). The issue's target: ssh within 1.5x of engine. The
+engine and ssh runs alternate, so each pair saw about the same load; the load average before
+and after says how busy the machine was (other jobs skew both, not always alike).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -72,6 +75,7 @@ def main() -> None:
     args = ap.parse_args()
     rows: dict[str, list[dict]] = {"engine": [], "ssh": []}
     trips: dict[str, list[float]] = {}
+    load_before = os.getloadavg()
     engine = EngineNode(load_matrix().cell(CELL))
     engine.create()
     try:
@@ -96,7 +100,11 @@ def main() -> None:
     ratio = statistics.median(r["wall"] for r in rows["ssh"]) / statistics.median(
         r["wall"] for r in rows["engine"]
     )
-    print(f"ssh / engine, median wall: {ratio:.2f}x (target: within 1.5x)")
+    runs = zip(rows["engine"], rows["ssh"], strict=True)
+    pairs = ", ".join(f"{ssh['wall'] / engine['wall']:.2f}" for engine, ssh in runs)
+    print(f"ssh / engine, median wall: {ratio:.2f}x (target: within 1.5x); run by run: {pairs}")
+    loads = " -> ".join(" ".join(f"{x:.2f}" for x in la) for la in (load_before, os.getloadavg()))
+    print(f"load average (1, 5, 15 min) before -> after: {loads} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":
