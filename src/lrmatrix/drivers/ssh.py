@@ -25,25 +25,30 @@ import ipaddress
 import json
 import os
 import platform
-import select
 import shlex
 import socket
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from socket import IPPROTO_TCP, TCP_NODELAY  # not through `socket.`: a test plugin replaces that
 from typing import TYPE_CHECKING, Any
 
-from lrmatrix import daemon_config, shell_session
+from lrmatrix import daemon_config
 from lrmatrix.command import CmdResult
-from lrmatrix.deadline import Clock, poll
+from lrmatrix.deadline import poll
 from lrmatrix.drivers.base import Node, UnitMessage
+from lrmatrix.drivers.service_manager import (
+    DETECT,
+    DOCKER_UNITS,
+    GONE_WORDS,
+    SYSTEMD,
+    SYSVINIT,
+    ServiceManager,
+)
 from lrmatrix.errors import BadInput, EnvironmentProblem, LrmatrixError, NodeError
 from lrmatrix.procfs import parse_stat
-from lrmatrix.transport import Transport, read_files
+from lrmatrix.transport import read_files
 from lrmatrix.workload import LABEL, NAME_PREFIX
 
 try:
@@ -51,69 +56,18 @@ try:
 except ImportError as exc:  # make_node turns this into one line and exit 2
     raise EnvironmentProblem("the ssh driver needs paramiko: pip install 'lrmatrix[ssh]'") from exc
 
+from lrmatrix.drivers.ssh_transport import CONNECT_TIMEOUT_S, SshTransport
+
 if TYPE_CHECKING:
     from lrmatrix.drivers import NodeSpec
     from lrmatrix.matrix import Cell
 
-CONNECT_TIMEOUT_S = 10.0
-#: exec channels open at once on the node's one connection: the checks, the daemon watch and
-#: the log-pressure watch share it, and sshd refuses more than MaxSessions (10 by default)
-MAX_CHANNELS = 6
 UPLOAD_TIMEOUT_S = 300.0
-STREAM_CHUNK = 256 * 1024
 ABSENT_RC = 3  # read_file's "no such file", apart from cat's own failures (1)
 WORK_ROOT = "/var/lib/lrmatrix"
 BACKUP_SUFFIX = ".lrmatrix-backup"
 ABSENT_SUFFIX = ".lrmatrix-absent"
-#: journal messages of docker.service that mean dockerd is gone
-DOCKER_UNITS = ("docker.service", "docker.socket")
-GONE_WORDS = ("Main process exited", "Deactivated successfully", "Stopped docker.service")
 ABSENT_NOTE = b"There was no daemon.json before lrmatrix ran: delete daemon.json and this file to restore.\n"
-
-
-@dataclass(frozen=True)
-class ServiceManager:
-    """How the node's init system stops and starts dockerd (shell command lines), and where it
-    keeps the daemon's log."""
-
-    name: str
-    stop: str
-    start: str
-    log: str
-    #: before a crash signal: keep the init system from starting dockerd again within the window
-    hold: str = ""
-    #: after the crash signal: stop what else would start dockerd (socket activation)
-    after_kill: str = ""
-    #: undo ``hold`` (before the start, and in ``destroy`` after a killed run)
-    release: str = ""
-    #: how the manager reloads dockerd's configuration; empty: send SIGHUP to its pid ourselves
-    reload: str = ""
-
-
-# The unit's start rate limit (StartLimitBurst=3 in 60 s) counts every start, and a cell starts
-# dockerd up to three times within a minute: reset-failed clears the counter first.
-SYSTEMD = ServiceManager(
-    "systemd",
-    # the socket too: `systemctl stop docker` leaves docker.socket listening, and its first client
-    # (a check's own `docker ps`) starts dockerd again
-    stop="systemctl stop docker.socket docker.service",
-    start="systemctl reset-failed docker.socket docker.service; systemctl start docker.socket docker.service",
-    log="journalctl -u docker.service -n 50 --no-pager",
-    # docker.service has Restart=on-failure: after SIGKILL systemd starts dockerd again within a
-    # second. The crash variant holds the unit down for the window: a masked unit is not restarted.
-    hold="systemctl mask --runtime docker.service",
-    after_kill="systemctl stop docker.socket",
-    release="systemctl unmask --runtime docker.service",
-    reload="systemctl reload docker.service",
-)
-# Debian's /etc/init.d/docker has no reload (its force-reload restarts): SIGHUP instead
-SYSVINIT = ServiceManager(
-    "sysvinit", stop="service docker stop", start="service docker start", log="tail -n 50 /var/log/docker.log"
-)
-DETECT = (
-    "if test -d /run/systemd/system; then echo systemd; "
-    "elif test -x /etc/init.d/docker; then echo sysvinit; else echo none; fi"
-)
 
 
 def _setting(spec: NodeSpec, key: str, env: str, default: str) -> str:
@@ -821,160 +775,6 @@ class SshNode(Node):
         except LrmatrixError as exc:  # teardown must go on without them
             return {"dockerd.log": f"not read: {exc}\n".encode()}
         return found | ({"changes.json": record} if record else {})
-
-
-class SshTransport(Transport):
-    """Long-lived shells on the node's one SSH connection (``SshNode.client``, host keys checked,
-    reopened if it dropped): the harness's commands and testinfra's ``host`` alike.
-
-    A command goes to an idle shell of the pool (``shell_session``): a few milliseconds, where a
-    new exec channel costs sshd a session and a login shell each time (about 90 ms here). The
-    checks, the daemon watch and the log-pressure watch run at once, so the pool holds up to
-    ``MAX_CHANNELS`` shells, each serving one command at a time. A file streamed in (an image
-    tarball) still has an exec channel of its own."""
-
-    NAME = "lrmatrix-ssh"
-
-    def __init__(self, node: SshNode) -> None:
-        self.node = node
-        self.channels = threading.BoundedSemaphore(MAX_CHANNELS)
-        self._idle: list[paramiko.Channel] = []
-        self._lock = threading.Lock()
-        super().__init__(f"{node.user}@{node.host}:{node.port}")
-
-    def shell(
-        self, line: str, timeout: float, argv: Sequence[str] = (), stdin: bytes | Path = b""
-    ) -> CmdResult:
-        rc, out, err = self.exec_raw(line, timeout, stdin)
-        return CmdResult(
-            tuple(argv) or (line,), rc, out.decode(errors="replace"), err.decode(errors="replace")
-        )
-
-    def exec_raw(self, command: str, timeout: float, stdin: bytes | Path = b"") -> tuple[int, bytes, bytes]:
-        """Run ``command`` with ``stdin`` (bytes, or a local file streamed in chunks) and then EOF.
-        Files travel this way too, so the node's sshd needs no SFTP subsystem (hardened nodes
-        often have none). A command still running at ``timeout`` is cut (124): its shell is
-        closed, as its exec channel would be."""
-        with self.channels:
-            if isinstance(stdin, Path) or not shell_session.inline_stdin(stdin):
-                return self._exec(command, timeout, stdin)
-            chan = self._borrow()
-            try:
-                reply = self._converse(chan, command, timeout, stdin)
-            except BaseException:
-                chan.close()
-                raise
-            if not reply.done:
-                chan.close()
-                return 124, reply.out.before, f"timed out after {timeout}s".encode()
-            with self._lock:
-                self._idle.append(chan)
-            return reply.result()
-
-    def forget(self) -> None:
-        """The connection is closed: its shells went with it."""
-        with self._lock:
-            self._idle.clear()
-
-    def _borrow(self) -> paramiko.Channel:
-        """An idle shell on the current connection, or a new one."""
-        current = self.node.client.get_transport()
-        with self._lock:
-            while self._idle:
-                chan = self._idle.pop()
-                if chan.get_transport() is current and not (
-                    chan.closed or chan.eof_received or chan.exit_status_ready()
-                ):
-                    return chan
-                chan.close()
-        chan = self._open_channel()
-        try:
-            chan.exec_command(shell_session.SHELL_COMMAND)
-        except (OSError, paramiko.SSHException) as exc:
-            chan.close()
-            raise NodeError(f"cannot start a shell on {self.node.label}: {exc}") from None
-        return chan
-
-    def _converse(
-        self, chan: paramiko.Channel, command: str, timeout: float, stdin: bytes
-    ) -> shell_session.Reply:
-        """One command through the shell on ``chan``; not ``done`` if still running at ``timeout``."""
-        token = shell_session.new_token()
-        reply = shell_session.Reply(token)
-
-        def answered() -> bool:
-            while chan.recv_ready() or chan.recv_stderr_ready():
-                reply.feed(
-                    chan.recv(65536) if chan.recv_ready() else b"",
-                    chan.recv_stderr(65536) if chan.recv_stderr_ready() else b"",
-                )
-            if reply.done:
-                return True
-            if chan.closed or chan.eof_received:
-                raise OSError("the shell on the node exited")
-            return False
-
-        try:
-            chan.settimeout(timeout)
-            chan.sendall(shell_session.request(command, stdin, token))
-            # between checks, wait on the channel itself: woken as soon as output arrives
-            poll(answered, timeout, 0.05, Clock(sleep=lambda s: select.select([chan], [], [], s)))
-        except (TimeoutError, OSError, paramiko.SSHException) as exc:
-            why = str(exc) or type(exc).__name__
-            raise NodeError(f"`{command[:80]}` on {self.node.label} broke off: {why}") from None
-        return reply
-
-    def _open_channel(self) -> paramiko.Channel:
-        """A new exec channel; sshd refuses one while it still counts closing channels against
-        MaxSessions, so a refusal is tried again for up to two seconds."""
-        transport = self.node.client.get_transport()
-        assert transport is not None
-        refused: list[str] = []
-
-        def opened() -> paramiko.Channel | None:
-            try:
-                return transport.open_session(timeout=CONNECT_TIMEOUT_S)
-            except paramiko.SSHException as exc:  # concurrent opens may see the bare form
-                refused.append(str(exc))
-                return None
-
-        chan = poll(opened, 2.0, 0.1)
-        if chan is None:
-            raise NodeError(f"{self.node.label} refused a new SSH channel: {refused[-1] if refused else '?'}")
-        return chan
-
-    def _exec(self, command: str, timeout: float, stdin: bytes | Path) -> tuple[int, bytes, bytes]:
-        chan = self._open_channel()
-        out, err = bytearray(), bytearray()
-
-        def drained() -> bool:
-            while chan.recv_ready():
-                out.extend(chan.recv(65536))
-            while chan.recv_stderr_ready():
-                err.extend(chan.recv_stderr(65536))
-            return chan.exit_status_ready() and (chan.eof_received or chan.closed)
-
-        try:
-            chan.settimeout(timeout)
-            chan.exec_command(command)
-            if isinstance(stdin, Path):
-                with stdin.open("rb") as fh:
-                    while chunk := fh.read(STREAM_CHUNK):
-                        chan.sendall(chunk)
-            elif stdin:
-                chan.sendall(stdin)
-            chan.shutdown_write()
-            # between checks, wait on the channel itself: woken as soon as output arrives
-            if not poll(drained, timeout, 0.05, Clock(sleep=lambda s: select.select([chan], [], [], s))):
-                return 124, bytes(out), f"timed out after {timeout}s".encode()
-            drained()
-            rc = chan.recv_exit_status()
-        except (TimeoutError, OSError, paramiko.SSHException) as exc:
-            why = str(exc) or type(exc).__name__
-            raise NodeError(f"`{command[:80]}` on {self.node.label} broke off: {why}") from None
-        finally:
-            chan.close()
-        return rc, bytes(out), bytes(err)
 
 
 def _start_ticks(pid: int) -> int | None:

@@ -1,0 +1,57 @@
+"""How an existing node's init system runs dockerd: the command lines that stop, start, hold
+and reload it under systemd or Debian's sysvinit script, and the journal words that say it
+went. The ssh driver picks one by what the node runs (``DETECT``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: the units that run dockerd on a systemd node
+DOCKER_UNITS = ("docker.service", "docker.socket")
+#: journal messages of docker.service that mean dockerd is gone
+GONE_WORDS = ("Main process exited", "Deactivated successfully", "Stopped docker.service")
+
+
+@dataclass(frozen=True)
+class ServiceManager:
+    """How the node's init system stops and starts dockerd (shell command lines), and where it
+    keeps the daemon's log."""
+
+    name: str
+    stop: str
+    start: str
+    log: str
+    #: before a crash signal: keep the init system from starting dockerd again within the window
+    hold: str = ""
+    #: after the crash signal: stop what else would start dockerd (socket activation)
+    after_kill: str = ""
+    #: undo ``hold`` (before the start, and in ``destroy`` after a killed run)
+    release: str = ""
+    #: how the manager reloads dockerd's configuration; empty: send SIGHUP to its pid ourselves
+    reload: str = ""
+
+
+# The unit's start rate limit (StartLimitBurst=3 in 60 s) counts every start, and a cell starts
+# dockerd up to three times within a minute: reset-failed clears the counter first.
+SYSTEMD = ServiceManager(
+    "systemd",
+    # the socket too: `systemctl stop docker` leaves docker.socket listening, and its first client
+    # (a check's own `docker ps`) starts dockerd again
+    stop="systemctl stop docker.socket docker.service",
+    start="systemctl reset-failed docker.socket docker.service; systemctl start docker.socket docker.service",
+    log="journalctl -u docker.service -n 50 --no-pager",
+    # docker.service has Restart=on-failure: after SIGKILL systemd starts dockerd again within a
+    # second. The crash variant holds the unit down for the window: a masked unit is not restarted.
+    hold="systemctl mask --runtime docker.service",
+    after_kill="systemctl stop docker.socket",
+    release="systemctl unmask --runtime docker.service",
+    reload="systemctl reload docker.service",
+)
+# Debian's /etc/init.d/docker has no reload (its force-reload restarts): SIGHUP instead
+SYSVINIT = ServiceManager(
+    "sysvinit", stop="service docker stop", start="service docker start", log="tail -n 50 /var/log/docker.log"
+)
+DETECT = (
+    "if test -d /run/systemd/system; then echo systemd; "
+    "elif test -x /etc/init.d/docker; then echo sysvinit; else echo none; fi"
+)
