@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from lrmatrix.drivers.engine import EngineNode
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,3 +31,29 @@ def engine_ready() -> str | None:
 @pytest.fixture
 def root_dir() -> Path:
     return ROOT
+
+
+@contextlib.contextmanager
+def node_with_a_container(cell: str, name: str = "lrm-reload-test") -> Iterator[tuple[EngineNode, str]]:
+    """A real engine node of ``cell`` (its daemon.json has no live-restore key: off) running one
+    container ``name``, and the container's id; removed whatever the test does. Its state
+    folder is short: containerd's socket paths must fit."""
+    from lrmatrix import image
+    from lrmatrix.drivers.engine import EngineNode
+    from lrmatrix.matrix import load_matrix
+    from lrmatrix.process import become_subreaper
+
+    state = Path(tempfile.mkdtemp(prefix="lrmn-", dir="/tmp"))
+    os.environ["LRMATRIX_STATE_DIR"] = str(state / "s")
+    become_subreaper()
+    node = EngineNode(load_matrix(ROOT / "matrix").cell(cell))
+    try:
+        node.create()
+        tag = image.image_tag()
+        node.import_image(str(image.cached_tarball()), tag, image.CMD)
+        yield node, node.dockerd.cli_ok("run", "-d", "--name", name, tag, "sleep", "3600").strip()
+    finally:
+        node.destroy()
+        node.release()
+        del os.environ["LRMATRIX_STATE_DIR"]
+        shutil.rmtree(state, ignore_errors=True)

@@ -4,48 +4,21 @@ the other direction: when a reload cannot change it, the scenario restarts the d
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, engine_ready
-from lrmatrix import daemon_config, image
+from conftest import ROOT, engine_ready, node_with_a_container
+from lrmatrix import daemon_config
 from lrmatrix.drivers.engine import EngineNode
 from lrmatrix.matrix import load_matrix
-from lrmatrix.process import become_subreaper
 from lrmatrix.scenario import Scenario
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready())),
 ]
-
-
-@contextlib.contextmanager
-def node_with_a_container(cell: str) -> Iterator[tuple[EngineNode, str]]:
-    """A real engine node (its daemon.json has no live-restore key: off) running one
-    container; removed whatever the test does."""
-    state = Path(tempfile.mkdtemp(prefix="lrmr-", dir="/tmp"))
-    os.environ["LRMATRIX_STATE_DIR"] = str(state / "s")
-    become_subreaper()
-    node = EngineNode(load_matrix(ROOT / "matrix").cell(cell))
-    try:
-        node.create()
-        tag = image.image_tag()
-        node.import_image(str(image.cached_tarball()), tag, image.CMD)
-        cid = node.dockerd.cli_ok("run", "-d", "--name", "lrm-reload-test", tag, "sleep", "3600").strip()
-        yield node, cid
-    finally:
-        node.destroy()
-        node.release()
-        del os.environ["LRMATRIX_STATE_DIR"]
-        shutil.rmtree(state, ignore_errors=True)
 
 
 def pid_of(node: EngineNode, cid: str) -> int:

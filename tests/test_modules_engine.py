@@ -6,21 +6,15 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, engine_ready
-from lrmatrix import image
+from conftest import engine_ready, node_with_a_container
 from lrmatrix.drivers.engine import EngineDockerd, EngineNode, EngineProcesses
 from lrmatrix.errors import NodeError
-from lrmatrix.matrix import load_matrix
 from lrmatrix.modules.dockerd import Dockerd
 from lrmatrix.modules.processes import Processes
-from lrmatrix.process import become_subreaper
 
 pytestmark = [
     pytest.mark.integration,
@@ -32,22 +26,8 @@ pytestmark = [
 def running() -> Iterator[tuple[EngineNode, int]]:
     """A real engine node (daemon.json without live-restore: off) running one container, and
     that container's main pid; removed whatever the tests do."""
-    state = Path(tempfile.mkdtemp(prefix="lrmm-", dir="/tmp"))  # short: containerd's sockets
-    os.environ["LRMATRIX_STATE_DIR"] = str(state / "s")
-    become_subreaper()
-    node = EngineNode(load_matrix(ROOT / "matrix").cell("engine-liverestore"))
-    try:
-        node.create()
-        tag = image.image_tag()
-        node.import_image(str(image.cached_tarball()), tag, image.CMD)
-        cid = node.dockerd.cli_ok("run", "-d", "--name", "lrm-modules-test", tag, "sleep", "3600").strip()
-        pid = int(node.dockerd.cli_ok("inspect", "--format", "{{.State.Pid}}", cid).strip())
-        yield node, pid
-    finally:
-        node.destroy()
-        node.release()
-        del os.environ["LRMATRIX_STATE_DIR"]
-        shutil.rmtree(state, ignore_errors=True)
+    with node_with_a_container("engine-liverestore", "lrm-modules-test") as (node, cid):
+        yield node, int(node.dockerd.cli_ok("inspect", "--format", "{{.State.Pid}}", cid).strip())
 
 
 def test_the_checks_host_carries_the_harness_modules(running):

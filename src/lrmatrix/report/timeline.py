@@ -7,12 +7,14 @@ tested without parsing SVG, and another renderer could draw the same timeline.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from lrmatrix.report.rows import PATH_ORDER
 
-DOWN_STARTS = ("daemon stopping", "daemon stopped")
-DOWN_ENDS = ("daemon started",)
+# a package upgrade's disruption begins with its first command; a respawn ends when the
+# service manager's new dockerd is seen
+DOWN_STARTS = ("daemon stopping", "daemon stopped", "upgrade starting")
+DOWN_ENDS = ("daemon started", "daemon respawned")
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,7 @@ class Lane:
     failed: int
 
 
-@dataclass(frozen=True)
-class Mark:
+class Mark(NamedTuple):
     """A point in time worth a line on the chart: an event, or a phase boundary."""
 
     t: float
@@ -43,8 +44,9 @@ class Mark:
     detail: str = ""
 
 
-@dataclass(frozen=True)
-class Phase:
+class Phase(NamedTuple):
+    """A scenario phase's span on the chart."""
+
     name: str
     start: float
     end: float
