@@ -244,3 +244,18 @@ def test_kubernetes_columns_appear_with_kubernetes_results():
 def test_engine_only_tables_have_no_kubernetes_columns():
     header, _ = table_cells(build_rows([real(c) for c in CELLS]))
     assert "kubernetes" not in header and "node Ready transitions" not in header
+
+
+@pytest.mark.parametrize(
+    ("events", "down"),
+    [
+        ([("daemon stopping", 1.0), ("daemon stopped", 1.4), ("daemon started", 6.5)], (1.0, 6.5)),
+        ([("upgrade starting", 2.0), ("daemon gone", 9.1), ("daemon started", 9.2)], (2.0, 9.2)),
+        ([("daemon stopping", 3.0), ("daemon stopped", 3.1), ("daemon respawned", 3.4)], (3.0, 3.4)),
+        ([("daemon stopping", 3.0), ("daemon stopped", 3.1)], None),  # never back: no interval
+    ],
+    ids=["stop", "package-upgrade", "respawn", "never-back"],
+)
+def test_the_charts_down_interval_for_every_kind_of_disruption(events, down):
+    marks = tuple(timeline.Mark(t, name) for name, t in events)
+    assert timeline._down(marks) == down
