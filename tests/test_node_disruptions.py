@@ -116,3 +116,19 @@ def test_the_respawn_cell_waits_for_the_service_manager_instead_of_starting():
     names = [a.name for phase in seq.phases.values() for a in phase]
     assert "kill" in names and "respawn" in names
     assert not {"start", "window", "upgrade"} & set(names), "the harness neither holds nor starts it"
+
+
+def test_a_step_seen_ending_late_is_judged_by_what_ran_before_the_next_step():
+    """A step's end is seen when its exit code is read (a poll later); by then the next step may
+    have begun, and the sample after that 'end' shows the restart of the next command, not of
+    this one. (A CI run said `dockerd 206 -> none` of the apt-get step this way.)"""
+    late = [
+        step("apt-get install -y ./*.deb", 0, 5.3, (2.0, "Stopped containerd.service - c")),
+        step("systemctl restart docker.service", 5.3, 6, (5.35, "Stopped docker.service - D")),
+    ]
+    line = timeline(
+        (0.0, [10], [20]), (2.1, [10], [21]), (5.2, [10], [21]), (5.35, [], [21]), (5.5, [30], [21])
+    )
+    notes = Upgrade(line, late).findings(T0, WALL0)
+    assert notes[0].endswith("dockerd 10 kept, containerd 20 -> 21"), notes[0]
+    assert notes[1].endswith("dockerd 10 -> 30, containerd 21 kept"), notes[1]

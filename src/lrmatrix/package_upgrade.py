@@ -110,7 +110,13 @@ class Upgrade:
 
     def findings(self, t0: float, wall0: float) -> list[str]:
         """What each command did, then what the daemon went through, in sentences."""
-        notes = [self._step_note(i, s, t0, wall0) for i, s in enumerate(self.steps, 1)]
+        # a step's end is seen when its exit code is read, up to a poll later: what it left is
+        # the last sample before the next step began
+        nexts = [s.started for s in self.steps[1:]] + [None]
+        notes = [
+            self._step_note(i, s, nxt, wall0)
+            for i, (s, nxt) in enumerate(zip(self.steps, nexts, strict=True), 1)
+        ]
         gone, started = self.gone_at(), self.started_at()
         if gone is None:
             pids = ", ".join(map(str, sorted(self.before))) or "none"
@@ -123,12 +129,12 @@ class Upgrade:
             )
         return notes
 
-    def _step_note(self, i: int, s: Step, t0: float, wall0: float) -> str:
+    def _step_note(self, i: int, s: Step, next_started: float | None, wall0: float) -> str:
         """``upgrade step 1 `apt-get install …` (12.3 s, exit 0): containerd.service stopped and
         started (+3.10..+3.42 s); dockerd 812 kept, containerd 640 -> 1207``."""
         command = s.command if len(s.command) <= 60 else s.command[:57] + "..."
         units = _unit_summary(s.units, wall0) or "no docker or containerd unit was stopped or started"
-        around = self.timeline.around(s.started, s.ended)
+        around = self.timeline.around(s.started, s.ended, until=next_started)
         procs = _process_changes(*around) if around else "no process was sampled"
         return f"upgrade step {i} `{command}` ({s.ended - s.started:.1f} s, exit {s.rc}): {units}; {procs}"
 

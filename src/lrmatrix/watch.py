@@ -175,14 +175,20 @@ class ProcessTimeline(Watcher):
         """The time of the first sample whose ``name`` processes satisfy ``seen``."""
         return next((t for t, found in self.samples if seen(found[name])), None)
 
-    def around(self, start: float, end: float) -> tuple[dict[str, list[int]], dict[str, list[int]]] | None:
+    def around(
+        self, start: float, end: float, until: float | None = None
+    ) -> tuple[dict[str, list[int]], dict[str, list[int]]] | None:
         """What ran as ``start`` came (the last sample before it) and as ``end`` passed (the
-        first sample after it); None without samples."""
+        first sample after it, or with ``until``, when what follows begins, the last sample
+        before that); None without samples."""
         if not self.samples:
             return None
         before = [found for t, found in self.samples if t <= start] or [self.samples[0][1]]
-        after = [found for t, found in self.samples if t >= end] or [self.samples[-1][1]]
-        return before[-1], after[0]
+        if until is not None:
+            after = [found for t, found in self.samples if start <= t < until][-1:]
+        else:
+            after = [found for t, found in self.samples if t >= end][:1]
+        return before[-1], (after or [self.samples[-1][1]])[0]
 
     def lives(self, name: str) -> dict[int, tuple[float, float]]:
         """Per pid of ``name``: the first and the last sample that saw it."""
