@@ -132,3 +132,35 @@ def test_a_step_seen_ending_late_is_judged_by_what_ran_before_the_next_step():
     notes = Upgrade(line, late).findings(T0, WALL0)
     assert notes[0].endswith("dockerd 10 kept, containerd 20 -> 21"), notes[0]
     assert notes[1].endswith("dockerd 10 -> 30, containerd 21 kept"), notes[1]
+
+
+def test_a_sample_that_missed_the_running_dockerd_once_is_not_its_end():
+    """A scan cut short once (dpkg's load, a slow round trip) must not read as 'dockerd gone'."""
+    line = timeline((0.0, [10], [20]), (1.0, [], [20]), (2.0, [10], [20]), (5.4, [], [20]), (5.5, [30], [20]))
+    assert Upgrade(line, STEPS).gone_at() == T0 + 5.4
+    ran_on = timeline((0.0, [10], [20]), (1.0, [], [20]), (2.0, [10], [20]))
+    assert Upgrade(ran_on, STEPS[:1]).gone_at() is None
+
+
+def test_a_step_with_no_sample_of_its_own_left_what_ran_as_it_began():
+    quick = [step("true", 0, 0.01), step("systemctl restart docker.service", 0.02, 1)]
+    line = timeline((0.0, [10], [20]), (0.5, [], [20]), (0.9, [11], [20]))
+    assert Upgrade(line, quick).findings(T0, WALL0)[0].endswith("dockerd 10 kept, containerd 20 kept")
+
+
+def test_without_a_journal_the_units_are_not_said_untouched():
+    sysv = Step("service docker restart", T0, T0 + 1.0, 0, "", [], journal=False)
+    note = Upgrade(timeline((0.0, [10], [20]), (0.9, [11], [20])), [sysv]).findings(T0, WALL0)[0]
+    assert "the service manager's log is not read on this node" in note
+    assert "no docker or containerd unit" not in note
+
+
+def test_a_scheduled_restart_is_told_as_one():
+    restarted = step(
+        "kill -9 $(pidof dockerd)",
+        0,
+        1,
+        (0.4, "docker.service: Scheduled restart job, restart counter is at 1."),
+    )
+    note = Upgrade(timeline((0.0, [10], [20]), (0.9, [11], [20])), [restarted]).findings(T0, WALL0)[0]
+    assert "docker.service restarted" in note

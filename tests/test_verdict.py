@@ -239,3 +239,12 @@ def test_a_short_window_may_miss_one_request_not_two(kept, observed):
     pattern = samples("o" * 30)
     dropped = [s for i, s in enumerate(pattern) if not 10 + kept <= i < 13]
     assert decide("survive", dropped, d).observed == observed
+
+
+def test_the_slack_never_covers_a_container_that_was_not_asked():
+    from lrmatrix.coverage import coverage
+
+    targets = [Target("http://c1:80/", "x"), Target("http://c2:80/", "x")]
+    only_c1 = [Sample(1.0 + i * 0.1, 0, "http://c1:80/", True, 200, 1.0) for i in range(2)]
+    gaps = coverage(only_c1, targets, 0.1, 1.0, 1.2).gaps("node")  # c2 called for once, asked never
+    assert gaps == ["node path http://c2:80: 0/1 requests (0%)"]

@@ -193,6 +193,10 @@ class Stop(Action):
     def run(self, s: Scenario) -> None:
         node = s.node
         s.before_pid = node.daemon_pid()
+        if s.before_pid is None and not s.cell.held_down:  # its return is judged by the pid killed
+            raise NodeError(
+                f"no dockerd pid found on {node.name} to {self.name}: the cell's disruption needs one"
+            )
         watch = node.watches_daemon
         if watch:
             s.proxies["before_stop"] = node.processes.named("docker-proxy")

@@ -51,8 +51,9 @@ class Coverage:
         return 1.0 if self.expected <= 0 else min(1.0, self.counted / self.expected)
 
     def short_of(self, threshold: float) -> bool:
-        """Below ``threshold``, and by more than ``SLACK`` requests."""
-        return self.ratio < threshold and self.expected - self.counted > SLACK
+        """Below ``threshold``, and by more than ``SLACK`` requests, or with none sent at all
+        (a container never asked cannot hide behind the slack)."""
+        return self.ratio < threshold and (self.sent == 0 or self.expected - self.counted > SLACK)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -23,3 +23,8 @@ class EnvironmentProblem(LrmatrixError):
 
 class NodeError(LrmatrixError):
     """The node misbehaved mid-scenario (daemon failed to start, ...); teardown still ran."""
+
+
+class KeepNode(NodeError):
+    """A teardown step found the node must be left as it is (a package manager still runs on
+    it): restoring and destroying it are skipped, and the run says how to finish later."""

@@ -296,6 +296,8 @@ def _node_driver(name: str, plat: schema.PlatformTable, extra: schema.CellTable,
     if extra.respawn:
         if extra.stop_signal != "SIGKILL":
             raise BadInput(f'{table}: respawn follows a crash: add stop_signal = "SIGKILL"')
+        if extra.engine_after is not None:
+            raise BadInput(f"{table}: the service manager restarts the same engine; remove engine_after")
         return "ssh"
     if extra.engine_after is None:
         raise BadInput(
@@ -303,9 +305,9 @@ def _node_driver(name: str, plat: schema.PlatformTable, extra: schema.CellTable,
         )
     if extra.stop_signal is not None:
         raise BadInput(f"{table}: its upgrade command is the disruption, not a signal; remove stop_signal")
-    if any(STAGED_DEBS in step for step in _steps(extra.upgrade_command)) and extra.engine_after == MACHINE:
+    if extra.engine_after == MACHINE:
         raise BadInput(
-            f"{table}: {STAGED_DEBS} stages engine_after's pinned .debs, and {MACHINE!r} pins none: "
-            "name an [engines.<name>] table, or install from the node's own mirror"
+            f"{table}: engine_after names the version that must answer after the upgrade, and "
+            f"{MACHINE!r} pins none: name an [engines.<name>] table"
         )
     return "ssh"

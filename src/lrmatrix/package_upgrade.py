@@ -22,7 +22,7 @@ from lrmatrix import engines
 from lrmatrix.actions import Action, until
 from lrmatrix.deadline import poll
 from lrmatrix.drivers.base import UnitMessage
-from lrmatrix.errors import NodeError
+from lrmatrix.errors import KeepNode, LrmatrixError, NodeError
 from lrmatrix.matrix import STAGED_DEBS
 from lrmatrix.watch import DAEMON_CHECK_PERIOD_S, ProcessTimeline
 
@@ -38,7 +38,12 @@ UPGRADE_POLL_S = 0.25
 #: how much of a command's output the result keeps (all of it goes to <cell>.upgrade.log)
 OUTPUT_TAIL = 2000
 #: what systemd's messages about a unit say happened to it, in the words a finding uses
-VERBS = {"Stopped": "stopped", "Started": "started", "Reloaded": "reloaded", "Scheduled restart": "restarted"}
+VERBS = {
+    "Stopped ": "stopped",
+    "Started ": "started",
+    "Reloaded ": "reloaded",
+    "Scheduled restart job": "restarted",
+}
 
 
 @dataclass
@@ -54,6 +59,7 @@ class Step:
     #: where on the node it writes its output and exit code (``launch``)
     folder: str = ""
     deadline: float = 0.0
+    journal: bool = True  # whether the service manager's log was read for it (systemd)
 
 
 @dataclass
@@ -70,9 +76,13 @@ class Upgrade:
         return set(self.timeline.samples[0][1]["dockerd"]) if self.timeline.samples else set()
 
     def gone_at(self) -> float | None:
-        """The first sample without the dockerd that ran before; None: never seen gone."""
+        """The first sample without the dockerd that ran before, and none of it after; None:
+        never seen gone (a sample that missed it once while it ran on is not its end)."""
         before = self.before
-        return self.timeline.first("dockerd", lambda pids: bool(before) and not before & set(pids))
+        if not before:
+            return None
+        last_seen = max(t for t, found in self.timeline.samples if before & set(found["dockerd"]))
+        return next((t for t, _ in self.timeline.samples if t > last_seen), None)
 
     def started_at(self) -> float | None:
         """The first sample with a dockerd that did not run before."""
@@ -121,7 +131,13 @@ class Upgrade:
         if gone is None:
             pids = ", ".join(map(str, sorted(self.before))) or "none"
             notes.append(f"the upgrade did not restart dockerd (pid {pids} ran throughout)")
-        elif started is not None:
+        replaced = len(self.timeline.lives("dockerd")) - 1
+        if replaced > 1:
+            notes.append(
+                f"dockerd was replaced {replaced} times; 'while down' ends at the first new one, and the "
+                "later restarts count as failures after dockerd started"
+            )
+        if gone is not None and started is not None:
             last = max(ts for ts, _ in self.timeline.samples if ts < gone)
             notes.append(
                 f"dockerd replaced by the upgrade: the old one last seen at +{last - t0:.2f}s, "
@@ -133,7 +149,11 @@ class Upgrade:
         """``upgrade step 1 `apt-get install …` (12.3 s, exit 0): containerd.service stopped and
         started (+3.10..+3.42 s); dockerd 812 kept, containerd 640 -> 1207``."""
         command = s.command if len(s.command) <= 60 else s.command[:57] + "..."
-        units = _unit_summary(s.units, wall0) or "no docker or containerd unit was stopped or started"
+        units = (
+            _unit_summary(s.units, wall0) or "no docker or containerd unit was stopped or started"
+            if s.journal
+            else "the service manager's log is not read on this node"
+        )
         around = self.timeline.around(s.started, s.ended, until=next_started)
         procs = _process_changes(*around) if around else "no process was sampled"
         return f"upgrade step {i} `{command}` ({s.ended - s.started:.1f} s, exit {s.rc}): {units}; {procs}"
@@ -143,9 +163,7 @@ def _unit_summary(messages: list[UnitMessage], wall0: float) -> str:
     parts = []
     for unit in UNITS:
         mine = [m for m in messages if unit in m.message]
-        verbs = list(
-            dict.fromkeys(v for m in mine for word, v in VERBS.items() if m.message.startswith(word))
-        )
+        verbs = list(dict.fromkeys(v for m in mine for word, v in VERBS.items() if word in m.message))
         if verbs:
             span = f"+{mine[0].wall - wall0:.2f}..+{mine[-1].wall - wall0:.2f}s"
             parts.append(f"{unit} {' and '.join(verbs)} ({span})")
@@ -170,11 +188,12 @@ def launch(node: Node, step: Step) -> None:
     folder = shlex.quote(step.folder)
     out, rc, pid = (shlex.quote(f"{step.folder}/{name}") for name in ("output", "rc", "pid"))
     script = f"echo $$ > {pid}; sh -c {shlex.quote(step.command)}; echo $? > {rc}.tmp && mv {rc}.tmp {rc}"
-    detached = f"cd / && setsid sh -c {shlex.quote(script)} > {out} 2>&1 < /dev/null &"
+    detached = f"cd / && {{ setsid sh -c {shlex.quote(script)} > {out} 2>&1 < /dev/null & }}"
     record = f"printf %s {shlex.quote(step.command)} > {folder}/command"
-    res = node.run(["sh", "-c", f"mkdir -p {folder} && {record} && {detached}"], timeout=30)
-    if not res.ok:
-        raise NodeError(f"cannot start the upgrade command on {node.name}: {res.one_line()}")
+    # only the command goes to the background: a folder that cannot be made fails here
+    res = node.run(["sh", "-c", f"mkdir -p {folder} && {record} || exit 1; {detached}"], timeout=30)
+    if not res.ok or not poll(lambda: node.read_file(f"{step.folder}/pid") is not None, 10, 0.05):
+        raise NodeError(f"cannot start the upgrade command on {node.name}: {res.one_line() or 'no pid file'}")
 
 
 #: one line per upgrade command of a run that has not ended: its folder, and its command
@@ -211,7 +230,7 @@ class AwaitUpgradeEnd(Action):
     """In the teardown of a run that stopped while an upgrade command ran (Ctrl-C, an error):
     the command is let finish, within its bound, before the node is restored around it."""
 
-    name: ClassVar[str] = "upgrade"
+    name: ClassVar[str] = "await_upgrade"
     waits: ClassVar[bool] = True
 
     def run(self, s: Scenario) -> None:
@@ -225,9 +244,11 @@ class AwaitUpgradeEnd(Action):
             )
             done = finished(s.node, step, left)
             s.event("upgrade command ended" if done else "upgrade command still running", step.command[:80])
+            s.logs["upgrade.log"] = s.upgrade.log() if s.upgrade else b""
             if not done:
-                raise NodeError(
-                    f"`{step.command[:80]}` still runs on {s.node.name}: restore the node once it ends"
+                raise KeepNode(
+                    f"`{step.command[:80]}` still runs on {s.node.name}: the node is left as it is; "
+                    "`lrmatrix recover --node …` restores it once the command has ended"
                 )
 
     def describe(self, cell: Cell) -> str:
@@ -291,8 +312,11 @@ class PackageUpgrade(Action):
             for command in self.commands:
                 self._step(s, command.replace(STAGED_DEBS, shlex.quote(folder)), deadline)
         finally:
-            timeline.step()  # and as the last one ended
             timeline.stop()
+            try:
+                timeline.step()  # and as the last one ended
+            except LrmatrixError as exc:  # the run's own error (or Ctrl-C) stays the one raised
+                timeline.failures.append(f"{type(exc).__name__}: {exc}")
             s.logs["upgrade.log"] = s.upgrade.log()
         s.stopped_at = s.upgrade.gone_at()
         s.start_at = s.upgrade.started_at() or s.upgrade.steps[-1].ended
@@ -312,10 +336,10 @@ class PackageUpgrade(Action):
     def _step(self, s: Scenario, command: str, deadline: float) -> None:
         assert s.upgrade is not None
         mark = s.node.service_mark()
-        step = Step(command, s.now(), folder=f"{s.node.work_dir}/upgrade/{len(s.upgrade.steps) + 1}")
+        folder = f"{s.node.work_dir}/upgrade/{len(s.upgrade.steps) + 1}"
+        step = Step(command, s.now(), folder=folder, deadline=deadline, journal=bool(mark))
         s.upgrade.steps.append(step)
         launch(s.node, step)
-        step.deadline = deadline
         finished(s.node, step, deadline - s.now())
         step.units = s.node.unit_messages(mark, UNITS)
         if step.rc is None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from lrmatrix import daemon_config, results
 from lrmatrix.drivers.base import Node
-from lrmatrix.errors import LrmatrixError, NodeError
+from lrmatrix.errors import KeepNode, LrmatrixError, NodeError
 from lrmatrix.findings import address_changes, findings, misdirected_responses
 from lrmatrix.log_pressure import LogPressure
 from lrmatrix.matrix import Cell
@@ -334,14 +334,21 @@ class Scenario:
             self._enter("teardown")
         steps: list[tuple[str, Callable[[], object]]] = [
             ("stop_probe", self.stop_probe),
-            ("save_logs", self._save_logs),
             *((action.name, partial(action.run, self)) for action in self.sequence.cleanup),
+            ("save_logs", self._save_logs),
             ("restore_daemon_json", self._restore_config),
             ("destroy_node", self.node.destroy),
         ]
+        kept: KeepNode | None = None
         for name, step in steps:  # each runs whatever happened to the one before
+            if kept is not None and name in ("restore_daemon_json", "destroy_node"):
+                self.record("teardown", name, False, f"not done: {kept}")
+                continue
             try:
                 step()
+            except KeepNode as exc:
+                kept = exc
+                self.record("teardown", name, False, f"{type(exc).__name__}: {exc}")
             except Exception as exc:  # recorded as a failed teardown check, never hidden
                 self.record("teardown", name, False, f"{type(exc).__name__}: {exc}")
         residue = self.node.residue()

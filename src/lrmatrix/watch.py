@@ -165,9 +165,10 @@ class ProcessTimeline(Watcher):
         self._lock = threading.Lock()
 
     def step(self) -> bool:
+        at = time.monotonic()  # the scan's state is from its start, not from when the answer came
         found = self.node.processes.by_names(self.names)
         with self._lock:  # the scenario samples too, at the first command's start and the last's end
-            self.samples.append((time.monotonic(), found))
+            self.samples.append((at, found))
             self.samples.sort(key=lambda sample: sample[0])
         return True
 
@@ -184,11 +185,11 @@ class ProcessTimeline(Watcher):
         if not self.samples:
             return None
         before = [found for t, found in self.samples if t <= start] or [self.samples[0][1]]
-        if until is not None:
-            after = [found for t, found in self.samples if start <= t < until][-1:]
+        if until is not None:  # no sample within the step: it left what ran as it began
+            after = [found for t, found in self.samples if t < until][-1:]
         else:
-            after = [found for t, found in self.samples if t >= end][:1]
-        return before[-1], (after or [self.samples[-1][1]])[0]
+            after = [found for t, found in self.samples if t >= end][:1] or [self.samples[-1][1]]
+        return before[-1], (after or before)[-1]
 
     def lives(self, name: str) -> dict[int, tuple[float, float]]:
         """Per pid of ``name``: the first and the last sample that saw it."""

@@ -11,8 +11,12 @@ import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from lrmatrix.errors import NodeError
 from lrmatrix.modules import Module
 from lrmatrix.procfs import parse_stat, parse_stats
+
+#: the last line of a process scan that ran to its end
+SCANNED = "lrm-scan-done"
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,12 @@ class Processes(Module):
     def by_names(self, names: tuple[str, ...]) -> dict[str, list[int]]:
         """``named`` of several names in one command."""
         pattern = " ".join(f"-e {shlex.quote(n)}" for n in names)
-        res = self.run(["sh", "-c", f"grep -Hx {pattern} /proc/[0-9]*/comm 2>/dev/null"], timeout=10)
+        # grep's own status says nothing (a process may go between the glob and the read): the
+        # sentinel says the scan ran to its end, so a cut-off answer is never "none running"
+        script = f"grep -Hx {pattern} /proc/[0-9]*/comm 2>/dev/null; echo {SCANNED}"
+        res = self.run(["sh", "-c", script], timeout=10)
+        if SCANNED not in res.stdout.split():
+            raise NodeError(f"the process scan on {self.node.name} did not finish: {res.one_line()}")
         found: dict[str, list[int]] = {n: [] for n in names}
         for line in res.stdout.split():  # /proc/<pid>/comm:<name>
             path, _, name = line.partition(":")
