@@ -63,6 +63,8 @@ if TYPE_CHECKING:
     from lrmatrix.matrix import Cell
 
 UPLOAD_TIMEOUT_S = 300.0
+#: how long a stopped dockerd's API socket may take to stop listening
+SOCKET_GONE_S = 1.0
 ABSENT_RC = 3  # read_file's "no such file", apart from cat's own failures (1)
 WORK_ROOT = "/var/lib/lrmatrix"
 BACKUP_SUFFIX = ".lrmatrix-backup"
@@ -646,7 +648,9 @@ class SshNode(Node):
             return
         if signal_name != "SIGTERM" and manager.after_kill:
             self._shell(manager.after_kill, 30)
-        if self.dockerd.socket_listening():  # a socket unit (its first client starts dockerd), or dockerd
+        # a killed dockerd's socket can outlive its pid by a moment (the kernel releases a unix
+        # socket lazily); one that stays is a socket unit (its first client starts dockerd) or dockerd
+        if not poll(lambda: not self.dockerd.socket_listening(), SOCKET_GONE_S, 0.05):
             why = self.why_up_again() or f"something still listens on {self.socket_path}"
             how = manager.stop if signal_name == "SIGTERM" else f"{signal_name} to dockerd"
             raise NodeError(f"dockerd on {self.label} is not down after `{how}`: {why}")
