@@ -6,6 +6,7 @@ bounded poll loop they share. A check that raises is counted, never taken for an
 
 from __future__ import annotations
 
+import bisect
 import operator
 import threading
 import time
@@ -168,8 +169,7 @@ class ProcessTimeline(Watcher):
         at = time.monotonic()  # the scan's state is from its start, not from when the answer came
         found = self.node.processes.by_names(self.names)
         with self._lock:  # the scenario samples too, at the first command's start and the last's end
-            self.samples.append((at, found))
-            self.samples.sort(key=lambda sample: sample[0])
+            bisect.insort(self.samples, (at, found), key=lambda sample: sample[0])
         return True
 
     def first(self, name: str, seen: Callable[[list[int]], bool]) -> float | None:
