@@ -109,3 +109,30 @@ def test_ci_installs_the_release_the_pins_are_checked_against():
     assert release == upstream.MINIKUBE
     setup = ci_workflows.driver_setup(load_matrix(MATRIX))
     assert f"/minikube/releases/{release}/" in setup["minikube"]
+
+
+#: read at each release's tag: pkg/drivers/kic/types.go (kicbase), deploy/kicbase/Dockerfile
+#: ARG CRI_DOCKERD_VERSION / CRI_DOCKERD_COMMIT (v1.38.1: lines 30-31)
+KICBASE_OF = {"v1.38.1": ("v0.0.50", "v0.4.1", "55d6e1a1d6f2ee58949e13a0c66afe7d779ac942")}
+
+
+def test_the_modelled_runtime_is_the_one_the_pinned_releases_kicbase_carries():
+    """Moving [minikube] release without reading its kicbase's cri-dockerd fails here."""
+    from lrmatrix.kube import upstream
+
+    release = matrix_data()["minikube"]["release"]
+    assert release in KICBASE_OF, f"read deploy/kicbase/Dockerfile at {release} and add its cri-dockerd"
+    assert KICBASE_OF[release] == (upstream.KICBASE, upstream.CRI_DOCKERD, upstream.CRI_DOCKERD_COMMIT)
+
+
+def test_the_runtime_messages_are_cri_dockerd_v041s_words():
+    """core/docker_service.go:347 wraps the client's error, :480 wraps that again, and the
+    kubelet prints the condition: two wrappers before "Cannot connect"."""
+    from lrmatrix.kube import upstream
+
+    assert upstream.RUNTIME_NOT_READY == (
+        "container runtime not ready: RuntimeReady=false reason:DockerDaemonNotReady "
+        "message:docker: failed to get docker version: failed to get docker version from dockerd: "
+        "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
+    )
+    assert upstream.cri_dockerd_version("cri-dockerd 0.4.1 (55d6e1a)\n") == "0.4.1 (55d6e1a)"

@@ -2,6 +2,12 @@
 version it was read from. The tests' simulated machine and cluster (tests/contract) and the
 checks' classifiers use these, so none of them carries its own idea of a node. None of
 it has been observed on a real cluster here: it is what the sources say.
+
+minikube and cri-dockerd were read at their tags (``git show TAG:FILE``, lines as cited). The
+constants of the Kubernetes API (taint keys, condition types, reasons) were read from
+kubernetes/api at every pinned tag (kubernetes-1.28.15 ... kubernetes-1.34.1). The kubelet,
+scheduler and controller sources are cited by file and symbol: kubernetes/kubernetes is too
+large to fetch here, so they were read in indexed copies of those files, not at the tags.
 """
 
 from __future__ import annotations
@@ -84,18 +90,45 @@ def pause_image(kubernetes: str) -> str:
     return f"registry.k8s.io/pause:{PAUSE_TAGS.get(minor, '3.10.1')}"
 
 
-# --- cri-dockerd v0.4.0 ----------------------------------------------------------------------
-#: core/docker_service.go systemInfoCacheMinTTL: `docker version` / `docker info` are memoized
-#: for a minute; utils/cache.go Memoize does not cache failures
+# --- what minikube v1.38.1's kicbase (v0.0.50) puts on the node -----------------------------
+#: deploy/kicbase/Dockerfile:30-31 ARG CRI_DOCKERD_VERSION="v0.4.1", CRI_DOCKERD_COMMIT=55d6e1a...
+#: (the tag v0.4.1 of Mirantis/cri-dockerd is that commit); the ISO agrees:
+#: deploy/iso/minikube-iso/arch/x86_64/package/cri-dockerd/cri-dockerd.mk:7-8
+CRI_DOCKERD = "v0.4.1"
+CRI_DOCKERD_COMMIT = "55d6e1a1d6f2ee58949e13a0c66afe7d779ac942"
+#: pkg/drivers/kic/types.go:27 Version = "v0.0.50"
+KICBASE = "v0.0.50"
+#: deploy/kicbase/Dockerfile:153-162 installs `docker-ce docker-ce-cli containerd.io` from
+#: download.docker.com's apt repository with no version: the node's Docker is whatever was
+#: current when the image was built, so a cell reads it on the node (`docker version`), never
+#: takes it from here
+
+
+# --- cri-dockerd v0.4.1 ----------------------------------------------------------------------
+#: core/docker_service.go:74 systemInfoCacheMinTTL = time.Minute: `docker version` (line 343)
+#: and `docker info` (line 366) are memoized for a minute plus the last call's duration
+#: (utils/cache.go:36), and a failure is not cached (utils/cache.go:43)
 DOCKER_INFO_CACHE_S = 60.0
+#: the docker client cri-dockerd vendors (v27.0.2): vendor/github.com/docker/docker/client/
+#: errors.go:37, for its default endpoint unix:///var/run/docker.sock (cmd/cri/options/options.go:109)
 DOCKER_DOWN = (
     "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
 )
+#: core/docker_service.go:347 getDockerVersion wraps the client's error
+DOCKER_VERSION_FAILED = f"failed to get docker version from dockerd: {DOCKER_DOWN}"
+
+
+def cri_dockerd_version(output: str) -> str:
+    """``cri-dockerd --version`` prints "cri-dockerd VERSION (COMMIT)" (cmd/server.go:81-89,
+    cmd/version/version.go:17-23); the version and commit, as the binary says them."""
+    line = next((ln.strip() for ln in output.splitlines() if ln.strip()), "")
+    return line.removeprefix("cri-dockerd ").strip()
 
 
 def sandbox_failure(pause: str) -> str:
-    """The kubelet's FailedCreatePodSandBox message when RunPodSandbox fails in
-    core/sandbox_run.go at ensureSandboxImageExists (core/sandbox_helpers.go)."""
+    """The kubelet's FailedCreatePodSandBox message (pkg/kubelet/kuberuntime/kuberuntime_manager.go
+    SyncPod: "Failed to create pod sandbox: %v" of the gRPC error) when RunPodSandbox fails at
+    ensureSandboxImageExists (core/sandbox_run.go:50, core/sandbox_helpers.go:433)."""
     return (
         "Failed to create pod sandbox: rpc error: code = Unknown desc = "
         f'failed to inspect sandbox image "{pause}": {DOCKER_DOWN}'
@@ -106,10 +139,15 @@ def sandbox_failure(pause: str) -> str:
 RUNTIME_CHECK_S = 5.0  # updateRuntimeUp runs every 5 s
 RUNTIME_SYNC_THRESHOLD_S = 30.0  # "container runtime is down" 30 s after the last good check
 NODE_STATUS_S = 10.0  # nodeStatusUpdateFrequency (default)
-#: core/docker_service.go Status -> RuntimeReady=false, reason DockerDaemonNotReady
+#: cri-dockerd core/docker_service.go:477-481 Status (478: getDockerVersion fails): RuntimeReady=false, reason
+#: DockerDaemonNotReady, "docker: failed to get docker version: %v" of getDockerVersion's error;
+#: the kubelet's "container runtime not ready: %v" (updateRuntimeUp) of the condition as
+#: pkg/kubelet/container/runtime.go RuntimeCondition.String formats it. When the cached
+#: `docker info` has expired too, Status fails outright (core/docker_service.go:488-490): the
+#: kubelet then only says RUNTIME_DOWN, 30 s later
 RUNTIME_NOT_READY = (
     "container runtime not ready: RuntimeReady=false reason:DockerDaemonNotReady "
-    f"message:docker: failed to get docker version: {DOCKER_DOWN}"
+    f"message:docker: failed to get docker version: {DOCKER_VERSION_FAILED}"
 )
 RUNTIME_DOWN = "container runtime is down"
 #: the earliest and latest NotReady after the stop: cache just expiring, or just refreshed
@@ -132,3 +170,49 @@ _SANDBOX = re.compile(r"Failed to create pod sandbox: .*Cannot connect to the Do
 
 def is_runtime_down_sandbox_failure(message: str) -> bool:
     return bool(_SANDBOX.search(message))
+
+
+# --- the not-ready taints, the default toleration, the scheduler ------------------------------
+#: kubernetes/api core/v1/well_known_taints.go:22 TaintNodeNotReady (line 22 at every pinned tag)
+TAINT_NOT_READY = "node.kubernetes.io/not-ready"
+#: kubernetes/api core/v1/types.go TaintEffectNoSchedule, TaintEffectNoExecute
+NO_SCHEDULE, NO_EXECUTE = "NoSchedule", "NoExecute"
+#: pkg/controller/nodelifecycle/node_lifecycle_controller.go: a node whose Ready is False gets
+#: not-ready:NoSchedule when the controller sees the update (nodeConditionToTaintKeyStatusMap,
+#: doNoScheduleTaintingPass) and not-ready:NoExecute within its 5 s monitor period
+#: (NotReadyTaintTemplate, processTaintBaseEviction); both are removed once Ready is True again
+NOT_READY_TAINTS = (f"{TAINT_NOT_READY}:{NO_SCHEDULE}", f"{TAINT_NOT_READY}:{NO_EXECUTE}")
+#: plugin/pkg/admission/defaulttolerationseconds/admission.go defaultNotReadyTolerationSeconds
+#: (flag default 300): a pod without a toleration of its own for not-ready:NoExecute gets one
+#: for 300 s. minikube v1.38.1 enables the plugin (pkg/util/constants.go:30, passed as
+#: enable-admission-plugins in pkg/minikube/bootstrapper/bsutil/versions.go:46-47) and sets no
+#: --default-not-ready-toleration-seconds. The taint eviction controller (pkg/controller/
+#: tainteviction/taint_eviction.go processPodOnNode from 1.29; nodelifecycle/scheduler/
+#: taint_manager.go in 1.28) deletes the pod 300 s after it saw the taint: a window that long
+#: evicts the workload, which is another experiment than live-restore's
+NOT_READY_TOLERATION_S = 300.0
+#: kubernetes/api core/v1/types.go PodScheduled and PodReasonUnschedulable (every pinned tag;
+#: 2844/2854 at 1.28.15, 3508/3532 at 1.34.1)
+POD_SCHEDULED, UNSCHEDULABLE = "PodScheduled", "Unschedulable"
+
+
+def eviction_reached(window_s: float) -> str:
+    """Why a window this long is not a live-restore experiment on Kubernetes, in one clause."""
+    return (
+        f"outage_window_s = {window_s:g} reaches the {NOT_READY_TAINTS[1]} taint's default "
+        f"toleration of {NOT_READY_TOLERATION_S:g} s (DefaultTolerationSeconds): the pods may be "
+        "evicted, which is another experiment"
+    )
+
+
+def unschedulable_message(nodes: int = 1) -> str:
+    """The scheduler's PodScheduled=False message for a pod that does not tolerate the
+    not-ready NoSchedule taint (pkg/scheduler/framework/plugins/tainttoleration Filter,
+    "node(s) had untolerated taint {%s: %s}", in FitError.Error). Newer releases word it
+    differently ("untolerated taint(s)"), so lrmatrix reads the condition's status and reason,
+    and the taint from the node, never this text."""
+    return (
+        f"0/{nodes} nodes are available: {nodes} node(s) had untolerated taint "
+        f"{{{TAINT_NOT_READY}: }}. preemption: 0/{nodes} nodes are available: "
+        f"{nodes} Preemption is not helpful for scheduling."
+    )
