@@ -223,6 +223,7 @@ def _changes(
             *outage_changes(b, c, tolerance),
             *check_changes(b, c),
             *version_changes(b.get("versions") or {}, c.get("versions") or {}),
+            *runtime_kept(b.get("versions") or {}, c.get("versions") or {}),
         ]
     if c["cell"] in allow_failing:  # listed as before, but known and accepted: it does not gate
         changes = [
@@ -408,3 +409,20 @@ def version_changes(b: dict[str, Any], c: dict[str, Any]) -> list[Change]:
         for k in sorted(set(b) | set(c))
         if b.get(k) != c.get(k)
     ]
+
+
+#: what a Kubernetes node runs under the kubelet, read on the node (kicbase pins neither Docker
+#: nor, across minikube releases, cri-dockerd): shown for every pair that ran on one
+RUNTIME_KEYS = ("docker", "cri-dockerd")
+
+
+def runtime_kept(b: dict[str, Any], c: dict[str, Any]) -> list[Change]:
+    """Where both sides read the same runtime, say so: an unchanged Docker and cri-dockerd is
+    what makes a Kubernetes pair compare the Kubernetes versions alone (a change is listed by
+    ``version_changes``)."""
+    if "cri-dockerd" not in b and "cri-dockerd" not in c:
+        return []
+    if any(b.get(k) != c.get(k) for k in RUNTIME_KEYS):
+        return []
+    read = ", ".join(f"{k} {b[k]}" for k in RUNTIME_KEYS)
+    return [Change("version", "info", f"same runtime read on both nodes: {read}")]

@@ -55,6 +55,9 @@ class PlanResponder:
         self.files = {DAEMON_JSON: upstream.minikube_daemon_json(driver).decode()}
         self.live_restore = False  # what the running dockerd applied (at its start or a reload)
         self.starts: list[float] = []  # docker.service starts since the last reset-failed
+        #: what this fake node's binaries say (a test changes them to see they are read, not assumed)
+        self.docker_version = "28.4.0"
+        self.cri_dockerd_says = f"cri-dockerd {upstream.CRI_DOCKERD[1:]} ({upstream.CRI_DOCKERD_COMMIT})\n"
 
     def command(self, argv: Sequence[str], now: float) -> CmdResult:
         out, rc = self._answer(list(argv), now)
@@ -95,6 +98,8 @@ class PlanResponder:
             return self._docker(words[1:]), 0
         if words[0] == "uname":
             return "6.1.0-40-amd64", 0
+        if words == ["cri-dockerd", "--version"]:  # cmd/server.go: "%s %s\n", name, FullVersion()
+            return self.cri_dockerd_says, 0
         return "", 0
 
     def _systemctl(self, verb: str, now: float) -> tuple[str, int]:
@@ -145,8 +150,8 @@ class PlanResponder:
             return json.dumps([known[ref] for ref in args[1:] if ref in known])
         if args[:1] == ["info"]:  # what the running daemon applied, not the file now
             return json.dumps({"LiveRestoreEnabled": self.live_restore})
-        server = {"Version": "28.4.0", "Components": [{"Name": "containerd", "Version": "1.7.27"}]}
-        return json.dumps({"Server": server}) if "{{json .}}" in args else "28.4.0"
+        server = {"Version": self.docker_version, "Components": [{"Name": "containerd", "Version": "1.7.27"}]}
+        return json.dumps({"Server": server}) if "{{json .}}" in args else self.docker_version
 
     def request(self, method: str, path: str, body: Any, now: float) -> ApiReply:
         if "/exec?" in path:

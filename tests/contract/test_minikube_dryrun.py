@@ -423,3 +423,39 @@ def test_kubernetes_findings_are_the_results_findings_too():
     kube = result["kubernetes"]["findings"]
     assert kube
     assert set(kube) <= set(result["findings"])
+
+
+# --- the node's runtime: read on the node, never taken from the pins ------------------------
+def test_docker_and_cri_dockerd_versions_are_read_on_the_node():
+    """kicbase installs whatever docker-ce was current when it was built: the versions a cell
+    records are what the node's binaries say, through minikube ssh, whatever they say."""
+    for docker, says, recorded in (
+        (
+            "28.4.0",
+            f"cri-dockerd 0.4.1 ({upstream.CRI_DOCKERD_COMMIT})\n",
+            f"0.4.1 ({upstream.CRI_DOCKERD_COMMIT})",
+        ),
+        ("29.2.1", "cri-dockerd 0.4.2-pre (1a2b3c4)\n", "0.4.2-pre (1a2b3c4)"),
+    ):
+        node, runner = node_with()
+        runner.responder.docker_up = True
+        runner.responder.docker_version, runner.responder.cri_dockerd_says = docker, says
+        found = node.versions()
+        assert (found["docker"], found["cri-dockerd"]) == (docker, recorded)
+        asked = [list(c.argv) for c in runner.calls if c.kind == "run"]
+        assert ["minikube", "-p", "lrm-k8s128", "ssh", "--", "cri-dockerd --version"] in asked
+
+
+def test_an_unreadable_cri_dockerd_version_says_so_instead_of_guessing():
+    node, runner = node_with(
+        {"minikube -p lrm-k8s128 ssh -- cri-dockerd --version": ("cri-dockerd: not found", 127)}
+    )
+    runner.responder.docker_up = True
+    assert node.versions()["cri-dockerd"] == "unknown (cri-dockerd --version: cri-dockerd: not found)"
+
+
+def test_a_cells_result_carries_the_runtime_the_node_reported():
+    _, scenario = dryrun.drive(load_matrix().cell("k8s131-liverestore"))
+    versions = scenario.result()["versions"]
+    assert versions["cri-dockerd"] == f"0.4.1 ({upstream.CRI_DOCKERD_COMMIT})"
+    assert versions["docker"] == "28.4.0" and versions["kubernetes"] == "v1.31.13"

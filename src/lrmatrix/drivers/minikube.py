@@ -27,6 +27,7 @@ from lrmatrix.command import CmdResult
 from lrmatrix.deadline import poll
 from lrmatrix.drivers.base import Node
 from lrmatrix.errors import BadInput, EnvironmentProblem, NodeError
+from lrmatrix.kube import upstream
 from lrmatrix.kube.api import guard_context
 from lrmatrix.kube.control_plane import ControlPlaneWait, wait_control_plane
 from lrmatrix.kube.runner import RealRunner, Runner, shell_text
@@ -378,9 +379,20 @@ class MinikubeNode(Node):
         return [f"minikube profile {self.profile}"] if self._profile_state() is not None else []
 
     def versions(self) -> dict[str, str]:
+        """Read on the node, never taken from the pins: kicbase installs whatever docker-ce was
+        current when its image was built (``docker version`` says which), and cri-dockerd is
+        the one that image carries (``cri-dockerd --version``)."""
         found = super().versions()
+        found["cri-dockerd"] = self.cri_dockerd_version()
         found.update({f"{k}_tool": v for k, v in vars(self.tools).items() if isinstance(v, str) and v})
         return found
+
+    def cri_dockerd_version(self) -> str:
+        """The version and commit the binary on the node prints (e.g. ``0.4.1 (55d6e1a...)``),
+        or what went wrong: a version column never shows a guess."""
+        res = self.run(["cri-dockerd", "--version"], timeout=30)
+        version = upstream.cri_dockerd_version(res.stdout) if res.ok else ""
+        return version or f"unknown (cri-dockerd --version: {res.one_line()})"
 
     def kube_client(self) -> Kube:
         """Exactly this profile's context from $KUBECONFIG (or ~/.kube/config), never another;

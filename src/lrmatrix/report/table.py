@@ -91,6 +91,7 @@ def columns(rows: list[Row]) -> list[Column]:
         Column("log horizon", _horizon),
         *([Column("node Ready transitions", lambda r: _opt(r.ready_transitions))] if kube else []),
         version("docker"),
+        *([version("cri-dockerd")] if kube else []),
         version("containerd"),
         version("runc"),
         *([version("kubernetes")] if kube else []),
