@@ -17,6 +17,7 @@ from typing import Any, get_args
 from lrmatrix import matrix_schema as schema
 from lrmatrix.engines import MACHINE, MACHINE_ENGINE, Engine
 from lrmatrix.errors import BadInput
+from lrmatrix.kube import upstream
 
 #: in an upgrade command: the folder on the node where the harness staged engine_after's .debs
 STAGED_DEBS = "{debs}"
@@ -86,6 +87,8 @@ class Cell:
     upgrade_command: tuple[str, ...] = ()
     #: a crash the node's service manager answers by starting dockerd again, measured
     respawn: bool = False
+    #: Kubernetes: the window may reach the not-ready taint's toleration (pods may be evicted)
+    accept_eviction: bool = False
 
     @property
     def held_down(self) -> bool:
@@ -254,6 +257,8 @@ def _make_cell(
             f"{where} [cells.{name}]: access_log = 'file' is for engine cells (the Kubernetes workload's "
             "log is set in manifests/); remove it"
         )
+    timings = base.overridden(plat.timings).overridden(extra.timings)
+    accept_eviction = _accept_eviction(name, platform, doc, extra, timings, where)
     return Cell(
         name=name,
         platform=platform,
@@ -261,7 +266,7 @@ def _make_cell(
         driver=driver,
         live_restore=var.live_restore,
         expect=extra.expect or var.expect,
-        timings=base.overridden(plat.timings).overridden(extra.timings),
+        timings=timings,
         stop_signal=extra.stop_signal or plat.stop_signal or "SIGTERM",
         expect_paths=dict(extra.expect_paths),
         kubernetes=plat.kubernetes,
@@ -274,6 +279,34 @@ def _make_cell(
         expect_stall=bool(extra.expect_stall),
         upgrade_command=_steps(extra.upgrade_command),
         respawn=bool(extra.respawn),
+        accept_eviction=accept_eviction,
+    )
+
+
+def _accept_eviction(
+    name: str, platform: str, doc: schema.MatrixFile, extra: schema.CellTable, timings: Timings, where: str
+) -> bool:
+    """A Kubernetes cell's window must end before the not-ready taint's default toleration
+    runs out (then the pods are evicted: another experiment), unless the matrix accepts it."""
+    plat = doc.platforms[platform]
+    accept = extra.accept_eviction if extra.accept_eviction is not None else plat.accept_eviction
+    if accept is not None and not plat.kubernetes:
+        table = f"cells.{name}" if extra.accept_eviction is not None else f"platforms.{platform}"
+        raise BadInput(f"{where} [{table}]: accept_eviction is for Kubernetes platforms; remove it")
+    window = timings.outage_window_s
+    if not plat.kubernetes or accept or window < upstream.NOT_READY_TOLERATION_S:
+        return bool(accept)
+    table = (
+        f"cells.{name}"
+        if extra.timings.outage_window_s is not None
+        else f"platforms.{platform}"
+        if plat.timings.outage_window_s is not None
+        else "timings"
+    )
+    where_to = f"cells.{name}" if name in doc.cells else f"platforms.{platform}"
+    raise BadInput(
+        f"{where} [{table}]: {upstream.eviction_reached(window)}; use a window under "
+        f"{upstream.NOT_READY_TOLERATION_S:g} s, or set accept_eviction = true in [{where_to}]"
     )
 
 

@@ -85,6 +85,9 @@ class PlatformTable(Table):
     minikube: Annotated[str, Field(pattern=VERSION)] | None = None
     #: the Docker engine its nodes run: an [engines.<name>] table; default the machine's
     engine: Annotated[str, Field(pattern=ENGINE_NAME)] | None = None
+    #: Kubernetes platforms: let the outage window reach the not-ready taint's 300 s default
+    #: toleration (pods may be evicted); without it such a window is refused at load
+    accept_eviction: bool | None = None
 
 
 class VariantTable(Table):
@@ -129,6 +132,8 @@ class CellTable(Table):
     #: a crash (stop_signal = "SIGKILL") that the node's service manager answers by starting
     #: dockerd again (systemd's Restart=): measured, not held off; ssh nodes
     respawn: bool | None = None
+    #: as the platform's: this cell's window may reach the not-ready toleration (Kubernetes)
+    accept_eviction: bool | None = None
 
 
 class EngineTable(Table):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from lrmatrix.actions import Action, Change, until
+from lrmatrix.kube import upstream
 from lrmatrix.workload import PodContainers
 
 if TYPE_CHECKING:
@@ -79,7 +80,13 @@ class KubeOutage(KubeAction):
         if not cell.live_restore:
             return "no API calls until docker is back (the API server dies with dockerd)"
         window = until("the outage window ends", cell.timings.outage_window_s)
-        return f"create a pod and watch it and the node's Ready condition, {window}"
+        evict = (
+            f"; eviction accepted: pods may be evicted once the node is tainted for "
+            f"{upstream.NOT_READY_TOLERATION_S:g} s"
+            if cell.accept_eviction
+            else ""
+        )
+        return f"create a pod and watch it and the node's Ready condition, {window}{evict}"
 
 
 @dataclass(frozen=True)
