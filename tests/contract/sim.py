@@ -4,7 +4,7 @@ real-shaped objects (kind, apiVersion, metadata.resourceVersion, conditions, eve
 It stands in for a cluster only in tests, where none can run: the contract tests' fake API
 server and the minikube driver's dry run (contract.dryrun), where it steers the waits. What
 it does while the runtime is down follows lrmatrix.kube.upstream (minikube v1.38.1,
-cri-dockerd v0.4.0, the kubelet):
+cri-dockerd v0.4.1, the kubelet, the node lifecycle controller, the scheduler):
 
 - without live-restore the control plane's static pods die with dockerd: the API does not
   answer at all until ``control_plane_after`` s after docker is back; the kubelet then starts
@@ -13,7 +13,11 @@ cri-dockerd v0.4.0, the kubelet):
   runtime "ready" for up to a minute, so NotReady comes ``not_ready_after`` s after the stop
   (a few s to ~100 s on a real node); a pod created before the kubelet stops syncing
   (``stops_syncing_after``) gets a FailedCreatePodSandBox event, one created after gets no
-  status and no event.
+  status and no event;
+- once the node is NotReady it carries the not-ready NoSchedule and NoExecute taints, and a
+  pod created then is never scheduled: PodScheduled False (Unschedulable) and a
+  FailedScheduling event, until the node is Ready again;
+- every pod created through the API gets the DefaultTolerationSeconds plugin's tolerations.
 """
 
 from __future__ import annotations
@@ -141,11 +145,19 @@ class SimCluster:
         if down is None and self.api_up:
             for (plural, _ns, _name), pod in self.store.items():
                 if plural == "pods" and pod["status"]["phase"] == "Pending":
+                    pod["spec"]["nodeName"] = self.node_name  # the scheduler binds it, if it had not
+                    pod["status"]["hostIP"] = NODE_IP
                     self._set_pod(pod, "Running", ready=True)
             if self.now >= self.api_back_at + self.static_ready_lag:
                 for pod in self._static_pods():
                     if not pod["status"]["containerStatuses"][0]["ready"]:
                         self._set_pod(pod, "Running", ready=True)
+
+    @property
+    def tainted(self) -> bool:
+        """The node lifecycle controller taints the node as soon as it sees Ready False (and
+        untaints it once Ready is True again)."""
+        return self.ready[0] == "False"
 
     @property
     def kubelet_syncing(self) -> bool:
@@ -194,7 +206,7 @@ class SimCluster:
                 "resourceVersion": str(self.rv),
                 "labels": {"kubernetes.io/hostname": self.node_name, "minikube.k8s.io/primary": "true"},
             },
-            "spec": {"podCIDR": "10.244.0.0/24"},
+            "spec": {"podCIDR": "10.244.0.0/24", **({"taints": self._taints()} if self.tainted else {})},
             "status": {
                 "conditions": conditions,
                 "addresses": [{"type": "InternalIP", "address": NODE_IP}],
@@ -212,6 +224,17 @@ class SimCluster:
                 },
             },
         }
+
+    def _taints(self) -> list[dict[str, Any]]:
+        """not-ready:NoSchedule, and not-ready:NoExecute with the time it was added."""
+        return [
+            {"key": upstream.TAINT_NOT_READY, "effect": upstream.NO_SCHEDULE},
+            {
+                "key": upstream.TAINT_NOT_READY,
+                "effect": upstream.NO_EXECUTE,
+                "timeAdded": self.stamp(self.ready[3]),
+            },
+        ]
 
     def _pod(
         self,
@@ -234,19 +257,42 @@ class SimCluster:
                 }
             ]
         pod = self._meta("pods", ns, doc)
+        if owner_kind != "Node":  # DefaultTolerationSeconds (static pods bring their own)
+            pod["spec"].setdefault("tolerations", []).extend(
+                {"key": key, "operator": "Exists", "effect": upstream.NO_EXECUTE, "tolerationSeconds": 300}
+                for key in (upstream.TAINT_NOT_READY, "node.kubernetes.io/unreachable")
+            )
+        self.store[("pods", ns, name)] = pod
+        if self.tainted and self.runtime_down_at is not None:  # not-ready:NoSchedule: not scheduled
+            pod["status"] = {
+                "phase": "Pending",
+                "qosClass": "BestEffort",
+                "conditions": [self._unschedulable()],
+            }
+            self._event(ns, pod, "FailedScheduling")
+            return
         pod["spec"]["nodeName"] = self.node_name
         pod["status"] = {"phase": "Pending", "qosClass": "BestEffort", "hostIP": NODE_IP}
-        self.store[("pods", ns, name)] = pod
         if self.runtime_down_at is None:
             self._set_pod(pod, "Running", ready=True)
             return
         if not self.kubelet_syncing:  # scheduled, and nothing else: no status, no event
             pod["status"]["conditions"] = [
-                {"type": "PodScheduled", "status": "True", "lastTransitionTime": self.stamp()}
+                {"type": upstream.POD_SCHEDULED, "status": "True", "lastTransitionTime": self.stamp()}
             ]
             return
         self._set_pod(pod, "Pending", ready=False)
         self._event(ns, pod)
+
+    def _unschedulable(self) -> dict[str, Any]:
+        return {
+            "type": upstream.POD_SCHEDULED,
+            "status": "False",
+            "reason": upstream.UNSCHEDULABLE,
+            "message": upstream.unschedulable_message(),
+            "lastProbeTime": None,
+            "lastTransitionTime": self.stamp(),
+        }
 
     def _set_pod(
         self, pod: dict[str, Any], phase: str, ready: bool, restarts: int | None = None, new_ip: bool = False
@@ -304,8 +350,15 @@ class SimCluster:
         statuses = pod["status"].get("containerStatuses") or [{}]
         return int(statuses[0].get("restartCount", 0))
 
-    def _event(self, ns: str, pod: dict[str, Any]) -> None:
+    def _event(self, ns: str, pod: dict[str, Any], reason: str = "FailedCreatePodSandBox") -> None:
+        """The kubelet's sandbox failure, or the scheduler's FailedScheduling."""
         name = pod["metadata"]["name"]
+        kubelet = reason == "FailedCreatePodSandBox"
+        message = (
+            upstream.sandbox_failure(upstream.pause_image(self.kubelet_version))
+            if kubelet
+            else upstream.unschedulable_message()
+        )
         doc = {
             "metadata": {"name": f"{name}.{_hex(name, self.rv, n=16)}"},
             "involvedObject": {
@@ -315,15 +368,17 @@ class SimCluster:
                 "uid": pod["metadata"]["uid"],
                 "apiVersion": "v1",
             },
-            "reason": "FailedCreatePodSandBox",
-            "message": upstream.sandbox_failure(upstream.pause_image(self.kubelet_version)),
+            "reason": reason,
+            "message": message,
             "type": "Warning",
             "count": 1,
-            "source": {"component": "kubelet", "host": self.node_name},
+            "source": {"component": "kubelet", "host": self.node_name}
+            if kubelet
+            else {"component": "default-scheduler"},
             "firstTimestamp": self.stamp(),
             "lastTimestamp": self.stamp(),
-            "reportingComponent": "kubelet",
-            "reportingInstance": self.node_name,
+            "reportingComponent": "kubelet" if kubelet else "default-scheduler",
+            "reportingInstance": self.node_name if kubelet else "default-scheduler-" + self.node_name,
         }
         event = self._meta("events", ns, doc)
         self.store[("events", ns, event["metadata"]["name"])] = event

@@ -2,7 +2,8 @@
 
 The fake follows lrmatrix.kube.upstream (the API down during a no-live-restore outage,
 NotReady delayed by cri-dockerd's cache or never within the window, no event once the
-kubelet stops syncing, the real message forms). Every test asserts what lrmatrix does with
+kubelet stops syncing, the not-ready taints and an unscheduled pod once the node is NotReady,
+the real message forms). Every test asserts what lrmatrix does with
 that (which calls it makes, what it records, what it concludes), each both ways, never a
 value the fake produced and lrmatrix merely passed through.
 """
@@ -19,10 +20,10 @@ from lrmatrix.kube import upstream
 from lrmatrix.kube.api import Kube, guard_context
 from lrmatrix.kube.control_plane import wait_control_plane
 from lrmatrix.kube.node import NodeTimeline
-from lrmatrix.kube.probe_pod import NAME, ProbePod
+from lrmatrix.kube.probe_pod import NAME, ProbePod, Sighting
 from lrmatrix.kube.runner import RealRunner
 from lrmatrix.kube.steps import KubeCell, outage_pod_finding
-from lrmatrix.kube.workload import CHANGE, RESTARTED_AT, KubeWorkload, load_manifest
+from lrmatrix.kube.workload import CHANGE, RESTARTED_AT, KubeWorkload, PodState, load_manifest
 from lrmatrix.matrix import load_matrix
 
 pytestmark = pytest.mark.contract
@@ -193,7 +194,53 @@ def test_probe_pod_the_kubelet_no_longer_syncs_gets_no_status_and_no_event(kube,
     probe.create()
     seen = probe.wait_sandbox_failure(kube.runner.monotonic() + 0.1)
     assert seen.outcome == "not-synced" and not seen.stuck_creating
-    assert "stopped syncing" in outage_pod_finding(seen)
+    assert seen.scheduled == "True" and not seen.unscheduled_because
+    assert "stopped syncing" in outage_pod_finding(seen) and "PodScheduled True" in outage_pod_finding(seen)
+
+
+def test_probe_pod_on_a_not_ready_node_is_unscheduled_and_the_finding_names_the_taint(kube, apiserver):
+    """Once the node is NotReady the node lifecycle controller taints it not-ready:NoSchedule and
+    the pod is never scheduled: no status and no event from the kubelet either, like a pod the
+    kubelet stopped syncing. PodScheduled tells them apart; the taint is named because the node
+    was seen carrying it."""
+    deployed(kube)
+    apiserver.sim.not_ready_after = 0  # the kubelet had already posted NotReady
+    apiserver.sim.stops_syncing_after = 0
+    timeline = NodeTimeline(kube, FAST.node_poll_s)
+    probe = ProbePod(kube, NS, "nginx:alpine", FAST.node_poll_s)
+    apiserver.set_runtime(False)
+    probe.create()
+    seen = probe.wait_sandbox_failure(kube.runner.monotonic() + 0.5, each=timeline.poll)
+    assert seen.outcome == "unscheduled" and seen.scheduled == "False"
+    assert seen.unscheduled_because.startswith("Unschedulable: 0/1 nodes are available")
+    assert timeline.samples == len(probe.sightings) > 1, "the node was not sampled with every look"
+    assert timeline.saw_taint(upstream.NOT_READY_TAINTS[0])
+    finding = outage_pod_finding(seen, timeline.saw_taint(upstream.NOT_READY_TAINTS[0]))
+    assert finding.startswith("outage pod: never scheduled (PodScheduled False: Unschedulable: ")
+    assert finding.endswith(
+        f"the node carried {upstream.TAINT_NOT_READY}:NoSchedule, so the kubelet never got it"
+    )
+    assert "stopped syncing" not in finding
+    untainted = outage_pod_finding(seen, node_tainted=False)
+    assert "the node carried" not in untainted and untainted.endswith(
+        "no not-ready taint was seen on the node"
+    )
+    apiserver.set_runtime(True)  # Ready again, the taints go, the scheduler binds it
+    running = probe.wait_running(1)
+    assert running.pod.phase == "Running" and running.scheduled == "True"
+    assert timeline.poll() == "True" and timeline.transitions[-1].taints == ()
+
+
+def test_a_pod_the_scheduler_has_not_looked_at_is_neither_outcome():
+    pending = PodState("p", "u", "Pending", False, 0, "", "")
+    seen = Sighting(pending, ())
+    assert (
+        seen.outcome == "other" and outage_pod_finding(seen) == "outage pod: Pending (PodScheduled not set)"
+    )
+    assert Sighting(pending, (), "False", "Unschedulable: x").outcome == "unscheduled"
+    assert Sighting(pending, (), "True").outcome == "not-synced"
+    creating = PodState("p", "u", "Pending", False, 0, "", "ContainerCreating")
+    assert Sighting(creating, (), "False", "Unschedulable: x").outcome == "other"
 
 
 def test_probe_pod_that_runs_at_once_means_the_runtime_was_up(kube, apiserver):
@@ -285,6 +332,48 @@ def test_no_liverestore_cell_makes_no_api_call_during_the_outage(kube, apiserver
     assert not [k for k in apiserver.sim.store if gone in (k[1], k[2])]
 
 
+def test_liverestore_cell_on_an_already_not_ready_node_records_the_unscheduled_pod(kube, apiserver):
+    apiserver.sim.not_ready_after, apiserver.sim.stops_syncing_after = 0, 0
+    steps = kube_cell(kube, "k8s128-liverestore")
+    through_outage(steps, kube, apiserver)
+    # the node is sampled with every look at the pod, not only after it
+    assert steps.timeline.samples > len(steps.probe_pod.sightings) > 1
+    apiserver.set_runtime(True)
+    steps.after()
+    summary = steps.summary()
+    assert summary["outage_pod_outcome"] == "unscheduled"
+    assert summary["outage_pod"][0]["scheduled"] == "False"
+    assert any(upstream.NOT_READY_TAINTS[0] in t["taints"] for t in summary["node_ready_timeline"])
+    assert [f for f in summary["findings"] if f.startswith("outage pod: never scheduled")]
+    assert summary["nginx_version"].startswith("nginx version")
+
+
+def test_a_taint_first_seen_after_the_window_is_not_counted_as_the_windows(kube, apiserver):
+    apiserver.sim.stops_syncing_after = 0  # scheduled but not synced; NotReady only later
+    steps = kube_cell(kube, "k8s128-liverestore")
+    through_outage(steps, kube, apiserver)
+    assert steps.outage_sighting is not None and steps.outage_sighting.outcome == "not-synced"
+    apiserver.advance(apiserver.sim.not_ready_after)
+    steps.timeline.poll()
+    assert steps.timeline.saw_taint(upstream.NOT_READY_TAINTS[0]) and not steps.tainted_in_window
+
+
+@pytest.mark.parametrize("accept", [True, False])
+def test_the_result_says_whether_eviction_was_allowed(kube, apiserver, accept):
+    steps = kube_cell(kube, "k8s128-liverestore", window=300.0)
+    steps.cell = dataclasses.replace(steps.cell, accept_eviction=accept)
+    summary = steps.summary()
+    assert summary["eviction_allowed"] is accept
+    said = [f for f in summary["findings"] if f.startswith("eviction allowed")]
+    if accept:
+        assert said == [
+            "eviction allowed (accept_eviction): the 300 s window reaches the "
+            f"{upstream.TAINT_NOT_READY}:NoExecute taint's default toleration of 300 s"
+        ]
+    else:
+        assert said == []
+
+
 def test_liverestore_cell_watches_the_outage_through_the_api(kube, apiserver):
     steps = kube_cell(kube, "k8s128-liverestore")
     during = through_outage(steps, kube, apiserver)
@@ -305,10 +394,19 @@ def test_fake_objects_validate_against_the_kubernetes_schema(kube, apiserver):
     apiserver.set_runtime(False)
     ProbePod(kube, NS, "nginx:alpine", FAST.node_poll_s).create()
     sim = apiserver.sim
+    sim.not_ready_after = 0  # a tainted node, an unscheduled pod and the scheduler's event too
+    apiserver.advance(0)
+    body = {
+        "metadata": {"name": "unscheduled"},
+        "spec": {"containers": [{"name": "c", "image": "nginx:alpine"}]},
+    }
+    sim.handle("POST", f"/api/v1/namespaces/{NS}/pods", body, sim.now)
+    assert sim.node()["spec"]["taints"] and "nodeName" not in sim.store[("pods", NS, "unscheduled")]["spec"]
     objects = [sim.node(), *sim.store.values()]
     objects.append(sim.handle("GET", f"/api/v1/namespaces/{NS}/pods", None, 0)[1])
     objects.append(sim.handle("GET", f"/api/v1/namespaces/{NS}/events", None, 0)[1])
     kinds = {o["kind"] for o in objects}
+    assert {"FailedCreatePodSandBox", "FailedScheduling"} <= {o.get("reason") for o in objects}
     assert {"Node", "Namespace", "Pod", "Event", "Deployment", "ConfigMap", "PodList", "EventList"} <= kinds
     for obj in objects:
         kubernetes_validate.validate(obj, "1.34", strict=True)

@@ -1,8 +1,9 @@
 """The node's Ready condition over time: what the kubelet reports while the runtime is down.
 
-Sampled on the runner's clock; only changes of status or message are kept (plus the first
-sample), each with the moment it was seen and the API's own lastTransitionTime, so a result
-shows both when the kubelet said it and when the harness noticed.
+Sampled on the runner's clock; only changes of status, message or the node's taints are kept
+(plus the first sample), each with the moment it was seen and the API's own
+lastTransitionTime, so a result shows both when the kubelet said it and when the harness
+noticed, and when the node lifecycle controller tainted the node for it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class Transition:
     reason: str
     message: str
     since: str
+    #: the node's taints as ``key:effect``, e.g. node.kubernetes.io/not-ready:NoSchedule
+    taints: tuple[str, ...] = ()
 
 
 class NodeTimeline:
@@ -51,12 +54,11 @@ class NodeTimeline:
         ready = next((c for c in node.status.conditions or [] if c.type == "Ready"), None)
         status = ready.status if ready else "Unknown"
         message = (ready.message or "") if ready else "no Ready condition"
+        taints = tuple(sorted(f"{t.key}:{t.effect}" for t in (node.spec.taints if node.spec else None) or []))
         self.samples += 1
         # a new message counts too: the kubelet's NotReady reason changes form while it lasts
-        if not self.transitions or (self.transitions[-1].status, self.transitions[-1].message) != (
-            status,
-            message,
-        ):
+        last = self.transitions[-1] if self.transitions else None
+        if last is None or (last.status, last.message, last.taints) != (status, message, taints):
             since = ready.last_transition_time if ready else None
             self.transitions.append(
                 Transition(
@@ -66,6 +68,7 @@ class NodeTimeline:
                     reason=(ready.reason or "") if ready else "",
                     message=message,
                     since=_text(since),
+                    taints=taints,
                 )
             )
         return status
@@ -87,6 +90,10 @@ class NodeTimeline:
     @property
     def went_not_ready(self) -> bool:
         return any(tr.status != "True" for tr in self.transitions)
+
+    def saw_taint(self, taint: str) -> bool:
+        """Whether any sample found ``taint`` (``key:effect``) on the node."""
+        return any(taint in tr.taints for tr in self.transitions)
 
     def first(self, status: str) -> Transition | None:
         return next((tr for tr in self.transitions if tr.status == status), None)

@@ -1,22 +1,30 @@
 """A pod created while the runtime is down (the API up: live-restore), then run once the
 runtime is back (``nginx -v`` inside).
 
-Two outcomes both show the outage, and which one happened is recorded: the kubelet still
-syncs pods and cri-dockerd fails the sandbox (a FailedCreatePodSandBox event, ContainerCreating),
-or the kubelet's runtime check already failed and its sync loop skips pod work (no container
-status and no event at all). A pod that runs during the outage means the runtime was not down.
+Three outcomes show the outage, and which one happened is recorded: the kubelet still syncs
+pods and cri-dockerd fails the sandbox (a FailedCreatePodSandBox event, ContainerCreating); the
+pod was scheduled but the kubelet's runtime check already failed and its sync loop skips pod
+work (no container status and no event at all); or the node was already NotReady and tainted
+``not-ready:NoSchedule``, so the pod was never scheduled (its PodScheduled condition is False).
+The last two look alike from the pod's phase: PodScheduled tells them apart. A pod that runs
+during the outage means the runtime was not down.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from lrmatrix.deadline import poll
+from lrmatrix.kube import upstream
 from lrmatrix.kube.api import Kube
 from lrmatrix.kube.workload import PodState
 
 NAME = "lrm-outage-probe"
 SANDBOX_FAILED = "FailedCreatePodSandBox"
+#: the outcomes that show the runtime down (the check of the outage phase accepts these)
+SHOWS_OUTAGE = ("sandbox-failed", "not-synced", "unscheduled")
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,10 @@ class Sighting:
 
     pod: PodState
     sandbox_events: tuple[str, ...]
+    #: the PodScheduled condition's status ("True", "False"; "" while the pod has none) and,
+    #: when False, its reason and message as the scheduler wrote them
+    scheduled: str = ""
+    unscheduled_because: str = ""
 
     @property
     def stuck_creating(self) -> bool:
@@ -32,12 +44,15 @@ class Sighting:
 
     @property
     def outcome(self) -> str:
-        """``sandbox-failed`` | ``not-synced`` | ``running`` | ``other`` (e.g. an unrelated event)."""
+        """``sandbox-failed`` | ``not-synced`` | ``unscheduled`` | ``running`` | ``other``."""
         if self.pod.phase == "Running":
             return "running"
         if self.sandbox_events and self.stuck_creating:
             return "sandbox-failed"
-        if self.pod.phase == "Pending" and not self.pod.waiting and not self.sandbox_events:
+        pending_bare = self.pod.phase == "Pending" and not self.pod.waiting and not self.sandbox_events
+        if pending_bare and self.scheduled == "False":
+            return "unscheduled"
+        if pending_bare and self.scheduled == "True":
             return "not-synced"
         return "other"
 
@@ -63,19 +78,27 @@ class ProbePod:
         self.kube.core.create_namespaced_pod(self.namespace, body)
 
     def look(self) -> Sighting:
-        pod = PodState.from_pod(self.kube.core.read_namespaced_pod(NAME, self.namespace))
+        raw = self.kube.core.read_namespaced_pod(NAME, self.namespace)
         events = self.kube.core.list_namespaced_event(
             self.namespace, field_selector=f"involvedObject.name={NAME}"
         )
         failed = tuple(e.message or "" for e in events.items if e.reason == SANDBOX_FAILED)
-        sighting = Sighting(pod, failed)
+        status, because = scheduled_condition(raw)
+        sighting = Sighting(PodState.from_pod(raw), failed, status, because)
         self.sightings.append(sighting)
         return sighting
 
-    def wait_sandbox_failure(self, until: float) -> Sighting:
-        """Look until a FailedCreatePodSandBox event shows up or the clock reaches ``until``."""
+    def wait_sandbox_failure(self, until: float, each: Callable[[], object] | None = None) -> Sighting:
+        """Look until a FailedCreatePodSandBox event shows up or the clock reaches ``until``;
+        ``each`` runs at every look too (the node's Ready condition is sampled alongside)."""
         runner = self.kube.runner
-        poll(lambda: self.look().sandbox_events, until - runner.monotonic(), self.poll_s, runner.clock)
+
+        def look() -> bool:
+            if each is not None:
+                each()
+            return bool(self.look().sandbox_events)
+
+        poll(look, until - runner.monotonic(), self.poll_s, runner.clock)
         return self.sightings[-1]
 
     def wait_running(self, timeout: float) -> Sighting:
@@ -93,6 +116,16 @@ class ProbePod:
         except ApiException as exc:
             if exc.status != 404:
                 raise
+
+
+def scheduled_condition(pod: Any) -> tuple[str, str]:
+    """The pod's PodScheduled status, and "reason: message" when it is False."""
+    conditions = (pod.status.conditions if pod.status else None) or []
+    found = next((c for c in conditions if c.type == upstream.POD_SCHEDULED), None)
+    if found is None:
+        return "", ""
+    because = f"{found.reason or ''}: {found.message or ''}".strip(": ") if found.status == "False" else ""
+    return str(found.status or ""), because
 
 
 def _running(seen: Sighting) -> bool:

@@ -46,6 +46,7 @@ class KubeCell:
         self.node_ready_again: bool | None = None
         self.nginx_version = ""
         self.stopped_at: float | None = None
+        self.tainted_in_window = False
 
     def setup(self) -> None:
         self.timeline.discover()
@@ -70,9 +71,11 @@ class KubeCell:
             return
         until = stopped_at + self.cell.timings.outage_window_s
         self.probe_pod.create()
-        self.outage_sighting = self.probe_pod.wait_sandbox_failure(until)
+        self.outage_sighting = self.probe_pod.wait_sandbox_failure(until, each=self.timeline.poll)
         self.during = self.workload.pods()
         self.timeline.watch(until)
+        # within the window only: a taint first seen afterwards kept no outage pod unscheduled
+        self.tainted_in_window = self.timeline.saw_taint(upstream.NOT_READY_TAINTS[0])
 
     def after(self) -> None:
         timings = self.cell.timings
@@ -103,11 +106,19 @@ class KubeCell:
                 "after": [asdict(p) for p in self.after_pods],
             },
             "outage_pod": [
-                {**asdict(s.pod), "sandbox_events": list(s.sandbox_events)} for s in self.probe_pod.sightings
+                {
+                    **asdict(s.pod),
+                    "sandbox_events": list(s.sandbox_events),
+                    "scheduled": s.scheduled,
+                    "unscheduled_because": s.unscheduled_because,
+                }
+                for s in self.probe_pod.sightings
             ],
             "nginx_version": self.nginx_version,
             "outage_pod_outcome": self.outage_sighting.outcome if self.outage_sighting else None,
             "api_down_during_outage": self.api_down_during_outage,
+            # the matrix let the window reach the not-ready toleration (accept_eviction)
+            "eviction_allowed": self.cell.accept_eviction,
             "control_plane_waits": [w.as_dict() for w in getattr(self.node, "control_plane_waits", [])],
             "findings": self.findings(),
         }
@@ -133,10 +144,26 @@ class KubeCell:
             f"({upstream.not_ready_form(down.message)}: {down.reason})"
         )
 
+    def eviction_finding(self) -> str | None:
+        """Said whenever the matrix let the window reach the toleration: pods that were
+        replaced may have been evicted, not lost to the runtime's outage."""
+        if not self.cell.accept_eviction:
+            return None
+        window = self.cell.timings.outage_window_s
+        reach = "reaches" if window >= upstream.NOT_READY_TOLERATION_S else "stays under"
+        return (
+            f"eviction allowed (accept_eviction): the {window:g} s window {reach} the "
+            f"{upstream.NOT_READY_TAINTS[1]} taint's default toleration of "
+            f"{upstream.NOT_READY_TOLERATION_S:g} s"
+        )
+
     def findings(self) -> list[str]:
         found = [self.not_ready_finding()]
+        eviction = self.eviction_finding()
+        if eviction:
+            found.append(eviction)
         if self.outage_sighting is not None:
-            found.append(outage_pod_finding(self.outage_sighting))
+            found.append(outage_pod_finding(self.outage_sighting, self.tainted_in_window))
         before = {p.name: p for p in self.before}
         for pod in self.after_pods:
             old = before.get(pod.name)
@@ -151,12 +178,24 @@ class KubeCell:
         return found
 
 
-def outage_pod_finding(seen: Sighting) -> str:
-    """Which of the two outcomes that both show the outage happened (or that neither did)."""
+def outage_pod_finding(seen: Sighting, node_tainted: bool = False) -> str:
+    """Which of the outcomes that show the outage happened (or that none did). The taint is
+    named as the cause only when the node was seen carrying it."""
     if seen.outcome == "sandbox-failed":
         return f"outage pod: FailedCreatePodSandBox: {seen.sandbox_events[0]}"
     if seen.outcome == "not-synced":
-        return "outage pod: no container status and no event (the kubelet had stopped syncing pods)"
+        return (
+            "outage pod: scheduled (PodScheduled True), then no container status and no event "
+            "(the kubelet had stopped syncing pods)"
+        )
+    if seen.outcome == "unscheduled":
+        why = (
+            f"the node carried {upstream.NOT_READY_TAINTS[0]}, so the kubelet never got it"
+            if node_tainted
+            else "no not-ready taint was seen on the node"
+        )
+        return f"outage pod: never scheduled (PodScheduled False: {seen.unscheduled_because}); {why}"
     if seen.outcome == "running":
         return "outage pod ran during the outage: the runtime was not down"
-    return f"outage pod: {seen.pod.phase} {seen.pod.waiting}".strip()
+    scheduled = f" (PodScheduled {seen.scheduled or 'not set'})"
+    return f"outage pod: {seen.pod.phase} {seen.pod.waiting}".strip() + scheduled
