@@ -47,6 +47,7 @@ from lrmatrix.drivers.service_manager import (
     ServiceManager,
 )
 from lrmatrix.errors import BadInput, EnvironmentProblem, LrmatrixError, NodeError
+from lrmatrix.other_containers import OtherContainers, bring_back, observe
 from lrmatrix.procfs import parse_stat
 from lrmatrix.transport import read_files
 from lrmatrix.workload import LABEL, NAME_PREFIX
@@ -123,6 +124,9 @@ class SshNode(Node):
         self._journal_cursor = ""
         self._stopped = False  # by lrmatrix, and not started again since
         self.problems: list[str] = []
+        #: the node's own containers, recorded before anything changes (``other_containers``)
+        self.others: OtherContainers | None = None
+        self._teardown_restarted = False
         self._client: paramiko.SSHClient | None = None
         self._connecting = threading.Lock()  # the watches' threads ask for the connection too
         self._transport: SshTransport | None = None
@@ -341,7 +345,9 @@ class SshNode(Node):
                     f"{leftover} on {self.label} is left from an lrmatrix run that did not finish "
                     f"(see {WORK_ROOT}/*/changes.json); restore daemon.json from it and remove it first"
                 )
-        daemon_config.parse(self.read_file(self.daemon_json_path), f"{self.label}:{self.daemon_json_path}")
+        config = daemon_config.parse(
+            self.read_file(self.daemon_json_path), f"{self.label}:{self.daemon_json_path}"
+        )
         pid = self.daemon_pid()
         info = self.processes.proc(pid) if pid else None
         if info is not None:
@@ -351,6 +357,20 @@ class SshNode(Node):
             raise EnvironmentProblem(
                 f"{self.label} already has containers named {NAME_PREFIX}* ({len(clash)}); remove them first"
             )
+        # last: the node's own containers as they are before anything changes
+        self.others = OtherContainers(
+            observe(self.dockerd, self._own_label),
+            live_restore=self.cell.live_restore,
+            # _reconcile_live_restore: a key daemon.json does not name is given back by a restart
+            teardown_restarts=self.cell.live_restore and daemon_config.KEY not in config,
+        )
+
+    @property
+    def _own_label(self) -> dict[str, str]:
+        return {LABEL: self.cell.name}
+
+    def other_containers(self) -> OtherContainers | None:
+        return self.others
 
     def _loopback_caveat(self) -> str | None:
         """A node reached at a loopback address is this machine: the probe's ``node`` path then
@@ -403,6 +423,7 @@ class SshNode(Node):
         """What this run changes on the node and how to undo it by hand."""
         manager = self._manager()
         path, start = self.daemon_json_path, manager.start
+        running = [c.name for c in self.others.before if c.running] if self.others is not None else []
         restore = [f"cp -p {self.backup_path} {path}"] if self.original is not None else [f"rm -f {path}"]
         return {
             "schema": "lrmatrix.ssh-changes/1",
@@ -421,6 +442,9 @@ class SshNode(Node):
             "created_work_root": self._created_root,
             "imported_images": self.imported,
             "held_down": self.held,
+            # the node's own containers before the run: the teardown (or recover) starts again
+            # those that were running and are not
+            "other_containers": self.others.to_record() if self.others is not None else None,
             "will_change": [
                 f"{path}: only live-restore is set (to {str(self.cell.live_restore).lower()})",
                 f"dockerd is stopped and started with `{manager.stop}` / `{start}`",
@@ -444,6 +468,14 @@ class SshNode(Node):
                 f"containers {NAME_PREFIX}* labelled {LABEL}={self.cell.name} are created and removed",
                 "the workload image is imported if missing and removed afterwards",
                 f"{self.work_dir} holds the workload's files and this record",
+                *(
+                    [
+                        "the node's own containers that are running now are started again (docker start) "
+                        f"if they are not running after the run: {', '.join(running)}"
+                    ]
+                    if running
+                    else []
+                ),
             ],
             "undo": [
                 *([manager.release] if self.held else []),
@@ -451,6 +483,7 @@ class SshNode(Node):
                 f"rm -f {self.backup_path} {self.absent_marker}",
                 f"docker rm -f $(docker ps -aq --filter label={LABEL}={self.cell.name})",
                 f"{start}; then restart dockerd if live-restore differs from daemon.json",
+                *([f"docker start {' '.join(running)}"] if running else []),
                 f"rm -rf {self.work_dir}",
             ],
         }
@@ -465,6 +498,7 @@ class SshNode(Node):
             if not (
                 self.created or record or self.exists(self.backup_path) or self.exists(self.absent_marker)
             ):
+                self._bring_back_others(record)  # only a look: nothing was changed
                 return
             # the file first: a daemon that cannot start with the cell's config starts with it
             steps = (
@@ -474,6 +508,8 @@ class SshNode(Node):
                 self._remove_workload,
                 lambda: self._remove_images(record),
                 self._reconcile_live_restore,
+                # after the last restart of dockerd, before the record goes with the work dir
+                lambda: self._bring_back_others(record),
                 lambda: self._remove_work_dir(record),
             )
             for step in steps:
@@ -556,10 +592,26 @@ class SshNode(Node):
             self.reload_daemon()
             if poll(lambda: self.dockerd.effective_live_restore() == want, 5, 0.1):
                 return
+        self._teardown_restarted = True
         self.stop_daemon("SIGTERM")
         self.start_daemon()
         if self.dockerd.effective_live_restore() != want:
             raise NodeError(f"dockerd on {self.label} does not run with live-restore={want} after restart")
+
+    def _bring_back_others(self, record: dict[str, Any]) -> None:
+        """The node's own containers that were running before the run and are not now are
+        started again (also by ``recover``, from the record). The outcome stays on the record
+        (``other_containers_as_before``), not in ``residue``: it is the node owner's work,
+        not something lrmatrix left."""
+        others = self.others or OtherContainers.from_record(record.get("other_containers"))
+        if others is None or others.final is not None:
+            return
+        self.others = others
+        others.teardown_restarted = self._teardown_restarted
+        try:
+            bring_back(self.dockerd, others, self._own_label)
+        except LrmatrixError as exc:
+            others.error = str(exc)
 
     def _remove_work_dir(self, record: dict[str, Any]) -> None:
         self._must(["rm", "-rf", self.work_dir])
