@@ -108,10 +108,8 @@ class OtherContainers:
     before: tuple[OtherContainer, ...]
     #: the cell's live-restore: without it the disruption stops them
     live_restore: bool
-    #: the teardown restarts dockerd to give back the node's live-restore setting (daemon.json
-    #: does not name it, so a reload cannot): with the cell's live-restore on they go down then
-    teardown_restarts: bool = False
-    #: whether it did (seen, not predicted)
+    #: the teardown had to restart dockerd to give back the node's live-restore setting (its
+    #: reload did not): that stops them as well
     teardown_restarted: bool = False
     #: as the teardown found them, before it started any (None: it never looked)
     after: tuple[OtherContainer, ...] | None = None
@@ -124,24 +122,15 @@ class OtherContainers:
 
     # --- before the disruption -------------------------------------------------------------
     def will_go_down(self) -> list[OtherContainer]:
-        """The running ones that the run will stop: all of them without live-restore, and with it
-        too if the teardown has to restart dockerd."""
-        if self.live_restore and not self.teardown_restarts:
-            return []
-        return [c for c in self.before if c.running]
+        """The running ones that the disruption will stop: all of them without live-restore."""
+        return [] if self.live_restore else [c for c in self.before if c.running]
 
     def notice(self) -> str | None:
         """What the run will do to them, said before it does it."""
         down = self.will_go_down()
         if not down:
             return None
-        when = (
-            "without live-restore, stopping dockerd stops the node's own running containers"
-            if not self.live_restore
-            else "the teardown restarts dockerd to give back the node's live-restore setting (its "
-            "daemon.json does not name it, so a reload cannot), and that stops the node's own running "
-            "containers"
-        )
+        when = "without live-restore, stopping dockerd stops the node's own running containers"
         gone = [c.name for c in down if c.auto_remove]
         lost = f"; {', '.join(gone)} cannot be brought back: --rm removes it when it stops" if gone else ""
         names = ", ".join(f"{c.name} ({c.policy})" for c in down)
@@ -275,7 +264,6 @@ class OtherContainers:
         return {
             "before": [asdict(c) for c in self.before],
             "live_restore": self.live_restore,
-            "teardown_restarts": self.teardown_restarts,
         }
 
     @classmethod
@@ -285,7 +273,6 @@ class OtherContainers:
         return cls(
             before=tuple(OtherContainer.from_record(c) for c in raw["before"] if isinstance(c, dict)),
             live_restore=bool(raw.get("live_restore")),
-            teardown_restarts=bool(raw.get("teardown_restarts")),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -299,7 +286,6 @@ class OtherContainers:
             "will_go_down": [c.name for c in self.will_go_down()],
             "notice": self.notice(),
             "started_again": dict(self.started),
-            "teardown_restarts": self.teardown_restarts,
             "teardown_restarted": self.teardown_restarted,
             "not_back": self.not_back(),
             "error": self.error or None,

@@ -345,9 +345,7 @@ class SshNode(Node):
                     f"{leftover} on {self.label} is left from an lrmatrix run that did not finish "
                     f"(see {WORK_ROOT}/*/changes.json); restore daemon.json from it and remove it first"
                 )
-        config = daemon_config.parse(
-            self.read_file(self.daemon_json_path), f"{self.label}:{self.daemon_json_path}"
-        )
+        daemon_config.parse(self.read_file(self.daemon_json_path), f"{self.label}:{self.daemon_json_path}")
         pid = self.daemon_pid()
         info = self.processes.proc(pid) if pid else None
         if info is not None:
@@ -358,12 +356,7 @@ class SshNode(Node):
                 f"{self.label} already has containers named {NAME_PREFIX}* ({len(clash)}); remove them first"
             )
         # last: the node's own containers as they are before anything changes
-        self.others = OtherContainers(
-            observe(self.dockerd, self._own_label),
-            live_restore=self.cell.live_restore,
-            # _reconcile_live_restore: a key daemon.json does not name is given back by a restart
-            teardown_restarts=self.cell.live_restore and daemon_config.KEY not in config,
-        )
+        self.others = OtherContainers(observe(self.dockerd, self._own_label), self.cell.live_restore)
 
     @property
     def _own_label(self) -> dict[str, str]:
@@ -482,7 +475,9 @@ class SshNode(Node):
                 *restore,
                 f"rm -f {self.backup_path} {self.absent_marker}",
                 f"docker rm -f $(docker ps -aq --filter label={LABEL}={self.cell.name})",
-                f"{start}; then restart dockerd if live-restore differs from daemon.json",
+                f"{start}; if live-restore differs from what daemon.json says (absent: off), reload "
+                "dockerd with the key named in daemon.json, then give the file back (a restart would stop "
+                "the containers)",
                 *([f"docker start {' '.join(running)}"] if running else []),
                 f"rm -rf {self.work_dir}",
             ],
@@ -508,6 +503,7 @@ class SshNode(Node):
                 self._remove_workload,
                 lambda: self._remove_images(record),
                 self._reconcile_live_restore,
+                self._drop_backup,
                 # after the last restart of dockerd, before the record goes with the work dir
                 lambda: self._bring_back_others(record),
                 lambda: self._remove_work_dir(record),
@@ -564,39 +560,63 @@ class SshNode(Node):
         self.imported = []
 
     def _restore_daemon_json(self) -> None:
-        path = self.daemon_json_path
+        """daemon.json as it was, from the node's backup (or the marker: none). The backup stays
+        until dockerd runs with the file's setting (``_drop_backup``): a run killed in between
+        is still undone by ``recover``."""
         backup = self.read_file(self.backup_path)
         if backup is not None:
-            if self.read_file(path) != backup:
-                self.write_file(path, backup)
-            if self.read_file(path) != backup:
-                raise NodeError(f"{path} on {self.label} still differs from {self.backup_path}")
-            self._must(["rm", "-f", self.backup_path])
+            self._give_back(backup)
             self.original, self.original_read = backup, True
         elif self.exists(self.absent_marker):
-            self._must(["rm", "-f", path, self.absent_marker])
+            self._give_back(None)
             self.original, self.original_read = None, True
+
+    def _give_back(self, original: bytes | None) -> None:
+        path = self.daemon_json_path
+        if original is None:
+            self._must(["rm", "-f", path])
+            return
+        if self.read_file(path) != original:
+            self.write_file(path, original)
+        if self.read_file(path) != original:
+            raise NodeError(f"{path} on {self.label} still differs from {self.backup_path}")
+
+    def _drop_backup(self) -> None:
+        """The backup and the marker go once daemon.json is the original again."""
+        if self.original_read and self.read_file(self.daemon_json_path) == self.original:
+            self._must(["rm", "-f", self.backup_path, self.absent_marker])
 
     def _reconcile_live_restore(self) -> None:
         """The daemon must run with the restored file's setting: reload (SIGHUP), else restart.
-
-        A reload does not reset live-restore when the restored file does not mention it.
-        """
+        A restart stops every container without live-restore (the node's own too), so it is
+        only the fallback."""
         if not self.original_read:
             return
         config = daemon_config.parse(self.original, self.daemon_json_path)
         want = bool(config.get(daemon_config.KEY, False))
         if self.dockerd.effective_live_restore() == want:
             return
-        if daemon_config.KEY in config and self.daemon_pid() is not None:
-            self.reload_daemon()
-            if poll(lambda: self.dockerd.effective_live_restore() == want, 5, 0.1):
-                return
+        if self.daemon_pid() is not None and self._reload_to(want, daemon_config.KEY in config):
+            return
         self._teardown_restarted = True
         self.stop_daemon("SIGTERM")
         self.start_daemon()
         if self.dockerd.effective_live_restore() != want:
             raise NodeError(f"dockerd on {self.label} does not run with live-restore={want} after restart")
+
+    def _reload_to(self, want: bool, named: bool) -> bool:
+        """Whether a reload gave dockerd live-restore=``want``. A reload applies only the keys
+        daemon.json names (a file without the key leaves the setting as it is), so a file that
+        does not name it names it for the reload and is given back right after: the daemon then
+        runs as a start with the original file would have it."""
+        if not named:
+            self.write_file(self.daemon_json_path, daemon_config.merge_live_restore(self.original, want))
+        try:
+            self.reload_daemon()
+            return bool(poll(lambda: self.dockerd.effective_live_restore() == want, 5, 0.1))
+        finally:
+            if not named:
+                self._give_back(self.original)
 
     def _bring_back_others(self, record: dict[str, Any]) -> None:
         """The node's own containers that were running before the run and are not now are
