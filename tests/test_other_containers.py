@@ -69,7 +69,7 @@ def test_kept_pids_pass_and_are_named() -> None:
     others.after = others.final = (PLAIN, ALWAYS, IDLE)
     assert others.check() == (
         True,
-        "3 containers of the node's own checked; the running ones kept their PIDs",
+        "3 of the node's own containers checked; the running ones kept their PIDs",
     )
     assert others.findings() == [
         "the node's own containers own-plain, own-always kept running with the same PIDs"
@@ -86,8 +86,8 @@ def test_started_again_and_restarted_by_policy_pass_and_are_said() -> None:
     others.final = (later(PLAIN, pid=201, started_at="2026-01-01T00:01:01Z"), renewed)
     passed, detail = others.check()
     assert passed, detail
-    assert "started again by the teardown: own-plain" in detail
-    assert "running again with a new PID: own-always" in detail
+    assert "started again (docker start): own-plain" in detail
+    assert "running again with a new process: own-always" in detail
     found = "\n".join(others.findings())
     assert (
         "own-plain (no restart policy) was running before the run and exited after it (exit code 0)" in found
@@ -136,3 +136,19 @@ def test_the_record_survives_the_node_record_for_recover() -> None:
     assert again == others
     assert OtherContainers.from_record(None) is None
     assert OtherContainers.from_record({"before": "nonsense"}) is None
+
+
+def test_a_reused_pid_with_another_start_time_is_a_new_process() -> None:
+    others = OtherContainers((ALWAYS,), live_restore=False)
+    others.after = others.final = (later(ALWAYS, started_at="2026-01-01T00:09:00Z"),)
+    assert others.check() == (
+        True,
+        "1 of the node's own containers checked; running again with a new process: own-always",
+    )
+    assert "own-always (restart always) runs with a new process: pid 102 → 102" in others.findings()[0]
+
+
+def test_one_its_policy_still_restarts_is_not_back() -> None:
+    others = OtherContainers((ALWAYS,), live_restore=False)
+    others.after = others.final = (later(ALWAYS, state="restarting", pid=0),)
+    assert others.check() == (False, "not running again: own-always is restarting")

@@ -47,6 +47,10 @@ class OtherContainer:
     def running(self) -> bool:
         return self.state == "running"
 
+    def same_process(self, later: OtherContainer) -> bool:
+        """The PID alone can be reused: with the start time it names one process."""
+        return (self.pid, self.started_at) == (later.pid, later.started_at)
+
     @property
     def policy(self) -> str:
         """The restart policy in words, with --rm, as a parenthesis in a sentence."""
@@ -178,7 +182,7 @@ class OtherContainers:
                 continue
             if c.running and not now.running:
                 said.append(f"{who} was running before the run and {now.state} after it{_exit(now)}")
-            elif c.running and (now.pid, now.started_at) != (c.pid, c.started_at):
+            elif c.running and not c.same_process(now):
                 said.append(
                     f"{who} runs with a new process: pid {c.pid} → {now.pid}, started {now.started_at}"
                 )
@@ -207,9 +211,7 @@ class OtherContainers:
         kept = [
             c.name
             for c in self.before
-            if c.running
-            and (now := after.get(c.id)) is not None
-            and (now.pid, now.started_at) == (c.pid, c.started_at)
+            if c.running and (now := after.get(c.id)) is not None and c.same_process(now)
         ]
         notes = self.changes()
         if notes and self.teardown_restarted:  # the run cannot tell which of its two restarts did it
@@ -231,11 +233,11 @@ class OtherContainers:
             return True, "the node has no containers of its own"
         started = [n for n, why in self.started.items() if not why]
         renewed = self._renewed()
-        said = [f"{len(self.before)} containers of the node's own checked"]
+        said = [f"{len(self.before)} of the node's own containers checked"]
         if started:
-            said.append(f"started again by the teardown: {', '.join(started)}")
+            said.append(f"started again (docker start): {', '.join(started)}")
         if renewed:
-            said.append(f"running again with a new PID: {', '.join(renewed)}")
+            said.append(f"running again with a new process: {', '.join(renewed)}")
         if not started and not renewed:
             said.append("the running ones kept their PIDs")
         return True, "; ".join(said)
@@ -249,7 +251,7 @@ class OtherContainers:
             and c.name not in self.started
             and (now := after.get(c.id)) is not None
             and now.running
-            and now.pid != c.pid
+            and not c.same_process(now)
         ]
 
     def summary(self) -> list[str]:
@@ -314,8 +316,8 @@ def bring_back(dockerd: Dockerd, others: OtherContainers, exclude: dict[str, str
 
     if wanted:
         poll(settled, SETTLE_S, SETTLE_EVERY_S)
-    for c in latest:
-        if c.id in wanted and not c.running:
+    for c in latest:  # one still restarting is its restart policy's: a start would race it
+        if c.id in wanted and c.state not in ("running", "restarting"):
             res = dockerd.cli("start", c.id, timeout=60)
             others.started[c.name] = "" if res.ok else _start_error(res.stderr) or res.one_line()
     others.final = observe(dockerd, exclude) if others.started else latest
