@@ -131,7 +131,10 @@ def _recover_ssh(matrix: Matrix, args: argparse.Namespace) -> int:
             )
         print(f"undoing the unfinished {name} run on {args.node}, started by {node.recorded_by()}")
         node.destroy()
-        if _report_residue(node.residue()):
+        others = node.other_containers()  # the node's own containers, from the record
+        for line in others.summary() if others is not None else []:
+            print(f"  {line}")
+        if _report_residue(node.residue()) or (others is not None and others.not_back()):
             return 1
     if not names:
         print(f"nothing to recover on {args.node}")

@@ -123,10 +123,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     try:
         scenario.node.sanity_checks()
         caveat = scenario.node.node_path_caveat()
-        if caveat:  # the run goes on, and its verdict's reason repeats it
-            reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-            if reporter is not None:
-                reporter.write_line(f"lrmatrix: caveat: {caveat}", yellow=True)
+        others = scenario.node.other_containers()
+        # said before the run goes on: the verdict's reason repeats the caveat, the result the notice
+        notes = [f"caveat: {caveat}" if caveat else None, others.notice() if others is not None else None]
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            for note in filter(None, notes):
+                reporter.write_line(f"lrmatrix: {note}", yellow=True)
         if scenario.image_ref and not scenario.node.can_pull:
             raise BadInput(
                 f"--image {scenario.image_ref}: an {scenario.node.scheme} node cannot pull (no route to a "
@@ -299,6 +302,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for check in scenario.checks:
         if check["phase"] == "teardown":
             tr.line(f"teardown {check['id']}: {'ok' if check['passed'] else check['detail']}")
+    others = scenario.node.other_containers()
+    for line in others.summary() if others is not None else []:  # what the teardown did to them
+        tr.line(line, yellow=True)
     path = config.stash.get(RESULT_KEY, None)
     if path is not None:
         tr.line(f"result: {path}")

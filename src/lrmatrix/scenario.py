@@ -23,6 +23,7 @@ from lrmatrix.findings import address_changes, findings, misdirected_responses
 from lrmatrix.log_pressure import LogPressure
 from lrmatrix.matrix import Cell
 from lrmatrix.modules.processes import ProcInfo
+from lrmatrix.other_containers import CHECK_ID as OTHERS_CHECK
 from lrmatrix.probe import PathRecord, Probe, Target, wait_until_ok
 from lrmatrix.sequence import PHASES, sequence_for
 from lrmatrix.timestamps import iso
@@ -356,6 +357,8 @@ class Scenario:
         self.record(
             "teardown", "node_left_clean", not residue, "nothing left" if not residue else "; ".join(residue)
         )
+        if (others := self.node.other_containers()) is not None:  # an existing node's own containers
+            self.record("teardown", OTHERS_CHECK, *others.check())
         self.timed("teardown_s", start)
         self.phases[-1].update(finished_at=iso(time.time()), t_end=self.rel())
         self.final = self.result()
@@ -395,6 +398,7 @@ class Scenario:
         if self.interrupted:  # whatever the probe saw, the scenario did not run to its end
             verdict = Verdict(self.cell.expect, "interrupted", self.interrupted)
         containers = self._containers_summary()
+        others = self.node.other_containers()
         probes = {}
         if self.probe is not None:
             probes = {
@@ -450,7 +454,9 @@ class Scenario:
             # without live-restore the containers stop with the daemon: no horizon to state
             + (self.log_pressure.findings() if self.cell.live_restore else [])
             + (self.kube.findings() if self.kube is not None else [])
-            + (self.upgrade.findings(self.t0, self.wall0) if self.upgrade is not None else []),
+            + (self.upgrade.findings(self.t0, self.wall0) if self.upgrade is not None else [])
+            + (others.findings() if others is not None else []),
+            "other_containers": others.as_dict() if others is not None else None,
             "log_pressure": self.log_pressure.as_dict(),
             "upgrade": self.upgrade.as_dict(self.t0, self.wall0) if self.upgrade is not None else None,
             "load": self._load_summary(),

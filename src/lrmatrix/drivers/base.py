@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from lrmatrix.engines import Engine
     from lrmatrix.matrix import Cell
+    from lrmatrix.other_containers import OtherContainers
     from lrmatrix.transport import Transport
 
 
@@ -153,6 +154,11 @@ class Node(ABC):
     @abstractmethod
     def socket_path(self) -> str:
         """The node's Docker API unix socket."""
+
+    def other_containers(self) -> OtherContainers | None:
+        """The node's own containers (not the cell's), recorded by ``sanity_checks`` and brought
+        back by ``destroy``; None on a node the harness made, where nothing else runs."""
+        return None
 
     def api_targets(self) -> dict[str, list[Target]]:
         """Access paths besides the workload's (minikube: the API server's /readyz)."""

@@ -47,6 +47,7 @@ from lrmatrix.drivers.service_manager import (
     ServiceManager,
 )
 from lrmatrix.errors import BadInput, EnvironmentProblem, LrmatrixError, NodeError
+from lrmatrix.other_containers import OtherContainers, bring_back, observe
 from lrmatrix.procfs import parse_stat
 from lrmatrix.transport import read_files
 from lrmatrix.workload import LABEL, NAME_PREFIX
@@ -123,6 +124,9 @@ class SshNode(Node):
         self._journal_cursor = ""
         self._stopped = False  # by lrmatrix, and not started again since
         self.problems: list[str] = []
+        #: the node's own containers, recorded before anything changes (``other_containers``)
+        self.others: OtherContainers | None = None
+        self._teardown_restarted = False
         self._client: paramiko.SSHClient | None = None
         self._connecting = threading.Lock()  # the watches' threads ask for the connection too
         self._transport: SshTransport | None = None
@@ -351,6 +355,15 @@ class SshNode(Node):
             raise EnvironmentProblem(
                 f"{self.label} already has containers named {NAME_PREFIX}* ({len(clash)}); remove them first"
             )
+        # last: the node's own containers as they are before anything changes
+        self.others = OtherContainers(observe(self.dockerd, self._own_label), self.cell.live_restore)
+
+    @property
+    def _own_label(self) -> dict[str, str]:
+        return {LABEL: self.cell.name}
+
+    def other_containers(self) -> OtherContainers | None:
+        return self.others
 
     def _loopback_caveat(self) -> str | None:
         """A node reached at a loopback address is this machine: the probe's ``node`` path then
@@ -403,6 +416,7 @@ class SshNode(Node):
         """What this run changes on the node and how to undo it by hand."""
         manager = self._manager()
         path, start = self.daemon_json_path, manager.start
+        running = [c.name for c in self.others.before if c.running] if self.others is not None else []
         restore = [f"cp -p {self.backup_path} {path}"] if self.original is not None else [f"rm -f {path}"]
         return {
             "schema": "lrmatrix.ssh-changes/1",
@@ -421,6 +435,9 @@ class SshNode(Node):
             "created_work_root": self._created_root,
             "imported_images": self.imported,
             "held_down": self.held,
+            # the node's own containers before the run: the teardown (or recover) starts again
+            # those that were running and are not
+            "other_containers": self.others.to_record() if self.others is not None else None,
             "will_change": [
                 f"{path}: only live-restore is set (to {str(self.cell.live_restore).lower()})",
                 f"dockerd is stopped and started with `{manager.stop}` / `{start}`",
@@ -444,13 +461,24 @@ class SshNode(Node):
                 f"containers {NAME_PREFIX}* labelled {LABEL}={self.cell.name} are created and removed",
                 "the workload image is imported if missing and removed afterwards",
                 f"{self.work_dir} holds the workload's files and this record",
+                *(
+                    [
+                        "the node's own containers that are running now are started again (docker start) "
+                        f"if they are not running after the run: {', '.join(running)}"
+                    ]
+                    if running
+                    else []
+                ),
             ],
             "undo": [
                 *([manager.release] if self.held else []),
                 *restore,
                 f"rm -f {self.backup_path} {self.absent_marker}",
                 f"docker rm -f $(docker ps -aq --filter label={LABEL}={self.cell.name})",
-                f"{start}; then restart dockerd if live-restore differs from daemon.json",
+                f"{start}; if live-restore differs from what daemon.json says (absent: off), reload "
+                "dockerd with the key named in daemon.json, then give the file back (a restart would stop "
+                "the containers)",
+                *([f"docker start {' '.join(running)}"] if running else []),
                 f"rm -rf {self.work_dir}",
             ],
         }
@@ -465,6 +493,7 @@ class SshNode(Node):
             if not (
                 self.created or record or self.exists(self.backup_path) or self.exists(self.absent_marker)
             ):
+                self._bring_back_others(record)  # only a look: nothing was changed
                 return
             # the file first: a daemon that cannot start with the cell's config starts with it
             steps = (
@@ -474,6 +503,9 @@ class SshNode(Node):
                 self._remove_workload,
                 lambda: self._remove_images(record),
                 self._reconcile_live_restore,
+                self._drop_backup,
+                # after the last restart of dockerd, before the record goes with the work dir
+                lambda: self._bring_back_others(record),
                 lambda: self._remove_work_dir(record),
             )
             for step in steps:
@@ -528,38 +560,78 @@ class SshNode(Node):
         self.imported = []
 
     def _restore_daemon_json(self) -> None:
-        path = self.daemon_json_path
+        """daemon.json as it was, from the node's backup (or the marker: none). The backup stays
+        until dockerd runs with the file's setting (``_drop_backup``): a run killed in between
+        is still undone by ``recover``."""
         backup = self.read_file(self.backup_path)
         if backup is not None:
-            if self.read_file(path) != backup:
-                self.write_file(path, backup)
-            if self.read_file(path) != backup:
-                raise NodeError(f"{path} on {self.label} still differs from {self.backup_path}")
-            self._must(["rm", "-f", self.backup_path])
+            self._give_back(backup)
             self.original, self.original_read = backup, True
         elif self.exists(self.absent_marker):
-            self._must(["rm", "-f", path, self.absent_marker])
+            self._give_back(None)
             self.original, self.original_read = None, True
+
+    def _give_back(self, original: bytes | None) -> None:
+        path = self.daemon_json_path
+        if original is None:
+            self._must(["rm", "-f", path])
+            return
+        if self.read_file(path) != original:
+            self.write_file(path, original)
+        if self.read_file(path) != original:
+            raise NodeError(f"{path} on {self.label} still differs from {self.backup_path}")
+
+    def _drop_backup(self) -> None:
+        """The backup and the marker go once daemon.json is the original again."""
+        if self.original_read and self.read_file(self.daemon_json_path) == self.original:
+            self._must(["rm", "-f", self.backup_path, self.absent_marker])
 
     def _reconcile_live_restore(self) -> None:
         """The daemon must run with the restored file's setting: reload (SIGHUP), else restart.
-
-        A reload does not reset live-restore when the restored file does not mention it.
-        """
+        A restart stops every container without live-restore (the node's own too), so it is
+        only the fallback."""
         if not self.original_read:
             return
         config = daemon_config.parse(self.original, self.daemon_json_path)
         want = bool(config.get(daemon_config.KEY, False))
         if self.dockerd.effective_live_restore() == want:
             return
-        if daemon_config.KEY in config and self.daemon_pid() is not None:
-            self.reload_daemon()
-            if poll(lambda: self.dockerd.effective_live_restore() == want, 5, 0.1):
-                return
+        if self.daemon_pid() is not None and self._reload_to(want, daemon_config.KEY in config):
+            return
+        self._teardown_restarted = True
         self.stop_daemon("SIGTERM")
         self.start_daemon()
         if self.dockerd.effective_live_restore() != want:
             raise NodeError(f"dockerd on {self.label} does not run with live-restore={want} after restart")
+
+    def _reload_to(self, want: bool, named: bool) -> bool:
+        """Whether a reload gave dockerd live-restore=``want``. A reload applies only the keys
+        daemon.json names (a file without the key leaves the setting as it is), so a file that
+        does not name it names it for the reload and is given back right after: the daemon then
+        runs as a start with the original file would have it."""
+        if not named:
+            self.write_file(self.daemon_json_path, daemon_config.merge_live_restore(self.original, want))
+        try:
+            self.reload_daemon()
+            return bool(poll(lambda: self.dockerd.effective_live_restore() == want, 5, 0.1))
+        finally:
+            if not named:
+                self._give_back(self.original)
+
+    def _bring_back_others(self, record: dict[str, Any]) -> None:
+        """The node's own containers that were running before the run and are not now are
+        started again (also by ``recover``, from the record). The outcome stays on the record
+        (``other_containers_as_before``), not in ``residue``: it is the node owner's work,
+        not something lrmatrix left."""
+        others = self.others or OtherContainers.from_record(record.get("other_containers"))
+        if others is None or others.final is not None:
+            return
+        self.others = others
+        others.teardown_restarted = self._teardown_restarted
+        try:
+            bring_back(self.dockerd, others, self._own_label)
+        except LrmatrixError as exc:
+            others.error = str(exc)
 
     def _remove_work_dir(self, record: dict[str, Any]) -> None:
         self._must(["rm", "-rf", self.work_dir])
