@@ -86,6 +86,7 @@ class Scenario:
         self.before_pid: int | None = None
         self.respawned = False  # came back by itself during the window, its API answering
         self.api_at: float | None = None
+        self.not_back = ""  # why the daemon (or the new engine) never answered after the stop
         self.change_at: float | None = None
         self.answered_after_start: dict[str, bool] = {}
         self.daemon_watch: DaemonWatch | None = None
@@ -265,6 +266,8 @@ class Scenario:
             except BaseException as exc:
                 self.aborted = f"entering {name}: {exc}"
                 self.event("aborted", self.aborted)
+                if self.stop_at is not None and self.api_at is None and not self.not_back:
+                    self.not_back = str(exc) or type(exc).__name__
                 raise
             self._enter(name)
 
@@ -302,8 +305,22 @@ class Scenario:
             change_at=self.change_at,
             came_back_at=watch.came_back_at if watch else None,
             came_back=watch.came_back if watch else "",
+            not_back=self._not_back(),
             origin=self.t0,
         )
+
+    def _not_back(self) -> str:
+        """Why nothing answered after the stop, in the cell's words: an upgrade cell's new engine
+        that refuses to start is the finding a team runs this matrix for."""
+        if self.api_at is not None or self.stop_at is None:
+            return ""
+        engine = self.cell.engine_after
+        what = (
+            f"the new engine ({engine.name}) did not start"
+            if engine is not None and engine != self.cell.engine
+            else "the daemon did not come back"
+        )
+        return f"{what}: {self.not_back}" if self.not_back else what
 
     def stop_probe(self) -> None:
         self.stop_watchers()
@@ -392,8 +409,12 @@ class Scenario:
         verdict = self.verdict or Verdict(
             self.cell.expect, "error", self.aborted or str(self.setup_error or "not run")
         )
+        path_verdicts = self.path_verdicts
         if self.interrupted:  # whatever the probe saw, the scenario did not run to its end
             verdict = Verdict(self.cell.expect, "interrupted", self.interrupted)
+            path_verdicts = {
+                p: Verdict(v.expected, "interrupted", self.interrupted) for p, v in path_verdicts.items()
+            }
         containers = self._containers_summary()
         probes = {}
         if self.probe is not None:
@@ -457,7 +478,7 @@ class Scenario:
             **({"kubernetes": self.kube.summary()} if self.kube is not None else {}),
             "error": str(self.interrupted or self.setup_error or self.aborted or "") or None,
             "verdict": verdict.as_dict(),
-            "path_verdicts": {path: v.as_dict() for path, v in self.path_verdicts.items()},
+            "path_verdicts": {path: v.as_dict() for path, v in path_verdicts.items()},
         }
 
     def _disruption_summary(self) -> dict[str, Any]:
