@@ -149,6 +149,74 @@ def test_a_file_over_the_size_limit_is_refused_past_the_limit(tmp_path, monkeypa
         results.load(small)
 
 
+# --- writing: the result first, then a fallback place, never a traceback --------------------
+@pytest.fixture
+def fallbacks(tmp_path, monkeypatch):
+    """Fallback bases of this test's own (XDG_STATE_HOME unset)."""
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    bases = (tmp_path / "fb1", tmp_path / "fb2")
+    monkeypatch.setattr(results, "FALLBACK_BASES", bases)
+    return bases
+
+
+def test_a_result_goes_to_the_results_folder_when_it_can(tmp_path, fallbacks):
+    written = results.write_somewhere(GOOD, tmp_path / "results")
+    assert written.path == tmp_path / "results" / "engine-liverestore.json" and not written.problem
+    assert written.line() == f"result: {written.path}"
+    assert not fallbacks[0].exists()
+
+
+def test_a_folder_in_the_way_sends_the_result_to_the_fallback_and_says_why(tmp_path, fallbacks):
+    folder = tmp_path / "results"
+    (folder / "engine-liverestore.json").mkdir(parents=True)
+    written = results.write_somewhere(GOOD, folder)
+    assert written.path is not None and written.path.parent.parent == fallbacks[0]
+    assert written.path.name == "engine-liverestore.json"
+    assert results.load(written.path)["cell"] == "engine-liverestore"  # whole, and readable
+    assert "Is a directory" in written.problem and str(folder / "engine-liverestore.json") in written.problem
+    line = written.line()
+    assert line.startswith(f"result: {written.path} (the results folder could not take it: ")
+    assert "\n" not in line
+    assert sorted(p.name for p in folder.iterdir()) == ["engine-liverestore.json"]  # no .partial left
+
+
+def test_xdg_state_home_is_the_first_fallback(tmp_path, fallbacks, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    (tmp_path / "a-file").write_text("x")
+    written = results.write_somewhere(GOOD, tmp_path / "a-file")
+    assert written.path is not None and written.path.is_relative_to(
+        tmp_path / "state" / "lrmatrix" / "results"
+    )
+
+
+def test_a_fallback_base_that_is_a_link_is_not_followed(tmp_path, fallbacks):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    fallbacks[0].symlink_to(elsewhere)
+    (tmp_path / "a-file").write_text("x")
+    written = results.write_somewhere(GOOD, tmp_path / "a-file")
+    assert written.path is not None and written.path.parent.parent == fallbacks[1]
+    assert not any(elsewhere.iterdir())
+
+
+def test_nowhere_to_write_is_one_line_naming_every_place_tried(tmp_path, fallbacks):
+    (tmp_path / "a-file").write_text("x")
+    for base in fallbacks:
+        base.write_text("in the way")
+    written = results.write_somewhere(GOOD, tmp_path / "a-file")
+    assert written.path is None
+    line = written.line()
+    assert line.startswith("result: NOT WRITTEN: ") and "\n" not in line
+    assert all(str(base) in line for base in fallbacks)
+
+
+def test_a_folder_named_like_the_result_is_refused_before_the_run(tmp_path):
+    (tmp_path / "engine-liverestore.json").mkdir()
+    with pytest.raises(BadInput, match=r"engine-liverestore\.json is a folder; remove it"):
+        results.check_target(tmp_path, "engine-liverestore")
+    results.check_target(tmp_path, "engine-noliverestore")
+
+
 def test_other_lrmatrix_documents_in_a_results_folder_are_skipped(tmp_path):
     write(tmp_path, GOOD)
     write(tmp_path, {"schema": "lrmatrix.ssh-changes/1", "cell": "engine-liverestore"}, "x.changes.json")

@@ -7,9 +7,15 @@ Times inside ``probes`` and ``events`` are seconds since ``started_at`` (monoton
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
+import stat
+import tempfile
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,16 +103,83 @@ def _error_counts(record: PathRecord) -> dict[str, int]:
 
 #: a result is a few MB at most (an hour's window at 20 requests/s per path); far beyond it, a mistake
 MAX_BYTES = 64 << 20
+#: where a result goes when the results folder cannot take it, in order (a run's own subfolder)
+FALLBACK_BASES = (Path("/var/tmp/lrmatrix-results"), Path("/tmp/lrmatrix-results"))
 READ_FIX = "pass a result file or folder"
 
 
 def write(result: dict[str, Any], folder: Path) -> Path:
+    """``<folder>/<cell>.json``, whole or not at all: a partial file is removed, never left."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{result['cell']}.json"
     partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(result, indent=1) + "\n")
-    partial.replace(path)
+    try:
+        partial.write_text(json.dumps(result, indent=1) + "\n")
+        partial.replace(path)
+    except OSError:
+        partial.unlink(missing_ok=True)
+        raise
     return path
+
+
+@dataclass(frozen=True)
+class Written:
+    """Where a result went: the results folder, a fallback (``problem`` says why), or nowhere."""
+
+    path: Path | None
+    problem: str = ""
+
+    def line(self) -> str:
+        """The one line a run prints about its result."""
+        if self.path is None:
+            return f"result: NOT WRITTEN: {self.problem}"
+        if self.problem:
+            return f"result: {self.path} (the results folder could not take it: {self.problem})"
+        return f"result: {self.path}"
+
+
+def write_somewhere(result: dict[str, Any], folder: Path) -> Written:
+    """The results folder, else a fallback folder of this run's own (``fallback_bases``):
+    evidence of a node already disrupted is never lost to a full disk or a folder in the way."""
+    try:
+        return Written(write(result, folder))
+    except OSError as exc:
+        problem = f"{folder / (result['cell'] + '.json')}: {exc.strerror or exc}"
+    tried = [problem]
+    for base in fallback_bases():
+        try:
+            return Written(write(result, _own_folder(base, result["cell"])), problem)
+        except OSError as exc:
+            tried.append(f"{base}: {exc.strerror or exc}")
+    return Written(None, "; ".join(tried))
+
+
+def fallback_bases() -> list[Path]:
+    """``$XDG_STATE_HOME/lrmatrix/results`` when set, then /var/tmp and /tmp: with luck one is on
+    another filesystem than the full one."""
+    xdg = os.environ.get("XDG_STATE_HOME")
+    return [*([Path(xdg) / "lrmatrix" / "results"] if xdg else []), *FALLBACK_BASES]
+
+
+def _own_folder(base: Path, cell: str) -> Path:
+    """A new folder under ``base`` for this run (a results folder of its own, read by report and
+    compare as any other); ``base`` must be ours, not a link another user left in /var/tmp."""
+    base.mkdir(parents=True, exist_ok=True)
+    st = base.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        raise OSError(errno.EPERM, "not a folder of this user")
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    return Path(tempfile.mkdtemp(prefix=f"{cell}-{stamp}-", dir=base))
+
+
+def check_target(folder: Path, cell: str) -> None:
+    """Before anything changes: ``<cell>.json`` must be a file or absent (a folder in its way
+    would take the result of a disrupted node to the fallback place)."""
+    path = folder / f"{cell}.json"
+    if path.is_dir():
+        raise BadInput(
+            f"--results-dir {folder}: {path.name} is a folder; remove it or pass another --results-dir"
+        )
 
 
 class _NotFinite:

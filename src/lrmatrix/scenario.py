@@ -8,6 +8,7 @@ is kept here and becomes the result file.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import time
 from collections.abc import Callable
@@ -94,6 +95,9 @@ class Scenario:
         self.upgrade: Upgrade | None = None  # a package-upgrade cell's commands and what they did
         self.staged: list[str] = []  # .debs staged on the node for them
         self.logs: dict[str, bytes] = {}  # saved beside the result as <cell>.<name>
+        self.saved_logs: dict[str, bytes] = {}  # the node's and these, read before it is destroyed
+        self.log_problems: list[str] = []  # logs that could not be written beside the result
+        self.written: results.Written | None = None  # where the result went
         # this node's docker-proxy processes: before the stop, once the daemon is gone, and
         # at the start command (``None``: not looked at)
         self.proxies: dict[str, list[int] | None] = {"before_stop": None, "gone": None, "before_start": None}
@@ -137,7 +141,12 @@ class Scenario:
         return cluster_of(self.node)
 
     def write_result(self) -> Path | None:
-        return results.write(self.final, self.results_dir)
+        """The result first, wherever it can go (``results.write_somewhere``); then the logs
+        beside it: evidence before anything optional, so a full disk takes the logs, not it."""
+        self.written = results.write_somewhere(self.final, self.results_dir)
+        if self.written.path is not None:
+            self._write_logs(self.written.path.parent)
+        return self.written.path
 
     # --- helpers -------------------------------------------------------------------------
     def rel_or_none(self, t: float | None) -> float | None:
@@ -379,10 +388,19 @@ class Scenario:
         return self.write_result()
 
     def _save_logs(self) -> None:
-        """The daemon's own log beside the result: the first thing to read when a cell fails."""
-        self.results_dir.mkdir(parents=True, exist_ok=True)
-        for name, data in (self.node.logs() | self.logs).items():
-            (self.results_dir / f"{self.cell.name}.{name}").write_bytes(data)
+        """The daemon's own log, the first thing to read when a cell fails: read while the node
+        still exists, written beside the result once the result is safe."""
+        self.saved_logs = self.node.logs() | self.logs
+
+    def _write_logs(self, folder: Path) -> None:
+        for name, data in self.saved_logs.items():
+            path = folder / f"{self.cell.name}.{name}"
+            try:
+                path.write_bytes(data)
+            except OSError as exc:
+                with contextlib.suppress(OSError):  # no truncated log that reads as the whole
+                    path.unlink(missing_ok=True)
+                self.log_problems.append(f"{path}: not written ({exc.strerror or exc})")
 
     def _restore_config(self) -> None:
         if self.backup is None:
