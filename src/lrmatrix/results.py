@@ -7,6 +7,7 @@ Times inside ``probes`` and ``events`` are seconds since ``started_at`` (monoton
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
@@ -117,7 +118,8 @@ def write(result: dict[str, Any], folder: Path) -> Path:
         partial.write_text(json.dumps(result, indent=1) + "\n")
         partial.replace(path)
     except OSError:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the write's own error is the one to report
+            partial.unlink(missing_ok=True)
         raise
     return path
 

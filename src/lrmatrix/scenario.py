@@ -87,7 +87,7 @@ class Scenario:
         self.before_pid: int | None = None
         self.respawned = False  # came back by itself during the window, its API answering
         self.api_at: float | None = None
-        self.not_back = ""  # why the daemon (or the new engine) never answered after the stop
+        self.not_back = ""  # why the daemon (or the new engine) never answered after the start
         self.change_at: float | None = None
         self.answered_after_start: dict[str, bool] = {}
         self.daemon_watch: DaemonWatch | None = None
@@ -275,7 +275,7 @@ class Scenario:
             except BaseException as exc:
                 self.aborted = f"entering {name}: {exc}"
                 self.event("aborted", self.aborted)
-                if self.stop_at is not None and self.api_at is None and not self.not_back:
+                if self.start_at is not None and self.api_at is None and not self.not_back:
                     self.not_back = str(exc) or type(exc).__name__
                 raise
             self._enter(name)
@@ -321,7 +321,7 @@ class Scenario:
     def _not_back(self) -> str:
         """Why nothing answered after the stop, in the cell's words: an upgrade cell's new engine
         that refuses to start is the finding a team runs this matrix for."""
-        if self.api_at is not None or self.stop_at is None:
+        if self.api_at is not None or self.start_at is None:
             return ""
         engine = self.cell.engine_after
         what = (
