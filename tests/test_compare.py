@@ -257,6 +257,25 @@ def test_bad_result_files_exit_2(tmp_path, capsys):
     assert "no result files in the baseline" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", '"120"', "true"])
+@pytest.mark.parametrize("side", ["baseline", "candidate"])
+def test_an_unreadable_outage_never_compares_as_the_same(tmp_path, capsys, value, side):
+    """NaN compared as "same behaviour", exit 0: every comparison with NaN is false, so nothing
+    grew. Refused while reading, naming the file and the key; exit 2 from either side."""
+    folder = derive(tmp_path / "odd", RUN_A)
+    path = folder / "engine-liverestore.json"
+    text = path.read_text()
+    path.write_text(text.replace('"longest_outage_ms": 200.4', f'"longest_outage_ms": {value}', 1))
+    assert path.read_text() != text
+    argv = (
+        ["compare", str(folder), str(RUN_B)] if side == "baseline" else ["compare", str(RUN_B), str(folder)]
+    )
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"lrmatrix: {path}: probes.node.longest_outage_ms"), err
+    assert main(["compare", str(RUN_A), str(RUN_B)]) == 0  # the same files, readable: the same
+
+
 # --- the gate: a candidate that fails, a check that vanished, coverage and recovery -----------
 def fail_like_the_baseline(r: dict) -> None:
     flip_to_outage(r)

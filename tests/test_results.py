@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -41,19 +42,40 @@ def test_real_result_loads():
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"cell": 5}, "is not a cell name"),
-        ({"verdict": "x"}, "verdict must be an object"),
-        ({"verdict__passed": "yes"}, "verdict.passed must be true or false"),
-        ({"checks": [{"id": 1}]}, "checks must be a list"),
-        ({"probes__node": {}}, "probes.node lacks sent"),
-        ({"versions": []}, "versions must be an object"),
-        ({"phases": {}}, "phases must be a list"),
+        ({"cell": 5}, "cell 5 is not a cell name"),
+        ({"verdict": "x"}, 'verdict = "x" is not allowed (should be an object)'),
+        (
+            {"verdict__passed": "yes"},
+            'verdict.passed = "yes" is not allowed (input should be a valid boolean)',
+        ),
+        ({"checks": [{"id": 1}]}, "checks[0].id = 1 is not allowed"),
+        ({"probes__node": {}}, "probes.node.sent is missing"),
+        ({"versions": []}, "versions = [] is not allowed (should be an object)"),
+        ({"phases": {}}, "phases = {} is not allowed (should be a list)"),
+        # each key a reader uses, with a type it cannot use
+        ({"probes__node__longest_outage_ms": "12"}, 'probes.node.longest_outage_ms = "12" is not allowed'),
+        ({"probes__node__failed_while_down": 1.5}, "probes.node.failed_while_down = 1.5 is not allowed"),
+        ({"probes__node__sent": True}, "probes.node.sent = true is not allowed"),
+        ({"probes__node__windows": [[1.0]]}, "probes.node.windows[0] = [1.0] is not allowed"),
+        ({"probes__node__samples": [[0.1, 1]]}, "probes.node.samples[0] = [0.1, 1] is not allowed"),
+        ({"probes__node__coverage": {"ratio": "high"}}, "probes.node.coverage.ratio"),
+        ({"probes__node__recovery_s": "fast"}, "probes.node.recovery_s"),
+        ({"live_restore__effective": "on"}, "live_restore.effective"),
+        ({"containers__before": [{"name": 3}]}, "containers.before[0].name = 3"),
+        ({"timings_configured__probe_interval_s": 0}, "timings_configured.probe_interval_s = 0"),
+        ({"findings": [{"a": 1}]}, "findings[0]"),
+        ({"started_at": 1}, "started_at = 1"),
+        ({"events": [{"name": "x", "t": "late"}]}, "events[0].t"),
+        ({"path_verdicts": {"loopback": {"passed": 1}}}, "path_verdicts.loopback.passed = 1"),
+        ({"log_pressure": {"web": {"stalled_at_s": "soon"}}}, "log_pressure.web.stalled_at_s"),
     ],
 )
 def test_wrong_nested_shapes_are_one_line_bad_input(tmp_path, changes, message):
     path = write(tmp_path, broken(**changes))
-    with pytest.raises(BadInput, match=message):
+    with pytest.raises(BadInput) as refused:
         results.load(path)
+    assert str(refused.value).startswith(f"{path}: {message}")
+    assert str(refused.value).endswith("; not a result this lrmatrix wrote")
 
 
 @pytest.mark.parametrize("command", ["report", "compare"])
@@ -62,7 +84,137 @@ def test_cli_exits_2_on_a_malformed_result_not_with_a_traceback(tmp_path, capsys
     argv = [command, str(bad)] + ([str(RUN_A)] if command == "compare" else [])
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "probes.node lacks" in err[0]
+    assert len(err) == 1 and "probes.node.sent is missing" in err[0]
+
+
+NON_FINITE = [
+    ('"longest_outage_ms": 200.4', '"longest_outage_ms": NaN', "probes.node.longest_outage_ms is NaN"),
+    (
+        '"longest_outage_ms": 200.4',
+        '"longest_outage_ms": Infinity',
+        "probes.node.longest_outage_ms is Infinity",
+    ),
+    (
+        '"longest_outage_ms": 200.4',
+        '"longest_outage_ms": -Infinity',
+        "probes.node.longest_outage_ms is -Infinity",
+    ),
+    ('"longest_outage_ms": 200.4', '"longest_outage_ms": 1e999', "probes.node.longest_outage_ms is 1e999"),
+    ('"mean_ms": 50.001', '"mean_ms": NaN', "probes.node.interval.mean_ms is NaN"),  # a key no reader uses
+]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "says"), NON_FINITE, ids=["nan", "inf", "-inf", "1e999", "unread-key"]
+)
+def test_nan_and_infinity_are_refused_while_parsing_naming_the_key(tmp_path, old, new, says):
+    text = (RUN_A / "engine-liverestore.json").read_text()
+    assert old in text
+    path = tmp_path / "engine-liverestore.json"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(BadInput, match=rf"^{path}: {says}, not a finite number"):
+        results.load(path)
+
+
+def test_a_number_with_5000_digits_is_one_line_not_a_value_error(tmp_path):
+    path = tmp_path / "big.json"
+    path.write_text('{"sent": ' + "1" * 5000 + "}")
+    with pytest.raises(BadInput, match="not JSON or truncated"):
+        results.load(path)
+
+
+# --- reading only regular files, bounded -------------------------------------------------------
+def test_a_symlink_to_dev_zero_is_refused_without_reading_it(tmp_path):
+    link = tmp_path / "zero.json"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(BadInput, match="a character device, not a regular file"):
+        results.load(link)
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    with pytest.raises(BadInput, match="a FIFO, not a regular file"):
+        results.load(fifo)  # pytest's own timeout is the run's: this returns at once or hangs
+
+
+def test_a_file_over_the_size_limit_is_refused_past_the_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(results, "MAX_BYTES", 1000)
+    path = write(tmp_path, GOOD)
+    with pytest.raises(BadInput, match="larger than"):
+        results.load(path)
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps({"schema": "x"}))
+    with pytest.raises(BadInput, match="schema 'x'"):  # under the limit: read, then judged
+        results.load(small)
+
+
+# --- writing: the result first, then a fallback place, never a traceback --------------------
+@pytest.fixture
+def fallbacks(tmp_path, monkeypatch):
+    """Fallback bases of this test's own (XDG_STATE_HOME unset)."""
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    bases = (tmp_path / "fb1", tmp_path / "fb2")
+    monkeypatch.setattr(results, "FALLBACK_BASES", bases)
+    return bases
+
+
+def test_a_result_goes_to_the_results_folder_when_it_can(tmp_path, fallbacks):
+    written = results.write_somewhere(GOOD, tmp_path / "results")
+    assert written.path == tmp_path / "results" / "engine-liverestore.json" and not written.problem
+    assert written.line() == f"result: {written.path}"
+    assert not fallbacks[0].exists()
+
+
+def test_a_folder_in_the_way_sends_the_result_to_the_fallback_and_says_why(tmp_path, fallbacks):
+    folder = tmp_path / "results"
+    (folder / "engine-liverestore.json").mkdir(parents=True)
+    written = results.write_somewhere(GOOD, folder)
+    assert written.path is not None and written.path.parent.parent == fallbacks[0]
+    assert written.path.name == "engine-liverestore.json"
+    assert results.load(written.path)["cell"] == "engine-liverestore"  # whole, and readable
+    assert "Is a directory" in written.problem and str(folder / "engine-liverestore.json") in written.problem
+    line = written.line()
+    assert line.startswith(f"result: {written.path} (the results folder could not take it: ")
+    assert "\n" not in line
+    assert sorted(p.name for p in folder.iterdir()) == ["engine-liverestore.json"]  # no .partial left
+
+
+def test_xdg_state_home_is_the_first_fallback(tmp_path, fallbacks, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    (tmp_path / "a-file").write_text("x")
+    written = results.write_somewhere(GOOD, tmp_path / "a-file")
+    assert written.path is not None and written.path.is_relative_to(
+        tmp_path / "state" / "lrmatrix" / "results"
+    )
+
+
+def test_a_fallback_base_that_is_a_link_is_not_followed(tmp_path, fallbacks):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    fallbacks[0].symlink_to(elsewhere)
+    (tmp_path / "a-file").write_text("x")
+    written = results.write_somewhere(GOOD, tmp_path / "a-file")
+    assert written.path is not None and written.path.parent.parent == fallbacks[1]
+    assert not any(elsewhere.iterdir())
+
+
+def test_nowhere_to_write_is_one_line_naming_every_place_tried(tmp_path, fallbacks):
+    (tmp_path / "a-file").write_text("x")
+    for base in fallbacks:
+        base.write_text("in the way")
+    written = results.write_somewhere(GOOD, tmp_path / "a-file")
+    assert written.path is None
+    line = written.line()
+    assert line.startswith("result: NOT WRITTEN: ") and "\n" not in line
+    assert all(str(base) in line for base in fallbacks)
+
+
+def test_a_folder_named_like_the_result_is_refused_before_the_run(tmp_path):
+    (tmp_path / "engine-liverestore.json").mkdir()
+    with pytest.raises(BadInput, match=r"engine-liverestore\.json is a folder; remove it"):
+        results.check_target(tmp_path, "engine-liverestore")
+    results.check_target(tmp_path, "engine-noliverestore")
 
 
 def test_other_lrmatrix_documents_in_a_results_folder_are_skipped(tmp_path):

@@ -248,3 +248,40 @@ def test_the_slack_never_covers_a_container_that_was_not_asked():
     only_c1 = [Sample(1.0 + i * 0.1, 0, "http://c1:80/", True, 200, 1.0) for i in range(2)]
     gaps = coverage(only_c1, targets, 0.1, 1.0, 1.2).gaps("node")  # c2 called for once, asked never
     assert gaps == ["node path http://c2:80: 0/1 requests (0%)"]
+
+
+# --- a daemon (or a new engine) that never answered again is never survive ------------------
+REFUSED = "the new engine (docker26) did not start: dockerd did not start on lrm1: overlay2: unknown option"
+NOT_BACK = Disruption(stop_at=1.0, stopped_at=1.1, start_at=2.0, not_back=REFUSED)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["o" * 30, "o" * 10 + "x" * 10 + "o" * 10, "o" * 10 + "x" * 20],
+    ids=["answered-throughout", "failed-while-down", "never-answered-again"],
+)
+def test_a_daemon_whose_api_never_answered_again_is_an_error_whatever_the_probe_saw(pattern):
+    """With live-restore the containers answer on while the new engine refuses to start: the
+    probe sees a perfect window, and the daemon never came back. Seen on main as a survive."""
+    v = decide("survive", samples(pattern), NOT_BACK)
+    assert v.observed == "error" and not v.passed
+    assert v.reason.startswith(REFUSED)
+    failed = pattern[10:20].count("x")
+    assert v.reason.endswith(f"; {failed}/10 requests failed on the node path while down")
+    assert not decide("outage", samples(pattern), NOT_BACK).passed  # an outage expectation neither
+
+
+def test_the_same_samples_with_the_api_back_are_judged_on_them():
+    back = Disruption(stop_at=1.0, stopped_at=1.1, start_at=2.0, api_at=2.1)
+    assert decide("survive", samples("o" * 30), back).observed == "survive"
+    assert decide("outage", samples("o" * 10 + "x" * 10 + "o" * 10), back).observed == "outage"
+
+
+def test_no_reason_recorded_still_says_the_api_never_answered():
+    d = Disruption(stop_at=1.0, stopped_at=1.1, start_at=2.0)
+    v = decide("survive", samples("o" * 30), d)
+    assert v.observed == "error"
+    never = "the daemon's API never answered after the start"
+    assert v.reason == f"{never}; 0/10 requests failed on the node path while down"
+    # a probe that saw nothing while down says nothing of it
+    assert decide("survive", [], d).reason == never

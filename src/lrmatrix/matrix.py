@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, get_args
 
+from lrmatrix import documents
 from lrmatrix import matrix_schema as schema
 from lrmatrix.engines import MACHINE, MACHINE_ENGINE, Engine
 from lrmatrix.errors import BadInput
@@ -26,6 +27,8 @@ Verdict = schema.Expectation
 VERDICTS: tuple[str, ...] = get_args(schema.Expectation)
 STOP_SIGNALS: tuple[str, ...] = get_args(schema.StopSignal)
 MATRIX_SCHEMA = schema.MATRIX_SCHEMA
+#: a matrix of every Kubernetes minor and engine is tens of kB
+MAX_MATRIX_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -153,10 +156,18 @@ def load_matrix(path: Path | None = None) -> Matrix:
     """Read and validate the matrix; every problem is one line naming the key at fault."""
     folder = path or find_matrix_dir()
     file = folder / "matrix.toml"
+    fix = "fix the file or set LRMATRIX_MATRIX"
+    raw = documents.read_regular(file, MAX_MATRIX_BYTES, fix)
+    deep = f"nested too deep (no matrix needs more than {documents.MAX_DEPTH} levels)"
     try:
-        data = tomllib.loads(file.read_bytes().decode())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise BadInput(f"{file}: cannot read the matrix: {exc}; fix the file or set LRMATRIX_MATRIX") from exc
+        data = tomllib.loads(raw.decode())
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise BadInput(f"{file}: cannot read the matrix: {exc}; {fix}") from exc
+    except RecursionError:
+        raise BadInput(f"{file}: cannot read the matrix: {deep}; {fix}") from None
+    at = documents.too_deep(data)
+    if at is not None:
+        raise BadInput(f"{file}: cannot read the matrix: {deep}, at {at[:80]}...; {fix}")
     return parse_matrix(data, file)
 
 

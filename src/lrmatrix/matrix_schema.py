@@ -24,6 +24,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 MATRIX_SCHEMA = "lrmatrix.matrix/1"
 PLATFORM_NAME = r"^(engine\d*|k8s\d{3})$"
+#: names become file names (``<cell>.json.partial``, ``.<cell>.lock``, ``<cell>.dockerd.log``)
+#: and tox env names; a 256-character platform ended in "File name too long" mid-run
+MAX_PLATFORM_NAME, MAX_CELL_NAME = 16, 64
+PlatformName = Annotated[str, Field(max_length=MAX_PLATFORM_NAME, pattern=PLATFORM_NAME)]
 VARIANT_NAME = r"^(liverestore|noliverestore)$"
 VERSION = r"^v\d+\.\d+\.\d+$"
 ENGINE_NAME = r"^[a-z][a-z0-9_]*$"
@@ -70,7 +74,7 @@ class TimingsTable(Table):
 
 
 class AxesTable(Table):
-    platform: Annotated[list[Annotated[str, Field(pattern=PLATFORM_NAME)]], Field(min_length=1)]
+    platform: Annotated[list[PlatformName], Field(min_length=1)]
     variant: Annotated[list[Annotated[str, Field(pattern=VARIANT_NAME)]], Field(min_length=1)]
 
 
@@ -167,9 +171,9 @@ class MatrixFile(Table):
     schema_: Literal["lrmatrix.matrix/1"] = Field(alias="schema")
     timings: TimingsTable = TimingsTable()
     axes: AxesTable
-    platforms: dict[Annotated[str, Field(pattern=PLATFORM_NAME)], PlatformTable]
+    platforms: dict[PlatformName, PlatformTable]
     variants: dict[Annotated[str, Field(pattern=VARIANT_NAME)], VariantTable]
-    cells: dict[str, CellTable] = Field(default_factory=dict)
+    cells: dict[Annotated[str, Field(max_length=MAX_CELL_NAME)], CellTable] = Field(default_factory=dict)
     engines: dict[Annotated[str, Field(pattern=ENGINE_NAME)], EngineTable] = Field(default_factory=dict)
     kubernetes: KubernetesTable = KubernetesTable()
     minikube: MinikubeTable = MinikubeTable()
@@ -192,6 +196,12 @@ def one_line(exc: ValidationError, source: Path) -> str:
     loc = _join_indexes(err["loc"])
     if loc and loc[-1] == "[key]":  # a name inside a table of names failed its type or pattern
         *parents, name, _ = loc
+        if err["type"] == "string_too_long":
+            limit = err.get("ctx", {}).get("max_length")
+            return (
+                f"{source} [{_dotted(parents)}]: the name {_toml(name)} is {len(name)} characters long; "
+                f"rename it to at most {limit} (names become file names and tox env names)"
+            )
         return f"{source} [{_dotted(parents)}]: {_name_problem(parents, name)}"
     *parents, key = loc or ["?"]
     where = f"{source} [{_dotted(parents)}]" if parents else str(source)
@@ -323,7 +333,9 @@ def _expected(parents: list[str], key: str) -> str:
         return "true or false"
     if annotation is str:
         pattern = next((m.pattern for m in constraints if getattr(m, "pattern", None)), None)
-        return f"a string matching {pattern}" if pattern else "a string"
+        longest = next((m.max_length for m in constraints if isinstance(m, annotated_types.MaxLen)), None)
+        text = f"a string of at most {longest} characters" if longest else "a string"
+        return f"{text} matching {pattern}" if pattern else text
     if get_origin(annotation) is list:
         return "a list"
     return "a table"

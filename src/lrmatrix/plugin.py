@@ -9,6 +9,7 @@ Ctrl-C or SIGTERM, before writing ``results/<cell>.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import signal
 import sys
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from lrmatrix import options, preflight
+from lrmatrix import options, preflight, results
 from lrmatrix.drivers import NodeSpec, make_node
 from lrmatrix.errors import INTERRUPTED, BadInput, LrmatrixError, NodeError
 from lrmatrix.live import LiveLine
@@ -31,6 +32,7 @@ KEY = pytest.StashKey[Scenario]()
 RESULT_KEY = pytest.StashKey[Path]()
 LOCK_KEY = pytest.StashKey[preflight.ResultLock]()
 LIVE_KEY = pytest.StashKey[LiveLine]()
+REFUSED_KEY = pytest.StashKey[str]()  # the one line a refusal before the run printed on stderr
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -106,10 +108,12 @@ def pytest_configure(config: pytest.Config) -> None:
         # the evidence must have somewhere to go before the node is disrupted for it
         results_dir = Path(config.getoption("--results-dir"))
         preflight.writable_folder(results_dir, "--results-dir", "pass a folder you can write to")
+        results.check_target(results_dir, cell.name)
     except LrmatrixError as exc:
         pytest.exit(str(exc), returncode=exc.exit_code)
     config.stash[KEY] = Scenario(cell, node, results_dir, config.getoption("--image"))
     config.pluginmanager.register(_Recorder(config.stash[KEY]), "lrmatrix-recorder")
+    config.pluginmanager.register(_Evidence(config), "lrmatrix-evidence")
     # Ctrl-C, tox or a service manager stopping the run, a closed terminal or SSH session
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _signal_to_interrupt(config))
@@ -139,6 +143,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         lock = preflight.ResultLock(scenario.results_dir, scenario.cell.name)
         session.config.stash[LOCK_KEY] = lock.acquire()
     except LrmatrixError as exc:
+        session.config.stash[REFUSED_KEY] = str(exc)
         pytest.exit(str(exc), returncode=exc.exit_code)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     live = LiveLine.start(scenario, reporter._tw) if reporter is not None else None
@@ -239,6 +244,46 @@ class _Recorder:
         self.scenario.record(str(phase), report.nodeid.split("::")[-1], report.passed, detail)
 
 
+class _Evidence:
+    """What a cell run says about its evidence, and only once: a refusal before the run is one
+    line on stderr (pytest writes it there as "Exit: ...", then its terminal repeats it on
+    stdout, where `tox -e CELL` showed it); a report written after the result (pytest's JUnit
+    XML) that a full disk refuses is one line, not an INTERNALERROR traceback."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(trylast=True)  # after the terminal reporter has kept it for its summary
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        refused = self.config.stash.get(REFUSED_KEY, None)
+        if refused is None or getattr(excinfo.value, "msg", None) != refused:
+            return
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and hasattr(reporter, "_keyboardinterrupt_memo"):
+            reporter._keyboardinterrupt_memo = None  # pytest has no public switch for this line
+
+    @pytest.hookimpl(wrapper=True, trylast=True)  # innermost: the terminal's summary still follows
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            scenario = self.config.stash[KEY]
+            where = scenario.written.path if scenario.written else None
+            # a write that fails has no file name on it: pytest's JUnit XML is what writes here
+            report = exc.filename or getattr(self.config.option, "xmlpath", None) or "a report"
+            with contextlib.suppress(OSError, TypeError):  # a truncated XML reads as a broken CI run
+                Path(report).unlink(missing_ok=True)
+            print(
+                f"lrmatrix: {report}: not written ({exc.strerror or exc}); "
+                f"the result was written first: {where or 'nowhere, see above'}",
+                file=sys.stderr,
+            )
+            pytest_sessionfinish(session, exitstatus)  # skipped when an earlier one raised
+        written = self.config.stash[KEY].written
+        if written is not None and (written.problem or written.path is None) and session.exitstatus == 0:
+            session.exitstatus = BadInput.exit_code  # not where it was asked to go: an environment problem
+
+
 def _skip_reason(report: pytest.TestReport) -> str:
     longrepr = report.longrepr
     reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
@@ -305,6 +350,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     others = scenario.node.other_containers()
     for line in others.summary() if others is not None else []:  # what the teardown did to them
         tr.line(line, yellow=True)
-    path = config.stash.get(RESULT_KEY, None)
-    if path is not None:
-        tr.line(f"result: {path}")
+    if scenario.written is not None:  # the result goes to a fallback place rather than nowhere
+        tr.line(scenario.written.line(), red=bool(scenario.written.problem))
+    for problem in scenario.log_problems:
+        tr.line(problem, yellow=True)

@@ -7,15 +7,25 @@ Times inside ``probes`` and ``events`` are seconds since ``started_at`` (monoton
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import math
+import os
+import stat
+import tempfile
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lrmatrix import documents, result_schema
 from lrmatrix.coverage import coverage
 from lrmatrix.errors import BadInput
 from lrmatrix.matrix import CELL_NAME
 from lrmatrix.probe import PathRecord, interval_stats, path_outages, recovery_after
+from lrmatrix.result_schema import shown
 from lrmatrix.serving import misdirected, serving
 from lrmatrix.verdict import Disruption
 
@@ -92,32 +102,128 @@ def _error_counts(record: PathRecord) -> dict[str, int]:
     return counts
 
 
+#: a result is a few MB at most (an hour's window at 20 requests/s per path); far beyond it, a mistake
+MAX_BYTES = 64 << 20
+#: where a result goes when the results folder cannot take it, in order (a run's own subfolder)
+FALLBACK_BASES = (Path("/var/tmp/lrmatrix-results"), Path("/tmp/lrmatrix-results"))
+READ_FIX = "pass a result file or folder"
+
+
 def write(result: dict[str, Any], folder: Path) -> Path:
+    """``<folder>/<cell>.json``, whole or not at all: a partial file is removed, never left."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{result['cell']}.json"
     partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(result, indent=1) + "\n")
-    partial.replace(path)
+    try:
+        partial.write_text(json.dumps(result, indent=1) + "\n")
+        partial.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):  # the write's own error is the one to report
+            partial.unlink(missing_ok=True)
+        raise
     return path
 
 
-def read_json(path: Path) -> Any:
-    """A JSON document, or one line saying why not (exit 2: exit 1 means "regression")."""
+@dataclass(frozen=True)
+class Written:
+    """Where a result went: the results folder, a fallback (``problem`` says why), or nowhere."""
+
+    path: Path | None
+    problem: str = ""
+
+    def line(self) -> str:
+        """The one line a run prints about its result."""
+        if self.path is None:
+            return f"result: NOT WRITTEN: {self.problem}"
+        if self.problem:
+            return f"result: {self.path} (the results folder could not take it: {self.problem})"
+        return f"result: {self.path}"
+
+
+def write_somewhere(result: dict[str, Any], folder: Path) -> Written:
+    """The results folder, else a fallback folder of this run's own (``fallback_bases``):
+    evidence of a node already disrupted is never lost to a full disk or a folder in the way."""
     try:
-        text = path.read_bytes().decode()
+        return Written(write(result, folder))
     except OSError as exc:
-        raise BadInput(f"{path}: cannot read ({exc.strerror}); pass a result file or folder") from exc
-    except UnicodeDecodeError as exc:
+        problem = f"{folder / (result['cell'] + '.json')}: {exc.strerror or exc}"
+    tried = [problem]
+    for base in fallback_bases():
+        try:
+            return Written(write(result, _own_folder(base, result["cell"])), problem)
+        except OSError as exc:
+            tried.append(f"{base}: {exc.strerror or exc}")
+    return Written(None, "; ".join(tried))
+
+
+def fallback_bases() -> list[Path]:
+    """``$XDG_STATE_HOME/lrmatrix/results`` when set, then /var/tmp and /tmp: with luck one is on
+    another filesystem than the full one."""
+    xdg = os.environ.get("XDG_STATE_HOME")
+    return [*([Path(xdg) / "lrmatrix" / "results"] if xdg else []), *FALLBACK_BASES]
+
+
+def _own_folder(base: Path, cell: str) -> Path:
+    """A new folder under ``base`` for this run (a results folder of its own, read by report and
+    compare as any other); ``base`` must be ours, not a link another user left in /var/tmp."""
+    base.mkdir(parents=True, exist_ok=True)
+    st = base.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        raise OSError(errno.EPERM, "not a folder of this user")
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    return Path(tempfile.mkdtemp(prefix=f"{cell}-{stamp}-", dir=base))
+
+
+def check_target(folder: Path, cell: str) -> None:
+    """Before anything changes: ``<cell>.json`` must be a file or absent (a folder in its way
+    would take the result of a disrupted node to the fallback place)."""
+    path = folder / f"{cell}.json"
+    if path.is_dir():
         raise BadInput(
-            f"{path}: not a result (not UTF-8 text: byte {exc.start}); pass a result file or folder"
-        ) from exc
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        what = (
-            f"{exc.msg} at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else "nested too deep"
+            f"--results-dir {folder}: {path.name} is a folder; remove it or pass another --results-dir"
         )
+
+
+class _NotFinite:
+    """NaN, Infinity or a number too large for a float, as parsed: kept so the key can be named."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def read_json(path: Path) -> Any:
+    """A JSON document from a regular file, or one line saying why not (exit 2: exit 1 means
+    "regression"). Python's json takes NaN and Infinity; a result never holds them."""
+    raw = documents.read_regular(path, MAX_BYTES, READ_FIX)
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{path}: not a result (not UTF-8 text: byte {exc.start}); {READ_FIX}") from exc
+    odd: list[_NotFinite] = []
+
+    def not_finite(text: str) -> _NotFinite:
+        odd.append(_NotFinite(text))
+        return odd[-1]
+
+    def number(text: str) -> float | _NotFinite:
+        value = float(text)
+        return value if math.isfinite(value) else not_finite(text)
+
+    try:
+        data = json.loads(text, parse_constant=not_finite, parse_float=number)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError; so is a 5,000-digit int
+        if isinstance(exc, json.JSONDecodeError):
+            what = f"{exc.msg} at line {exc.lineno}"
+        else:
+            what = "nested too deep" if isinstance(exc, RecursionError) else str(exc).split(":")[0]
         raise BadInput(f"{path}: not JSON or truncated ({what}); pass a result lrmatrix wrote") from exc
+    if odd:
+        key = next(k for k, v, _ in documents.walk(data) if isinstance(v, _NotFinite))
+        raise BadInput(
+            f"{path}: {key or 'the document'} is {odd[0].text}, not a finite number; "
+            "pass a result lrmatrix wrote"
+        )
+    return data
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -126,6 +232,8 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def validate(data: Any, path: Path) -> dict[str, Any]:
+    """The checks every reader relies on, in one place: an object of this schema, a cell name,
+    the keys readers use of the types they expect (``result_schema``)."""
     if not isinstance(data, dict):
         raise BadInput(f"{path}: not a result object")
     if data.get("schema") != SCHEMA:
@@ -136,68 +244,39 @@ def validate(data: Any, path: Path) -> dict[str, Any]:
     missing = [k for k in REQUIRED if k not in data]
     if missing:
         raise BadInput(f"{path}: result is missing {', '.join(missing)}")
-    problem = shape_problem(data)
+    if not isinstance(data["cell"], str) or not CELL_NAME.match(data["cell"]):
+        raise BadInput(
+            f"{path}: cell {shown(data['cell'])} is not a cell name; not a result this lrmatrix wrote"
+        )
+    problem = result_schema.problem(data)
     if problem:
         raise BadInput(f"{path}: {problem}; not a result this lrmatrix wrote")
     return data
 
 
-PATH_KEYS = ("sent", "failed", "sent_while_down", "failed_while_down", "longest_outage_ms", "windows")
-
-
-def shape_problem(data: dict[str, Any]) -> str | None:
-    """The first nested key a reader relies on that has the wrong type, or ``None``."""
-    if not isinstance(data["cell"], str) or not CELL_NAME.match(data["cell"]):
-        return f"cell {data['cell']!r} is not a cell name"
-    verdict = data["verdict"]
-    if not isinstance(verdict, dict) or not all(
-        isinstance(verdict.get(k), str) for k in ("expected", "observed")
-    ):
-        return "verdict must be an object with expected and observed"
-    if not isinstance(verdict.get("passed"), bool):
-        return "verdict.passed must be true or false"
-    checks = data["checks"]
-    if not isinstance(checks, list) or not all(
-        isinstance(c, dict)
-        and all(isinstance(c.get(k), str) for k in ("id", "phase"))
-        and isinstance(c.get("passed"), bool)
-        for c in checks
-    ):
-        return "checks must be a list of objects with id, phase and passed"
-    probes = data["probes"]
-    if not isinstance(probes, dict):
-        return "probes must be an object per access path"
-    for name, p in probes.items():
-        lacking = [k for k in PATH_KEYS if not isinstance(p, dict) or k not in p]
-        if lacking:
-            return f"probes.{name} lacks {', '.join(lacking)}"
-    for key in ("versions", "live_restore"):
-        if not isinstance(data[key], dict):
-            return f"{key} must be an object"
-    if not isinstance(data["phases"], list):
-        return "phases must be a list"
-    return None
-
-
 def expand(paths: Iterable[Path]) -> list[tuple[Path, bool]]:
     """(file, found in a folder or by a pattern): files as given, each folder's ``*.json`` and
-    each pattern's matches (sorted)."""
-    found: dict[Path, bool] = {}  # keyed by the real path: the same file named twice is read once
+    each pattern's matches (sorted). Named as given: a link to /dev/zero is refused by its name."""
+    found: dict[Path, tuple[Path, bool]] = {}  # by the real path: the same file named twice is read once
+
+    def add(f: Path, in_folder: bool) -> None:
+        found.setdefault(f.resolve(), (f, in_folder))
+
     for p in paths:
         if p.is_dir():
             for f in sorted(p.glob("*.json")):
-                found.setdefault(f.resolve(), True)
-        elif p.exists():
-            found[p.resolve()] = False
+                add(f, True)
+        elif p.exists() or p.is_symlink():
+            found[p.resolve()] = (p, False)  # named: read as a result even if a folder had it
         elif any(ch in str(p) for ch in "*?["):  # a pattern, e.g. results/engine26-*.json
             matches = sorted(Path(p.anchor or ".").glob(str(p.relative_to(p.anchor)) if p.anchor else str(p)))
             if not matches:
                 raise BadInput(f"{p}: no file matches this pattern")
             for f in matches:
-                found.setdefault(f.resolve(), True)
+                add(f, True)
         else:
             raise BadInput(f"{p}: no such file or folder")
-    return list(found.items())
+    return list(found.values())
 
 
 def other_lrmatrix_document(data: Any) -> bool:

@@ -8,6 +8,7 @@ is kept here and becomes the result file.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import time
 from collections.abc import Callable
@@ -87,6 +88,7 @@ class Scenario:
         self.before_pid: int | None = None
         self.respawned = False  # came back by itself during the window, its API answering
         self.api_at: float | None = None
+        self.not_back = ""  # why the daemon (or the new engine) never answered after the start
         self.change_at: float | None = None
         self.answered_after_start: dict[str, bool] = {}
         self.daemon_watch: DaemonWatch | None = None
@@ -94,6 +96,9 @@ class Scenario:
         self.upgrade: Upgrade | None = None  # a package-upgrade cell's commands and what they did
         self.staged: list[str] = []  # .debs staged on the node for them
         self.logs: dict[str, bytes] = {}  # saved beside the result as <cell>.<name>
+        self.saved_logs: dict[str, bytes] = {}  # the node's and these, read before it is destroyed
+        self.log_problems: list[str] = []  # logs that could not be written beside the result
+        self.written: results.Written | None = None  # where the result went
         # this node's docker-proxy processes: before the stop, once the daemon is gone, and
         # at the start command (``None``: not looked at)
         self.proxies: dict[str, list[int] | None] = {"before_stop": None, "gone": None, "before_start": None}
@@ -137,7 +142,12 @@ class Scenario:
         return cluster_of(self.node)
 
     def write_result(self) -> Path | None:
-        return results.write(self.final, self.results_dir)
+        """The result first, wherever it can go (``results.write_somewhere``); then the logs
+        beside it: evidence before anything optional, so a full disk takes the logs, not it."""
+        self.written = results.write_somewhere(self.final, self.results_dir)
+        if self.written.path is not None:
+            self._write_logs(self.written.path.parent)
+        return self.written.path
 
     # --- helpers -------------------------------------------------------------------------
     def rel_or_none(self, t: float | None) -> float | None:
@@ -266,6 +276,8 @@ class Scenario:
             except BaseException as exc:
                 self.aborted = f"entering {name}: {exc}"
                 self.event("aborted", self.aborted)
+                if self.start_at is not None and self.api_at is None and not self.not_back:
+                    self.not_back = str(exc) or type(exc).__name__
                 raise
             self._enter(name)
 
@@ -303,8 +315,22 @@ class Scenario:
             change_at=self.change_at,
             came_back_at=watch.came_back_at if watch else None,
             came_back=watch.came_back if watch else "",
+            not_back=self._not_back(),
             origin=self.t0,
         )
+
+    def _not_back(self) -> str:
+        """Why nothing answered after the stop, in the cell's words: an upgrade cell's new engine
+        that refuses to start is the finding a team runs this matrix for."""
+        if self.api_at is not None or self.start_at is None:
+            return ""
+        engine = self.cell.engine_after
+        what = (
+            f"the new engine ({engine.name}) did not start"
+            if engine is not None and engine != self.cell.engine
+            else "the daemon did not come back"
+        )
+        return f"{what}: {self.not_back}" if self.not_back else what
 
     def stop_probe(self) -> None:
         self.stop_watchers()
@@ -365,10 +391,19 @@ class Scenario:
         return self.write_result()
 
     def _save_logs(self) -> None:
-        """The daemon's own log beside the result: the first thing to read when a cell fails."""
-        self.results_dir.mkdir(parents=True, exist_ok=True)
-        for name, data in (self.node.logs() | self.logs).items():
-            (self.results_dir / f"{self.cell.name}.{name}").write_bytes(data)
+        """The daemon's own log, the first thing to read when a cell fails: read while the node
+        still exists, written beside the result once the result is safe."""
+        self.saved_logs = self.node.logs() | self.logs
+
+    def _write_logs(self, folder: Path) -> None:
+        for name, data in self.saved_logs.items():
+            path = folder / f"{self.cell.name}.{name}"
+            try:
+                path.write_bytes(data)
+            except OSError as exc:
+                with contextlib.suppress(OSError):  # no truncated log that reads as the whole
+                    path.unlink(missing_ok=True)
+                self.log_problems.append(f"{path}: not written ({exc.strerror or exc})")
 
     def _restore_config(self) -> None:
         if self.backup is None:
@@ -395,8 +430,12 @@ class Scenario:
         verdict = self.verdict or Verdict(
             self.cell.expect, "error", self.aborted or str(self.setup_error or "not run")
         )
+        path_verdicts = self.path_verdicts
         if self.interrupted:  # whatever the probe saw, the scenario did not run to its end
             verdict = Verdict(self.cell.expect, "interrupted", self.interrupted)
+            path_verdicts = {
+                p: Verdict(v.expected, "interrupted", self.interrupted) for p, v in path_verdicts.items()
+            }
         containers = self._containers_summary()
         others = self.node.other_containers()
         probes = {}
@@ -463,7 +502,7 @@ class Scenario:
             **({"kubernetes": self.kube.summary()} if self.kube is not None else {}),
             "error": str(self.interrupted or self.setup_error or self.aborted or "") or None,
             "verdict": verdict.as_dict(),
-            "path_verdicts": {path: v.as_dict() for path, v in self.path_verdicts.items()},
+            "path_verdicts": {path: v.as_dict() for path, v in path_verdicts.items()},
         }
 
     def _disruption_summary(self) -> dict[str, Any]:

@@ -1,9 +1,11 @@
 """Survive or outage, decided from the ``node`` access path's requests while the daemon was down.
 
 Kept free of I/O so both outcomes (and the edge cases) are tested directly on samples. A
-verdict rests on evidence: the daemon was seen gone for the whole window, the probe kept
-running and covered the window (``lrmatrix.coverage``), and every container that served
-before the stop serves again; otherwise the answer is ``error`` or ``inconclusive``.
+verdict rests on evidence: the daemon was seen gone for the whole window and its API answered
+again after it (a new engine that refuses to start is never ``survive``, however well the
+containers answered meanwhile), the probe kept running and covered the window
+(``lrmatrix.coverage``), and every container that served before the stop serves again;
+otherwise the answer is ``error`` or ``inconclusive``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class Disruption:
     change_at: float | None = None  # the config change: the end of "after the restart"
     came_back_at: float | None = None  # the daemon was seen up again before the start command
     came_back: str = ""  # what showed it (a dockerd process, a listener on the API socket)
+    #: why the API never answered after the start (``api_at`` is None): the daemon's own reason
+    not_back: str = ""
     origin: float = 0.0  # the run's start: reasons give times as seconds since it
 
     def while_down(self, samples: list[Sample]) -> list[Sample]:
@@ -75,10 +79,14 @@ def decide(
 ) -> Verdict:
     """``survive``: no failed request while down; ``outage``: failures while down, and every
     container answers again after the restart; ``unrecovered``: one does not; ``error``: the
-    daemon was not stopped and started, or came back by itself; ``inconclusive``: the probe
-    could not, did not keep, or did not cover the down interval, so nothing was proven."""
+    daemon was not stopped and started, never answered again, or came back by itself;
+    ``inconclusive``: the probe could not, did not keep, or did not cover the down interval,
+    so nothing was proven."""
     if d.stop_at is None or d.start_at is None:
         return Verdict(expected, "error", "the daemon was never stopped and started again")
+    if d.api_at is None:  # with live-restore the containers answer on: that is no survival
+        why = d.not_back or "the daemon's API never answered after the start"
+        return Verdict(expected, "error", f"{why}{seen_while_down(record, d)}")
     if d.stopped_at is None:
         return Verdict(
             expected,
@@ -132,6 +140,15 @@ def decide(
         "outage",
         f"{failed}/{len(during)} requests failed while down; answering again after the restart",
     )
+
+
+def seen_while_down(record: PathRecord, d: Disruption) -> str:
+    """What the path saw while down, for a reason whose "after" never came: stated, not judged."""
+    during = d.while_down(record.samples)
+    if not during:
+        return ""
+    failed = sum(1 for s in during if not s.ok)
+    return f"; {failed}/{len(during)} requests failed on the {record.name} path while down"
 
 
 def with_caveat(v: Verdict, caveat: str | None) -> Verdict:

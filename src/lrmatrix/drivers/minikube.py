@@ -63,9 +63,19 @@ class MinikubeSettings:
         return cls(
             release=str(table.get("release", "")),
             driver=os.environ.get("LRMATRIX_MINIKUBE_DRIVER") or str(table.get("driver", "docker")),
-            start_flags=tuple(shlex.split(flags) if flags is not None else table.get("start_flags", [])),
+            start_flags=tuple(env_flags(flags) if flags is not None else table.get("start_flags", [])),
             keep=keep.lower() in ("1", "true", "yes"),
         )
+
+
+def env_flags(text: str) -> list[str]:
+    """``LRMATRIX_MINIKUBE_FLAGS`` split as a shell would, or one line saying why it cannot be."""
+    try:
+        return shlex.split(text)
+    except ValueError as exc:  # "No closing quotation", "No escaped character"
+        raise BadInput(
+            f"LRMATRIX_MINIKUBE_FLAGS={text!r}: {exc}; quote it as you would on a shell command line"
+        ) from None
 
 
 @dataclass
