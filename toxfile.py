@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from lrmatrix.errors import BadInput  # noqa: E402
-from lrmatrix.matrix import Cell, find_matrix_dir, load_matrix  # noqa: E402
+from lrmatrix.matrix.cells import Cell, find_matrix_dir, load_matrix  # noqa: E402
 from lrmatrix.options import RESULTS_DIR, pytest_args  # noqa: E402
 
 #: drivers whose cells run on any Linux box with root (what CI runs); the others need a

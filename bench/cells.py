@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lrmatrix.cli import cell_argv
+from lrmatrix.cli.main import cell_argv
 
 ROOT = Path(__file__).resolve().parent.parent
 CELLS = ("engine-liverestore", "engine-noliverestore")

@@ -13,8 +13,8 @@ import statistics
 import tempfile
 import time
 
-from lrmatrix import engines
-from lrmatrix.matrix import load_matrix
+from lrmatrix.matrix import engines
+from lrmatrix.matrix.cells import load_matrix
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import statistics
 import tempfile
 import time
 
-from lrmatrix import image
+from lrmatrix.workload import image
 
 
 def main() -> None:

@@ -29,12 +29,12 @@ t = time.perf_counter
 out = {}
 import pytest, requests, testinfra.host  # a cell run has these loaded before the plugin starts
 start = t()
-import lrmatrix.matrix_schema  # pydantic and the models: what the strict schema costs to load
+import lrmatrix.matrix.schema  # pydantic and the models: what the strict schema costs to load
 out["schema_import_s"] = t() - start
 from lrmatrix import preflight
-from lrmatrix.drivers.engine import EngineNode
+from lrmatrix.drivers.engine.node import EngineNode
 from lrmatrix.errors import EnvironmentProblem
-from lrmatrix.matrix import load_matrix
+from lrmatrix.matrix.cells import load_matrix
 start = t()
 cell = load_matrix(Path(sys.argv[1])).cell("engine-liverestore")
 out["matrix_validate_s"] = t() - start

@@ -12,11 +12,11 @@ import subprocess
 import threading
 import time
 
-from lrmatrix import image
-from lrmatrix.drivers.engine import EngineNode
+from lrmatrix.drivers.engine.node import EngineNode
 from lrmatrix.drivers.engine_live import live_restore_node
-from lrmatrix.probe import Target, new_session, request_once
-from lrmatrix.workload import ENDPOINTS, Workload
+from lrmatrix.evidence.probe import Target, new_session, request_once
+from lrmatrix.workload import image
+from lrmatrix.workload.containers import ENDPOINTS, Workload
 
 
 def sample(node: EngineNode, url: str, stop: threading.Event, out: list[tuple[float, int, bool]]) -> None:

@@ -14,9 +14,10 @@ import argparse
 import time
 from pathlib import Path
 
-from lrmatrix import image, log_pressure, stdout_pipes
-from lrmatrix.drivers.engine import EngineNode
+from lrmatrix.drivers.engine.node import EngineNode
 from lrmatrix.drivers.engine_live import live_restore_node
+from lrmatrix.evidence import log_pressure, stdout_pipes
+from lrmatrix.workload import image
 
 LINE = 100
 OPTIONS = {

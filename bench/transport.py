@@ -27,10 +27,10 @@ sys.path[:0] = [str(ROOT / "tests" / "integration"), str(ROOT / "tests")]
 
 from sshnode import SysvNode, driver  # noqa: E402
 
-from lrmatrix.cli import cell_argv  # noqa: E402
+from lrmatrix.cli.main import cell_argv  # noqa: E402
 from lrmatrix.drivers.base import Node  # noqa: E402
-from lrmatrix.drivers.engine import EngineNode  # noqa: E402
-from lrmatrix.matrix import load_matrix  # noqa: E402
+from lrmatrix.drivers.engine.node import EngineNode  # noqa: E402
+from lrmatrix.matrix.cells import load_matrix  # noqa: E402
 
 CELL = "engine-liverestore"
 PHASES = ("setup", "baseline", "disrupt", "outage", "recover", "after", "change", "teardown")

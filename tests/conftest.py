@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from lrmatrix.drivers.engine import EngineNode
+    from lrmatrix.drivers.engine.node import EngineNode
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,10 +38,10 @@ def node_with_a_container(cell: str, name: str = "lrm-reload-test") -> Iterator[
     """A real engine node of ``cell`` (its daemon.json has no live-restore key: off) running one
     container ``name``, and the container's id; removed whatever the test does. Its state
     folder is short: containerd's socket paths must fit."""
-    from lrmatrix import image
-    from lrmatrix.drivers.engine import EngineNode
-    from lrmatrix.matrix import load_matrix
+    from lrmatrix.drivers.engine.node import EngineNode
+    from lrmatrix.matrix.cells import load_matrix
     from lrmatrix.process import become_subreaper
+    from lrmatrix.workload import image
 
     state = Path(tempfile.mkdtemp(prefix="lrmn-", dir="/tmp"))
     os.environ["LRMATRIX_STATE_DIR"] = str(state / "s")

@@ -27,8 +27,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, engine_ready
-from lrmatrix import preflight, results
-from lrmatrix.cli import cell_argv, main
+from lrmatrix import preflight
+from lrmatrix.cli.main import cell_argv, main
+from lrmatrix.results import files as results
 
 MATRIX = (ROOT / "matrix" / "matrix.toml").read_text()
 RESULT = Path(__file__).parent / "data" / "run-a" / "engine-liverestore.json"

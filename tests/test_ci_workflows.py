@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lrmatrix import ci_workflows
-from lrmatrix.cli import main
-from lrmatrix.matrix import Matrix, load_matrix
+from lrmatrix.cli import ci_workflows
+from lrmatrix.cli.main import main
+from lrmatrix.matrix.cells import Matrix, load_matrix
 
 yaml = pytest.importorskip("yaml")
 ROOT = Path(__file__).parent.parent

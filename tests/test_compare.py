@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lrmatrix import results
-from lrmatrix.cli import main
-from lrmatrix.compare import Tolerance, compare
+from lrmatrix.cli.main import main
+from lrmatrix.report.compare import Tolerance, compare
+from lrmatrix.results import files as results
 
 DATA = Path(__file__).parent / "data"
 CELLS = ("engine-liverestore", "engine-noliverestore")
@@ -207,7 +207,7 @@ def test_formats(tmp_path, capsys):
     cand = derive(tmp_path / "cand", engine_liverestore=flip_to_outage)
     code, out = run(capsys, RUN_A, cand, "--format", "json")
     data = json.loads(out)
-    assert code == 1 and data["schema"] == "lrmatrix.compare/1" and data["regression"] is True
+    assert code == 1 and data["schema"] == "lrmatrix.report.compare/1" and data["regression"] is True
     statuses = {p["candidate"]: p["status"] for p in data["pairs"]}
     assert statuses == {"engine-liverestore": "regression", "engine-noliverestore": "same behaviour"}
     code, out = run(capsys, RUN_A, cand, "--format", "markdown")

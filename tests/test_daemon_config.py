@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from lrmatrix import daemon_config
 from lrmatrix.errors import BadInput
+from lrmatrix.modules import daemon_json as daemon_config
 
 MINIKUBE_LIKE = (
     b'{\n"exec-opts": ["native.cgroupdriver=systemd"],\n"log-driver": "json-file",\n'

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import engine_ready
-from lrmatrix.engines import MACHINE_ENGINE
+from lrmatrix.matrix.engines import MACHINE_ENGINE
 from test_evidence_engine import scenario_on_engine
 
 pytestmark = [

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, engine_ready
-from lrmatrix.cli import cell_argv
-from lrmatrix.drivers.engine import EngineNode
-from lrmatrix.matrix import load_matrix
+from lrmatrix.cli.main import cell_argv
+from lrmatrix.drivers.engine.node import EngineNode
+from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.process import become_subreaper
 
 pytestmark = [
@@ -155,7 +155,7 @@ def test_state_folder_too_long_for_sockets_exits_2(env, tmp_path):
 
 
 def test_slot_overlapping_a_network_in_use_is_skipped(env, tmp_path):
-    from lrmatrix.drivers import engine_net
+    from lrmatrix.drivers.engine import net as engine_net
 
     veth = "lrmtaken0"
     subprocess.run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "lrmtaken1"], check=True)

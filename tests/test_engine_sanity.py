@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from lrmatrix.drivers import engine
-from lrmatrix.drivers.engine import EngineNode
+from lrmatrix.drivers.engine import node as engine
+from lrmatrix.drivers.engine.node import EngineNode
 from lrmatrix.errors import EnvironmentProblem
-from lrmatrix.matrix import load_matrix
+from lrmatrix.matrix.cells import load_matrix
 
 
 @pytest.fixture

@@ -11,18 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from lrmatrix import engines
-from lrmatrix.cli import cell_argv, main
+from lrmatrix.cli.main import cell_argv, main
 from lrmatrix.drivers import NodeSpec
-from lrmatrix.drivers.ssh import SshNode
-from lrmatrix.engines import MACHINE, Engine, upstream
+from lrmatrix.drivers.ssh.node import SshNode
 from lrmatrix.errors import BadInput, EnvironmentProblem
-from lrmatrix.matrix import CELL_NAME, load_matrix, parse_matrix
+from lrmatrix.matrix import engines
+from lrmatrix.matrix.cells import CELL_NAME, load_matrix, parse_matrix
+from lrmatrix.matrix.engines import MACHINE, Engine, upstream
 from lrmatrix.report.rows import versions_side_by_side
 
 D26 = {"suite": "trixie", "docker": "26.1.5+dfsg1-9+deb13u1+b1", "containerd": "1.7.24~ds1-6+deb13u1"}
 BASE = {
-    "schema": "lrmatrix.matrix/1",
+    "schema": "lrmatrix.matrix.cells/1",
     "axes": {"platform": ["engine", "engine26"], "variant": ["liverestore"]},
     "platforms": {"engine": {"driver": "engine"}, "engine26": {"driver": "engine", "engine": "docker26"}},
     "variants": {"liverestore": {"live_restore": True, "expect": "survive"}},

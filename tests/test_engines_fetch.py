@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, engine_ready
-from lrmatrix import engines
-from lrmatrix.cli import cell_argv
-from lrmatrix.engines import Engine
+from lrmatrix.cli.main import cell_argv
 from lrmatrix.errors import BadInput, EnvironmentProblem
+from lrmatrix.matrix import engines
+from lrmatrix.matrix.engines import Engine
 
 pytestmark = [
     pytest.mark.integration,

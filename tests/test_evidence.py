@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from lrmatrix.coverage import coverage, ticks_held
-from lrmatrix.probe import PathRecord, Sample, Target, new_session, request_once
-from lrmatrix.procfs import listening_unix_socket
+from lrmatrix.evidence.coverage import coverage, ticks_held
+from lrmatrix.evidence.probe import PathRecord, Sample, Target, new_session, request_once
+from lrmatrix.evidence.serving import misdirected, not_serving_again, serving
+from lrmatrix.evidence.verdict import Disruption
+from lrmatrix.evidence.watchers import NatWatch, every
+from lrmatrix.modules.procfs import listening_unix_socket
 from lrmatrix.report.rows import row_from_result
 from lrmatrix.report.table import table_cells
-from lrmatrix.results import summarize_path
-from lrmatrix.serving import misdirected, not_serving_again, serving
-from lrmatrix.verdict import Disruption
-from lrmatrix.watch import NatWatch, every
+from lrmatrix.results.files import summarize_path
 
 RUN_A = Path(__file__).parent / "data" / "run-a"
 
@@ -172,8 +172,8 @@ def test_a_listening_socket_is_read_from_proc_net_unix_not_by_connecting():
 
 
 def test_awaited_names_containers_the_probe_has_not_seen_answer_since_the_start():
-    from lrmatrix.probe import Sample
-    from lrmatrix.serving import awaited
+    from lrmatrix.evidence.probe import Sample
+    from lrmatrix.evidence.serving import awaited
 
     def ok(t: float, who: str) -> Sample:
         return Sample(t, t, "http://x", True, 200, 1.0, served_by=who)

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, engine_ready
-from lrmatrix.drivers.engine import EngineNode
-from lrmatrix.matrix import load_matrix
+from lrmatrix.drivers.engine.node import EngineNode
+from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.process import become_subreaper
-from lrmatrix.scenario import Scenario
+from lrmatrix.run.runner import Scenario
 from test_engine_faults import assert_no_residue, env  # noqa: F401 - env is a fixture
 
 pytestmark = [

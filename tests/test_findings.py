@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lrmatrix.findings import address_changes, findings, misdirected_responses
+from lrmatrix.evidence.findings import address_changes, findings, misdirected_responses
 
 DOWN, UP = 2.0, 7.0
 

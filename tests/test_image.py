@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from lrmatrix import image
 from lrmatrix.errors import EnvironmentProblem
+from lrmatrix.workload import image
 
 
 def policy(*available: str, missing: tuple[str, ...] = ()) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, engine_ready
-from lrmatrix.cli import cell_argv
+from lrmatrix.cli.main import cell_argv
 from lrmatrix.errors import INTERRUPTED
 
 pytestmark = [

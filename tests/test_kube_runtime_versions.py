@@ -7,11 +7,11 @@ import copy
 import json
 from pathlib import Path
 
-from lrmatrix import results
-from lrmatrix.cli import main
-from lrmatrix.compare import compare
+from lrmatrix.cli.main import main
+from lrmatrix.report.compare import compare
 from lrmatrix.report.rows import build_rows
 from lrmatrix.report.table import table_cells
+from lrmatrix.results import files as results
 
 DATA = Path(__file__).parent / "data"
 

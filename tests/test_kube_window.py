@@ -17,7 +17,7 @@ import pytest
 
 from lrmatrix.errors import BadInput
 from lrmatrix.kube import upstream
-from lrmatrix.matrix import Matrix, find_matrix_dir, parse_matrix
+from lrmatrix.matrix.cells import Matrix, find_matrix_dir, parse_matrix
 
 FILE = find_matrix_dir() / "matrix.toml"
 DATA = tomllib.loads(FILE.read_text())
@@ -127,7 +127,7 @@ def test_accept_eviction_must_be_a_boolean():
 
 
 def test_the_plan_of_an_accepting_cell_says_so():
-    from lrmatrix.kube.actions import KubeOutage
+    from lrmatrix.run.actions.kube import KubeOutage
 
     cell = load(on_platform("k8s128", 360.0, accept=True)).cell("k8s128-liverestore")
     assert "eviction accepted" in KubeOutage().describe(cell)

@@ -16,10 +16,10 @@ import pytest
 from _pytest._io import TerminalWriter
 
 from conftest import ROOT, engine_ready
-from lrmatrix.drivers.engine import EngineNode
-from lrmatrix.live import LiveLine, line
-from lrmatrix.matrix import load_matrix
-from lrmatrix.scenario import Scenario
+from lrmatrix.drivers.engine.node import EngineNode
+from lrmatrix.matrix.cells import load_matrix
+from lrmatrix.report.live import LiveLine, line
+from lrmatrix.run.runner import Scenario
 
 CELL = "engine-liverestore"
 

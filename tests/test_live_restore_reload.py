@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, engine_ready, node_with_a_container
-from lrmatrix import daemon_config
-from lrmatrix.drivers.engine import EngineNode
-from lrmatrix.matrix import load_matrix
-from lrmatrix.scenario import Scenario
+from lrmatrix.drivers.engine.node import EngineNode
+from lrmatrix.matrix.cells import load_matrix
+from lrmatrix.modules import daemon_json as daemon_config
+from lrmatrix.run.runner import Scenario
 
 pytestmark = [
     pytest.mark.integration,
@@ -63,7 +63,7 @@ def test_scenario_restarts_when_a_reload_does_not_change_it(monkeypatch):
     with node_with_a_container("engine-liverestore") as (node, _cid):
         dockerd = node.daemon_pid()
         monkeypatch.setattr(node, "reload_daemon", lambda: None)  # a daemon that ignores SIGHUP
-        monkeypatch.setattr("lrmatrix.scenario.RELOAD_POLLS", 3)
+        monkeypatch.setattr("lrmatrix.run.runner.RELOAD_POLLS", 3)
         scenario = Scenario(node.cell, node, Path("/nonexistent"))
         scenario.configure_live_restore()
         assert scenario.effective is True

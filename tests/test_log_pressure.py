@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from conftest import engine_ready
-from lrmatrix import image, log_pressure, stdout_pipes
 from lrmatrix.drivers.engine_live import turn_on_live_restore
+from lrmatrix.evidence import log_pressure, stdout_pipes
+from lrmatrix.workload import image
 from test_engine_faults import engine_node, env  # noqa: F401 - env is the shared fixture
 
 LINE = 100

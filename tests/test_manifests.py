@@ -12,8 +12,8 @@ kubernetes_validate = pytest.importorskip("kubernetes_validate")
 pytest.importorskip("yaml")
 
 from lrmatrix.kube.workload import CHANGE, DEPLOYMENT, MANIFEST, NODE_PORT, load_manifest  # noqa: E402
-from lrmatrix.matrix import load_matrix  # noqa: E402
-from lrmatrix.workload import ENDPOINTS, INDEX_HTML, UPDATED_ENDPOINTS, nginx_conf  # noqa: E402
+from lrmatrix.matrix.cells import load_matrix  # noqa: E402
+from lrmatrix.workload.containers import ENDPOINTS, INDEX_HTML, UPDATED_ENDPOINTS, nginx_conf  # noqa: E402
 
 VERSIONS = sorted({c.kubernetes for c in load_matrix().cells if c.kubernetes})
 FILES = (MANIFEST, CHANGE)

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 
 from lrmatrix.errors import BadInput
-from lrmatrix.matrix import CELL_NAME, load_matrix, parse_matrix
+from lrmatrix.matrix.cells import CELL_NAME, load_matrix, parse_matrix
 
 BASE = {
-    "schema": "lrmatrix.matrix/1",
+    "schema": "lrmatrix.matrix.cells/1",
     "timings": {"outage_window_s": 5},
     "axes": {"platform": ["engine"], "variant": ["liverestore", "noliverestore"]},
     "platforms": {"engine": {"driver": "engine", "daemon_json": {"log-driver": "json-file"}}},

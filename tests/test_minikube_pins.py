@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lrmatrix.matrix import find_matrix_dir
+from lrmatrix.matrix.cells import find_matrix_dir
 
 MATRIX = find_matrix_dir()
 
@@ -101,9 +101,9 @@ def test_the_list_file_is_found_from_the_matrix_folder():
 
 
 def test_ci_installs_the_release_the_pins_are_checked_against():
-    from lrmatrix import ci_workflows
+    from lrmatrix.cli import ci_workflows
     from lrmatrix.kube import upstream
-    from lrmatrix.matrix import load_matrix
+    from lrmatrix.matrix.cells import load_matrix
 
     release = matrix_data()["minikube"]["release"]
     assert release == upstream.MINIKUBE

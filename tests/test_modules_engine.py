@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import engine_ready, node_with_a_container
-from lrmatrix.drivers.engine import EngineDockerd, EngineNode, EngineProcesses
+from lrmatrix.drivers.engine.node import EngineDockerd, EngineNode, EngineProcesses
 from lrmatrix.errors import NodeError
 from lrmatrix.modules.dockerd import Dockerd
 from lrmatrix.modules.processes import Processes

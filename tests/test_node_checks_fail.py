@@ -25,9 +25,9 @@ import pytest
 import testinfra.host
 
 from conftest import engine_ready
-from lrmatrix.probe import Probe, Target
-from lrmatrix.scenario import Scenario
-from lrmatrix.verdict import Verdict
+from lrmatrix.evidence.probe import Probe, Target
+from lrmatrix.evidence.verdict import Verdict
+from lrmatrix.run.runner import Scenario
 from test_evidence_engine import scenario_on_engine
 
 pytestmark = [

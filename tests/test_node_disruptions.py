@@ -8,12 +8,12 @@ from __future__ import annotations
 import pytest
 
 from conftest import ROOT
-from lrmatrix.cli import main
+from lrmatrix.cli.main import main
 from lrmatrix.drivers.base import UnitMessage
-from lrmatrix.matrix import load_matrix
-from lrmatrix.package_upgrade import Step, Upgrade
-from lrmatrix.sequence import kind, sequence_for
-from lrmatrix.watch import ProcessTimeline
+from lrmatrix.evidence.watchers import ProcessTimeline
+from lrmatrix.matrix.cells import load_matrix
+from lrmatrix.run.actions.package_upgrade import Step, Upgrade
+from lrmatrix.run.sequence import kind, sequence_for
 
 T0 = WALL0 = 100.0
 

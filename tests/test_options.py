@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from lrmatrix import options
-from lrmatrix.cli import parser
+from lrmatrix.cli.main import parser
 
 FLAGS = [o.flag for o in options.CELL_OPTIONS]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from lrmatrix.other_containers import OtherContainer, OtherContainers
+from lrmatrix.evidence.other_containers import OtherContainer, OtherContainers
 
 PLAIN = OtherContainer("a" * 64, "own-plain", "running", 101, "2026-01-01T00:00:00Z", "no")
 ALWAYS = OtherContainer("b" * 64, "own-always", "running", 102, "2026-01-01T00:00:01Z", "always")

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from lrmatrix import cli_plan, plan
-from lrmatrix.actions import Kill, Stop, Upgrade
-from lrmatrix.matrix import load_matrix
-from lrmatrix.sequence import PHASES, sequence_for
+from lrmatrix.cli import plan as cli_plan
+from lrmatrix.matrix.cells import load_matrix
+from lrmatrix.run import plan
+from lrmatrix.run.actions.docker import Kill, Stop, Upgrade
+from lrmatrix.run.sequence import PHASES, sequence_for
 
 CELLS = load_matrix().cells
 SRC = Path(__file__).resolve().parents[1] / "src" / "lrmatrix"

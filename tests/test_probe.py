@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from lrmatrix.probe import (
+from lrmatrix.evidence.probe import (
     Probe,
     Sample,
     Target,

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from lrmatrix.deadline import poll
-from lrmatrix.procfs import Stat, parse_stat, parse_stats
+from lrmatrix.modules.procfs import Stat, parse_stat, parse_stats
 
 
 def test_reads_this_process() -> None:

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from lrmatrix import results
-from lrmatrix.cli import main
+from lrmatrix.cli.main import main
 from lrmatrix.report import html, markdown, terminal, timeline
 from lrmatrix.report.rows import build_rows
 from lrmatrix.report.svg import stack
 from lrmatrix.report.table import table_cells
+from lrmatrix.results import files as results
 
 DATA = Path(__file__).parent / "data"
 CELLS = ("engine-liverestore", "engine-noliverestore")

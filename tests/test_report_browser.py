@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lrmatrix.cli import main
+from lrmatrix.cli.main import main
 
 pytestmark = pytest.mark.browser
 DATA = Path(__file__).parent / "data"
@@ -98,7 +98,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_page_renders_with_a_row_per_cell_and_a_chart_per_result(report, tmp_path):
-    from lrmatrix.matrix import load_matrix
+    from lrmatrix.matrix.cells import load_matrix
 
     proc = chromium(tmp_path / "profile", "--dump-dom", report.as_uri())
     assert proc.returncode == 0, proc.stderr[-2000:]

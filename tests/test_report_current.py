@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lrmatrix import results
-from lrmatrix.cli import main
+from lrmatrix.cli.main import main
+from lrmatrix.results import files as results
 
 RUN_C = Path(__file__).parent / "data" / "run-c"
 CELLS = sorted(p.stem for p in RUN_C.glob("*.json"))

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from lrmatrix import results
-from lrmatrix.cli import main
+from lrmatrix.cli.main import main
 from lrmatrix.errors import BadInput
+from lrmatrix.results import files as results
 
 RUN_A = Path(__file__).parent / "data" / "run-a"
 GOOD = json.loads((RUN_A / "engine-liverestore.json").read_text())
@@ -220,7 +220,7 @@ def test_a_folder_named_like_the_result_is_refused_before_the_run(tmp_path):
 def test_other_lrmatrix_documents_in_a_results_folder_are_skipped(tmp_path):
     write(tmp_path, GOOD)
     write(tmp_path, {"schema": "lrmatrix.ssh-changes/1", "cell": "engine-liverestore"}, "x.changes.json")
-    write(tmp_path, {"schema": "lrmatrix.compare/1"}, "compare.json")
+    write(tmp_path, {"schema": "lrmatrix.report.compare/1"}, "compare.json")
     assert [r["cell"] for r in results.load_many([tmp_path])] == ["engine-liverestore"]
 
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from lrmatrix.matrix import load_matrix
+from lrmatrix.matrix.cells import load_matrix
 
 EXTRA_CELL = """
 [cells.engine-liverestore-mine]
@@ -94,7 +94,7 @@ def test_cell_labels(root_dir, label):
 def test_a_broken_matrix_stops_tox_with_one_line(root_dir, tmp_path):
     matrix = tmp_path / "matrix"
     matrix.mkdir()
-    (matrix / "matrix.toml").write_text('schema = "lrmatrix.matrix/0"\n')
+    (matrix / "matrix.toml").write_text('schema = "lrmatrix.matrix.cells/0"\n')
     res = tox(root_dir, "list", matrix=matrix)
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import testinfra.host
 
-from lrmatrix import shell_session
 from lrmatrix.command import CmdResult
-from lrmatrix.drivers.engine import NetnsTransport
+from lrmatrix.drivers.engine.node import NetnsTransport
+from lrmatrix.drivers.ssh import shell_session
+from lrmatrix.drivers.transport import read_files
 from lrmatrix.errors import NodeError
-from lrmatrix.transport import read_files
 
 OWN_NETNS = "/proc/self/ns/net"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lrmatrix.probe import PathRecord, Sample, Target
-from lrmatrix.verdict import Disruption, Verdict
-from lrmatrix.verdict import decide as decide_on_record
+from lrmatrix.evidence.probe import PathRecord, Sample, Target
+from lrmatrix.evidence.verdict import Disruption, Verdict
+from lrmatrix.evidence.verdict import decide as decide_on_record
 
 
 def decide(expected: str, samples: list[Sample], d: Disruption, interval: float = 0.1, **record) -> Verdict:
@@ -242,7 +242,7 @@ def test_a_short_window_may_miss_one_request_not_two(kept, observed):
 
 
 def test_the_slack_never_covers_a_container_that_was_not_asked():
-    from lrmatrix.coverage import coverage
+    from lrmatrix.evidence.coverage import coverage
 
     targets = [Target("http://c1:80/", "x"), Target("http://c2:80/", "x")]
     only_c1 = [Sample(1.0 + i * 0.1, 0, "http://c1:80/", True, 200, 1.0) for i in range(2)]

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from lrmatrix.cli import main
+from lrmatrix.cli.main import main
 
 sys.exit(main())

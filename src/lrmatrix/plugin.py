@@ -20,13 +20,14 @@ from typing import Any
 
 import pytest
 
-from lrmatrix import options, preflight, results
+from lrmatrix import options, preflight
 from lrmatrix.drivers import NodeSpec, make_node
 from lrmatrix.errors import INTERRUPTED, BadInput, LrmatrixError, NodeError
-from lrmatrix.live import LiveLine
-from lrmatrix.matrix import load_matrix
+from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.process import become_subreaper, reap_orphans
-from lrmatrix.scenario import PHASES, Scenario
+from lrmatrix.report.live import LiveLine
+from lrmatrix.results import files as results
+from lrmatrix.run.runner import PHASES, Scenario
 
 KEY = pytest.StashKey[Scenario]()
 RESULT_KEY = pytest.StashKey[Path]()

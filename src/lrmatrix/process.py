@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lrmatrix.deadline import poll
-from lrmatrix.procfs import parse_stat
+from lrmatrix.modules.procfs import parse_stat
 
 PR_SET_CHILD_SUBREAPER = 36
 

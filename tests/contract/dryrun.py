@@ -18,14 +18,14 @@ from typing import Any
 from contract.recording import RecordingRunner
 from contract.sim import NO_ANSWER, NODE_IP, SimCluster
 from lrmatrix.drivers.base import CmdResult
-from lrmatrix.drivers.minikube import MinikubeNode, MinikubeSettings
+from lrmatrix.drivers.minikube.node import MinikubeNode, MinikubeSettings
 from lrmatrix.errors import BadInput
+from lrmatrix.evidence.probe import Target
 from lrmatrix.kube import upstream
 from lrmatrix.kube.api import Kube
 from lrmatrix.kube.runner import ApiReply, Call
-from lrmatrix.matrix import Cell
-from lrmatrix.probe import Target
-from lrmatrix.scenario import PHASES, Scenario
+from lrmatrix.matrix.cells import Cell
+from lrmatrix.run.runner import PHASES, Scenario
 
 #: when the fake kubelet reports NotReady after the stop (a real node: a few s to ~100 s)
 NOT_READY_AFTER_S = 75.0

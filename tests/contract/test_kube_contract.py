@@ -24,7 +24,7 @@ from lrmatrix.kube.probe_pod import NAME, ProbePod, Sighting
 from lrmatrix.kube.runner import RealRunner
 from lrmatrix.kube.steps import KubeCell, outage_pod_finding
 from lrmatrix.kube.workload import CHANGE, RESTARTED_AT, KubeWorkload, PodState, load_manifest
-from lrmatrix.matrix import load_matrix
+from lrmatrix.matrix.cells import load_matrix
 
 pytestmark = pytest.mark.contract
 NS = "lrm-k8s128-liverestore"

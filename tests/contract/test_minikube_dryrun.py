@@ -12,7 +12,7 @@ from contract import dryrun
 from contract.sim import SimCluster
 from lrmatrix.kube import upstream
 from lrmatrix.kube.runner import Call
-from lrmatrix.matrix import load_matrix
+from lrmatrix.matrix.cells import load_matrix
 
 K8S_CELLS = [c for c in load_matrix().cells if c.driver == "minikube"]
 
@@ -192,7 +192,7 @@ def test_teardown_restores_daemon_json_then_keeps_or_deletes_the_profile():
 # --- the minikube driver's own checks, through the same recording runner -------------------
 from contract.recording import RecordingRunner  # noqa: E402
 from lrmatrix.drivers import NodeSpec  # noqa: E402
-from lrmatrix.drivers.minikube import MinikubeNode, MinikubeSettings  # noqa: E402
+from lrmatrix.drivers.minikube.node import MinikubeNode, MinikubeSettings  # noqa: E402
 from lrmatrix.errors import BadInput, EnvironmentProblem, NodeError  # noqa: E402
 from lrmatrix.kube.api import Kube  # noqa: E402
 
@@ -352,7 +352,7 @@ def test_the_modelled_start_limit_does_refuse_a_fourth_start():
 def test_a_restart_is_the_fallback_when_a_reload_changes_nothing(monkeypatch):
     """A unit whose reload does not reach dockerd: the scenario restarts, with the start
     limit reset and a wait for the control plane before the workload is deployed."""
-    monkeypatch.setattr("lrmatrix.scenario.RELOAD_POLL_S", 0.0)
+    monkeypatch.setattr("lrmatrix.run.runner.RELOAD_POLL_S", 0.0)
     cell = load_matrix().cell("k8s128-liverestore")
     responder = Scripted(cell, {"minikube -p lrm-k8s128 ssh -- sudo systemctl reload": ("", 0)})
     runner = RecordingRunner(responder)
@@ -397,7 +397,7 @@ def test_a_kept_profile_whose_reload_fails_is_reported_not_restarted():
     ],
 )
 def test_the_node_path_needs_a_linux_host_with_the_docker_driver(driver, system, release, refused):
-    from lrmatrix.drivers.minikube import refuse_unreachable_node
+    from lrmatrix.drivers.minikube.node import refuse_unreachable_node
 
     if refused is None:
         refuse_unreachable_node(driver, system, release)

@@ -19,9 +19,9 @@ import pytest
 import testinfra.host
 
 from contract.test_minikube_dryrun import node_with
-from lrmatrix.drivers.minikube import MinikubeNode, MinikubeSettings
+from lrmatrix.drivers.minikube.node import MinikubeNode, MinikubeSettings
 from lrmatrix.kube.runner import RealRunner
-from lrmatrix.matrix import load_matrix
+from lrmatrix.matrix.cells import load_matrix
 
 FAKE_MINIKUBE = """#!/bin/sh
 # FAKE minikube (tests only): `minikube -p PROFILE ssh -- WORDS...` runs the words joined by

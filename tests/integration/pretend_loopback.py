@@ -8,7 +8,7 @@ from __future__ import annotations
 import socket
 import types
 
-from lrmatrix.drivers import ssh
+from lrmatrix.drivers.ssh import node as ssh
 
 
 def _loopback(host: str, port: int, *args: object, **kwargs: object) -> list[tuple[object, ...]]:

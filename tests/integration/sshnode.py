@@ -31,12 +31,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Self
 
 from conftest import engine_ready
-from lrmatrix.drivers import NodeSpec, engine_net
-from lrmatrix.matrix import load_matrix
+from lrmatrix.drivers import NodeSpec
+from lrmatrix.drivers.engine import net as engine_net
+from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.process import run
 
 if TYPE_CHECKING:
-    from lrmatrix.drivers.ssh import SshNode
+    from lrmatrix.drivers.ssh.node import SshNode
 
 DAEMON_JSON = "/etc/docker/daemon.json"
 # an administrator's file, not in lrmatrix's own layout: a re-render would not be byte-identical;
@@ -133,7 +134,7 @@ def keygen(path: Path, comment: str) -> str:
 
 def driver(node: StagingNode, cell: str = "engine-liverestore", **options: str) -> SshNode:
     """The driver under test, pointed at the staging node with its key and known_hosts."""
-    from lrmatrix.drivers.ssh import SshNode  # needs paramiko, which test modules check first
+    from lrmatrix.drivers.ssh.node import SshNode  # needs paramiko, which test modules check first
 
     options = {"known_hosts": str(node.known_hosts), "identity": str(node.key), **options}
     return SshNode(

@@ -36,8 +36,8 @@ from pathlib import Path
 from sshnode import StagingNode
 
 from conftest import engine_ready
-from lrmatrix import engines
 from lrmatrix.errors import EnvironmentProblem
+from lrmatrix.matrix import engines
 from lrmatrix.process import run
 
 PACKAGES = (

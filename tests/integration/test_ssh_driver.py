@@ -23,16 +23,16 @@ import testinfra.host
 from sshnode import DAEMON_JSON, NO_DOCKER_PORT, SEEDED, StagingNode, SysvNode, driver
 
 from conftest import ROOT
-from lrmatrix import image
-from lrmatrix.cli import cell_argv
+from lrmatrix.cli.main import cell_argv
 from lrmatrix.drivers import NodeSpec
 from lrmatrix.errors import BadInput, EnvironmentProblem, NodeError
-from lrmatrix.matrix import load_matrix
-from lrmatrix.verdict import Verdict, with_caveat
-from lrmatrix.workload import LABEL, NAME_PREFIX
+from lrmatrix.evidence.verdict import Verdict, with_caveat
+from lrmatrix.matrix.cells import load_matrix
+from lrmatrix.workload import image
+from lrmatrix.workload.containers import LABEL, NAME_PREFIX
 
 pytest.importorskip("paramiko")
-from lrmatrix.drivers.ssh import SshNode  # needs paramiko
+from lrmatrix.drivers.ssh.node import SshNode  # needs paramiko
 
 integration = pytest.mark.integration
 FLAVOURS: dict[str, tuple[type[StagingNode], str | None]] = {

@@ -21,8 +21,8 @@ import test_ssh_driver as ssh
 from sshnode import DAEMON_JSON, StagingNode, driver
 
 from conftest import ROOT
-from lrmatrix import image
-from lrmatrix.other_containers import CHECK_ID
+from lrmatrix.evidence.other_containers import CHECK_ID
+from lrmatrix.workload import image
 
 pytest.importorskip("paramiko")
 

@@ -21,7 +21,7 @@ from sshnode import Sample, driver
 from systemdnode import SystemdNode, why_not_ready
 
 from conftest import ROOT
-from lrmatrix.cli import cell_argv
+from lrmatrix.cli.main import cell_argv
 from lrmatrix.modules.dockerd import DAEMON_DOWN
 
 pytest.importorskip("paramiko")

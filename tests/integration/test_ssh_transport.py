@@ -15,7 +15,7 @@ from test_ssh_driver import SYSV_ONLY
 from lrmatrix.errors import NodeError
 
 pytest.importorskip("paramiko")
-from lrmatrix.drivers.ssh_transport import MAX_CHANNELS  # needs paramiko
+from lrmatrix.drivers.ssh.transport import MAX_CHANNELS  # needs paramiko
 
 staging, clean = ssh.staging, ssh.clean
 pytestmark = pytest.mark.integration

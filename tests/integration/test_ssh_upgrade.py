@@ -22,7 +22,7 @@ from sshnode import DAEMON_JSON, SEEDED
 from systemdnode import SystemdNode, why_not_ready
 
 from conftest import ROOT
-from lrmatrix.cli import cell_argv
+from lrmatrix.cli.main import cell_argv
 from lrmatrix.deadline import poll
 
 pytest.importorskip("paramiko")

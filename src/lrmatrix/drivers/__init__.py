@@ -13,12 +13,12 @@ from lrmatrix.errors import BadInput
 
 if TYPE_CHECKING:
     from lrmatrix.drivers.base import Node
-    from lrmatrix.matrix import Cell
+    from lrmatrix.matrix.cells import Cell
 
 DRIVERS: dict[str, str] = {
-    "engine": "lrmatrix.drivers.engine:EngineNode",
-    "minikube": "lrmatrix.drivers.minikube:MinikubeNode",
-    "ssh": "lrmatrix.drivers.ssh:SshNode",
+    "engine": "lrmatrix.drivers.engine.node:EngineNode",
+    "minikube": "lrmatrix.drivers.minikube.node:MinikubeNode",
+    "ssh": "lrmatrix.drivers.ssh.node:SshNode",
 }
 
 

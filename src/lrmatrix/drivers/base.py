@@ -14,20 +14,20 @@ from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 from lrmatrix.command import CmdResult
 from lrmatrix.errors import BadInput, NodeError
+from lrmatrix.evidence.probe import Target
 from lrmatrix.modules import NodeHost
 from lrmatrix.modules.dockerd import Dockerd
 from lrmatrix.modules.processes import Processes
-from lrmatrix.probe import Target
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from testinfra.backend.base import BaseBackend
 
-    from lrmatrix.engines import Engine
-    from lrmatrix.matrix import Cell
-    from lrmatrix.other_containers import OtherContainers
-    from lrmatrix.transport import Transport
+    from lrmatrix.drivers.transport import Transport
+    from lrmatrix.evidence.other_containers import OtherContainers
+    from lrmatrix.matrix.cells import Cell
+    from lrmatrix.matrix.engines import Engine
 
 
 class UnitMessage(NamedTuple):

@@ -6,11 +6,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from lrmatrix import daemon_config, image
 from lrmatrix.drivers.base import Node
-from lrmatrix.drivers.engine import EngineNode
-from lrmatrix.matrix import load_matrix
+from lrmatrix.drivers.engine.node import EngineNode
+from lrmatrix.matrix.cells import load_matrix
+from lrmatrix.modules import daemon_json as daemon_config
 from lrmatrix.process import become_subreaper
+from lrmatrix.workload import image
 
 
 def turn_on_live_restore(node: Node) -> None:

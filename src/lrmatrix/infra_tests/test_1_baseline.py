@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lrmatrix import daemon_config
+from lrmatrix.modules import daemon_json as daemon_config
 
 pytestmark = pytest.mark.phase("baseline")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lrmatrix.probe import Target, wait_until_ok
-from lrmatrix.workload import ACCESS_LOGS, UPDATED_ENDPOINTS
+from lrmatrix.evidence.probe import Target, wait_until_ok
+from lrmatrix.workload.containers import ACCESS_LOGS, UPDATED_ENDPOINTS
 
 pytestmark = pytest.mark.phase("change")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lrmatrix import log_pressure
+from lrmatrix.evidence import log_pressure
 
 
 @pytest.mark.phase("teardown")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from lrmatrix.engines import upstream
+from lrmatrix.matrix.engines import upstream
 
 
 @pytest.mark.phase("after")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from lrmatrix.evidence.probe import Target, wait_until_ok
 from lrmatrix.kube.probe_pod import SHOWS_OUTAGE
-from lrmatrix.probe import Target, wait_until_ok
-from lrmatrix.workload import UPDATED_ENDPOINTS
+from lrmatrix.workload.containers import UPDATED_ENDPOINTS
 
 
 @pytest.fixture(scope="session")

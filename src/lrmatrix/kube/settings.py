@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lrmatrix.errors import BadInput
-from lrmatrix.matrix import find_matrix_dir
+from lrmatrix.matrix.cells import find_matrix_dir
 
 
 def matrix_table(name: str, folder: Path | None = None) -> dict[str, Any]:

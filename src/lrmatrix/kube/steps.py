@@ -21,7 +21,7 @@ from lrmatrix.kube.node import NodeTimeline
 from lrmatrix.kube.probe_pod import ProbePod, Sighting
 from lrmatrix.kube.settings import KubeSettings
 from lrmatrix.kube.workload import KubeWorkload, PodState
-from lrmatrix.matrix import Cell
+from lrmatrix.matrix.cells import Cell
 
 IMAGE = "nginx:alpine"
 

@@ -15,7 +15,7 @@ from lrmatrix.command import CmdResult
 from lrmatrix.deadline import REAL, Clock, poll
 from lrmatrix.errors import NodeError
 from lrmatrix.modules import Module
-from lrmatrix.procfs import listening_unix_socket
+from lrmatrix.modules.procfs import listening_unix_socket
 
 #: what the docker CLI says when no daemon answers on its socket
 DAEMON_DOWN = "Cannot connect to the Docker daemon"

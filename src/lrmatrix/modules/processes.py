@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from lrmatrix.errors import NodeError
 from lrmatrix.modules import Module
-from lrmatrix.procfs import parse_stat, parse_stats
+from lrmatrix.modules.procfs import parse_stat, parse_stats
 
 #: the last line of a process scan that ran to its end
 SCANNED = "lrm-scan-done"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from lrmatrix.compare import Comparison, Pair
+from lrmatrix.report.compare import Comparison, Pair
 from lrmatrix.report.markdown import md
 
 MARK = {"regression": "!", "improvement": "+", "info": "~"}

@@ -1,0 +1,197 @@
+"""``lrmatrix``: list cells, run them, report and recover. Exit 0 ok, 1 behaviour differs from
+expectation, 2 bad input or environment (one line on stderr first)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from lrmatrix import __version__, options, preflight
+from lrmatrix.cli import plan as cli_plan
+from lrmatrix.cli import report as cli_report
+from lrmatrix.drivers import NodeSpec
+from lrmatrix.errors import INTERRUPTED, BadInput, LrmatrixError
+from lrmatrix.matrix.cells import Cell, Matrix, load_matrix
+from lrmatrix.options import cell_argv
+from lrmatrix.report import rows as report_rows
+from lrmatrix.results import files as results
+
+
+def cmd_cells(args: argparse.Namespace) -> int:
+    matrix = load_matrix()
+    if args.format == "json":
+        print(json.dumps([_cell_dict(c) for c in matrix.cells], indent=2))
+        return 0
+    width = max(len(n) for n in matrix.names())
+    for c in matrix.cells:
+        lr = "on " if c.live_restore else "off"
+        print(
+            f"{c.name:<{width}}  driver={c.driver:<8} live-restore={lr} expect={c.expect:<8} {c.description}"
+        )
+    return 0
+
+
+def _cell_dict(c: Cell) -> dict[str, object]:
+    return dataclasses.asdict(c)  # nested too: timings, engines
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    matrix = load_matrix()
+    cells = [matrix.cell(name) for name in args.cells]  # all validated before anything runs
+    out = Path(args.results_dir).resolve()
+    preflight.writable_folder(out, "--results-dir", "pass a folder you can write to")
+    passthrough = options.passthrough(vars(args), skip=("--results-dir",))
+    started = time.time()
+    codes = []
+    for cell in cells:
+        print(f"== {cell.name}: expect {cell.expect}", flush=True)
+        junit = f"--junitxml={out / (cell.name + '.xml')}"
+        codes.append(_run_child(cell_argv(cell.name, out, junit, "-q", *passthrough), matrix.source.parent))
+        if codes[-1] not in (0, 1):
+            break
+    # only this run's results: a cell that stopped before writing must not show an old file
+    found = [p for c in cells if (p := out / f"{c.name}.json").exists() and p.stat().st_mtime >= started]
+    if found:  # a cell refused before it began (exit 2) has said why; no table of nothing
+        rows = report_rows.build_rows([results.load(p) for p in found], [(c.name, c.expect) for c in cells])
+        print()
+        print(cli_report.table_text(rows, args))
+    if INTERRUPTED in codes:  # the cell tore its node down; its result says where it stopped
+        return INTERRUPTED
+    if any(code not in (0, 1) for code in codes):
+        return 2
+    return 1 if any(codes) else 0
+
+
+def _run_child(argv: list[str], matrix_dir: Path) -> int:
+    """Run one cell on the very matrix this command validated; on Ctrl-C/SIGTERM let the child
+    tear its node down before we exit."""
+    child = subprocess.Popen(argv, env={**os.environ, "LRMATRIX_MATRIX": str(matrix_dir)})
+    previous = signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
+    try:
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:  # the child got the same SIGINT from the terminal
+                continue
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    """Undo what a killed run left: engine nodes on this machine, or with --node an SSH node's
+    daemon.json, containers and records (from the record the driver keeps on the node)."""
+    matrix = load_matrix()
+    if args.node:
+        return _recover_ssh(matrix, args)
+    from lrmatrix.drivers.engine.node import EngineNode
+
+    engine_cells = [c for c in matrix.cells if c.driver == "engine"]
+    if not engine_cells:
+        return 0
+    nodes = EngineNode.leftovers(engine_cells[0])
+    if nodes:
+        EngineNode(engine_cells[0]).sanity_checks()
+    for node in nodes:
+        print(f"removing leftover engine node {node.name}")
+        node.destroy()
+        residue = node.residue()
+        node.release()
+        if _report_residue(residue):
+            return 1
+    if not nodes:
+        print("nothing to recover")
+    return 0
+
+
+def _recover_ssh(matrix: Matrix, args: argparse.Namespace) -> int:
+    from lrmatrix.drivers.ssh.node import SshNode
+    from lrmatrix.run.actions.package_upgrade import still_running
+
+    spec = NodeSpec.parse(args.node, {"allow_disruption": "true" if args.allow_disruption else "false"})
+    if spec.scheme != "ssh":
+        raise BadInput(f"recover --node takes an ssh:// node, not {spec.scheme}://")
+    if not args.allow_disruption:
+        raise BadInput("recovering an existing node restarts its dockerd; pass --allow-disruption")
+    names = SshNode(matrix.cells[0], spec).leftover_runs()
+    for name in names:
+        node = SshNode(matrix.cell(name), spec)
+        owner = node.live_harness()
+        if owner:
+            raise BadInput(f"the {name} run on {args.node} is still in progress ({owner}); let it finish")
+        running = still_running(node, node.work_dir)
+        if running:
+            raise BadInput(
+                f"the {name} run's upgrade command `{running[0][:80]}` still runs on {args.node}; "
+                "recover once it has ended (a package manager stopped half-way breaks the node)"
+            )
+        print(f"undoing the unfinished {name} run on {args.node}, started by {node.recorded_by()}")
+        node.destroy()
+        others = node.other_containers()  # the node's own containers, from the record
+        for line in others.summary() if others is not None else []:
+            print(f"  {line}")
+        if _report_residue(node.residue()) or (others is not None and others.not_back()):
+            return 1
+    if not names:
+        print(f"nothing to recover on {args.node}")
+    return 0
+
+
+def _report_residue(residue: list[str]) -> bool:
+    if residue:
+        print(f"  could not remove: {'; '.join(residue)}", file=sys.stderr)
+    return bool(residue)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "cells": cmd_cells,
+    "run": cmd_run,
+    "recover": cmd_recover,
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lrmatrix", description=__doc__)
+    p.add_argument("--version", action="version", version=f"lrmatrix {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    cells = sub.add_parser("cells", help="list the matrix's cells")
+    cells.add_argument("--format", choices=("text", "json"), default="text")
+    run = sub.add_parser("run", help="run cells (the node checks with --cell ...) and print the table")
+    run.add_argument("cells", nargs="+", metavar="CELL")
+    options.add_all(run.add_argument)
+    cli_report.add_wide(run)
+    cli_report.register(sub)
+    cli_plan.register(sub)
+    rec = sub.add_parser(
+        "recover", help="undo what a killed run left (engine nodes here, or --node ssh://...)"
+    )
+    rec.add_argument("--node", default=None, help="an ssh:// node whose unfinished runs to undo")
+    rec.add_argument("--allow-disruption", action="store_true", help="required with --node: restarts dockerd")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        handler = COMMANDS.get(args.command) or args.func
+        return int(handler(args))
+    except LrmatrixError as exc:
+        print(f"lrmatrix: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("lrmatrix: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

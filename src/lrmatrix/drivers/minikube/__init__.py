@@ -1,0 +1,1 @@
+"""The minikube driver: one profile per Kubernetes version, Docker runtime."""

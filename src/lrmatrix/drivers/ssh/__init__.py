@@ -1,0 +1,1 @@
+"""The ssh driver: an existing Docker host reached with paramiko."""

@@ -1,0 +1,1 @@
+"""What a run observes and how it is judged: probe, coverage, serving, watchers, verdict."""

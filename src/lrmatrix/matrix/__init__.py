@@ -1,0 +1,1 @@
+"""The matrix as data: cells, their schema, and the engines they name."""

@@ -1,0 +1,357 @@
+"""The matrix as data: axes, cells, expectations and timings, loaded from ``matrix/``.
+
+Everything that differs between cells lives in ``matrix/matrix.toml`` so that adding a
+cell is a data change, and ``tox.ini`` can be checked against it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, get_args
+
+from lrmatrix.errors import BadInput
+from lrmatrix.kube import upstream
+from lrmatrix.matrix import schema
+from lrmatrix.matrix.engines import MACHINE, MACHINE_ENGINE, Engine
+from lrmatrix.results import documents
+
+#: in an upgrade command: the folder on the node where the harness staged engine_after's .debs
+STAGED_DEBS = "{debs}"
+CELL_NAME = re.compile(r"^(engine\d*|k8s\d{3})-(liverestore|noliverestore)(-[a-z0-9]+)*$")
+Verdict = schema.Expectation
+VERDICTS: tuple[str, ...] = get_args(schema.Expectation)
+STOP_SIGNALS: tuple[str, ...] = get_args(schema.StopSignal)
+MATRIX_SCHEMA = schema.MATRIX_SCHEMA
+#: a matrix of every Kubernetes minor and engine is tens of kB
+MAX_MATRIX_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Scenario timings in seconds; floats so sub-second probe intervals are exact. Their
+    ranges are in ``matrix_schema.TimingsTable``."""
+
+    outage_window_s: float = 5.0
+    probe_interval_s: float = 0.05
+    probe_timeout_s: float = 0.5
+    ready_timeout_s: float = 30.0
+    recover_timeout_s: float = 30.0
+    stop_timeout_s: float = 20.0
+    upgrade_timeout_s: float = 900.0
+
+    def overridden(self, table: schema.TimingsTable) -> Timings:
+        return replace(self, **table.overrides())
+
+
+@dataclass(frozen=True)
+class Load:
+    """Requests per second on the node path, to ``path`` padded by ``pad_bytes`` of query."""
+
+    rate_per_s: float
+    path: str = "/"
+    pad_bytes: int = 0
+
+    @property
+    def request_path(self) -> str:
+        return self.path + (f"?pad={'x' * self.pad_bytes}" if self.pad_bytes else "")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the matrix; ``name`` is also its tox env name and result file name."""
+
+    name: str
+    platform: str
+    variant: str
+    driver: str
+    live_restore: bool
+    expect: Verdict
+    timings: Timings
+    stop_signal: str = "SIGTERM"
+    kubernetes: str | None = None
+    daemon_json: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    #: expectations for access paths other than ``node`` (only cells that exist to prove one)
+    expect_paths: dict[str, str] = field(default_factory=dict)
+    load: Load | None = None
+    access_log: str = "stdout"
+    expect_stall: bool = False
+    #: the Docker engine the node starts with; ``engine_after`` the one started after the
+    #: outage window on the same data-root (upgrade and downgrade cells), None: the same
+    engine: Engine = MACHINE_ENGINE
+    engine_after: Engine | None = None
+    #: a package-upgrade cell: these commands, run on the node one after another, are the
+    #: disruption (``{debs}``: where the harness staged ``engine_after``'s packages)
+    upgrade_command: tuple[str, ...] = ()
+    #: a crash the node's service manager answers by starting dockerd again, measured
+    respawn: bool = False
+    #: Kubernetes: the window may reach the not-ready taint's toleration (pods may be evicted)
+    accept_eviction: bool = False
+
+    @property
+    def held_down(self) -> bool:
+        """The harness holds the daemon down for a window (not: an upgrade's or a service
+        manager's own restart is the disruption)."""
+        return not (self.upgrade_command or self.respawn)
+
+    @property
+    def needs_node(self) -> bool:
+        """It runs only on a node of yours (``--node ssh://…``): a package upgrade, a respawn."""
+        return bool(self.upgrade_command) or self.respawn
+
+    @property
+    def next_engine(self) -> Engine:
+        """The engine that comes up when the outage window ends."""
+        return self.engine_after or self.engine
+
+    @property
+    def extras(self) -> tuple[str, ...]:
+        """Name parts after platform and variant (e.g. ``noproxy``)."""
+        return tuple(self.name.split("-")[2:])
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """All cells, in a stable order: by platform (axis order); within one, generated cells in
+    variant order, then its extra cells."""
+
+    cells: tuple[Cell, ...]
+    axes: dict[str, tuple[str, ...]]
+    source: Path
+    engines: dict[str, Engine] = field(default_factory=dict)
+
+    def names(self) -> list[str]:
+        return [c.name for c in self.cells]
+
+    def cell(self, name: str) -> Cell:
+        for c in self.cells:
+            if c.name == name:
+                return c
+        raise BadInput(f"unknown cell {name!r}; valid cells: {', '.join(self.names())}")
+
+
+def find_matrix_dir(start: Path | None = None) -> Path:
+    """Locate ``matrix/``: $LRMATRIX_MATRIX, else the nearest one above the working directory."""
+    env = os.environ.get("LRMATRIX_MATRIX")
+    if env:
+        path = Path(env)
+        if not (path / "matrix.toml").is_file():
+            raise BadInput(f"LRMATRIX_MATRIX={env} has no matrix.toml; point it at the matrix/ folder")
+        return path
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "matrix" / "matrix.toml").is_file():
+            return folder / "matrix"
+    raise BadInput(
+        "no matrix/matrix.toml found here or above; run from the lrmatrix checkout or set LRMATRIX_MATRIX"
+    )
+
+
+def load_matrix(path: Path | None = None) -> Matrix:
+    """Read and validate the matrix; every problem is one line naming the key at fault."""
+    folder = path or find_matrix_dir()
+    file = folder / "matrix.toml"
+    fix = "fix the file or set LRMATRIX_MATRIX"
+    raw = documents.read_regular(file, MAX_MATRIX_BYTES, fix)
+    deep = f"nested too deep (no matrix needs more than {documents.MAX_DEPTH} levels)"
+    try:
+        data = tomllib.loads(raw.decode())
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise BadInput(f"{file}: cannot read the matrix: {exc}; {fix}") from exc
+    except RecursionError:
+        raise BadInput(f"{file}: cannot read the matrix: {deep}; {fix}") from None
+    at = documents.too_deep(data)
+    if at is not None:
+        raise BadInput(f"{file}: cannot read the matrix: {deep}, at {at[:80]}...; {fix}")
+    return parse_matrix(data, file)
+
+
+def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
+    """Cells from a parsed matrix.toml: the schema first (types, ranges, unknown keys), then
+    what only the whole file can say (axes name tables, cell names fit the axes)."""
+    try:
+        doc = schema.validate(data, source)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    where = str(source)
+    base = Timings().overridden(doc.timings)
+    axes = {"platform": tuple(doc.axes.platform), "variant": tuple(doc.axes.variant)}
+    for axis, tables in (("platform", doc.platforms), ("variant", doc.variants)):
+        for name in axes[axis]:
+            if name not in tables:
+                raise BadInput(
+                    f"{where} [axes]: {axis} {name!r} has no [{axis}s.{name}] table; add it or remove "
+                    f"{name!r} from axes.{axis}"
+                )
+    named = [(f"{p}-{v}", p, v, schema.CellTable()) for p, v in itertools.product(*axes.values())]
+    for name, extra in doc.cells.items():
+        match = CELL_NAME.match(name)
+        if not match or not match.group(3):
+            raise BadInput(
+                f"{where} [cells.{name}]: an extra cell is named <platform>-<variant>-<extra>, "
+                "e.g. engine-liverestore-crash; rename the table"
+            )
+        named.append((name, match.group(1), match.group(2), extra))
+    engines = _engines(doc, where)
+    cells = [_make_cell(name, p, v, doc, base, extra, where, engines) for name, p, v, extra in named]
+    unused = sorted(set(doc.platforms) - {c.platform for c in cells})
+    if unused:
+        raise BadInput(
+            f"{where} [platforms.{unused[0]}]: no cell uses this platform; add {unused[0]!r} to "
+            "axes.platform or remove the table"
+        )
+    # extra cells follow the generated cells of their platform, so a platform reads as a block
+    order = list(axes["platform"])
+    cells.sort(key=lambda c: order.index(c.platform) if c.platform in order else len(order))
+    names = [c.name for c in cells]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise BadInput(f"{where} [cells.{dupes[0]}]: this cell is already made by the axes; rename it")
+    return Matrix(cells=tuple(cells), axes=axes, source=source, engines=engines)
+
+
+def _engines(doc: schema.MatrixFile, where: str) -> dict[str, Engine]:
+    """``machine`` (the installed engine) and the ``[engines.<name>]`` tables."""
+    if MACHINE in doc.engines:
+        raise BadInput(f"{where} [engines.{MACHINE}]: {MACHINE!r} is the installed engine; rename the table")
+    pins = {name: t.model_dump(exclude={"description"}, exclude_none=True) for name, t in doc.engines.items()}
+    return {MACHINE: MACHINE_ENGINE, **{name: Engine(name, **p) for name, p in pins.items()}}
+
+
+def _make_cell(
+    name: str,
+    platform: str,
+    variant: str,
+    doc: schema.MatrixFile,
+    base: Timings,
+    extra: schema.CellTable,
+    where: str,
+    engines: dict[str, Engine],
+) -> Cell:
+    if platform not in doc.platforms:
+        raise BadInput(
+            f"{where} [cells.{name}]: platform {platform!r} has no [platforms.{platform}] table; "
+            "add it or rename the cell"
+        )
+    if variant not in doc.variants:
+        raise BadInput(
+            f"{where} [cells.{name}]: variant {variant!r} has no [variants.{variant}] table; "
+            "add it or rename the cell"
+        )
+    plat, var = doc.platforms[platform], doc.variants[variant]
+    daemon_json = {**plat.daemon_json, **extra.daemon_json}
+    if "live-restore" in daemon_json:
+        table = f"cells.{name}" if "live-restore" in extra.daemon_json else f"platforms.{platform}"
+        raise BadInput(
+            f"{where} [{table}.daemon_json]: 'live-restore' is set by the variant; remove it from daemon_json"
+        )
+    chosen = {}
+    named = (
+        (f"platforms.{platform}", "engine", plat.engine),
+        (f"cells.{name}", "engine_after", extra.engine_after),
+    )
+    for table, key, value in named:
+        if value is not None and value not in engines:
+            raise BadInput(
+                f"{where} [{table}]: {key} = {value!r} has no [engines.{value}] table; "
+                f"use one of {', '.join(engines)} or add the table"
+            )
+        chosen[key] = engines[value] if value is not None else None
+    driver = _node_driver(name, plat, extra, where)
+    if extra.access_log == "file" and plat.driver != "engine":
+        raise BadInput(
+            f"{where} [cells.{name}]: access_log = 'file' is for engine cells (the Kubernetes workload's "
+            "log is set in manifests/); remove it"
+        )
+    timings = base.overridden(plat.timings).overridden(extra.timings)
+    accept_eviction = _accept_eviction(name, platform, doc, extra, timings, where)
+    return Cell(
+        name=name,
+        platform=platform,
+        variant=variant,
+        driver=driver,
+        live_restore=var.live_restore,
+        expect=extra.expect or var.expect,
+        timings=timings,
+        stop_signal=extra.stop_signal or plat.stop_signal or "SIGTERM",
+        expect_paths=dict(extra.expect_paths),
+        kubernetes=plat.kubernetes,
+        daemon_json=daemon_json,
+        description=extra.description or var.description,
+        engine=chosen["engine"] or MACHINE_ENGINE,
+        engine_after=chosen["engine_after"],
+        load=Load(**extra.load.model_dump()) if extra.load else None,
+        access_log=extra.access_log or "stdout",
+        expect_stall=bool(extra.expect_stall),
+        upgrade_command=_steps(extra.upgrade_command),
+        respawn=bool(extra.respawn),
+        accept_eviction=accept_eviction,
+    )
+
+
+def _accept_eviction(
+    name: str, platform: str, doc: schema.MatrixFile, extra: schema.CellTable, timings: Timings, where: str
+) -> bool:
+    """A Kubernetes cell's window must end before the not-ready taint's default toleration
+    runs out (then the pods are evicted: another experiment), unless the matrix accepts it."""
+    plat = doc.platforms[platform]
+    accept = extra.accept_eviction if extra.accept_eviction is not None else plat.accept_eviction
+    if accept is not None and not plat.kubernetes:
+        table = f"cells.{name}" if extra.accept_eviction is not None else f"platforms.{platform}"
+        raise BadInput(f"{where} [{table}]: accept_eviction is for Kubernetes platforms; remove it")
+    window = timings.outage_window_s
+    if not plat.kubernetes or accept or window < upstream.NOT_READY_TOLERATION_S:
+        return bool(accept)
+    table = (
+        f"cells.{name}"
+        if extra.timings.outage_window_s is not None
+        else f"platforms.{platform}"
+        if plat.timings.outage_window_s is not None
+        else "timings"
+    )
+    where_to = f"cells.{name}" if name in doc.cells else f"platforms.{platform}"
+    raise BadInput(
+        f"{where} [{table}]: {upstream.eviction_reached(window)}; use a window under "
+        f"{upstream.NOT_READY_TOLERATION_S:g} s, or set accept_eviction = true in [{where_to}]"
+    )
+
+
+def _steps(commands: list[str] | None) -> tuple[str, ...]:
+    return tuple(commands or ())
+
+
+def _node_driver(name: str, plat: schema.PlatformTable, extra: schema.CellTable, where: str) -> str:
+    """The platform's driver, except for the cells that need a node of yours, reached over ssh:
+    a package upgrade (the node's own package manager) and a respawn (its service manager);
+    the harness's engine node has neither. Both are engine-platform cells."""
+    table = f"{where} [cells.{name}]"
+    keys = [k for k, v in (("upgrade_command", extra.upgrade_command), ("respawn", extra.respawn)) if v]
+    if not keys:
+        return plat.driver
+    if plat.driver != "engine":
+        raise BadInput(f"{table}: {keys[0]} is for engine platforms (Docker hosts over ssh); remove it")
+    if len(keys) > 1:
+        raise BadInput(f"{table}: a cell is a package upgrade or a respawn, not both; remove one")
+    if extra.respawn:
+        if extra.stop_signal != "SIGKILL":
+            raise BadInput(f'{table}: respawn follows a crash: add stop_signal = "SIGKILL"')
+        if extra.engine_after is not None:
+            raise BadInput(f"{table}: the service manager restarts the same engine; remove engine_after")
+        return "ssh"
+    if extra.engine_after is None:
+        raise BadInput(
+            f"{table}: upgrade_command needs engine_after = <engine>, the engine that must answer after it"
+        )
+    if extra.stop_signal is not None:
+        raise BadInput(f"{table}: its upgrade command is the disruption, not a signal; remove stop_signal")
+    if extra.engine_after == MACHINE:
+        raise BadInput(
+            f"{table}: engine_after names the version that must answer after the upgrade, and "
+            f"{MACHINE!r} pins none: name an [engines.<name>] table"
+        )
+    return "ssh"

@@ -1,0 +1,428 @@
+"""Pre-upgrade comparison: pair the cells of two runs and say what changed, as data.
+
+An upgrade is gated on this, so nothing is dropped: a cell on one side only is a pair
+of its own, and each change carries its effect (regression, improvement or info) so the
+exit code and every output format agree. Rendering lives in ``report/comparison.py``.
+
+The gate: every candidate cell passes (``--allow-failing`` names the ones known not to);
+every check the baseline ran, ran in the candidate too; and on the ``node`` path the
+outage, the requests failed while down, the recovery after the restart and the probe's
+coverage are no worse than the baseline's beyond the tolerance.
+
+The tolerance is relative with an absolute floor, ``max(floor, pct % of the baseline)``:
+a fixed 1000 ms let a 250 ms post-restart blip grow fourfold unnoticed while a 7.5 s outage
+failed on 1.1 s of jitter. The floor (300 ms by default, and at least four probe intervals)
+is the probe's own resolution: each of two containers is asked every other interval, so a
+window's two edges are each known to within about 100 ms at 50 ms; run-to-run the blip
+measured 200-400 ms here. The relative part (25 %) covers the whole-outage cells, whose
+7.2-8.0 s spread between runs on this 2-core machine is about 10 %.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from lrmatrix.errors import BadInput
+from lrmatrix.matrix.cells import CELL_NAME
+
+Effect = Literal["regression", "improvement", "info"]
+SCHEMA = "lrmatrix.report.compare/1"
+VERDICT_PATH = "node"  # the verdict is decided on this access path
+DEFAULT_TOLERANCE_MS = 300.0  # the absolute floor of the tolerance
+DEFAULT_TOLERANCE_PCT = 25.0  # ... and its part relative to the baseline
+DEFAULT_COVERAGE_DROP = 0.05  # probe coverage (0..1) may drop this much before it gates
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How much worse a measurement may get before it is a regression (see the module doc)."""
+
+    floor_ms: float = DEFAULT_TOLERANCE_MS
+    pct: float = DEFAULT_TOLERANCE_PCT
+    coverage: float = DEFAULT_COVERAGE_DROP
+
+    def allowed_ms(self, baseline_ms: float, interval_ms: float) -> float:
+        return max(self.floor_ms, 4 * interval_ms, abs(baseline_ms) * self.pct / 100)
+
+    def describe(self) -> str:
+        return f"max({self.floor_ms:.0f} ms, {self.pct:g} % of the baseline)"
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str  # verdict | outage | check | version | cell
+    effect: Effect
+    what: str
+
+
+@dataclass(frozen=True)
+class Pair:
+    baseline: str | None
+    candidate: str | None
+    changes: tuple[Change, ...] = ()
+
+    @property
+    def name(self) -> str:
+        if self.baseline == self.candidate or not (self.baseline and self.candidate):
+            return str(self.baseline or self.candidate)
+        return f"{self.baseline} -> {self.candidate}"
+
+    @property
+    def regression(self) -> bool:
+        return any(c.effect == "regression" for c in self.changes)
+
+    @property
+    def status(self) -> str:
+        if self.candidate is None:
+            return "only in baseline"
+        if self.baseline is None:
+            return "only in candidate"
+        if self.regression:
+            return "regression"
+        return "changed" if any(c.kind != "version" for c in self.changes) else "same behaviour"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    pairs: tuple[Pair, ...]
+    tolerance: Tolerance
+    pair_map: dict[str, str] = field(default_factory=dict)
+    allow_failing: tuple[str, ...] = ()
+
+    @property
+    def regression(self) -> bool:
+        return any(p.regression for p in self.pairs)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "tolerance": vars(self.tolerance),
+            "pair": self.pair_map,
+            "allow_failing": list(self.allow_failing),
+            "regression": self.regression,
+            "pairs": [
+                {
+                    "baseline": p.baseline,
+                    "candidate": p.candidate,
+                    "status": p.status,
+                    "changes": [vars(c) for c in p.changes],
+                }
+                for p in self.pairs
+            ],
+        }
+
+
+def parse_pairs(specs: list[str]) -> dict[str, str]:
+    """``--pair k8s128=k8s130``: baseline platform -> candidate platform."""
+    out: dict[str, str] = {}
+    for spec in specs:
+        base, sep, cand = spec.partition("=")
+        if not sep or not base or not cand or "-" in base + cand:
+            raise BadInput(f"--pair {spec!r}: use BASELINE_PLATFORM=CANDIDATE_PLATFORM, e.g. k8s128=k8s130")
+        if base in out:
+            raise BadInput(f"--pair: platform {base!r} is paired twice")
+        out[base] = cand
+    return out
+
+
+def cell_key(result: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
+    """(platform, variant, extras) of a result; older results lack platform/variant keys."""
+    cell = str(result["cell"])
+    match = CELL_NAME.match(cell)
+    if not match:
+        raise BadInput(f"result for {cell!r}: not a cell name ({CELL_NAME.pattern})")
+    platform = str(result.get("platform") or match.group(1))
+    variant = str(result.get("variant") or match.group(2))
+    return platform, variant, tuple(cell.split("-")[2:])
+
+
+def _index(
+    results: list[dict[str, Any]], side: str, pair_map: dict[str, str]
+) -> dict[tuple[str, str, tuple[str, ...]], dict[str, Any]]:
+    out: dict[tuple[str, str, tuple[str, ...]], dict[str, Any]] = {}
+    for r in results:
+        platform, variant, extras = cell_key(r)
+        key = (pair_map.get(platform, platform), variant, extras)
+        if key in out:
+            target = "-".join((key[0], key[1], *key[2]))
+            raise BadInput(
+                f"{side}: {out[key]['cell']} and {r['cell']} both pair with {target}; "
+                "narrow the input or the --pair mapping"
+            )
+        out[key] = r
+    return out
+
+
+def compare(
+    baseline: list[dict[str, Any]],
+    candidate: list[dict[str, Any]],
+    tolerance: Tolerance | None = None,
+    pair_map: dict[str, str] | None = None,
+    allow_failing: tuple[str, ...] = (),
+) -> Comparison:
+    """Pair by (platform, variant, extras), baseline platforms renamed through ``pair_map``."""
+    pair_map = pair_map or {}
+    tolerance = tolerance or Tolerance()
+    if not baseline or not candidate:
+        raise BadInput(f"no result files in the {'baseline' if not baseline else 'candidate'}")
+    for option, value, high in (
+        ("--tolerance-ms", tolerance.floor_ms, math.inf),
+        ("--tolerance-pct", tolerance.pct, math.inf),
+        ("--coverage-drop", tolerance.coverage, 1.0),
+    ):
+        if not (math.isfinite(value) and 0 <= value <= high):
+            bound = "" if high == math.inf else f" and <= {high:g}"
+            raise BadInput(f"{option} must be a finite number >= 0{bound}, got {value}")
+    unknown_cells = sorted(set(allow_failing) - {str(r["cell"]) for r in candidate})
+    if unknown_cells:
+        raise BadInput(
+            f"--allow-failing {unknown_cells[0]}: the candidate has no result for that cell; "
+            "name a candidate cell"
+        )
+    platforms = {cell_key(r)[0] for r in baseline}
+    unknown = sorted(set(pair_map) - platforms)
+    if unknown:
+        raise BadInput(f"--pair {unknown[0]}=...: no baseline result has platform {unknown[0]}")
+    base = _index(baseline, "baseline", pair_map)
+    cand = _index(candidate, "candidate", {})
+    pairs = []
+    for key in sorted(set(base) | set(cand)):
+        b, c = base.get(key), cand.get(key)
+        pairs.append(
+            Pair(
+                baseline=b["cell"] if b else None,
+                candidate=c["cell"] if c else None,
+                changes=tuple(_changes(b, c, tolerance, allow_failing)),
+            )
+        )
+    return Comparison(
+        pairs=tuple(pairs), tolerance=tolerance, pair_map=pair_map, allow_failing=tuple(allow_failing)
+    )
+
+
+def _changes(
+    b: dict[str, Any] | None, c: dict[str, Any] | None, tolerance: Tolerance, allow_failing: tuple[str, ...]
+) -> list[Change]:
+    if c is None:
+        return [Change("cell", "regression", "not run in the candidate: its behaviour is unknown")]
+    changes = [*_not_passed(c)]
+    if b is None:
+        v = c["verdict"]
+        changes.append(
+            Change(
+                "cell",
+                "info",
+                f"new in the candidate: observed {v.get('observed')}, expected {v.get('expected')}",
+            )
+        )
+    else:
+        changes += [
+            *verdict_changes(b["verdict"], c["verdict"]),
+            *outage_changes(b, c, tolerance),
+            *check_changes(b, c),
+            *version_changes(b.get("versions") or {}, c.get("versions") or {}),
+            *runtime_kept(b.get("versions") or {}, c.get("versions") or {}),
+        ]
+    if c["cell"] in allow_failing:  # listed as before, but known and accepted: it does not gate
+        changes = [
+            Change(x.kind, "info", f"{x.what} (allowed: --allow-failing)") if x.effect == "regression" else x
+            for x in changes
+        ]
+    return changes
+
+
+def _not_passed(c: dict[str, Any]) -> list[Change]:
+    """A candidate cell that did not pass gates, also when its baseline failed the same way: an
+    upgrade is not proven safe by a cell that does not do what the matrix says it must."""
+    v = c["verdict"]
+    failed = [f"{x['phase']}/{x['id']}" for x in c["checks"] if not x["passed"]]
+    if v.get("passed") and not failed:
+        return []
+    why = f"observed {v.get('observed')}, expected {v.get('expected')}"
+    if v.get("reason"):
+        why += f" ({v.get('reason')})"
+    if failed:
+        why += f"; failing checks: {', '.join(failed[:3])}" + (" ..." if len(failed) > 3 else "")
+    return [Change("cell", "regression", f"the candidate did not pass: {why}")]
+
+
+def verdict_changes(b: dict[str, Any], c: dict[str, Any]) -> list[Change]:
+    """A flip is a regression unless the candidate now meets its expectation."""
+    out = []
+    if b.get("expected") != c.get("expected"):
+        out.append(Change("verdict", "info", f"expected {b.get('expected')} -> {c.get('expected')}"))
+    if b.get("observed") != c.get("observed"):
+        effect: Effect = "improvement" if c.get("passed") and not b.get("passed") else "regression"
+        if c.get("passed") and b.get("passed"):
+            effect = "info"
+        out.append(
+            Change(
+                "verdict",
+                effect,
+                f"verdict changed: observed {b.get('observed')} -> {c.get('observed')} "
+                f"(expected {c.get('expected')}; {c.get('reason', '')})",
+            )
+        )
+    return out
+
+
+def _interval_ms(result: dict[str, Any]) -> float:
+    return float((result.get("timings_configured") or {}).get("probe_interval_s") or 0.05) * 1000
+
+
+def outage_changes(b: dict[str, Any], c: dict[str, Any], tolerance: Tolerance) -> list[Change]:
+    """Node path growth past the tolerance is a regression; other paths are reported as info."""
+    out = []
+    for path in sorted(set(b["probes"]) | set(c["probes"])):
+        bp, cp = b["probes"].get(path), c["probes"].get(path)
+        gate = path == VERDICT_PATH
+        if bp is None or cp is None:
+            side = "candidate" if cp is None else "baseline"
+            effect: Effect = "regression" if gate and cp is None else "info"
+            out.append(Change("outage", effect, f"{path} path not probed in the {side}"))
+            continue
+        longest = (float(bp["longest_outage_ms"]), float(cp["longest_outage_ms"]))
+        failed = (bp["failed_while_down"] * _interval_ms(b), cp["failed_while_down"] * _interval_ms(c))
+        counts = (
+            f"{bp['failed_while_down']}/{bp.get('sent_while_down', '?')} -> "
+            f"{cp['failed_while_down']}/{cp.get('sent_while_down', '?')} requests"
+        )
+        measured = [
+            ("longest outage", longest, f"{longest[0]:.0f} ms -> {longest[1]:.0f} ms"),
+            ("failed while down", failed, counts),
+        ]
+        recovery = _recovery_ms(bp), _recovery_ms(cp)
+        if recovery[0] is not None and recovery[1] is not None:
+            shown = f"{recovery[0]:.0f} ms -> {recovery[1]:.0f} ms after the API answered"
+            measured.append(("recovery", (recovery[0], recovery[1]), shown))
+        elif recovery[0] is not None and "recovery_s" in cp and cp["recovery_s"] is None:
+            out.append(
+                Change(
+                    "recovery",
+                    "regression" if gate else "info",
+                    f"{path} path never answered again after the restart (baseline: {recovery[0]:.0f} ms)",
+                )
+            )
+        interval = _interval_ms(b)
+        for label, (before, after), shown in measured:
+            change = _grown(f"{path} path {label}", before, after, shown, tolerance, interval, gate)
+            if change is not None:
+                out.append(change)
+        out += _coverage_change(path, bp, cp, tolerance, gate)
+    return out
+
+
+def _recovery_ms(p: dict[str, Any]) -> float | None:
+    value = p.get("recovery_s")
+    return None if not isinstance(value, int | float) else float(value) * 1000
+
+
+def coverage_of(p: dict[str, Any]) -> float | None:
+    """The worst of ``probes.<path>.coverage``: overall or of one container (``targets``), as a
+    share 0..1, so a container the probe stopped watching is not averaged away. Results
+    written before coverage existed have none and are compared without it."""
+    value = p.get("coverage")
+    if not isinstance(value, dict):
+        return None
+    parts = [value, *(value.get("targets") or {}).values()]
+    ratios = [float(x["ratio"]) for x in parts if isinstance(x, dict) and _number(x.get("ratio"))]
+    return min(ratios) if ratios else None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _coverage_change(
+    path: str, bp: dict[str, Any], cp: dict[str, Any], tolerance: Tolerance, gate: bool
+) -> list[Change]:
+    before, after = coverage_of(bp), coverage_of(cp)
+    if before is None or after is None or abs(after - before) <= tolerance.coverage:
+        return []
+    worse = after < before
+    effect: Effect = ("regression" if worse else "improvement") if gate else "info"
+    return [
+        Change(
+            "coverage",
+            effect,
+            f"{path} path probe coverage {'fell' if worse else 'rose'}: {before:.0%} -> {after:.0%} "
+            f"(tolerance {tolerance.coverage:.0%})",
+        )
+    ]
+
+
+def _grown(
+    what: str,
+    before_ms: float,
+    after_ms: float,
+    shown: str,
+    tolerance: Tolerance,
+    interval_ms: float,
+    gate: bool,
+) -> Change | None:
+    """A change only past the tolerance: probe timing jitters by an interval or two per run,
+    and a long outage by a share of itself."""
+    delta = after_ms - before_ms
+    allowed = tolerance.allowed_ms(before_ms, interval_ms)
+    if abs(delta) <= allowed:
+        return None
+    grew = delta > 0
+    effect: Effect = ("regression" if grew else "improvement") if gate else "info"
+    verb = "grew" if grew else "shrank"
+    return Change("outage", effect, f"{what} {verb}: {shown} ({delta:+.0f} ms, tolerance {allowed:.0f} ms)")
+
+
+def check_changes(b: dict[str, Any], c: dict[str, Any]) -> list[Change]:
+    """Checks by phase/id; a check that stopped failing is an improvement, not just a difference.
+    A check the baseline ran that the candidate skipped or never ran is a regression: what it
+    proved is unproven for the candidate."""
+    before = {f"{x['phase']}/{x['id']}": bool(x["passed"]) for x in b["checks"]}
+    after = {f"{x['phase']}/{x['id']}": bool(x["passed"]) for x in c["checks"]}
+    skipped = {
+        f"{x.get('phase')}/{x.get('id')}": str(x.get("detail") or "")
+        for x in c.get("skipped_checks") or []
+        if isinstance(x, dict)
+    }
+    out = []
+    for check in sorted(set(before) | set(after)):
+        was, now = before.get(check), after.get(check)
+        if was is True and now is False:
+            out.append(Change("check", "regression", f"newly failing: {check}"))
+        elif was is False and now is True:
+            out.append(Change("check", "improvement", f"newly passing: {check}"))
+        elif was is None and now is False:
+            out.append(Change("check", "regression", f"new check failing: {check}"))
+        elif was is not None and now is None and check in skipped:
+            why = f" ({skipped[check]})" if skipped[check] else ""
+            out.append(Change("check", "regression", f"skipped in the candidate: {check}{why}"))
+        elif was is not None and now is None:
+            out.append(Change("check", "regression", f"not run in the candidate: {check}"))
+    return out
+
+
+def version_changes(b: dict[str, Any], c: dict[str, Any]) -> list[Change]:
+    """Expected in an upgrade, so information: the reader sees what moved next to what changed."""
+    return [
+        Change("version", "info", f"{k} {b.get(k, '-')} -> {c.get(k, '-')}")
+        for k in sorted(set(b) | set(c))
+        if b.get(k) != c.get(k)
+    ]
+
+
+#: what a Kubernetes node runs under the kubelet, read on the node (kicbase pins neither Docker
+#: nor, across minikube releases, cri-dockerd): shown for every pair that ran on one
+RUNTIME_KEYS = ("docker", "cri-dockerd")
+
+
+def runtime_kept(b: dict[str, Any], c: dict[str, Any]) -> list[Change]:
+    """Where both sides read the same runtime, say so: an unchanged Docker and cri-dockerd is
+    what makes a Kubernetes pair compare the Kubernetes versions alone (a change is listed by
+    ``version_changes``)."""
+    if "cri-dockerd" not in b and "cri-dockerd" not in c:
+        return []
+    if any(b.get(k) != c.get(k) for k in RUNTIME_KEYS):
+        return []
+    read = ", ".join(f"{k} {b[k]}" for k in RUNTIME_KEYS)
+    return [Change("version", "info", f"same runtime read on both nodes: {read}")]

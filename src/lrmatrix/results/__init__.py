@@ -1,0 +1,1 @@
+"""The result of one cell run: its model, its files, and the one outcome."""
