@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import engine_ready
+from lrmatrix.evidence.records import Deployed, Started
 from lrmatrix.matrix.engines import MACHINE_ENGINE
 from test_evidence_engine import scenario_on_engine
 
@@ -32,29 +33,29 @@ def test_engine_checks_pass_after_a_real_upgrade_and_fail_in_the_wrong_state(tmp
             scenario.advance("after")
             node, cell = scenario.node, scenario.cell
             host = node.testinfra_host()
-            assert any(e["name"] == "dockerd 20.10.24 → 26.1.5" for e in scenario.events)
-            checks.test_the_cells_engine_answers(scenario, node, cell)
-            checks.test_exec_works(host, scenario)
+            assert any(e.name == "dockerd 20.10.24 → 26.1.5" for e in scenario.events())
+            checks.test_the_cells_engine_answers(scenario.evidence, node, cell)
+            checks.test_exec_works(host, scenario.evidence.require(Deployed).workload)
 
             # the wrong state: the machine's 20.10 came up again instead of 26.1
             node.stop_daemon("SIGTERM")
             node.switch_engine(MACHINE_ENGINE)
             node.start_daemon()
-            scenario.versions_after = node.versions()
+            scenario.keep(Started(0.0, node.versions()))
             with pytest.raises(AssertionError):
-                checks.test_the_cells_engine_answers(scenario, node, cell)
+                checks.test_the_cells_engine_answers(scenario.evidence, node, cell)
             # the right engine running, but the recorded answer is another version's
             node.stop_daemon("SIGTERM")
             node.switch_engine(cell.next_engine)
             node.start_daemon()
             with pytest.raises(AssertionError, match=r"the node answers as 20\.10\.24"):
-                checks.test_the_cells_engine_answers(scenario, node, cell)
+                checks.test_the_cells_engine_answers(scenario.evidence, node, cell)
 
-            missing = SimpleNamespace(workload=SimpleNamespace(names=["lrm-not-there"]))
+            missing = SimpleNamespace(names=["lrm-not-there"])
             with pytest.raises(AssertionError):
                 checks.test_exec_works(host, missing)
             with pytest.raises(AssertionError):
                 checks.test_stop_works(host, missing, cell)
-            checks.test_stop_works(host, scenario, cell)
+            checks.test_stop_works(host, scenario.evidence.require(Deployed).workload, cell)
     finally:
         shutil.rmtree(state, ignore_errors=True)

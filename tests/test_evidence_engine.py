@@ -20,7 +20,8 @@ from conftest import ROOT, engine_ready
 from lrmatrix.drivers.engine.node import EngineNode
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.process import become_subreaper
-from lrmatrix.run.runner import Scenario
+from lrmatrix.run.runner import Runner
+from lrmatrix.run.session import CellRun
 from test_engine_faults import assert_no_residue, env  # noqa: F401 - env is a fixture
 
 pytestmark = [
@@ -30,19 +31,19 @@ pytestmark = [
 
 
 @contextlib.contextmanager
-def scenario_on_engine(environ: dict, results: Path, cell: str = "engine-liverestore") -> Iterator[Scenario]:
-    """A cell's scenario on a real engine node in this process, set up to its baseline; its
+def scenario_on_engine(environ: dict, results: Path, cell: str = "engine-liverestore") -> Iterator[Runner]:
+    """A cell's run on a real engine node in this process, set up to its baseline; its
     teardown (node removed, result written) runs whatever the test does."""
     os.environ["LRMATRIX_STATE_DIR"] = environ["LRMATRIX_STATE_DIR"]
     become_subreaper()
     try:
         the_cell = load_matrix(ROOT / "matrix").cell(cell)
-        scenario = Scenario(the_cell, EngineNode(the_cell), results)
+        runner = Runner(the_cell, EngineNode(the_cell))
         try:
-            scenario.setup()
-            yield scenario
+            runner.setup()
+            yield runner
         finally:
-            scenario.finish()
+            CellRun(runner, results).finish()
     finally:
         del os.environ["LRMATRIX_STATE_DIR"]
 

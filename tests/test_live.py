@@ -19,15 +19,15 @@ from conftest import ROOT, engine_ready
 from lrmatrix.drivers.engine.node import EngineNode
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.report.live import LiveLine, line
-from lrmatrix.run.runner import Scenario
+from lrmatrix.run.runner import Runner
 
 CELL = "engine-liverestore"
 
 
-def scenario(tmp_path: Path) -> Scenario:
-    """A real scenario object, not set up: nothing runs, the line reads what it recorded."""
+def scenario(tmp_path: Path) -> Runner:
+    """A real runner, not set up: nothing runs, the line reads what it recorded."""
     cell = load_matrix(ROOT / "matrix").cell(CELL)
-    return Scenario(cell, EngineNode(cell), tmp_path)
+    return Runner(cell, EngineNode(cell))
 
 
 def read_all(fd: int, seconds: float = 5.0) -> str:
@@ -50,9 +50,9 @@ def read_all(fd: int, seconds: float = 5.0) -> str:
 def test_the_line_says_only_what_the_run_recorded(tmp_path):
     s = scenario(tmp_path)
     assert line(s, 5) == f"{CELL}  setup  0:05  daemon not touched yet  failed: 0 checks"
-    s.event("daemon stopping")
-    s.event("daemon stopped")
-    s.phase = "outage"
+    s.keep(s.ctx.event("daemon stopping"))
+    s.keep(s.ctx.event("daemon stopped"))
+    s.status.phase = "outage"
     s.record("outage", "test_containers_running", False, "1 of 2 gone")
     said = line(s, 75)
     assert "outage  1:15  daemon stopped  failed: 1 check" in said

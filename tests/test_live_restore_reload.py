@@ -5,15 +5,23 @@ the other direction: when a reload cannot change it, the scenario restarts the d
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, engine_ready, node_with_a_container
 from lrmatrix.drivers.engine.node import EngineNode
+from lrmatrix.evidence.records import Event, LiveRestoreApplied, Timing
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.modules import daemon_json as daemon_config
-from lrmatrix.run.runner import Scenario
+from lrmatrix.run import live_restore
+from lrmatrix.run.runner import Runner
+
+
+def applied(runner: Runner) -> LiveRestoreApplied:
+    """live-restore applied as a cell's setup does it."""
+    runner.keep(*live_restore.apply(runner.ctx))
+    return runner.evidence.require(LiveRestoreApplied)
+
 
 pytestmark = [
     pytest.mark.integration,
@@ -29,11 +37,10 @@ def test_reload_turns_live_restore_on_without_restarting_anything():
     with node_with_a_container("engine-liverestore") as (node, cid):
         assert node.dockerd.effective_live_restore() is False
         dockerd, container = node.daemon_pid(), pid_of(node, cid)
-        scenario = Scenario(node.cell, node, Path("/nonexistent"))
-        scenario.configure_live_restore()
-        assert scenario.effective is True
-        assert [e["name"] for e in scenario.events] == ["daemon reloaded"]
-        assert "live_restore_restart_s" not in scenario.timing
+        runner = Runner(node.cell, node)
+        assert applied(runner).effective is True
+        assert [e.name for e in runner.evidence.all(Event)] == ["daemon reloaded"]
+        assert "live_restore_restart_s" not in [t.key for t in runner.evidence.all(Timing)]
         assert node.daemon_pid() == dockerd, "dockerd was restarted"
         assert pid_of(node, cid) == container, "the container was restarted"
         assert container > 0 and node.processes.proc(container) is not None
@@ -53,21 +60,18 @@ def test_reload_turns_it_off_again_and_an_absent_key_would_not():
         assert not _eventually(node, False, polls=10)
         off = load_matrix(ROOT / "matrix").cell("engine-noliverestore")
         dockerd = node.daemon_pid()
-        scenario = Scenario(off, node, Path("/nonexistent"))
-        scenario.configure_live_restore()
-        assert scenario.effective is False and node.daemon_pid() == dockerd
+        assert applied(Runner(off, node)).effective is False and node.daemon_pid() == dockerd
         assert node.processes.proc(pid_of(node, cid)) is not None
 
 
-def test_scenario_restarts_when_a_reload_does_not_change_it(monkeypatch):
+def test_the_run_restarts_when_a_reload_does_not_change_it(monkeypatch):
     with node_with_a_container("engine-liverestore") as (node, _cid):
         dockerd = node.daemon_pid()
         monkeypatch.setattr(node, "reload_daemon", lambda: None)  # a daemon that ignores SIGHUP
-        monkeypatch.setattr("lrmatrix.run.runner.RELOAD_POLLS", 3)
-        scenario = Scenario(node.cell, node, Path("/nonexistent"))
-        scenario.configure_live_restore()
-        assert scenario.effective is True
-        assert [e["name"] for e in scenario.events] == ["daemon restarted"]
+        monkeypatch.setattr("lrmatrix.run.live_restore.RELOAD_WAIT_S", 0.3)
+        runner = Runner(node.cell, node)
+        assert applied(runner).effective is True
+        assert [e.name for e in runner.evidence.all(Event)] == ["daemon restarted"]
         assert node.daemon_pid() != dockerd
 
 

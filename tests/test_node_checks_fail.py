@@ -26,8 +26,13 @@ import testinfra.host
 
 from conftest import engine_ready
 from lrmatrix.evidence.probe import Probe, Target
+from lrmatrix.evidence.records import Deployed, Recovered, Stopped
+from lrmatrix.evidence.store import Evidence
 from lrmatrix.evidence.verdict import Verdict
-from lrmatrix.run.runner import Scenario
+from lrmatrix.run.background import PROBE, ProbeRun
+from lrmatrix.run.context import Running
+from lrmatrix.run.runner import Runner
+from lrmatrix.workload.snapshot import capture
 from test_evidence_engine import scenario_on_engine
 
 pytestmark = [
@@ -48,7 +53,7 @@ def fails(check: Callable[..., Any], *args: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
     """One engine-liverestore scenario at its baseline, shared: the tests below run in file
     order, first with the daemon up, then with it down, each putting back what it changed."""
     state = tmp_path_factory.mktemp("s")
@@ -57,11 +62,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
 
 
 @pytest.fixture(scope="module")
-def host(live: Scenario) -> testinfra.host.Host:
+def host(live: Runner) -> testinfra.host.Host:
     return live.node.testinfra_host()
 
 
-def rewrite_daemon_json(live: Scenario, change: Callable[[dict[str, Any]], None]) -> bytes:
+def rewrite_daemon_json(live: Runner, change: Callable[[dict[str, Any]], None]) -> bytes:
     path = live.node.daemon_json_path
     original = Path(path).read_bytes()
     config = json.loads(original)
@@ -85,10 +90,10 @@ def test_daemon_json_checks_fail_on_a_missing_or_changed_file(live, host):
         path.write_bytes(original)
     original = rewrite_daemon_json(live, lambda c: c.update({"debug": True}))
     try:
-        fails(baseline.test_daemon_json_other_keys_preserved, host, node, live)
+        fails(baseline.test_daemon_json_other_keys_preserved, host, node, live.evidence)
     finally:
         path.write_bytes(original)
-    baseline.test_daemon_json_other_keys_preserved(host, node, live)  # and passes when right
+    baseline.test_daemon_json_other_keys_preserved(host, node, live.evidence)  # and passes when right
 
 
 def test_effective_setting_checks_fail_when_the_daemon_runs_with_the_other_value(live, host):
@@ -98,81 +103,87 @@ def test_effective_setting_checks_fail_when_the_daemon_runs_with_the_other_value
     baseline.test_effective_live_restore_matches(host, live.cell)
 
 
+def workload_of(live: Runner) -> Any:
+    return live.evidence.require(Deployed).workload
+
+
 def test_container_checks_fail_on_a_stopped_container(live, host):
-    before = live.capture()
-    live.node.dockerd.cli_ok("stop", "-t", "1", "lrm-web-2")
+    node, workload = live.node, workload_of(live)
+    before = capture(node, workload)
+    node.dockerd.cli_ok("stop", "-t", "1", "lrm-web-2")
     try:
-        fails(baseline.test_one_shim_per_container, live)
-        fails(baseline.test_nginx_master_and_workers_running, live)
-        fails(
-            after.test_same_containers_back, SimpleNamespace(before=before, after=live.capture()), live.cell
-        )
-        probe = Probe({"node": [Target(f"http://{live.node.address}:8082/health", "healthy")]}, 0.05, 0.5)
+        fails(baseline.test_one_shim_per_container, node, workload)
+        fails(baseline.test_nginx_master_and_workers_running, node, workload)
+        fails(after.test_same_containers_back, before, capture(node, workload), live.cell)
+        probe = Probe({"node": [Target(f"http://{node.address}:8082/health", "healthy")]}, 0.05, 0.5)
         probe.start()
         time.sleep(0.3)
-        probe.stop()
-        fails(baseline.test_probe_sees_workload_on_every_path, SimpleNamespace(probe=probe))
+        running = Running()
+        running.start(PROBE, ProbeRun(probe, time.time()))
+        try:
+            fails(baseline.test_probe_sees_workload_on_every_path, SimpleNamespace(running=running))
+        finally:
+            running.stop_all()
     finally:
-        live.node.dockerd.cli_ok("start", "lrm-web-2")
-    baseline.test_one_shim_per_container(live)
+        node.dockerd.cli_ok("start", "lrm-web-2")
+    baseline.test_one_shim_per_container(node, workload)
 
 
 def test_process_checks_fail_on_replaced_or_surviving_processes(live):
-    before = live.capture()
-    fails(
-        disrupt.test_container_processes_kept_or_gone,
-        live.node,
-        SimpleNamespace(before=before),
-        replace(live.cell, live_restore=False),
-    )  # fmt: skip - without live-restore they must go
-    live.node.dockerd.cli_ok("restart", "-t", "1", "lrm-web-1")
-    replaced = SimpleNamespace(before=before, after=live.capture())
-    fails(after.test_container_processes_kept_or_restarted, replaced, live.cell)
-    fails(disrupt.test_container_processes_kept_or_gone, live.node, SimpleNamespace(before=before), live.cell)
+    node, workload = live.node, workload_of(live)
+    before = capture(node, workload)
+    # without live-restore they must go
+    fails(disrupt.test_container_processes_kept_or_gone, node, before, replace(live.cell, live_restore=False))
+    node.dockerd.cli_ok("restart", "-t", "1", "lrm-web-1")
+    fails(after.test_container_processes_kept_or_restarted, before, capture(node, workload), live.cell)
+    fails(disrupt.test_container_processes_kept_or_gone, node, before, live.cell)
 
 
 def test_outage_checks_fail_while_the_daemon_runs(live, host):
     node = live.node
-    fails(disrupt.test_dockerd_exited, node, SimpleNamespace(before_pid=node.daemon_pid()))
+    stopped = Evidence()
+    stopped.add(Stopped(0.0, 0.0, node.daemon_pid(), "SIGTERM"))
+    fails(disrupt.test_dockerd_exited, node, stopped)
     fails(disrupt.test_dockerd_is_gone, node)
     fails(disrupt.test_api_socket_refuses, host, node)
     for command in ("docker ps", "docker exec lrm-web-1 true", "docker logs lrm-web-1"):
-        fails(disrupt.test_docker_cli_cannot_connect, host, live, command)
+        fails(disrupt.test_docker_cli_cannot_connect, host, workload_of(live), command)
 
 
 def test_change_check_fails_when_the_config_was_not_changed(live):
-    fails(change.test_updated_response_on_node_path, live, live.node, live.cell, change.UPDATED_ENDPOINTS[2])
+    endpoint = change.UPDATED_ENDPOINTS[2]
+    fails(change.test_updated_response_on_node_path, workload_of(live), live.node, live.cell, endpoint)
 
 
 def test_checks_of_the_recorded_outcome_fail_on_a_failing_record(live):
     """These judge what the scenario recorded (the paths' wait after the start, the verdict)."""
-    fails(
-        after.test_node_path_answers_again, SimpleNamespace(answered_after_start={"node": False}), live.cell
-    )
-    fails(after.test_loopback_path_answers_again, SimpleNamespace(answered_after_start={"loopback": False}))
+    unanswered = Evidence()
+    unanswered.add(Recovered({"node": False, "loopback": False}))
+    fails(after.test_node_path_answers_again, unanswered, live.cell)
+    fails(after.test_loopback_path_answers_again, unanswered)
     wrong = Verdict("survive", "outage", "3/100 requests failed while down")
     fails(verdict.test_verdict_matches_expectation, SimpleNamespace(verdict=wrong))
     cell = replace(live.cell, expect_paths={"loopback": "survive"})
-    fails(
-        verdict.test_access_path_expectations, SimpleNamespace(cell=cell, path_verdicts={"loopback": wrong})
-    )
+    fails(verdict.test_access_path_expectations, cell, SimpleNamespace(paths={"loopback": wrong}))
 
 
 # --- with the daemon down --------------------------------------------------------------------
 def test_checks_that_need_the_daemon_fail_while_it_is_down(live, host):
-    snap = live.capture()
+    workload = workload_of(live)
+    snap = capture(live.node, workload)
     live.node.stop_daemon("SIGTERM")
     fails(baseline.test_dockerd_running, host, live.node)
     fails(after.test_api_answers, host)
-    fails(after.test_new_container_created_and_removed, host, live)
-    fails(change.test_logs_readable_after_restart, host, live)
+    fails(after.test_new_container_created_and_removed, host, workload)
+    fails(change.test_logs_readable_after_restart, host, workload, live.cell)
     # live-restore keeps the shims, but the containerd they talk to exited with dockerd
-    fails(baseline.test_containerd_serves_the_shims, host, SimpleNamespace(capture=lambda: snap))
-    disrupt.test_container_processes_kept_or_gone(live.node, SimpleNamespace(before=snap), live.cell)
+    as_before = SimpleNamespace(snapshot=lambda: snap.containers)  # the API is down: what it said
+    fails(baseline.test_containerd_serves_the_shims, host, live.node, as_before)
+    disrupt.test_container_processes_kept_or_gone(live.node, snap, live.cell)
     master = next(p for p in snap.procs["lrm-web-2"] if "nginx: master" in p.cmdline)
     os.kill(master.pid, signal.SIGKILL)  # a container process dies while the daemon is down
     subprocess.run(["timeout", "10", "tail", f"--pid={master.pid}", "-f", "/dev/null"], check=False)
-    fails(disrupt.test_container_processes_kept_or_gone, live.node, SimpleNamespace(before=snap), live.cell)
+    fails(disrupt.test_container_processes_kept_or_gone, live.node, snap, live.cell)
 
 
 def test_dockerd_is_gone_sees_a_dockerd_the_driver_did_not_start(live):

@@ -10,9 +10,10 @@ import pytest
 from conftest import ROOT
 from lrmatrix.cli.main import main
 from lrmatrix.drivers.base import UnitMessage
+from lrmatrix.evidence.upgrade import Step
+from lrmatrix.evidence.upgrade import UpgradeRun as Upgrade
 from lrmatrix.evidence.watchers import ProcessTimeline
 from lrmatrix.matrix.cells import load_matrix
-from lrmatrix.run.actions.package_upgrade import Step, Upgrade
 from lrmatrix.run.sequence import kind, sequence_for
 
 T0 = WALL0 = 100.0

@@ -9,11 +9,11 @@ import re
 from pathlib import Path
 
 import pytest
+from lrmatrix.run.actions.disruption import Kill, Stop, SwitchEngine
 
 from lrmatrix.cli import plan as cli_plan
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.run import plan
-from lrmatrix.run.actions.docker import Kill, Stop, Upgrade
 from lrmatrix.run.sequence import PHASES, sequence_for
 
 CELLS = load_matrix().cells
@@ -61,7 +61,7 @@ def test_the_disruption_follows_the_cell():
     recover = [a.name for a in sequence_for(upgrade).phases["recover"]]
     assert recover.index("upgrade") < recover.index("start")
     actions = sequence_for(upgrade).phases["recover"]
-    assert next(a for a in actions if isinstance(a, Upgrade)).engine == upgrade.engine_after
+    assert next(a for a in actions if isinstance(a, SwitchEngine)).engine == upgrade.engine_after
     assert "upgrade" not in [a.name for a in sequence_for(m.cell("engine-liverestore")).phases["recover"]]
     steps = plan.plan_cell(m.cell("engine-liverestore-logflood"))
     assert [s.phase for s in steps if s.action == "load"] == ["setup"]

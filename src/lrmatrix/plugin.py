@@ -1,19 +1,19 @@
-"""pytest plugin: ``--cell`` binds a run of ``lrmatrix.infra_tests`` to one matrix cell.
+"""pytest plugin: ``--cell`` binds a pytest run to one matrix cell.
 
 Inert unless ``--cell`` is given. It validates the cell and runs the driver's sanity checks
-before anything changes (exit 2 with one line), orders tests by phase, drives the scenario
+before anything changes (exit 2 with one line), orders tests by phase, drives the runner
 between phases, records every test as a check, and always tears the node down, also on
-Ctrl-C or SIGTERM, before writing ``results/<cell>.json``.
+Ctrl-C or SIGTERM, before writing ``results/<cell>.json``. The checks' fixtures (``host``,
+``cell``, ``node``, ``evidence``, ...) are in ``lrmatrix.run.fixtures``.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -22,25 +22,24 @@ import pytest
 
 from lrmatrix import options, preflight
 from lrmatrix.drivers import NodeSpec, make_node
-from lrmatrix.errors import INTERRUPTED, BadInput, LrmatrixError, NodeError
+from lrmatrix.errors import BadInput, LrmatrixError
+from lrmatrix.evidence.records import SkippedCheck, Stopped, WindowEnded
+from lrmatrix.evidence.upgrade import Upgraded
 from lrmatrix.matrix.cells import load_matrix
-from lrmatrix.process import become_subreaper, reap_orphans
+from lrmatrix.process import become_subreaper
 from lrmatrix.report.live import LiveLine
-from lrmatrix.results import files as results
-from lrmatrix.run.runner import PHASES, Scenario
+from lrmatrix.run.fixtures import KEY, SESSION_KEY, CellFixtures, phase_of
+from lrmatrix.run.runner import Runner
+from lrmatrix.run.sequence import PHASES
+from lrmatrix.run.session import CellRun
 
-KEY = pytest.StashKey[Scenario]()
-RESULT_KEY = pytest.StashKey[Path]()
 LOCK_KEY = pytest.StashKey[preflight.ResultLock]()
 LIVE_KEY = pytest.StashKey[LiveLine]()
-REFUSED_KEY = pytest.StashKey[str]()  # the one line a refusal before the run printed on stderr
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("lrmatrix")
-    group.addoption(
-        "--cell", help="run the node checks (--pyargs lrmatrix.infra_tests) against this matrix cell"
-    )
+    group.addoption("--cell", help="run the node checks against this matrix cell (see `lrmatrix cells`)")
     options.add_all(group.addoption)
     if importlib.util.find_spec("xdist") is None:  # so that -n is refused in words, not a usage dump
         group._addoption("-n", "--numprocesses", dest="numprocesses", default=None, help=argparse.SUPPRESS)
@@ -63,19 +62,20 @@ def _refuse_parallel(config: pytest.Config) -> None:
 
 def _interrupted(config: pytest.Config, signal_name: str) -> None:
     """Say in the result what stopped the run and where, before teardown moves the phase on."""
-    scenario = config.stash.get(KEY, None)
-    if scenario is None or scenario.interrupted is not None or scenario.finished:
+    runner = config.stash.get(KEY, None)
+    if runner is None or runner.status.interrupted is not None or runner.status.finished:
         return
-    phase = scenario.phase or "setup"
-    if scenario.stop_at is None:
+    phase = runner.status.phase or "setup"
+    stopped, window = runner.evidence.last(Stopped), runner.evidence.last(WindowEnded)
+    if stopped is None:
         state = "before the daemon was stopped"
-    elif scenario.upgrade is not None and scenario.start_at is None:
+    elif runner.evidence.last(Upgraded) is not None and window is None:
         state = "while the upgrade commands ran; a command still running is let finish before the restore"
-    elif scenario.start_at is None:
+    elif window is None:
         state = "while the daemon was stopped; teardown brings the node back from there"
     else:
         state = "after the daemon was started again"
-    scenario.interrupted = f"interrupted by {signal_name} in the {phase} phase, {state}"
+    runner.status.interrupted = f"interrupted by {signal_name} in the {phase} phase, {state}"
 
 
 def _signal_to_interrupt(config: pytest.Config) -> Callable[[int, FrameType | None], None]:
@@ -96,7 +96,7 @@ def _signal_to_interrupt(config: pytest.Config) -> Callable[[int, FrameType | No
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "phase(name): scenario phase of a node check")
+    config.addinivalue_line("markers", "phase(name): the scenario phase a node check belongs to")
     _refuse_parallel(config)
     cell_name = config.getoption("--cell")
     if not cell_name:
@@ -109,12 +109,14 @@ def pytest_configure(config: pytest.Config) -> None:
         # the evidence must have somewhere to go before the node is disrupted for it
         results_dir = Path(config.getoption("--results-dir"))
         preflight.writable_folder(results_dir, "--results-dir", "pass a folder you can write to")
-        results.check_target(results_dir, cell.name)
     except LrmatrixError as exc:
         pytest.exit(str(exc), returncode=exc.exit_code)
-    config.stash[KEY] = Scenario(cell, node, results_dir, config.getoption("--image"))
-    config.pluginmanager.register(_Recorder(config.stash[KEY]), "lrmatrix-recorder")
-    config.pluginmanager.register(_Evidence(config), "lrmatrix-evidence")
+    runner = Runner(cell, node, config.getoption("--image"))
+    config.stash[KEY] = runner
+    config.stash[SESSION_KEY] = CellRun(runner, results_dir)
+    config.pluginmanager.register(_Recorder(runner), "lrmatrix-recorder")
+    # registered after testinfra's plugin: its ``host`` is the node's, not this machine's
+    config.pluginmanager.register(CellFixtures(), "lrmatrix-fixtures")
     # Ctrl-C, tox or a service manager stopping the run, a closed terminal or SSH session
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _signal_to_interrupt(config))
@@ -122,32 +124,30 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    scenario = session.config.stash.get(KEY, None)
-    if scenario is None:
+    run = session.config.stash.get(SESSION_KEY, None)
+    if run is None:
         return
+    runner = run.runner
     try:
-        scenario.node.sanity_checks()
-        caveat = scenario.node.node_path_caveat()
-        others = scenario.node.other_containers()
-        # said before the run goes on: the verdict's reason repeats the caveat, the result the notice
-        notes = [f"caveat: {caveat}" if caveat else None, others.notice() if others is not None else None]
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            for note in filter(None, notes):
-                reporter.write_line(f"lrmatrix: {note}", yellow=True)
-        if scenario.image_ref and not scenario.node.can_pull:
+        runner.node.sanity_checks()
+        caveat = runner.node.node_path_caveat()
+        if caveat:  # the run goes on, and its verdict's reason repeats it
+            reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_line(f"lrmatrix: caveat: {caveat}", yellow=True)
+        image_ref = session.config.getoption("--image")
+        if image_ref and not runner.node.can_pull:
             raise BadInput(
-                f"--image {scenario.image_ref}: an {scenario.node.scheme} node cannot pull (no route to a "
+                f"--image {image_ref}: an {runner.node.scheme} node cannot pull (no route to a "
                 "registry); leave --image out to use the offline-built nginx image"
             )
         # last of the checks: the first thing a run leaves on this machine (until it ends)
-        lock = preflight.ResultLock(scenario.results_dir, scenario.cell.name)
+        lock = preflight.ResultLock(run.results_dir, runner.cell.name)
         session.config.stash[LOCK_KEY] = lock.acquire()
     except LrmatrixError as exc:
-        session.config.stash[REFUSED_KEY] = str(exc)
         pytest.exit(str(exc), returncode=exc.exit_code)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    live = LiveLine.start(scenario, reporter._tw) if reporter is not None else None
+    live = LiveLine.start(runner, reporter._tw) if reporter is not None else None
     if live is not None:
         session.config.stash[LIVE_KEY] = live
 
@@ -159,72 +159,34 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         lock.release()
 
 
-def _phase(item: pytest.Item) -> str | None:
-    marker = item.get_closest_marker("phase")
-    return str(marker.args[0]) if marker else None
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if KEY not in config.stash:
         return
     for item in items:
-        phase = _phase(item)
+        phase = phase_of(item)
         if phase is not None and phase not in PHASES:
             raise pytest.UsageError(f"{item.nodeid}: unknown phase {phase!r}; use {PHASES}")
-    items.sort(key=lambda it: PHASES.index(_phase(it) or PHASES[0]))
-
-
-@pytest.fixture(scope="session")
-def lrm_scenario(request: pytest.FixtureRequest) -> Iterator[Scenario]:
-    """The cell's scenario, set up once; its teardown runs whatever happened before."""
-    scenario = request.config.stash.get(KEY, None)
-    if scenario is None:
-        pytest.skip("node checks need --cell CELL")
-    request.addfinalizer(lambda: _finish(request.config, scenario))
-    try:
-        scenario.setup()
-    except LrmatrixError as exc:
-        # one line and exit 2, not the same traceback under every test; the finalizer
-        # above still tears the node down and writes the result with observed "error"
-        scenario.setup_error = exc
-        pytest.exit(f"{scenario.cell.name}: {exc}", returncode=exc.exit_code)
-    except Exception as exc:  # a harness bug: keep its traceback, but let the result say what
-        scenario.setup_error = NodeError(f"setup failed: {type(exc).__name__}: {exc}")
-        raise
-    yield scenario
+    items.sort(key=lambda it: PHASES.index(phase_of(it) or PHASES[0]))
 
 
 @pytest.fixture(autouse=True)
 def _lrm_phase(request: pytest.FixtureRequest) -> None:
-    """Before a phase-marked test, bring the scenario to that phase."""
-    phase = _phase(request.node)
+    """Before a phase-marked test, bring the run to that phase."""
+    phase = phase_of(request.node)
     if phase is None or KEY not in request.config.stash:
         return
-    scenario: Scenario = request.getfixturevalue("lrm_scenario")
-    scenario.advance(phase)
-
-
-def _finish(config: pytest.Config, scenario: Scenario) -> None:
-    # a second Ctrl-C must not leave the node half torn down
-    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    try:
-        path = scenario.finish()
-        if path is not None:
-            config.stash[RESULT_KEY] = path
-    finally:
-        reap_orphans(wait_s=0.2)
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+    runner: Runner = request.getfixturevalue("lrm_runner")
+    runner.advance(phase)
 
 
 class _Recorder:
     """Every node check lands in the result file, with its phase and a one-line reason."""
 
-    def __init__(self, scenario: Scenario) -> None:
-        self.scenario = scenario
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        phase = _phase(item)
+        phase = phase_of(item)
         if phase is not None:
             item.user_properties.append(("phase", phase))
 
@@ -236,53 +198,12 @@ class _Recorder:
         phase = dict(report.user_properties).get("phase")
         if phase is None:
             return
+        check_id = report.nodeid.split("::")[-1]
         if report.skipped:  # kept apart: compare gates on a check that ran before and now did not
-            self.scenario.skipped_checks.append(
-                {"id": report.nodeid.split("::")[-1], "phase": str(phase), "detail": _skip_reason(report)}
-            )
+            self.runner.keep(SkippedCheck(check_id, str(phase), _skip_reason(report)))
             return
         detail = "" if report.passed else _one_line(report)
-        self.scenario.record(str(phase), report.nodeid.split("::")[-1], report.passed, detail)
-
-
-class _Evidence:
-    """What a cell run says about its evidence, and only once: a refusal before the run is one
-    line on stderr (pytest writes it there as "Exit: ...", then its terminal repeats it on
-    stdout, where `tox -e CELL` showed it); a report written after the result (pytest's JUnit
-    XML) that a full disk refuses is one line, not an INTERNALERROR traceback."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-
-    @pytest.hookimpl(trylast=True)  # after the terminal reporter has kept it for its summary
-    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-        refused = self.config.stash.get(REFUSED_KEY, None)
-        if refused is None or getattr(excinfo.value, "msg", None) != refused:
-            return
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None and hasattr(reporter, "_keyboardinterrupt_memo"):
-            reporter._keyboardinterrupt_memo = None  # pytest has no public switch for this line
-
-    @pytest.hookimpl(wrapper=True, trylast=True)  # innermost: the terminal's summary still follows
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Iterator[None]:
-        try:
-            yield
-        except OSError as exc:
-            scenario = self.config.stash[KEY]
-            where = scenario.written.path if scenario.written else None
-            # a write that fails has no file name on it: pytest's JUnit XML is what writes here
-            report = exc.filename or getattr(self.config.option, "xmlpath", None) or "a report"
-            with contextlib.suppress(OSError, TypeError):  # a truncated XML reads as a broken CI run
-                Path(report).unlink(missing_ok=True)
-            print(
-                f"lrmatrix: {report}: not written ({exc.strerror or exc}); "
-                f"the result was written first: {where or 'nowhere, see above'}",
-                file=sys.stderr,
-            )
-            pytest_sessionfinish(session, exitstatus)  # skipped when an earlier one raised
-        written = self.config.stash[KEY].written
-        if written is not None and (written.problem or written.path is None) and session.exitstatus == 0:
-            session.exitstatus = BadInput.exit_code  # not where it was asked to go: an environment problem
+        self.runner.record(str(phase), check_id, report.passed, detail)
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
@@ -309,49 +230,19 @@ def _stop_live(config: pytest.Config) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _stop_live(session.config)
-    scenario = session.config.stash.get(KEY, None)
-    if scenario is None:
+    run = session.config.stash.get(SESSION_KEY, None)
+    if run is None:
         return
-    if scenario.interrupted is not None:  # not 2 ("bad input, nothing changed"): its own code
-        session.exitstatus = INTERRUPTED
-        return
-    if not scenario.finished:  # setup never ran (e.g. no test selected): nothing to undo
-        return
-    err = scenario.setup_error
-    if err is not None:
-        session.exitstatus = err.exit_code
-    teardown_failed = any(not c["passed"] for c in scenario.checks if c["phase"] == "teardown")
-    # the verdict decides even when its test was deselected (-k, -m): once the daemon was
-    # stopped and started again, a behaviour other than the expected one is a failed run
-    disrupted = scenario.stop_at is not None and scenario.start_at is not None
-    verdicts = [scenario.verdict, *scenario.path_verdicts.values()]
-    misbehaved = disrupted and any(v is None or not v.passed for v in verdicts)
-    if (teardown_failed or misbehaved) and session.exitstatus == 0:
-        session.exitstatus = 1
+    code = run.exit_code(session.exitstatus)
+    if code is not None:
+        session.exitstatus = code
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    scenario = config.stash.get(KEY, None)
-    if scenario is None or not scenario.finished:
+    run = config.stash.get(SESSION_KEY, None)
+    if run is None or run.result is None:
         return
     tr = terminalreporter
-    v = scenario.final["verdict"]
-    tr.section(f"lrmatrix {scenario.cell.name}")
-    if scenario.setup_error is not None:
-        tr.line(f"error: {scenario.setup_error}", red=True)
-    tr.line(
-        f"expected {v['expected']}, observed {v['observed']}: "
-        f"{'PASS' if v['passed'] else 'FAIL'} ({v['reason']})",
-        green=v["passed"],
-        red=not v["passed"],
-    )
-    for check in scenario.checks:
-        if check["phase"] == "teardown":
-            tr.line(f"teardown {check['id']}: {'ok' if check['passed'] else check['detail']}")
-    others = scenario.node.other_containers()
-    for line in others.summary() if others is not None else []:  # what the teardown did to them
-        tr.line(line, yellow=True)
-    if scenario.written is not None:  # the result goes to a fallback place rather than nowhere
-        tr.line(scenario.written.line(), red=bool(scenario.written.problem))
-    for problem in scenario.log_problems:
-        tr.line(problem, yellow=True)
+    tr.section(f"lrmatrix {run.runner.cell.name}")
+    for line, colour in run.summary_lines():
+        tr.line(line, **({colour: True} if colour else {}))

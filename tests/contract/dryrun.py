@@ -9,10 +9,10 @@ Versions here (the node's Docker, its kernel) are a fake machine's, not facts ab
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from contract.recording import RecordingRunner
@@ -20,12 +20,16 @@ from contract.sim import NO_ANSWER, NODE_IP, SimCluster
 from lrmatrix.drivers.base import CmdResult
 from lrmatrix.drivers.minikube.node import MinikubeNode, MinikubeSettings
 from lrmatrix.errors import BadInput
-from lrmatrix.evidence.probe import Target
+from lrmatrix.evidence.probe import PathRecord, Target
 from lrmatrix.kube import upstream
 from lrmatrix.kube.api import Kube
 from lrmatrix.kube.runner import ApiReply, Call
 from lrmatrix.matrix.cells import Cell
-from lrmatrix.run.runner import PHASES, Scenario
+from lrmatrix.results import build
+from lrmatrix.run.clock import RunClock
+from lrmatrix.run.context import Services
+from lrmatrix.run.runner import Runner
+from lrmatrix.run.sequence import PHASES
 
 #: when the fake kubelet reports NotReady after the stop (a real node: a few s to ~100 s)
 NOT_READY_AFTER_S = 75.0
@@ -168,46 +172,44 @@ class PlanResponder:
         return ApiReply(code, json.dumps(obj).encode())
 
 
-class DryRunScenario(Scenario):
-    """The scenario itself on a recording runner: every transition runs as it would for real,
-    but time is virtual, no HTTP request is sent (the probe and readiness waits are only
-    announced) and nothing is written."""
+class DryRunProbe:
+    """The probe of a dry run: announced on the recording, never sent."""
 
-    def __init__(self, cell: Cell, node: MinikubeNode, runner: RecordingRunner) -> None:
-        self.runner = runner
-        super().__init__(cell, node, Path("results"))
-
-    def now(self) -> float:
-        return self.runner.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        self.runner.sleep(seconds, "rest of the outage window")
-
-    def announce(self, phase: str) -> None:
-        window = (
-            f" (window {self.cell.timings.outage_window_s:g}s from the stop)" if phase == "outage" else ""
-        )
-        self.runner.mark(phase + window)
-
-    def wait_paths(self, targets: list[Target], timeout: float, netns: str | None = None) -> float | None:
-        return 0.0
-
-    def start_probe(self) -> None:
-        every = self.cell.timings.probe_interval_s
-        for path, targets in self.targets().items():
+    def __init__(
+        self,
+        runner: RecordingRunner,
+        paths: dict[str, list[Target]],
+        interval: float,
+        timeout: float,
+        netns: dict[str, str] | None = None,
+    ) -> None:
+        self.records: dict[str, PathRecord] = {}
+        for path, targets in paths.items():
             for target in targets:
-                self.runner.mark(
-                    f"probe {path} path (background, every {every:g}s until teardown): GET {target.url}"
+                runner.mark(
+                    f"probe {path} path (background, every {interval:g}s until teardown): GET {target.url}"
                 )
 
-    def kube_client(self) -> Kube:
-        return self.node.kube_client()
-
-    def _save_logs(self) -> None:
+    def start(self) -> None:
         pass
 
-    def write_result(self) -> Path | None:
-        return None
+    def stop(self) -> None:
+        pass
+
+
+def dry_run(cell: Cell, node: MinikubeNode, runner: RecordingRunner) -> Runner:
+    """The runner itself on a recording runner: every transition runs as it would for real,
+    but time is virtual, no HTTP request is sent (the probe and readiness waits are only
+    announced) and nothing is written."""
+    window = f" (window {cell.timings.outage_window_s:g}s from the stop)"
+    services = Services(
+        wait_paths=lambda targets, timeout, request_timeout, netns=None: 0.0,
+        new_probe=functools.partial(DryRunProbe, runner),
+        kube_client=lambda node: node.kube_client(),
+        announce=lambda phase: runner.mark(phase + (window if phase == "outage" else "")),
+    )
+    clock = RunClock(now=runner.monotonic, sleep=lambda s: runner.sleep(s, "rest of the outage window"))
+    return Runner(cell, node, services=services, clock=clock)
 
 
 def run_cell(cell: Cell) -> list[Call]:
@@ -215,7 +217,7 @@ def run_cell(cell: Cell) -> list[Call]:
     return drive(cell)[0].calls
 
 
-def drive(cell: Cell) -> tuple[RecordingRunner, DryRunScenario]:
+def drive(cell: Cell) -> tuple[RecordingRunner, Runner]:
     """The recording runner and the scenario after one Kubernetes cell ran end to end."""
     if cell.driver != "minikube" or not cell.kubernetes:
         raise BadInput(f"the dry run covers Kubernetes cells; {cell.name} uses the {cell.driver} driver")
@@ -229,11 +231,16 @@ def drive(cell: Cell) -> tuple[RecordingRunner, DryRunScenario]:
     runner = RecordingRunner(PlanResponder(cell, sim, settings.release))
     profile = f"lrm-{cell.platform}"
     node = MinikubeNode(cell, runner=runner, settings=settings, kube=Kube.offline(runner, profile))
-    scenario = DryRunScenario(cell, node, runner)
+    run = dry_run(cell, node, runner)
     runner.mark("sanity checks (nothing changes before they pass)")
     node.sanity_checks()
     runner.mark("setup: node, live-restore, workload")
-    scenario.setup()
-    scenario.advance(PHASES[-1])
-    scenario.finish()
-    return runner, scenario
+    run.setup()
+    run.advance(PHASES[-1])
+    run.finish()
+    return runner, run
+
+
+def result_of(run: Runner) -> dict[str, Any]:
+    """The result a dry run would have written."""
+    return build.build(run.cell, run.node, run.clock, run.evidence, run.status)

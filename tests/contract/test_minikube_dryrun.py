@@ -10,9 +10,11 @@ import pytest
 
 from contract import dryrun
 from contract.sim import SimCluster
+from lrmatrix.evidence.records import LiveRestoreApplied
 from lrmatrix.kube import upstream
 from lrmatrix.kube.runner import Call
 from lrmatrix.matrix.cells import load_matrix
+from lrmatrix.run import live_restore
 
 K8S_CELLS = [c for c in load_matrix().cells if c.driver == "minikube"]
 
@@ -349,21 +351,20 @@ def test_the_modelled_start_limit_does_refuse_a_fourth_start():
     assert "restarted too often" in results[-1].one_line()
 
 
-def test_a_restart_is_the_fallback_when_a_reload_changes_nothing(monkeypatch):
+def test_a_restart_is_the_fallback_when_a_reload_changes_nothing():
     """A unit whose reload does not reach dockerd: the scenario restarts, with the start
     limit reset and a wait for the control plane before the workload is deployed."""
-    monkeypatch.setattr("lrmatrix.run.runner.RELOAD_POLL_S", 0.0)
     cell = load_matrix().cell("k8s128-liverestore")
     responder = Scripted(cell, {"minikube -p lrm-k8s128 ssh -- sudo systemctl reload": ("", 0)})
     runner = RecordingRunner(responder)
     node = MinikubeNode(
         cell, runner=runner, settings=MinikubeSettings(), kube=Kube.offline(runner, "lrm-k8s128")
     )
-    scenario = dryrun.DryRunScenario(cell, node, runner)
+    run = dryrun.dry_run(cell, node, runner)
     node.create()
-    scenario.configure_live_restore()
-    assert scenario.effective is True
-    assert [e["name"] for e in scenario.events] == ["daemon restarted"]
+    run.keep(*live_restore.apply(run.ctx))
+    assert run.evidence.require(LiveRestoreApplied).effective is True
+    assert [e.name for e in run.events()] == ["daemon restarted"]
     texts = [c.display for c in runner.calls]
     start = next(i for i, t in enumerate(texts) if t.endswith("systemctl start docker.service"))
     assert texts[start - 1].endswith("reset-failed docker.service")
@@ -418,8 +419,8 @@ def test_sanity_checks_refuse_a_wsl_host_before_any_command(monkeypatch):
 def test_kubernetes_findings_are_the_results_findings_too():
     """The report and compare read ``findings``: what the Kubernetes steps found (NotReady,
     the outage pod, restarted pods) must be there, not only under ``kubernetes``."""
-    _, scenario = dryrun.drive(load_matrix().cell("k8s130-noliverestore"))
-    result = scenario.result()
+    _, run = dryrun.drive(load_matrix().cell("k8s130-noliverestore"))
+    result = dryrun.result_of(run)
     kube = result["kubernetes"]["findings"]
     assert kube
     assert set(kube) <= set(result["findings"])
@@ -455,7 +456,7 @@ def test_an_unreadable_cri_dockerd_version_says_so_instead_of_guessing():
 
 
 def test_a_cells_result_carries_the_runtime_the_node_reported():
-    _, scenario = dryrun.drive(load_matrix().cell("k8s131-liverestore"))
-    versions = scenario.result()["versions"]
+    _, run = dryrun.drive(load_matrix().cell("k8s131-liverestore"))
+    versions = dryrun.result_of(run)["versions"]
     assert versions["cri-dockerd"] == f"0.4.1 ({upstream.CRI_DOCKERD_COMMIT})"
     assert versions["docker"] == "28.4.0" and versions["kubernetes"] == "v1.31.13"

@@ -10,11 +10,12 @@ named only when a process was seen blocked writing into a full chain.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from lrmatrix.evidence import stdout_pipes
+from lrmatrix.evidence.records import Record
 from lrmatrix.evidence.watchers import Watcher
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ def usable(capacity: int, lines: tuple[int, ...]) -> int:
     return taken
 
 
-@dataclass
+@dataclass(frozen=True)
 class Pressure:
     """One container's log pressure: the result's ``log_pressure.<container>``."""
 
@@ -176,65 +177,33 @@ def blocked_write(gauge: stdout_pipes.Gauge) -> str:
     return ""
 
 
-class LogPressure:
+@dataclass(frozen=True)
+class LogPressure(Record):
     """The log-pressure evidence of one run: each container's rate and stdout chain before the
-    stop, the horizon they predict, and the stalls seen while the daemon was down."""
+    stop, the horizon they predict, and (once the stall watch ended) the stalls seen while the
+    daemon was down. The watch's end gives a new record; the last one is the run's."""
 
-    def __init__(self, node: Node) -> None:
-        self.node = node
-        self.pressure: dict[str, Pressure] = {}
-        self.measured_s: float | None = None  # what the measurement added to the run
-        self.watch: StallWatch | None = None
-
-    def measure(self, containers: list[ContainerState], since_wall: float) -> None:
-        """Rates over the time the probe (and any load) ran before the stop, chains as they are."""
-        began = time.monotonic()
-        names = [c.name for c in containers]
-        rates = log_rates(self.node, names, since_wall, time.time())
-        gauges = stdout_pipes.measure(self.node, [c.pid for c in containers if c.pid])
-        for c in containers:
-            rate = rates.get(c.name)
-            if rate is None:
-                continue
-            chains = gauges[c.pid].streams if c.pid in gauges else {}
-            horizons = [
-                h
-                for stream, chain in chains.items()
-                if stream in rate
-                and (h := predict(rate[stream].bytes_per_s, usable(chain.capacity, rate[stream].lines)))
-                is not None
-            ]
-            stdout = chains.get("stdout")
-            self.pressure[c.name] = Pressure(
-                bytes_per_s=round(sum(r.bytes_per_s for r in rate.values()), 1),
-                streams={stream: r.bytes_per_s for stream, r in rate.items()},
-                pipe_capacity=stdout.capacity if stdout else None,
-                usable_capacity=usable(stdout.capacity, rate["stdout"].lines) if stdout else None,
-                predicted_horizon_s=min(horizons, default=None),
-            )
-        self.measured_s = round(time.monotonic() - began, 3)
-
-    def start_watch(self, containers: list[ContainerState], gone_at: float, limit_s: float) -> None:
-        """From the moment the daemon is gone: which container stalls, and when."""
-        pids = {c.name: c.pid for c in containers if c.pid and c.name in self.pressure}
-        if pids:
-            self.watch = StallWatch(self.node, pids, gone_at, limit_s)
-            self.watch.start()
-
-    def stop_watch(self) -> None:
-        if self.watch is None:
-            return
-        self.watch.stop()
-        for name, p in self.pressure.items():
-            p.fill_rate_while_down = self.watch.fill_rate(name)
-        for name, (after_s, seen) in self.watch.stalls.items():
-            filling = self.watch.filling.get(name) or []
-            self.pressure[name].free_until_s = round(filling[-1][0], 2) if filling else 0.0
-            self.pressure[name].stalled_at_s = after_s
-            self.pressure[name].blocked = seen
+    pressure: dict[str, Pressure]
+    measured_s: float | None = None  # what the measurement added to the run
 
     def as_dict(self) -> dict[str, Any]:
         return {name: p.as_dict() for name, p in self.pressure.items()}
+
+    def watched(self, watch: StallWatch) -> LogPressure:
+        """This record with what the stall watch saw."""
+        pressure = {}
+        for name, p in self.pressure.items():
+            changes: dict[str, Any] = {"fill_rate_while_down": watch.fill_rate(name)}
+            if name in watch.stalls:
+                after_s, seen = watch.stalls[name]
+                filling = watch.filling.get(name) or []
+                changes |= {
+                    "free_until_s": round(filling[-1][0], 2) if filling else 0.0,
+                    "stalled_at_s": after_s,
+                    "blocked": seen,
+                }
+            pressure[name] = replace(p, **changes)
+        return LogPressure(pressure, self.measured_s)
 
     def findings(self) -> list[str]:
         """A stall named with what was seen; a horizon stated as a prediction, never as a stall."""
@@ -251,7 +220,7 @@ class LogPressure:
                 filled = ""
                 if (projected := predict(p.fill_rate_while_down or 0.0, p.usable_capacity)) is not None:
                     filled = (
-                        f"; while down its chain filled at {p.fill_rate_while_down / 1000:.1f} kB/s "
+                        f"; while down its chain filled at {(p.fill_rate_while_down or 0.0) / 1000:.1f} kB/s "
                         f"(~{projected} s)"
                     )
                 out.append(
@@ -260,6 +229,45 @@ class LogPressure:
                     f"it would stall after ~{p.predicted_horizon_s} s of daemon downtime{filled}"
                 )
         return out
+
+
+def measure(node: Node, containers: list[ContainerState], since_wall: float) -> LogPressure:
+    """Rates over the time the probe (and any load) ran before the stop, chains as they are."""
+    began = time.monotonic()
+    names = [c.name for c in containers]
+    rates = log_rates(node, names, since_wall, time.time())
+    gauges = stdout_pipes.measure(node, [c.pid for c in containers if c.pid])
+    pressure: dict[str, Pressure] = {}
+    for c in containers:
+        rate = rates.get(c.name)
+        if rate is None:
+            continue
+        chains = gauges[c.pid].streams if c.pid in gauges else {}
+        horizons = [
+            h
+            for stream, chain in chains.items()
+            if stream in rate
+            and (h := predict(rate[stream].bytes_per_s, usable(chain.capacity, rate[stream].lines)))
+            is not None
+        ]
+        stdout = chains.get("stdout")
+        pressure[c.name] = Pressure(
+            bytes_per_s=round(sum(r.bytes_per_s for r in rate.values()), 1),
+            streams={stream: r.bytes_per_s for stream, r in rate.items()},
+            pipe_capacity=stdout.capacity if stdout else None,
+            usable_capacity=usable(stdout.capacity, rate["stdout"].lines) if stdout else None,
+            predicted_horizon_s=min(horizons, default=None),
+        )
+    return LogPressure(pressure, round(time.monotonic() - began, 3))
+
+
+def stall_watch(
+    node: Node, record: LogPressure, containers: list[ContainerState], gone_at: float, limit_s: float
+) -> StallWatch | None:
+    """From the moment the daemon is gone: which container stalls, and when (containers whose
+    pressure was measured)."""
+    pids = {c.name: c.pid for c in containers if c.pid and c.name in record.pressure}
+    return StallWatch(node, pids, gone_at, limit_s) if pids else None
 
 
 #: how far a stall may fall from its predicted horizon and still confirm it (the issue's ±25 %)

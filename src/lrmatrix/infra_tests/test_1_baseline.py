@@ -6,7 +6,10 @@ import json
 
 import pytest
 
-from lrmatrix.modules import daemon_json as daemon_config
+from lrmatrix.evidence.records import LiveRestoreApplied
+from lrmatrix.modules import daemon_json
+from lrmatrix.run.background import PROBE, ProbeRun
+from lrmatrix.workload.snapshot import capture
 
 pytestmark = pytest.mark.phase("baseline")
 
@@ -22,9 +25,9 @@ def test_daemon_json_live_restore_is_cell_value(host, node, cell):
     assert config.get("live-restore") is cell.live_restore
 
 
-def test_daemon_json_other_keys_preserved(host, node, lrm_scenario):
+def test_daemon_json_other_keys_preserved(host, node, evidence):
     current = json.loads(host.file(node.daemon_json_path).content_string)
-    changed = daemon_config.preserved_keys(lrm_scenario.original_config, current)
+    changed = daemon_json.preserved_keys(evidence.require(LiveRestoreApplied).original_config, current)
     assert changed == [], f"keys other than live-restore changed: {changed}"
 
 
@@ -39,10 +42,10 @@ def test_dockerd_running(host, node):
     assert pid in [p.pid for p in host.process.filter(comm="dockerd")]
 
 
-def test_containerd_serves_the_shims(host, lrm_scenario):
+def test_containerd_serves_the_shims(host, node, workload):
     """The containerd this daemon uses is listening where its shims were told to connect (the
     machine may run other containerds: a process name alone proves nothing)."""
-    snap = lrm_scenario.capture()
+    snap = capture(node, workload)
     shims = [p for group in snap.procs.values() for p in group if "containerd-shim" in p.cmdline]
     assert shims, "no containerd-shim found for the workload's containers"
     for shim in shims:
@@ -51,17 +54,17 @@ def test_containerd_serves_the_shims(host, lrm_scenario):
         assert host.socket(f"unix://{address}").is_listening, f"nothing listens on {address}"
 
 
-def test_one_shim_per_container(lrm_scenario):
-    snap = lrm_scenario.capture()
+def test_one_shim_per_container(node, workload):
+    snap = capture(node, workload)
     for c in snap.containers:
         shims = [p for p in snap.procs[c.name] if "containerd-shim" in p.cmdline]
         assert len(shims) == 1, f"{c.name}: expected one shim, found {len(shims)}"
         assert c.id in shims[0].cmdline, f"{c.name}: shim does not serve container {c.id[:12]}"
 
 
-def test_nginx_master_and_workers_running(lrm_scenario):
-    snap = lrm_scenario.capture()
-    assert len(snap.containers) == len(lrm_scenario.workload.names)
+def test_nginx_master_and_workers_running(node, workload):
+    snap = capture(node, workload)
+    assert len(snap.containers) == len(workload.names)
     for c in snap.containers:
         assert c.running, f"{c.name} is not running"
         cmds = [p.cmdline for p in snap.procs[c.name]]
@@ -69,7 +72,9 @@ def test_nginx_master_and_workers_running(lrm_scenario):
         assert any("nginx: worker" in cmd for cmd in cmds), f"{c.name}: no nginx worker"
 
 
-def test_probe_sees_workload_on_every_path(lrm_scenario):
-    for name, record in lrm_scenario.probe.records.items():
+def test_probe_sees_workload_on_every_path(lrm_runner):
+    probe = lrm_runner.running.get(PROBE, ProbeRun)
+    assert probe is not None, "the probe is not running"
+    for name, record in probe.probe.records.items():
         assert not record.setup_error, f"{name} probe could not start: {record.setup_error}"
         assert any(s.ok for s in record.samples), f"no successful request yet on {name}"

@@ -6,14 +6,15 @@ from __future__ import annotations
 import pytest
 
 from lrmatrix.deadline import poll
+from lrmatrix.evidence.records import Stopped
 from lrmatrix.modules.dockerd import DAEMON_DOWN
 
 pytestmark = pytest.mark.usefixtures("held_down")
 
 
 @pytest.mark.phase("disrupt")
-def test_dockerd_exited(node, lrm_scenario):
-    pid = lrm_scenario.before_pid
+def test_dockerd_exited(node, evidence):
+    pid = evidence.require(Stopped).before_pid
     assert pid is not None and node.daemon_pid() is None
     assert node.processes.proc(pid) is None, f"dockerd (pid {pid}) still exists"
 
@@ -42,15 +43,15 @@ def test_api_socket_refuses(host, node):
         "docker stop lrm-web-1",
     ],
 )
-def test_docker_cli_cannot_connect(host, lrm_scenario, command):
-    res = host.run(command.format(image=lrm_scenario.workload.image))
+def test_docker_cli_cannot_connect(host, workload, command):
+    res = host.run(command.format(image=workload.image))
     assert res.rc != 0, f"{command!r} succeeded while the daemon is down"
     assert DAEMON_DOWN in res.stderr, f"{command!r}: unexpected error {res.stderr.strip()!r}"
 
 
 @pytest.mark.phase("outage")
-def test_container_processes_kept_or_gone(node, lrm_scenario, cell):
-    before = lrm_scenario.before.all_procs()
+def test_container_processes_kept_or_gone(node, before, cell):
+    before = before.all_procs()
     assert before, "no container processes were recorded before the stop"
     if cell.live_restore:
         for p in before:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from lrmatrix.evidence.records import Recovered
+
 pytestmark = pytest.mark.phase("after")
 
 
@@ -15,16 +17,17 @@ def test_effective_live_restore_unchanged(node, cell):
     assert node.dockerd.effective_live_restore() is cell.live_restore
 
 
-def test_node_path_answers_again(lrm_scenario, cell):
-    assert lrm_scenario.answered_after_start["node"], (
+def test_node_path_answers_again(evidence, cell):
+    assert evidence.require(Recovered).answered["node"], (
         f"the node path did not answer within {cell.timings.recover_timeout_s}s of the restart"
     )
 
 
-def test_loopback_path_answers_again(lrm_scenario):
-    if "loopback" not in lrm_scenario.answered_after_start:
+def test_loopback_path_answers_again(evidence):
+    answered = evidence.require(Recovered).answered
+    if "loopback" not in answered:
         pytest.skip("this node's loopback is not reachable from the harness")
-    assert lrm_scenario.answered_after_start["loopback"], "docker-proxy did not come back"
+    assert answered["loopback"], "docker-proxy did not come back"
 
 
 def kubelet_replaces_containers(cell):
@@ -34,20 +37,17 @@ def kubelet_replaces_containers(cell):
         pytest.skip("the kubelet replaces exited containers; judged by the Kubernetes checks")
 
 
-def test_same_containers_back(lrm_scenario, cell):
+def test_same_containers_back(before, after, cell):
     kubelet_replaces_containers(cell)
-    before = {c.name: c.id for c in lrm_scenario.before.containers}
-    after = {c.name: c.id for c in lrm_scenario.after.containers}
-    assert after == before
-    assert all(c.running for c in lrm_scenario.after.containers)
+    assert {c.name: c.id for c in after.containers} == {c.name: c.id for c in before.containers}
+    assert all(c.running for c in after.containers)
 
 
-def test_container_processes_kept_or_restarted(lrm_scenario, cell):
+def test_container_processes_kept_or_restarted(before, after, cell):
     kubelet_replaces_containers(cell)
-    before = {c.name: c for c in lrm_scenario.before.containers}
-    after = {c.name: c for c in lrm_scenario.after.containers}
-    before_procs = {p.key for p in lrm_scenario.before.all_procs()}
-    after_procs = {p.key for p in lrm_scenario.after.all_procs()}
+    before_procs = {p.key for p in before.all_procs()}
+    after_procs = {p.key for p in after.all_procs()}
+    before, after = ({c.name: c for c in snap.containers} for snap in (before, after))
     if cell.live_restore:
         assert before_procs <= after_procs, "container processes were replaced"
         for name, c in after.items():
@@ -59,8 +59,8 @@ def test_container_processes_kept_or_restarted(lrm_scenario, cell):
             assert c.started_at != before[name].started_at, f"{name} was not started again"
 
 
-def test_new_container_created_and_removed(host, lrm_scenario):
-    image = lrm_scenario.workload.image
+def test_new_container_created_and_removed(host, workload):
+    image = workload.image
     res = host.run(f"docker run --rm --name lrm-after-check {image} true")
     assert res.rc == 0, res.stderr
     assert host.run("docker ps -aq --filter name=lrm-after-check").stdout.strip() == ""

@@ -8,28 +8,28 @@ from lrmatrix.evidence import log_pressure
 
 
 @pytest.mark.phase("teardown")
-def test_verdict_matches_expectation(lrm_scenario):
-    v = lrm_scenario.verdict
-    assert v is not None
+def test_verdict_matches_expectation(verdicts):
+    v = verdicts.verdict
     assert v.passed, f"expected {v.expected}, observed {v.observed}: {v.reason}"
 
 
 @pytest.mark.phase("teardown")
-def test_access_path_expectations(lrm_scenario):
+def test_access_path_expectations(cell, verdicts):
     """Cells that exist to prove a path (e.g. loopback with userland-proxy off) state it."""
-    if not lrm_scenario.cell.expect_paths:
+    if not cell.expect_paths:
         pytest.skip("this cell states no expectation beyond the node path")
-    wrong = {p: v for p, v in lrm_scenario.path_verdicts.items() if not v.passed}
+    wrong = {p: v for p, v in verdicts.paths.items() if not v.passed}
     assert not wrong, "; ".join(
         f"{p}: expected {v.expected}, observed {v.observed} ({v.reason})" for p, v in wrong.items()
     )
 
 
 @pytest.mark.phase("teardown")
-def test_stall_at_the_predicted_horizon(lrm_scenario):
+def test_stall_at_the_predicted_horizon(cell, evidence):
     """Cells that exist to show the survival horizon: every container seen blocked in a log
     write, within 25 % of the horizon its log rate and stdout chain predicted."""
-    if not lrm_scenario.cell.expect_stall:
+    if not cell.expect_stall:
         pytest.skip("this cell does not expect its containers to stall")
-    problems = log_pressure.stall_problems(lrm_scenario.log_pressure.pressure)
+    measured = evidence.last(log_pressure.LogPressure)
+    problems = log_pressure.stall_problems(measured.pressure if measured else {})
     assert not problems, "; ".join(problems)

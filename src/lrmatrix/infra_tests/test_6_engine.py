@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import pytest
 
+from lrmatrix.evidence.records import Started
 from lrmatrix.matrix.engines import upstream
 
 
 @pytest.mark.phase("after")
-def test_the_cells_engine_answers(lrm_scenario, node, cell):
+def test_the_cells_engine_answers(evidence, node, cell):
     """After an engine switch (engine node) or a package upgrade (ssh node), the engine the
     cell names answers, not the one before."""
     binaries = getattr(node, "binaries", None)
@@ -23,9 +24,10 @@ def test_the_cells_engine_answers(lrm_scenario, node, cell):
     else:
         expected = binaries.docker_version()
         assert binaries.engine == cell.next_engine
-    assert upstream(lrm_scenario.versions_after.get("docker", "")) == expected, (
+    after = evidence.require(Started).versions_after
+    assert upstream(after.get("docker", "")) == expected, (
         f"engine {cell.next_engine.name}: expected dockerd {expected}, the node answers as "
-        f"{lrm_scenario.versions_after.get('docker')}"
+        f"{after.get('docker')}"
     )
 
 
@@ -39,17 +41,17 @@ def test_docker_cli_works(host):
 
 
 @pytest.mark.phase("after")
-def test_exec_works(host, lrm_scenario):
-    res = host.run(f"docker exec {lrm_scenario.workload.names[0]} true")
+def test_exec_works(host, workload):
+    res = host.run(f"docker exec {workload.names[0]} true")
     assert res.rc == 0, res.stderr
 
 
 @pytest.mark.phase("teardown")
-def test_stop_works(host, lrm_scenario, cell):
+def test_stop_works(host, workload, cell):
     """Last, once the probe has stopped: a container the restarted daemon adopted stops."""
     if cell.kubernetes:
         pytest.skip("the kubelet owns a pod's containers; it would start it again")
-    name = lrm_scenario.workload.names[-1]
+    name = workload.names[-1]
     res = host.run(f"docker stop -t 5 {name}")
     assert res.rc == 0, res.stderr
     assert host.run(f"docker inspect -f '{{{{.State.Running}}}}' {name}").stdout.strip() == "false"

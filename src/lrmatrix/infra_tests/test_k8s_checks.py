@@ -10,15 +10,17 @@ import pytest
 
 from lrmatrix.evidence.probe import Target, wait_until_ok
 from lrmatrix.kube.probe_pod import SHOWS_OUTAGE
+from lrmatrix.kube.records import KubeSession
 from lrmatrix.workload.containers import UPDATED_ENDPOINTS
 
 
 @pytest.fixture(scope="session")
-def k8s(lrm_scenario, cell):
+def k8s(evidence, cell):
     """The scenario's Kubernetes steps; it runs each in its phase transition, these judge."""
-    if not cell.kubernetes or lrm_scenario.kube is None:
+    session = evidence.last(KubeSession)
+    if not cell.kubernetes or session is None:
         pytest.skip("Kubernetes checks need a Kubernetes cell")
-    return lrm_scenario.kube
+    return session.kube
 
 
 @pytest.mark.phase("baseline")

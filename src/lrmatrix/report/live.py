@@ -15,21 +15,23 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from lrmatrix.run.runner import Scenario
+from lrmatrix.run.background import PROBE, ProbeRun
+from lrmatrix.run.runner import Runner
 
 
-def line(scenario: Scenario, elapsed_s: float) -> str:
+def line(runner: Runner, elapsed_s: float) -> str:
     """What the run has reached, in one line, from what it recorded (never a guess)."""
-    said = [e["name"] for e in scenario.events if e["name"].startswith("daemon ")]
+    said = [e.name for e in sorted(runner.events(), key=lambda e: e.t) if e.name.startswith("daemon ")]
     daemon = said[-1].removeprefix("daemon ") if said else "not touched yet"
-    checks = sum(not c["passed"] for c in scenario.checks)
+    checks = sum(not c.passed for c in runner.checks())
     failed = f"failed: {checks} check{'s' if checks != 1 else ''}"
-    if scenario.probe is not None:
-        samples = [s for record in scenario.probe.records.values() for s in list(record.samples)]
+    probe = runner.running.get(PROBE, ProbeRun)
+    if probe is not None:
+        samples = [s for record in probe.probe.records.values() for s in list(record.samples)]
         failed += f", {sum(not s.ok for s in samples)}/{len(samples)} requests"
     minutes, seconds = divmod(int(elapsed_s), 60)
-    phase = scenario.phase or "setup"
-    return f"{scenario.cell.name}  {phase}  {minutes}:{seconds:02d}  daemon {daemon}  {failed}"
+    phase = runner.status.phase or "setup"
+    return f"{runner.cell.name}  {phase}  {minutes}:{seconds:02d}  daemon {daemon}  {failed}"
 
 
 class _Above(io.TextIOBase):
@@ -59,8 +61,8 @@ class _Above(io.TextIOBase):
 class LiveLine:
     """Redrawn four times a second by rich's Live; pytest's lines are printed above it."""
 
-    def __init__(self, scenario: Scenario, writer: Any) -> None:
-        self.scenario = scenario
+    def __init__(self, runner: Runner, writer: Any) -> None:
+        self.runner = runner
         self.started = time.monotonic()
         self.writer = writer  # pytest's TerminalWriter: its ``_file`` is the terminal
         self.terminal: IO[str] = writer._file
@@ -70,15 +72,15 @@ class LiveLine:
         self.live = Live(self, console=console, refresh_per_second=4, transient=True)
 
     def __rich__(self) -> Text:
-        return Text(line(self.scenario, time.monotonic() - self.started), style="bold", no_wrap=True)
+        return Text(line(self.runner, time.monotonic() - self.started), style="bold", no_wrap=True)
 
     @classmethod
-    def start(cls, scenario: Scenario, writer: Any) -> LiveLine | None:
+    def start(cls, runner: Runner, writer: Any) -> LiveLine | None:
         """Draw below pytest's terminal ``writer``, or nothing when that is not a terminal."""
         terminal = getattr(writer, "_file", None)
         if terminal is None or not terminal.isatty():
             return None
-        live = cls(scenario, writer)
+        live = cls(runner, writer)
         writer._file = _Above(live.live.console, live.terminal)  # pytest's lines go above it
         live.live.start()
         return live

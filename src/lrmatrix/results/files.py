@@ -23,7 +23,9 @@ from typing import Any
 from lrmatrix.errors import BadInput
 from lrmatrix.evidence.coverage import coverage
 from lrmatrix.evidence.probe import PathRecord, interval_stats, path_outages, recovery_after
+from lrmatrix.evidence.records import SavedLog
 from lrmatrix.evidence.serving import misdirected, serving
+from lrmatrix.evidence.store import Evidence
 from lrmatrix.evidence.verdict import Disruption
 from lrmatrix.matrix.cells import CELL_NAME
 from lrmatrix.results import documents
@@ -123,6 +125,22 @@ def write(result: dict[str, Any], folder: Path) -> Path:
             partial.unlink(missing_ok=True)
         raise
     return path
+
+
+def write_logs(folder: Path, cell: str, evidence: Evidence) -> list[str]:
+    """The logs the run kept (the daemon's, an upgrade's output) beside the result, as
+    ``<cell>.<name>``, once the result is safe; what could not be written, in words (a
+    truncated log that reads as the whole is removed)."""
+    problems = []
+    for log in evidence.all(SavedLog):
+        path = folder / f"{cell}.{log.name}"
+        try:
+            path.write_bytes(log.data)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+            problems.append(f"{path}: not written ({exc.strerror or exc})")
+    return problems
 
 
 @dataclass(frozen=True)

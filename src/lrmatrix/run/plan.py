@@ -1,7 +1,7 @@
 """``lrmatrix plan CELL``: the steps a cell runs, in order, read from its sequence.
 
 Nothing is executed and nothing is simulated: each step is the one-line description of an
-action the scenario runs (``lrmatrix.run.sequence``, ``lrmatrix.run.actions.docker``), and a wait is shown
+action the scenario runs (``lrmatrix.run.sequence``, ``lrmatrix.run.actions``), and a wait is shown
 as a wait, with what ends it and its bound from the cell's timings.
 """
 

@@ -21,23 +21,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lrmatrix.matrix.cells import STAGED_DEBS, Cell
-from lrmatrix.run.actions.docker import (
-    Action,
-    AwaitPaths,
-    AwaitProbeRecovery,
+from lrmatrix.run.actions.base import Action
+from lrmatrix.run.actions.change import AwaitProbeRecovery, ChangeConfig, StopBackground
+from lrmatrix.run.actions.disruption import (
     AwaitRespawn,
-    Capture,
-    ChangeConfig,
-    DeployContainers,
     EndNatWatch,
     Kill,
     OutageWindow,
     Start,
-    StartLoad,
-    StartProbe,
     Stop,
-    StopProbe,
-    Upgrade,
+    SwitchEngine,
     WatchNat,
 )
 from lrmatrix.run.actions.kube import (
@@ -49,6 +42,7 @@ from lrmatrix.run.actions.kube import (
     KubeTeardown,
 )
 from lrmatrix.run.actions.package_upgrade import AwaitUpgradeEnd, PackageUpgrade, StageDebs
+from lrmatrix.run.actions.workload import AwaitPaths, Capture, DeployContainers, StartLoad, StartProbe
 
 PHASES = ("baseline", "disrupt", "outage", "recover", "after", "change", "teardown")
 
@@ -73,7 +67,7 @@ def load(cell: Cell) -> tuple[Action, ...]:
 
 
 def upgrade(cell: Cell) -> tuple[Action, ...]:
-    return (Upgrade(cell.engine_after),) if cell.engine_after is not None else ()
+    return (SwitchEngine(cell.engine_after),) if cell.engine_after is not None else ()
 
 
 def recover(cell: Cell) -> tuple[Action, ...]:
@@ -81,10 +75,10 @@ def recover(cell: Cell) -> tuple[Action, ...]:
     return (OutageWindow(), WatchNat(), *upgrade(cell), Start(), AwaitPaths("recovered"), EndNatWatch())
 
 
-def containers(cell: Cell) -> Sequence:
+def containers(cell: Cell, image_ref: str | None = None) -> Sequence:
     """Docker engine nodes (engine, ssh): containers with published ports."""
     return Sequence(
-        setup=(DeployContainers(), AwaitPaths("ready"), StartProbe(), *load(cell)),
+        setup=(DeployContainers(image_ref), AwaitPaths("ready"), StartProbe(), *load(cell)),
         phases={
             "baseline": (),
             "disrupt": (Capture("before"), disruption(cell)),
@@ -92,12 +86,12 @@ def containers(cell: Cell) -> Sequence:
             "recover": recover(cell),
             "after": (Capture("after"),),
             "change": (AwaitProbeRecovery(), ChangeConfig()),
-            "teardown": (StopProbe(),),
+            "teardown": (StopBackground(),),
         },
     )
 
 
-def kubernetes(cell: Cell) -> Sequence:
+def kubernetes(cell: Cell, image_ref: str | None = None) -> Sequence:
     """A minikube node: pods behind a NodePort, and what the API shows around the outage."""
     return Sequence(
         setup=(DeployPods(), AwaitPaths("ready"), StartProbe(), *load(cell)),
@@ -108,18 +102,18 @@ def kubernetes(cell: Cell) -> Sequence:
             "recover": recover(cell),
             "after": (KubeAfter(), Capture("after")),
             "change": (AwaitProbeRecovery(), KubeChange()),
-            "teardown": (StopProbe(),),
+            "teardown": (StopBackground(),),
         },
         cleanup=(KubeTeardown(),),
     )
 
 
-def package_upgrade(cell: Cell) -> Sequence:
+def package_upgrade(cell: Cell, image_ref: str | None = None) -> Sequence:
     """A Docker host over ssh whose own upgrade commands are the disruption: nothing is held
     down; what they do to dockerd is watched (``lrmatrix.run.actions.package_upgrade``)."""
     stage = (StageDebs(),) if any(STAGED_DEBS in c for c in cell.upgrade_command) else ()
     return Sequence(
-        setup=(*stage, DeployContainers(), AwaitPaths("ready"), StartProbe(), *load(cell)),
+        setup=(*stage, DeployContainers(image_ref), AwaitPaths("ready"), StartProbe(), *load(cell)),
         phases={
             "baseline": (),
             "disrupt": (Capture("before"), PackageUpgrade(cell.upgrade_command)),
@@ -127,16 +121,16 @@ def package_upgrade(cell: Cell) -> Sequence:
             "recover": (AwaitPaths("recovered"),),
             "after": (Capture("after"),),
             "change": (AwaitProbeRecovery(), ChangeConfig()),
-            "teardown": (StopProbe(),),
+            "teardown": (StopBackground(),),
         },
         cleanup=(AwaitUpgradeEnd(),),
     )
 
 
-def respawn(cell: Cell) -> Sequence:
+def respawn(cell: Cell, image_ref: str | None = None) -> Sequence:
     """A Docker host over ssh whose service manager starts dockerd again after a crash
     (systemd's Restart=): the kill, then the wait for that restart; nothing is held down."""
-    plain = containers(cell)
+    plain = containers(cell, image_ref)
     return Sequence(
         setup=plain.setup,
         phases=plain.phases | {"outage": (AwaitRespawn(),), "recover": (AwaitPaths("recovered"),)},
@@ -144,7 +138,7 @@ def respawn(cell: Cell) -> Sequence:
 
 
 #: platform kind -> its sequence
-SEQUENCES: dict[str, Callable[[Cell], Sequence]] = {
+SEQUENCES: dict[str, Callable[[Cell, str | None], Sequence]] = {
     "containers": containers,
     "kubernetes": kubernetes,
     "package-upgrade": package_upgrade,
@@ -161,5 +155,6 @@ def kind(cell: Cell) -> str:
     return "kubernetes" if cell.kubernetes else "containers"
 
 
-def sequence_for(cell: Cell) -> Sequence:
-    return SEQUENCES[kind(cell)](cell)
+def sequence_for(cell: Cell, image_ref: str | None = None) -> Sequence:
+    """``image_ref``: an image the node pulls (``--image``) instead of the offline-built one."""
+    return SEQUENCES[kind(cell)](cell, image_ref)

@@ -1,5 +1,5 @@
 """The actions of a Kubernetes cell's sequence: the workload as pods, and what the API shows
-around the same disruption as any cell (``lrmatrix.run.actions.docker`` has the rest, and ``Action``)."""
+around the same disruption as any cell (the other actions are shared with every node)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,17 @@ from abc import abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from lrmatrix.evidence.records import Deployed, Record, Stopped
 from lrmatrix.kube import upstream
-from lrmatrix.run.actions.docker import Action, Change, until
+from lrmatrix.kube.records import KubeObservations, KubeSession
+from lrmatrix.run.actions.base import Action, until
+from lrmatrix.run.actions.change import Change
 from lrmatrix.workload.containers import PodContainers
 
 if TYPE_CHECKING:
     from lrmatrix.kube.steps import KubeCell
     from lrmatrix.matrix.cells import Cell
-    from lrmatrix.run.runner import Scenario
+    from lrmatrix.run.context import Context
 
 
 @dataclass(frozen=True)
@@ -25,13 +28,14 @@ class DeployPods(Action):
     name: ClassVar[str] = "deploy"
     waits: ClassVar[bool] = True
 
-    def run(self, s: Scenario) -> None:
+    def run(self, ctx: Context) -> list[Record]:
         from lrmatrix.kube.steps import KubeCell
         from lrmatrix.kube.workload import NODE_PORT
 
-        s.kube = KubeCell(s.cell, s.kube_client(), node=s.node)
-        s.kube.setup()
-        s.workload = PodContainers(s.node, s.kube.workload.namespace, NODE_PORT)
+        kube = KubeCell(ctx.cell, ctx.services.kube_client(ctx.node), node=ctx.node)
+        ctx.evidence.add(KubeSession(kube))  # before it is made: teardown deletes what it made
+        kube.setup()
+        return [Deployed(PodContainers(ctx.node, kube.workload.namespace, NODE_PORT), ctx.clock.now())]
 
     def describe(self, cell: Cell) -> str:
         return "apply the Deployment and NodePort Service; the pods " + until(
@@ -44,19 +48,19 @@ class KubeAction(Action):
 
     name: ClassVar[str] = "kube"
 
-    def run(self, s: Scenario) -> None:
-        assert s.kube is not None, "the Kubernetes side was not set up"
-        self.on(s.kube, s)
+    def run(self, ctx: Context) -> list[Record]:
+        return self.on(ctx.evidence.require(KubeSession).kube, ctx)
 
     @abstractmethod
-    def on(self, kube: KubeCell, s: Scenario) -> None:
-        """Do it through the API (``kube``), recording on ``kube`` or ``s``."""
+    def on(self, kube: KubeCell, ctx: Context) -> list[Record]:
+        """Do it through the API (``kube``, which keeps what it saw); records of the run's own."""
 
 
 @dataclass(frozen=True)
 class KubeBaseline(KubeAction):
-    def on(self, kube: KubeCell, s: Scenario) -> None:
+    def on(self, kube: KubeCell, ctx: Context) -> list[Record]:
         kube.baseline()
+        return []
 
     def describe(self, cell: Cell) -> str:
         return "read the node's Ready condition and the pods through the API"
@@ -69,9 +73,11 @@ class KubeOutage(KubeAction):
 
     waits: ClassVar[bool] = True
 
-    def on(self, kube: KubeCell, s: Scenario) -> None:
-        assert s.stopped_at is not None
-        kube.outage(s.stopped_at)
+    def on(self, kube: KubeCell, ctx: Context) -> list[Record]:
+        stopped = ctx.evidence.require(Stopped)
+        assert stopped.stopped_at is not None
+        kube.outage(stopped.stopped_at)
+        return []
 
     def waits_in(self, cell: Cell) -> bool:
         return cell.live_restore  # without it the API is down: nothing to wait for
@@ -95,8 +101,9 @@ class KubeAfter(KubeAction):
 
     waits: ClassVar[bool] = True
 
-    def on(self, kube: KubeCell, s: Scenario) -> None:
+    def on(self, kube: KubeCell, ctx: Context) -> list[Record]:
         kube.after()
+        return []
 
     def describe(self, cell: Cell) -> str:
         from lrmatrix.kube.settings import KubeSettings
@@ -113,9 +120,8 @@ class KubeChange(Change):
 
     waits: ClassVar[bool] = True
 
-    def apply(self, s: Scenario) -> None:
-        assert s.kube is not None
-        s.kube.change()
+    def apply(self, ctx: Context) -> None:
+        ctx.evidence.require(KubeSession).kube.change()
 
     def describe(self, cell: Cell) -> str:
         from lrmatrix.kube.settings import KubeSettings
@@ -125,11 +131,20 @@ class KubeChange(Change):
 
 
 @dataclass(frozen=True)
-class KubeTeardown(KubeAction):
+class KubeTeardown(Action):
+    """The cell's namespace deleted, whatever happened; what the API showed is kept."""
+
     name: ClassVar[str] = "kubernetes_teardown"
 
-    def on(self, kube: KubeCell, s: Scenario) -> None:
+    def run(self, ctx: Context) -> list[Record]:
+        session = ctx.evidence.last(KubeSession)
+        if session is None:
+            return []
+        kube = session.kube
+        observed = KubeObservations(kube.summary(), kube.findings())
+        ctx.evidence.add(observed)  # kept even if the deletion fails
         kube.teardown()
+        return []
 
     def describe(self, cell: Cell) -> str:
         return "delete the cell's namespace"

@@ -1,0 +1,89 @@
+"""Actions after the restart: wait until the probe saw every container again, change the
+workload's configuration, and end the probe (the verdict is judged from what it saw)."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from lrmatrix.deadline import poll
+from lrmatrix.evidence.disruption import disruption
+from lrmatrix.evidence.records import ChangeBegun, Deployed, Record
+from lrmatrix.evidence.serving import awaited
+from lrmatrix.run.actions.base import Action, until
+from lrmatrix.run.background import PROBE, ProbeRun
+from lrmatrix.workload.containers import Workload
+
+if TYPE_CHECKING:
+    from lrmatrix.matrix.cells import Cell
+    from lrmatrix.run.context import Context
+
+
+@dataclass(frozen=True)
+class AwaitProbeRecovery(Action):
+    """Until the probe itself has seen every container answer again (bounded by
+    recover_timeout_s): an answer it gets only after the change began would count for the
+    change, and a recovered container would read as never serving again."""
+
+    name: ClassVar[str] = "await"
+    waits: ClassVar[bool] = True
+
+    def run(self, ctx: Context) -> list[Record]:
+        d = disruption(ctx.evidence)
+        probe = ctx.running.get(PROBE, ProbeRun)
+        if probe is None or d.stop_at is None or d.start_at is None:
+            return []
+        node = probe.probe.records.get("node")
+        if node is not None:
+            timings, stop_at, start_at = ctx.cell.timings, d.stop_at, d.start_at
+
+            def answered() -> bool:
+                return not awaited(list(node.samples), stop_at, start_at)
+
+            poll(answered, timings.recover_timeout_s, timings.probe_interval_s, ctx.clock.waits)
+        return []
+
+    def describe(self, cell: Cell) -> str:
+        return until("the probe has seen every container answer again", cell.timings.recover_timeout_s)
+
+
+class Change(Action):
+    """The workload's configuration change; from its start on a failure is the change's own."""
+
+    name: ClassVar[str] = "change"
+
+    def run(self, ctx: Context) -> list[Record]:
+        ctx.evidence.add(ChangeBegun(ctx.clock.now()), ctx.event("config changing"))
+        self.apply(ctx)
+        return [ctx.event("config changed")]
+
+    @abstractmethod
+    def apply(self, ctx: Context) -> None:
+        """Change the configuration and wait until it is in effect."""
+
+
+@dataclass(frozen=True)
+class ChangeConfig(Change):
+    """nginx's configuration changed and reloaded in each container."""
+
+    def apply(self, ctx: Context) -> None:
+        workload = ctx.evidence.require(Deployed).workload
+        assert isinstance(workload, Workload)
+        workload.apply_change()
+
+    def describe(self, cell: Cell) -> str:
+        return "change nginx's configuration in each container and reload it"
+
+
+@dataclass(frozen=True)
+class StopBackground(Action):
+    """The probe, the load and every watch end; the verdicts are judged from what they saw."""
+
+    name: ClassVar[str] = "verdict"
+
+    def run(self, ctx: Context) -> list[Record]:
+        return ctx.running.stop_all()
+
+    def describe(self, cell: Cell) -> str:
+        return f"stop the probe; decide the verdict from its samples (expected: {cell.expect})"
