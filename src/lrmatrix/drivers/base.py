@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, ClassVar, NamedTuple
 from lrmatrix.command import CmdResult
 from lrmatrix.errors import BadInput, NodeError
 from lrmatrix.evidence.probe import Target
-from lrmatrix.modules import NodeHost
 from lrmatrix.modules.dockerd import Dockerd
+from lrmatrix.modules.host import NodeHost
 from lrmatrix.modules.processes import Processes
 
 if TYPE_CHECKING:

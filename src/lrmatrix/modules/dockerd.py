@@ -14,7 +14,7 @@ from typing import Any
 from lrmatrix.command import CmdResult
 from lrmatrix.deadline import REAL, Clock, poll
 from lrmatrix.errors import NodeError
-from lrmatrix.modules import Module
+from lrmatrix.modules.base import Module
 from lrmatrix.modules.procfs import listening_unix_socket
 
 #: what the docker CLI says when no daemon answers on its socket

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lrmatrix.errors import NodeError
-from lrmatrix.modules import Module
+from lrmatrix.modules.base import Module
 from lrmatrix.modules.procfs import parse_stat, parse_stats
 
 #: the last line of a process scan that ran to its end

@@ -17,7 +17,7 @@ import pytest
 from lrmatrix.errors import LrmatrixError, NodeError
 from lrmatrix.evidence.judge import Verdicts
 from lrmatrix.evidence.records import Deployed, Snapshot
-from lrmatrix.modules import NodeHost
+from lrmatrix.modules.host import NodeHost
 from lrmatrix.process import reap_orphans
 from lrmatrix.run.runner import Runner
 from lrmatrix.run.session import CellRun
