@@ -9,11 +9,11 @@ import re
 from pathlib import Path
 
 import pytest
-from lrmatrix.run.actions.disruption import Kill, Stop, SwitchEngine
 
 from lrmatrix.cli import plan as cli_plan
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.run import plan
+from lrmatrix.run.actions.disruption import Kill, Stop, SwitchEngine
 from lrmatrix.run.sequence import PHASES, sequence_for
 
 CELLS = load_matrix().cells

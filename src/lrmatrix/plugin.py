@@ -10,10 +10,11 @@ Ctrl-C or SIGTERM, before writing ``results/<cell>.json``. The checks' fixtures 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -28,6 +29,7 @@ from lrmatrix.evidence.upgrade import Upgraded
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.process import become_subreaper
 from lrmatrix.report.live import LiveLine
+from lrmatrix.results import files
 from lrmatrix.run.fixtures import KEY, SESSION_KEY, CellFixtures, phase_of
 from lrmatrix.run.runner import Runner
 from lrmatrix.run.sequence import PHASES
@@ -35,6 +37,7 @@ from lrmatrix.run.session import CellRun
 
 LOCK_KEY = pytest.StashKey[preflight.ResultLock]()
 LIVE_KEY = pytest.StashKey[LiveLine]()
+REFUSED_KEY = pytest.StashKey[str]()  # the one line a refusal before the run printed on stderr
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -109,12 +112,14 @@ def pytest_configure(config: pytest.Config) -> None:
         # the evidence must have somewhere to go before the node is disrupted for it
         results_dir = Path(config.getoption("--results-dir"))
         preflight.writable_folder(results_dir, "--results-dir", "pass a folder you can write to")
+        files.check_target(results_dir, cell.name)
     except LrmatrixError as exc:
         pytest.exit(str(exc), returncode=exc.exit_code)
     runner = Runner(cell, node, config.getoption("--image"))
     config.stash[KEY] = runner
     config.stash[SESSION_KEY] = CellRun(runner, results_dir)
     config.pluginmanager.register(_Recorder(runner), "lrmatrix-recorder")
+    config.pluginmanager.register(_Evidence(config), "lrmatrix-evidence")
     # registered after testinfra's plugin: its ``host`` is the node's, not this machine's
     config.pluginmanager.register(CellFixtures(), "lrmatrix-fixtures")
     # Ctrl-C, tox or a service manager stopping the run, a closed terminal or SSH session
@@ -131,10 +136,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     try:
         runner.node.sanity_checks()
         caveat = runner.node.node_path_caveat()
-        if caveat:  # the run goes on, and its verdict's reason repeats it
-            reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-            if reporter is not None:
-                reporter.write_line(f"lrmatrix: caveat: {caveat}", yellow=True)
+        others = runner.node.other_containers()
+        # said before the run goes on: the verdict's reason repeats the caveat, the result the notice
+        notes = [f"caveat: {caveat}" if caveat else None, others.notice() if others is not None else None]
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            for note in filter(None, notes):
+                reporter.write_line(f"lrmatrix: {note}", yellow=True)
         image_ref = session.config.getoption("--image")
         if image_ref and not runner.node.can_pull:
             raise BadInput(
@@ -145,6 +153,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         lock = preflight.ResultLock(run.results_dir, runner.cell.name)
         session.config.stash[LOCK_KEY] = lock.acquire()
     except LrmatrixError as exc:
+        session.config.stash[REFUSED_KEY] = str(exc)
         pytest.exit(str(exc), returncode=exc.exit_code)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     live = LiveLine.start(runner, reporter._tw) if reporter is not None else None
@@ -204,6 +213,43 @@ class _Recorder:
             return
         detail = "" if report.passed else _one_line(report)
         self.runner.record(str(phase), check_id, report.passed, detail)
+
+
+class _Evidence:
+    """What a cell run says about its evidence, and only once: a refusal before the run is one
+    line on stderr (pytest writes it there as "Exit: ...", then its terminal repeats it on
+    stdout, where `tox -e CELL` showed it); a report written after the result (pytest's JUnit
+    XML) that a full disk refuses is one line, not an INTERNALERROR traceback."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(trylast=True)  # after the terminal reporter has kept it for its summary
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        refused = self.config.stash.get(REFUSED_KEY, None)
+        if refused is None or getattr(excinfo.value, "msg", None) != refused:
+            return
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and hasattr(reporter, "_keyboardinterrupt_memo"):
+            reporter._keyboardinterrupt_memo = None  # pytest has no public switch for this line
+
+    @pytest.hookimpl(wrapper=True, trylast=True)  # innermost: the terminal's summary still follows
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            run = self.config.stash[SESSION_KEY]
+            # a write that fails has no file name on it: pytest's JUnit XML is what writes here
+            report = exc.filename or getattr(self.config.option, "xmlpath", None) or "a report"
+            with contextlib.suppress(OSError, TypeError):  # a truncated XML reads as a broken CI run
+                Path(report).unlink(missing_ok=True)
+            print(
+                f"lrmatrix: {report}: not written ({exc.strerror or exc}); "
+                f"the result was written first: {run.path or 'nowhere, see above'}",
+                file=sys.stderr,
+            )
+            pytest_sessionfinish(session, exitstatus)  # skipped when an earlier one raised
+        return None
 
 
 def _skip_reason(report: pytest.TestReport) -> str:

@@ -5,7 +5,7 @@ whether it came back by itself. One function, so nothing keeps a second copy of 
 
 from __future__ import annotations
 
-from lrmatrix.evidence.records import ChangeBegun, DaemonWatched, Started, Stopped, WindowEnded
+from lrmatrix.evidence.records import ChangeBegun, DaemonWatched, NotBack, Started, Stopped, WindowEnded
 from lrmatrix.evidence.store import Evidence
 from lrmatrix.evidence.verdict import Disruption
 
@@ -17,6 +17,7 @@ def disruption(evidence: Evidence, origin: float = 0.0) -> Disruption:
     started = evidence.last(Started)
     change = evidence.last(ChangeBegun)
     watched = evidence.last(DaemonWatched)
+    not_back = evidence.last(NotBack)
     return Disruption(
         stop_at=stopped.stop_at if stopped else None,
         stopped_at=stopped.stopped_at if stopped else None,
@@ -25,5 +26,6 @@ def disruption(evidence: Evidence, origin: float = 0.0) -> Disruption:
         change_at=change.change_at if change else None,
         came_back_at=watched.came_back_at if watched else None,
         came_back=watched.came_back if watched else "",
+        not_back=not_back.reason if not_back and window and not started else "",
         origin=origin,
     )

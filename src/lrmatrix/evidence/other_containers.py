@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lrmatrix.deadline import poll
+from lrmatrix.evidence.records import Record
 
 if TYPE_CHECKING:
     from lrmatrix.modules.dockerd import Dockerd
@@ -105,9 +106,10 @@ def observe(dockerd: Dockerd, exclude: dict[str, str]) -> tuple[OtherContainer, 
 
 
 @dataclass
-class OtherContainers:
+class OtherContainers(Record):
     """The node's own containers before the run, as the teardown found them, and after it
-    started again those that were running and were not."""
+    started again those that were running and were not (the node fills it in as it goes; the
+    runner keeps it once the node is torn down)."""
 
     before: tuple[OtherContainer, ...]
     #: the cell's live-restore: without it the disruption stops them

@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from lrmatrix.evidence.probe import PathRecord
     from lrmatrix.modules.daemon_json import Backup
-    from lrmatrix.modules.processes import ProcInfo
-    from lrmatrix.workload.containers import ContainerState
 
 
 class Record:
@@ -97,18 +95,6 @@ class Deployed(Record):
 
 
 @dataclass(frozen=True)
-class Snapshot(Record):
-    """Containers (from the API) and their processes (from /proc): shim, main process, children."""
-
-    which: str  # "before" the disruption, "after" the restart, or "check" (taken by a check)
-    containers: list[ContainerState]
-    procs: dict[str, list[ProcInfo]] = field(default_factory=dict)
-
-    def all_procs(self) -> list[ProcInfo]:
-        return [p for group in self.procs.values() for p in group]
-
-
-@dataclass(frozen=True)
 class Stopped(Record):
     """The disruption began (``stop_at``) and the daemon was seen gone (``stopped_at``; None:
     never seen gone). ``proxies_*``: the node's docker-proxy pids (None: not looked at)."""
@@ -145,6 +131,15 @@ class Started(Record):
 
     api_at: float
     versions_after: dict[str, str]
+
+
+@dataclass(frozen=True)
+class NotBack(Record):
+    """Why the daemon (or the cell's next engine) never answered after the start: its own
+    reason, in the cell's words (a new engine that refuses to start is what a team runs the
+    matrix for)."""
+
+    reason: str
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from lrmatrix.evidence.disruption import disruption
 from lrmatrix.evidence.findings import address_changes, findings, misdirected_responses
 from lrmatrix.evidence.judge import judge
 from lrmatrix.evidence.log_pressure import LogPressure
+from lrmatrix.evidence.other_containers import OtherContainers
 from lrmatrix.evidence.records import (
     Check,
     DaemonWatched,
@@ -24,7 +25,6 @@ from lrmatrix.evidence.records import (
     PhaseSpan,
     ProbeEvidence,
     SkippedCheck,
-    Snapshot,
     Started,
     Stopped,
     Timing,
@@ -34,6 +34,7 @@ from lrmatrix.evidence.upgrade import Upgraded
 from lrmatrix.evidence.verdict import Verdict
 from lrmatrix.kube.records import KubeObservations
 from lrmatrix.results.files import SCHEMA, summarize_path
+from lrmatrix.workload.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from lrmatrix.drivers.base import Node
@@ -47,8 +48,10 @@ def build(cell: Cell, node: Node, clock: RunClock, evidence: Evidence, status: S
     """The result of the run as it stands (called once it has ended)."""
     verdicts = judge(cell, evidence, clock.t0, status.stopped_by)
     verdict = verdicts.verdict
+    paths = verdicts.paths
     if status.interrupted:  # whatever the probe saw, the scenario did not run to its end
         verdict = Verdict(cell.expect, "interrupted", status.interrupted)
+        paths = {p: Verdict(v.expected, "interrupted", status.interrupted) for p, v in paths.items()}
     d = disruption(evidence, clock.t0)
     probe = evidence.last(ProbeEvidence)
     interval = cell.timings.probe_interval_s
@@ -67,6 +70,7 @@ def build(cell: Cell, node: Node, clock: RunClock, evidence: Evidence, status: S
     kube = evidence.last(KubeObservations)
     upgraded = evidence.last(Upgraded)
     load = evidence.last(LoadEvidence)
+    others = evidence.last(OtherContainers)
     return {
         "schema": SCHEMA,
         "cell": cell.name,
@@ -126,14 +130,16 @@ def build(cell: Cell, node: Node, clock: RunClock, evidence: Evidence, status: S
         # without live-restore the containers stop with the daemon: no horizon to state
         + (pressure.findings() if pressure is not None and cell.live_restore else [])
         + (kube.findings if kube is not None else [])
-        + (upgraded.run.findings(clock.t0, clock.wall0) if upgraded is not None else []),
+        + (upgraded.run.findings(clock.t0, clock.wall0) if upgraded is not None else [])
+        + (others.findings() if others is not None else []),
+        "other_containers": others.as_dict() if others is not None else None,
         "log_pressure": pressure.as_dict() if pressure is not None else {},
         "upgrade": upgraded.run.as_dict(clock.t0, clock.wall0) if upgraded is not None else None,
         "load": load.summary if load is not None else None,
         **({"kubernetes": kube.summary} if kube is not None else {}),
         "error": status.stopped_by,
         "verdict": verdict.as_dict(),
-        "path_verdicts": {path: v.as_dict() for path, v in verdicts.paths.items()},
+        "path_verdicts": {path: v.as_dict() for path, v in paths.items()},
     }
 
 

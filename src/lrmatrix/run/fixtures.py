@@ -16,11 +16,12 @@ import pytest
 
 from lrmatrix.errors import LrmatrixError, NodeError
 from lrmatrix.evidence.judge import Verdicts
-from lrmatrix.evidence.records import Deployed, Snapshot
+from lrmatrix.evidence.records import Deployed
 from lrmatrix.modules.host import NodeHost
 from lrmatrix.process import reap_orphans
 from lrmatrix.run.runner import Runner
 from lrmatrix.run.session import CellRun
+from lrmatrix.workload.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from lrmatrix.drivers.base import Node

@@ -15,7 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 from lrmatrix.errors import KeepNode, LrmatrixError, NodeError
 from lrmatrix.evidence.judge import Verdicts, judge
-from lrmatrix.evidence.records import Check, Event, NodeFacts, PhaseSpan, Record, SavedLog
+from lrmatrix.evidence.other_containers import CHECK_ID as OTHERS_CHECK
+from lrmatrix.evidence.records import (
+    Check,
+    Event,
+    NodeFacts,
+    NotBack,
+    PhaseSpan,
+    Record,
+    SavedLog,
+    Started,
+    WindowEnded,
+)
 from lrmatrix.evidence.store import Evidence
 from lrmatrix.run import live_restore
 from lrmatrix.run.actions.change import StopBackground
@@ -107,9 +118,23 @@ class Runner:
                     self.keep(*action.run(self.ctx))
             except BaseException as exc:
                 self.status.aborted = f"entering {name}: {exc}"
-                self.keep(self.ctx.event("aborted", self.status.aborted))
+                self.keep(self.ctx.event("aborted", self.status.aborted), self._not_back(exc))
                 raise
             self._enter(name)
+
+    def _not_back(self, exc: BaseException) -> NotBack | None:
+        """A failure after the start command and before the API answered: why it never came
+        back, in the cell's words."""
+        ev = self.evidence
+        if ev.last(WindowEnded) is None or ev.last(Started) is not None or ev.last(NotBack) is not None:
+            return None
+        engine = self.cell.engine_after
+        what = (
+            f"the new engine ({engine.name}) did not start"
+            if engine is not None and engine != self.cell.engine
+            else "the daemon did not come back"
+        )
+        return NotBack(f"{what}: {str(exc) or type(exc).__name__}")
 
     def record(self, phase: str, check_id: str, passed: bool, detail: str = "") -> None:
         self.keep(Check(check_id, phase, bool(passed), detail))
@@ -152,6 +177,10 @@ class Runner:
         self.record(
             "teardown", "node_left_clean", not residue, "nothing left" if not residue else "; ".join(residue)
         )
+        others = self.node.other_containers()
+        if others is not None:  # an existing node's own containers, judged after its last restart
+            self.keep(others)
+            self.record("teardown", OTHERS_CHECK, *others.check())
         self.keep(ctx.timing("teardown_s", start))
         span = self.evidence.require(PhaseSpan)
         self.keep(PhaseSpan(span.name, span.start, self.clock.now()))

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from lrmatrix.evidence.records import Snapshot
+from lrmatrix.evidence.records import Record
 
 if TYPE_CHECKING:
     from lrmatrix.drivers.base import Node
-    from lrmatrix.workload.containers import PodContainers, Workload
+    from lrmatrix.modules.processes import ProcInfo
+    from lrmatrix.workload.containers import ContainerState, PodContainers, Workload
+
+
+@dataclass(frozen=True)
+class Snapshot(Record):
+    """Containers (from the API) and their processes (from /proc): shim, main process, children."""
+
+    which: str  # "before" the disruption, "after" the restart, or "check" (taken by a check)
+    containers: list[ContainerState]
+    procs: dict[str, list[ProcInfo]] = field(default_factory=dict)
+
+    def all_procs(self) -> list[ProcInfo]:
+        return [p for group in self.procs.values() for p in group]
 
 
 def capture(node: Node, workload: Workload | PodContainers, which: str = "check") -> Snapshot:

@@ -10,15 +10,7 @@ from typing import TYPE_CHECKING, ClassVar
 from lrmatrix.deadline import poll
 from lrmatrix.errors import NodeError
 from lrmatrix.evidence.log_pressure import LogPressure, stall_watch
-from lrmatrix.evidence.records import (
-    DaemonWatched,
-    NodeFacts,
-    Record,
-    Snapshot,
-    Started,
-    Stopped,
-    WindowEnded,
-)
+from lrmatrix.evidence.records import DaemonWatched, NodeFacts, Record, Started, Stopped, WindowEnded
 from lrmatrix.evidence.watchers import DaemonWatch, NatWatch
 from lrmatrix.matrix.engines import Engine, upstream
 from lrmatrix.run.actions.base import Action, until
@@ -30,6 +22,7 @@ from lrmatrix.run.background import (
     NatWatchRun,
     StallWatchRun,
 )
+from lrmatrix.workload.snapshot import Snapshot
 
 if TYPE_CHECKING:
     from lrmatrix.matrix.cells import Cell
