@@ -85,7 +85,7 @@ def files(tmp_path: Path) -> dict[str, str]:
             '{"schema": "lrmatrix.result/1", "cell": "caf\xe9"}'.encode("latin-1"),
         ),
         "truncated": (tmp_path / "cut.json", RESULT.read_bytes()[:500]),
-        "other_schema": (tmp_path / "v2.json", json.dumps({"schema": "lrmatrix.result/2"}).encode()),
+        "other_schema": (tmp_path / "v3.json", json.dumps({"schema": "lrmatrix.result/3"}).encode()),
         "not_object": (tmp_path / "list.json", b"[1, 2, 3]"),
         "bad_cell": (
             tmp_path / "cell.json",
@@ -130,7 +130,11 @@ CLI_CASES = [
     ("report-truncated", ["report", "{truncated}"], "not JSON or truncated"),
     ("compare-truncated", ["compare", "{truncated}", "{good}"], "not JSON or truncated"),
     ("report-nested-too-deep", ["report", "{deep}"], "nested too deep"),
-    ("report-other-schema", ["report", "{other_schema}"], "is not 'lrmatrix.result/1'"),
+    (
+        "report-other-schema",
+        ["report", "{other_schema}"],
+        "is not 'lrmatrix.result/2' (or 'lrmatrix.result/1')",
+    ),
     ("report-not-an-object", ["report", "{not_object}"], "not a result object"),
     ("report-not-a-cell", ["report", "{bad_cell}"], "is not a cell name"),
     ("report-missing", ["report", "{missing}"], "no such file or folder"),

@@ -19,6 +19,7 @@ from lrmatrix.matrix import engines
 from lrmatrix.matrix.cells import CELL_NAME, load_matrix, parse_matrix
 from lrmatrix.matrix.engines import MACHINE, Engine, upstream
 from lrmatrix.report.rows import versions_side_by_side
+from lrmatrix.results import files as results
 
 D26 = {"suite": "trixie", "docker": "26.1.5+dfsg1-9+deb13u1+b1", "containerd": "1.7.24~ds1-6+deb13u1"}
 BASE = {
@@ -141,16 +142,15 @@ def test_only_the_engine_driver_swaps_binaries():
 
 
 def test_report_puts_an_upgrade_cells_versions_side_by_side():
-    result = {
-        "versions": {"docker": "20.10.24+dfsg1", "containerd": "1.6.20~ds1", "runc": "1.1.5+ds1"},
-        "engine": {"after": {"docker": "26.1.5+dfsg1", "containerd": "1.7.24~ds1", "runc": "1.1.5+ds1"}},
-    }
-    assert versions_side_by_side(result) == {
-        "docker": "20.10.24+dfsg1 → 26.1.5+dfsg1",
-        "containerd": "1.6.20~ds1 → 1.7.24~ds1",
-        "runc": "1.1.5+ds1",
-    }
-    assert versions_side_by_side({"versions": {"docker": "26.1.5"}}) == {"docker": "26.1.5"}
+    data = Path(__file__).parent / "data" / "run-engines"
+    upgrade = results.load(data / "engine-liverestore-upgrade26.json")
+    shown = versions_side_by_side(upgrade)
+    assert shown["docker"] == "20.10.24+dfsg1 → 26.1.5+dfsg1"
+    assert shown["runc"] == upgrade.versions["runc"] == upgrade.engine.after["runc"]  # unchanged: once
+    same = results.load(data / "engine-liverestore.json")
+    assert versions_side_by_side(same) == same.versions
+    same.engine = None  # a result written before the engine after the window was kept
+    assert versions_side_by_side(same) == same.versions
 
 
 def test_concurrent_first_uses_fetch_once(tmp_path, monkeypatch):

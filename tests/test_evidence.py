@@ -18,7 +18,9 @@ from lrmatrix.evidence.watchers import NatWatch, every
 from lrmatrix.modules.procfs import listening_unix_socket
 from lrmatrix.report.rows import row_from_result
 from lrmatrix.report.table import table_cells
+from lrmatrix.results import files as results
 from lrmatrix.results.files import summarize_path
+from lrmatrix.results.model import Coverage
 
 RUN_A = Path(__file__).parent / "data" / "run-a"
 
@@ -127,14 +129,22 @@ def test_the_result_carries_coverage_and_identities():
 
 
 def test_reports_show_coverage_and_old_results_without_it_still_load():
-    old = json.loads((RUN_A / "engine-liverestore.json").read_text())
-    assert "coverage" not in old["probes"]["node"]
+    assert "coverage" not in json.loads((RUN_A / "engine-liverestore.json").read_text())["probes"]["node"]
+    old = results.load(RUN_A / "engine-liverestore.json")
     header, body = table_cells([row_from_result(old)])
     assert header[5] == "node failed-while-down / longest outage / coverage"
     assert body[0][5].endswith(" -")
-    low = {"ratio": 1.0, "targets": {"http://c1:80": {"ratio": 0.5}, "http://c2:80": {"ratio": 1.0}}}
-    new = {**old, "probes": {**old["probes"], "node": {**old["probes"]["node"], "coverage": low}}}
-    assert table_cells([row_from_result(new)])[1][0][5].endswith(" 50%")  # the weakest container
+
+    def share(ratio: float) -> dict:
+        return {"ratio": ratio, "sent": 10, "counted": 10.0 * ratio, "expected": 10.0}
+
+    low = {
+        **share(1.0),
+        "threshold": 0.9,
+        "targets": {"http://c1:80": share(0.5), "http://c2:80": share(1.0)},
+    }
+    old.probes["node"].coverage = Coverage.model_validate(low)
+    assert table_cells([row_from_result(old)])[1][0][5].endswith(" 50%")  # the weakest container
 
 
 def test_every_stops_when_asked_when_the_step_says_so_and_at_its_limit():

@@ -20,6 +20,7 @@ from conftest import ROOT, engine_ready
 from lrmatrix.drivers.engine.node import EngineNode
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.process import become_subreaper
+from lrmatrix.results import files as results
 from lrmatrix.run.runner import Runner
 from lrmatrix.run.session import CellRun
 from test_engine_faults import assert_no_residue, env  # noqa: F401 - env is a fixture
@@ -61,6 +62,9 @@ def test_a_daemon_that_comes_back_by_itself_makes_the_verdict_an_error(env, tmp_
             restart.join(60)
         scenario.advance("teardown")
     result = json.loads((tmp_path / "engine-liverestore.json").read_text())
+    # the file this real build wrote is the model read back from it, key for key
+    assert results.load(tmp_path / "engine-liverestore.json").document() == result
+    assert result["schema"] == "lrmatrix.result/2"
     verdict, watch = result["verdict"], result["disruption"]["daemon_watch"]
     assert watch["period_s"] <= 0.25 and watch["checks"] >= 10, watch  # no timing assert: 2 shared cores
     if comes_back:

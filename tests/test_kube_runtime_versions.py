@@ -3,8 +3,6 @@ report and in ``lrmatrix compare``: shown where a result has it, absent where no
 
 from __future__ import annotations
 
-import copy
-import json
 from pathlib import Path
 
 from lrmatrix.cli.main import main
@@ -12,21 +10,22 @@ from lrmatrix.report.compare import compare
 from lrmatrix.report.rows import build_rows
 from lrmatrix.report.table import table_cells
 from lrmatrix.results import files as results
+from lrmatrix.results.model import Result
 
 DATA = Path(__file__).parent / "data"
 
 
-def kube_result(run: str, cell: str, docker: str, cri_dockerd: str | None) -> dict:
+def kube_result(run: str, cell: str, docker: str, cri_dockerd: str | None) -> Result:
     """A real engine result renamed to a Kubernetes cell with the versions its node reported."""
-    r = copy.deepcopy(results.load(DATA / run / "engine-liverestore.json"))
-    r["cell"], r["platform"] = cell, cell.split("-")[0]
-    r["versions"].update(docker=docker, kubernetes="v1.30.14")
+    r = results.load(DATA / run / "engine-liverestore.json")
+    r.cell, r.platform = cell, cell.split("-")[0]
+    r.versions.update(docker=docker, kubernetes="v1.30.14")
     if cri_dockerd is not None:
-        r["versions"]["cri-dockerd"] = cri_dockerd
+        r.versions["cri-dockerd"] = cri_dockerd
     return r
 
 
-def changes(base: dict, cand: dict) -> list[str]:
+def changes(base: Result, cand: Result) -> list[str]:
     (pair,) = compare([base], [cand]).pairs
     return [c.what for c in pair.changes if c.kind == "version"]
 
@@ -70,10 +69,8 @@ def test_engine_pairs_get_no_runtime_line(capsys):
 
 
 def test_the_runtime_line_does_not_change_a_pairs_status(tmp_path, capsys):
-    for run in ("run-a", "run-b"):
-        (tmp_path / run).mkdir()
-        r = kube_result(run, "k8s130-liverestore", "29.2.1", "0.4.1 (55d6e1a)")
-        (tmp_path / run / "k8s130-liverestore.json").write_text(json.dumps(r))
+    for run in ("run-a", "run-b"):  # written as this lrmatrix writes a result
+        results.write(kube_result(run, "k8s130-liverestore", "29.2.1", "0.4.1 (55d6e1a)"), tmp_path / run)
     code = main(["compare", str(tmp_path / "run-a"), str(tmp_path / "run-b")])
     out = capsys.readouterr().out
     assert code == 0 and "k8s130-liverestore: same behaviour" in out

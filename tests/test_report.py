@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from pathlib import Path
@@ -15,6 +14,7 @@ from lrmatrix.report.rows import build_rows
 from lrmatrix.report.svg import stack
 from lrmatrix.report.table import table_cells
 from lrmatrix.results import files as results
+from lrmatrix.results.model import Disruption, Result
 
 DATA = Path(__file__).parent / "data"
 CELLS = ("engine-liverestore", "engine-noliverestore")
@@ -25,8 +25,18 @@ MATRIX = [
 ]
 
 
-def real(cell: str, run: str = "run-a") -> dict:
+def real(cell: str, run: str = "run-a") -> Result:
     return results.load(DATA / run / f"{cell}.json")
+
+
+def raw(cell: str, run: str = "run-a") -> dict:
+    """The file as written (a /1 document), to derive a changed one from."""
+    return results.read_json(DATA / run / f"{cell}.json")
+
+
+def model(data: dict) -> Result:
+    """A derived document as report reads it (through the /1 reader for a /1 document)."""
+    return results.validate(data, Path(f"{data['cell']}.json"))
 
 
 def write(folder: Path, result: dict, name: str | None = None) -> Path:
@@ -84,10 +94,10 @@ def test_lrmatrix_report_wide_flag(capsys):
 
 
 def test_failed_cell_shows_fail_and_reason():
-    bad = copy.deepcopy(real("engine-liverestore"))
+    bad = raw("engine-liverestore")
     bad["verdict"].update(observed="outage", passed=False, reason="12/100 requests failed while down")
     bad["checks"][0]["passed"] = False
-    out = terminal.render(build_rows([bad]))
+    out = terminal.render(build_rows([model(bad)]))
     assert out.splitlines()[3].split()[:4] == ["engine-liverestore", "FAIL", "survive", "outage"]
     assert "verdict: 12/100 requests failed while down" in out
     assert f"failed check {bad['checks'][0]['phase']}/{bad['checks'][0]['id']}" in out
@@ -104,9 +114,9 @@ def test_markdown_table_has_a_row_per_cell_and_equal_columns():
 
 
 def test_markdown_escapes_cell_text():
-    r = copy.deepcopy(real("engine-liverestore"))
+    r = raw("engine-liverestore")
     r["findings"] = ["a | b with *stars* and [link](x)"]
-    out = markdown.render(build_rows([r]))
+    out = markdown.render(build_rows([model(r)]))
     assert r"a \| b with \*stars\* and \[link\](x)" in out
 
 
@@ -147,9 +157,10 @@ def test_close_labels_are_stacked_not_overlapped():
 
 
 def test_html_is_self_contained_and_escaped():
-    r = copy.deepcopy(real("engine-liverestore"))
-    r["findings"] = ['<script>alert("x")</script> & more']
-    r["events"].append({"name": "<b>odd</b>", "t": 5.0, "at": "", "detail": '"quoted"'})
+    data = raw("engine-liverestore")
+    data["findings"] = ['<script>alert("x")</script> & more']
+    data["events"].append({"name": "<b>odd</b>", "t": 5.0, "at": "", "detail": '"quoted"'})
+    r = model(data)
     page = html.render(build_rows([r, real("engine-noliverestore")], MATRIX), [timeline.from_result(r)])
     assert "<script" not in page and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; more" in page
     assert "<b>odd</b>" not in page and "&lt;b&gt;odd&lt;/b&gt;" in page
@@ -172,7 +183,7 @@ def test_cli_report_formats(tmp_path, capsys, monkeypatch):
 
 
 def test_cli_report_exits_1_when_a_cell_failed(tmp_path):
-    bad = copy.deepcopy(real("engine-liverestore"))
+    bad = raw("engine-liverestore")
     bad["verdict"].update(observed="outage", passed=False)
     assert main(["report", str(write(tmp_path, bad)), "--no-matrix"]) == 1
 
@@ -187,7 +198,7 @@ def _fails_with_one_line(argv: list[str], capsys: pytest.CaptureFixture[str], *w
 
 
 def test_bad_input_other_schema(tmp_path, capsys):
-    old = dict(real("engine-liverestore"), schema="lrmatrix.result/0")
+    old = dict(raw("engine-liverestore"), schema="lrmatrix.result/0")
     _fails_with_one_line(["report", str(write(tmp_path, old))], capsys, "schema", "lrmatrix.result/0")
 
 
@@ -202,8 +213,8 @@ def test_bad_input_truncated_and_not_json(tmp_path, capsys):
 
 
 def test_bad_input_two_results_for_one_cell(tmp_path, capsys):
-    first = real("engine-liverestore", "run-a")
-    later = real("engine-liverestore", "run-b")
+    first = raw("engine-liverestore", "run-a")
+    later = raw("engine-liverestore", "run-b")
     assert later["started_at"] > first["started_at"]
     write(tmp_path, first, "a.json")
     write(tmp_path, later, "b.json")
@@ -223,18 +234,39 @@ def test_bad_input_missing_path_and_empty_folder(tmp_path, capsys):
     _fails_with_one_line(["report", str(tmp_path)], capsys, "no result files")
 
 
+def pod(name: str, restarts: int) -> dict:
+    return {
+        "name": name,
+        "uid": name,
+        "phase": "Running",
+        "ready": True,
+        "restarts": restarts,
+        "ip": "",
+        "waiting": "",
+    }
+
+
+def ready(status: str) -> dict:
+    return {"t": 0.0, "seen_at": "", "status": status, "reason": "", "message": "", "since": "", "taints": []}
+
+
 def test_kubernetes_columns_appear_with_kubernetes_results():
-    r = copy.deepcopy(real("engine-liverestore"))
+    r = raw("engine-liverestore")
     r["cell"], r["versions"]["kubernetes"] = "k8s130-liverestore", "v1.30.14"
     r["containers"] = {"before": [], "after": [], "pids_kept": None}
     r["kubernetes"] = {
-        "node_ready_timeline": [{"status": "True"}, {"status": "Unknown"}, {"status": "True"}],
+        "namespace": "lrm-k8s130-liverestore",
+        "node": "lrm-k8s130",
+        "node_ready_timeline": [ready("True"), ready("Unknown"), ready("True")],
         "pods": {
-            "before": [{"name": "web-a", "restarts": 0}, {"name": "web-b", "restarts": 1}],
-            "after": [{"name": "web-a", "restarts": 2}, {"name": "web-c", "restarts": 0}],
+            "before": [pod("web-a", 0), pod("web-b", 1)],
+            "during": [],
+            "after": [pod("web-a", 2), pod("web-c", 0)],
         },
+        "outage_pod": [],
+        "nginx_version": "",
     }
-    header, body = table_cells(build_rows([r, real("engine-noliverestore")]))
+    header, body = table_cells(build_rows([model(r), real("engine-noliverestore")]))
     engine, k8s = (dict(zip(header, line, strict=True)) for line in body)
     # web-a restarted twice and web-b was replaced; Ready went True -> Unknown -> True
     assert (k8s["restarts"], k8s["node Ready transitions"], k8s["kubernetes"]) == ("3", "2", "v1.30.14")
@@ -246,16 +278,46 @@ def test_engine_only_tables_have_no_kubernetes_columns():
     assert "kubernetes" not in header and "node Ready transitions" not in header
 
 
+NEVER = dict.fromkeys(("stop_at", "stopped_at", "start_at", "api_at", "change_at", "came_back_at"))
+
+
 @pytest.mark.parametrize(
-    ("events", "down"),
+    ("times", "down"),
     [
-        ([("daemon stopping", 1.0), ("daemon stopped", 1.4), ("daemon started", 6.5)], (1.0, 6.5)),
-        ([("upgrade starting", 2.0), ("daemon gone", 9.1), ("daemon started", 9.2)], (2.0, 9.2)),
-        ([("daemon stopping", 3.0), ("daemon stopped", 3.1), ("daemon respawned", 3.4)], (3.0, 3.4)),
-        ([("daemon stopping", 3.0), ("daemon stopped", 3.1)], None),  # never back: no interval
+        ({"stop_at": 1.0, "stopped_at": 1.4, "start_at": 6.0, "api_at": 6.5}, (1.0, 6.5)),
+        # the stop is the first upgrade command; the API answers once the new dockerd is up
+        ({"stop_at": 2.0, "stopped_at": 9.1, "start_at": 9.2, "api_at": 9.6}, (2.0, 9.6)),
+        ({"stop_at": 3.0, "stopped_at": 3.1, "start_at": 3.4, "api_at": 3.7}, (3.0, 3.7)),  # respawn
+        ({"stop_at": 3.0, "stopped_at": 3.1, "start_at": 8.1}, None),  # never back: no interval
+        ({}, None),  # never stopped
     ],
-    ids=["stop", "package-upgrade", "respawn", "never-back"],
+    ids=["stop", "package-upgrade", "respawn", "never-back", "never-stopped"],
 )
-def test_the_charts_down_interval_for_every_kind_of_disruption(events, down):
-    marks = tuple(timeline.Mark(t, name) for name, t in events)
-    assert timeline._down(marks) == down
+def test_the_charts_down_interval_for_every_kind_of_disruption(times, down):
+    d = Disruption(**{**NEVER, **times}, came_back="", daemon_watch=None, docker_proxy=None, nat=None)
+    assert timeline.down(d) == down
+
+
+def test_the_chart_reads_the_disruption_record_not_the_event_words():
+    data = raw("engine-liverestore", "run-e")
+    for e in data["events"]:
+        e["name"] = e["name"].replace("daemon", "engine")
+    tl = timeline.from_result(model(data))
+    d = data["disruption"]
+    assert (
+        tl.down
+        == (d["stop_at"], d["api_at"])
+        == timeline.from_result(real("engine-liverestore", "run-e")).down
+    )
+
+
+def test_a_v1_file_without_a_disruption_record_gets_it_from_its_events():
+    """run-a predates the record: the /1 reader takes its times from the events, once."""
+    r = real("engine-liverestore")
+    said = {e.name: e.t for e in r.events}
+    assert (r.disruption.stop_at, r.disruption.stopped_at) == (
+        said["daemon stopping"],
+        said["daemon stopped"],
+    )
+    assert (r.disruption.start_at, r.disruption.api_at) == (said["daemon starting"], said["daemon started"])
+    assert r.disruption.change_at is None  # run-a said "config changed" only: not when it began

@@ -14,7 +14,10 @@ from lrmatrix.errors import BadInput
 from lrmatrix.results import files as results
 
 RUN_A = Path(__file__).parent / "data" / "run-a"
+#: a /1 file as written (report and compare read it through results/v1.py)
 GOOD = json.loads((RUN_A / "engine-liverestore.json").read_text())
+#: the same run as a /2 result
+RESULT = results.load(RUN_A / "engine-liverestore.json")
 
 
 def write(folder: Path, data: object, name: str = "engine-liverestore.json") -> Path:
@@ -36,7 +39,18 @@ def broken(**changes):
 
 
 def test_real_result_loads():
-    assert results.load(RUN_A / "engine-liverestore.json")["cell"] == "engine-liverestore"
+    assert RESULT.cell == "engine-liverestore" and RESULT.schema_ == "lrmatrix.result/2"
+
+
+def test_a_key_the_model_does_not_name_is_refused_in_a_v2_file_and_dropped_from_a_v1_file(tmp_path):
+    """A /2 file holds exactly what this lrmatrix writes; a /1 file may hold a key an older
+    writer had (read without it)."""
+    v2 = RESULT.document()
+    v2["verdict"]["verdict"] = "extra"
+    with pytest.raises(BadInput, match=r": verdict\.verdict is not a key of a result; not a result"):
+        results.load(write(tmp_path / "v2", v2))
+    old = broken(verdict__verdict="extra")
+    assert results.load(write(tmp_path / "v1", old)).verdict == RESULT.verdict
 
 
 @pytest.mark.parametrize(
@@ -56,8 +70,10 @@ def test_real_result_loads():
         ({"probes__node__longest_outage_ms": "12"}, 'probes.node.longest_outage_ms = "12" is not allowed'),
         ({"probes__node__failed_while_down": 1.5}, "probes.node.failed_while_down = 1.5 is not allowed"),
         ({"probes__node__sent": True}, "probes.node.sent = true is not allowed"),
-        ({"probes__node__windows": [[1.0]]}, "probes.node.windows[0] = [1.0] is not allowed"),
-        ({"probes__node__samples": [[0.1, 1]]}, "probes.node.samples[0] = [0.1, 1] is not allowed"),
+        ({"probes__node__windows": [[1.0]]}, "probes.node.windows[0][1] is missing"),
+        ({"probes__node__windows": [[1.0, "x"]]}, 'probes.node.windows[0][1] = "x" is not allowed'),
+        ({"probes__node__samples": [[0.1, 1]]}, "probes.node.samples[0][2] is missing"),
+        ({"probes__node__samples": [[0.1, True, 2.0]]}, "probes.node.samples[0][1] = true is not allowed"),
         ({"probes__node__coverage": {"ratio": "high"}}, "probes.node.coverage.ratio"),
         ({"probes__node__recovery_s": "fast"}, "probes.node.recovery_s"),
         ({"live_restore__effective": "on"}, "live_restore.effective"),
@@ -66,8 +82,12 @@ def test_real_result_loads():
         ({"findings": [{"a": 1}]}, "findings[0]"),
         ({"started_at": 1}, "started_at = 1"),
         ({"events": [{"name": "x", "t": "late"}]}, "events[0].t"),
-        ({"path_verdicts": {"loopback": {"passed": 1}}}, "path_verdicts.loopback.passed = 1"),
-        ({"log_pressure": {"web": {"stalled_at_s": "soon"}}}, "log_pressure.web.stalled_at_s"),
+        (
+            {"path_verdicts": {"loopback": {"expected": "x", "observed": "x", "passed": 1, "reason": ""}}},
+            "path_verdicts.loopback.passed = 1",
+        ),
+        ({"log_pressure": {"web": {"stalled_at_s": "soon"}}}, "log_pressure.web.bytes_per_s is missing"),
+        ({"disruption": {"stop_at": "x"}}, 'disruption.stop_at = "x" is not allowed'),
     ],
 )
 def test_wrong_nested_shapes_are_one_line_bad_input(tmp_path, changes, message):
@@ -160,7 +180,7 @@ def fallbacks(tmp_path, monkeypatch):
 
 
 def test_a_result_goes_to_the_results_folder_when_it_can(tmp_path, fallbacks):
-    written = results.write_somewhere(GOOD, tmp_path / "results")
+    written = results.write_somewhere(RESULT, tmp_path / "results")
     assert written.path == tmp_path / "results" / "engine-liverestore.json" and not written.problem
     assert written.line() == f"result: {written.path}"
     assert not fallbacks[0].exists()
@@ -169,10 +189,10 @@ def test_a_result_goes_to_the_results_folder_when_it_can(tmp_path, fallbacks):
 def test_a_folder_in_the_way_sends_the_result_to_the_fallback_and_says_why(tmp_path, fallbacks):
     folder = tmp_path / "results"
     (folder / "engine-liverestore.json").mkdir(parents=True)
-    written = results.write_somewhere(GOOD, folder)
+    written = results.write_somewhere(RESULT, folder)
     assert written.path is not None and written.path.parent.parent == fallbacks[0]
     assert written.path.name == "engine-liverestore.json"
-    assert results.load(written.path)["cell"] == "engine-liverestore"  # whole, and readable
+    assert results.load(written.path) == RESULT  # whole, and readable
     assert "Is a directory" in written.problem and str(folder / "engine-liverestore.json") in written.problem
     line = written.line()
     assert line.startswith(f"result: {written.path} (the results folder could not take it: ")
@@ -183,7 +203,7 @@ def test_a_folder_in_the_way_sends_the_result_to_the_fallback_and_says_why(tmp_p
 def test_xdg_state_home_is_the_first_fallback(tmp_path, fallbacks, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     (tmp_path / "a-file").write_text("x")
-    written = results.write_somewhere(GOOD, tmp_path / "a-file")
+    written = results.write_somewhere(RESULT, tmp_path / "a-file")
     assert written.path is not None and written.path.is_relative_to(
         tmp_path / "state" / "lrmatrix" / "results"
     )
@@ -194,7 +214,7 @@ def test_a_fallback_base_that_is_a_link_is_not_followed(tmp_path, fallbacks):
     elsewhere.mkdir()
     fallbacks[0].symlink_to(elsewhere)
     (tmp_path / "a-file").write_text("x")
-    written = results.write_somewhere(GOOD, tmp_path / "a-file")
+    written = results.write_somewhere(RESULT, tmp_path / "a-file")
     assert written.path is not None and written.path.parent.parent == fallbacks[1]
     assert not any(elsewhere.iterdir())
 
@@ -203,7 +223,7 @@ def test_nowhere_to_write_is_one_line_naming_every_place_tried(tmp_path, fallbac
     (tmp_path / "a-file").write_text("x")
     for base in fallbacks:
         base.write_text("in the way")
-    written = results.write_somewhere(GOOD, tmp_path / "a-file")
+    written = results.write_somewhere(RESULT, tmp_path / "a-file")
     assert written.path is None
     line = written.line()
     assert line.startswith("result: NOT WRITTEN: ") and "\n" not in line
@@ -221,13 +241,13 @@ def test_other_lrmatrix_documents_in_a_results_folder_are_skipped(tmp_path):
     write(tmp_path, GOOD)
     write(tmp_path, {"schema": "lrmatrix.ssh-changes/1", "cell": "engine-liverestore"}, "x.changes.json")
     write(tmp_path, {"schema": "lrmatrix.report.compare/1"}, "compare.json")
-    assert [r["cell"] for r in results.load_many([tmp_path])] == ["engine-liverestore"]
+    assert [r.cell for r in results.load_many([tmp_path])] == ["engine-liverestore"]
 
 
 def test_foreign_json_in_a_folder_is_still_an_error(tmp_path):
     write(tmp_path, GOOD)
     write(tmp_path, {"schema": "lrmatrix.result/0"}, "old.json")
-    with pytest.raises(BadInput, match=r"is not 'lrmatrix\.result/1'"):
+    with pytest.raises(BadInput, match=r"is not 'lrmatrix\.result/2' \(or 'lrmatrix\.result/1'\)"):
         results.load_many([tmp_path])
 
 

@@ -7,6 +7,7 @@ import pytest
 from lrmatrix.evidence.probe import PathRecord, Sample, Target
 from lrmatrix.evidence.verdict import Disruption, Verdict
 from lrmatrix.evidence.verdict import decide as decide_on_record
+from lrmatrix.results.outcome import met
 
 
 def decide(expected: str, samples: list[Sample], d: Disruption, interval: float = 0.1, **record) -> Verdict:
@@ -42,27 +43,27 @@ def test_observed(pattern, observed):
 
 def test_survive_expected_and_observed_passes():
     v = decide("survive", samples("o" * 30), D)
-    assert v.passed and "0/10" in v.reason
+    assert met(v) and "0/10" in v.reason
 
 
 def test_survive_expected_but_outage_fails():
     v = decide("survive", samples("o" * 10 + "x" * 10 + "o" * 10), D)
-    assert not v.passed and v.observed == "outage"
+    assert not met(v) and v.observed == "outage"
 
 
 def test_outage_expected_and_observed_passes():
-    assert decide("outage", samples("o" * 10 + "x" * 10 + "o" * 10), D).passed
+    assert met(decide("outage", samples("o" * 10 + "x" * 10 + "o" * 10), D))
 
 
 def test_outage_expected_but_survive_fails():
     v = decide("outage", samples("o" * 30), D)
-    assert not v.passed and v.observed == "survive"
+    assert not met(v) and v.observed == "survive"
 
 
 def test_nothing_sent_while_down_is_inconclusive_not_survive():
     only_outside = [s for s in samples("o" * 30) if not 1.0 <= s.t < 2.0]
     v = decide("survive", only_outside, D)
-    assert v.observed == "inconclusive" and not v.passed
+    assert v.observed == "inconclusive" and not met(v)
 
 
 def test_daemon_never_stopped_is_an_error():
@@ -128,7 +129,7 @@ def test_one_ok_request_in_a_long_window_is_inconclusive_not_survive():
     d = Disruption(stop_at=1.0, stopped_at=1.1, start_at=7.0, api_at=7.1)
     lone = [Sample(t, 0, "http://n:8081/", True, 200, 1.0) for t in (0.5, 3.0, 7.5)]
     v = decide("survive", lone, d, 0.05)
-    assert v.observed == "inconclusive" and not v.passed
+    assert v.observed == "inconclusive" and not met(v)
     assert "node path: 1/120 requests (1%)" in v.reason
 
 
@@ -264,11 +265,11 @@ def test_a_daemon_whose_api_never_answered_again_is_an_error_whatever_the_probe_
     """With live-restore the containers answer on while the new engine refuses to start: the
     probe sees a perfect window, and the daemon never came back. Seen on main as a survive."""
     v = decide("survive", samples(pattern), NOT_BACK)
-    assert v.observed == "error" and not v.passed
+    assert v.observed == "error" and not met(v)
     assert v.reason.startswith(REFUSED)
     failed = pattern[10:20].count("x")
     assert v.reason.endswith(f"; {failed}/10 requests failed on the node path while down")
-    assert not decide("outage", samples(pattern), NOT_BACK).passed  # an outage expectation neither
+    assert not met(decide("outage", samples(pattern), NOT_BACK))  # an outage expectation neither
 
 
 def test_the_same_samples_with_the_api_back_are_judged_on_them():

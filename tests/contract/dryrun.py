@@ -26,6 +26,7 @@ from lrmatrix.kube.api import Kube
 from lrmatrix.kube.runner import ApiReply, Call
 from lrmatrix.matrix.cells import Cell
 from lrmatrix.results import build
+from lrmatrix.results.model import Result
 from lrmatrix.run.clock import RunClock
 from lrmatrix.run.context import Services
 from lrmatrix.run.runner import Runner
@@ -241,6 +242,6 @@ def drive(cell: Cell) -> tuple[RecordingRunner, Runner]:
     return runner, run
 
 
-def result_of(run: Runner) -> dict[str, Any]:
+def result_of(run: Runner) -> Result:
     """The result a dry run would have written."""
     return build.build(run.cell, run.node, run.clock, run.evidence, run.status)

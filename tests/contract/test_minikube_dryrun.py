@@ -14,6 +14,7 @@ from lrmatrix.evidence.records import LiveRestoreApplied
 from lrmatrix.kube import upstream
 from lrmatrix.kube.runner import Call
 from lrmatrix.matrix.cells import load_matrix
+from lrmatrix.results import files
 from lrmatrix.run import live_restore
 
 K8S_CELLS = [c for c in load_matrix().cells if c.driver == "minikube"]
@@ -421,9 +422,21 @@ def test_kubernetes_findings_are_the_results_findings_too():
     the outage pod, restarted pods) must be there, not only under ``kubernetes``."""
     _, run = dryrun.drive(load_matrix().cell("k8s130-noliverestore"))
     result = dryrun.result_of(run)
-    kube = result["kubernetes"]["findings"]
+    assert result.kubernetes is not None
+    kube = result.kubernetes.findings
     assert kube
-    assert set(kube) <= set(result["findings"])
+    assert set(kube) <= set(result.findings)
+
+
+def test_a_kubernetes_result_is_written_and_read_back_as_the_same_model(tmp_path):
+    """The writer's model and the reader's are one: a Kubernetes cell's result (its cluster
+    side, pods, the outage pod) survives the file unchanged."""
+    _, run = dryrun.drive(load_matrix().cell("k8s128-liverestore"))
+    result = dryrun.result_of(run)
+    assert result.kubernetes is not None and result.kubernetes.outage_pod
+    path = files.write(result, tmp_path)
+    assert json.loads(path.read_text())["schema"] == "lrmatrix.result/2"
+    assert files.load(path) == result
 
 
 # --- the node's runtime: read on the node, never taken from the pins ------------------------
@@ -457,6 +470,6 @@ def test_an_unreadable_cri_dockerd_version_says_so_instead_of_guessing():
 
 def test_a_cells_result_carries_the_runtime_the_node_reported():
     _, run = dryrun.drive(load_matrix().cell("k8s131-liverestore"))
-    versions = dryrun.result_of(run)["versions"]
+    versions = dryrun.result_of(run).versions
     assert versions["cri-dockerd"] == f"0.4.1 ({upstream.CRI_DOCKERD_COMMIT})"
     assert versions["docker"] == "28.4.0" and versions["kubernetes"] == "v1.31.13"

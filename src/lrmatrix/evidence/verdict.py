@@ -43,21 +43,12 @@ class Disruption:
 
 @dataclass(frozen=True)
 class Verdict:
+    """What the cell expected, what the run observed, and why; whether that passes is
+    ``lrmatrix.results.outcome``'s to say."""
+
     expected: str
     observed: str
     reason: str
-
-    @property
-    def passed(self) -> bool:
-        return self.expected == self.observed
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "expected": self.expected,
-            "observed": self.observed,
-            "passed": self.passed,
-            "reason": self.reason,
-        }
 
 
 def answers_again(samples: list[Sample], d: Disruption) -> bool:

@@ -26,6 +26,9 @@ from typing import Any, Literal
 
 from lrmatrix.errors import BadInput
 from lrmatrix.matrix.cells import CELL_NAME
+from lrmatrix.results.model import Check as CheckResult
+from lrmatrix.results.model import PathSummary, Result, SkippedCheck, Verdict
+from lrmatrix.results.outcome import met, outcome, path_failures
 
 Effect = Literal["regression", "improvement", "info"]
 SCHEMA = "lrmatrix.report.compare/1"
@@ -127,28 +130,28 @@ def parse_pairs(specs: list[str]) -> dict[str, str]:
     return out
 
 
-def cell_key(result: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
+def cell_key(result: Result) -> tuple[str, str, tuple[str, ...]]:
     """(platform, variant, extras) of a result; older results lack platform/variant keys."""
-    cell = str(result["cell"])
+    cell = result.cell
     match = CELL_NAME.match(cell)
     if not match:
         raise BadInput(f"result for {cell!r}: not a cell name ({CELL_NAME.pattern})")
-    platform = str(result.get("platform") or match.group(1))
-    variant = str(result.get("variant") or match.group(2))
+    platform = result.platform or match.group(1)
+    variant = result.variant or match.group(2)
     return platform, variant, tuple(cell.split("-")[2:])
 
 
 def _index(
-    results: list[dict[str, Any]], side: str, pair_map: dict[str, str]
-) -> dict[tuple[str, str, tuple[str, ...]], dict[str, Any]]:
-    out: dict[tuple[str, str, tuple[str, ...]], dict[str, Any]] = {}
+    results: list[Result], side: str, pair_map: dict[str, str]
+) -> dict[tuple[str, str, tuple[str, ...]], Result]:
+    out: dict[tuple[str, str, tuple[str, ...]], Result] = {}
     for r in results:
         platform, variant, extras = cell_key(r)
         key = (pair_map.get(platform, platform), variant, extras)
         if key in out:
             target = "-".join((key[0], key[1], *key[2]))
             raise BadInput(
-                f"{side}: {out[key]['cell']} and {r['cell']} both pair with {target}; "
+                f"{side}: {out[key].cell} and {r.cell} both pair with {target}; "
                 "narrow the input or the --pair mapping"
             )
         out[key] = r
@@ -156,8 +159,8 @@ def _index(
 
 
 def compare(
-    baseline: list[dict[str, Any]],
-    candidate: list[dict[str, Any]],
+    baseline: list[Result],
+    candidate: list[Result],
     tolerance: Tolerance | None = None,
     pair_map: dict[str, str] | None = None,
     allow_failing: tuple[str, ...] = (),
@@ -175,7 +178,7 @@ def compare(
         if not (math.isfinite(value) and 0 <= value <= high):
             bound = "" if high == math.inf else f" and <= {high:g}"
             raise BadInput(f"{option} must be a finite number >= 0{bound}, got {value}")
-    unknown_cells = sorted(set(allow_failing) - {str(r["cell"]) for r in candidate})
+    unknown_cells = sorted(set(allow_failing) - {r.cell for r in candidate})
     if unknown_cells:
         raise BadInput(
             f"--allow-failing {unknown_cells[0]}: the candidate has no result for that cell; "
@@ -192,8 +195,8 @@ def compare(
         b, c = base.get(key), cand.get(key)
         pairs.append(
             Pair(
-                baseline=b["cell"] if b else None,
-                candidate=c["cell"] if c else None,
+                baseline=b.cell if b else None,
+                candidate=c.cell if c else None,
                 changes=tuple(_changes(b, c, tolerance, allow_failing)),
             )
         )
@@ -203,29 +206,25 @@ def compare(
 
 
 def _changes(
-    b: dict[str, Any] | None, c: dict[str, Any] | None, tolerance: Tolerance, allow_failing: tuple[str, ...]
+    b: Result | None, c: Result | None, tolerance: Tolerance, allow_failing: tuple[str, ...]
 ) -> list[Change]:
     if c is None:
         return [Change("cell", "regression", "not run in the candidate: its behaviour is unknown")]
     changes = [*_not_passed(c)]
     if b is None:
-        v = c["verdict"]
+        v = c.verdict
         changes.append(
-            Change(
-                "cell",
-                "info",
-                f"new in the candidate: observed {v.get('observed')}, expected {v.get('expected')}",
-            )
+            Change("cell", "info", f"new in the candidate: observed {v.observed}, expected {v.expected}")
         )
     else:
         changes += [
-            *verdict_changes(b["verdict"], c["verdict"]),
+            *verdict_changes(b.verdict, c.verdict),
             *outage_changes(b, c, tolerance),
             *check_changes(b, c),
-            *version_changes(b.get("versions") or {}, c.get("versions") or {}),
-            *runtime_kept(b.get("versions") or {}, c.get("versions") or {}),
+            *version_changes(b.versions, c.versions),
+            *runtime_kept(b.versions, c.versions),
         ]
-    if c["cell"] in allow_failing:  # listed as before, but known and accepted: it does not gate
+    if c.cell in allow_failing:  # listed as before, but known and accepted: it does not gate
         changes = [
             Change(x.kind, "info", f"{x.what} (allowed: --allow-failing)") if x.effect == "regression" else x
             for x in changes
@@ -233,61 +232,66 @@ def _changes(
     return changes
 
 
-def _not_passed(c: dict[str, Any]) -> list[Change]:
+def _not_passed(c: Result) -> list[Change]:
     """A candidate cell that did not pass gates, also when its baseline failed the same way: an
     upgrade is not proven safe by a cell that does not do what the matrix says it must."""
-    v = c["verdict"]
-    failed = [f"{x['phase']}/{x['id']}" for x in c["checks"] if not x["passed"]]
-    if v.get("passed") and not failed:
+    decided = outcome(c)
+    if decided.passed:
         return []
-    why = f"observed {v.get('observed')}, expected {v.get('expected')}"
-    if v.get("reason"):
-        why += f" ({v.get('reason')})"
+    v = c.verdict
+    why = f"observed {v.observed}, expected {v.expected}"
+    if v.reason:
+        why += f" ({v.reason})"
+    paths = path_failures(c.path_verdicts)
+    if paths:
+        why += f"; path verdicts: {'; '.join(paths)}"
+    failed = decided.failed_checks
     if failed:
         why += f"; failing checks: {', '.join(failed[:3])}" + (" ..." if len(failed) > 3 else "")
+    if c.error:
+        why += f"; stopped: {c.error}"
     return [Change("cell", "regression", f"the candidate did not pass: {why}")]
 
 
-def verdict_changes(b: dict[str, Any], c: dict[str, Any]) -> list[Change]:
+def verdict_changes(b: Verdict, c: Verdict) -> list[Change]:
     """A flip is a regression unless the candidate now meets its expectation."""
     out = []
-    if b.get("expected") != c.get("expected"):
-        out.append(Change("verdict", "info", f"expected {b.get('expected')} -> {c.get('expected')}"))
-    if b.get("observed") != c.get("observed"):
-        effect: Effect = "improvement" if c.get("passed") and not b.get("passed") else "regression"
-        if c.get("passed") and b.get("passed"):
+    if b.expected != c.expected:
+        out.append(Change("verdict", "info", f"expected {b.expected} -> {c.expected}"))
+    if b.observed != c.observed:
+        effect: Effect = "improvement" if met(c) and not met(b) else "regression"
+        if met(c) and met(b):
             effect = "info"
         out.append(
             Change(
                 "verdict",
                 effect,
-                f"verdict changed: observed {b.get('observed')} -> {c.get('observed')} "
-                f"(expected {c.get('expected')}; {c.get('reason', '')})",
+                f"verdict changed: observed {b.observed} -> {c.observed} (expected {c.expected}; {c.reason})",
             )
         )
     return out
 
 
-def _interval_ms(result: dict[str, Any]) -> float:
-    return float((result.get("timings_configured") or {}).get("probe_interval_s") or 0.05) * 1000
+def _interval_ms(result: Result) -> float:
+    return result.timings_configured.probe_interval_s * 1000
 
 
-def outage_changes(b: dict[str, Any], c: dict[str, Any], tolerance: Tolerance) -> list[Change]:
+def outage_changes(b: Result, c: Result, tolerance: Tolerance) -> list[Change]:
     """Node path growth past the tolerance is a regression; other paths are reported as info."""
     out = []
-    for path in sorted(set(b["probes"]) | set(c["probes"])):
-        bp, cp = b["probes"].get(path), c["probes"].get(path)
+    for path in sorted(set(b.probes) | set(c.probes)):
+        bp, cp = b.probes.get(path), c.probes.get(path)
         gate = path == VERDICT_PATH
         if bp is None or cp is None:
             side = "candidate" if cp is None else "baseline"
             effect: Effect = "regression" if gate and cp is None else "info"
             out.append(Change("outage", effect, f"{path} path not probed in the {side}"))
             continue
-        longest = (float(bp["longest_outage_ms"]), float(cp["longest_outage_ms"]))
-        failed = (bp["failed_while_down"] * _interval_ms(b), cp["failed_while_down"] * _interval_ms(c))
+        longest = (bp.longest_outage_ms, cp.longest_outage_ms)
+        failed = (bp.failed_while_down * _interval_ms(b), cp.failed_while_down * _interval_ms(c))
         counts = (
-            f"{bp['failed_while_down']}/{bp.get('sent_while_down', '?')} -> "
-            f"{cp['failed_while_down']}/{cp.get('sent_while_down', '?')} requests"
+            f"{bp.failed_while_down}/{bp.sent_while_down} -> "
+            f"{cp.failed_while_down}/{cp.sent_while_down} requests"
         )
         measured = [
             ("longest outage", longest, f"{longest[0]:.0f} ms -> {longest[1]:.0f} ms"),
@@ -297,7 +301,7 @@ def outage_changes(b: dict[str, Any], c: dict[str, Any], tolerance: Tolerance) -
         if recovery[0] is not None and recovery[1] is not None:
             shown = f"{recovery[0]:.0f} ms -> {recovery[1]:.0f} ms after the API answered"
             measured.append(("recovery", (recovery[0], recovery[1]), shown))
-        elif recovery[0] is not None and "recovery_s" in cp and cp["recovery_s"] is None:
+        elif recovery[0] is not None and "recovery_s" in cp.model_fields_set and cp.recovery_s is None:
             out.append(
                 Change(
                     "recovery",
@@ -314,29 +318,21 @@ def outage_changes(b: dict[str, Any], c: dict[str, Any], tolerance: Tolerance) -
     return out
 
 
-def _recovery_ms(p: dict[str, Any]) -> float | None:
-    value = p.get("recovery_s")
-    return None if not isinstance(value, int | float) else float(value) * 1000
+def _recovery_ms(p: PathSummary) -> float | None:
+    return None if p.recovery_s is None else p.recovery_s * 1000
 
 
-def coverage_of(p: dict[str, Any]) -> float | None:
+def coverage_of(p: PathSummary) -> float | None:
     """The worst of ``probes.<path>.coverage``: overall or of one container (``targets``), as a
     share 0..1, so a container the probe stopped watching is not averaged away. Results
     written before coverage existed have none and are compared without it."""
-    value = p.get("coverage")
-    if not isinstance(value, dict):
+    if p.coverage is None:
         return None
-    parts = [value, *(value.get("targets") or {}).values()]
-    ratios = [float(x["ratio"]) for x in parts if isinstance(x, dict) and _number(x.get("ratio"))]
-    return min(ratios) if ratios else None
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return min([p.coverage.ratio, *(t.ratio for t in p.coverage.targets.values())])
 
 
 def _coverage_change(
-    path: str, bp: dict[str, Any], cp: dict[str, Any], tolerance: Tolerance, gate: bool
+    path: str, bp: PathSummary, cp: PathSummary, tolerance: Tolerance, gate: bool
 ) -> list[Change]:
     before, after = coverage_of(bp), coverage_of(cp)
     if before is None or after is None or abs(after - before) <= tolerance.coverage:
@@ -374,17 +370,13 @@ def _grown(
     return Change("outage", effect, f"{what} {verb}: {shown} ({delta:+.0f} ms, tolerance {allowed:.0f} ms)")
 
 
-def check_changes(b: dict[str, Any], c: dict[str, Any]) -> list[Change]:
+def check_changes(b: Result, c: Result) -> list[Change]:
     """Checks by phase/id; a check that stopped failing is an improvement, not just a difference.
     A check the baseline ran that the candidate skipped or never ran is a regression: what it
     proved is unproven for the candidate."""
-    before = {f"{x['phase']}/{x['id']}": bool(x["passed"]) for x in b["checks"]}
-    after = {f"{x['phase']}/{x['id']}": bool(x["passed"]) for x in c["checks"]}
-    skipped = {
-        f"{x.get('phase')}/{x.get('id')}": str(x.get("detail") or "")
-        for x in c.get("skipped_checks") or []
-        if isinstance(x, dict)
-    }
+    before = {_check(x): x.passed for x in b.checks}
+    after = {_check(x): x.passed for x in c.checks}
+    skipped = {_check(x): x.detail for x in c.skipped_checks or []}
     out = []
     for check in sorted(set(before) | set(after)):
         was, now = before.get(check), after.get(check)
@@ -402,7 +394,11 @@ def check_changes(b: dict[str, Any], c: dict[str, Any]) -> list[Change]:
     return out
 
 
-def version_changes(b: dict[str, Any], c: dict[str, Any]) -> list[Change]:
+def _check(x: CheckResult | SkippedCheck) -> str:
+    return f"{x.phase}/{x.id}"
+
+
+def version_changes(b: dict[str, str], c: dict[str, str]) -> list[Change]:
     """Expected in an upgrade, so information: the reader sees what moved next to what changed."""
     return [
         Change("version", "info", f"{k} {b.get(k, '-')} -> {c.get(k, '-')}")
@@ -416,7 +412,7 @@ def version_changes(b: dict[str, Any], c: dict[str, Any]) -> list[Change]:
 RUNTIME_KEYS = ("docker", "cri-dockerd")
 
 
-def runtime_kept(b: dict[str, Any], c: dict[str, Any]) -> list[Change]:
+def runtime_kept(b: dict[str, str], c: dict[str, str]) -> list[Change]:
     """Where both sides read the same runtime, say so: an unchanged Docker and cri-dockerd is
     what makes a Kubernetes pair compare the Kubernetes versions alone (a change is listed by
     ``version_changes``)."""

@@ -135,7 +135,7 @@ def _daemon(f: Frame) -> list[str]:
     ]
     if f.tl.down is not None:
         start, end = f.tl.down
-        tip = f"daemon down (stop signal to started): {start:.3f}-{end:.3f} s"
+        tip = f"daemon down (stop signal until its API answered): {start:.3f}-{end:.3f} s"
         out.append(_rect(f.x(start), f.daemon_y, f.x(end) - f.x(start), DAEMON_H, DOWN, tip, ' class="down"'))
         out.append(_label((f.x(start) + f.x(end)) / 2, f.daemon_y + DAEMON_H - 3, "down"))
     return out

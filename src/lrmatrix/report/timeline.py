@@ -7,14 +7,10 @@ tested without parsing SVG, and another renderer could draw the same timeline.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from lrmatrix.report.rows import PATH_ORDER
-
-# a package upgrade's disruption begins with its first command; a respawn ends when the
-# service manager's new dockerd is seen
-DOWN_STARTS = ("daemon stopping", "daemon stopped", "upgrade starting")
-DOWN_ENDS = ("daemon started", "daemon respawned")
+from lrmatrix.results.model import Disruption, Result, Sample
 
 
 @dataclass(frozen=True)
@@ -66,7 +62,7 @@ class Timeline:
         return self.start <= t <= self.end
 
 
-def spans(samples: list[list[Any]], interval_s: float) -> tuple[Span, ...]:
+def spans(samples: list[Sample], interval_s: float) -> tuple[Span, ...]:
     """Merge ``[t, ok, latency_ms, ...]`` samples into runs of one outcome (later fields, such
     as the target index, do not matter here)."""
     out: list[Span] = []
@@ -81,53 +77,35 @@ def spans(samples: list[list[Any]], interval_s: float) -> tuple[Span, ...]:
     return tuple(out)
 
 
-def _interval_s(result: dict[str, Any]) -> float:
-    configured = (result.get("timings_configured") or {}).get("probe_interval_s")
-    return float(configured) if configured else 0.05
+def down(d: Disruption) -> tuple[float, float] | None:
+    """From the stop signal (a package upgrade's first command) until the daemon's API answered
+    again: when a surviving workload is on its own. A daemon that never answered: no band."""
+    if d.stop_at is None or d.api_at is None:
+        return None
+    return d.stop_at, d.api_at
 
 
-def _down(events: tuple[Mark, ...]) -> tuple[float, float] | None:
-    """From the stop signal to the daemon being back: when a surviving workload is on its own."""
-    start = next((e.t for e in events if e.label in DOWN_STARTS), None)
-    end = next((e.t for e in events if e.label in DOWN_ENDS and start is not None and e.t >= start), None)
-    return None if start is None or end is None else (start, end)
-
-
-def from_result(result: dict[str, Any]) -> Timeline:
+def from_result(result: Result) -> Timeline:
     """The chart's window runs from the first phase (or probe request) to the last."""
-    interval = _interval_s(result)
-    probes = result.get("probes") or {}
-    names = sorted(probes, key=lambda n: PATH_ORDER.index(n) if n in PATH_ORDER else len(PATH_ORDER))
+    interval = result.timings_configured.probe_interval_s
+    names = sorted(result.probes, key=lambda n: PATH_ORDER.index(n) if n in PATH_ORDER else len(PATH_ORDER))
     lanes = tuple(
-        Lane(
-            n,
-            spans(probes[n].get("samples") or [], interval),
-            int(probes[n].get("sent", 0)),
-            int(probes[n].get("failed", 0)),
-        )
+        Lane(n, spans(result.probes[n].samples, interval), result.probes[n].sent, result.probes[n].failed)
         for n in names
     )
     phases = tuple(
-        Phase(
-            str(p["name"]),
-            float(p["t_start"]),
-            float(p["t_end"] if p.get("t_end") is not None else p["t_start"]),
-        )
-        for p in result.get("phases") or []
-        if p.get("t_start") is not None
+        Phase(p.name, p.t_start, p.t_end if p.t_end is not None else p.t_start) for p in result.phases
     )
-    events = tuple(
-        Mark(float(e["t"]), str(e["name"]), str(e.get("detail") or "")) for e in result.get("events") or []
-    )
+    events = tuple(Mark(e.t, e.name, e.detail) for e in result.events)
     starts = [p.start for p in phases] + [lane.spans[0].start for lane in lanes if lane.spans]
     ends = [p.end for p in phases] + [lane.spans[-1].end for lane in lanes if lane.spans]
     start, end = (min(starts), max(ends)) if starts else (0.0, 1.0)
     return Timeline(
-        cell=str(result["cell"]),
+        cell=result.cell,
         start=start,
         end=max(end, start + interval),
         lanes=lanes,
         phases=phases,
         events=events,
-        down=_down(events),
+        down=down(result.disruption),
     )

@@ -1,13 +1,17 @@
 """A run's result, built from its evidence records: what the result file says, in one place.
 
-Times inside it are seconds since ``started_at`` (the run's monotonic clock); every key a
-reader relies on is always present, ``None`` where the run never got that far.
+Times inside it are seconds since ``started_at`` (the run's monotonic clock); every key is
+always present, ``None`` where the run never got that far. The dict is validated into the
+``Result`` model before anyone writes it: a key the model does not name, a wrong type or a
+NaN is a harness bug, said in one line, never a file a reader later refuses.
 """
 
 from __future__ import annotations
 
 import platform
 from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
 
 from lrmatrix.evidence.disruption import disruption
 from lrmatrix.evidence.findings import address_changes, findings, misdirected_responses
@@ -33,7 +37,9 @@ from lrmatrix.evidence.records import (
 from lrmatrix.evidence.upgrade import Upgraded
 from lrmatrix.evidence.verdict import Verdict
 from lrmatrix.kube.records import KubeObservations
-from lrmatrix.results.files import SCHEMA, summarize_path
+from lrmatrix.results.files import summarize_path
+from lrmatrix.results.model import SCHEMA, Result, parse, said
+from lrmatrix.results.outcome import met
 from lrmatrix.workload.snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -44,8 +50,17 @@ if TYPE_CHECKING:
     from lrmatrix.run.runner import Status
 
 
-def build(cell: Cell, node: Node, clock: RunClock, evidence: Evidence, status: Status) -> dict[str, Any]:
+def build(cell: Cell, node: Node, clock: RunClock, evidence: Evidence, status: Status) -> Result:
     """The result of the run as it stands (called once it has ended)."""
+    data = document(cell, node, clock, evidence, status)
+    try:
+        return parse(data)
+    except ValidationError as exc:
+        raise ValueError(f"the result of {cell.name} does not fit the result model: {said(exc)}") from exc
+
+
+def document(cell: Cell, node: Node, clock: RunClock, evidence: Evidence, status: Status) -> dict[str, Any]:
+    """The result as JSON types, in the order the file holds them."""
     verdicts = judge(cell, evidence, clock.t0, status.stopped_by)
     verdict = verdicts.verdict
     paths = verdicts.paths
@@ -138,9 +153,14 @@ def build(cell: Cell, node: Node, clock: RunClock, evidence: Evidence, status: S
         "load": load.summary if load is not None else None,
         **({"kubernetes": kube.summary} if kube is not None else {}),
         "error": status.stopped_by,
-        "verdict": verdict.as_dict(),
-        "path_verdicts": {path: v.as_dict() for path, v in paths.items()},
+        "verdict": judged(verdict),
+        "path_verdicts": {path: judged(v) for path, v in paths.items()},
     }
+
+
+def judged(v: Verdict) -> dict[str, Any]:
+    """A verdict as the file keeps it; ``passed`` as ``outcome`` decides it."""
+    return {"expected": v.expected, "observed": v.observed, "passed": met(v), "reason": v.reason}
 
 
 def phases(evidence: Evidence) -> list[PhaseSpan]:

@@ -1,8 +1,9 @@
-"""The result file contract (``lrmatrix.result/1``): one JSON per cell run, and its loader.
+"""Result files: one JSON per cell run (``lrmatrix.results.model``), written whole or not
+at all, and read back as the model (``lrmatrix.result/1`` files through ``results/v1.py``).
 
-Reports and ``compare`` read only what is here, so every key the design lists is always
-written, and loading checks the schema so an old or truncated file fails with one line.
-Times inside ``probes`` and ``events`` are seconds since ``started_at`` (monotonic clock).
+A file that is not a result (binary, truncated, NaN, a wrong type, another schema) fails with
+one line naming it and the key. Times inside ``probes`` and ``events`` are seconds since
+``started_at`` (monotonic clock).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from lrmatrix.errors import BadInput
 from lrmatrix.evidence.coverage import coverage
 from lrmatrix.evidence.probe import PathRecord, interval_stats, path_outages, recovery_after
@@ -28,24 +31,8 @@ from lrmatrix.evidence.serving import misdirected, serving
 from lrmatrix.evidence.store import Evidence
 from lrmatrix.evidence.verdict import Disruption
 from lrmatrix.matrix.cells import CELL_NAME
-from lrmatrix.results import documents
-from lrmatrix.results import schema as result_schema
-from lrmatrix.results.schema import shown
-
-SCHEMA = "lrmatrix.result/1"
-REQUIRED = (
-    "schema",
-    "cell",
-    "driver",
-    "started_at",
-    "finished_at",
-    "versions",
-    "live_restore",
-    "phases",
-    "checks",
-    "probes",
-    "verdict",
-)
+from lrmatrix.results import documents, v1
+from lrmatrix.results.model import SCHEMA, Result, parse, said, shown
 
 
 def summarize_path(
@@ -112,13 +99,13 @@ FALLBACK_BASES = (Path("/var/tmp/lrmatrix-results"), Path("/tmp/lrmatrix-results
 READ_FIX = "pass a result file or folder"
 
 
-def write(result: dict[str, Any], folder: Path) -> Path:
+def write(result: Result, folder: Path) -> Path:
     """``<folder>/<cell>.json``, whole or not at all: a partial file is removed, never left."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{result['cell']}.json"
+    path = folder / f"{result.cell}.json"
     partial = path.with_suffix(".json.partial")
     try:
-        partial.write_text(json.dumps(result, indent=1) + "\n")
+        partial.write_text(json.dumps(result.document(), indent=1, allow_nan=False) + "\n")
         partial.replace(path)
     except OSError:
         with contextlib.suppress(OSError):  # the write's own error is the one to report
@@ -159,17 +146,17 @@ class Written:
         return f"result: {self.path}"
 
 
-def write_somewhere(result: dict[str, Any], folder: Path) -> Written:
+def write_somewhere(result: Result, folder: Path) -> Written:
     """The results folder, else a fallback folder of this run's own (``fallback_bases``):
     evidence of a node already disrupted is never lost to a full disk or a folder in the way."""
     try:
         return Written(write(result, folder))
     except OSError as exc:
-        problem = f"{folder / (result['cell'] + '.json')}: {exc.strerror or exc}"
+        problem = f"{folder / (result.cell + '.json')}: {exc.strerror or exc}"
     tried = [problem]
     for base in fallback_bases():
         try:
-            return Written(write(result, _own_folder(base, result["cell"])), problem)
+            return Written(write(result, _own_folder(base, result.cell)), problem)
         except OSError as exc:
             tried.append(f"{base}: {exc.strerror or exc}")
     return Written(None, "; ".join(tried))
@@ -245,32 +232,34 @@ def read_json(path: Path) -> Any:
     return data
 
 
-def load(path: Path) -> dict[str, Any]:
-    """One result file, validated enough that every reader can trust the keys it uses."""
+def load(path: Path) -> Result:
+    """One result file, as the model every reader uses."""
     return validate(read_json(path), path)
 
 
-def validate(data: Any, path: Path) -> dict[str, Any]:
-    """The checks every reader relies on, in one place: an object of this schema, a cell name,
-    the keys readers use of the types they expect (``result_schema``)."""
+#: the schema ids this lrmatrix reads
+READERS = (SCHEMA, v1.SCHEMA)
+
+
+def validate(data: Any, path: Path) -> Result:
+    """The checks every reader relies on, in one place: an object of a schema this lrmatrix
+    reads, a cell name, every key of the type the model says."""
     if not isinstance(data, dict):
         raise BadInput(f"{path}: not a result object")
-    if data.get("schema") != SCHEMA:
+    schema = data.get("schema")
+    if schema not in READERS:
         raise BadInput(
-            f"{path}: schema {data.get('schema')!r} is not {SCHEMA!r}; "
+            f"{path}: schema {schema!r} is not {SCHEMA!r} (or {v1.SCHEMA!r}); "
             "re-run the cell with this lrmatrix version"
         )
-    missing = [k for k in REQUIRED if k not in data]
-    if missing:
-        raise BadInput(f"{path}: result is missing {', '.join(missing)}")
-    if not isinstance(data["cell"], str) or not CELL_NAME.match(data["cell"]):
+    if not isinstance(data.get("cell"), str) or not CELL_NAME.match(data["cell"]):
         raise BadInput(
-            f"{path}: cell {shown(data['cell'])} is not a cell name; not a result this lrmatrix wrote"
+            f"{path}: cell {shown(data.get('cell'))} is not a cell name; not a result this lrmatrix wrote"
         )
-    problem = result_schema.problem(data)
-    if problem:
-        raise BadInput(f"{path}: {problem}; not a result this lrmatrix wrote")
-    return data
+    try:
+        return v1.read(data) if schema == v1.SCHEMA else parse(data)
+    except ValidationError as exc:
+        raise BadInput(f"{path}: {said(exc)}; not a result this lrmatrix wrote") from exc
 
 
 def expand(paths: Iterable[Path]) -> list[tuple[Path, bool]]:
@@ -309,22 +298,22 @@ def other_lrmatrix_document(data: Any) -> bool:
     )
 
 
-def load_many(paths: Iterable[Path], newest: bool = False) -> list[dict[str, Any]]:
+def load_many(paths: Iterable[Path], newest: bool = False) -> list[Result]:
     """Load results; two for the same cell is an error unless ``newest`` picks the later one."""
-    by_cell: dict[str, tuple[Path, dict[str, Any]]] = {}
+    by_cell: dict[str, tuple[Path, Result]] = {}
     for path, in_folder in expand(paths):
         raw = read_json(path)
         if in_folder and other_lrmatrix_document(raw):
             continue
-        data = validate(raw, path)
-        cell = data["cell"]
+        result = validate(raw, path)
+        cell = result.cell
         if cell in by_cell:
             if not newest:
                 raise BadInput(
                     f"two results for cell {cell}: {by_cell[cell][0]} and {path}; "
                     "pass one, or --newest to take the later run"
                 )
-            if data["started_at"] <= by_cell[cell][1]["started_at"]:
+            if result.started_at <= by_cell[cell][1].started_at:
                 continue
-        by_cell[cell] = (path, data)
-    return [d for _, d in by_cell.values()]
+        by_cell[cell] = (path, result)
+    return [r for _, r in by_cell.values()]

@@ -1,17 +1,17 @@
 """One cell run inside pytest: the runner, where its result goes, and what the session says
-and returns once the node is torn down."""
+and returns once the node is torn down (its pass or fail is ``outcome``'s)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from lrmatrix.errors import INTERRUPTED, BadInput
-from lrmatrix.evidence.disruption import disruption
+from lrmatrix.errors import INTERRUPTED
 from lrmatrix.evidence.other_containers import OtherContainers
 from lrmatrix.evidence.records import Check
 from lrmatrix.results import build, files
+from lrmatrix.results.model import Result
+from lrmatrix.results.outcome import Outcome, outcome
 from lrmatrix.run.runner import Runner
 
 
@@ -19,7 +19,7 @@ from lrmatrix.run.runner import Runner
 class CellRun:
     runner: Runner
     results_dir: Path
-    result: dict[str, Any] | None = None
+    result: Result | None = None
     #: where the result went (``None``: not written yet)
     written: files.Written | None = None
     #: logs that could not be written beside the result
@@ -40,40 +40,37 @@ class CellRun:
         if self.written.path is not None:
             self.log_problems = files.write_logs(self.written.path.parent, runner.cell.name, runner.evidence)
 
-    def exit_code(self, status: int) -> int | None:
-        """The session's exit code once the run ended (None: leave pytest's own)."""
-        runner = self.runner
-        if runner.status.interrupted is not None:  # not 2 ("bad input, nothing changed"): its own code
-            return INTERRUPTED
-        if not runner.status.finished:  # setup never ran (e.g. no test selected): nothing to undo
+    def outcome(self) -> Outcome | None:
+        """The run's outcome once its result exists (None: the run never finished)."""
+        if self.result is None:
             return None
-        err = runner.status.setup_error
-        if err is not None:
-            status = err.exit_code
-        teardown_failed = any(not c.passed for c in runner.evidence.all(Check, phase="teardown"))
-        # the verdict decides even when its test was deselected (-k, -m): once the daemon was
-        # stopped and started again, a behaviour other than the expected one is a failed run
-        d = disruption(runner.evidence)
-        disrupted = d.stop_at is not None and d.start_at is not None
-        misbehaved = disrupted and any(not v.passed for v in runner.verdicts().all)
-        if (teardown_failed or misbehaved) and status == 0:
-            return 1
-        if self.written is not None and (self.written.problem or self.written.path is None) and status == 0:
-            return BadInput.exit_code  # not where it was asked to go: an environment problem
-        return status
+        # a fallback place took it, or none did: ``problem`` says why either way
+        return outcome(self.result, self.written.problem if self.written is not None else "")
+
+    def exit_code(self, status: int) -> int | None:
+        """The session's exit code once the run ended (None: leave pytest's own): the outcome's,
+        also when the verdict's own test was deselected, unless pytest's says more (a test
+        that is no node check failed, pytest's own errors)."""
+        decided = self.outcome()
+        if decided is None:  # setup never ran (e.g. no test selected): nothing to undo
+            return None
+        if decided.exit_code == INTERRUPTED:  # not 2 ("bad input, nothing changed"): its own code
+            return INTERRUPTED
+        return max(status, decided.exit_code)
 
     def summary_lines(self) -> list[tuple[str, str | None]]:
         """What the terminal summary says: the verdict, the teardown, where the result is."""
-        assert self.result is not None
-        v = self.result["verdict"]
+        decided = self.outcome()
+        assert self.result is not None and decided is not None
+        v = self.result.verdict
         lines: list[tuple[str, str | None]] = []
         if self.runner.status.setup_error is not None:
             lines.append((f"error: {self.runner.status.setup_error}", "red"))
         lines.append(
             (
-                f"expected {v['expected']}, observed {v['observed']}: "
-                f"{'PASS' if v['passed'] else 'FAIL'} ({v['reason']})",
-                "green" if v["passed"] else "red",
+                f"expected {v.expected}, observed {v.observed}: "
+                f"{'PASS' if decided.passed else 'FAIL'} ({v.reason})",
+                "green" if decided.passed else "red",
             )
         )
         for check in self.runner.evidence.all(Check, phase="teardown"):
