@@ -10,8 +10,13 @@ from pathlib import Path
 import pytest
 
 from lrmatrix.cli.main import main
+from lrmatrix.drivers.base import UnitMessage
 from lrmatrix.errors import BadInput
+from lrmatrix.evidence.other_containers import OtherContainer, OtherContainers
+from lrmatrix.evidence.upgrade import Step, UpgradeRun
+from lrmatrix.evidence.watchers import ProcessTimeline
 from lrmatrix.results import files as results
+from lrmatrix.results import model
 
 RUN_A = Path(__file__).parent / "data" / "run-a"
 #: a /1 file as written (report and compare read it through results/v1.py)
@@ -259,3 +264,26 @@ def test_the_same_folder_twice_is_read_once(tmp_path):
 def test_report_output_that_cannot_be_written_is_bad_input(capsys):
     assert main(["report", str(RUN_A), "--output", "/proc/nope/report.md"]) == 2
     assert "cannot write /proc/nope/report.md" in capsys.readouterr().err
+
+
+# --- the model against what each part of the evidence writes ------------------------------------
+def test_the_model_reads_what_the_evidence_writes_for_ssh_nodes_and_upgrades():
+    """Parts no stored result has (an ssh node's own containers, a package upgrade), made by
+    the code that writes them: a key one adds and the model lacks fails here."""
+    mine = OtherContainer("a" * 64, "own", "running", 101, "2026-01-01T00:00:00Z", "always")
+    others = OtherContainers((mine,), live_restore=False, error="")
+    others.after = others.final = (mine,)
+    others.started = {"own": ""}
+    assert model.OtherContainers.model_validate_json(json.dumps(others.as_dict())).before[0].pid == 101
+    timeline = ProcessTimeline(node=None)  # type: ignore[arg-type]
+    timeline.samples = [
+        (10.0, {"dockerd": [5], "containerd": [6]}),
+        (11.0, {"dockerd": [7], "containerd": [6]}),
+    ]
+    step = Step(
+        "apt-get install -y docker.io", 10.0, 12.5, 0, "done", [UnitMessage(11.0, 1e9 + 11, "Stopped docker")]
+    )
+    run = UpgradeRun(timeline, [step], ["docker.io_26.1.5.deb"])
+    upgrade = model.Upgrade.model_validate_json(json.dumps(run.as_dict(t0=9.0, wall0=1e9)))
+    assert upgrade.timeline.processes["dockerd"] == [(5, 1.0, 1.0), (7, 2.0, 2.0)]
+    assert upgrade.steps[0].units == [(11.0, "Stopped docker")]

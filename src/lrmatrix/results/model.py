@@ -7,7 +7,7 @@ too), and a key the model does not name is refused: a /2 file holds exactly what
 lrmatrix writes. A field typed ``... | None`` is ``None`` where the run never got that far,
 and, in a ``lrmatrix.result/1`` file read through ``results/v1.py``, where that file was
 written before the key existed. Times are seconds since ``started_at`` (the run's monotonic
-clock). A wrong value is one line naming the key (``problem``).
+clock). A wrong value is one line naming the key (``said``).
 """
 
 from __future__ import annotations
@@ -424,16 +424,6 @@ def parse(data: Any) -> Result:
     """A result from a parsed JSON document, validated as JSON (arrays are tuples where the
     model says so). ``ValidationError`` when it is not one this lrmatrix writes."""
     return Result.model_validate_json(json.dumps(data))
-
-
-def problem(data: Any) -> str | None:
-    """The first key with a wrong type or value, in one line; ``None`` when the document is a
-    result of this model."""
-    try:
-        parse(data)
-    except ValidationError as exc:
-        return said(exc)
-    return None
 
 
 def said(exc: ValidationError) -> str:
