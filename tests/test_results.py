@@ -15,8 +15,8 @@ from lrmatrix.errors import BadInput
 from lrmatrix.evidence.other_containers import OtherContainer, OtherContainers
 from lrmatrix.evidence.upgrade import Step, UpgradeRun
 from lrmatrix.evidence.watchers import ProcessTimeline
+from lrmatrix.results import build, model
 from lrmatrix.results import files as results
-from lrmatrix.results import model
 
 RUN_A = Path(__file__).parent / "data" / "run-a"
 #: a /1 file as written (report and compare read it through results/v1.py)
@@ -287,3 +287,19 @@ def test_the_model_reads_what_the_evidence_writes_for_ssh_nodes_and_upgrades():
     upgrade = model.Upgrade.model_validate_json(json.dumps(run.as_dict(t0=9.0, wall0=1e9)))
     assert upgrade.timeline.processes["dockerd"] == [(5, 1.0, 1.0), (7, 2.0, 2.0)]
     assert upgrade.steps[0].units == [(11.0, "Stopped docker")]
+
+
+def test_the_writer_refuses_nan_naming_the_key(tmp_path, monkeypatch):
+    """A NaN from the harness's own arithmetic is a bug said in one line, never a file that
+    report and compare then refuse."""
+    doc = RESULT.document()
+    doc["probes"]["node"]["cpu_s"] = float("nan")
+    monkeypatch.setattr(build, "document", lambda *_: doc)
+    cell = type("Cell", (), {"name": "engine-liverestore"})
+    with pytest.raises(ValueError, match=r"engine-liverestore .*: probes\.node\.cpu_s = NaN is not allowed"):
+        build.build(cell, None, None, None, None)  # type: ignore[arg-type]
+    broken_after = RESULT.model_copy(deep=True)
+    broken_after.probes["node"].cpu_s = float("inf")  # set past validation: the file is still refused
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        results.write(broken_after, tmp_path)
+    assert list(tmp_path.iterdir()) == []  # no partial file left
