@@ -551,7 +551,7 @@ def test_a_results_folder_that_fills_up_keeps_the_result_and_prints_the_verdict(
     assert said in res.stdout
     assert (fallback[0].parent / "engine-liverestore.dockerd.log").is_file()  # the log went beside it
     assert res.returncode == decided.exit_code == (2 if decided.passed else 1), out
-    assert_torn_down(cell_env, result["node"]["name"])
+    assert_torn_down(cell_env, result.node.name)
 
 
 def assert_torn_down(env: dict[str, str], node: str) -> None:
