@@ -20,7 +20,7 @@ from lrmatrix.report.rows import row_from_result
 from lrmatrix.report.table import table_cells
 from lrmatrix.results import files as results
 from lrmatrix.results.files import summarize_path
-from lrmatrix.results.model import Coverage
+from lrmatrix.results.model import Coverage, PathSummary
 
 RUN_A = Path(__file__).parent / "data" / "run-a"
 
@@ -126,6 +126,10 @@ def test_the_result_carries_coverage_and_identities():
     assert out["coverage"]["threshold"] == 0.9
     assert out["servers"] == ["lrm-web-1"] and out["samples"][0][4] == 0
     assert summarize_path(record, 0.0, Disruption(), 0.1)["coverage"] is None  # no down interval
+    # what the writer validates before a file is written: a key added here and not in the model
+    # would cost a disrupted node's result, so it fails here first
+    for d in (Disruption(stop_at=1.0, start_at=2.0, api_at=2.1), Disruption()):
+        PathSummary.model_validate_json(json.dumps(summarize_path(record, 0.0, d, 0.1)))
 
 
 def test_reports_show_coverage_and_old_results_without_it_still_load():
