@@ -303,3 +303,26 @@ def test_the_writer_refuses_nan_naming_the_key(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
         results.write(broken_after, tmp_path)
     assert list(tmp_path.iterdir()) == []  # no partial file left
+
+
+def test_a_result_that_does_not_fit_the_model_is_kept_unchecked_and_said(tmp_path, monkeypatch):
+    """A harness bug (a key the model does not know) must not cost a disrupted node's
+    evidence: the raw result is written as <cell>.unchecked.json and the run exits 2."""
+    from contract import dryrun
+    from lrmatrix.matrix.cells import load_matrix
+    from lrmatrix.results import build
+    from lrmatrix.run.session import CellRun
+
+    _, run = dryrun.drive(load_matrix().cell("k8s128-liverestore"))
+    real = build.document
+    monkeypatch.setattr(build, "document", lambda *a: {**real(*a), "not_in_the_model": 1})
+    run.status.finished = False  # finish once more, as the session does
+    monkeypatch.setattr(run, "finish", lambda: True)
+    cell_run = CellRun(run, tmp_path)
+    cell_run.finish()
+    assert cell_run.result is None and "not_in_the_model" in cell_run.unchecked
+    kept = tmp_path / "k8s128-liverestore.unchecked.json"
+    assert json.loads(kept.read_text())["not_in_the_model"] == 1
+    assert not (tmp_path / "k8s128-liverestore.json").exists()
+    assert cell_run.exit_code(0) == 2
+    assert "unchecked" in cell_run.summary_lines()[1][0]

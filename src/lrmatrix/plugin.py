@@ -30,7 +30,8 @@ from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.process import become_subreaper
 from lrmatrix.report.live import LiveLine
 from lrmatrix.results import files
-from lrmatrix.run.fixtures import KEY, SESSION_KEY, CellFixtures, phase_of
+from lrmatrix.run import fixtures
+from lrmatrix.run.fixtures import KEY, SESSION_KEY, phase_of
 from lrmatrix.run.runner import Runner
 from lrmatrix.run.sequence import PHASES
 from lrmatrix.run.session import CellRun
@@ -121,7 +122,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_Recorder(runner), "lrmatrix-recorder")
     config.pluginmanager.register(_Evidence(config), "lrmatrix-evidence")
     # registered after testinfra's plugin: its ``host`` is the node's, not this machine's
-    config.pluginmanager.register(CellFixtures(), "lrmatrix-fixtures")
+    config.pluginmanager.register(fixtures, "lrmatrix-fixtures")
     # Ctrl-C, tox or a service manager stopping the run, a closed terminal or SSH session
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _signal_to_interrupt(config))
@@ -286,7 +287,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     run = config.stash.get(SESSION_KEY, None)
-    if run is None or run.result is None:
+    if run is None or (run.result is None and not run.unchecked):
         return
     tr = terminalreporter
     tr.section(f"lrmatrix {run.runner.cell.name}")

@@ -99,13 +99,22 @@ FALLBACK_BASES = (Path("/var/tmp/lrmatrix-results"), Path("/tmp/lrmatrix-results
 READ_FIX = "pass a result file or folder"
 
 
-def write(result: Result, folder: Path) -> Path:
-    """``<folder>/<cell>.json``, whole or not at all: a partial file is removed, never left."""
+def write(result: Result | dict[str, Any], folder: Path) -> Path:
+    """``<folder>/<cell>.json``, whole or not at all: a partial file is removed, never left. A
+    plain dict is a result that did not fit the model: kept as ``<cell>.unchecked.json``, read
+    by nothing, so that a disrupted node's evidence is not lost to a harness bug."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{result.cell}.json"
+    checked = isinstance(result, Result)
+    cell = result.cell if isinstance(result, Result) else str(result.get("cell"))
+    path = folder / f"{cell}.json" if checked else folder / f"{cell}.unchecked.json"
     partial = path.with_suffix(".json.partial")
+    text = (
+        json.dumps(result.document(), indent=1, allow_nan=False)
+        if isinstance(result, Result)
+        else json.dumps(result, indent=1, default=str)
+    )
     try:
-        partial.write_text(json.dumps(result.document(), indent=1, allow_nan=False) + "\n")
+        partial.write_text(text + "\n")
         partial.replace(path)
     except OSError:
         with contextlib.suppress(OSError):  # the write's own error is the one to report
@@ -146,17 +155,18 @@ class Written:
         return f"result: {self.path}"
 
 
-def write_somewhere(result: Result, folder: Path) -> Written:
+def write_somewhere(result: Result | dict[str, Any], folder: Path) -> Written:
     """The results folder, else a fallback folder of this run's own (``fallback_bases``):
     evidence of a node already disrupted is never lost to a full disk or a folder in the way."""
+    cell = result.cell if isinstance(result, Result) else str(result.get("cell"))
     try:
         return Written(write(result, folder))
     except OSError as exc:
-        problem = f"{folder / (result.cell + '.json')}: {exc.strerror or exc}"
+        problem = f"{folder / (cell + '.json')}: {exc.strerror or exc}"
     tried = [problem]
     for base in fallback_bases():
         try:
-            return Written(write(result, _own_folder(base, result.cell)), problem)
+            return Written(write(result, _own_folder(base, cell)), problem)
         except OSError as exc:
             tried.append(f"{base}: {exc.strerror or exc}")
     return Written(None, "; ".join(tried))

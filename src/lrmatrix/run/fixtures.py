@@ -1,8 +1,8 @@
 """The fixtures every check of a cell gets, built-in or the user's own: the node's testinfra
 ``host``, the ``cell``, the ``node``, and the run's ``evidence`` so far.
 
-The plugin registers them once ``--cell`` is given, after testinfra's own plugin, so ``host``
-is the node's (its network namespace, its ssh connection, ``minikube ssh``), wherever the test
+The plugin registers this module once ``--cell`` is given, after testinfra's own plugin, so
+``host`` is the node's (its network namespace, its ssh connection, ``minikube ssh``), wherever the test
 file lives: in the package, in the user's ``infra_tests/``, or on the command line.
 """
 
@@ -53,71 +53,77 @@ def finish(config: pytest.Config) -> None:
             signal.signal(sig, handler)
 
 
-class CellFixtures:
-    """Registered as a plugin object (``lrmatrix-fixtures``) for a cell run only."""
+@pytest.fixture(scope="session")
+def lrm_runner(request: pytest.FixtureRequest) -> Iterator[Runner]:
+    """The cell's run, set up once; its teardown runs whatever happened before."""
+    run = request.config.stash[SESSION_KEY]
+    runner = run.runner
+    request.addfinalizer(lambda: finish(request.config))
+    try:
+        runner.setup()
+    except LrmatrixError as exc:
+        # one line and exit 2, not the same traceback under every test; the finalizer
+        # above still tears the node down and writes the result with observed "error"
+        runner.status.setup_error = exc
+        pytest.exit(f"{runner.cell.name}: {exc}", returncode=exc.exit_code)
+    except Exception as exc:  # a harness bug: keep its traceback, but let the result say what
+        runner.status.setup_error = NodeError(f"setup failed: {type(exc).__name__}: {exc}")
+        raise
+    yield runner
 
-    @pytest.fixture(scope="session")
-    def lrm_runner(self, request: pytest.FixtureRequest) -> Iterator[Runner]:
-        """The cell's run, set up once; its teardown runs whatever happened before."""
-        run = request.config.stash[SESSION_KEY]
-        runner = run.runner
-        request.addfinalizer(lambda: finish(request.config))
-        try:
-            runner.setup()
-        except LrmatrixError as exc:
-            # one line and exit 2, not the same traceback under every test; the finalizer
-            # above still tears the node down and writes the result with observed "error"
-            runner.status.setup_error = exc
-            pytest.exit(f"{runner.cell.name}: {exc}", returncode=exc.exit_code)
-        except Exception as exc:  # a harness bug: keep its traceback, but let the result say what
-            runner.status.setup_error = NodeError(f"setup failed: {type(exc).__name__}: {exc}")
-            raise
-        yield runner
 
-    @pytest.fixture(scope="session")
-    def host(self, lrm_runner: Runner) -> NodeHost:
-        """testinfra host whose commands run on the node (the engine node's namespace, ssh, ...),
-        with the node's own modules beside testinfra's (``host.lrm_dockerd``, ``host.lrm_processes``)."""
-        return lrm_runner.node.testinfra_host()
+@pytest.fixture(scope="session")
+def host(lrm_runner: Runner) -> NodeHost:
+    """testinfra host whose commands run on the node (the engine node's namespace, ssh, ...),
+    with the node's own modules beside testinfra's (``host.lrm_dockerd``, ``host.lrm_processes``)."""
+    return lrm_runner.node.testinfra_host()
 
-    @pytest.fixture(scope="session")
-    def cell(self, lrm_runner: Runner) -> Cell:
-        return lrm_runner.cell
 
-    @pytest.fixture(scope="session")
-    def node(self, lrm_runner: Runner) -> Node:
-        return lrm_runner.node
+@pytest.fixture(scope="session")
+def cell(lrm_runner: Runner) -> Cell:
+    return lrm_runner.cell
 
-    @pytest.fixture(scope="session")
-    def evidence(self, lrm_runner: Runner) -> Evidence:
-        """The run's evidence records so far (read them by type: ``evidence.last(Snapshot)``)."""
-        return lrm_runner.evidence
 
-    @pytest.fixture
-    def workload(self, lrm_runner: Runner) -> Any:
-        """The workload's handle: its container names, ports and image."""
-        return lrm_runner.evidence.require(Deployed).workload
+@pytest.fixture(scope="session")
+def node(lrm_runner: Runner) -> Node:
+    return lrm_runner.node
 
-    @pytest.fixture
-    def before(self, lrm_runner: Runner) -> Snapshot:
-        """The containers and their processes just before the disruption."""
-        return lrm_runner.evidence.require(Snapshot, which="before")
 
-    @pytest.fixture
-    def after(self, lrm_runner: Runner) -> Snapshot:
-        """The containers and their processes once the daemon was back."""
-        return lrm_runner.evidence.require(Snapshot, which="after")
+@pytest.fixture(scope="session")
+def evidence(lrm_runner: Runner) -> Evidence:
+    """The run's evidence records so far (read them by type: ``evidence.last(Snapshot)``)."""
+    return lrm_runner.evidence
 
-    @pytest.fixture
-    def verdicts(self, lrm_runner: Runner) -> Verdicts:
-        """The verdicts as the evidence stands (the one judgement the result also uses)."""
-        return lrm_runner.verdicts()
 
-    @pytest.fixture
-    def held_down(self, lrm_runner: Runner) -> None:
-        """Checks of a daemon held down for a window: a package-upgrade cell (its commands
-        restart dockerd) and a respawn cell (the service manager does) hold none: skipped."""
-        cell = lrm_runner.cell
-        if not cell.held_down:
-            kind = "package-upgrade" if cell.upgrade_command else "respawn"
-            pytest.skip(f"a {kind} cell: dockerd is restarted by the node itself, nothing holds it down")
+@pytest.fixture
+def workload(lrm_runner: Runner) -> Any:
+    """The workload's handle: its container names, ports and image."""
+    return lrm_runner.evidence.require(Deployed).workload
+
+
+@pytest.fixture
+def before(lrm_runner: Runner) -> Snapshot:
+    """The containers and their processes just before the disruption."""
+    return lrm_runner.evidence.require(Snapshot, which="before")
+
+
+@pytest.fixture
+def after(lrm_runner: Runner) -> Snapshot:
+    """The containers and their processes once the daemon was back."""
+    return lrm_runner.evidence.require(Snapshot, which="after")
+
+
+@pytest.fixture
+def verdicts(lrm_runner: Runner) -> Verdicts:
+    """The verdicts as the evidence stands (the one judgement the result also uses)."""
+    return lrm_runner.verdicts()
+
+
+@pytest.fixture
+def held_down(lrm_runner: Runner) -> None:
+    """Checks of a daemon held down for a window: a package-upgrade cell (its commands
+    restart dockerd) and a respawn cell (the service manager does) hold none: skipped."""
+    cell = lrm_runner.cell
+    if not cell.held_down:
+        kind = "package-upgrade" if cell.upgrade_command else "respawn"
+        pytest.skip(f"a {kind} cell: dockerd is restarted by the node itself, nothing holds it down")

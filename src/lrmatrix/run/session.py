@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lrmatrix.errors import INTERRUPTED
+from lrmatrix.errors import INTERRUPTED, BadInput
 from lrmatrix.evidence.other_containers import OtherContainers
 from lrmatrix.evidence.records import Check
 from lrmatrix.results import build, files
@@ -24,6 +24,8 @@ class CellRun:
     written: files.Written | None = None
     #: logs that could not be written beside the result
     log_problems: list[str] = field(default_factory=list)
+    #: why the result did not fit the model (it was written as ``<cell>.unchecked.json``)
+    unchecked: str = ""
 
     @property
     def path(self) -> Path | None:
@@ -35,7 +37,13 @@ class CellRun:
         runner = self.runner
         if not runner.finish():
             return
-        self.result = build.build(runner.cell, runner.node, runner.clock, runner.evidence, runner.status)
+        args = (runner.cell, runner.node, runner.clock, runner.evidence, runner.status)
+        try:
+            self.result = build.build(*args)
+        except ValueError as exc:  # a harness bug: the evidence is kept, unchecked, and said
+            self.unchecked = str(exc)
+            self.written = files.write_somewhere(build.document(*args), self.results_dir)
+            return
         self.written = files.write_somewhere(self.result, self.results_dir)
         if self.written.path is not None:
             self.log_problems = files.write_logs(self.written.path.parent, runner.cell.name, runner.evidence)
@@ -52,6 +60,8 @@ class CellRun:
         also when the verdict's own test was deselected, unless pytest's says more (a test
         that is no node check failed, pytest's own errors)."""
         decided = self.outcome()
+        if self.unchecked:
+            return BadInput.exit_code if self.runner.status.interrupted is None else INTERRUPTED
         if decided is None:  # setup never ran (e.g. no test selected): nothing to undo
             return None
         if decided.exit_code == INTERRUPTED:  # not 2 ("bad input, nothing changed"): its own code
@@ -61,6 +71,9 @@ class CellRun:
     def summary_lines(self) -> list[tuple[str, str | None]]:
         """What the terminal summary says: the verdict, the teardown, where the result is."""
         decided = self.outcome()
+        if self.unchecked:
+            written = self.written.line() if self.written else "result: NOT WRITTEN"
+            return [(f"error: {self.unchecked}", "red"), (f"{written} (unchecked: a harness bug)", "red")]
         assert self.result is not None and decided is not None
         v = self.result.verdict
         lines: list[tuple[str, str | None]] = []
