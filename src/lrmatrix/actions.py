@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from lrmatrix import image
+from lrmatrix import image, setup_steps
 from lrmatrix.deadline import Clock, poll
 from lrmatrix.engines import Engine, upstream
 from lrmatrix.errors import NodeError
@@ -72,6 +72,7 @@ class DeployContainers(Action):
         containers = [c for c in s.workload.snapshot() if c.ip]
         s.pod_ips = [c.ip for c in containers]
         s.pod_names = {c.ip: c.name for c in containers}
+        setup_steps.reached("containers-started")
 
     def describe(self, cell: Cell) -> str:
         return f"load the nginx image; two containers, published ports, access log to {cell.access_log}"
@@ -109,6 +110,7 @@ class AwaitPaths(Action):
             s.answered_after_start = answered
         else:
             s.timed("workload_ready_s", s.ready_from)
+            setup_steps.reached("workload-ready")
 
     def _timeout(self, cell: Cell) -> float:
         return cell.timings.ready_timeout_s if self.when == "ready" else cell.timings.recover_timeout_s
@@ -125,6 +127,7 @@ class StartProbe(Action):
 
     def run(self, s: Scenario) -> None:
         s.start_probe()
+        setup_steps.reached("probe-started")
 
     def describe(self, cell: Cell) -> str:
         return (

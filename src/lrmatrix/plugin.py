@@ -190,6 +190,11 @@ def lrm_scenario(request: pytest.FixtureRequest) -> Iterator[Scenario]:
     except Exception as exc:  # a harness bug: keep its traceback, but let the result say what
         scenario.setup_error = NodeError(f"setup failed: {type(exc).__name__}: {exc}")
         raise
+    except KeyboardInterrupt:
+        # pytest runs no finalizer of a fixture whose setup raised something other than an
+        # Exception (FixtureDef.finish: no cached result): tear down and write the result here
+        _finish(request.config, scenario)
+        raise
     yield scenario
 
 

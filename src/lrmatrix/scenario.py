@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lrmatrix import daemon_config, results
+from lrmatrix import daemon_config, results, setup_steps
 from lrmatrix.drivers.base import Node
 from lrmatrix.errors import KeepNode, LrmatrixError, NodeError
 from lrmatrix.findings import address_changes, findings, misdirected_responses
@@ -209,6 +209,7 @@ class Scenario:
         if self.node.node_path_caveat():
             self.event("caveat", self.node.node_path_caveat() or "")
         self.configure_live_restore()
+        setup_steps.reached("live-restore-set")
         self.versions = self.node.versions()
         self.ready_from = self.now()
         for action in self.sequence.setup:  # the workload, until it answers; the probe
