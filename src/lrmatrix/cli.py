@@ -104,16 +104,16 @@ def cmd_recover(args: argparse.Namespace) -> int:
     nodes = EngineNode.leftovers(engine_cells[0]) if engine_cells else []
     if nodes:
         EngineNode(engine_cells[0]).sanity_checks()
-    for node in nodes:
+    failed = False
+    for node in nodes:  # one that cannot be removed does not keep the others
         print(f"removing leftover engine node {node.name}")
         node.destroy()
         residue = node.residue()
         node.release()
-        if _report_residue(residue):
-            return 1
+        failed = _report_residue(residue) or failed
     if not nodes and not scratch:
         print("nothing to recover")
-    return 0
+    return 1 if failed else 0
 
 
 def _recover_ssh(matrix: Matrix, args: argparse.Namespace) -> int:

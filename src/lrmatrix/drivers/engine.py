@@ -588,14 +588,21 @@ def _mounts_under(root: Path) -> list[str]:
 def _remove_cgroups(slot: engine_net.Slot) -> None:
     """The node's cgroup parent, once no process is left in it: runc removes a container's
     own cgroup but never the parent, and nothing does when runc was not there to stop it.
-    A systemd slice is stopped through systemd, which owns it."""
+    A killed process stays in its cgroup until its parent has reaped it (a moment, if its
+    parent is a subreaper or an init that reaps), so this tries again for a while. A systemd
+    slice is stopped through systemd, which owns it."""
     for folder in engine_net.cgroup_dirs(slot):
         if folder.name.endswith(".slice") and shutil.which("systemctl"):
             run(["systemctl", "stop", folder.name], timeout=30)
-            continue
-        for sub, _dirs, _files in os.walk(folder, topdown=False):  # children first
-            with contextlib.suppress(OSError):  # busy or already gone: residue() says which
-                Path(sub).rmdir()
+
+    def removed() -> bool:
+        for folder in engine_net.cgroup_dirs(slot):
+            for sub, _dirs, _files in os.walk(folder, topdown=False):  # children first
+                with contextlib.suppress(OSError):  # busy or already gone: residue() says which
+                    Path(sub).rmdir()
+        return not engine_net.cgroup_dirs(slot)
+
+    poll(removed, END_WAIT_S, 0.1)
 
 
 def _host_procs(with_cgroup: bool = True) -> Iterator[_HostProc]:
