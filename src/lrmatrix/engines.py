@@ -115,10 +115,10 @@ def ensure(engine: Engine) -> Binaries:
     with cache.locked(parent / ".lock"):
         remove_stale(locked=True)
         why = _unusable(folder, engine)  # another run may have fetched it while we waited
-        if why is not None and why is not NOT_FETCHED and _adopted(folder, engine):
-            why = None
+        if why == NO_HASHES:
+            why = _adopt(folder, engine)
         if why is not None:
-            if why is not NOT_FETCHED:
+            if why != NOT_FETCHED:
                 print(f"lrmatrix: cached engine {engine.name} at {folder}: {why}; fetching it again",
                       file=sys.stderr, flush=True)  # fmt: skip
             fetch(engine, folder)
@@ -141,19 +141,17 @@ def _unusable(folder: Path, engine: Engine) -> str | None:
     return cache.mismatch(folder, hashes)
 
 
-def _adopted(folder: Path, engine: Engine) -> bool:
+def _adopt(folder: Path, engine: Engine) -> str | None:
     """An engine fetched by an lrmatrix that recorded no hashes is kept if its binaries still
     run, and its hashes are recorded now (fetching 210 MB again, and removing a folder another
-    run may be starting a dockerd from, would cost more)."""
-    if _recorded(folder, "sha256"):
-        return False
+    run may be starting a dockerd from, would cost more); else why not."""
     try:
         verify(engine, folder)
-    except LrmatrixError:
-        return False
+    except LrmatrixError as exc:
+        return f"{NO_HASHES}, and {str(exc).removeprefix(f'engine {engine.name}: ')}"
     record = json.loads((folder / RECORD).read_text())
     cache.write_json(folder / RECORD, {**record, "sha256": cache.tree_hashes(folder, (RECORD,))})
-    return True
+    return None
 
 
 def remove_stale(locked: bool = False) -> list[Path]:

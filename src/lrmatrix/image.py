@@ -66,7 +66,7 @@ def cached_tarball() -> Path:
         remove_stale(locked=True)
         why = _unusable(target)
         if why is not None:
-            if why is not NOT_BUILT:
+            if why != NOT_BUILT:
                 print(f"lrmatrix: cached image {target}: {why}; building it again", file=sys.stderr)
             build(target)
     return target
