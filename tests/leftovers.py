@@ -103,7 +103,7 @@ def _slots_of(scope: Scope) -> set[str]:
 def _processes(scope: Scope, slots: set[str]) -> list[str]:
     """Processes naming the state folder (dockerd, containerd, shims), and any process in a
     slot's container cgroup (the workload, also orphaned)."""
-    cgroups = {f"lrmatrix-{s}" for s in slots} | {f"lrmatrix-{s}.slice" for s in slots}
+    cgroups = {f"lrmatrix-{s}" for s in slots}
     me = os.getpid()
     found = []
     for p in psutil.process_iter(["cmdline", "status"]):

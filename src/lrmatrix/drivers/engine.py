@@ -45,6 +45,8 @@ LONGEST_SOCKET = "exec/containerd/containerd.sock.ttrpc"
 #: how long the teardown keeps killing what of the node it still finds (a dockerd killed while
 #: starting may fork its containerd after the first look)
 END_WAIT_S = 10.0
+#: exists while systemd is the init (sd_booted)
+SYSTEMD_RUNNING = Path("/run/systemd/system")
 
 
 def state_root() -> Path:
@@ -285,7 +287,7 @@ class EngineNode(Node):
         engine_net.wire(self._slot)
         setup_steps.reached("wired")
         # the node's own bridge, and its own cgroup parent: its containers are found by it
-        original = {**self.cell.daemon_json, "bip": self._slot.bip, "cgroup-parent": self.cgroup_parent()}
+        original = {**self.cell.daemon_json, "bip": self._slot.bip, **self.cgroup_parent()}
         self.write_file(self.daemon_json_path, daemon_config.render(original))
         setup_steps.reached("daemon-json-written")
         self.start_daemon()
@@ -294,12 +296,15 @@ class EngineNode(Node):
     def _claimed(self, slot: engine_net.Slot | None, lock: engine_net.SlotLock | None) -> None:
         self.slot, self.lock = slot, lock
 
-    def cgroup_parent(self) -> str:
-        """The node's containers' cgroup parent as its dockerd's cgroup driver spells it:
-        cgroupfs takes a folder, absolute so that it is not nested in the harness's own
-        cgroup; systemd takes a slice."""
-        name = self._slot.cgroup_name
-        return f"{name}.slice" if systemd_cgroup_driver(self.cell.daemon_json) else f"/{name}"
+    def cgroup_parent(self) -> dict[str, str]:
+        """The daemon.json key that gives the node's containers a cgroup parent of their own,
+        absolute so that it is not nested in the harness's own cgroup (``/lrmatrix-lrm1/<id>``:
+        tried on 20.10, 26.1 and 28.5). Only with the cgroupfs driver: systemd's wants a slice
+        and could not be tried here (no systemd), so there the containers are found by the
+        IDs in the node's data-root (``docker-<id>.scope``)."""
+        if systemd_cgroup_driver(self.cell.daemon_json):
+            return {}
+        return {"cgroup-parent": f"/{self._slot.cgroup_name}"}
 
     def start_daemon(self) -> None:
         log = (self.state_dir / "dockerd.log").open("ab")
@@ -447,9 +452,8 @@ class EngineNode(Node):
     def _in_containers(self) -> Callable[[str], bool]:
         """Whether a /proc/<pid>/cgroup text puts a process in one of the node's containers."""
         assert self.slot is not None
-        parents = {self.slot.cgroup_name, f"{self.slot.cgroup_name}.slice"}
-        ids = self._container_ids | self._data_root_containers()
-        return lambda text: _in_cgroups(text, parents, ids)
+        parent, ids = self.slot.cgroup_name, self._container_ids | self._data_root_containers()
+        return lambda text: _in_cgroups(text, parent, ids)
 
     def _data_root_containers(self) -> set[str]:
         """IDs of the containers in the node's data-root: a container of a former cgroup parent
@@ -564,15 +568,15 @@ def systemd_cgroup_driver(daemon_json: dict[str, Any]) -> bool:
         if key.strip() == "native.cgroupdriver":
             return value.strip() == "systemd"
     unified = (engine_net.CGROUP_ROOT / "cgroup.controllers").exists()
-    return unified and Path("/run/systemd/system").is_dir()
+    return unified and SYSTEMD_RUNNING.is_dir()
 
 
-def _in_cgroups(cgroup: str, parents: set[str], ids: set[str]) -> bool:
-    """Whether a /proc/<pid>/cgroup text puts the process under one of ``parents`` or in the
-    cgroup of a container of ``ids`` (cgroupfs: .../<id>; systemd: docker-<id>.scope)."""
+def _in_cgroups(cgroup: str, parent: str, ids: set[str]) -> bool:
+    """Whether a /proc/<pid>/cgroup text puts the process under ``parent`` or in the cgroup
+    of a container of ``ids`` (cgroupfs: .../<id>; systemd: docker-<id>.scope)."""
     for line in cgroup.splitlines():
         for part in line.split(":", 2)[-1].split("/"):
-            if part in parents or part.removeprefix("docker-").removesuffix(".scope") in ids:
+            if part == parent or part.removeprefix("docker-").removesuffix(".scope") in ids:
                 return True
     return False
 
@@ -588,12 +592,7 @@ def _mounts_under(root: Path) -> list[str]:
 def _remove_cgroups(slot: engine_net.Slot) -> None:
     """The node's cgroup parent, once no process is left in it: runc removes a container's
     own cgroup but never the parent, and nothing does when runc was not there to stop it.
-    A killed process stays in its cgroup until its parent has reaped it (a moment, if its
-    parent is a subreaper or an init that reaps), so this tries again for a while. A systemd
-    slice is stopped through systemd, which owns it."""
-    for folder in engine_net.cgroup_dirs(slot):
-        if folder.name.endswith(".slice") and shutil.which("systemctl"):
-            run(["systemctl", "stop", folder.name], timeout=30)
+    A killed process may stay in it for a moment, so this tries again for a while."""
 
     def removed() -> bool:
         for folder in engine_net.cgroup_dirs(slot):

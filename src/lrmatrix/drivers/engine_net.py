@@ -61,9 +61,8 @@ class Slot:
 
     @property
     def cgroup_name(self) -> str:
-        """The node's containers' cgroup parent without its driver's spelling: every container
-        of the node is found by it (``/lrmatrix-lrm1/<id>``, ``lrmatrix-lrm1.slice``), also
-        once its shim, its daemon and its state folder are gone."""
+        """The node's containers' cgroup parent: every container of the node is found by it
+        (``/lrmatrix-lrm1/<id>``), also once its shim, its daemon and its state folder are gone."""
         return f"lrmatrix-{self.name}"
 
     def networks(self) -> tuple[ipaddress.IPv4Network, ipaddress.IPv4Network]:
@@ -177,7 +176,7 @@ def leftover_slots() -> list[Slot]:
     harness was killed."""
     names = [e.name for e in NETNS_DIR.iterdir()] if NETNS_DIR.is_dir() else []
     names += [e.name.removesuffix(".json") for e in LOCK_DIR.glob("*.json")] if LOCK_DIR.is_dir() else []
-    names += [d.name.removeprefix("lrmatrix-").removesuffix(".slice") for d in cgroup_dirs()]
+    names += [d.name.removeprefix("lrmatrix-") for d in cgroup_dirs()]
     indexes = {
         int(n.removeprefix(PREFIX))
         for n in names
@@ -192,15 +191,8 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 def cgroup_dirs(slot: Slot | None = None) -> list[Path]:
     """The folders of a node's cgroup parent (of any node's without ``slot``) in every cgroup
-    hierarchy of this machine: runc makes them for the node's first container and leaves
-    them. cgroupfs names it ``/lrmatrix-lrm1``; systemd nests the slice ``lrmatrix-lrm1.slice``
-    in ``lrmatrix.slice``."""
-    wanted = {slot.cgroup_name, f"{slot.cgroup_name}.slice"} if slot is not None else None
+    hierarchy of this machine (v1 controllers, v2 or hybrid unified): runc makes them for the
+    node's first container and leaves them."""
+    pattern = slot.cgroup_name if slot is not None else "lrmatrix-lrm*"
     tops = [CGROUP_ROOT, *CGROUP_ROOT.iterdir()] if CGROUP_ROOT.is_dir() else []
-    found = []
-    for top in tops:
-        for folder in (top, top / "lrmatrix.slice"):
-            for entry in folder.glob("lrmatrix-lrm*") if folder.is_dir() else ():
-                if entry.is_dir() and (wanted is None or entry.name in wanted):
-                    found.append(entry)
-    return found
+    return [entry for top in tops if top.is_dir() for entry in top.glob(pattern) if entry.is_dir()]
