@@ -334,6 +334,21 @@ def test_cell_run_refuses_a_state_dir_it_cannot_use(tmp_path, cell_env, where):
 
 @pytest.mark.integration
 @needs_engine
+@pytest.mark.parametrize("where", ["file", "below-a-file"])
+def test_cell_run_refuses_a_cache_dir_that_is_a_file(tmp_path, cell_env, where):
+    """Issue 16: LRMATRIX_CACHE_DIR naming a file gave about 2,000 lines, one traceback per check."""
+    (tmp_path / "a-file").write_text("x")
+    cache = tmp_path / "a-file" if where == "file" else tmp_path / "a-file" / "cache"
+    res = run_cell("engine-liverestore", tmp_path / "results", {**cell_env, "LRMATRIX_CACHE_DIR": str(cache)})
+    assert res.returncode == 2, res.stdout + res.stderr
+    line = one_line(res.stderr)
+    assert f"LRMATRIX_CACHE_DIR {cache}" in line and "is a file, not a folder" in line, line
+    assert (tmp_path / "a-file").read_text() == "x"
+    assert_nothing_changed(cell_env)
+
+
+@pytest.mark.integration
+@needs_engine
 def test_cell_run_refuses_a_read_only_results_dir(tmp_path, cell_env):
     with read_only_mount(tmp_path / "ro"):
         res = run_cell("engine-liverestore", tmp_path / "ro" / "results", cell_env)

@@ -1,7 +1,9 @@
 """Engine cells against real dockerd: bad input, faults, interrupts and parallel runs.
 
 Each test uses its own state folder and (where it changes the matrix) its own matrix/, and
-checks afterwards that the node it made is gone: namespace, veth, processes, mounts, state.
+checks afterwards that the node it made is gone (``tests/leftovers.py``): namespace, veth,
+slot record, dockerd, containerd, shims, container processes by cgroup, mounts, cgroup
+folders, state, scratch folders.
 """
 
 from __future__ import annotations
@@ -18,13 +20,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
+import leftovers
 from conftest import ROOT, engine_ready
 from lrmatrix.cli.main import cell_argv
 from lrmatrix.drivers.engine.node import EngineNode
+from lrmatrix.drivers.engine_live import turn_on_live_restore
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.process import become_subreaper
+from lrmatrix.workload import image
 
 pytestmark = [
     pytest.mark.integration,
@@ -34,10 +40,15 @@ pytestmark = [
 MATRIX = (ROOT / "matrix" / "matrix.toml").read_text()
 
 
+#: what was on the machine when each test's state folder was made (by that folder)
+SCOPES: dict[str, leftovers.Scope] = {}
+
+
 @pytest.fixture
 def env():
     """A short state folder of its own: containerd's socket paths must fit in 108 bytes."""
     state = Path(tempfile.mkdtemp(prefix="lrmt-", dir="/tmp"))
+    SCOPES[str(state / "s")] = leftovers.begin(state / "s")
     yield {**os.environ, "LRMATRIX_STATE_DIR": str(state / "s"), "PYTHONUNBUFFERED": "1"}
     shutil.rmtree(state, ignore_errors=True)
 
@@ -57,20 +68,7 @@ def pytest_cell(cell: str, env: dict, results: Path, *extra: str) -> subprocess.
 
 
 def assert_no_residue(env: dict, node_name: str | None = None) -> None:
-    state = Path(env["LRMATRIX_STATE_DIR"])
-    assert not state.exists() or not any(state.iterdir()), f"state left: {list(state.iterdir())}"
-    mounts = Path("/proc/mounts").read_text()
-    assert str(state) not in mounts
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            assert str(state).encode() not in cmd, f"process left: {cmd[:120]!r}"
-    if node_name:
-        assert not Path(f"/run/netns/{node_name}").exists(), f"namespace {node_name} left"
-        assert subprocess.run(["ip", "link", "show", f"{node_name}h"], capture_output=True).returncode != 0
+    assert leftovers.left(SCOPES[env["LRMATRIX_STATE_DIR"]], [node_name] if node_name else []) == []
 
 
 def test_unknown_cell_exits_2_listing_valid_cells(env, tmp_path):
@@ -162,12 +160,14 @@ def test_slot_overlapping_a_network_in_use_is_skipped(env, tmp_path):
     try:
         free = next(i for i in range(1, 250) if not Path(f"/run/netns/lrm{i}").exists())
         subprocess.run(["ip", "addr", "add", f"198.19.{free}.77/32", "dev", veth], check=True)
-        slot, lock = engine_net.claim_slot(tmp_path)
+        claimed = []
+        slot = engine_net.claim_slot(tmp_path, lambda s, lock: claimed.append((s, lock)))
         try:
             assert slot.index != free
         finally:
             engine_net.release(slot)
-            lock.release()
+            engine_net.slot_record(slot).unlink()
+            claimed[-1][1].release()
     finally:
         subprocess.run(["ip", "link", "del", veth], check=False)
 
@@ -194,10 +194,13 @@ def recover(env: dict) -> subprocess.CompletedProcess[str]:
 
 
 def test_recover_leaves_a_live_node_alone(env):
+    """(Another run's dead node may be removed meanwhile: the machine is shared.)"""
     with engine_node(env) as node:
         res = recover(env)
-        assert res.returncode == 0 and "nothing to recover" in res.stdout, res.stdout + res.stderr
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert f"node {node.slot.name}\n" not in res.stdout, res.stdout
         assert node.dockerd.api_ready() and Path(node.slot.netns_path).exists()
+        assert node.residue() != [] and node._own_processes(), "the live node lost something"
     assert_no_residue(env, node.slot.name)
 
 
@@ -355,3 +358,117 @@ def test_teardown_removes_whatever_still_runs_in_the_nodes_namespace(env):
             if straggler.poll() is None:
                 straggler.kill()
                 straggler.wait()
+
+
+def test_an_orphan_whose_shim_was_killed_is_found_by_its_cgroup_and_ended(env):
+    """With the daemon and its containerd down (live-restore), a killed shim leaves its
+    container's process running, reached through no shim, no daemon and no namespace of the
+    node: its cgroup is how the residue check sees it, and how the teardown ends it when the
+    daemon cannot come back to remove it (here: a daemon.json it refuses)."""
+    with engine_node(env) as node:
+        turn_on_live_restore(node)
+        cid = node.dockerd.cli_ok("run", "-d", image.image_tag(), "sleep", "300").strip()
+        pid = int(node.dockerd.cli_ok("inspect", "-f", "{{.State.Pid}}", cid))
+        node.stop_daemon("SIGTERM")
+        shim = psutil.Process(pid).parent()
+        assert "containerd-shim" in shim.name(), shim
+        shim.kill()
+        shim.wait(10)
+        assert psutil.Process(pid).status() != psutil.STATUS_ZOMBIE, "it died with its shim"
+        assert f"process {pid} " in " ".join(node.residue()), node.residue()
+        node.write_file(node.daemon_json_path, b'{"no-such-key": true}')
+        node.destroy()
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        assert node.residue() == []
+    assert_no_residue(env, node.slot.name)
+
+
+BAD_UPGRADE = """
+[cells.engine-liverestore-badupgrade]
+engine_after = "docker26"
+daemon_json = { "storage-opts" = ["overlay2.override_kernel_check=true"] }
+"""
+
+
+def test_a_failed_upgrade_leaves_no_workload_running(env, tmp_path):
+    """20.10 accepts the option, 26.1 refuses it: the new engine never starts, the old
+    engine's containers live on under their shims (live-restore). The teardown ends them."""
+    folder = matrix_with(tmp_path, BAD_UPGRADE)
+    proc = pytest_cell(
+        "engine-liverestore-badupgrade", {**env, "LRMATRIX_MATRIX": str(folder)}, tmp_path / "results"
+    )
+    out, _ = proc.communicate(timeout=300)
+    assert "dockerd did not start" in out and "override_kernel_check" in out, out[-3000:]
+    result = json.loads((tmp_path / "results" / "engine-liverestore-badupgrade.json").read_text())
+    clean = next(c for c in result["checks"] if c["id"] == "node_left_clean")
+    assert clean["passed"], clean
+    assert_no_residue(env, result["node"]["name"])
+
+
+#: a harness killed (SIGKILL: no teardown) right after the new engine refused to start
+KILLED_AFTER_A_FAILED_UPGRADE = """
+import os, signal, sys
+from pathlib import Path
+from lrmatrix.workload import image
+from lrmatrix.drivers.engine.node import EngineNode
+from lrmatrix.errors import NodeError
+from lrmatrix.matrix.cells import load_matrix
+matrix = load_matrix(Path(sys.argv[1]))
+node = EngineNode(matrix.cell("engine-liverestore-badupgrade"))
+node.create()
+node.write_file(node.daemon_json_path, Path(node.daemon_json_path).read_bytes().replace(
+    b'"storage-driver"', b'"live-restore": true, "storage-driver"'))
+node.stop_daemon("SIGTERM")
+node.start_daemon()
+node.import_image(str(image.cached_tarball()), image.image_tag(), image.CMD)
+node.dockerd.cli_ok("run", "-d", image.image_tag(), "sleep", "300")
+node.stop_daemon("SIGTERM")
+node.switch_engine(matrix.engines["docker26"])
+try:
+    node.start_daemon()
+except NodeError as exc:
+    print("refused:", exc, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_recover_ends_the_orphans_of_a_harness_killed_after_a_failed_upgrade(env, tmp_path):
+    """As the clean-clone CI run left them: the workload under PID 1, its shim gone, nothing
+    of the harness alive. `lrmatrix recover` finds it by the node's cgroup and ends it."""
+    folder = matrix_with(tmp_path, BAD_UPGRADE)
+    res = subprocess.run([sys.executable, "-c", KILLED_AFTER_A_FAILED_UPGRADE, str(folder)],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert res.returncode == -signal.SIGKILL and "refused:" in res.stdout, res.stdout + res.stderr
+    assert "override_kernel_check" in res.stdout, res.stdout
+    state = Path(env["LRMATRIX_STATE_DIR"])
+    node_name = next(state.iterdir()).name
+    cgroup = f"lrmatrix-{node_name}"
+    workload = [p for p in psutil.process_iter(["name"]) if _in_cgroup(p.pid, cgroup)]
+    assert workload, "the workload did not outlive its daemon"
+    shims = [p for p in psutil.process_iter() if "containerd-shim" in p.name() and _in_state(p, state)]
+    assert shims, "no shim kept the workload"
+    before = [(p.pid, p.ppid(), p.status(), p.name()) for p in workload]
+    for shim in shims:
+        shim.kill()
+    psutil.wait_procs(shims, timeout=10)
+    after = [(p.pid, p.is_running() and p.status()) for p in workload]
+    assert all(p.status() != psutil.STATUS_ZOMBIE for p in workload), f"died with its shim: {before} {after}"
+    out = recover(env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"removing leftover engine node {node_name}" in out.stdout, out.stdout
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in workload), "it lives on"
+    assert_no_residue(env, node_name)
+
+
+def _in_cgroup(pid: int, name: str) -> bool:
+    try:
+        return f"/{name}/" in Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        return False
+
+
+def _in_state(p: psutil.Process, state: Path) -> bool:
+    try:
+        return str(state) in " ".join(p.cmdline())
+    except psutil.Error:
+        return False

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from lrmatrix import cache
 from lrmatrix.cli.main import cell_argv, main
 from lrmatrix.drivers import NodeSpec
 from lrmatrix.drivers.ssh.node import SshNode
@@ -113,17 +114,21 @@ def test_machine_engine_needs_no_fetch_and_uses_path():
     assert binaries.root is None and binaries.dockerd() == "dockerd" and binaries.env() == {}
 
 
-def test_a_cached_engine_counts_only_with_its_exact_pins(tmp_path, monkeypatch):
+def test_a_cached_engine_counts_only_with_its_exact_pins_and_hashes(tmp_path, monkeypatch):
     monkeypatch.setenv("LRMATRIX_CACHE_DIR", str(tmp_path))
     engine = Engine("docker26", **D26)
     folder = tmp_path / "engines" / "26.1.5"
-    folder.mkdir(parents=True)
-    (folder / engines.RECORD).write_text(json.dumps({"packages": engine.packages()}))
-    binaries = engines.ensure(engine)  # no apt run: a fetch here would fail on the empty folder
+    (folder / "usr/sbin").mkdir(parents=True)
+    (folder / "usr/sbin/dockerd").write_bytes(b"a dockerd")
+    record = {"packages": engine.packages(), "sha256": cache.tree_hashes(folder)}
+    (folder / engines.RECORD).write_text(json.dumps(record))
+    monkeypatch.setattr(engines, "fetch", lambda *a: pytest.fail("fetched although it is cached"))
+    binaries = engines.ensure(engine)
     assert binaries.root == folder
     assert binaries.env()["PATH"].startswith(f"{folder}/usr/sbin:{folder}/usr/bin:")
-    assert engines._cached(folder, engine)
-    assert not engines._cached(folder, Engine("docker26", **{**D26, "containerd": "1.7.25"}))
+    assert engines._unusable(folder, engine) is None
+    other = Engine("docker26", **{**D26, "containerd": "1.7.25"})
+    assert engines._unusable(folder, other) == engines.NOT_FETCHED
 
 
 def test_ssh_refuses_binary_swap_cells_before_connecting():
@@ -164,7 +169,9 @@ def test_concurrent_first_uses_fetch_once(tmp_path, monkeypatch):
         calls.append(e.name)
         time.sleep(0.5)
         folder.mkdir(parents=True)
-        (folder / engines.RECORD).write_text(json.dumps({"packages": e.packages()}))
+        (folder / "dockerd").write_bytes(b"a dockerd")
+        hashes = cache.tree_hashes(folder)
+        (folder / engines.RECORD).write_text(json.dumps({"packages": e.packages(), "sha256": hashes}))
 
     monkeypatch.setattr(engines, "fetch", slow_fetch)
     with ThreadPoolExecutor(2) as pool:

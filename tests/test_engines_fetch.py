@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from conftest import ROOT, engine_ready
 from lrmatrix.cli.main import cell_argv
+from lrmatrix.deadline import poll
 from lrmatrix.errors import BadInput, EnvironmentProblem
 from lrmatrix.matrix import engines
 from lrmatrix.matrix.engines import Engine
@@ -104,3 +106,37 @@ def test_a_cell_on_an_engine_that_cannot_run_exits_2_with_one_line(cache, tmp_pa
     assert not results.exists() or not list(results.iterdir()), "a refused run wrote results"
     assert not (state / "s").exists() or not list((state / "s").iterdir()), "a refused run made a node"
     state.rmdir()
+
+
+def test_a_truncated_cached_dockerd_is_fetched_again_with_one_line(cache, capfd):
+    """Issue 16: a truncated dockerd of 26.1 failed as "dockerd printed nothing", no word of
+    the cache, nothing fetched again."""
+    dockerd = engines.ensure(D26).root / "usr/sbin/dockerd"  # type: ignore[operator]
+    with dockerd.open("r+b") as fh:
+        fh.truncate(dockerd.stat().st_size // 2)
+    again = engines.ensure(D26)
+    err = [ln for ln in capfd.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and "usr/sbin/dockerd does not match the SHA-256 recorded" in err[0], err
+    assert err[0].endswith("; fetching it again")
+    assert again.docker_version() == "26.1.5"
+
+
+FETCH = f"from lrmatrix.matrix import engines; engines.ensure(engines.{D26!r})"
+
+
+def test_a_fetch_killed_midway_leaves_a_folder_that_recover_removes(tmp_path):
+    """SIGKILL during the first fetch left engines/.fetch-* (71 MB) for good."""
+    env = {**os.environ, "LRMATRIX_CACHE_DIR": str(tmp_path)}
+    fetching = subprocess.Popen([sys.executable, "-c", FETCH], env=env, cwd=ROOT)
+    try:
+        made = poll(lambda: list((tmp_path / "engines").glob(".fetch-*")), 180, 0.05)
+    finally:
+        fetching.kill()
+        fetching.wait()
+    assert made, "the fetch never made its scratch folder"
+    assert all(p.exists() for p in made)
+    res = subprocess.run([sys.executable, "-m", "lrmatrix", "recover"], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"removed the scratch folder {made[0]}" in res.stdout
+    assert not any(p.exists() for p in made)

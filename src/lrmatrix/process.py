@@ -11,11 +11,11 @@ import ctypes
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
+
+import psutil
 
 from lrmatrix.deadline import poll
-from lrmatrix.modules.procfs import parse_stat
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -42,6 +42,8 @@ def run(
         )
     except FileNotFoundError:
         return subprocess.CompletedProcess(list(argv), 127, "", f"{argv[0]}: command not found")
+    except OSError as exc:  # a truncated binary: Exec format error; a file that is not executable
+        return subprocess.CompletedProcess(list(argv), 126, "", f"{argv[0]}: {exc.strerror}")
     except subprocess.TimeoutExpired as exc:
         return subprocess.CompletedProcess(list(argv), 124, "", f"timed out after {exc.timeout}s")
 
@@ -73,20 +75,24 @@ def reap_adopted_daemons() -> list[int]:
     start directly. A zombie containerd must not linger: a new dockerd would find its pid in
     containerd.pid, believe it alive, and time out waiting for its socket.
     """
-    me, reaped = os.getpid(), []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+    return reap_adopted(lambda child: child.name() in DOCKER_DAEMONS)
+
+
+def reap_adopted(adopted: Callable[[psutil.Process], bool]) -> list[int]:
+    """Reap the zombie children that ``adopted`` says we adopted (never one we started: its
+    exit status belongs to whoever waits for it)."""
+    reaped = []
+    for child in psutil.Process().children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE or not adopted(child):
+                continue
+        except (psutil.Error, OSError):  # gone meanwhile
             continue
         try:
-            stat = parse_stat((entry / "stat").read_text())
-        except OSError:
-            continue
-        if stat is not None and stat.zombie and stat.ppid == me and stat.comm in DOCKER_DAEMONS:
-            try:
-                if os.waitpid(int(entry.name), os.WNOHANG)[0]:
-                    reaped.append(int(entry.name))
-            except ChildProcessError:
-                pass
+            if os.waitpid(child.pid, os.WNOHANG)[0]:
+                reaped.append(child.pid)
+        except ChildProcessError:
+            pass
     return reaped
 
 

@@ -86,29 +86,38 @@ def _run_child(argv: list[str], matrix_dir: Path) -> int:
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
-    """Undo what a killed run left: engine nodes on this machine, or with --node an SSH node's
+    """Undo what a killed run left: engine nodes on this machine (with their containers'
+    processes, found by cgroup also once their shims are gone) and the scratch folders of
+    image builds and engine fetches whose process died, or with --node an SSH node's
     daemon.json, containers and records (from the record the driver keeps on the node)."""
     matrix = load_matrix()
     if args.node:
         return _recover_ssh(matrix, args)
     from lrmatrix.drivers.engine.node import EngineNode
+    from lrmatrix.matrix import engines
+    from lrmatrix.scratch import cleanup
+    from lrmatrix.workload import image
 
+    scratch = [
+        *cleanup(engines.cache_dir() / ".lock", engines.remove_stale),
+        *cleanup(image.cache_dir() / ".lock", image.remove_stale),
+    ]
+    for path in scratch:
+        print(f"removed the scratch folder {path} of a build or fetch whose process died")
     engine_cells = [c for c in matrix.cells if c.driver == "engine"]
-    if not engine_cells:
-        return 0
-    nodes = EngineNode.leftovers(engine_cells[0])
+    nodes = EngineNode.leftovers(engine_cells[0]) if engine_cells else []
     if nodes:
         EngineNode(engine_cells[0]).sanity_checks()
-    for node in nodes:
+    failed = False
+    for node in nodes:  # one that cannot be removed does not keep the others
         print(f"removing leftover engine node {node.name}")
         node.destroy()
         residue = node.residue()
         node.release()
-        if _report_residue(residue):
-            return 1
-    if not nodes:
+        failed = _report_residue(residue) or failed
+    if not nodes and not scratch:
         print("nothing to recover")
-    return 0
+    return 1 if failed else 0
 
 
 def _recover_ssh(matrix: Matrix, args: argparse.Namespace) -> int:

@@ -10,18 +10,16 @@ machine's (Debian 13's needs a newer glibc than Debian 12 has).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
-import shutil
 import subprocess
-import tempfile
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lrmatrix.deadline import poll
-from lrmatrix.errors import BadInput, EnvironmentProblem
+from lrmatrix import cache, scratch
+from lrmatrix.errors import BadInput, EnvironmentProblem, LrmatrixError
 from lrmatrix.process import missing_commands, run
 
 MACHINE = "machine"
@@ -33,7 +31,8 @@ BINARIES: dict[str, tuple[str, str]] = {
 }
 DEFAULT_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 RECORD = "engine.json"
-LOCK_WAIT_S = 600.0
+#: scratch folders of a fetch and of a .deb download, beside what they make
+FETCH_SCRATCH, DEBS_SCRATCH = ".fetch-", ".debs-"
 GLIBC_MISSING = re.compile(r"GLIBC_(\d+\.\d+)' not found")
 
 
@@ -95,31 +94,74 @@ class Binaries:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("LRMATRIX_CACHE_DIR", "/var/cache/lrmatrix")) / "engines"
+    return cache.root() / "engines"
 
 
 def ensure(engine: Engine) -> Binaries:
-    """The engine's binaries, fetched and verified on first use, reused after; one line and
-    exit 2 (EnvironmentProblem/BadInput) when they cannot be had or cannot run here."""
+    """The engine's binaries, fetched and verified on first use, reused after while they match
+    the hashes recorded at the fetch (fetched again, with one line saying why, when not);
+    one line and exit 2 (EnvironmentProblem/BadInput) when they cannot be had or run here."""
     if engine.is_machine:
         return Binaries(engine)
     folder = cache_dir() / engine.version
-    if _cached(folder, engine):
+    if _unusable(folder, engine) is None:
         return Binaries(engine, folder)
     missing = missing_commands({"apt-get": "apt", "apt-cache": "apt", "dpkg-deb": "dpkg"})
     if missing:
         raise EnvironmentProblem(
             f"engine {engine.name} is fetched with apt-get and dpkg-deb: install {missing[0]}"
         )
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(folder.parent / ".lock"):
-        if not _cached(folder, engine):  # another run may have fetched it while we waited
+    parent = cache.folder("engines")
+    with cache.locked(parent / ".lock"):
+        remove_stale(locked=True)
+        why = _unusable(folder, engine)  # another run may have fetched it while we waited
+        if why == NO_HASHES:
+            why = _adopt(folder, engine)
+        if why is not None:
+            if why != NOT_FETCHED:
+                print(f"lrmatrix: cached engine {engine.name} at {folder}: {why}; fetching it again",
+                      file=sys.stderr, flush=True)  # fmt: skip
             fetch(engine, folder)
     return Binaries(engine, folder)
 
 
-def _cached(folder: Path, engine: Engine) -> bool:
-    return _recorded(folder, "packages") == engine.packages()
+#: ``_unusable``'s answer for an engine never fetched (or fetched with other pins): no line
+NOT_FETCHED = "not fetched"
+#: an engine fetched before hashes were recorded: run once, then its hashes are recorded
+NO_HASHES = "no hashes recorded"
+
+
+def _unusable(folder: Path, engine: Engine) -> str | None:
+    """Why the cached folder cannot be used as it is; None when it can."""
+    if _recorded(folder, "packages") != engine.packages():
+        return NOT_FETCHED
+    hashes = _recorded(folder, "sha256")
+    if not isinstance(hashes, dict) or not hashes:
+        return NO_HASHES
+    return cache.mismatch(folder, hashes)
+
+
+def _adopt(folder: Path, engine: Engine) -> str | None:
+    """An engine fetched by an lrmatrix that recorded no hashes is kept if its binaries still
+    run, and its hashes are recorded now (fetching 210 MB again, and removing a folder another
+    run may be starting a dockerd from, would cost more); else why not."""
+    try:
+        verify(engine, folder)
+    except LrmatrixError as exc:
+        return f"{NO_HASHES}, and {str(exc).removeprefix(f'engine {engine.name}: ')}"
+    record = json.loads((folder / RECORD).read_text())
+    cache.write_json(folder / RECORD, {**record, "sha256": cache.tree_hashes(folder, (RECORD,))})
+    return None
+
+
+def remove_stale(locked: bool = False) -> list[Path]:
+    """Scratch folders of fetches whose process is gone (a SIGKILL, a power cut); holding the
+    cache's lock (``locked``), also those of an lrmatrix that did not record their owner,
+    which only fetched under that lock."""
+    return [
+        *scratch.remove_stale(cache_dir(), FETCH_SCRATCH, unowned=locked),
+        *scratch.remove_stale(cache_dir() / "debs", DEBS_SCRATCH),
+    ]
 
 
 def _recorded(folder: Path, key: str) -> object:
@@ -130,35 +172,12 @@ def _recorded(folder: Path, key: str) -> object:
         return None
 
 
-class _locked:
-    """An exclusive lock file, waited for at most LOCK_WAIT_S (a fetch takes seconds)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self) -> None:
-        self.fh = self.path.open("w")
-        if not poll(self._take, LOCK_WAIT_S, 0.2):
-            self.fh.close()
-            raise EnvironmentProblem(f"{self.path} stayed locked for {LOCK_WAIT_S:.0f}s")
-
-    def _take(self) -> bool:
-        try:
-            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    def __exit__(self, *exc: object) -> None:
-        self.fh.close()
-
-
 def fetch(engine: Engine, folder: Path) -> None:
-    """apt-get update + download with the private configuration, unpack, verify, then publish
-    the folder in one rename so a half-made engine is never used."""
+    """apt-get update + download with the private configuration, unpack, verify, record every
+    file's hash, then publish the folder in one rename so a half-made engine is never used."""
     apt = _apt(engine)
-    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=folder.parent) as tmp:
-        debs, root = Path(tmp, "debs"), Path(tmp, "root")
+    with scratch.folder(folder.parent, FETCH_SCRATCH) as tmp:
+        debs, root = tmp / "debs", tmp / "root"
         pins = engine.packages()
         _download(apt, engine, pins, debs)
         for deb in sorted(debs.glob("*.deb")):
@@ -166,11 +185,17 @@ def fetch(engine: Engine, folder: Path) -> None:
             if out.returncode != 0:
                 raise EnvironmentProblem(f"dpkg-deb -x {deb.name} failed: {_last_line(out.stderr)}")
         versions = verify(engine, root)
-        (root / RECORD).write_text(
-            json.dumps({**asdict(engine), "packages": pins, "reports": versions}, indent=2)
-        )
-        shutil.rmtree(folder, ignore_errors=True)
-        root.replace(folder)
+        record = {**asdict(engine), "packages": pins, "reports": versions, "sha256": cache.tree_hashes(root)}
+        (root / RECORD).write_text(json.dumps(record, indent=2))
+        _publish(root, folder, tmp / "old")
+
+
+def _publish(made: Path, folder: Path, aside: Path) -> None:
+    """``made`` becomes ``folder``; a former one is moved aside first (two renames), so a run
+    starting a dockerd from it meanwhile finds one whole engine or the other."""
+    if folder.exists():
+        folder.rename(aside)
+    made.replace(folder)
 
 
 def _apt(engine: Engine) -> PrivateApt:
@@ -194,8 +219,8 @@ def debs(engine: Engine) -> list[Path]:
     it). Downloaded once into the cache, for a package-upgrade cell to stage on a node."""
     folder = cache_dir() / "debs" / engine.version
     if _recorded(folder, "engine") != asdict(engine):
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        with _locked(folder.parent / ".lock"):
+        cache.folder("engines/debs")
+        with cache.locked(folder.parent / ".lock"):
             if _recorded(folder, "engine") != asdict(engine):
                 _download_debs(engine, folder)
     return sorted(folder.glob("*.deb"))
@@ -205,12 +230,11 @@ def _download_debs(engine: Engine, folder: Path) -> None:
     apt, pins = _apt(engine), engine.packages()
     if engine.docker in apt.available("docker-cli"):
         pins["docker-cli"] = engine.docker
-    with tempfile.TemporaryDirectory(prefix=".debs-", dir=folder.parent) as tmp:
-        staged = Path(tmp, "debs")
+    with scratch.folder(folder.parent, DEBS_SCRATCH) as tmp:
+        staged = tmp / "debs"
         _download(apt, engine, pins, staged)
         (staged / RECORD).write_text(json.dumps({"engine": asdict(engine), "packages": pins}, indent=2))
-        shutil.rmtree(folder, ignore_errors=True)
-        staged.replace(folder)
+        _publish(staged, folder, tmp / "old")
 
 
 def verify(engine: Engine, root: Path) -> dict[str, str]:

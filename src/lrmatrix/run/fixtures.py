@@ -69,6 +69,11 @@ def lrm_runner(request: pytest.FixtureRequest) -> Iterator[Runner]:
     except Exception as exc:  # a harness bug: keep its traceback, but let the result say what
         runner.status.setup_error = NodeError(f"setup failed: {type(exc).__name__}: {exc}")
         raise
+    except KeyboardInterrupt:
+        # pytest runs no finalizer of a fixture whose setup raised something other than an
+        # Exception (FixtureDef.finish: no cached result): tear down and write the result here
+        finish(request.config)
+        raise
     yield runner
 
 

@@ -28,7 +28,7 @@ from lrmatrix.evidence.records import (
     WindowEnded,
 )
 from lrmatrix.evidence.store import Evidence
-from lrmatrix.run import live_restore
+from lrmatrix.run import live_restore, setup_steps
 from lrmatrix.run.actions.change import StopBackground
 from lrmatrix.run.clock import RunClock
 from lrmatrix.run.context import Context, Running, Services
@@ -87,6 +87,7 @@ class Runner:
         if caveat:
             self.keep(ctx.event("caveat", caveat))
         self.keep(*live_restore.apply(ctx))
+        setup_steps.reached("live-restore-set")
         self.keep(
             NodeFacts(self.node.versions(), self._safe(lambda: self.node.address), self.node.name, caveat)
         )

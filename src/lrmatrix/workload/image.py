@@ -7,17 +7,17 @@ that builds in seconds from the configured apt mirror; every later cell only imp
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
 import shutil
+import sys
 import tarfile
-import tempfile
 from pathlib import Path
 
+from lrmatrix import cache, scratch
 from lrmatrix.errors import EnvironmentProblem
 from lrmatrix.process import missing_commands, run
+from lrmatrix.run import setup_steps
 
 #: each entry: the package, or its names across releases (Debian 13 / Ubuntu 24.04 renamed
 #: libssl3 to libssl3t64 in the 64-bit time_t transition), first one the mirror knows wins
@@ -36,10 +36,14 @@ BUSYBOX_APPLETS = ("sh", "cat", "ls", "ps", "sleep", "true", "kill", "echo", "cp
 PASSWD = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"  # noqa: S105 (the image's /etc/passwd, not a secret)
 GROUP = "root:x:0:\nnogroup:x:65534:\n"
 DIRS = ("etc/nginx", "var/log/nginx", "var/lib/nginx", "run", "tmp", "usr/share/nginx/html", "root")
+#: the build's scratch folder (root filesystem, .debs, the tarball before it is published),
+#: in the cache folder so that publishing is one rename
+SCRATCH = ".build-"
+RECORD = "images.json"  # {"sha256": {tarball name: hash}}, written when a tarball is built
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("LRMATRIX_CACHE_DIR", "/var/cache/lrmatrix")) / "images"
+    return cache.root() / "images"
 
 
 def recipe_key() -> str:
@@ -52,15 +56,47 @@ def image_tag() -> str:
 
 
 def cached_tarball() -> Path:
-    """The root filesystem tarball, built once (under a lock, so parallel cells share it)."""
-    folder = cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    """The root filesystem tarball, built once (under a lock, so parallel cells share it) and
+    used while it matches the hash recorded at its build; built again, with one line saying
+    why, when it does not (truncated, on a tar boundary or mid-file, or replaced)."""
+    folder = cache.folder("images")
     target = folder / f"nginx-{recipe_key()}.tar"
-    with (folder / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not target.exists():
+    if _unusable(target) is None:
+        return target
+    with cache.locked(folder / ".lock"):
+        remove_stale(locked=True)
+        why = _unusable(target)
+        if why is not None:
+            if why != NOT_BUILT:
+                print(f"lrmatrix: cached image {target}: {why}; building it again", file=sys.stderr)
             build(target)
     return target
+
+
+#: ``_unusable``'s answer for a tarball never built: no line
+NOT_BUILT = "not built"
+
+
+def _unusable(target: Path) -> str | None:
+    """Why the cached tarball cannot be used; None when it matches its recorded hash."""
+    if not target.exists():
+        return NOT_BUILT
+    try:
+        recorded = json.loads((target.parent / RECORD).read_text())["sha256"][target.name]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "no hash was recorded when it was built"
+    return cache.mismatch(target.parent, {target.name: recorded})
+
+
+def remove_stale(locked: bool = False) -> list[Path]:
+    """Scratch folders of builds whose process is gone; holding the cache's lock (``locked``)
+    also the half-written tarballs an older lrmatrix left (it wrote them only under that lock)."""
+    removed = scratch.remove_stale(cache_dir(), SCRATCH)
+    if locked:
+        for partial in cache_dir().glob("nginx-*.partial"):
+            partial.unlink(missing_ok=True)
+            removed.append(partial)
+    return removed
 
 
 def build(target: Path) -> None:
@@ -70,8 +106,9 @@ def build(target: Path) -> None:
             "building the offline nginx image needs apt-get and dpkg-deb "
             "(Debian/Ubuntu); or pass --image with an image the node can pull"
         )
-    with tempfile.TemporaryDirectory(prefix="lrmatrix-image-") as tmp:
-        debs, root = Path(tmp, "debs"), Path(tmp, "root")
+    with scratch.folder(target.parent, SCRATCH) as tmp:
+        setup_steps.reached("image-build-folder-made")
+        debs, root = tmp / "debs", tmp / "root"
         debs.mkdir()
         argv = ["apt-get", "download", "-o", "APT::Sandbox::User=root", *resolve_packages()]
         res = run(argv, timeout=300, cwd=str(debs))
@@ -88,10 +125,22 @@ def build(target: Path) -> None:
             name, version = deb.name.split("_")[:2]
             versions[name] = version.replace("%3a", ":")
         _finish_rootfs(root, versions)
-        partial = target.with_suffix(".partial")
-        with tarfile.open(partial, "w") as tar:
+        made = tmp / target.name
+        with tarfile.open(made, "w") as tar:
             tar.add(root, arcname=".")
-        partial.replace(target)
+        setup_steps.reached("image-tarball-written")
+        _record(target, cache.sha256(made))
+        made.replace(target)
+
+
+def _record(target: Path, digest: str) -> None:
+    """The tarball's hash, beside those of other recipes' tarballs in the same folder."""
+    path = target.parent / RECORD
+    try:
+        hashes = dict(json.loads(path.read_text())["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        hashes = {}
+    cache.write_json(path, {"sha256": {**hashes, target.name: digest}})
 
 
 def resolve_packages() -> list[str]:

@@ -7,13 +7,17 @@ at once (``tox -p``) never get the same namespace, address or bridge.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import ipaddress
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import filelock
+
 from lrmatrix.errors import EnvironmentProblem, NodeError
 from lrmatrix.process import run
+from lrmatrix.run import setup_steps
 
 PREFIX = "lrm"
 NETNS_DIR = Path("/run/netns")
@@ -55,6 +59,12 @@ class Slot:
     def bip(self) -> str:
         return f"198.19.{self.index}.1/24"
 
+    @property
+    def cgroup_name(self) -> str:
+        """The node's containers' cgroup parent: every container of the node is found by it
+        (``/lrmatrix-lrm1/<id>``), also once its shim, its daemon and its state folder are gone."""
+        return f"lrmatrix-{self.name}"
+
     def networks(self) -> tuple[ipaddress.IPv4Network, ipaddress.IPv4Network]:
         return (
             ipaddress.IPv4Network(f"198.18.{self.index}.0/24"),
@@ -89,43 +99,51 @@ def slot_record(slot: Slot) -> Path:
 
 
 class SlotLock:
-    """An flock held for a node's whole life: `lrmatrix recover` and other runs skip a slot
+    """A lock held for a node's whole life: `lrmatrix recover` and other runs skip a slot
     whose lock is taken, so a live node is never mistaken for a leftover."""
 
     def __init__(self, slot: Slot) -> None:
         LOCK_DIR.mkdir(parents=True, exist_ok=True)
         self.slot = slot
-        self._fh = (LOCK_DIR / f"{slot.name}.lock").open("a")
+        self._lock = filelock.FileLock(LOCK_DIR / f"{slot.name}.lock", thread_local=False)
 
     def try_acquire(self) -> bool:
         try:
-            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._fh.close()
+            self._lock.acquire(blocking=False)
+        except filelock.Timeout:
             return False
         return True
 
     def release(self) -> None:
-        if not self._fh.closed:
-            self._fh.close()
+        if self._lock.is_locked:
+            self._lock.release(force=True)
 
 
-def claim_slot(state_root: Path) -> tuple[Slot, SlotLock]:
+def claim_slot(state_root: Path, claimed: Callable[[Slot | None, SlotLock | None], None]) -> Slot:
     """Claim the lowest free slot: not locked by a live run, no namespace or state folder left,
-    and no overlap with a network this machine already uses."""
+    no container of a former node still in its cgroup, and no overlap with a network this
+    machine already uses. ``claimed`` hears of the slot and its record is written before its
+    namespace is made: an interrupt at any instant leaves nothing the caller's ``destroy`` or
+    `lrmatrix recover` does not know of."""
     used = networks_in_use()
     for index in range(1, MAX_SLOTS + 1):
         slot = Slot(index)
-        if Path(slot.netns_path).exists() or (state_root / slot.name).exists():
+        if Path(slot.netns_path).exists() or (state_root / slot.name).exists() or cgroup_dirs(slot):
             continue
         if any(net.overlaps(mine) for net in used for mine in slot.networks()):
             continue
         lock = SlotLock(slot)
         if not lock.try_acquire():
             continue
+        claimed(slot, lock)
+        slot_record(slot).write_text(json.dumps({"state_root": str(state_root)}))
+        setup_steps.reached("slot-recorded")
         res = run(["ip", "netns", "add", slot.name], timeout=15)
+        setup_steps.reached("netns-added")
         if res.returncode == 0:
-            return slot, lock
+            return slot
+        claimed(None, None)  # a namespace someone else made meanwhile is never ours to remove
+        slot_record(slot).unlink(missing_ok=True)
         lock.release()
         if "File exists" not in res.stderr:
             raise EnvironmentProblem(f"cannot create a network namespace: {res.stderr.strip()}")
@@ -137,6 +155,7 @@ def claim_slot(state_root: Path) -> tuple[Slot, SlotLock]:
 def wire(slot: Slot) -> None:
     """veth pair host<->node, addresses, links up; the caller releases the slot on failure."""
     _ip("link", "add", slot.host_if, "type", "veth", "peer", "name", slot.node_if)
+    setup_steps.reached("veth-added")
     _ip("link", "set", slot.node_if, "netns", slot.name)
     _ip("addr", "add", f"{slot.host_addr}/24", "dev", slot.host_if)
     _ip("link", "set", slot.host_if, "up")
@@ -153,12 +172,27 @@ def release(slot: Slot) -> None:
 
 
 def leftover_slots() -> list[Slot]:
-    """Namespaces and slot records named like ours, e.g. after the harness was killed."""
+    """Namespaces, slot records and container cgroup parents named like ours, e.g. after the
+    harness was killed."""
     names = [e.name for e in NETNS_DIR.iterdir()] if NETNS_DIR.is_dir() else []
     names += [e.name.removesuffix(".json") for e in LOCK_DIR.glob("*.json")] if LOCK_DIR.is_dir() else []
+    names += [d.name.removeprefix("lrmatrix-") for d in cgroup_dirs()]
     indexes = {
         int(n.removeprefix(PREFIX))
         for n in names
         if n.startswith(PREFIX) and n.removeprefix(PREFIX).isdigit()
     }
     return [Slot(i) for i in sorted(indexes)]
+
+
+#: where cgroup hierarchies are mounted (v1 controllers below it, v2 at it or at unified/)
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def cgroup_dirs(slot: Slot | None = None) -> list[Path]:
+    """The folders of a node's cgroup parent (of any node's without ``slot``) in every cgroup
+    hierarchy of this machine (v1 controllers, v2 or hybrid unified): runc makes them for the
+    node's first container and leaves them."""
+    pattern = slot.cgroup_name if slot is not None else "lrmatrix-lrm*"
+    tops = [CGROUP_ROOT, *CGROUP_ROOT.iterdir()] if CGROUP_ROOT.is_dir() else []
+    return [entry for top in tops if top.is_dir() for entry in top.glob(pattern) if entry.is_dir()]

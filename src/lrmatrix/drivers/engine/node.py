@@ -8,6 +8,7 @@ to dockerd, as systemd's KillSignal would send.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,12 +16,14 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from lrmatrix import preflight
+import psutil
+
+from lrmatrix import cache, preflight
 from lrmatrix.command import CmdResult
 from lrmatrix.deadline import poll
 from lrmatrix.drivers.base import Node
@@ -32,8 +35,8 @@ from lrmatrix.matrix.engines import Engine
 from lrmatrix.modules import daemon_json as daemon_config
 from lrmatrix.modules.dockerd import Dockerd
 from lrmatrix.modules.processes import Processes
-from lrmatrix.modules.procfs import parse_stat
-from lrmatrix.process import DOCKER_DAEMONS, missing_commands, reap_adopted_daemons, run
+from lrmatrix.process import DOCKER_DAEMONS, missing_commands, reap_adopted, reap_adopted_daemons, run
+from lrmatrix.run import setup_steps
 
 if TYPE_CHECKING:
     from lrmatrix.drivers import NodeSpec
@@ -42,6 +45,11 @@ if TYPE_CHECKING:
 STATE_ROOT_DEFAULT = "/var/lib/lrmatrix/nodes"
 UNIX_PATH_MAX = 107  # sun_path is 108 bytes including the terminating NUL
 LONGEST_SOCKET = "exec/containerd/containerd.sock.ttrpc"
+#: how long the teardown keeps killing what of the node it still finds (a dockerd killed while
+#: starting may fork its containerd after the first look)
+END_WAIT_S = 10.0
+#: exists while systemd is the init (sd_booted)
+SYSTEMD_RUNNING = Path("/run/systemd/system")
 
 
 def state_root() -> Path:
@@ -80,9 +88,11 @@ class EngineProcesses(Processes):
 
     def by_names(self, names: tuple[str, ...]) -> dict[str, list[int]]:
         found: dict[str, list[int]] = {n: [] for n in names}
-        if self.node.netns_inode is not None:
-            for p in _host_procs_in_netns(self.node.netns_inode):
-                found.get(Path(p.cmdline.split()[0]).name, []).append(p.pid)
+        inode = self.node.netns_inode
+        if inode is not None:
+            for p in _host_procs(with_cgroup=False):
+                if p.netns == inode:
+                    found.get(Path(p.cmdline.split()[0]).name, []).append(p.pid)
         return {n: sorted(pids) for n, pids in found.items()}
 
 
@@ -136,6 +146,8 @@ class EngineNode(Node):
         #: the node's network namespace by inode: its processes are found by it, also once deleted
         self.netns_inode = _inode(slot.netns_path) if slot is not None else None
         self._dockerd: subprocess.Popen[bytes] | None = None
+        #: its containers, read from its data-root before that is removed
+        self._container_ids: set[str] = set()
         #: the engine the next start_daemon runs (upgrade cells switch it after the window)
         self.engine: Engine = cell.engine
 
@@ -168,7 +180,9 @@ class EngineNode(Node):
 
     @property
     def name(self) -> str:
-        return self._slot.name
+        """The slot's name; "" before one is claimed (a run interrupted that early still writes
+        its result)."""
+        return self.slot.name if self.slot is not None else ""
 
     @property
     def work_dir(self) -> str:
@@ -182,15 +196,21 @@ class EngineNode(Node):
         return {"dockerd.log": log} if log else {}
 
     def residue(self) -> list[str]:
+        """What of the node is still on this machine: its namespace, veth, folder, mounts,
+        cgroup folders, and processes (daemons, and container processes found by cgroup,
+        so an orphan whose shim is gone counts too)."""
+        if self.slot is None:
+            return []
         left = []
-        if self.slot is not None:
-            if Path(self.slot.netns_path).exists():
-                left.append(f"network namespace {self.slot.name}")
-            if run(["ip", "link", "show", self.slot.host_if], timeout=15).returncode == 0:
-                left.append(f"veth {self.slot.host_if}")
-            if self.state_dir.exists():
-                left.append(f"state folder {self.state_dir}")
-            left += [f"process {p.pid} ({p.cmdline[:60]})" for p in self._own_daemons()]
+        if Path(self.slot.netns_path).exists():
+            left.append(f"network namespace {self.slot.name}")
+        if run(["ip", "link", "show", self.slot.host_if], timeout=15).returncode == 0:
+            left.append(f"veth {self.slot.host_if}")
+        if self.state_dir.exists():
+            left.append(f"state folder {self.state_dir}")
+        left += [f"mount {m}" for m in _mounts_under(self.state_dir)]
+        left += [f"process {p.pid} ({p.cmdline[:60]})" for p in self._own_processes()]
+        left += [f"cgroup {d}" for d in engine_net.cgroup_dirs(self.slot)]
         return left
 
     def dockerd_argv(self) -> list[str]:
@@ -238,6 +258,8 @@ class EngineNode(Node):
         res = run(["iptables", "-S"], timeout=15)
         if res.returncode != 0:
             raise EnvironmentProblem(f"iptables does not work here: {res.stderr.strip()}")
+        # the offline image and fetched engines live there: a file in its place is one line
+        cache.check()
         # fetched (once, cached) and proven to run here before anything changes
         engines.ensure(self.cell.engine)
         if self.cell.engine_after is not None:
@@ -254,21 +276,38 @@ class EngineNode(Node):
         self.engine = engine
 
     def create(self) -> None:
-        """Claim a slot, wire it, start dockerd. On failure the caller's ``destroy`` undoes
-        whatever part was made (after it has saved the daemon log)."""
-        self.slot, self.lock = engine_net.claim_slot(self.root)
-        # beside the lock, so `lrmatrix recover` finds this node's state whatever its own
-        # LRMATRIX_STATE_DIR is
-        engine_net.slot_record(self.slot).write_text(json.dumps({"state_root": str(self.root)}))
-        self.netns_inode = _inode(self.slot.netns_path)
+        """Claim a slot, wire it, start dockerd. Everything made here is named by the slot, and
+        the slot is known to this node (and recorded for `lrmatrix recover`) before any of it
+        exists, so ``destroy`` undoes an interrupt at any instant (after the caller has saved
+        the daemon log)."""
+        engine_net.claim_slot(self.root, self._claimed)
+        self.netns_inode = _inode(self._slot.netns_path)
         self.state_dir.mkdir(parents=True, exist_ok=False)
         (self.state_dir / "node.json").write_text(
-            json.dumps({"slot": self.slot.index, "cell": self.cell.name})  # marks the folder as a node
+            json.dumps({"slot": self._slot.index, "cell": self.cell.name})  # marks the folder as a node
         )
-        engine_net.wire(self.slot)
-        original = {**self.cell.daemon_json, "bip": self.slot.bip}
+        setup_steps.reached("state-folder-made")
+        engine_net.wire(self._slot)
+        setup_steps.reached("wired")
+        # the node's own bridge, and its own cgroup parent: its containers are found by it
+        original = {**self.cell.daemon_json, "bip": self._slot.bip, **self.cgroup_parent()}
         self.write_file(self.daemon_json_path, daemon_config.render(original))
+        setup_steps.reached("daemon-json-written")
         self.start_daemon()
+        setup_steps.reached("dockerd-ready")
+
+    def _claimed(self, slot: engine_net.Slot | None, lock: engine_net.SlotLock | None) -> None:
+        self.slot, self.lock = slot, lock
+
+    def cgroup_parent(self) -> dict[str, str]:
+        """The daemon.json key that gives the node's containers a cgroup parent of their own,
+        absolute so that it is not nested in the harness's own cgroup (``/lrmatrix-lrm1/<id>``:
+        tried on 20.10, 26.1 and 28.5). Only with the cgroupfs driver: systemd's wants a slice
+        and could not be tried here (no systemd), so there the containers are found by the
+        IDs in the node's data-root (``docker-<id>.scope``)."""
+        if systemd_cgroup_driver(self.cell.daemon_json):
+            return {}
+        return {"cgroup-parent": f"/{self._slot.cgroup_name}"}
 
     def start_daemon(self) -> None:
         log = (self.state_dir / "dockerd.log").open("ab")
@@ -284,6 +323,7 @@ class EngineNode(Node):
             start_new_session=True,
         )
         log.close()
+        setup_steps.reached("dockerd-started")
         proc = self._dockerd
         try:
             self.dockerd.wait_api(self.cell.timings.ready_timeout_s, alive=lambda: proc.poll() is None)
@@ -362,11 +402,15 @@ class EngineNode(Node):
         return pid if info and self.socket_path in info.cmdline else None
 
     def destroy(self) -> None:
-        """Remove containers, stop dockerd, kill stragglers, unmount, delete namespace and state.
-        The slot stays locked until ``release``; a second call does nothing."""
+        """Remove containers, stop dockerd, kill whatever of the node still runs (container
+        processes by cgroup too), unmount, remove its cgroups, namespace and state. The slot
+        stays locked until ``release``; a second call does nothing."""
         if self.slot is None or self._destroyed:
             return
         self._destroyed = True
+        if self.netns_inode is None:  # interrupted between `ip netns add` and reading its inode
+            self.netns_inode = _inode(self.slot.netns_path)
+        self._container_ids |= self._data_root_containers()
         if self.state_dir.is_dir():
             self._remove_workload()
             if self.daemon_pid() is not None:
@@ -374,10 +418,11 @@ class EngineNode(Node):
                     self.stop_daemon("SIGTERM")
                 except NodeError:
                     self._kill(self.daemon_pid())
-            for info in self._own_daemons():
-                self._kill(info.pid)
-            self._unmount_all()
-            shutil.rmtree(self.state_dir, ignore_errors=True)
+        self._end_processes()
+        for target in _mounts_under(self.state_dir):
+            run(["umount", "-l", target], timeout=15)
+        _remove_cgroups(self.slot)
+        shutil.rmtree(self.state_dir, ignore_errors=True)
         engine_net.release(self.slot)
         # only what dockerd left to us: a blanket waitpid(-1) would also take the exit status
         # of subprocesses the caller owns
@@ -389,23 +434,61 @@ class EngineNode(Node):
                 engine_net.slot_record(self.slot).unlink(missing_ok=True)
             self.lock.release()
 
-    def _own_daemons(self) -> list[_HostProc]:
+    def _own_processes(self) -> list[_HostProc]:
         """This node's processes and nothing else's: its dockerd, containerd and shims, matched
-        on the node's folder with its trailing slash (lrm1/ is not lrm10/) and on the command,
-        plus anything inside its network namespace (docker-proxy's argv names no folder). The
-        namespace is known by inode, so this still finds them after it was deleted."""
-        by_folder = [
-            p for p in _host_procs_mentioning(f"{self.state_dir}/")
-            if Path(p.cmdline.split()[0]).name in DOCKER_DAEMONS
-        ]  # fmt: skip
-        found = {p.pid: p for p in by_folder}
-        if self.netns_inode is not None:
-            found.update((p.pid, p) for p in _host_procs_in_netns(self.netns_inode))
-        return sorted(found.values(), key=lambda p: p.pid)
+        on the node's folder with its trailing slash (lrm1/ is not lrm10/) and on the command;
+        anything inside its network namespace (docker-proxy's argv names no folder), known by
+        inode so also once deleted; and its containers' processes, by cgroup (the node's
+        cgroup parent, or a container ID of its data-root), so also once their shim is gone."""
+        if self.slot is None:
+            return []
+        folder = f"{self.state_dir}/"
+        in_containers = self._in_containers()
+        return [
+            p
+            for p in _host_procs()
+            if (folder in p.cmdline and Path(p.cmdline.split()[0]).name in DOCKER_DAEMONS)
+            or (self.netns_inode is not None and p.netns == self.netns_inode)
+            or in_containers(p.cgroup)
+        ]
+
+    def _in_containers(self) -> Callable[[str], bool]:
+        """Whether a /proc/<pid>/cgroup text puts a process in one of the node's containers."""
+        assert self.slot is not None
+        parent, ids = self.slot.cgroup_name, self._container_ids | self._data_root_containers()
+        return lambda text: _in_cgroups(text, parent, ids)
+
+    def _data_root_containers(self) -> set[str]:
+        """IDs of the containers in the node's data-root: a container of a former cgroup parent
+        (or the engine's default, /docker/<id>) is still found by its ID."""
+        if self.slot is None:
+            return set()
+        try:
+            return {e.name for e in (self.state_dir / "data" / "containers").iterdir() if len(e.name) == 64}
+        except OSError:
+            return set()
+
+    def _end_processes(self) -> None:
+        """SIGKILL what of the node still runs, until nothing is found: a process forked after
+        one look (containerd by a dockerd killed while starting) is caught by the next."""
+
+        def none_left() -> bool:
+            left = self._own_processes()
+            for p in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p.pid, signal.SIGKILL)
+            reap_adopted_daemons()
+            return not left
+
+        poll(none_left, END_WAIT_S, 0.05)
+        # its container processes, adopted by this harness (a subreaper) when their shim
+        # went: no zombie of the node is left in its cgroup
+        in_containers = self._in_containers()
+        reap_adopted(lambda child: in_containers(_cgroup_of(child.pid)))
 
     def _remove_workload(self) -> None:
         """Containers must go through the daemon, or their shims and mounts stay behind."""
-        if self.daemon_pid() is None and self._own_daemons():
+        if self.daemon_pid() is None and self._own_processes():
             try:  # interrupted mid-outage with live-restore: bring the daemon back to clean up
                 self.start_daemon()
             except NodeError:
@@ -425,14 +508,6 @@ class EngineNode(Node):
             return
         self._wait_gone(pid, 5)
 
-    def _unmount_all(self) -> None:
-        root = str(self.state_dir)
-        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
-        for target in sorted(
-            (m for m in mounts if m == root or m.startswith(root + "/")), key=len, reverse=True
-        ):
-            run(["umount", "-l", target], timeout=15)
-
     @classmethod
     def leftovers(cls, cell: Cell) -> list[EngineNode]:
         """Nodes left by a harness that could not clean up (SIGKILL, power loss): namespaces,
@@ -451,6 +526,11 @@ class EngineNode(Node):
             if lock.try_acquire():
                 found.append(cls(cell, slot=slot, lock=lock, root=_recorded_root(slot) or root))
         return found
+
+    def import_image(self, tarball: str, tag: str, cmd: str) -> None:
+        setup_steps.reached("image-importing")
+        super().import_image(tarball, tag, cmd)
+        setup_steps.reached("image-imported")
 
     # --- access --------------------------------------------------------------------------
     @property
@@ -483,41 +563,75 @@ def _inode(path: str) -> int | None:
         return None
 
 
-def _host_procs_in_netns(inode: int) -> list[_HostProc]:
-    """Processes whose network namespace is the one with ``inode`` (never this harness)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if (entry / "ns" / "net").stat().st_ino != inode:
-                continue
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if cmd:  # zombies have none and cannot be killed; they are reaped
-            found.append(_HostProc(int(entry.name), cmd.strip()))
-    return found
+def systemd_cgroup_driver(daemon_json: dict[str, Any]) -> bool:
+    """Whether a dockerd with this daemon.json uses the systemd cgroup driver: as moby's
+    UsingSystemd, the one named in exec-opts, else systemd on a cgroup v2 host."""
+    for opt in daemon_json.get("exec-opts") or []:
+        key, _, value = str(opt).partition("=")
+        if key.strip() == "native.cgroupdriver":
+            return value.strip() == "systemd"
+    unified = (engine_net.CGROUP_ROOT / "cgroup.controllers").exists()
+    return unified and SYSTEMD_RUNNING.is_dir()
 
 
-def _host_procs_mentioning(needle: str) -> list[_HostProc]:
-    """Live processes on this machine whose command line contains ``needle`` (no shell-out,
-    so it works after the namespace is gone)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+def _in_cgroups(cgroup: str, parent: str, ids: set[str]) -> bool:
+    """Whether a /proc/<pid>/cgroup text puts the process under ``parent`` or in the cgroup
+    of a container of ``ids`` (cgroupfs: .../<id>; systemd: docker-<id>.scope)."""
+    for line in cgroup.splitlines():
+        for part in line.split(":", 2)[-1].split("/"):
+            if part == parent or part.removeprefix("docker-").removesuffix(".scope") in ids:
+                return True
+    return False
+
+
+def _mounts_under(root: Path) -> list[str]:
+    """Mount points at or below ``root``, deepest first (the order to unmount them in)."""
+    prefix = str(root)
+    points = {p.mountpoint for p in psutil.disk_partitions(all=True)}
+    mine = [m for m in points if m == prefix or m.startswith(prefix + "/")]
+    return sorted(mine, key=len, reverse=True)
+
+
+def _remove_cgroups(slot: engine_net.Slot) -> None:
+    """The node's cgroup parent, once no process is left in it: runc removes a container's
+    own cgroup but never the parent, and nothing does when runc was not there to stop it.
+    A killed process may stay in it for a moment, so this tries again for a while."""
+
+    def removed() -> bool:
+        for folder in engine_net.cgroup_dirs(slot):
+            for sub, _dirs, _files in os.walk(folder, topdown=False):  # children first
+                with contextlib.suppress(OSError):  # busy or already gone: residue() says which
+                    Path(sub).rmdir()
+        return not engine_net.cgroup_dirs(slot)
+
+    poll(removed, END_WAIT_S, 0.1)
+
+
+def _host_procs(with_cgroup: bool = True) -> Iterator[_HostProc]:
+    """Every live process on this machine but this harness, with what tells whose it is
+    (psutil has neither a process's network namespace nor its cgroups: read from /proc);
+    zombies are left out (they have no command and cannot be killed: they are reaped)."""
+    me = os.getpid()
+    for p in psutil.process_iter(["cmdline", "status"]):
+        cmdline = " ".join(p.info["cmdline"] or ())
+        if p.pid == me or not cmdline or p.info["status"] == psutil.STATUS_ZOMBIE:
             continue
         try:
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            stat = parse_stat((entry / "stat").read_text())
-        except OSError:
+            netns = Path(f"/proc/{p.pid}/ns/net").stat().st_ino
+            cgroup = _cgroup_of(p.pid) if with_cgroup else ""
+        except OSError:  # gone meanwhile
             continue
-        if needle in cmd and stat is not None and not stat.zombie:
-            found.append(_HostProc(int(entry.name), cmd.strip()))
-    return found
+        yield _HostProc(p.pid, cmdline, netns, cgroup)
+
+
+def _cgroup_of(pid: int) -> str:
+    """/proc/<pid>/cgroup (also of a zombie); raises OSError once the process is gone."""
+    return Path(f"/proc/{pid}/cgroup").read_text()
 
 
 @dataclass(frozen=True)
 class _HostProc:
     pid: int
     cmdline: str
+    netns: int | None = None
+    cgroup: str = ""

@@ -9,6 +9,7 @@ from lrmatrix.errors import NodeError
 from lrmatrix.evidence import log_pressure
 from lrmatrix.evidence.probe import Target
 from lrmatrix.evidence.records import Deployed, Recovered, Timing
+from lrmatrix.run import setup_steps
 from lrmatrix.run.actions.base import Action, until
 from lrmatrix.run.background import LOAD, PROBE, LoadRun, ProbeRun
 from lrmatrix.workload import image
@@ -36,6 +37,7 @@ class DeployContainers(Action):
         loaded = ctx.clock.now()
         workload = Workload(ctx.node, tag, config_dir=ctx.node.work_dir, access_log=ctx.cell.access_log)
         workload.deploy()
+        setup_steps.reached("containers-started")
         containers = [c for c in workload.snapshot() if c.ip]
         names = {c.ip: c.name for c in containers}
         return [ctx.timing("image_load_s", start, loaded), Deployed(workload, loaded, tuple(names), names)]
@@ -80,6 +82,7 @@ class AwaitPaths(Action):
                 raise NodeError(f"the workload did not answer on the {path} path within {timeout:.0f}s")
         if self.when == "recovered":
             return [Recovered(answered)]
+        setup_steps.reached("workload-ready")
         return [ctx.timing("workload_ready_s", deployed.at)]
 
     def _timeout(self, cell: Cell) -> float:
@@ -101,6 +104,7 @@ class StartProbe(Action):
         probe = ctx.services.new_probe(paths, t.probe_interval_s, t.probe_timeout_s, netns_for(ctx.node))
         ctx.running.start(PROBE, ProbeRun(probe, ctx.clock.wall0 + ctx.clock.rel()))
         probe.start()
+        setup_steps.reached("probe-started")
         return []
 
     def describe(self, cell: Cell) -> str:
