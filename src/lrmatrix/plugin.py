@@ -3,7 +3,7 @@
 Inert unless ``--cell`` is given. It validates the cell and runs the driver's sanity checks
 before anything changes (exit 2 with one line), orders tests by phase, drives the scenario
 between phases, records every test as a check, and always tears the node down, also on
-Ctrl-C or SIGTERM, before writing ``results/<cell>.json``.
+Ctrl-C, SIGTERM, SIGHUP or its parent's exit, before writing ``results/<cell>.json``.
 """
 
 from __future__ import annotations
@@ -11,21 +11,23 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import pytest
 
-from lrmatrix import options, preflight, results
+from lrmatrix import options, preflight, process, results
+from lrmatrix.deadline import poll
 from lrmatrix.drivers import NodeSpec, make_node
 from lrmatrix.errors import INTERRUPTED, BadInput, LrmatrixError, NodeError
+from lrmatrix.interrupts import FirstSignal, catchable, mute_broken_outputs, say
 from lrmatrix.live import LiveLine
 from lrmatrix.matrix import load_matrix
-from lrmatrix.process import become_subreaper, reap_orphans
 from lrmatrix.scenario import PHASES, Scenario
 
 KEY = pytest.StashKey[Scenario]()
@@ -33,6 +35,7 @@ RESULT_KEY = pytest.StashKey[Path]()
 LOCK_KEY = pytest.StashKey[preflight.ResultLock]()
 LIVE_KEY = pytest.StashKey[LiveLine]()
 REFUSED_KEY = pytest.StashKey[str]()  # the one line a refusal before the run printed on stderr
+INTERRUPTS_KEY = pytest.StashKey["_CellInterrupts"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -77,21 +80,65 @@ def _interrupted(config: pytest.Config, signal_name: str) -> None:
     scenario.interrupted = f"interrupted by {signal_name} in the {phase} phase, {state}"
 
 
-def _signal_to_interrupt(config: pytest.Config) -> Callable[[int, FrameType | None], None]:
-    """The first signal stops the run; more (a terminal's Ctrl-C reaches tox and pytest, and
-    tox passes its own on) must not break pytest's reporting or the teardown that follows."""
-    raised: list[str] = []
+#: how long a SIGHUP waits for the parent to be seen gone (its threads exit one by one)
+PARENT_EXIT_S = 0.3
 
-    def handler(signum: int, frame: FrameType | None) -> None:
+
+class _CellInterrupts:
+    """The cell's handler of SIGINT, SIGTERM and SIGHUP.
+
+    The first stops the run where it is (KeyboardInterrupt, once the result is told why). The
+    same signal echoed right after it is the same interrupt (a Ctrl-C reaches the group, and
+    ``lrmatrix run`` or tox passes its own copy on) and is dropped; a later one is said and
+    ignored, so that pytest's reporting and the teardown finish. Once the teardown has begun
+    nothing raises: a node half torn down is worse than a run that ends a few seconds later.
+    A SIGHUP that comes because the parent died (``die_with_parent``) says so.
+    """
+
+    def __init__(self, config: pytest.Config, parent: int | None) -> None:
+        self.config = config
+        self.parent = parent
+        self.first = FirstSignal()
+        self.tearing_down = False
+
+    def orphaned(self, signum: int) -> bool:
+        """Whether the parent is gone. The kernel sends SIGHUP when the parent *thread* that
+        started us exits: under a SIGKILL that may come a moment before the whole parent is
+        gone (tox starts commands from a worker thread), so a SIGHUP waits that moment out."""
+        if self.parent is None:
+            return False
+        wait = PARENT_EXIT_S if signum == signal.SIGHUP else 0.0
+        return bool(poll(lambda: os.getppid() != self.parent, wait, 0.01))
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
-        if raised:
-            print(f"lrmatrix: {name} again: already stopping after {raised[0]}", file=sys.stderr)
+        if self.orphaned(signum):  # its output went to the parent: nothing reads it any more
+            mute_broken_outputs()
+            if signum == signal.SIGHUP:
+                name = f"{name} (its parent, pid {self.parent}, exited)"
+        if not self.first.take(signum, name):
+            if not self.first.echo(signum):
+                say(f"lrmatrix: {name} again: already stopping after {self.first.name}")
             return
-        raised.append(name)
-        _interrupted(config, name)
+        if self.tearing_down:
+            say(f"lrmatrix: {name}: the teardown is under way and finishes first")
+            return
+        _interrupted(self.config, name)
         raise KeyboardInterrupt(name)
 
-    return handler
+
+def _take_signals(config: pytest.Config) -> None:
+    """Ctrl-C, tox, a CI runner or a service manager stopping the run, a closed terminal or SSH
+    session, or the parent process dying: each ends in the same teardown. A signal ignored
+    when the run started (``nohup``) stays ignored, and then a parent's exit does not stop it."""
+    caught = catchable()
+    parent = process.die_with_parent(signal.SIGHUP) if signal.SIGHUP in caught else None
+    if parent is not None and os.getppid() != parent:
+        pytest.exit(f"its parent (pid {parent}) exited before the cell began", returncode=INTERRUPTED)
+    handler = _CellInterrupts(config, parent)
+    config.stash[INTERRUPTS_KEY] = handler
+    for sig in caught:
+        signal.signal(sig, handler)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -114,10 +161,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[KEY] = Scenario(cell, node, results_dir, config.getoption("--image"))
     config.pluginmanager.register(_Recorder(config.stash[KEY]), "lrmatrix-recorder")
     config.pluginmanager.register(_Evidence(config), "lrmatrix-evidence")
-    # Ctrl-C, tox or a service manager stopping the run, a closed terminal or SSH session
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _signal_to_interrupt(config))
-    become_subreaper()
+    _take_signals(config)
+    process.become_subreaper()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -209,16 +254,15 @@ def _lrm_phase(request: pytest.FixtureRequest) -> None:
 
 
 def _finish(config: pytest.Config, scenario: Scenario) -> None:
-    # a second Ctrl-C must not leave the node half torn down
-    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    interrupts = config.stash.get(INTERRUPTS_KEY, None)
+    if interrupts is not None:  # from here on a signal is said, never raised
+        interrupts.tearing_down = True
     try:
         path = scenario.finish()
         if path is not None:
             config.stash[RESULT_KEY] = path
     finally:
-        reap_orphans(wait_s=0.2)
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+        process.reap_orphans(wait_s=0.2)
 
 
 class _Recorder:
