@@ -14,11 +14,14 @@ import importlib.util
 import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import pluggy
 import pytest
 
 from lrmatrix import options, preflight, process, results
@@ -82,6 +85,11 @@ def _interrupted(config: pytest.Config, signal_name: str) -> None:
 
 #: how long a SIGHUP waits for the parent to be seen gone (its threads exit one by one)
 PARENT_EXIT_S = 0.3
+#: code an interrupt is kept out of: between two steps of pluggy's hook loop, or of a context
+#: manager's exit, an exception abandons a hook wrapper (pytest's output capture), whose
+#: traceback is then printed at exit; the interrupt is raised once out of it (within 1 s)
+NOT_THERE = (str(Path(pluggy.__file__).parent), contextlib.__file__)
+RETRY_S, DEFER_AT_MOST_S = 0.005, 1.0
 
 
 class _CellInterrupts:
@@ -100,6 +108,7 @@ class _CellInterrupts:
         self.parent = parent
         self.first = FirstSignal()
         self.tearing_down = False
+        self.deferred = False
 
     def orphaned(self, signum: int) -> bool:
         """Whether the parent is gone. The kernel sends SIGHUP when the parent *thread* that
@@ -111,6 +120,9 @@ class _CellInterrupts:
         return bool(poll(lambda: os.getppid() != self.parent, wait, 0.01))
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.deferred and signum == self.first.signum:  # our own retry (or its echo)
+            self.raise_when_clear(frame)
+            return
         name = signal.Signals(signum).name
         if self.orphaned(signum):  # its output went to the parent: nothing reads it any more
             mute_broken_outputs()
@@ -124,7 +136,20 @@ class _CellInterrupts:
             say(f"lrmatrix: {name}: the teardown is under way and finishes first")
             return
         _interrupted(self.config, name)
-        raise KeyboardInterrupt(name)
+        self.raise_when_clear(frame)
+
+    def raise_when_clear(self, frame: FrameType | None) -> None:
+        self.deferred = False
+        if self.tearing_down:  # the run reached its teardown meanwhile: it finishes as it is
+            return
+        there = frame is not None and frame.f_code.co_filename.startswith(NOT_THERE)
+        if there and time.monotonic() - self.first.at < DEFER_AT_MOST_S:
+            self.deferred = True  # the same signal again a moment later: a real one, to the main
+            main, signum = threading.main_thread().ident, self.first.signum  # thread, to end a sleep
+            assert main is not None and signum is not None
+            threading.Timer(RETRY_S, signal.pthread_kill, (main, signum)).start()
+            return
+        raise KeyboardInterrupt(self.first.name)
 
 
 def _take_signals(config: pytest.Config) -> None:
@@ -257,6 +282,8 @@ def _finish(config: pytest.Config, scenario: Scenario) -> None:
     interrupts = config.stash.get(INTERRUPTS_KEY, None)
     if interrupts is not None:  # from here on a signal is said, never raised
         interrupts.tearing_down = True
+    if scenario.interrupted is not None:  # why the next seconds are spent, before they are
+        say(f"lrmatrix: {scenario.interrupted}")
     try:
         path = scenario.finish()
         if path is not None:
