@@ -39,6 +39,7 @@ OUTAGE = "test_container_processes_kept_or_gone"  # reported once the daemon has
 BASELINE = "test_daemon_json_live_restore_is_cell_value"
 IN_OUTAGE = "in the outage phase, while the daemon was stopped"
 MAX_LINES_AFTER_SIGNAL = 30
+PROMPT_S = 15.0  # a teardown takes about 3 s; waiting out the 30 s window instead is a failure
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 RECEIVERS = ("lrmatrix", "pytest", "tox", "group")
 
@@ -93,15 +94,17 @@ def tox_run(results: Path, workdir: Path) -> tuple[list[str], Path]:
 @dataclass
 class Run:
     """One cell run in a session of its own (its group is the process group a terminal would
-    signal), read line by line until the phase to interrupt, then drained in the background."""
+    signal); its output is read line by line as it comes, and waited on for markers."""
 
     proc: subprocess.Popen[str]
     state: Path
-    before: list[str] = field(default_factory=list)
-    after: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    seen: int = 0  # lines before the last marker waited for
+    signalled: int = 0  # lines before the signal
     tree: list[psutil.Process] = field(default_factory=list)
     netns: dict[str, int] = field(default_factory=dict)
-    drain: threading.Thread | None = None
+    reader: threading.Thread | None = None
+    more: threading.Condition = field(default_factory=threading.Condition)
     signalled_at: float = 0.0
     ended_at: float = 0.0
 
@@ -111,19 +114,37 @@ class Run:
             argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             start_new_session=True,
         )  # fmt: skip
-        return cls(proc, Path(env["LRMATRIX_STATE_DIR"]))
+        run = cls(proc, Path(env["LRMATRIX_STATE_DIR"]))
+        run.reader = threading.Thread(target=run._read, daemon=True)
+        run.reader.start()
+        return run
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self.more:
+                self.lines.append(line)
+                self.more.notify_all()
+        with self.more:
+            self.lines.append("")  # the end of the output
+            self.more.notify_all()
 
     def reach(self, marker: str) -> None:
-        """Wait on the run's own output, never on a sleep; then note what it is made of."""
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + 300
-        for line in self.proc.stdout:
-            self.before.append(line)
-            if marker in line:
-                break
-            assert time.monotonic() < deadline, f"never saw {marker}:\n{''.join(self.before)[-3000:]}"
-        else:
-            pytest.fail(f"the run ended before {marker}:\n{''.join(self.before)[-3000:]}")
+        """Wait on the run's own output, never on a sleep; the first time, note what the run
+        is made of: its processes and its node's namespace."""
+
+        def found() -> bool:
+            for i in range(self.seen, len(self.lines)):
+                if marker in self.lines[i] or self.lines[i] == "":
+                    self.seen = i + 1
+                    return True
+            return False
+
+        with self.more:
+            if not self.more.wait_for(found, timeout=300) or self.lines[self.seen - 1] == "":
+                pytest.fail(f"never saw {marker}:\n{''.join(self.lines)[-3000:]}")
+        if self.tree:
+            return
         root = psutil.Process(self.proc.pid)
         self.tree = [root, *root.children(recursive=True)]
         # the node's namespace by inode: a run started after ours may take the same name
@@ -132,8 +153,6 @@ class Run:
             if netns.exists():
                 self.netns[node.name] = netns.stat().st_ino
         assert self.netns, f"no node under {self.state}"
-        self.drain = threading.Thread(target=lambda: self.after.extend(self.proc.stdout or ()), daemon=True)
-        self.drain.start()
 
     def child(self, word: str) -> psutil.Process:
         (found,) = [p for p in psutil.Process(self.proc.pid).children() if word in " ".join(p.cmdline())]
@@ -156,10 +175,10 @@ class Run:
         ]
 
     def output_after(self) -> str:
-        """Once the run's last writer has closed its output (bounded)."""
-        if self.drain is not None:
-            self.drain.join(timeout=60)
-        return "".join(self.after)
+        """From the signal on, once the run's last writer has closed its output (bounded)."""
+        if self.reader is not None:
+            self.reader.join(timeout=60)
+        return "".join(self.lines[self.signalled :])
 
     def left_running(self) -> list[str]:
         """The run's processes (as seen before the signal) still running, and any process that
@@ -191,12 +210,12 @@ class Run:
 
 
 def send(run: Run, receiver: str, sig: signal.Signals) -> None:
-    run.signalled_at = time.monotonic()
+    run.signalled_at, run.signalled = time.monotonic(), run.seen
     if receiver == "group":
         os.killpg(run.proc.pid, sig)
     elif receiver == "pytest":
         run.child("pytest").send_signal(sig)
-    else:  # lrmatrix run or tox, alone
+    else:  # the process started (lrmatrix run, tox, or a cell's pytest), alone
         run.proc.send_signal(sig)
 
 
@@ -228,6 +247,7 @@ def test_an_interrupt_mid_outage_tears_the_cell_down_and_exits_130(
     left = run.left_running()  # at once: the parent waited for the teardown
     run.record(request, results)
     assert code == INTERRUPTED, run.output_after()
+    assert run.ended_at - run.signalled_at < PROMPT_S, "the interrupt waited for the outage window"
     assert left == [], f"still running after the parent exited: {left}"
     assert_torn_down(run, results, f"interrupted by {sig.name} {IN_OUTAGE}")
 
@@ -251,7 +271,7 @@ def test_tox_passes_130_through_when_the_cell_alone_is_stopped(env, tmp_path, to
     results = tmp_path / "results"
     run = Run.start(*tox_run(results, tox_workdir), env)
     run.reach(OUTAGE)
-    run.child("pytest").send_signal(signal.SIGTERM)
+    send(run, "pytest", signal.SIGTERM)
     assert run.wait() == INTERRUPTED, run.output_after()
     assert run.left_running() == []
     assert f"{CELL}: exit {INTERRUPTED}" in run.output_after()
@@ -280,20 +300,21 @@ def test_interrupted_before_the_daemon_was_stopped(env, tmp_path):
     results = tmp_path / "results"
     run = Run.start(cell_argv(CELL, results, "-v"), Path("/"), env)
     run.reach(BASELINE)
-    run.proc.send_signal(signal.SIGTERM)
+    send(run, "itself", signal.SIGTERM)
     assert run.wait() == INTERRUPTED, run.output_after()
     reason = "interrupted by SIGTERM in the baseline phase, before the daemon was stopped"
     assert_torn_down(run, results, reason)
 
 
 def test_a_second_signal_neither_breaks_the_teardown_nor_prints_a_traceback(env, tmp_path):
-    """A second interrupt, not the first one echoed: said in one line and ignored (it used to
-    land in pytest's reporting of the first, about 150 lines)."""
+    """A second interrupt, not the first one echoed, while the node is torn down: said in one
+    line and ignored (it used to land in pytest's reporting of the first, about 150 lines)."""
     results = tmp_path / "results"
     run = Run.start(cell_argv(CELL, results, "-v"), Path("/"), env)
     run.reach(OUTAGE)
-    run.proc.send_signal(signal.SIGINT)
+    send(run, "itself", signal.SIGINT)
+    run.reach(f"lrmatrix: interrupted by SIGINT {IN_OUTAGE}")  # the teardown begins
     run.proc.send_signal(signal.SIGTERM)
     assert run.wait() == INTERRUPTED, run.output_after()
-    assert "SIGTERM again: already stopping after SIGINT" in run.output_after()
+    assert "lrmatrix: SIGTERM again: already stopping after SIGINT" in run.output_after()
     assert_torn_down(run, results, f"interrupted by SIGINT {IN_OUTAGE}")
