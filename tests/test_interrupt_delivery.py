@@ -174,22 +174,24 @@ def test_a_signal_ignored_at_start_stays_ignored():
     assert child.communicate(timeout=30)[0].split() == ["SIGINT", "SIGTERM"]
 
 
-def test_the_cells_interrupt_is_kept_out_of_pluggys_hook_loop():
-    """Raised between two steps of pluggy's loop over hook wrappers, KeyboardInterrupt leaves a
-    wrapper (pytest's output capture) unfinished, and its traceback is printed at exit (seen
-    in a Ctrl-C to tox). Signalled there, the cell raises a moment later, once out of it."""
+@pytest.mark.parametrize("module", ["pluggy", "_pytest.logging"])
+def test_the_cells_interrupt_is_kept_out_of_pytests_own_code(module):
+    """Raised between two steps of pluggy's loop over hook wrappers, KeyboardInterrupt left a
+    wrapper (pytest's output capture) unfinished, whose traceback was printed at exit; raised
+    in pytest's logging wrapper it made pytest fail to show it (TypeError, exit 1). Both were
+    seen in Ctrl-Cs to tox. Signalled there, the cell raises a moment later, once out of it."""
+    import importlib
     from types import SimpleNamespace
-
-    import pluggy
 
     from lrmatrix.plugin import _CellInterrupts
 
     handler = _CellInterrupts(SimpleNamespace(stash=pytest.Stash()), parent=None)  # type: ignore[arg-type]
-    in_pluggy: dict[str, object] = {}
-    exec(compile("import sys; frame = sys._getframe()", pluggy.__file__, "exec"), in_pluggy)
+    there: dict[str, object] = {}  # a frame whose code is that module's
+    source = importlib.import_module(module).__file__
+    exec(compile("import sys; frame = sys._getframe()", str(source), "exec"), there)
     previous = signal.signal(signal.SIGTERM, handler)
     try:
-        handler(signal.SIGTERM, in_pluggy["frame"])  # type: ignore[arg-type]
+        handler(signal.SIGTERM, there["frame"])  # type: ignore[arg-type]
         assert handler.deferred  # not raised there
         began = time.monotonic()
         with pytest.raises(KeyboardInterrupt, match="SIGTERM"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import inspect
 import os
 import signal
 import sys
@@ -85,10 +86,15 @@ def _interrupted(config: pytest.Config, signal_name: str) -> None:
 
 #: how long a SIGHUP waits for the parent to be seen gone (its threads exit one by one)
 PARENT_EXIT_S = 0.3
-#: code an interrupt is kept out of: between two steps of pluggy's hook loop, or of a context
-#: manager's exit, an exception abandons a hook wrapper (pytest's output capture), whose
-#: traceback is then printed at exit; the interrupt is raised once out of it (within 1 s)
-NOT_THERE = (str(Path(pluggy.__file__).parent), contextlib.__file__)
+#: code an interrupt is kept out of: pytest's and pluggy's own, and contextlib's exits. Raised
+#: between two of their steps, KeyboardInterrupt abandons a hook wrapper (pytest's output
+#: capture: a traceback at exit), or lands on a line pytest cannot show (pytest then fails
+#: with a TypeError and exit 1); it is raised once the main thread is out of them (<= 1 s)
+NOT_THERE = (
+    str(Path(pluggy.__file__).parent),
+    str(Path(inspect.getfile(pytest.Config)).parents[1]),  # _pytest
+    contextlib.__file__,
+)
 RETRY_S, DEFER_AT_MOST_S = 0.005, 1.0
 
 
