@@ -25,6 +25,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+import leftovers
 from conftest import ROOT, engine_ready
 from lrmatrix.errors import INTERRUPTED
 from lrmatrix.options import cell_argv
@@ -101,8 +102,8 @@ class Run:
     lines: list[str] = field(default_factory=list)
     seen: int = 0  # lines before the last marker waited for
     signalled: int = 0  # lines before the signal
+    scope: leftovers.Scope | None = None
     tree: list[psutil.Process] = field(default_factory=list)
-    netns: dict[str, int] = field(default_factory=dict)
     reader: threading.Thread | None = None
     more: threading.Condition = field(default_factory=threading.Condition)
     signalled_at: float = 0.0
@@ -114,7 +115,8 @@ class Run:
             argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             start_new_session=True,
         )  # fmt: skip
-        run = cls(proc, Path(env["LRMATRIX_STATE_DIR"]))
+        state = Path(env["LRMATRIX_STATE_DIR"])
+        run = cls(proc, state, scope=leftovers.begin(state))
         run.reader = threading.Thread(target=run._read, daemon=True)
         run.reader.start()
         return run
@@ -131,7 +133,7 @@ class Run:
 
     def reach(self, marker: str) -> None:
         """Wait on the run's own output, never on a sleep; the first time, note what the run
-        is made of: its processes and its node's namespace."""
+        is made of: its processes."""
 
         def found() -> bool:
             for i in range(self.seen, len(self.lines)):
@@ -143,16 +145,9 @@ class Run:
         with self.more:
             if not self.more.wait_for(found, timeout=300) or self.lines[self.seen - 1] == "":
                 pytest.fail(f"never saw {marker}:\n{''.join(self.lines)[-3000:]}")
-        if self.tree:
-            return
-        root = psutil.Process(self.proc.pid)
-        self.tree = [root, *root.children(recursive=True)]
-        # the node's namespace by inode: a run started after ours may take the same name
-        for node in self.state.glob("lrm*"):
-            netns = Path("/run/netns") / node.name
-            if netns.exists():
-                self.netns[node.name] = netns.stat().st_ino
-        assert self.netns, f"no node under {self.state}"
+        if not self.tree:
+            root = psutil.Process(self.proc.pid)
+            self.tree = [root, *root.children(recursive=True)]
 
     def child(self, word: str) -> psutil.Process:
         (found,) = [p for p in psutil.Process(self.proc.pid).children() if word in " ".join(p.cmdline())]
@@ -181,30 +176,14 @@ class Run:
         return "".join(self.lines[self.signalled :])
 
     def left_running(self) -> list[str]:
-        """The run's processes (as seen before the signal) still running, and any process that
-        names this run's state folder (the node's dockerd and containerd, started anew by the
-        teardown); zombies are not running, and PID 1 here does not reap them."""
+        """The run's processes, as seen before the signal, that still run (zombies do not run,
+        and PID 1 here does not reap them)."""
         left = []
         for p in self.tree:
             try:
                 if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
                     left.append(f"{p.pid} {' '.join(p.cmdline())[:100]}")
             except psutil.NoSuchProcess:
-                pass
-        for p in psutil.process_iter(["pid", "cmdline", "status"]):
-            cmd = " ".join(p.info["cmdline"] or [])
-            if str(self.state) in cmd and p.info["status"] != psutil.STATUS_ZOMBIE and p.pid != os.getpid():
-                left.append(f"{p.pid} {cmd[:100]}")
-        return left
-
-    def namespaces_left(self) -> list[str]:
-        left = []
-        for name, inode in self.netns.items():
-            path = Path("/run/netns") / name
-            try:
-                if path.stat().st_ino == inode:
-                    left.append(name)
-            except FileNotFoundError:
                 pass
         return left
 
@@ -230,7 +209,10 @@ def assert_torn_down(run: Run, results: Path, reason: str) -> None:
     assert result["error"] == verdict["reason"]
     clean = next(c for c in result["checks"] if c["id"] == "node_left_clean")
     assert clean["passed"], clean
-    assert run.namespaces_left() == [], "network namespace left"
+    # the node: namespace, veth, slot record, dockerd, containerd, container processes by
+    # cgroup, mounts and state; none of it left
+    assert run.scope is not None
+    assert leftovers.left(run.scope, [result["node"]["name"]]) == []
 
 
 @pytest.mark.parametrize("receiver", RECEIVERS)
