@@ -9,23 +9,30 @@ variables, labels) are seeded here with tox 4's ``MemoryLoader``.
 
 from __future__ import annotations
 
+import atexit
+import logging
+import os
 import sys
+import threading
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import psutil
 from tox.config.loader.memory import MemoryLoader
 from tox.config.sets import ConfigSet, EnvConfigSet
 from tox.config.types import Command, EnvList
 from tox.plugin import impl
 from tox.session.state import State
+from tox.tox_env.api import ToxEnv
 
 ROOT = Path(__file__).resolve().parent
 # the checkout's sources: tox itself may run from a virtualenv without lrmatrix installed
 sys.path.insert(0, str(ROOT / "src"))
 
-from lrmatrix.errors import BadInput  # noqa: E402
+from lrmatrix.errors import INTERRUPTED, BadInput  # noqa: E402
+from lrmatrix.interrupts import Forwarder  # noqa: E402
 from lrmatrix.matrix.cells import Cell, find_matrix_dir, load_matrix  # noqa: E402
 from lrmatrix.options import RESULTS_DIR, pytest_args  # noqa: E402
 
@@ -82,6 +89,54 @@ def cell_settings(cell: Cell, tox_root: Path, posargs: tuple[str, ...] | None) -
     return settings
 
 
+#: tox's own answer to SIGTERM and SIGHUP is to die, leaving its commands running unattended;
+#: to SIGINT, a SIGINT to them, a wait of interrupt_timeout, and exit 1 without their result.
+#: Instead the first interrupt is passed on to tox's children and tox waits for them (a cell
+#: tears its node down and exits 130), starts nothing more, and exits 130; a second one is
+#: tox's own stop (tox.ini: interrupt_timeout, terminate_timeout).
+FORWARDER: list[Forwarder] = []
+
+
+def pass_interrupts_on(state: State) -> None:
+    """Set in tox's main thread (the only one that may set signal handlers) before any env runs."""
+    if FORWARDER or threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(_: str) -> None:
+        state.conf.options.fail_fast = True  # tox's --fail-fast: no env is started after this
+        atexit.register(exit_interrupted)
+
+    waits_for = "them (a cell tears its node down first)"
+    forwarder = Forwarder(psutil.Process().children, "tox", waits_for, escalate=True, on_first=stop)
+    FORWARDER.append(forwarder.install())
+
+
+def exit_interrupted() -> None:
+    """tox's exit code comes from its envs' results: an installer stopped by the signal would
+    make it -15 (241), a cell run before the signal 0. An interrupted tox exits 130 whatever
+    stopped where, like ``lrmatrix run`` (the last thing at exit: tox's own reporting is done)."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(INTERRUPTED)
+
+
+def refuse_after_interrupt() -> None:
+    """Nothing starts once tox was interrupted: this env's result is 130."""
+    if FORWARDER and FORWARDER[0].received:
+        raise SystemExit(INTERRUPTED)
+
+
+@impl
+def tox_on_install(tox_env: ToxEnv, arguments: Any, section: str, of_type: str) -> None:
+    refuse_after_interrupt()
+
+
+@impl
+def tox_before_run_commands(tox_env: ToxEnv) -> None:
+    refuse_after_interrupt()
+
+
 @impl
 def tox_extend_envs() -> Iterable[str]:
     return [c.name for c in cells()]
@@ -89,6 +144,7 @@ def tox_extend_envs() -> Iterable[str]:
 
 @impl
 def tox_add_core_config(core_conf: ConfigSet, state: State) -> None:
+    pass_interrupts_on(state)
     tox_root = Path(core_conf["tox_root"])
     posargs = state.conf.pos_args(None)
     for cell in cells():

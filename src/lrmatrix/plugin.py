@@ -3,8 +3,9 @@
 Inert unless ``--cell`` is given. It validates the cell and runs the driver's sanity checks
 before anything changes (exit 2 with one line), orders tests by phase, drives the runner
 between phases, records every test as a check, and always tears the node down, also on
-Ctrl-C or SIGTERM, before writing ``results/<cell>.json``. The checks' fixtures (``host``,
-``cell``, ``node``, ``evidence``, ...) are in ``lrmatrix.run.fixtures``.
+Ctrl-C, SIGTERM, SIGHUP or its parent's exit (``lrmatrix.run.cell_signals``), before writing
+``results/<cell>.json``. The checks' fixtures (``host``, ``cell``, ``node``, ``evidence``, ...)
+are in ``lrmatrix.run.fixtures``.
 """
 
 from __future__ import annotations
@@ -12,11 +13,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
-import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import pytest
@@ -31,6 +30,7 @@ from lrmatrix.process import become_subreaper
 from lrmatrix.report.live import LiveLine
 from lrmatrix.results import files
 from lrmatrix.run import fixtures
+from lrmatrix.run.cell_signals import take_signals
 from lrmatrix.run.fixtures import KEY, SESSION_KEY, phase_of
 from lrmatrix.run.runner import Runner
 from lrmatrix.run.sequence import PHASES
@@ -82,23 +82,6 @@ def _interrupted(config: pytest.Config, signal_name: str) -> None:
     runner.status.interrupted = f"interrupted by {signal_name} in the {phase} phase, {state}"
 
 
-def _signal_to_interrupt(config: pytest.Config) -> Callable[[int, FrameType | None], None]:
-    """The first signal stops the run; more (a terminal's Ctrl-C reaches tox and pytest, and
-    tox passes its own on) must not break pytest's reporting or the teardown that follows."""
-    raised: list[str] = []
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        name = signal.Signals(signum).name
-        if raised:
-            print(f"lrmatrix: {name} again: already stopping after {raised[0]}", file=sys.stderr)
-            return
-        raised.append(name)
-        _interrupted(config, name)
-        raise KeyboardInterrupt(name)
-
-    return handler
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "phase(name): the scenario phase a node check belongs to")
     _refuse_parallel(config)
@@ -123,9 +106,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_Evidence(config), "lrmatrix-evidence")
     # registered after testinfra's plugin: its ``host`` is the node's, not this machine's
     config.pluginmanager.register(fixtures, "lrmatrix-fixtures")
-    # Ctrl-C, tox or a service manager stopping the run, a closed terminal or SSH session
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _signal_to_interrupt(config))
+    take_signals(config, _interrupted)
     become_subreaper()
 
 

@@ -113,3 +113,24 @@ def reap_orphans(wait_s: float = 0.0) -> list[int]:
 
     poll(none_left, wait_s, 0.05)
     return reaped
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int) -> int | None:
+    """Have the kernel send ``sig`` when the parent that started us exits, SIGKILL included, so
+    that a cell whose tox or ``lrmatrix run`` died still tears its node down instead of running
+    on unattended. Returns that parent's pid (None where prctl is missing): a caller whose
+    ``os.getppid()`` differs from it has lost its parent already, before the kernel could tell.
+
+    The kernel ties this to the parent *thread* that forked us; tox and ``lrmatrix run`` wait for
+    a command in the thread that started it, so that thread outlives the command.
+    """
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        armed = libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return None
+    return parent if armed else None

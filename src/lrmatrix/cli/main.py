@@ -7,7 +7,6 @@ import argparse
 import dataclasses
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from lrmatrix.cli import plan as cli_plan
 from lrmatrix.cli import report as cli_report
 from lrmatrix.drivers import NodeSpec
 from lrmatrix.errors import INTERRUPTED, BadInput, LrmatrixError
+from lrmatrix.interrupts import Forwarder, mute_broken_outputs
 from lrmatrix.matrix.cells import Cell, Matrix, load_matrix
 from lrmatrix.options import cell_argv
 from lrmatrix.report import rows as report_rows
@@ -44,6 +44,16 @@ def _cell_dict(c: Cell) -> dict[str, object]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    # from the start: an interrupt while the matrix loads must stop the cells from starting too
+    running: list[subprocess.Popen[bytes]] = []
+    forwarder = Forwarder(lambda: running, "lrmatrix").install()
+    try:
+        return _run_cells(args, running, forwarder)
+    finally:
+        forwarder.restore()
+
+
+def _run_cells(args: argparse.Namespace, running: list[subprocess.Popen[bytes]], forwarder: Forwarder) -> int:
     matrix = load_matrix()
     cells = [matrix.cell(name) for name in args.cells]  # all validated before anything runs
     out = Path(args.results_dir).resolve()
@@ -52,37 +62,42 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.time()
     codes = []
     for cell in cells:
+        if forwarder.received:
+            break
         print(f"== {cell.name}: expect {cell.expect}", flush=True)
         junit = f"--junitxml={out / (cell.name + '.xml')}"
-        codes.append(_run_child(cell_argv(cell.name, out, junit, "-q", *passthrough), matrix.source.parent))
+        argv = cell_argv(cell.name, out, junit, "-q", *passthrough)
+        codes.append(_run_child(argv, matrix.source.parent, running, forwarder))
         if codes[-1] not in (0, 1):
             break
+    mute_broken_outputs()  # a hang-up closed the terminal: the table has nowhere to go
     # only this run's results: a cell that stopped before writing must not show an old file
     found = [p for c in cells if (p := out / f"{c.name}.json").exists() and p.stat().st_mtime >= started]
     if found:  # a cell refused before it began (exit 2) has said why; no table of nothing
         rows = report_rows.build_rows([results.load(p) for p in found], [(c.name, c.expect) for c in cells])
         print()
         print(cli_report.table_text(rows, args))
-    if INTERRUPTED in codes:  # the cell tore its node down; its result says where it stopped
+    if forwarder.received or INTERRUPTED in codes:  # the cell tore its node down; its result says where
         return INTERRUPTED
     if any(code not in (0, 1) for code in codes):
         return 2
     return 1 if any(codes) else 0
 
 
-def _run_child(argv: list[str], matrix_dir: Path) -> int:
-    """Run one cell on the very matrix this command validated; on Ctrl-C/SIGTERM let the child
-    tear its node down before we exit."""
+def _run_child(
+    argv: list[str], matrix_dir: Path, running: list[subprocess.Popen[bytes]], forwarder: Forwarder
+) -> int:
+    """Run one cell on the very matrix this command validated. An interrupt sent to this
+    process alone reaches the cell through ``forwarder``, and this process waits while the cell
+    tears its node down (one sent to the group reaches both, and the cell takes it once)."""
     child = subprocess.Popen(argv, env={**os.environ, "LRMATRIX_MATRIX": str(matrix_dir)})
-    previous = signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
+    running.append(child)
     try:
-        while True:
-            try:
-                return child.wait()
-            except KeyboardInterrupt:  # the child got the same SIGINT from the terminal
-                continue
+        if forwarder.first.signum is not None:  # it came while the child was being started
+            child.send_signal(forwarder.first.signum)
+        return child.wait()
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        running.remove(child)
 
 
 def cmd_recover(args: argparse.Namespace) -> int:

@@ -8,7 +8,6 @@ file lives: in the package, in the user's ``infra_tests/``, or on the command li
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -17,8 +16,10 @@ import pytest
 from lrmatrix.errors import LrmatrixError, NodeError
 from lrmatrix.evidence.judge import Verdicts
 from lrmatrix.evidence.records import Deployed
+from lrmatrix.interrupts import say
 from lrmatrix.modules.host import NodeHost
 from lrmatrix.process import reap_orphans
+from lrmatrix.run.cell_signals import INTERRUPTS_KEY
 from lrmatrix.run.runner import Runner
 from lrmatrix.run.session import CellRun
 from lrmatrix.workload.snapshot import Snapshot
@@ -44,13 +45,15 @@ def finish(config: pytest.Config) -> None:
     run = config.stash.get(SESSION_KEY, None)
     if run is None:
         return
-    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    interrupts = config.stash.get(INTERRUPTS_KEY, None)
+    if interrupts is not None:  # from here on a signal is said, never raised
+        interrupts.tearing_down = True
+    if run.runner.status.interrupted is not None:  # why the next seconds are spent, before they are
+        say(f"lrmatrix: {run.runner.status.interrupted}")
     try:
         run.finish()
     finally:
         reap_orphans(wait_s=0.2)
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
 
 
 @pytest.fixture(scope="session")
