@@ -201,7 +201,7 @@ CLI_CASES = [
     (
         "recover-node-not-ssh",
         ["recover", "--node", "engine://", "--allow-disruption"],
-        "takes an ssh:// node",
+        "takes a node of ssh://, not engine://",
     ),
 ]
 
