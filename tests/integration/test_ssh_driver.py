@@ -62,7 +62,7 @@ def test_refuses_without_allow_disruption_before_connecting():
     node = SshNode(load_matrix().cell("engine-liverestore"), NodeSpec.parse("ssh://root@198.18.200.2"))
     with pytest.raises(BadInput, match="--allow-disruption"):
         node.sanity_checks()
-    assert node._client is None, "it connected before refusing"
+    assert node.transport._client is None, "it connected before refusing"
 
 
 @pytest.mark.parametrize("cell", [c.name for c in load_matrix().cells if c.expect_paths])
@@ -71,7 +71,7 @@ def test_refuses_cells_that_expect_the_loopback_path(cell):
     node = SshNode(load_matrix().cell(cell), spec)
     with pytest.raises(BadInput, match="cannot probe"):
         node.sanity_checks()
-    assert node._client is None, "it connected before refusing"
+    assert node.transport._client is None, "it connected before refusing"
 
 
 def test_cli_without_allow_disruption_exits_2(tmp_path):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lrmatrix.drivers.registry import Driver
+from lrmatrix.drivers.registry import Driver, report_residue
+from lrmatrix.errors import BadInput
 
 if TYPE_CHECKING:
     from lrmatrix.drivers.base import Node
@@ -32,6 +33,30 @@ class SshDriver(Driver):
         """The runs on ``node`` whose harness died, from the record each keeps on the node."""
         if node is None:
             return None  # nothing of an ssh node is kept on this machine
-        from lrmatrix.drivers.ssh.changes import recover
+        from lrmatrix.drivers.ssh.changes import leftover_runs
+        from lrmatrix.drivers.ssh.node import SshNode  # needs paramiko
+        from lrmatrix.run.actions.package_upgrade import still_running
 
-        return recover(matrix, node)
+        where = f"{node.scheme}://{node.path}"
+        if node.options.get("allow_disruption") != "true":
+            raise BadInput("recovering an existing node restarts its dockerd; pass --allow-disruption")
+        names = leftover_runs(SshNode(matrix.cells[0], node))
+        for name in names:
+            run = SshNode(matrix.cell(name), node)
+            owner = run.live_harness()
+            if owner:
+                raise BadInput(f"the {name} run on {where} is still in progress ({owner}); let it finish")
+            running = still_running(run, run.work_dir)
+            if running:
+                raise BadInput(
+                    f"the {name} run's upgrade command `{running[0][:80]}` still runs on {where}; "
+                    "recover once it has ended (a package manager stopped half-way breaks the node)"
+                )
+            print(f"undoing the unfinished {name} run on {where}, started by {run.recorded_by()}")
+            run.destroy()
+            others = run.other_containers()  # the node's own containers, from the record
+            for line in others.summary() if others is not None else []:
+                print(f"  {line}")
+            if report_residue(run.residue()) or (others is not None and others.not_back()):
+                return 1
+        return 0 if names else None
