@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from lrmatrix.drivers.base import UnitMessage
 from lrmatrix.drivers.ssh.service_manager import GONE_WORDS
+from lrmatrix.modules.dockerd import DOCKER_SERVICE, DOCKER_SOCKET
 
 if TYPE_CHECKING:
     from lrmatrix.command import CmdResult
@@ -55,27 +56,27 @@ def why_up_again(messages: list[UnitMessage], pid: int | None, label: str, socke
     those apart, so the sentence names both); once the socket was closed, only a start."""
     entries = [(m.t, m.message) for m in messages]
     if pid is None:  # a socket that listens again is a daemon its first client starts
-        reopened = any(m.startswith("Listening on docker.socket") for _, m in entries)
+        reopened = any(m.startswith(f"Listening on {DOCKER_SOCKET}") for _, m in entries)
         return (
-            f"docker.socket listens again on {label}, started by something other than lrmatrix: "
+            f"{DOCKER_SOCKET} listens again on {label}, started by something other than lrmatrix: "
             f"its first client starts dockerd"
             if reopened
             else None
         )
     gone = next((t for t, m in entries if any(w in m for w in GONE_WORDS)), None)
     restart = next((t for t, m in entries if "Scheduled restart job" in m), None)
-    started = next((t for t, m in entries if m.startswith("Started docker.service")), None)
+    started = next((t for t, m in entries if m.startswith(f"Started {DOCKER_SERVICE}")), None)
     after = f" {started - gone:.1f} s after it exited" if started is not None and gone is not None else ""
     if restart is not None:
-        return f"systemd restarted dockerd{after} (docker.service has Restart=on-failure; now pid {pid})"
-    starting = next((t for t, m in entries if m.startswith("Starting docker.service")), float("inf"))
-    if any(m.startswith("Closed docker.socket") for t, m in entries if t < starting):
+        return f"systemd restarted dockerd{after} ({DOCKER_SERVICE} has Restart=on-failure; now pid {pid})"
+    starting = next((t for t, m in entries if m.startswith(f"Starting {DOCKER_SERVICE}")), float("inf"))
+    if any(m.startswith(f"Closed {DOCKER_SOCKET}") for t, m in entries if t < starting):
         # a closed socket unit activates nothing: something started the units again
         return (
-            f"docker.socket and docker.service were started again{after} (now pid {pid}) by something "
+            f"{DOCKER_SOCKET} and {DOCKER_SERVICE} were started again{after} (now pid {pid}) by something "
             f"other than lrmatrix: a start command, or a unit that requires them"
         )
     return (
-        f"docker.service started again{after} with docker.socket listening (now pid {pid}): socket "
+        f"{DOCKER_SERVICE} started again{after} with {DOCKER_SOCKET} listening (now pid {pid}): socket "
         f"activation by a client of {socket_path}, or a start command that was not lrmatrix's"
     )

@@ -29,12 +29,13 @@ from lrmatrix.deadline import poll
 from lrmatrix.drivers.base import Node, UnitMessage
 from lrmatrix.drivers.ssh import journal
 from lrmatrix.drivers.ssh.changes import WORK_ROOT, ChangeRecord
-from lrmatrix.drivers.ssh.service_manager import DETECT, DOCKER_UNITS, SYSTEMD, SYSVINIT, ServiceManager
+from lrmatrix.drivers.ssh.service_manager import DETECT, SYSTEMD, SYSVINIT, ServiceManager
 from lrmatrix.drivers.ssh.transport import CONNECT_TIMEOUT_S, SshTarget, SshTransport, setting
 from lrmatrix.drivers.transport import read_files
 from lrmatrix.errors import BadInput, EnvironmentProblem, LrmatrixError, NodeError
 from lrmatrix.evidence.other_containers import OtherContainers, observe
 from lrmatrix.modules import daemon_json as daemon_config
+from lrmatrix.modules.dockerd import DOCKER_SERVICE, DOCKER_UNITS
 from lrmatrix.workload.containers import LABEL, NAME_PREFIX
 
 if TYPE_CHECKING:
@@ -281,10 +282,10 @@ class SshNode(Node):
             left += self.changes.residue()
             if self.manager is SYSTEMD:
                 enabled = self.transport.shell(
-                    "systemctl is-enabled docker.service", CONNECT_TIMEOUT_S
+                    f"systemctl is-enabled {DOCKER_SERVICE}", CONNECT_TIMEOUT_S
                 ).stdout.strip()
                 if enabled.startswith("masked"):
-                    left.append(f"docker.service on {self.label} is {enabled} (`{SYSTEMD.release}`)")
+                    left.append(f"{DOCKER_SERVICE} on {self.label} is {enabled} (`{SYSTEMD.release}`)")
         except LrmatrixError as exc:
             left.append(f"cannot check {self.label}: {exc}")
         finally:
