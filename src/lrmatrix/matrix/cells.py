@@ -13,7 +13,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -28,9 +28,6 @@ from lrmatrix.results import documents
 #: in an upgrade command: the folder on the node where the harness staged engine_after's .debs
 STAGED_DEBS = "{debs}"
 CELL_NAME = re.compile(r"^(engine\d*|k8s\d{3})-(liverestore|noliverestore)(-[a-z0-9]+)*$")
-VERDICTS: tuple[str, ...] = get_args(schema.Expectation)
-STOP_SIGNALS: tuple[str, ...] = get_args(schema.StopSignal)
-MATRIX_SCHEMA = schema.MATRIX_SCHEMA
 #: a matrix of every Kubernetes minor and engine is tens of kB
 MAX_MATRIX_BYTES = 1 << 20
 

@@ -24,7 +24,6 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import annotated_types
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
-MATRIX_SCHEMA = "lrmatrix.matrix.cells/1"
 PLATFORM_NAME = r"^(engine\d*|k8s\d{3})$"
 #: names become file names (``<cell>.json.partial``, ``.<cell>.lock``, ``<cell>.dockerd.log``)
 #: and tox env names; a 256-character platform ended in "File name too long" mid-run
