@@ -4,6 +4,11 @@ Before the first change the driver copies daemon.json on the node (``<daemon.jso
 backup``, or an ``.lrmatrix-absent`` marker when there was none) and writes what the run will
 change to ``<work dir>/changes.json``; ``undo`` puts back what those files say. So a human, or
 ``lrmatrix recover`` after the harness died, can put the node back from the node alone.
+
+daemon.json is restored once per teardown: a run restores it itself (``run/live_restore``,
+before the node's ``destroy``), so the undo of the run's own teardown only checks it; it puts
+the backup back only when it undoes a run whose harness died (``recover``). A check that finds
+the file changed leaves the backup and the record on the node for ``recover``.
 """
 
 from __future__ import annotations
@@ -90,6 +95,9 @@ class ChangeRecord:
         #: the node's own containers, recorded before anything changes
         self.others: OtherContainers | None = None
         self.teardown_restarted = False
+        #: daemon.json was not as before in the run's own teardown: the backup and the record
+        #: stay on the node, and the daemon is left as it is, for ``recover``
+        self.kept = False
 
     # --- where things are ----------------------------------------------------------------
     @property
@@ -231,7 +239,9 @@ class ChangeRecord:
     # --- the undo ------------------------------------------------------------------------
     def undo(self) -> list[str]:
         """Undo what the on-node backup and record say, also after a crash; safe to call twice.
-        Every step is tried whatever the one before did; what went wrong is returned."""
+        Every step is tried whatever the one before did; what went wrong is returned. The run's
+        own teardown (``begin`` was this object's) checks daemon.json, which the run restored;
+        the undo of a run whose harness died (``recover``) restores it from the backup."""
         problems: list[str] = []
         try:
             record = self.read()
@@ -239,9 +249,10 @@ class ChangeRecord:
                 self._bring_back_others(record)  # only a look: nothing was changed
                 return problems
             # the file first: a daemon that cannot start with the cell's config starts with it
+            daemon_json = self._check_daemon_json if self.created else self._restore_daemon_json
             steps = (
                 lambda: self.release(record),
-                self._restore_daemon_json,
+                daemon_json,
                 self._ensure_running,
                 self._remove_workload,
                 lambda: self._remove_images(record),
@@ -301,6 +312,20 @@ class ChangeRecord:
             self.node.dockerd.cli("image", "rm", tag)
         self.imported = []
 
+    def _check_daemon_json(self) -> None:
+        """daemon.json as the run's own restore left it must be the original, byte for byte;
+        one that is not is left as it is, with the backup and the record, for ``recover``."""
+        node = self.node
+        if node.read_file(node.daemon_json_path) == self.original:
+            return
+        self.kept = True
+        backup = self.backup_path if self.original is not None else self.absent_marker
+        recover = f"lrmatrix recover --node ssh://{node.label} --allow-disruption"
+        raise NodeError(
+            f"{node.daemon_json_path} on {node.label} differs from before the run (the run's restore "
+            f"did not finish); {backup} and {self.path} stay: `{recover}` puts it back"
+        )
+
     def _restore_daemon_json(self) -> None:
         """daemon.json as it was, from the node's backup (or the marker: none). The backup stays
         until dockerd runs with the file's setting (``_drop_backup``): a run killed in between
@@ -332,7 +357,7 @@ class ChangeRecord:
         """The daemon must run with the restored file's setting: reload (SIGHUP), else restart.
         A restart stops every container without live-restore (the node's own too), so it is
         only the fallback."""
-        if not self.original_read:
+        if not self.original_read or self.kept:
             return
         node = self.node
         config = daemon_config.parse(self.original, node.daemon_json_path)
@@ -378,6 +403,8 @@ class ChangeRecord:
             others.error = str(exc)
 
     def _remove_work_dir(self, record: dict[str, Any]) -> None:
+        if self.kept:  # the record stays: recover reads it
+            return
         self._must(["rm", "-rf", self.node.work_dir])
         if record.get("created_work_root") or self.created_root:
             self.node.run(["rmdir", WORK_ROOT])  # only if empty: another cell may still use it
