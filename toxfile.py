@@ -4,7 +4,8 @@ matrix/matrix.toml (or the matrix in $LRMATRIX_MATRIX) is the only list of cells
 added there is a tox env with no other edit. Cell envs inherit ``[testenv]`` from tox.ini;
 their command (``pytest --pyargs lrmatrix.infra_tests`` with the cell's options, built by
 lrmatrix.options like every other way in) and what differs per driver (extras, passed
-variables, labels) are seeded here with tox 4's ``MemoryLoader``.
+variables, labels: what each driver declares, lrmatrix.drivers.registry) are seeded here
+with tox 4's ``MemoryLoader``.
 """
 
 from __future__ import annotations
@@ -31,26 +32,12 @@ ROOT = Path(__file__).resolve().parent
 # the checkout's sources: tox itself may run from a virtualenv without lrmatrix installed
 sys.path.insert(0, str(ROOT / "src"))
 
-from lrmatrix.errors import INTERRUPTED, BadInput  # noqa: E402
+from lrmatrix.drivers import registry  # noqa: E402
+from lrmatrix.errors import INTERRUPTED, LrmatrixError  # noqa: E402
 from lrmatrix.interrupts import Forwarder  # noqa: E402
 from lrmatrix.matrix.cells import Cell, find_matrix_dir, load_matrix  # noqa: E402
 from lrmatrix.options import RESULTS_DIR, pytest_args  # noqa: E402
 
-#: drivers whose cells run on any Linux box with root (what CI runs); the others need a
-#: cluster (minikube) or a node of your own (--node ssh://…)
-RUNS_IN_CI = frozenset({"engine"})
-#: per driver: tox settings that differ from [testenv]
-DRIVER_ENV: dict[str, dict[str, Any]] = {
-    "engine": {"labels": ["engine"]},
-    # cells that need a Docker host of yours (package upgrade, respawn):
-    # `tox -e CELL -- --node ssh://… --allow-disruption`
-    "ssh": {"labels": ["ssh"]},
-    "minikube": {
-        "labels": ["kubernetes"],
-        "extras": ["kubernetes", "ssh"],
-        "pass_env": ["LRMATRIX_*", "PIP_*", "HOME", "KUBECONFIG", "MINIKUBE_HOME", "DOCKER_HOST"],
-    },
-}
 #: harness envs that read every cell's result, so they run after the cells
 AFTER_CELLS = ("report", "upgrade-gate")
 
@@ -61,7 +48,7 @@ def cells() -> tuple[Cell, ...]:
     try:
         folder = find_matrix_dir(ROOT)
         return load_matrix(folder).cells
-    except BadInput as exc:
+    except LrmatrixError as exc:
         print(f"tox: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
 
@@ -75,12 +62,15 @@ def cell_command(cell: Cell, tox_root: Path, posargs: tuple[str, ...] | None) ->
 
 
 def cell_settings(cell: Cell, tox_root: Path, posargs: tuple[str, ...] | None) -> dict[str, Any]:
-    """The tox settings of one cell env."""
-    settings = dict(DRIVER_ENV.get(cell.driver, {}))
+    """The tox settings of one cell env: what its driver declares, and the cell's own."""
+    driver = registry.get(cell.driver)
+    settings: dict[str, Any] = dict(driver.tox_env)
+    if driver.extras:  # else [testenv]'s
+        settings["extras"] = list(driver.extras)
     settings["commands"] = [cell_command(cell, tox_root, posargs)]
     # a cell that needs a node of yours is not in its platform's label: `tox -m engine` runs here
-    labels = [*settings.get("labels", []), *(() if cell.needs_node else (cell.platform,))]
-    if cell.driver in RUNS_IN_CI:
+    labels = [*driver.tox_labels, *(() if cell.needs_node else (cell.platform,))]
+    if driver.runs_in_ci:  # on any Linux box with root; the others need a cluster or a node of yours
         labels.append("ci")
     expects = cell.expect + "".join(f", {path}: {v}" for path, v in sorted(cell.expect_paths.items()))
     settings["labels"] = labels

@@ -9,11 +9,15 @@ for ~0.2 s) before the API answers.
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # test code: engine_live
+
+from engine_live import live_restore_node
 from lrmatrix.drivers.engine.node import EngineNode
-from lrmatrix.drivers.engine_live import live_restore_node
 from lrmatrix.evidence.probe import Target, new_session, request_once
 from lrmatrix.workload import image
 from lrmatrix.workload.containers import ENDPOINTS, Workload

@@ -11,11 +11,14 @@ stdout_pipes gauge shows where the bytes sit and which write blocked.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # test code: engine_live
+
+from engine_live import live_restore_node
 from lrmatrix.drivers.engine.node import EngineNode
-from lrmatrix.drivers.engine_live import live_restore_node
 from lrmatrix.evidence import log_pressure, stdout_pipes
 from lrmatrix.workload import image
 

@@ -201,7 +201,7 @@ CLI_CASES = [
     (
         "recover-node-not-ssh",
         ["recover", "--node", "engine://", "--allow-disruption"],
-        "takes an ssh:// node",
+        "takes a node of ssh://, not engine://",
     ),
 ]
 
@@ -294,6 +294,24 @@ def test_result_lock_refuses_a_second_holder_and_is_gone_after(tmp_path):
     other_cell.release()
     assert list(tmp_path.iterdir()) == []
     preflight.ResultLock(tmp_path, "engine-liverestore").acquire().release()
+
+
+def test_result_lock_names_its_holder_to_another_process(tmp_path):
+    """A second process is refused and told the holder's pid: its attempt leaves the holder's
+    file as it is (filelock 4 opens it without truncating)."""
+    held = preflight.ResultLock(tmp_path, "engine-liverestore").acquire()
+    code = (
+        "import sys; from pathlib import Path; from lrmatrix import preflight\n"
+        "try: preflight.ResultLock(Path(sys.argv[1]), 'engine-liverestore').acquire()\n"
+        "except preflight.BadInput as exc: print(exc)"
+    )
+    try:
+        for _ in range(2):  # the pid survives a refused attempt
+            out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
+            assert f"another run of engine-liverestore (pid {os.getpid()})" in out.stdout, out.stderr
+    finally:
+        held.release()
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- past the sanity checks: root and the engine driver's tools ------------------------------

@@ -242,12 +242,13 @@ def test_a_name_without_an_owner_is_left_unless_the_caller_holds_the_makers_lock
 
 def test_recover_removes_stale_scratch_and_says_so(cache_dir, capsys, monkeypatch):
     from lrmatrix.cli import main as cli
+    from lrmatrix.cli import recover as cli_recover
 
     dead = cache_dir / "engines" / ".fetch-1-1-zzz"  # pid 1's start time is not 0.01 s
     dead.mkdir(parents=True)
     (cache_dir / "images").mkdir()
     live = scratch.make(cache_dir / "images", image.SCRATCH)
-    monkeypatch.setattr(cli, "load_matrix", lambda: type("M", (), {"cells": []})())
+    monkeypatch.setattr(cli_recover, "load_matrix", lambda: type("M", (), {"cells": []})())
     assert cli.main(["recover"]) == 0
     out = capsys.readouterr().out
     assert f"removed the scratch folder {dead} of a build or fetch whose process died" in out

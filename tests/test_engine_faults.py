@@ -25,9 +25,9 @@ import pytest
 
 import leftovers
 from conftest import ROOT, engine_ready
+from engine_live import turn_on_live_restore
 from lrmatrix.cli.main import cell_argv
 from lrmatrix.drivers.engine.node import EngineNode
-from lrmatrix.drivers.engine_live import turn_on_live_restore
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.process import become_subreaper
 from lrmatrix.workload import image

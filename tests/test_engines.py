@@ -136,7 +136,7 @@ def test_ssh_refuses_binary_swap_cells_before_connecting():
     node = SshNode(load_matrix().cell("engine-liverestore-upgrade26"), spec)
     with pytest.raises(BadInput, match="package manager upgrades Docker"):
         node.sanity_checks()
-    assert node._client is None, "it connected before refusing"
+    assert node.transport._client is None, "it connected before refusing"
 
 
 def test_only_the_engine_driver_swaps_binaries():

@@ -117,7 +117,10 @@ def test_engine_platforms_have_no_taint_to_reach():
     matrix = load(on_platform("engine", 600.0))
     assert matrix.cell("engine-liverestore").timings.outage_window_s == 600.0
     line = refused(lambda d: d["platforms"]["engine"].update(accept_eviction=True))
-    assert line == "matrix.toml [platforms.engine]: accept_eviction is for Kubernetes platforms; remove it"
+    assert line == (
+        "matrix.toml [platforms.engine]: accept_eviction is for minikube platforms, and this one's driver "
+        "is engine; remove it"
+    )
 
 
 def test_accept_eviction_must_be_a_boolean():

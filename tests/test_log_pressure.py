@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import engine_ready
-from lrmatrix.drivers.engine_live import turn_on_live_restore
+from engine_live import turn_on_live_restore
 from lrmatrix.evidence import log_pressure, stdout_pipes
 from lrmatrix.workload import image
 from test_engine_faults import engine_node, env  # noqa: F401 - env is the shared fixture

@@ -101,8 +101,8 @@ def test_the_list_file_is_found_from_the_matrix_folder():
 
 
 def test_ci_installs_the_release_the_pins_are_checked_against():
+    from contract import upstream
     from lrmatrix.cli import ci_workflows
-    from lrmatrix.kube import upstream
     from lrmatrix.matrix.cells import load_matrix
 
     release = matrix_data()["minikube"]["release"]
@@ -118,7 +118,7 @@ KICBASE_OF = {"v1.38.1": ("v0.0.50", "v0.4.1", "55d6e1a1d6f2ee58949e13a0c66afe7d
 
 def test_the_modelled_runtime_is_the_one_the_pinned_releases_kicbase_carries():
     """Moving [minikube] release without reading its kicbase's cri-dockerd fails here."""
-    from lrmatrix.kube import upstream
+    from contract import upstream
 
     release = matrix_data()["minikube"]["release"]
     assert release in KICBASE_OF, f"read deploy/kicbase/Dockerfile at {release} and add its cri-dockerd"
@@ -128,7 +128,7 @@ def test_the_modelled_runtime_is_the_one_the_pinned_releases_kicbase_carries():
 def test_the_runtime_messages_are_cri_dockerd_v041s_words():
     """core/docker_service.go:347 wraps the client's error, :480 wraps that again, and the
     kubelet prints the condition: two wrappers before "Cannot connect"."""
-    from lrmatrix.kube import upstream
+    from contract import upstream
 
     assert upstream.RUNTIME_NOT_READY == (
         "container runtime not ready: RuntimeReady=false reason:DockerDaemonNotReady "

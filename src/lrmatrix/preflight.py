@@ -8,10 +8,11 @@ before anything changes, with one line.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import tempfile
 from pathlib import Path
+
+import filelock
 
 from lrmatrix.errors import BadInput, LrmatrixError
 
@@ -33,40 +34,41 @@ def writable_folder(folder: Path, what: str, fix: str, error: type[LrmatrixError
 
 
 class ResultLock:
-    """One run per cell and results folder: held (flock) for the run's whole life, so a second
-    run of the same cell into the same folder is refused instead of overwriting the first's
-    evidence. Other cells into the same folder (``tox -p``) are not affected."""
+    """One run per cell and results folder: held for the run's whole life, so a second run of
+    the same cell into the same folder is refused instead of overwriting the first's evidence.
+    Other cells into the same folder (``tox -p``) are not affected. The holder writes its pid
+    into the lock file (filelock leaves a held file's contents to its holder), so the refusal
+    says whose run it is."""
 
     def __init__(self, folder: Path, cell: str) -> None:
         self.path = folder / f".{cell}.lock"
         self.cell = cell
-        self._fd: int | None = None
+        self._lock = filelock.FileLock(self.path, thread_local=False, on_acquired=_write_pid)
 
     def acquire(self) -> ResultLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self._lock.acquire(blocking=False)
+        except filelock.Timeout:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-                os.close(fd)
-                raise BadInput(
-                    f"another run of {self.cell} (pid {holder}) is writing its result to "
-                    f"{self.path.parent}; wait for it to finish or pass another --results-dir"
-                ) from None
-            # the holder before us may have removed the file between our open and our lock
-            if self.path.exists() and os.fstat(fd).st_ino == self.path.stat().st_ino:
-                break
-            os.close(fd)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
+                holder = self.path.read_text(errors="replace").strip() or "?"
+            except OSError:  # released meanwhile
+                holder = "?"
+            raise BadInput(
+                f"another run of {self.cell} (pid {holder}) is writing its result to "
+                f"{self.path.parent}; wait for it to finish or pass another --results-dir"
+            ) from None
         return self
 
     def release(self) -> None:
-        """Remove the file while still holding it: whoever opened it meanwhile sees it gone."""
-        if self._fd is not None:
+        """Remove the file while still holding it (no lock file is left among the results):
+        whoever opened it meanwhile holds a removed file, which filelock does not count as
+        held."""
+        if self._lock.is_locked:
             self.path.unlink(missing_ok=True)
-            os.close(self._fd)
-            self._fd = None
+            self._lock.release(force=True)
+
+
+def _write_pid(fd: int) -> None:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

@@ -15,13 +15,13 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
+from contract import upstream
 from contract.recording import RecordingRunner
 from contract.sim import NO_ANSWER, NODE_IP, SimCluster
 from lrmatrix.drivers.base import CmdResult
 from lrmatrix.drivers.minikube.node import MinikubeNode, MinikubeSettings
 from lrmatrix.errors import BadInput
 from lrmatrix.evidence.probe import PathRecord, Target
-from lrmatrix.kube import upstream
 from lrmatrix.kube.api import Kube
 from lrmatrix.kube.runner import ApiReply, Call
 from lrmatrix.matrix.cells import Cell

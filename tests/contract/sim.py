@@ -27,7 +27,7 @@ import hashlib
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from lrmatrix.kube import upstream
+from contract import upstream
 from lrmatrix.timestamps import iso
 
 KINDS = {

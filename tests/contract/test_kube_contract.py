@@ -14,9 +14,9 @@ import dataclasses
 
 import pytest
 
+from contract import upstream
 from contract.fake_apiserver import CONTEXT, FAST, FakeApiServer
 from lrmatrix.errors import BadInput, NodeError
-from lrmatrix.kube import upstream
 from lrmatrix.kube.api import Kube, guard_context
 from lrmatrix.kube.control_plane import wait_control_plane
 from lrmatrix.kube.node import NodeTimeline

@@ -8,10 +8,9 @@ import json
 
 import pytest
 
-from contract import dryrun
+from contract import dryrun, upstream
 from contract.sim import SimCluster
 from lrmatrix.evidence.records import LiveRestoreApplied
-from lrmatrix.kube import upstream
 from lrmatrix.kube.runner import Call
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.results import files

@@ -22,7 +22,6 @@ the machine's own apt mirror as its root (pivot_root: see BOOT on why chroot is 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import hashlib
 import os
@@ -33,6 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import filelock
 from sshnode import StagingNode
 
 from conftest import engine_ready
@@ -215,8 +215,7 @@ def cached_tree() -> Path:
     folder = cache_root() / tree_key(uri, suite)
     folder.mkdir(parents=True, exist_ok=True)
     tree = folder / "tree"
-    with (folder / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with filelock.FileLock(folder / ".lock", thread_local=False):
         if not (tree / "lib/systemd/systemd").exists():
             partial = folder / "tree.partial"
             shutil.rmtree(partial, ignore_errors=True)

@@ -62,7 +62,7 @@ def test_refuses_without_allow_disruption_before_connecting():
     node = SshNode(load_matrix().cell("engine-liverestore"), NodeSpec.parse("ssh://root@198.18.200.2"))
     with pytest.raises(BadInput, match="--allow-disruption"):
         node.sanity_checks()
-    assert node._client is None, "it connected before refusing"
+    assert node.transport._client is None, "it connected before refusing"
 
 
 @pytest.mark.parametrize("cell", [c.name for c in load_matrix().cells if c.expect_paths])
@@ -71,7 +71,7 @@ def test_refuses_cells_that_expect_the_loopback_path(cell):
     node = SshNode(load_matrix().cell(cell), spec)
     with pytest.raises(BadInput, match="cannot probe"):
         node.sanity_checks()
-    assert node._client is None, "it connected before refusing"
+    assert node.transport._client is None, "it connected before refusing"
 
 
 def test_cli_without_allow_disruption_exits_2(tmp_path):
@@ -282,6 +282,40 @@ def test_recover_undoes_a_run_interrupted_mid_outage(clean):
     assert clean.sh("ls -a /var/lib") == var_lib
     assert clean.sh("docker ps -aq; docker images -q") == ""
     assert later.residue() == []
+
+
+@integration
+@SYSV_ONLY
+def test_the_teardown_checks_daemon_json_and_leaves_a_changed_one_to_recover(clean):
+    """daemon.json is restored once, by the run itself (run/live_restore); the driver's own
+    teardown only checks it. One the run's restore did not put back is not rewritten there:
+    the teardown says so, the marker and the record stay, and `recover` puts it back."""
+    node = driver(clean)
+    node.sanity_checks()
+    node.create()
+    changed = b'{"live-restore": true}\n'
+    clean.write(DAEMON_JSON, changed)  # the cell's change, as if its restore had not happened
+    node.destroy()
+    said = [p for p in node.problems if "differs from before the run" in p]
+    assert said and "lrmatrix recover --node ssh://root@" in said[0], node.problems
+    assert clean.read(DAEMON_JSON) == changed, "the teardown rewrote daemon.json"
+    assert clean.read(f"{DAEMON_JSON}.lrmatrix-absent") is not None
+    record = json.loads(clean.read(node.record_path) or b"{}")
+    assert record["cell"] == "engine-liverestore"
+    residue = driver(clean).residue()
+    assert any("lrmatrix-absent" in r for r in residue), residue
+
+    dead = subprocess.Popen(["true"])  # the harness that wrote the record has died
+    dead.wait()
+    record["harness"]["pid"] = dead.pid
+    clean.write(node.record_path, json.dumps(record).encode())
+    argv = [sys.executable, "-m", "lrmatrix", "recover", "--node", clean.spec, "--allow-disruption"]
+    res = subprocess.run(argv, cwd=ROOT, env=clean.client_env(), capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert clean.read(DAEMON_JSON) is None
+    assert clean.read(f"{DAEMON_JSON}.lrmatrix-absent") is None
+    assert clean.sh("docker info --format '{{.LiveRestoreEnabled}}'").strip() == "false"
+    assert driver(clean).residue() == []
 
 
 @integration

@@ -84,7 +84,7 @@ def test_systemd_boots_with_docker_units_and_no_sftp(node):
         assert ssh.manager is not None and ssh.manager.name == "systemd"
         # the driver read and wrote files above without SFTP: the node has no such subsystem
         with pytest.raises(paramiko.SSHException):
-            ssh.client.open_sftp()
+            ssh.transport.client.open_sftp()
     finally:
         ssh.close()
 

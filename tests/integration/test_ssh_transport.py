@@ -40,14 +40,14 @@ def test_harness_and_checks_share_one_connection(clean):
     node = driver(clean)
     try:
         assert node.testinfra_backend() is node.transport
-        connection = node.client.get_transport()
+        connection = node.transport.client.get_transport()
         host = node.testinfra_host()
         assert host.check_output("hostname") == node.run(["hostname"]).stdout.strip()
         assert host.file("/etc/init.d/docker").exists
         # the checks' modules are the harness's, on the same connection
         assert host.lrm_processes is node.processes and host.lrm_dockerd is node.dockerd
         assert host.lrm_processes.named("dockerd") == [node.daemon_pid()]
-        assert node.client.get_transport() is connection
+        assert node.transport.client.get_transport() is connection
     finally:
         node.close()
 

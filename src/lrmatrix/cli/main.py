@@ -10,16 +10,16 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from lrmatrix import __version__, options, preflight
 from lrmatrix.cli import plan as cli_plan
+from lrmatrix.cli import recover as cli_recover
 from lrmatrix.cli import report as cli_report
-from lrmatrix.drivers import NodeSpec
-from lrmatrix.errors import INTERRUPTED, BadInput, LrmatrixError
+from lrmatrix.errors import INTERRUPTED, LrmatrixError
 from lrmatrix.interrupts import Forwarder, mute_broken_outputs
-from lrmatrix.matrix.cells import Cell, Matrix, load_matrix
+from lrmatrix.matrix.cells import Cell, load_matrix
 from lrmatrix.options import cell_argv
 from lrmatrix.report import rows as report_rows
 from lrmatrix.results import files as results
@@ -100,112 +100,28 @@ def _run_child(
         running.remove(child)
 
 
-def cmd_recover(args: argparse.Namespace) -> int:
-    """Undo what a killed run left: engine nodes on this machine (with their containers'
-    processes, found by cgroup also once their shims are gone) and the scratch folders of
-    image builds and engine fetches whose process died, or with --node an SSH node's
-    daemon.json, containers and records (from the record the driver keeps on the node)."""
-    matrix = load_matrix()
-    if args.node:
-        return _recover_ssh(matrix, args)
-    from lrmatrix.drivers.engine.node import EngineNode
-    from lrmatrix.matrix import engines
-    from lrmatrix.scratch import cleanup
-    from lrmatrix.workload import image
-
-    scratch = [
-        *cleanup(engines.cache_dir() / ".lock", engines.remove_stale),
-        *cleanup(image.cache_dir() / ".lock", image.remove_stale),
-    ]
-    for path in scratch:
-        print(f"removed the scratch folder {path} of a build or fetch whose process died")
-    engine_cells = [c for c in matrix.cells if c.driver == "engine"]
-    nodes = EngineNode.leftovers(engine_cells[0]) if engine_cells else []
-    if nodes:
-        EngineNode(engine_cells[0]).sanity_checks()
-    failed = False
-    for node in nodes:  # one that cannot be removed does not keep the others
-        print(f"removing leftover engine node {node.name}")
-        node.destroy()
-        residue = node.residue()
-        node.release()
-        failed = _report_residue(residue) or failed
-    if not nodes and not scratch:
-        print("nothing to recover")
-    return 1 if failed else 0
-
-
-def _recover_ssh(matrix: Matrix, args: argparse.Namespace) -> int:
-    from lrmatrix.drivers.ssh.node import SshNode
-    from lrmatrix.run.actions.package_upgrade import still_running
-
-    spec = NodeSpec.parse(args.node, {"allow_disruption": "true" if args.allow_disruption else "false"})
-    if spec.scheme != "ssh":
-        raise BadInput(f"recover --node takes an ssh:// node, not {spec.scheme}://")
-    if not args.allow_disruption:
-        raise BadInput("recovering an existing node restarts its dockerd; pass --allow-disruption")
-    names = SshNode(matrix.cells[0], spec).leftover_runs()
-    for name in names:
-        node = SshNode(matrix.cell(name), spec)
-        owner = node.live_harness()
-        if owner:
-            raise BadInput(f"the {name} run on {args.node} is still in progress ({owner}); let it finish")
-        running = still_running(node, node.work_dir)
-        if running:
-            raise BadInput(
-                f"the {name} run's upgrade command `{running[0][:80]}` still runs on {args.node}; "
-                "recover once it has ended (a package manager stopped half-way breaks the node)"
-            )
-        print(f"undoing the unfinished {name} run on {args.node}, started by {node.recorded_by()}")
-        node.destroy()
-        others = node.other_containers()  # the node's own containers, from the record
-        for line in others.summary() if others is not None else []:
-            print(f"  {line}")
-        if _report_residue(node.residue()) or (others is not None and others.not_back()):
-            return 1
-    if not names:
-        print(f"nothing to recover on {args.node}")
-    return 0
-
-
-def _report_residue(residue: list[str]) -> bool:
-    if residue:
-        print(f"  could not remove: {'; '.join(residue)}", file=sys.stderr)
-    return bool(residue)
-
-
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "cells": cmd_cells,
-    "run": cmd_run,
-    "recover": cmd_recover,
-}
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lrmatrix", description=__doc__)
     p.add_argument("--version", action="version", version=f"lrmatrix {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     cells = sub.add_parser("cells", help="list the matrix's cells")
     cells.add_argument("--format", choices=("text", "json"), default="text")
+    cells.set_defaults(func=cmd_cells)
     run = sub.add_parser("run", help="run cells (the node checks with --cell ...) and print the table")
     run.add_argument("cells", nargs="+", metavar="CELL")
+    run.set_defaults(func=cmd_run)
     options.add_all(run.add_argument)
     cli_report.add_wide(run)
     cli_report.register(sub)
     cli_plan.register(sub)
-    rec = sub.add_parser(
-        "recover", help="undo what a killed run left (engine nodes here, or --node ssh://...)"
-    )
-    rec.add_argument("--node", default=None, help="an ssh:// node whose unfinished runs to undo")
-    rec.add_argument("--allow-disruption", action="store_true", help="required with --node: restarts dockerd")
+    cli_recover.register(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        handler = COMMANDS.get(args.command) or args.func
-        return int(handler(args))
+        return int(args.func(args))
     except LrmatrixError as exc:
         print(f"lrmatrix: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
     from lrmatrix.drivers.transport import Transport
     from lrmatrix.evidence.other_containers import OtherContainers
-    from lrmatrix.matrix.cells import Cell
     from lrmatrix.matrix.engines import Engine
+    from lrmatrix.matrix.model import Cell
 
 
 class UnitMessage(NamedTuple):

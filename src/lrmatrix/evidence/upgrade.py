@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from lrmatrix.evidence.records import Record
 from lrmatrix.evidence.watchers import ProcessTimeline
+from lrmatrix.modules.dockerd import CONTAINERD_SERVICE, DOCKER_SERVICE, DOCKER_SOCKET
 
 if TYPE_CHECKING:
     from lrmatrix.drivers.base import UnitMessage
 
 #: the units whose stops and starts are recorded (systemd nodes)
-UNITS = ("docker.service", "docker.socket", "containerd.service")
+UNITS = (DOCKER_SERVICE, DOCKER_SOCKET, CONTAINERD_SERVICE)
 #: how much of a command's output the result keeps (all of it goes to <cell>.upgrade.log)
 OUTPUT_TAIL = 2000
 #: what systemd's messages about a unit say happened to it, in the words a finding uses

@@ -1,7 +1,9 @@
-"""The matrix as data: axes, cells, expectations and timings, loaded from ``matrix/``.
+"""The matrix's cells, loaded from ``matrix/``: axes, cells, expectations and timings.
 
 Everything that differs between cells lives in ``matrix/matrix.toml`` so that adding a
-cell is a data change, and ``tox.ini`` can be checked against it.
+cell is a data change, and ``tox.ini`` can be checked against it. The schema is the one in
+``lrmatrix.matrix.schema`` with what the registered drivers declare (their names, their
+platform keys, their tables); the cells are ``lrmatrix.matrix.model``'s.
 """
 
 from __future__ import annotations
@@ -10,129 +12,24 @@ import itertools
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
-from lrmatrix.errors import BadInput
+from pydantic import BaseModel
+
+from lrmatrix.drivers import registry
+from lrmatrix.errors import BadInput, EnvironmentProblem
 from lrmatrix.kube import upstream
 from lrmatrix.matrix import schema
 from lrmatrix.matrix.engines import MACHINE, MACHINE_ENGINE, Engine
+from lrmatrix.matrix.model import Cell, Load, Matrix, Timings
 from lrmatrix.results import documents
 
 #: in an upgrade command: the folder on the node where the harness staged engine_after's .debs
 STAGED_DEBS = "{debs}"
 CELL_NAME = re.compile(r"^(engine\d*|k8s\d{3})-(liverestore|noliverestore)(-[a-z0-9]+)*$")
-Verdict = schema.Expectation
-VERDICTS: tuple[str, ...] = get_args(schema.Expectation)
-STOP_SIGNALS: tuple[str, ...] = get_args(schema.StopSignal)
-MATRIX_SCHEMA = schema.MATRIX_SCHEMA
 #: a matrix of every Kubernetes minor and engine is tens of kB
 MAX_MATRIX_BYTES = 1 << 20
-
-
-@dataclass(frozen=True)
-class Timings:
-    """Scenario timings in seconds; floats so sub-second probe intervals are exact. Their
-    ranges are in ``matrix_schema.TimingsTable``."""
-
-    outage_window_s: float = 5.0
-    probe_interval_s: float = 0.05
-    probe_timeout_s: float = 0.5
-    ready_timeout_s: float = 30.0
-    recover_timeout_s: float = 30.0
-    stop_timeout_s: float = 20.0
-    upgrade_timeout_s: float = 900.0
-
-    def overridden(self, table: schema.TimingsTable) -> Timings:
-        return replace(self, **table.overrides())
-
-
-@dataclass(frozen=True)
-class Load:
-    """Requests per second on the node path, to ``path`` padded by ``pad_bytes`` of query."""
-
-    rate_per_s: float
-    path: str = "/"
-    pad_bytes: int = 0
-
-    @property
-    def request_path(self) -> str:
-        return self.path + (f"?pad={'x' * self.pad_bytes}" if self.pad_bytes else "")
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One point of the matrix; ``name`` is also its tox env name and result file name."""
-
-    name: str
-    platform: str
-    variant: str
-    driver: str
-    live_restore: bool
-    expect: Verdict
-    timings: Timings
-    stop_signal: str = "SIGTERM"
-    kubernetes: str | None = None
-    daemon_json: dict[str, Any] = field(default_factory=dict)
-    description: str = ""
-    #: expectations for access paths other than ``node`` (only cells that exist to prove one)
-    expect_paths: dict[str, str] = field(default_factory=dict)
-    load: Load | None = None
-    access_log: str = "stdout"
-    expect_stall: bool = False
-    #: the Docker engine the node starts with; ``engine_after`` the one started after the
-    #: outage window on the same data-root (upgrade and downgrade cells), None: the same
-    engine: Engine = MACHINE_ENGINE
-    engine_after: Engine | None = None
-    #: a package-upgrade cell: these commands, run on the node one after another, are the
-    #: disruption (``{debs}``: where the harness staged ``engine_after``'s packages)
-    upgrade_command: tuple[str, ...] = ()
-    #: a crash the node's service manager answers by starting dockerd again, measured
-    respawn: bool = False
-    #: Kubernetes: the window may reach the not-ready taint's toleration (pods may be evicted)
-    accept_eviction: bool = False
-
-    @property
-    def held_down(self) -> bool:
-        """The harness holds the daemon down for a window (not: an upgrade's or a service
-        manager's own restart is the disruption)."""
-        return not (self.upgrade_command or self.respawn)
-
-    @property
-    def needs_node(self) -> bool:
-        """It runs only on a node of yours (``--node ssh://…``): a package upgrade, a respawn."""
-        return bool(self.upgrade_command) or self.respawn
-
-    @property
-    def next_engine(self) -> Engine:
-        """The engine that comes up when the outage window ends."""
-        return self.engine_after or self.engine
-
-    @property
-    def extras(self) -> tuple[str, ...]:
-        """Name parts after platform and variant (e.g. ``noproxy``)."""
-        return tuple(self.name.split("-")[2:])
-
-
-@dataclass(frozen=True)
-class Matrix:
-    """All cells, in a stable order: by platform (axis order); within one, generated cells in
-    variant order, then its extra cells."""
-
-    cells: tuple[Cell, ...]
-    axes: dict[str, tuple[str, ...]]
-    source: Path
-    engines: dict[str, Engine] = field(default_factory=dict)
-
-    def names(self) -> list[str]:
-        return [c.name for c in self.cells]
-
-    def cell(self, name: str) -> Cell:
-        for c in self.cells:
-            if c.name == name:
-                return c
-        raise BadInput(f"unknown cell {name!r}; valid cells: {', '.join(self.names())}")
 
 
 def find_matrix_dir(start: Path | None = None) -> Path:
@@ -171,14 +68,37 @@ def load_matrix(path: Path | None = None) -> Matrix:
     return parse_matrix(data, file)
 
 
+def _drivers_keys() -> tuple[tuple[str, ...], tuple[tuple[str, type[BaseModel]], ...]]:
+    """The registered drivers' names and the platform keys each declares."""
+    drivers = registry.drivers()
+    return tuple(drivers), tuple((n, d.platform_keys) for n, d in drivers.items() if d.platform_keys)
+
+
+def _schema() -> type[schema.MatrixFile]:
+    """The matrix schema with what the registered drivers declare."""
+    names, platform_keys = _drivers_keys()
+    tables = tuple((n, t, m) for n, d in registry.drivers().items() for t, m in d.matrix_tables.items())
+    try:
+        return schema.compose(names, platform_keys, tables)
+    except ValueError as exc:  # two plugins claim one key: neither can be trusted with it
+        raise EnvironmentProblem(f"the registered drivers do not fit together: {exc}") from None
+
+
 def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
     """Cells from a parsed matrix.toml: the schema first (types, ranges, unknown keys), then
-    what only the whole file can say (axes name tables, cell names fit the axes)."""
+    what only the whole file can say (axes name tables, cell names fit the axes, a driver's
+    platform keys on its own platforms only)."""
     try:
-        doc = schema.validate(data, source)
+        doc = schema.validate(data, source, _schema())
     except ValueError as exc:
         raise BadInput(str(exc)) from None
     where = str(source)
+    for name, plat in doc.platforms.items():
+        for key, owner in schema.foreign_keys(plat, _drivers_keys()[1])[:1]:
+            raise BadInput(
+                f"{where} [platforms.{name}]: {key} is for {owner} platforms, and this one's driver is "
+                f"{plat.driver}; remove it"
+            )
     base = Timings().overridden(doc.timings)
     axes = {"platform": tuple(doc.axes.platform), "variant": tuple(doc.axes.variant)}
     for axis, tables in (("platform", doc.platforms), ("variant", doc.variants)):
@@ -280,7 +200,7 @@ def _make_cell(
         timings=timings,
         stop_signal=extra.stop_signal or plat.stop_signal or "SIGTERM",
         expect_paths=dict(extra.expect_paths),
-        kubernetes=plat.kubernetes,
+        kubernetes=_platform_key(plat, "kubernetes"),
         daemon_json=daemon_json,
         description=extra.description or var.description,
         engine=chosen["engine"] or MACHINE_ENGINE,
@@ -300,12 +220,15 @@ def _accept_eviction(
     """A Kubernetes cell's window must end before the not-ready taint's default toleration
     runs out (then the pods are evicted: another experiment), unless the matrix accepts it."""
     plat = doc.platforms[platform]
-    accept = extra.accept_eviction if extra.accept_eviction is not None else plat.accept_eviction
-    if accept is not None and not plat.kubernetes:
+    kubernetes = _platform_key(plat, "kubernetes")
+    accept = (
+        extra.accept_eviction if extra.accept_eviction is not None else _platform_key(plat, "accept_eviction")
+    )
+    if accept is not None and not kubernetes:
         table = f"cells.{name}" if extra.accept_eviction is not None else f"platforms.{platform}"
         raise BadInput(f"{where} [{table}]: accept_eviction is for Kubernetes platforms; remove it")
     window = timings.outage_window_s
-    if not plat.kubernetes or accept or window < upstream.NOT_READY_TOLERATION_S:
+    if not kubernetes or accept or window < upstream.NOT_READY_TOLERATION_S:
         return bool(accept)
     table = (
         f"cells.{name}"
@@ -319,6 +242,12 @@ def _accept_eviction(
         f"{where} [{table}]: {upstream.eviction_reached(window)}; use a window under "
         f"{upstream.NOT_READY_TOLERATION_S:g} s, or set accept_eviction = true in [{where_to}]"
     )
+
+
+def _platform_key(plat: schema.PlatformTable, key: str) -> Any:
+    """A key a driver declares for its platforms (``kubernetes``: minikube's), None where the
+    platform's driver has no such key."""
+    return getattr(plat, key, None)
 
 
 def _steps(commands: list[str] | None) -> tuple[str, ...]:

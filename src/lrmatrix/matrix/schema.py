@@ -8,7 +8,8 @@ refused before a node is touched, with the nearest valid key suggested.
 pydantic does the validation; this module only declares the models and turns pydantic's
 first error into the line a user reads: file, table, key, what is wrong, what to do. To add
 a table or a key (for example ``[engines.<name>]``), add a field to the model it belongs to;
-the error messages and suggestions follow from the models.
+the error messages and suggestions follow from the models. What only one driver reads (its
+platform keys, its tables) is declared in its folder and composed in by ``compose``.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from __future__ import annotations
 import json
 import math
 import types
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
-MATRIX_SCHEMA = "lrmatrix.matrix.cells/1"
 PLATFORM_NAME = r"^(engine\d*|k8s\d{3})$"
 #: names become file names (``<cell>.json.partial``, ``.<cell>.lock``, ``<cell>.dockerd.log``)
 #: and tox env names; a 256-character platform ended in "File name too long" mid-run
@@ -36,7 +37,6 @@ DEBIAN_VERSION = r"^(\d+:)?\d[A-Za-z0-9.+~-]*$"
 Expectation = Literal["survive", "outage"]
 #: SIGTERM is how a service manager stops dockerd; SIGKILL is the crash variant
 StopSignal = Literal["SIGTERM", "SIGKILL"]
-Driver = Literal["engine", "minikube", "ssh"]
 #: shell command lines run on a node (``sh -c``) one after another; one line is a list of one
 Commands = Annotated[
     list[Annotated[str, Field(min_length=1, max_length=4000, pattern=r"\S")]],
@@ -79,19 +79,17 @@ class AxesTable(Table):
 
 
 class PlatformTable(Table):
-    driver: Driver
+    """What every platform may say; ``compose`` adds the registered drivers' own keys and
+    narrows ``driver`` to their names."""
+
+    driver: str
     description: str = ""
     stop_signal: StopSignal | None = None
     #: the node's own daemon.json before the cell changes live-restore: dockerd's keys, not ours
     daemon_json: dict[str, Any] = Field(default_factory=dict)
     timings: TimingsTable = TimingsTable()
-    kubernetes: Annotated[str, Field(pattern=VERSION)] | None = None
-    minikube: Annotated[str, Field(pattern=VERSION)] | None = None
     #: the Docker engine its nodes run: an [engines.<name>] table; default the machine's
     engine: Annotated[str, Field(pattern=ENGINE_NAME)] | None = None
-    #: Kubernetes platforms: let the outage window reach the not-ready taint's 300 s default
-    #: toleration (pods may be evicted); without it such a window is refused at load
-    accept_eviction: bool | None = None
 
 
 class VariantTable(Table):
@@ -161,12 +159,6 @@ class KubernetesTable(Table):
     pending_timeout_s: seconds(1, 3600) = 300.0
 
 
-class MinikubeTable(Table):
-    release: Annotated[str, Field(pattern=VERSION)] | None = None
-    driver: Annotated[str, Field(min_length=1)] = "docker"
-    start_flags: list[str] = Field(default_factory=list)
-
-
 class MatrixFile(Table):
     schema_: Literal["lrmatrix.matrix.cells/1"] = Field(alias="schema")
     timings: TimingsTable = TimingsTable()
@@ -176,19 +168,69 @@ class MatrixFile(Table):
     cells: dict[Annotated[str, Field(max_length=MAX_CELL_NAME)], CellTable] = Field(default_factory=dict)
     engines: dict[Annotated[str, Field(pattern=ENGINE_NAME)], EngineTable] = Field(default_factory=dict)
     kubernetes: KubernetesTable = KubernetesTable()
-    minikube: MinikubeTable = MinikubeTable()
 
 
-def validate(data: dict[str, Any], source: Path) -> MatrixFile:
+@cache
+def compose(
+    drivers: tuple[str, ...],
+    platform_keys: tuple[tuple[str, type[BaseModel]], ...] = (),
+    tables: tuple[tuple[str, str, type[BaseModel]], ...] = (),
+) -> type[MatrixFile]:
+    """The schema of a matrix with these drivers: ``driver`` one of their names, the platform
+    keys each declares (scheme, model) on every platform table (whose driver may set only its
+    own: ``foreign_keys``), and their top-level tables (scheme, name, model). A key or table
+    two of them declare, or one the schema has, is refused: which one is meant could not be
+    told."""
+    seen = {name: "lrmatrix" for name in PlatformTable.model_fields}
+    for scheme, model in platform_keys:
+        for key in model.model_fields:
+            if key in seen:
+                raise ValueError(f"the {scheme} driver declares platform key {key!r}, as {seen[key]} does")
+            seen[key] = f"the {scheme} driver"
+    top = {name: "lrmatrix" for name in MatrixFile.model_fields}
+    for scheme, name, _ in tables:
+        if name in top:
+            raise ValueError(f"the {scheme} driver declares the table [{name}], as {top[name]} does")
+        top[name] = f"the {scheme} driver"
+    platform = create_model(  # type: ignore[call-overload]
+        "PlatformTable",
+        __base__=(PlatformTable, *(model for _, model in platform_keys)),
+        __module__=__name__,
+        driver=(Literal[drivers], ...),  # type: ignore[valid-type]
+    )
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        "MatrixFile",
+        __base__=MatrixFile,
+        __module__=__name__,
+        platforms=(dict[PlatformName, platform], ...),  # type: ignore[valid-type]
+        **{name: (model, model()) for _, name, model in tables},
+    )
+
+
+def foreign_keys(
+    platform: PlatformTable, platform_keys: tuple[tuple[str, type[BaseModel]], ...]
+) -> list[tuple[str, str]]:
+    """(key, driver) of each key set on ``platform`` that another driver than its own declared."""
+    own = {key for scheme, model in platform_keys if scheme == platform.driver for key in model.model_fields}
+    return sorted(
+        (key, scheme)
+        for scheme, model in platform_keys
+        if scheme != platform.driver
+        for key in model.model_fields
+        if key in platform.model_fields_set and key not in own
+    )
+
+
+def validate(data: dict[str, Any], source: Path, schema: type[MatrixFile]) -> MatrixFile:
     """The validated file, or ``ValueError`` with one line: file, table, key, what to do."""
     try:
-        return MatrixFile.model_validate(data)
+        return schema.model_validate(data)
     except ValidationError as exc:
-        raise ValueError(one_line(exc, source)) from None
+        raise ValueError(one_line(exc, source, schema)) from None
 
 
 # --- from pydantic's error to one line -----------------------------------------------------
-def one_line(exc: ValidationError, source: Path) -> str:
+def one_line(exc: ValidationError, source: Path, root: type[BaseModel]) -> str:
     # an unknown key first: a misspelt required key is also reported missing, and the typo
     # is the cause the user can see
     errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
@@ -202,12 +244,12 @@ def one_line(exc: ValidationError, source: Path) -> str:
                 f"{source} [{_dotted(parents)}]: the name {_toml(name)} is {len(name)} characters long; "
                 f"rename it to at most {limit} (names become file names and tox env names)"
             )
-        return f"{source} [{_dotted(parents)}]: {_name_problem(parents, name)}"
+        return f"{source} [{_dotted(parents)}]: {_name_problem(parents, name, root)}"
     *parents, key = loc or ["?"]
     where = f"{source} [{_dotted(parents)}]" if parents else str(source)
     value = err.get("input")
     if err["type"] == "extra_forbidden":
-        known = _keys(_model_at(parents))
+        known = _keys(_model_at(parents, root))
         kind = "table" if isinstance(value, dict) else "key"
 
         def shown(k: str) -> str:
@@ -217,10 +259,10 @@ def one_line(exc: ValidationError, source: Path) -> str:
         todo = f"did you mean {shown(close[0])}?" if close else "remove it"
         return f"{where}: unknown {kind} {shown(key)}; {todo} (known: {', '.join(known)})"
     if err["type"] == "missing":
-        return f"{where}: {key!r} is missing; add it ({_expected(parents, key)})"
+        return f"{where}: {key!r} is missing; add it ({_expected(parents, key, root)})"
     return (
         f"{where}: {key} = {_toml(value)} is not allowed ({err['msg'].lower()}); "
-        f"use {_expected(parents, key)}"
+        f"use {_expected(parents, key, root)}"
     )
 
 
@@ -247,9 +289,9 @@ def _dotted(parts: list[str]) -> str:
     return ".".join(parts)
 
 
-def _name_problem(parents: list[str], name: str) -> str:
+def _name_problem(parents: list[str], name: str, root: type[BaseModel]) -> str:
     """A wrong name in a table of names: the valid ones (and the nearest), or their pattern."""
-    key_type = _unwrap(get_args(_annotation_at(parents))[0])
+    key_type = _unwrap(get_args(_annotation_at(parents, root))[0])
     if get_origin(key_type) is Literal:
         valid = [str(a) for a in get_args(key_type)]
         close = _close_matches(name, valid)
@@ -271,9 +313,9 @@ def _unwrap(annotation: Any) -> Any:
             return annotation
 
 
-def _annotation_at(parents: list[str]) -> Any:
+def _annotation_at(parents: list[str], root: type[BaseModel]) -> Any:
     """The type of the table at ``parents`` (dict levels take any key), unwrapped."""
-    current: Any = MatrixFile
+    current: Any = root
     for part in parents:
         current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
@@ -288,8 +330,8 @@ def _annotation_at(parents: list[str]) -> Any:
     return _unwrap(current)
 
 
-def _model_at(parents: list[str]) -> type[BaseModel] | None:
-    current = _annotation_at(parents)
+def _model_at(parents: list[str], root: type[BaseModel]) -> type[BaseModel] | None:
+    current = _annotation_at(parents, root)
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
@@ -306,9 +348,9 @@ def _keys(model: type[BaseModel] | None) -> list[str]:
     return sorted(field.alias or name for name, field in model.model_fields.items())
 
 
-def _expected(parents: list[str], key: str) -> str:
+def _expected(parents: list[str], key: str, root: type[BaseModel]) -> str:
     """What a valid value looks like, from the field's type and its bounds."""
-    model, table = _model_at(parents), _annotation_at(parents)
+    model, table = _model_at(parents, root), _annotation_at(parents, root)
     name, item = key.partition("[")[::2]
     if model is not None:
         field = _field(model, name)

@@ -19,6 +19,11 @@ from lrmatrix.modules.procfs import listening_unix_socket
 
 #: what the docker CLI says when no daemon answers on its socket
 DAEMON_DOWN = "Cannot connect to the Docker daemon"
+#: the systemd units of Docker's packages (Debian's docker.io, docker-ce, minikube's kicbase)
+DOCKER_SOCKET, DOCKER_SERVICE, CONTAINERD_SERVICE = "docker.socket", "docker.service", "containerd.service"
+#: the units that run dockerd, in the order they are stopped: the socket too, or its first
+#: client (a check's own `docker ps`, cri-dockerd) starts dockerd again
+DOCKER_UNITS = (DOCKER_SOCKET, DOCKER_SERVICE)
 
 
 class Dockerd(Module):

@@ -35,6 +35,7 @@ from lrmatrix.kube.runner import RealRunner, Runner, shell_text
 from lrmatrix.kube.settings import matrix_table
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.modules import daemon_json as daemon_config
+from lrmatrix.modules.dockerd import DOCKER_SERVICE, DOCKER_UNITS
 
 if TYPE_CHECKING:
     from lrmatrix.drivers import NodeSpec
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 
 #: `minikube profile list` statuses from which a cell cannot start
 FAILED_STATES = ("Error", "Unknown", "Misconfigured")
-DOCKER_UNITS = ("docker.socket", "docker.service")
 
 
 @dataclass(frozen=True)
@@ -277,9 +277,9 @@ class MinikubeNode(Node):
 
     def dockerd_argv(self) -> list[str]:
         """dockerd's command line as systemd will start it (the unit's ExecStart)."""
-        res = self.sudo("systemctl", "show", "docker.service", "--property=ExecStart", "--value")
+        res = self.sudo("systemctl", "show", DOCKER_SERVICE, "--property=ExecStart", "--value")
         if not res.ok:
-            raise NodeError(f"cannot read docker.service on {self.profile}: {res.one_line()}")
+            raise NodeError(f"cannot read {DOCKER_SERVICE} on {self.profile}: {res.one_line()}")
         for part in res.stdout.split(";"):
             key, _, value = part.strip().partition("=")
             if key.strip() == "argv[]":
@@ -291,10 +291,10 @@ class MinikubeNode(Node):
         containers). reset-failed first: configuration, recovery and teardown starts add up,
         and a fourth start within 60 s would hit the unit's start limit."""
         daemon_config.check_flags(self.dockerd_argv())
-        self.sudo("systemctl", "reset-failed", "docker.service")
-        res = self.sudo("systemctl", "start", "docker.service")
+        self.sudo("systemctl", "reset-failed", DOCKER_SERVICE)
+        res = self.sudo("systemctl", "start", DOCKER_SERVICE)
         if not res.ok:
-            raise NodeError(f"docker.service did not start on {self.profile}: {res.one_line()}")
+            raise NodeError(f"{DOCKER_SERVICE} did not start on {self.profile}: {res.one_line()}")
         self.dockerd.wait_api(self.cell.timings.recover_timeout_s, every=1.0, clock=self.runner.clock)
         self.wait_control_plane()
 
@@ -309,9 +309,9 @@ class MinikubeNode(Node):
     def reload_daemon(self) -> None:
         """``systemctl reload docker.service``: minikube's unit has ExecReload=/bin/kill -s HUP
         $MAINPID, so dockerd rereads daemon.json and nothing is restarted."""
-        res = self.sudo("systemctl", "reload", "docker.service")
+        res = self.sudo("systemctl", "reload", DOCKER_SERVICE)
         if not res.ok:
-            raise NodeError(f"systemctl reload docker.service failed on {self.profile}: {res.one_line()}")
+            raise NodeError(f"systemctl reload {DOCKER_SERVICE} failed on {self.profile}: {res.one_line()}")
 
     def stop_daemon(self, signal_name: str) -> None:
         """Stop the socket too: a listening docker.socket lets any client (cri-dockerd, a
@@ -374,9 +374,9 @@ class MinikubeNode(Node):
         if not self._destroyed:
             return []
         if self.keeps_profile():
-            res = self.sudo("systemctl", "is-active", "docker.service")
+            res = self.sudo("systemctl", "is-active", DOCKER_SERVICE)
             if res.stdout.strip() != "active":
-                return [f"docker.service on {self.profile} is not active"]
+                return [f"{DOCKER_SERVICE} on {self.profile} is not active"]
             want = bool(
                 daemon_config.parse(self.read_file(self.daemon_json_path)).get(daemon_config.KEY, False)
             )

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: the units that run dockerd on a systemd node
-DOCKER_UNITS = ("docker.service", "docker.socket")
+from lrmatrix.modules.dockerd import DOCKER_SERVICE, DOCKER_SOCKET, DOCKER_UNITS
+
 #: journal messages of docker.service that mean dockerd is gone
-GONE_WORDS = ("Main process exited", "Deactivated successfully", "Stopped docker.service")
+GONE_WORDS = ("Main process exited", "Deactivated successfully", f"Stopped {DOCKER_SERVICE}")
+UNITS = " ".join(DOCKER_UNITS)
 
 
 @dataclass(frozen=True)
@@ -37,15 +38,15 @@ SYSTEMD = ServiceManager(
     "systemd",
     # the socket too: `systemctl stop docker` leaves docker.socket listening, and its first client
     # (a check's own `docker ps`) starts dockerd again
-    stop="systemctl stop docker.socket docker.service",
-    start="systemctl reset-failed docker.socket docker.service; systemctl start docker.socket docker.service",
-    log="journalctl -u docker.service -n 50 --no-pager",
+    stop=f"systemctl stop {UNITS}",
+    start=f"systemctl reset-failed {UNITS}; systemctl start {UNITS}",
+    log=f"journalctl -u {DOCKER_SERVICE} -n 50 --no-pager",
     # docker.service has Restart=on-failure: after SIGKILL systemd starts dockerd again within a
     # second. The crash variant holds the unit down for the window: a masked unit is not restarted.
-    hold="systemctl mask --runtime docker.service",
-    after_kill="systemctl stop docker.socket",
-    release="systemctl unmask --runtime docker.service",
-    reload="systemctl reload docker.service",
+    hold=f"systemctl mask --runtime {DOCKER_SERVICE}",
+    after_kill=f"systemctl stop {DOCKER_SOCKET}",
+    release=f"systemctl unmask --runtime {DOCKER_SERVICE}",
+    reload=f"systemctl reload {DOCKER_SERVICE}",
 )
 # Debian's /etc/init.d/docker has no reload (its force-reload restarts): SIGHUP instead
 SYSVINIT = ServiceManager(

@@ -1,5 +1,6 @@
 """An engine node with live-restore on and the cached nginx image loaded: where the benchmarks
-and the survival-horizon tests start, without a whole cell's scenario around them."""
+and the survival-horizon tests start, without a whole cell's scenario around them. Test code,
+so it lives under tests/ (bench scripts put tests/ on sys.path)."""
 
 from __future__ import annotations
 
