@@ -92,12 +92,14 @@ FORWARDING_PARENT = """
         kid.kill()  # as tox's own stop ends, after its own SIGINT and SIGTERM
 """
 #: a cell that needs one more signal, once told, to finish its teardown
+#: os.write, not print: a print inside a handler that interrupts the previous handler's print
+#: raises "reentrant call" on the buffered writer, and the kid exits 1 (seen once in CI)
 KID = """
-import signal, sys
+import os, signal, sys
 got = []
 def note(signum, frame):
     got.append(signum)
-    print("kid got", signal.Signals(signum).name, flush=True)
+    os.write(1, f"kid got {signal.Signals(signum).name}\\n".encode())
     if len(got) == 2:
         sys.exit(130)
 for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
