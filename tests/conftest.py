@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,16 @@ if TYPE_CHECKING:
     from lrmatrix.drivers.engine.node import EngineNode
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def interrupts_by_default() -> None:
+    """For a child's preexec_fn: a process keeps ignoring what its starter ignored (nohup), and
+    a shell's background job (`.ci/run &`) starts with SIGINT ignored, so a test that
+    interrupts a child gives it the default back (else the SIGINT cases hang or pass unstopped)."""
+    from lrmatrix.interrupts import INTERRUPT_SIGNALS
+
+    for sig in INTERRUPT_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def engine_ready() -> str | None:

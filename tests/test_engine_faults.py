@@ -24,7 +24,7 @@ import psutil
 import pytest
 
 import leftovers
-from conftest import ROOT, engine_ready
+from conftest import ROOT, engine_ready, interrupts_by_default
 from engine_live import turn_on_live_restore
 from lrmatrix.cli.main import cell_argv
 from lrmatrix.drivers.engine.node import EngineNode
@@ -63,7 +63,13 @@ def matrix_with(tmp_path: Path, extra: str) -> Path:
 def pytest_cell(cell: str, env: dict, results: Path, *extra: str) -> subprocess.Popen:
     argv = cell_argv(cell, results, "-v", *extra)
     return subprocess.Popen(
-        argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        argv,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=interrupts_by_default,
     )
 
 

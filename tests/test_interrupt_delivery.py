@@ -8,16 +8,33 @@ import subprocess
 import sys
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 import pytest
 
+from conftest import interrupts_by_default
 from lrmatrix import interrupts
 from lrmatrix.interrupts import FirstSignal
 
 
 def python(code: str, **kwargs: object) -> subprocess.Popen[str]:
+    """A child with the interrupt signals at their default, whatever the tests were started with."""
+    kwargs.setdefault("preexec_fn", interrupts_by_default)
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], text=True, **kwargs)  # type: ignore[call-overload]
+
+
+def line(proc: subprocess.Popen[str], timeout: float = 30.0) -> str:
+    """The child's next line, or the child killed and the test failed: a bare readline would
+    wait for ever on a child that never prints it."""
+    assert proc.stdout is not None
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(proc.stdout.readline)
+        try:
+            return pending.result(timeout).strip()
+        except TimeoutError:
+            proc.kill()
+            raise AssertionError(f"no line from the child in {timeout} s") from None
 
 
 def test_a_child_armed_with_die_with_parent_is_told_when_its_parent_is_killed():
@@ -35,7 +52,7 @@ def test_a_child_armed_with_die_with_parent_is_told_when_its_parent_is_killed():
     )
     middle = python(f"{spawn}.wait()", stdout=subprocess.PIPE)
     assert middle.stdout is not None
-    pid, armed = middle.stdout.readline().split()
+    pid, armed = line(middle).split()
     assert armed == "True"
     middle.kill()
     middle.wait()
@@ -113,7 +130,7 @@ while True:
 def start_forwarding_parent() -> subprocess.Popen[str]:
     parent = python(FORWARDING_PARENT.format(kid=KID), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert parent.stdout is not None
-    assert {parent.stdout.readline().strip(), parent.stdout.readline().strip()} == {"ready", "kid ready"}
+    assert {line(parent), line(parent)} == {"ready", "kid ready"}
     return parent
 
 
@@ -122,7 +139,7 @@ def test_a_parent_passes_the_first_interrupt_on_and_waits(sig):
     parent = start_forwarding_parent()
     parent.send_signal(sig)
     assert parent.stdout is not None and parent.stderr is not None
-    assert parent.stdout.readline().strip() == f"kid got {sig.name}"
+    assert line(parent) == f"kid got {sig.name}"
     parent.send_signal(sig)  # the same again at once: passed on too, not tox's own stop
     out, err = parent.communicate(timeout=30)
     assert out.splitlines() == [f"kid got {sig.name}", "kid exited 130", f"parent saw {sig.name}"]
@@ -134,7 +151,7 @@ def test_a_second_interrupt_is_the_parents_own_stop():
     parent = start_forwarding_parent()
     parent.send_signal(signal.SIGTERM)
     assert parent.stdout is not None
-    assert parent.stdout.readline().strip() == "kid got SIGTERM"
+    assert line(parent) == "kid got SIGTERM"
     parent.send_signal(signal.SIGINT)
     out, err = parent.communicate(timeout=30)
     assert "parent escalated" in out
@@ -157,7 +174,7 @@ def test_with_no_child_yet_a_parent_with_a_stop_of_its_own_stops_at_once():
         """,
         stdout=subprocess.PIPE,
     )
-    assert parent.stdout is not None and parent.stdout.readline().strip() == "ready"
+    assert line(parent) == "ready"
     parent.send_signal(signal.SIGTERM)
     assert parent.communicate(timeout=30)[0].strip() == "stopped by SIGTERM"
     assert parent.returncode == 0
@@ -171,7 +188,7 @@ def test_a_signal_ignored_at_start_stays_ignored():
         print(" ".join(s.name for s in catchable()))
         """,
         stdout=subprocess.PIPE,
-        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+        preexec_fn=lambda: (interrupts_by_default(), signal.signal(signal.SIGHUP, signal.SIG_IGN)),
     )
     assert child.communicate(timeout=30)[0].split() == ["SIGINT", "SIGTERM"]
 

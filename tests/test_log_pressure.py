@@ -151,8 +151,10 @@ def test_a_writer_stalls_once_its_chain_is_full_and_is_seen_blocked(live_node):
     live_node.start_daemon()
     assert "flood" in watch.stalls, f"no stall seen in {watch.samples} samples"
     assert "quiet" not in watch.stalls  # a container that wrote nothing is never claimed
-    # what it managed to write is the chain's capacity, to within one page per hop
-    assert abs(stalled_lines * LINE - log_pressure.usable(capacity, (LINE,))) <= 4096
+    # what it managed to write is the chain's capacity, to within one page per hop (a page the
+    # shim has read part of holds fewer lines: 1238 of 1280 were seen in a loaded CI run)
+    hops = len(before.streams["stdout"].hops)
+    assert abs(stalled_lines * LINE - log_pressure.usable(capacity, (LINE,))) <= hops * log_pressure.PAGE
     # the daemon drains the chain on its return: the writer goes on
     deadline = time.monotonic() + 10
     while written(flood) <= stalled_lines and time.monotonic() < deadline:

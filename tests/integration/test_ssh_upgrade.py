@@ -100,7 +100,13 @@ def test_an_upgrade_interrupted_mid_install_is_let_finish(node, tmp_path):
     node.wait_docker()
     argv = cell_argv(cell, tmp_path / "results", "--node", node.spec, "--allow-disruption", "-q")
     proc = subprocess.Popen(
-        argv, cwd=ROOT, env=node.client_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        argv,
+        cwd=ROOT,
+        env=node.client_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background job ignores it
     )
     try:
         # the first command's folder appears when it is launched; apt-get takes seconds more
