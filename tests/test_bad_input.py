@@ -1,11 +1,11 @@
 """Bad input, as a table: each case exits 2 with exactly one line on stderr saying what is
 wrong and what to do, no traceback, and (for a cell run) nothing changed on this machine.
 
-Cases come from issue 7's table and the README's exit-2 list. Matrix and command-line cases
-run in-process or as a plain pytest subprocess (no root needed: the matrix and the results
-folder are checked before the driver's sanity checks). Cases that get past the sanity checks
-(state folder, read-only mounts, a second run of one cell) need root and a real engine node's
-tools, so they are marked ``integration``.
+Cases come from issue 7's table and the exit-2 list (docs/interrupts-and-exit-codes.md).
+Matrix and command-line cases run in-process or as a plain pytest subprocess (no root
+needed: the matrix and the results folder are checked before the driver's sanity checks).
+Cases that get past the sanity checks (state folder, read-only mounts, a second run of one
+cell) need root and a real engine node's tools, so they are marked ``integration``.
 """
 
 from __future__ import annotations

@@ -261,7 +261,7 @@ def test_both_cells_in_parallel_do_not_disturb_each_other(env, tmp_path):
 
 
 def test_lrmatrix_run_both_cells_prints_the_matrix(env, tmp_path):
-    """The README's first command: both engine cells for real, then the table, exit 0."""
+    """The README's first command (docs/index.md): both engine cells for real, then the table, exit 0."""
     res = subprocess.run(
         [sys.executable, "-m", "lrmatrix", "run", "engine-liverestore", "engine-noliverestore",
          "--results-dir", str(tmp_path)],

@@ -4,7 +4,8 @@ SIGINT, SIGTERM and SIGHUP, each to ``lrmatrix run`` alone, to its pytest child 
 alone, and to the whole process group (12 cases), once the outage phase is reached. Each ends
 with exit 130 (whatever the signal), a result whose verdict is ``interrupted`` and names the
 signal and the phase, the node torn down (no namespace, no daemon of it), and no process of
-the run left once the parent has exited. The README's table of interrupts is these cases.
+the run left once the parent has exited. The table of interrupts
+(docs/interrupts-and-exit-codes.md) is these cases.
 """
 
 from __future__ import annotations
@@ -159,7 +160,7 @@ class Run:
         return code
 
     def record(self, request: pytest.FixtureRequest, results: Path) -> None:
-        """For the README's table of interrupts (``--junitxml … -o junit_family=xunit1``): the
+        """For the table of interrupts in the docs (``--junitxml … -o junit_family=xunit1``): the
         exit code, how long the parent took to exit after the signal (the cell's teardown),
         and the verdict's reason."""
         reason = json.loads((results / f"{CELL}.json").read_text())["verdict"]["reason"]

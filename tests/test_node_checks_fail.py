@@ -4,7 +4,8 @@ A check that cannot fail is a defect: each one here is called, as the cell run c
 against a real node (real dockerd, containers, namespace) that is in the state the check
 must reject. The few checks that judge what the scenario recorded rather than the node
 (the paths answering again, the verdict) are given that record in its failing form; the
-README lists which is which. Kubernetes checks are tested against the fake API elsewhere.
+page docs/how-a-cell-runs.md lists which is which. Kubernetes checks are tested against the
+fake API elsewhere.
 """
 
 from __future__ import annotations
