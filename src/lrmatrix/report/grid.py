@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from lrmatrix.matrix.model import Cell
 from lrmatrix.report.compare import VERDICT_PATH, Comparison, Pair, cell_key
@@ -22,6 +23,8 @@ from lrmatrix.results.model import Result
 Column = tuple[str, tuple[str, ...]]
 #: a square the matrix has no cell for, told apart from a cell that did not run (empty)
 NO_CELL = "·"
+#: pass and fail link to the cell's details; not-run is an empty square; none: no such cell
+Kind = Literal["pass", "fail", "not-run", "none"]
 MARKS = {"regression": "!", "improvement": "+", "info": "~"}
 LEGEND = (
     f"Each square: result, observed behaviour, the {VERDICT_PATH} path's outage (its longest).\n"
@@ -48,7 +51,7 @@ class Square:
     """One grid cell: ``kind`` is pass, fail, not-run (empty) or none (the matrix has no such
     cell); ``cell`` names the matrix cell whose details it links to."""
 
-    kind: str
+    kind: Kind
     cell: str = ""
     lines: tuple[str, ...] = ()
     mark: str = ""
@@ -99,7 +102,8 @@ def outage(row: Row) -> str:
 def square(row: Row, mark: str = "") -> Square:
     if not row.ran:
         return Square("not-run", row.cell, (), mark)
-    return Square(status(row).lower(), row.cell, (status(row), row.observed, outage(row)), mark)
+    kind: Kind = "pass" if row.passed else "fail"
+    return Square(kind, row.cell, (status(row), row.observed, outage(row)), mark)
 
 
 def _layout(placed: Mapping[Place, Square], legend: str = LEGEND) -> Grid:
@@ -142,11 +146,8 @@ def _arrow(before: str, after: str) -> str:
     return after if before == after else f"{before}→{after}"
 
 
-def _compared(b: Row | None, c: Row | None, mark: str) -> Square:
-    """The candidate's square with the baseline's words before an arrow where they differ."""
-    if c is None:  # only in the baseline: the candidate did not run it
-        assert b is not None
-        return Square("fail", b.cell, (f"{mark} {status(b)}→NOT RUN".strip(),), mark)
+def _candidate(b: Row | None, c: Row, mark: str) -> Square:
+    """The candidate's square, the baseline's words before an arrow where they differ."""
     shown = square(c, mark)
     lines = list(shown.lines)
     if b is not None:
@@ -165,14 +166,14 @@ def compared(cmp: Comparison, baseline: list[Result], candidate: list[Result]) -
     cand = {r.cell: r for r in candidate}
     placed: dict[Place, Square] = {}
     for pair in cmp.pairs:
-        b = base[pair.baseline] if pair.baseline else None
-        c = cand[pair.candidate] if pair.candidate else None
+        b, c, mark = base.get(pair.baseline or ""), cand.get(pair.candidate or ""), _effect_mark(pair)
         if c is not None:
-            place = place_of_result(c)
-        else:
-            assert b is not None
+            placed[place_of_result(c)] = _candidate(
+                row_from_result(b) if b else None, row_from_result(c), mark
+            )
+        elif b is not None:  # the candidate did not run it: that gates as a failure does
             was = place_of_result(b)
             place = Place(cmp.pair_map.get(was.platform, was.platform), was.variant, was.extras)
-        rows = (row_from_result(b) if b else None, row_from_result(c) if c else None)
-        placed[place] = _compared(*rows, _effect_mark(pair))
+            gone = f"{mark} {status(row_from_result(b))}→NOT RUN"
+            placed[place] = Square("fail", b.cell, (gone,), mark)
     return _layout(placed, f"{LEGEND}\n{COMPARE_LEGEND}")
