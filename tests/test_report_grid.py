@@ -201,3 +201,11 @@ def test_cli_report_markdown_opens_with_the_grid(capsys, monkeypatch):
     assert out.index("| platform |") < out.index("| cell |")
     grid_rows = re.findall(r"^\| ([a-z0-9]+) \|", out, re.M)
     assert grid_rows == ["platform", *MATRIX.axes["platform"], "cell"]
+
+
+def test_the_terminal_grid_is_coloured_only_when_asked_and_by_the_outcome():
+    g, _ = report_grid([model(failed(doc("engine-liverestore"))), model(doc("engine-noliverestore"))])
+    plain, colour = terminal.grid_text(g), terminal.grid_text(g, color=True)
+    assert "\x1b[" not in plain
+    assert "\x1b[1;31mFAIL" in colour and "\x1b[32mPASS" in colour
+    assert "\x1b[1;31mPASS" not in colour and "\x1b[32mFAIL" not in colour
