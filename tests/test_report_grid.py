@@ -209,3 +209,18 @@ def test_the_terminal_grid_is_coloured_only_when_asked_and_by_the_outcome():
     assert "\x1b[" not in plain
     assert "\x1b[1;31mFAIL" in colour and "\x1b[32mPASS" in colour
     assert "\x1b[1;31mPASS" not in colour and "\x1b[32mFAIL" not in colour
+
+
+def test_a_markdown_renderer_reads_the_grid_as_a_table_of_the_matrix():
+    """markdown-it-py (rich's own Markdown parser) with GitHub's tables: the squares' line breaks
+    survive, a not-run square is an empty cell, and the grid has a row per platform."""
+    from markdown_it import MarkdownIt
+
+    g, rows = report_grid([model(failed(doc("engine-liverestore")))])
+    page = MarkdownIt("commonmark").enable("table").render(markdown.render(rows, grid=g))
+    first = page[: page.index("</table>")]
+    body = re.findall(r"<tr>\n<td>(.*?)</td>\n(.*?)</tr>", first, re.S)
+    assert [platform for platform, _ in body] == list(MATRIX.axes["platform"])
+    engine = re.findall(r"<td>(.*?)</td>", body[0][1])
+    assert engine[:3] == ["FAIL<br>outage<br>2.000s", "", ""]  # noliverestore and crash: not run
+    assert len(engine) == len(g.columns)
