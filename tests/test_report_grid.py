@@ -115,6 +115,7 @@ def test_the_terminal_report_opens_with_the_grid_within_120_columns():
     assert engine28.split()[1:3] == [grid.NO_CELL] * 2  # LR on/off not run: blank, then no cells
     engine = top[top.index(next(ln for ln in top if ln.startswith("engine ")))]
     assert engine.split()[1:3] == ["PASS", "PASS"]
+    assert "Columns: LR on = liverestore, LR off = noliverestore;" in out  # the short headers, said
     assert "\x1b[" not in out
 
 

@@ -63,6 +63,11 @@ def grid_text(grid: Grid, *, wide: bool = False, color: bool = False) -> str:
     console = _console(out, wide=wide, color=color)
     console.print(table)
     console.print(grid.legend, markup=False)
+    short = [
+        f"{VARIANT_SHORT[v]} = {v}" for v in dict.fromkeys(v for v, _ in grid.columns) if v in VARIANT_SHORT
+    ]
+    if short:
+        console.print(f"Columns: {', '.join(short)}; under it, the cell's extras.", markup=False)
     return _plain(out)
 
 
