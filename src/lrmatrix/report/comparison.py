@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 
 from lrmatrix.report.compare import Comparison, Pair
-from lrmatrix.report.grid import Grid
+from lrmatrix.report.grid import MARKS, Grid
 from lrmatrix.report.markdown import grid_table, md
 from lrmatrix.report.terminal import grid_text
 
-MARK = {"regression": "!", "improvement": "+", "info": "~"}
+MARK = MARKS  # the grid marks a square as its pair's lines are marked
 
 
 def summary(cmp: Comparison) -> str:

@@ -25,6 +25,7 @@ Column = tuple[str, tuple[str, ...]]
 NO_CELL = "·"
 #: pass and fail link to the cell's details; not-run is an empty square; none: no such cell
 Kind = Literal["pass", "fail", "not-run", "none"]
+#: ``compare``'s marks, for its lines and its squares alike
 MARKS = {"regression": "!", "improvement": "+", "info": "~"}
 LEGEND = (
     f"Each square: result, observed behaviour, the {VERDICT_PATH} path's outage (its longest).\n"
