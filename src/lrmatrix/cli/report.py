@@ -15,7 +15,8 @@ from typing import Any
 from lrmatrix.cli import ci_workflows
 from lrmatrix.errors import BadInput
 from lrmatrix.matrix.cells import load_matrix
-from lrmatrix.report import compare, comparison, html, markdown, terminal, timeline
+from lrmatrix.matrix.model import Cell
+from lrmatrix.report import compare, comparison, grid, html, markdown, terminal, timeline
 from lrmatrix.report import rows as report_rows
 from lrmatrix.results import files as results
 
@@ -85,10 +86,10 @@ def add_wide(p: argparse.ArgumentParser) -> None:
     )
 
 
-def table_text(rows: list[report_rows.Row], args: argparse.Namespace) -> str:
-    """The terminal table for ``rows``: coloured only when it goes to a terminal."""
+def table_text(rows: list[report_rows.Row], args: argparse.Namespace, view: grid.Grid | None = None) -> str:
+    """The terminal table for ``rows`` (after ``view``'s grid): coloured only on a terminal."""
     to_tty = not getattr(args, "output", None) and sys.stdout.isatty()
-    return terminal.render(rows, wide=args.wide, color=to_tty)
+    return terminal.render(rows, wide=args.wide, color=to_tty, grid=view)
 
 
 def _output_and_newest(p: argparse.ArgumentParser) -> None:
@@ -110,10 +111,10 @@ def emit(text: str, output: str | None) -> None:
     print(f"wrote {path}", file=sys.stderr)
 
 
-def matrix_cells() -> list[tuple[str, str]]:
-    """(cell, expected) in matrix order, or nothing when no matrix/ is reachable from here."""
+def matrix_cells() -> list[Cell]:
+    """The matrix's cells in order, or none when no matrix/ is reachable from here."""
     try:
-        return [(c.name, c.expect) for c in load_matrix().cells]
+        return list(load_matrix().cells)
     except BadInput:
         return []
 
@@ -122,13 +123,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     loaded = results.load_many([Path(p) for p in args.results], newest=args.newest)
     if not loaded:
         raise BadInput(f"no result files in {' '.join(args.results)}")
-    rows = report_rows.build_rows(loaded, [] if args.no_matrix else matrix_cells())
+    cells = [] if args.no_matrix else matrix_cells()
+    rows = report_rows.build_rows(loaded, [(c.name, c.expect) for c in cells])
+    view = grid.build(rows, grid.places(cells, loaded))
     if args.format == "html":
-        text = html.render(rows, [timeline.from_result(r) for r in loaded], args.title)
+        text = html.render(rows, [timeline.from_result(r) for r in loaded], args.title, view)
     elif args.format == "markdown":
-        text = markdown.render(rows, args.title)
+        text = markdown.render(rows, args.title, view)
     else:
-        text = table_text(rows, args)
+        text = table_text(rows, args, view)
     emit(text, args.output)
     if args.exit_zero:
         return 0
@@ -141,7 +144,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     cand = results.load_many([Path(args.candidate)], newest=args.newest)
     tolerance = compare.Tolerance(args.tolerance_ms, args.tolerance_pct, args.coverage_drop)
     result = compare.compare(base, cand, tolerance, pair_map, tuple(args.allow_failing))
-    emit(comparison.RENDERERS[args.format](result), args.output)
+    emit(comparison.RENDERERS[args.format](result, grid.compared(result, base, cand)), args.output)
     return 1 if result.regression else 0
 
 

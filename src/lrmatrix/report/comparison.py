@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 
 from lrmatrix.report.compare import Comparison, Pair
-from lrmatrix.report.markdown import md
+from lrmatrix.report.grid import MARKS, Grid
+from lrmatrix.report.markdown import grid_table, md
+from lrmatrix.report.terminal import grid_text
 
-MARK = {"regression": "!", "improvement": "+", "info": "~"}
+MARK = MARKS  # the grid marks a square as its pair's lines are marked
 
 
 def summary(cmp: Comparison) -> str:
@@ -39,9 +41,10 @@ def _lines(pair: Pair) -> list[str]:
     return [f"{MARK[c.effect]} {c.what}" for c in pair.changes]
 
 
-def text(cmp: Comparison) -> str:
-    """For a terminal or CI log: one line per pair, its changes indented under it."""
-    out = []
+def text(cmp: Comparison, grid: Grid | None = None) -> str:
+    """For a terminal or CI log: the grid (when given), then one line per pair, its changes
+    indented under it."""
+    out = [grid_text(grid, wide=True), ""] if grid else []
     for pair in cmp.pairs:
         out.append(f"{pair.name}: {_status(pair)}")
         out += [f"  {line}" for line in _lines(pair)]
@@ -50,9 +53,10 @@ def text(cmp: Comparison) -> str:
     return "\n".join(out)
 
 
-def markdown(cmp: Comparison) -> str:
-    """For the upgrade's pull request: one table row per pair."""
-    out = ["## lrmatrix compare", "", "| pair | status | changes |", "|---|---|---|"]
+def markdown(cmp: Comparison, grid: Grid | None = None) -> str:
+    """For the upgrade's pull request: the grid (when given), then one table row per pair."""
+    out = ["## lrmatrix compare", "", *([*grid_table(grid), ""] if grid else [])]
+    out += ["| pair | status | changes |", "|---|---|---|"]
     for pair in cmp.pairs:
         changes = "<br>".join(md(line) for line in _lines(pair)) or "-"
         status = f"**{md(pair.status)}**" if pair.regression else md(pair.status)
@@ -62,8 +66,8 @@ def markdown(cmp: Comparison) -> str:
     return "\n".join(out) + "\n"
 
 
-def as_json(cmp: Comparison) -> str:
-    """For other tools; versioned like result files."""
+def as_json(cmp: Comparison, grid: Grid | None = None) -> str:
+    """For other tools; versioned like result files. No grid: it is a layout of the pairs."""
     return json.dumps(cmp.as_dict(), indent=2)
 
 

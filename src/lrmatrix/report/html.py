@@ -6,6 +6,7 @@ the table is the same as the terminal's and each cell that ran gets its timeline
 
 from __future__ import annotations
 
+from lrmatrix.report.grid import NO_CELL, Grid, Square
 from lrmatrix.report.rows import Row
 from lrmatrix.report.svg import DOWN, EVENT, FAILED, OK, chart, esc
 from lrmatrix.report.table import notes, status, table_cells
@@ -25,6 +26,11 @@ section.cell { border-top: 2px solid #ccd; margin-top: 1.5em; padding-top: .5em;
 ul.findings li { margin: .15em 0; }
 .legend span { display: inline-block; margin-right: 1.2em; font-size: 12px; }
 .legend i { display: inline-block; width: 12px; height: 12px; margin-right: 4px; vertical-align: -2px; }
+table.grid td { text-align: center; min-width: 5.5em; }
+table.grid a { color: inherit; text-decoration: none; }
+table.grid td.not-run { background: #fff; border: 1px dashed #bbb; }
+table.grid td.none { color: #bbb; background: #fafafa; }
+p.grid-legend { color: #555; font-size: 12px; margin-top: -.5em; }
 svg text { font: 11px system-ui, sans-serif; fill: #222; }
 svg text.lane-name { font-weight: 600; } svg text.tick { fill: #555; }
 svg text.event-name { fill: #1a3d7c; }
@@ -48,6 +54,30 @@ def _table(rows: list[Row]) -> str:
         cls = "" if row.ran else ' class="not-run"'
         lines.append(f'<tr data-cell="{esc(row.cell)}"{cls}>{first}{rest}</tr>')
     return f'<table class="matrix"><thead><tr>{head}</tr></thead><tbody>{"".join(lines)}</tbody></table>'
+
+
+def _square(s: Square) -> str:
+    """A square that ran links to its cell's section; one that did not is left empty."""
+    words = "<br>".join(esc(w) for w in s.lines)
+    if s.linked:
+        words = f'<a href="#cell-{esc(s.cell)}">{words}</a>'
+    elif s.kind == "none":
+        words = NO_CELL
+    cell = f' data-cell="{esc(s.cell)}"' if s.cell else ""
+    return f'<td class="{s.kind}"{cell}>{words}</td>'
+
+
+def _grid(grid: Grid) -> str:
+    head = "".join(f"<th>{'<br>'.join(esc(w) for w in (v, *x))}</th>" for v, x in grid.columns)
+    body = "".join(
+        f'<tr><th scope="row">{esc(p)}</th>{"".join(_square(s) for s in squares)}</tr>'
+        for p, squares in zip(grid.platforms, grid.squares, strict=True)
+    )
+    legend = "<br>".join(esc(line) for line in grid.legend.splitlines())
+    return (
+        f'<div class="scroll"><table class="grid"><thead><tr><th>platform</th>{head}</tr></thead>'
+        f'<tbody>{body}</tbody></table></div><p class="grid-legend">{legend}</p>'
+    )
 
 
 def _legend() -> str:
@@ -95,8 +125,11 @@ def _not_run(rows: list[Row]) -> str:
     )
 
 
-def render(rows: list[Row], timelines: list[Timeline], title: str = "lrmatrix report") -> str:
-    """The whole page; ``timelines`` may miss cells (not run), the table never does."""
+def render(
+    rows: list[Row], timelines: list[Timeline], title: str = "lrmatrix report", grid: Grid | None = None
+) -> str:
+    """The whole page: the grid (when given), the table, a section per cell; ``timelines`` may
+    miss cells (not run), the table never does."""
     by_cell = {t.cell: t for t in timelines}
     ran = [r for r in rows if r.ran]
     summary = (
@@ -107,6 +140,7 @@ def render(rows: list[Row], timelines: list[Timeline], title: str = "lrmatrix re
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
-        f'<h1>{esc(title)}</h1><p class="summary">{esc(summary)}</p><div class="scroll">{_table(rows)}</div>'
+        f'<h1>{esc(title)}</h1><p class="summary">{esc(summary)}</p>'
+        f'{_grid(grid) if grid else ""}<div class="scroll">{_table(rows)}</div>'
         f"{_legend()}{sections}</body></html>\n"
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from lrmatrix.report.grid import NO_CELL, Grid
 from lrmatrix.report.rows import Row
 from lrmatrix.report.table import notes, table_cells
 
@@ -19,10 +20,20 @@ def md(text: str) -> str:
     return _SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
 
 
-def render(rows: list[Row], title: str = "lrmatrix report") -> str:
-    """Table, findings, and the cells without a result named at the end."""
+def grid_table(grid: Grid) -> list[str]:
+    """The grid as a Markdown table (a square's words on lines of their own), then its legend."""
+    lines = ["| " + " | ".join(md(h) for h in grid.header()) + " |", "|" + "---|" * (len(grid.columns) + 1)]
+    for platform, squares in zip(grid.platforms, grid.squares, strict=True):
+        words = [NO_CELL if s.kind == "none" else "<br>".join(md(w) for w in s.lines) for s in squares]
+        lines.append(f"| {md(platform)} | " + " | ".join(words) + " |")
+    return [*lines, "", *(md(line) for line in grid.legend.splitlines())]
+
+
+def render(rows: list[Row], title: str = "lrmatrix report", grid: Grid | None = None) -> str:
+    """The grid (when given), the table, findings, and the cells without a result at the end."""
     header, body = table_cells(rows)
-    lines = [f"## {md(title)}", "", "| " + " | ".join(md(h) for h in header) + " |"]
+    lines = [f"## {md(title)}", "", *([*grid_table(grid), ""] if grid else [])]
+    lines.append("| " + " | ".join(md(h) for h in header) + " |")
     lines.append("|" + "|".join("---" for _ in header) + "|")
     lines += ["| " + " | ".join(md(c) for c in cells) + " |" for cells in body]
     said = [(r.cell, notes(r)) for r in rows]
