@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -269,6 +270,9 @@ def test_lrmatrix_run_both_cells_prints_the_matrix(env, tmp_path):
     )  # fmt: skip
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     table = res.stdout[res.stdout.rindex("cell  ") :]
+    above = res.stdout[: res.stdout.rindex("cell  ")]  # the grid of the cells run comes first
+    assert re.search(r"^engine +PASS +PASS *$", above, re.M), above[-2000:]
+    assert "not in this run" in above
     rows = {line.split()[0]: line.split() for line in table.splitlines()[2:] if line.startswith("engine-")}
     assert rows["engine-liverestore"][1:4] == ["PASS", "survive", "survive"]
     assert rows["engine-noliverestore"][1:4] == ["PASS", "outage", "outage"]

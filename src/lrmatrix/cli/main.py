@@ -21,6 +21,7 @@ from lrmatrix.errors import INTERRUPTED, LrmatrixError
 from lrmatrix.interrupts import Forwarder, mute_broken_outputs
 from lrmatrix.matrix.cells import Cell, load_matrix
 from lrmatrix.options import cell_argv
+from lrmatrix.report import grid
 from lrmatrix.report import rows as report_rows
 from lrmatrix.results import files as results
 
@@ -74,9 +75,12 @@ def _run_cells(args: argparse.Namespace, running: list[subprocess.Popen[bytes]],
     # only this run's results: a cell that stopped before writing must not show an old file
     found = [p for c in cells if (p := out / f"{c.name}.json").exists() and p.stat().st_mtime >= started]
     if found:  # a cell refused before it began (exit 2) has said why; no table of nothing
-        rows = report_rows.build_rows([results.load(p) for p in found], [(c.name, c.expect) for c in cells])
+        loaded = [results.load(p) for p in found]
+        rows = report_rows.build_rows(loaded, [(c.name, c.expect) for c in cells])
+        # several cells: the grid of the ones this run ran, then the table, as `report` shows
+        view = grid.build(rows, grid.places(cells, loaded), grid.RUN_LEGEND) if len(cells) > 1 else None
         print()
-        print(cli_report.table_text(rows, args))
+        print(cli_report.table_text(rows, args, view))
     if forwarder.received or INTERRUPTED in codes:  # the cell tore its node down; its result says where
         return INTERRUPTED
     if any(code not in (0, 1) for code in codes):

@@ -31,6 +31,8 @@ LEGEND = (
     f"Each square: result, observed behaviour, the {VERDICT_PATH} path's outage (its longest).\n"
     f"Empty: not run (no result file); {NO_CELL}: no such cell."
 )
+#: ``lrmatrix run`` of several cells draws only those: a missing square was not asked for
+RUN_LEGEND = LEGEND.replace("no such cell", "not in this run")
 COMPARE_LEGEND = "Marks: ! regression, + improvement, ~ information; a→b: baseline → candidate."
 
 
@@ -127,7 +129,7 @@ def _layout(placed: Mapping[Place, Square], legend: str = LEGEND) -> Grid:
     return Grid(platforms, columns, squares, legend)
 
 
-def build(rows: list[Row], where: Mapping[str, Place]) -> Grid:
+def build(rows: list[Row], where: Mapping[str, Place], legend: str = LEGEND) -> Grid:
     """The report's grid from its rows (in matrix order) and where each cell sits; a row with no
     place, or a second one on a taken place, stays in the flat table only."""
     placed: dict[Place, Square] = {}
@@ -135,7 +137,7 @@ def build(rows: list[Row], where: Mapping[str, Place]) -> Grid:
         place = where.get(row.cell)
         if place is not None:
             placed.setdefault(place, square(row))
-    return _layout(placed)
+    return _layout(placed, legend)
 
 
 def _effect_mark(pair: Pair) -> str:
