@@ -158,6 +158,7 @@ def test_compare_grid_of_two_runs_marks_nothing():
     assert [s.mark for s in g.squares[0]] == ["", ""]
     assert square(g, "engine", "liverestore").lines[:2] == ("PASS", "survive")
     assert out.index("platform") < out.index("engine-liverestore: same behaviour")
+    assert "in neither folder" in g.legend and "no such cell" not in g.legend  # compare reads no matrix
 
 
 def test_compare_grid_marks_a_regression_and_an_improvement_with_what_changed():

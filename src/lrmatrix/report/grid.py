@@ -33,6 +33,8 @@ LEGEND = (
 )
 #: ``lrmatrix run`` of several cells draws only those: a missing square was not asked for
 RUN_LEGEND = LEGEND.replace("no such cell", "not in this run")
+#: ``compare`` reads no matrix: a missing square is a cell neither folder has
+PAIRS_LEGEND = LEGEND.replace("no such cell", "in neither folder")
 COMPARE_LEGEND = "Marks: ! regression, + improvement, ~ information; a→b: baseline → candidate."
 
 
@@ -179,4 +181,4 @@ def compared(cmp: Comparison, baseline: list[Result], candidate: list[Result]) -
             place = Place(cmp.pair_map.get(was.platform, was.platform), was.variant, was.extras)
             gone = f"{mark} {status(row_from_result(b))}→NOT RUN"
             placed[place] = Square("fail", b.cell, (gone,), mark)
-    return _layout(placed, f"{LEGEND}\n{COMPARE_LEGEND}")
+    return _layout(placed, f"{PAIRS_LEGEND}\n{COMPARE_LEGEND}")
