@@ -12,20 +12,32 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+import prereqs
+
 if TYPE_CHECKING:
     from lrmatrix.drivers.engine.node import EngineNode
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def engine_ready() -> str | None:
-    """Why engine-node tests cannot run here, or None when they can (root + docker.io)."""
-    if os.geteuid() != 0:
-        return "needs root"
-    for cmd in ("dockerd", "iptables", "ip", "nsenter"):
-        if shutil.which(cmd) is None:
-            return f"{cmd} is not installed"
-    return None
+engine_ready = prereqs.engine_ready
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", prereqs.MARK_HELP)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under CI a missing prerequisite ends the run here, in one line, before any test runs."""
+    found = prereqs.missing(session.items)
+    if found and prereqs.in_ci():
+        pytest.exit(prereqs.ci_line(found), returncode=pytest.ExitCode.TESTS_FAILED)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Outside CI a test whose prerequisite is missing is skipped, the reason naming it."""
+    for reason in prereqs.reasons(item):
+        prereqs.require(reason)
 
 
 @pytest.fixture

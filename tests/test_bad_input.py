@@ -31,6 +31,7 @@ from lrmatrix import preflight
 from lrmatrix.cli.main import cell_argv, main
 from lrmatrix.results import files as results
 from lrmatrix.results.outcome import outcome
+from prereqs import needs
 
 MATRIX = (ROOT / "matrix" / "matrix.toml").read_text()
 RESULT = Path(__file__).parent / "data" / "run-a" / "engine-liverestore.json"
@@ -315,7 +316,7 @@ def test_result_lock_names_its_holder_to_another_process(tmp_path):
 
 
 # --- past the sanity checks: root and the engine driver's tools ------------------------------
-needs_engine = pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready()))
+needs_engine = needs(engine_ready())
 
 
 @contextlib.contextmanager

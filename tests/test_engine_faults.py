@@ -31,10 +31,11 @@ from lrmatrix.drivers.engine.node import EngineNode
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.process import become_subreaper
 from lrmatrix.workload import image
+from prereqs import command, needs, require
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready())),
+    needs(engine_ready()),
 ]
 
 MATRIX = (ROOT / "matrix" / "matrix.toml").read_text()
@@ -286,8 +287,7 @@ def test_dockerd_can_start_again_right_after_being_killed(env):
 
 def test_ctrl_c_on_tox_mid_outage_still_tears_the_node_down(env, tmp_path):
     """tox forwards SIGINT and, by default, SIGKILLs 0.5 s later; the cell envs give it time."""
-    if shutil.which("tox") is None:
-        pytest.skip("tox is not installed in this environment")
+    require(command("tox", "pip install tox, in the env that runs these tests"))
     folder = matrix_with(tmp_path, "")
     toml = folder / "matrix.toml"
     toml.write_text(toml.read_text().replace("outage_window_s = 5.0", "outage_window_s = 30.0"))

@@ -15,6 +15,7 @@ from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.modules import daemon_json as daemon_config
 from lrmatrix.run import live_restore
 from lrmatrix.run.runner import Runner
+from prereqs import needs
 
 
 def applied(runner: Runner) -> LiveRestoreApplied:
@@ -25,7 +26,7 @@ def applied(runner: Runner) -> LiveRestoreApplied:
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready())),
+    needs(engine_ready()),
 ]
 
 

@@ -16,6 +16,7 @@ from conftest import engine_ready
 from engine_live import turn_on_live_restore
 from lrmatrix.evidence import log_pressure, stdout_pipes
 from lrmatrix.workload import image
+from prereqs import needs
 from test_engine_faults import engine_node, env  # noqa: F401 - env is the shared fixture
 
 LINE = 100
@@ -87,9 +88,7 @@ def test_predicted_horizon_is_capacity_over_rate_and_only_when_both_are_known():
 # --- on a real engine node ---------------------------------------------------------------
 def on_engine_node(test):
     """Marks a test that needs root and docker.io (skipped, with the reason, elsewhere)."""
-    return pytest.mark.integration(
-        pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready()))(test)
-    )
+    return pytest.mark.integration(needs(engine_ready())(test))
 
 
 def writer(node, name: str, lines: int) -> int:

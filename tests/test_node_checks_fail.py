@@ -33,11 +33,12 @@ from lrmatrix.run.background import PROBE, ProbeRun
 from lrmatrix.run.context import Running
 from lrmatrix.run.runner import Runner
 from lrmatrix.workload.snapshot import capture
+from prereqs import needs
 from test_evidence_engine import scenario_on_engine
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready())),
+    needs(engine_ready()),
 ]
 
 baseline = importlib.import_module("lrmatrix.infra_tests.test_1_baseline")

@@ -102,11 +102,11 @@ def why_not_ready() -> str | None:
     for path in ("/usr/sbin/sshd", "/etc/init.d/docker"):
         if not Path(path).exists():
             return f"{path} is missing (apt-get install openssh-server docker.io)"
-    for cmd in ("ssh-keygen", "unshare"):
+    for cmd, package in (("ssh-keygen", "openssh-client"), ("unshare", "util-linux")):
         if shutil.which(cmd) is None:
-            return f"{cmd} is not installed"
+            return f"{cmd} is not installed (apt-get install {package})"
     if INIT is None:
-        return "tini (docker.io's docker-init) is not installed"
+        return "tini (docker.io's docker-init) is not installed (apt-get install docker.io)"
     return None
 
 

@@ -50,6 +50,13 @@ PACKAGES = (
     "iproute2",
     "procps",
 )
+#: the commands that build and boot the node, and the Debian package each comes from
+TOOLS = {
+    "debootstrap": "debootstrap",
+    "unshare": "util-linux",
+    "ssh-keygen": "openssh-client",
+    "pivot_root": "util-linux",
+}
 RECIPE_VERSION = "1"  # bump when the tree's recipe below changes
 BUILD_TIMEOUT_S = 900
 #: units that would change this machine (global sysctls, binfmt, kernel modules, its disk) or wait
@@ -151,9 +158,9 @@ def why_not_ready() -> str | None:
     reason = engine_ready()
     if reason:
         return reason
-    for cmd in ("debootstrap", "unshare", "ssh-keygen", "pivot_root"):
+    for cmd, package in TOOLS.items():
         if shutil.which(cmd) is None:
-            return f"{cmd} is not installed (apt-get install debootstrap openssh-client)"
+            return f"{cmd} is not installed (apt-get install {package})"
     if not hierarchies():
         return "no cgroup hierarchy is mounted under /sys/fs/cgroup"
     if mirror() is None:

@@ -24,12 +24,13 @@ from systemdnode import SystemdNode, why_not_ready
 from conftest import ROOT
 from lrmatrix.cli.main import cell_argv
 from lrmatrix.deadline import poll
+from prereqs import import_module, needs
 
-pytest.importorskip("paramiko")
+import_module("paramiko", 'pip install "lrmatrix[ssh]"')
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(bool(why_not_ready()), reason=f"systemd staging node: {why_not_ready()}"),
+    needs(why_not_ready() and f"systemd staging node: {why_not_ready()}"),
 ]
 
 
