@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+import leftovers
 from conftest import ROOT, engine_ready
 from lrmatrix import preflight
 from lrmatrix.cli.main import cell_argv, main
@@ -240,10 +241,7 @@ def assert_nothing_changed(env: dict[str, str]) -> None:
     for record in slots.glob("*.json") if slots.is_dir() else []:
         with contextlib.suppress(OSError):
             assert str(state) not in record.read_text(), f"a refused run claimed {record}"
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                assert str(state).encode() not in (entry / "cmdline").read_bytes()
+    assert leftovers.naming(str(state)) == []
 
 
 @pytest.mark.parametrize(
@@ -518,8 +516,8 @@ def no_container_left(result: dict) -> None:
     left = []
     for container in result["containers"]["before"]:
         for pid in container["procs"]:
-            with contextlib.suppress(OSError):
-                if container["id"] in Path(f"/proc/{pid}/cgroup").read_text():
+            if any(container["id"] in path for path in leftovers.cgroups_of(pid)):
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
                     left.append(pid)
     if left:
@@ -592,9 +590,6 @@ def assert_torn_down(env: dict[str, str], node: str) -> None:
     """A run that did run: its node is gone (state folder emptied, namespace, processes)."""
     state = Path(env["LRMATRIX_STATE_DIR"])
     assert not state.exists() or not any(state.iterdir()), f"state left: {list(state.iterdir())}"
-    assert str(state) not in Path("/proc/mounts").read_text()
+    assert leftovers.mounts_under(state) == []
     assert not Path(f"/run/netns/{node}").exists(), f"namespace {node} left"
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                assert str(state).encode() not in (entry / "cmdline").read_bytes()
+    assert leftovers.naming(str(state)) == []

@@ -27,6 +27,7 @@ import leftovers
 from conftest import ROOT, engine_ready
 from engine_live import turn_on_live_restore
 from lrmatrix.cli.main import cell_argv
+from lrmatrix.deadline import poll
 from lrmatrix.drivers.engine.node import EngineNode
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.process import become_subreaper
@@ -279,7 +280,7 @@ def test_dockerd_can_start_again_right_after_being_killed(env):
         for _ in range(25):
             containerd = int((node.exec_root / "containerd" / "containerd.pid").read_text())
             node.stop_daemon("SIGKILL")
-            assert not Path(f"/proc/{containerd}").exists(), "containerd (or its zombie) is still there"
+            assert not psutil.pid_exists(containerd), "containerd (or its zombie) is still there"
             node.start_daemon()
             assert node.dockerd.api_ready()
     assert_no_residue(env, node.slot.name)
@@ -347,8 +348,8 @@ def test_teardown_removes_whatever_still_runs_in_the_nodes_namespace(env):
     with engine_node(env) as node:
         straggler = subprocess.Popen(["nsenter", f"--net={node.slot.netns_path}", "sleep", "120"])
         try:
-            time.sleep(0.2)
-            assert f"process {straggler.pid} " in " ".join(node.residue()), "residue does not see it"
+            seen = poll(lambda: f"process {straggler.pid} " in " ".join(node.residue()), 10, 0.2)
+            assert seen, "residue does not see it"
             node.destroy()
             assert straggler.wait(timeout=10) == -signal.SIGKILL, (
                 "the process in the node's namespace lives on"
@@ -461,10 +462,7 @@ def test_recover_ends_the_orphans_of_a_harness_killed_after_a_failed_upgrade(env
 
 
 def _in_cgroup(pid: int, name: str) -> bool:
-    try:
-        return f"/{name}/" in Path(f"/proc/{pid}/cgroup").read_text()
-    except OSError:
-        return False
+    return any(f"/{name}/" in path for path in leftovers.cgroups_of(pid))
 
 
 def _in_state(p: psutil.Process, state: Path) -> bool:

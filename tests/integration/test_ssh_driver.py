@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from sshnode import DAEMON_JSON, NO_DOCKER_PORT, SEEDED, StagingNode, SysvNode, 
 
 from conftest import ROOT
 from lrmatrix.cli.main import cell_argv
+from lrmatrix.deadline import poll
 from lrmatrix.drivers import NodeSpec
 from lrmatrix.errors import BadInput, EnvironmentProblem, NodeError
 from lrmatrix.evidence.verdict import Verdict, with_caveat
@@ -373,10 +373,7 @@ def test_a_daemon_that_comes_back_by_itself_is_seen_and_explained(clean):
                 node.stop_daemon("SIGTERM")
             except NodeError as exc:
                 assert "is not down after `service docker stop`" in str(exc)
-            deadline = time.monotonic() + 30
-            while node.daemon_pid() is None:
-                assert time.monotonic() < deadline, "the respawning loop did not start dockerd"
-                time.sleep(0.2)
+            assert poll(node.daemon_pid, 30, 0.2), "the respawning loop did not start dockerd"
             why = node.why_up_again()
         assert why is not None and "lrmatrix did not start it" in why, why
     finally:
