@@ -25,6 +25,9 @@ engine_ready = prereqs.engine_ready
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", prereqs.MARK_HELP)
+    # the staging nodes have fixed slots (sysvinit 200, systemd 201): two pytest processes can run
+    # side by side only if they boot different ones, and CI's envs split tests/integration by this
+    config.addinivalue_line("markers", "systemd_node: boots the systemd staging node (slot 201)")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

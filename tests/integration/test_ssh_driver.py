@@ -49,7 +49,10 @@ FLAVOURS: dict[str, tuple[type[StagingNode], str | None]] = {
 def flavour(name: str) -> ParameterSet:
     """A staging node flavour as a parameter, marked with what it needs that is missing."""
     why_not = FLAVOURS[name][1]
-    return pytest.param(name, marks=needs(why_not and f"{name} staging node: {why_not}"), id=name)
+    marks = [needs(why_not and f"{name} staging node: {why_not}")]
+    if name == "systemd":
+        marks.append(pytest.mark.systemd_node)
+    return pytest.param(name, marks=marks, id=name)
 
 
 SYSV_ONLY = pytest.mark.parametrize("staging", [flavour("sysvinit")], indirect=True)

@@ -30,6 +30,7 @@ import_module("paramiko", 'pip install "lrmatrix[ssh]"')
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.systemd_node,
     needs(why_not_ready() and f"systemd staging node: {why_not_ready()}"),
 ]
 
