@@ -6,8 +6,9 @@
 
 A fresh clone has no .venv and no .tox: the first run pays for bootstrap and every env's
 virtualenv; `--runs 2` runs `.ci/run` again in the same clone (what a second push costs).
-Caches outside the clone (engines, images, the staging node's tree under /var/cache/lrmatrix)
-are the machine's and are kept, as they are on a CI runner with a cache. Per-env times come
+Caches outside the clone (engines, images, the staging node's tree under /var/cache/lrmatrix,
+pip's) are the machine's and are kept, as they are on a CI runner with a cache; uv's starts empty
+in the clone (so every env's packages are fetched once) unless --warm-uv-cache. Per-env times come
 from tox's own final report (setup and commands apart); the bootstrap's from when its line
 appears. Run it under the shared integration lock: .ci/run starts real daemons and nodes.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -64,14 +66,20 @@ def parse_envs(lines: list[str]) -> list[EnvTime]:
     return list(found.values())
 
 
-def run_ci(clone: Path, log: Path) -> RunTime:
+def run_ci(clone: Path, log: Path, uv_cache: Path | None) -> RunTime:
     """`.ci/run` in ``clone``, its output to the terminal and ``log``, timed line by line."""
+    env = {**os.environ, **({"UV_CACHE_DIR": str(uv_cache)} if uv_cache else {})}
     began = time.monotonic()
     bootstrap_s = None
     lines: list[str] = []
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [str(clone / ".ci/run")], cwd=clone, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            [str(clone / ".ci/run")],
+            cwd=clone,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -107,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=1, choices=(1, 2), help="2: run again in the same clone")
     ap.add_argument("--keep", action="store_true", help="keep the clone (printed) instead of removing it")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument(
+        "--warm-uv-cache",
+        action="store_true",
+        help="use this machine's uv cache (default: an empty one in the clone, as a new runner has)",
+    )
     ap.add_argument("--parse", type=Path, help="only read the per-env times from a saved .ci/run log")
     args = ap.parse_args(argv)
     if args.parse:
@@ -125,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     try:
         for n in range(args.runs):
-            runs.append(run_ci(clone, clone.parent / f"{clone.name}.run{n + 1}.log"))
+            uv_cache = None if args.warm_uv_cache else clone / ".uv-cache"
+            runs.append(run_ci(clone, clone.parent / f"{clone.name}.run{n + 1}.log", uv_cache))
     finally:
         for n, run in enumerate(runs):
             show(f"run {n + 1} ({'fresh clone' if n == 0 else 'same clone again'})", run)
