@@ -105,3 +105,14 @@ def test_a_hidden_debootstrap_fails_ci_in_one_line_and_is_a_named_skip_elsewhere
         assert res.returncode == 0, out
         assert " passed" not in out and "skipped" in out, out
         assert "systemd staging node: debootstrap is not installed (apt-get install debootstrap)" in out, out
+
+
+def test_tox_passes_ci_on_to_the_test_envs():
+    """tox passes only listed variables: without CI in pass_env, .ci/run's CI=true never reached
+    pytest and every prerequisite check stayed a skip."""
+    envs = "unit,integration,integration-interrupts,integration-nodes,integration-nodes-systemd,browser"
+    argv = [sys.executable, "-m", "tox", "config", "-e", envs, "-k", "pass_env"]
+    res = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    sections = res.stdout.split("[testenv:")[1:]
+    assert len(sections) == 6 and all("\n  CI\n" in s for s in sections), res.stdout
