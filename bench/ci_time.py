@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -66,6 +67,13 @@ def parse_envs(lines: list[str]) -> list[EnvTime]:
     return list(found.values())
 
 
+def default_interrupts() -> None:
+    """This script may run in the background (SIGINT and SIGQUIT ignored, and kept so across
+    exec): .ci/run gets them as from a terminal, as the interrupt tests inside it expect."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def run_ci(clone: Path, log: Path, uv_cache: Path | None) -> RunTime:
     """`.ci/run` in ``clone``, its output to the terminal and ``log``, timed line by line."""
     env = {**os.environ, **({"UV_CACHE_DIR": str(uv_cache)} if uv_cache else {})}
@@ -77,6 +85,7 @@ def run_ci(clone: Path, log: Path, uv_cache: Path | None) -> RunTime:
             [str(clone / ".ci/run")],
             cwd=clone,
             env=env,
+            preexec_fn=default_interrupts,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,10 +25,25 @@ engine_ready = prereqs.engine_ready
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    default_interrupts()
     config.addinivalue_line("markers", prereqs.MARK_HELP)
     # the staging nodes have fixed slots (sysvinit 200, systemd 201): two pytest processes can run
     # side by side only if they boot different ones, and CI's envs split tests/integration by this
     config.addinivalue_line("markers", "systemd_node: boots the systemd staging node (slot 201)")
+
+
+def default_interrupts() -> None:
+    """SIGINT (and SIGQUIT) as a terminal would deliver them, whoever started this session.
+
+    A command a non-interactive shell starts in the background (`.ci/run &`, a runner's script)
+    begins with both ignored, and an ignored signal stays ignored across exec: every cell, tox
+    and lrmatrix run these tests start and then interrupt with SIGINT ignored it too (the harness
+    keeps a signal ignored at its start ignored, as nohup asks), and the SIGINT cases failed in a
+    backgrounded CI run while the SIGTERM ones passed."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGQUIT) is signal.SIG_IGN:
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -116,3 +117,23 @@ def test_tox_passes_ci_on_to_the_test_envs():
     assert res.returncode == 0, res.stderr
     sections = res.stdout.split("[testenv:")[1:]
     assert len(sections) == 6 and all("\n  CI\n" in s for s in sections), res.stdout
+
+
+def test_children_of_this_session_get_sigint_as_from_a_terminal():
+    """Whoever started this session, a child it starts (a cell, tox) is interrupted by SIGINT."""
+    probe = "import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"
+    assert subprocess.check_output([sys.executable, "-c", probe], text=True, timeout=30).strip() == "False"
+
+
+def test_a_session_started_with_sigint_ignored_delivers_it_again():
+    """As a backgrounded `.ci/run` starts it (SIGINT ignored): the check above still holds."""
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_prereqs.py"]
+    argv += ["-k", "test_children_of_this_session_get_sigint_as_from_a_terminal"]
+
+    def ignore_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    res = subprocess.run(
+        argv, cwd=ROOT, capture_output=True, text=True, timeout=120, preexec_fn=ignore_sigint
+    )
+    assert res.returncode == 0 and "1 passed" in res.stdout, res.stdout + res.stderr
