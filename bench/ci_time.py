@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # tox 4's final report: "  unit: OK (67.78=setup[20.10]+cmd[47.68] seconds)"
 ENV_LINE = re.compile(
-    r"^\s*(?P<env>[\w.-]+): (?P<status>OK|FAIL|SKIP|IGNORED FAIL)\S*"
+    r"^\s*(?P<env>[\w.-]+): (?P<status>OK|FAIL|SKIP|IGNORED FAIL)(?: code -?\d+)?"
     r" \((?P<total>[\d.]+)(?:=setup\[(?P<setup>[\d.]+)\]\+cmd\[(?P<cmd>[\d.,]+)\])? seconds\)"
 )
 BOOTSTRAP_DONE = "bootstrap: ready"
@@ -109,11 +109,11 @@ def run_ci(clone: Path, log: Path, uv_cache: Path | None) -> RunTime:
 def show(label: str, run: RunTime) -> None:
     print(f"\n{label}: {run.total_s:.0f} s ({run.total_s / 60:.1f} min), exit {run.exit_code}", end="")
     print(f", bootstrap {run.bootstrap_s:.0f} s" if run.bootstrap_s is not None else "")
-    print(f"  {'env':<28}{'status':>8}{'total s':>10}{'setup s':>10}{'cmd s':>10}")
+    print(f"  {'env':<34}{'status':>8}{'total s':>10}{'setup s':>10}{'cmd s':>10}")
     for e in sorted(run.envs, key=lambda e: -e.total_s):
         setup = f"{e.setup_s:.1f}" if e.setup_s is not None else "-"
         cmd = f"{e.cmd_s:.1f}" if e.cmd_s is not None else "-"
-        print(f"  {e.env:<28}{e.status:>8}{e.total_s:>10.1f}{setup:>10}{cmd:>10}")
+        print(f"  {e.env:<34}{e.status:>8}{e.total_s:>10.1f}{setup:>10}{cmd:>10}")
     setups, cmds = sum(e.setup_s or 0 for e in run.envs), sum(e.cmd_s or 0 for e in run.envs)
     print(f"  sum of env setup: {setups:.0f} s, sum of commands: {cmds:.0f} s")
 
