@@ -13,30 +13,50 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+import prereqs
+
 if TYPE_CHECKING:
     from lrmatrix.drivers.engine.node import EngineNode
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def interrupts_by_default() -> None:
-    """For a child's preexec_fn: a process keeps ignoring what its starter ignored (nohup), and
-    a shell's background job (`.ci/run &`) starts with SIGINT ignored, so a test that
-    interrupts a child gives it the default back (else the SIGINT cases hang or pass unstopped)."""
-    from lrmatrix.interrupts import INTERRUPT_SIGNALS
-
-    for sig in INTERRUPT_SIGNALS:
-        signal.signal(sig, signal.SIG_DFL)
+engine_ready = prereqs.engine_ready
 
 
-def engine_ready() -> str | None:
-    """Why engine-node tests cannot run here, or None when they can (root + docker.io)."""
-    if os.geteuid() != 0:
-        return "needs root"
-    for cmd in ("dockerd", "iptables", "ip", "nsenter"):
-        if shutil.which(cmd) is None:
-            return f"{cmd} is not installed"
-    return None
+def pytest_configure(config: pytest.Config) -> None:
+    default_interrupts()
+    config.addinivalue_line("markers", prereqs.MARK_HELP)
+    # the staging nodes have fixed slots (sysvinit 200, systemd 201): two pytest processes can run
+    # side by side only if they boot different ones, and CI's envs split tests/integration by this
+    config.addinivalue_line("markers", "systemd_node: boots the systemd staging node (slot 201)")
+
+
+def default_interrupts() -> None:
+    """SIGINT (and SIGQUIT) as a terminal would deliver them, whoever started this session.
+
+    A command a non-interactive shell starts in the background (`.ci/run &`, a runner's script)
+    begins with both ignored, and an ignored signal stays ignored across exec: every cell, tox
+    and lrmatrix run these tests start and then interrupt with SIGINT ignored it too (the harness
+    keeps a signal ignored at its start ignored, as nohup asks), and the SIGINT cases failed in a
+    backgrounded CI run while the SIGTERM ones passed."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGQUIT) is signal.SIG_IGN:
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under CI a missing prerequisite ends the run here, in one line, before any test runs."""
+    found = prereqs.missing(session.items)
+    if found and prereqs.in_ci():
+        pytest.exit(prereqs.ci_line(found), returncode=pytest.ExitCode.TESTS_FAILED)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Outside CI a test whose prerequisite is missing is skipped, the reason naming it."""
+    for reason in prereqs.reasons(item):
+        prereqs.require(reason)
 
 
 @pytest.fixture

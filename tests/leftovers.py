@@ -63,9 +63,7 @@ def left(scope: Scope, slots: list[str] | tuple[str, ...] = ()) -> list[str]:
     state = scope.state_dir
     if state.is_dir() and any(state.iterdir()):
         found.append(f"state folder content {sorted(p.name for p in state.iterdir())}")
-    for mount in psutil.disk_partitions(all=True):
-        if mount.mountpoint == str(state) or mount.mountpoint.startswith(f"{state}/"):
-            found.append(f"mount {mount.mountpoint}")
+    found += [f"mount {m}" for m in mounts_under(state)]
     found += [f"scratch {p}" for p in sorted(_scratch(scope.cache_dir) - scope.scratch_before)]
     return found
 
@@ -110,17 +108,41 @@ def _processes(scope: Scope, slots: set[str]) -> list[str]:
         if p.pid == me or p.info["status"] == psutil.STATUS_ZOMBIE:
             continue
         cmdline = " ".join(p.info["cmdline"] or ())
-        try:
-            parts = {
-                part
-                for line in Path(f"/proc/{p.pid}/cgroup").read_text().splitlines()
-                for part in line.split(":", 2)[-1].split("/")
-            }
-        except OSError:
-            continue
+        parts = {part for path in cgroups_of(p.pid) for part in path.split("/")}
         if f"{scope.state_dir}/" in cmdline or parts & cgroups:
             found.append(f"process {p.pid} ({cmdline[:80]})")
     return found
+
+
+def cgroups_of(pid: int) -> list[str]:
+    """The cgroup paths of a process psutil found (one per hierarchy); [] once it is gone, as a
+    process found a moment ago may be (psutil reads no cgroups)."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:  # gone (ENOENT, ESRCH) between being listed and being read
+        return []
+    return [line.split(":", 2)[-1] for line in lines]
+
+
+def naming(text: str) -> list[str]:
+    """Live processes whose command line contains ``text`` (a run's state folder), one line each;
+    psutil skips the ones that end while it looks."""
+    me = os.getpid()
+    found = []
+    for p in psutil.process_iter(["cmdline", "status"]):
+        cmdline = " ".join(p.info["cmdline"] or ())
+        if p.pid != me and p.info["status"] != psutil.STATUS_ZOMBIE and text in cmdline:
+            found.append(f"process {p.pid} ({cmdline[:80]})")
+    return found
+
+
+def mounts_under(folder: Path) -> list[str]:
+    """Mount points at or below ``folder``."""
+    return [
+        m.mountpoint
+        for m in psutil.disk_partitions(all=True)
+        if m.mountpoint == str(folder) or m.mountpoint.startswith(f"{folder}/")
+    ]
 
 
 def _scratch(cache_dir: Path) -> set[str]:

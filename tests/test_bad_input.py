@@ -26,11 +26,13 @@ from pathlib import Path
 
 import pytest
 
+import leftovers
 from conftest import ROOT, engine_ready
 from lrmatrix import preflight
 from lrmatrix.cli.main import cell_argv, main
 from lrmatrix.results import files as results
 from lrmatrix.results.outcome import outcome
+from prereqs import needs
 
 MATRIX = (ROOT / "matrix" / "matrix.toml").read_text()
 RESULT = Path(__file__).parent / "data" / "run-a" / "engine-liverestore.json"
@@ -239,10 +241,7 @@ def assert_nothing_changed(env: dict[str, str]) -> None:
     for record in slots.glob("*.json") if slots.is_dir() else []:
         with contextlib.suppress(OSError):
             assert str(state) not in record.read_text(), f"a refused run claimed {record}"
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                assert str(state).encode() not in (entry / "cmdline").read_bytes()
+    assert leftovers.naming(str(state)) == []
 
 
 @pytest.mark.parametrize(
@@ -315,7 +314,7 @@ def test_result_lock_names_its_holder_to_another_process(tmp_path):
 
 
 # --- past the sanity checks: root and the engine driver's tools ------------------------------
-needs_engine = pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready()))
+needs_engine = needs(engine_ready())
 
 
 @contextlib.contextmanager
@@ -517,8 +516,8 @@ def no_container_left(result: dict) -> None:
     left = []
     for container in result["containers"]["before"]:
         for pid in container["procs"]:
-            with contextlib.suppress(OSError):
-                if container["id"] in Path(f"/proc/{pid}/cgroup").read_text():
+            if any(container["id"] in path for path in leftovers.cgroups_of(pid)):
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
                     left.append(pid)
     if left:
@@ -591,9 +590,6 @@ def assert_torn_down(env: dict[str, str], node: str) -> None:
     """A run that did run: its node is gone (state folder emptied, namespace, processes)."""
     state = Path(env["LRMATRIX_STATE_DIR"])
     assert not state.exists() or not any(state.iterdir()), f"state left: {list(state.iterdir())}"
-    assert str(state) not in Path("/proc/mounts").read_text()
+    assert leftovers.mounts_under(state) == []
     assert not Path(f"/run/netns/{node}").exists(), f"namespace {node} left"
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                assert str(state).encode() not in (entry / "cmdline").read_bytes()
+    assert leftovers.naming(str(state)) == []

@@ -11,8 +11,9 @@ import pytest
 from lrmatrix.cli import ci_workflows
 from lrmatrix.cli.main import main
 from lrmatrix.matrix.cells import Matrix, load_matrix
+from prereqs import import_module
 
-yaml = pytest.importorskip("yaml")
+yaml = import_module("yaml", 'pip install "lrmatrix[ci]"')
 ROOT = Path(__file__).parent.parent
 
 

@@ -19,6 +19,7 @@ from lrmatrix.cli.main import main
 from lrmatrix.drivers import registry
 from lrmatrix.errors import BadInput, EnvironmentProblem
 from lrmatrix.matrix.cells import load_matrix
+from prereqs import import_module
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = Path(__file__).resolve().parent / "plugins" / "lrmatrix_fake_driver.py"
@@ -112,7 +113,7 @@ def test_its_platform_keys_are_its_own(installed, matrix_dir):
 
 
 def test_the_ci_workflow_runs_its_cells_with_its_setup(installed, matrix_dir):
-    yaml = pytest.importorskip("yaml")
+    yaml = import_module("yaml", 'pip install "lrmatrix[ci]"')
     doc = yaml.safe_load(ci_workflows.render("github", load_matrix(matrix_dir)))
     cells = doc["jobs"]["cells"]
     assert cells["strategy"]["matrix"]["include"] == [{"cell": CELL, "driver": "fake", "root": False}]
@@ -160,7 +161,7 @@ def tox_config(out: str) -> dict[str, list[str]]:
 @pytest.mark.parametrize("scheme", ["engine", "minikube", "ssh"])
 def test_each_built_in_driver_names_its_node(scheme):
     """The declaration and the node it names agree on the scheme (``Node.scheme`` is in messages)."""
-    pytest.importorskip("paramiko")
+    import_module("paramiko", 'pip install "lrmatrix[ssh]"')
     assert registry.get(scheme).node_class().scheme == scheme
 
 

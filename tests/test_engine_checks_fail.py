@@ -15,11 +15,12 @@ import pytest
 from conftest import engine_ready
 from lrmatrix.evidence.records import Deployed, Started
 from lrmatrix.matrix.engines import MACHINE_ENGINE
+from prereqs import needs
 from test_evidence_engine import scenario_on_engine
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready())),
+    needs(engine_ready()),
 ]
 
 checks = importlib.import_module("lrmatrix.infra_tests.test_6_engine")

@@ -25,17 +25,19 @@ import psutil
 import pytest
 
 import leftovers
-from conftest import ROOT, engine_ready, interrupts_by_default
+from conftest import ROOT, engine_ready
 from engine_live import turn_on_live_restore
 from lrmatrix.cli.main import cell_argv
+from lrmatrix.deadline import poll
 from lrmatrix.drivers.engine.node import EngineNode
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.process import become_subreaper
 from lrmatrix.workload import image
+from prereqs import command, needs, require
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready())),
+    needs(engine_ready()),
 ]
 
 MATRIX = (ROOT / "matrix" / "matrix.toml").read_text()
@@ -64,13 +66,7 @@ def matrix_with(tmp_path: Path, extra: str) -> Path:
 def pytest_cell(cell: str, env: dict, results: Path, *extra: str) -> subprocess.Popen:
     argv = cell_argv(cell, results, "-v", *extra)
     return subprocess.Popen(
-        argv,
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=interrupts_by_default,
+        argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
 
 
@@ -288,7 +284,7 @@ def test_dockerd_can_start_again_right_after_being_killed(env):
         for _ in range(25):
             containerd = int((node.exec_root / "containerd" / "containerd.pid").read_text())
             node.stop_daemon("SIGKILL")
-            assert not Path(f"/proc/{containerd}").exists(), "containerd (or its zombie) is still there"
+            assert not psutil.pid_exists(containerd), "containerd (or its zombie) is still there"
             node.start_daemon()
             assert node.dockerd.api_ready()
     assert_no_residue(env, node.slot.name)
@@ -296,8 +292,7 @@ def test_dockerd_can_start_again_right_after_being_killed(env):
 
 def test_ctrl_c_on_tox_mid_outage_still_tears_the_node_down(env, tmp_path):
     """tox forwards SIGINT and, by default, SIGKILLs 0.5 s later; the cell envs give it time."""
-    if shutil.which("tox") is None:
-        pytest.skip("tox is not installed in this environment")
+    require(command("tox", "pip install tox, in the env that runs these tests"))
     folder = matrix_with(tmp_path, "")
     toml = folder / "matrix.toml"
     toml.write_text(toml.read_text().replace("outage_window_s = 5.0", "outage_window_s = 30.0"))
@@ -357,8 +352,8 @@ def test_teardown_removes_whatever_still_runs_in_the_nodes_namespace(env):
     with engine_node(env) as node:
         straggler = subprocess.Popen(["nsenter", f"--net={node.slot.netns_path}", "sleep", "120"])
         try:
-            time.sleep(0.2)
-            assert f"process {straggler.pid} " in " ".join(node.residue()), "residue does not see it"
+            seen = poll(lambda: f"process {straggler.pid} " in " ".join(node.residue()), 10, 0.2)
+            assert seen, "residue does not see it"
             node.destroy()
             assert straggler.wait(timeout=10) == -signal.SIGKILL, (
                 "the process in the node's namespace lives on"
@@ -471,10 +466,7 @@ def test_recover_ends_the_orphans_of_a_harness_killed_after_a_failed_upgrade(env
 
 
 def _in_cgroup(pid: int, name: str) -> bool:
-    try:
-        return f"/{name}/" in Path(f"/proc/{pid}/cgroup").read_text()
-    except OSError:
-        return False
+    return any(f"/{name}/" in path for path in leftovers.cgroups_of(pid))
 
 
 def _in_state(p: psutil.Process, state: Path) -> bool:

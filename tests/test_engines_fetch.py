@@ -20,10 +20,11 @@ from lrmatrix.deadline import poll
 from lrmatrix.errors import BadInput, EnvironmentProblem
 from lrmatrix.matrix import engines
 from lrmatrix.matrix.engines import Engine
+from prereqs import needs
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready())),
+    needs(engine_ready()),
 ]
 
 MATRIX = (ROOT / "matrix" / "matrix.toml").read_text()

@@ -23,11 +23,12 @@ from lrmatrix.process import become_subreaper
 from lrmatrix.results import files as results
 from lrmatrix.run.runner import Runner
 from lrmatrix.run.session import CellRun
+from prereqs import needs
 from test_engine_faults import assert_no_residue, env  # noqa: F401 - env is a fixture
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready())),
+    needs(engine_ready()),
 ]
 
 

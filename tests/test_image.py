@@ -16,6 +16,7 @@ from lrmatrix import cache
 from lrmatrix.deadline import poll
 from lrmatrix.errors import EnvironmentProblem
 from lrmatrix.workload import image
+from prereqs import needs
 
 
 def policy(*available: str, missing: tuple[str, ...] = ()) -> str:
@@ -52,7 +53,11 @@ def test_a_package_without_candidate_is_one_clear_line(monkeypatch):
 
 
 # --- the real build, on a cache of the test's own (the machine's apt mirror) -----------------
-needs_apt = pytest.mark.skipif(shutil.which("apt-get") is None, reason="needs apt-get (Debian, Ubuntu)")
+needs_apt = needs(
+    None
+    if shutil.which("apt-get")
+    else "apt-get is missing (the image is built from a Debian or Ubuntu mirror)"
+)
 
 
 @pytest.fixture

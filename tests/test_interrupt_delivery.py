@@ -13,14 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 import psutil
 import pytest
 
-from conftest import interrupts_by_default
 from lrmatrix import interrupts
 from lrmatrix.interrupts import FirstSignal
 
 
 def python(code: str, **kwargs: object) -> subprocess.Popen[str]:
-    """A child with the interrupt signals at their default, whatever the tests were started with."""
-    kwargs.setdefault("preexec_fn", interrupts_by_default)
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], text=True, **kwargs)  # type: ignore[call-overload]
 
 
@@ -188,7 +185,7 @@ def test_a_signal_ignored_at_start_stays_ignored():
         print(" ".join(s.name for s in catchable()))
         """,
         stdout=subprocess.PIPE,
-        preexec_fn=lambda: (interrupts_by_default(), signal.signal(signal.SIGHUP, signal.SIG_IGN)),
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
     )
     assert child.communicate(timeout=30)[0].split() == ["SIGINT", "SIGTERM"]
 

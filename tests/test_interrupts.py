@@ -30,10 +30,11 @@ import leftovers
 from conftest import ROOT, engine_ready
 from lrmatrix.errors import INTERRUPTED
 from lrmatrix.options import cell_argv
+from prereqs import needs
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready())),
+    needs(engine_ready()),
 ]
 
 CELL = "engine-liverestore"

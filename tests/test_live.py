@@ -20,6 +20,7 @@ from lrmatrix.drivers.engine.node import EngineNode
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.report.live import LiveLine, line
 from lrmatrix.run.runner import Runner
+from prereqs import needs
 
 CELL = "engine-liverestore"
 
@@ -105,7 +106,7 @@ def run_cell(results: Path, use_pty: bool) -> tuple[int, str]:
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready()))
+@needs(engine_ready())
 def test_a_cell_run_shows_its_live_line_on_a_terminal_only(tmp_path):
     code, on_tty = run_cell(tmp_path / "tty", use_pty=True)
     assert code == 0, on_tty

@@ -4,17 +4,17 @@ the other direction: when a reload cannot change it, the scenario restarts the d
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from conftest import ROOT, engine_ready, node_with_a_container
+from lrmatrix.deadline import poll
 from lrmatrix.drivers.engine.node import EngineNode
 from lrmatrix.evidence.records import Event, LiveRestoreApplied, Timing
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.modules import daemon_json as daemon_config
 from lrmatrix.run import live_restore
 from lrmatrix.run.runner import Runner
+from prereqs import needs
 
 
 def applied(runner: Runner) -> LiveRestoreApplied:
@@ -25,7 +25,7 @@ def applied(runner: Runner) -> LiveRestoreApplied:
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready())),
+    needs(engine_ready()),
 ]
 
 
@@ -57,7 +57,7 @@ def test_reload_turns_it_off_again_and_an_absent_key_would_not():
         assert _eventually(node, True)
         node.write_file(path, original or b"")  # key absent: a reload keeps the running value
         node.reload_daemon()
-        assert not _eventually(node, False, polls=10)
+        assert not _eventually(node, False, timeout=1.0)
         off = load_matrix(ROOT / "matrix").cell("engine-noliverestore")
         dockerd = node.daemon_pid()
         assert applied(Runner(off, node)).effective is False and node.daemon_pid() == dockerd
@@ -75,9 +75,6 @@ def test_the_run_restarts_when_a_reload_does_not_change_it(monkeypatch):
         assert node.daemon_pid() != dockerd
 
 
-def _eventually(node: EngineNode, want: bool, polls: int = 50) -> bool:
-    for _ in range(polls):
-        if node.dockerd.effective_live_restore() is want:
-            return True
-        time.sleep(0.1)
-    return False
+def _eventually(node: EngineNode, want: bool, timeout: float = 5.0) -> bool:
+    """Whether the daemon reports ``want`` within ``timeout``: a reload is applied asynchronously."""
+    return poll(lambda: node.dockerd.effective_live_restore() is want, timeout, 0.1)

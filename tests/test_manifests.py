@@ -8,8 +8,10 @@ import re
 
 import pytest
 
-kubernetes_validate = pytest.importorskip("kubernetes_validate")
-pytest.importorskip("yaml")
+from prereqs import import_module
+
+kubernetes_validate = import_module("kubernetes_validate", "pip install kubernetes-validate")
+import_module("yaml", 'pip install "lrmatrix[ci]"')
 
 from lrmatrix.kube.workload import CHANGE, DEPLOYMENT, MANIFEST, NODE_PORT, load_manifest  # noqa: E402
 from lrmatrix.matrix.cells import load_matrix  # noqa: E402

@@ -15,10 +15,11 @@ from lrmatrix.drivers.engine.node import EngineDockerd, EngineNode, EngineProces
 from lrmatrix.errors import NodeError
 from lrmatrix.modules.dockerd import Dockerd
 from lrmatrix.modules.processes import Processes
+from prereqs import needs
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready())),
+    needs(engine_ready()),
 ]
 
 

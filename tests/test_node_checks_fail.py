@@ -26,6 +26,7 @@ import pytest
 import testinfra.host
 
 from conftest import engine_ready
+from lrmatrix.deadline import poll
 from lrmatrix.evidence.probe import Probe, Target
 from lrmatrix.evidence.records import Deployed, Recovered, Stopped
 from lrmatrix.evidence.store import Evidence
@@ -34,11 +35,12 @@ from lrmatrix.run.background import PROBE, ProbeRun
 from lrmatrix.run.context import Running
 from lrmatrix.run.runner import Runner
 from lrmatrix.workload.snapshot import capture
+from prereqs import needs
 from test_evidence_engine import scenario_on_engine
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready())),
+    needs(engine_ready()),
 ]
 
 baseline = importlib.import_module("lrmatrix.infra_tests.test_1_baseline")
@@ -118,7 +120,7 @@ def test_container_checks_fail_on_a_stopped_container(live, host):
         fails(after.test_same_containers_back, before, capture(node, workload), live.cell)
         probe = Probe({"node": [Target(f"http://{node.address}:8082/health", "healthy")]}, 0.05, 0.5)
         probe.start()
-        time.sleep(0.3)
+        assert poll(lambda: probe.records["node"].samples, 10, 0.05), "the probe sent nothing"
         running = Running()
         running.start(PROBE, ProbeRun(probe, time.time()))
         try:

@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from lrmatrix.deadline import poll
 from lrmatrix.evidence.probe import (
     Probe,
     Sample,
@@ -86,11 +87,12 @@ def test_each_request_uses_a_new_connection(server):
 def test_probe_records_outage_window_when_server_goes_away(server):
     target = Target(url(server, "/health"), "healthy")
     probe = Probe({"node": [target]}, interval=0.02, timeout=0.2)
+    samples = probe.records["node"].samples
     probe.start()
-    time.sleep(0.3)
+    assert poll(lambda: any(s.ok for s in samples), 10, 0.02), "never answered"
     server.shutdown()
     server.server_close()
-    time.sleep(0.3)
+    assert poll(lambda: any(not s.ok for s in samples), 10, 0.02), "never failed"
     probe.stop()
     rec = probe.records["node"]
     assert any(s.ok for s in rec.samples) and any(not s.ok for s in rec.samples)
@@ -101,8 +103,9 @@ def test_probe_records_outage_window_when_server_goes_away(server):
 def test_probe_is_bounded_by_max_seconds(server):
     probe = Probe({"node": [Target(url(server, "/health"), "healthy")]}, 0.01, 0.2, max_seconds=0.2)
     probe.start()
-    time.sleep(0.6)
-    sent = len(probe.records["node"].samples)
+    record = probe.records["node"]
+    assert poll(lambda: record.stopped, 10, 0.05) == "time limit"  # it ends itself, not stop()
+    sent = len(record.samples)
     probe.stop()
     assert 0 < sent <= 0.2 / 0.01 + 2
 

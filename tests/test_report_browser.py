@@ -17,12 +17,14 @@ from pathlib import Path
 import pytest
 
 from lrmatrix.cli.main import main
+from prereqs import needs
 
-pytestmark = pytest.mark.browser
 DATA = Path(__file__).parent / "data"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
+pytestmark = [
+    pytest.mark.browser,
+    needs(None if CHROMIUM else "chromium is not installed (apt-get install chromium)"),
+]
 
 OK_RGB, FAILED_RGB = (0x2E, 0x7D, 0x32), (0xC6, 0x28, 0x28)  # report/svg.py OK and FAILED
 

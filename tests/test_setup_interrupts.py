@@ -27,10 +27,11 @@ from conftest import ROOT, engine_ready
 from lrmatrix.cli.main import cell_argv
 from lrmatrix.errors import INTERRUPTED
 from lrmatrix.run import setup_steps
+from prereqs import needs
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(engine_ready() is not None, reason=str(engine_ready())),
+    needs(engine_ready()),
 ]
 
 CELL = "engine-liverestore"

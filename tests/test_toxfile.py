@@ -68,16 +68,8 @@ def selected(root, label: str) -> list[str]:
 
 def test_ci_label_selects_the_harness_envs_and_exactly_the_engine_cells(root_dir):
     engine = [c.name for c in load_matrix(root_dir / "matrix").cells if c.driver == "engine"]
-    harness = [
-        "lint",
-        "unit",
-        "docs",
-        "integration",
-        "integration-nodes",
-        "browser",
-        "report",
-        "upgrade-gate",
-    ]
+    harness = ["lint", "unit", "docs", "integration", "integration-interrupts", "integration-nodes"]
+    harness += ["integration-nodes-systemd", "integration-faults", "browser", "report", "upgrade-gate"]
     assert sorted(selected(root_dir, "ci")) == sorted([*harness, *engine])
 
 

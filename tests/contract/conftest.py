@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("kubernetes", reason="contract tests need the kubernetes client (lrmatrix[kubernetes])")
+from prereqs import import_module
 
-from contract.fake_apiserver import CONTEXT, FakeApiServer
-from contract.sim import SimCluster
-from lrmatrix.kube.api import Kube
-from lrmatrix.kube.runner import RealRunner
+import_module("kubernetes", 'pip install "lrmatrix[kubernetes]": the contract tests\' client')
+
+from contract.fake_apiserver import CONTEXT, FakeApiServer  # noqa: E402
+from contract.sim import SimCluster  # noqa: E402
+from lrmatrix.kube.api import Kube  # noqa: E402
+from lrmatrix.kube.runner import RealRunner  # noqa: E402
 
 
 @pytest.fixture

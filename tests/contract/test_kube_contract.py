@@ -25,6 +25,7 @@ from lrmatrix.kube.runner import RealRunner
 from lrmatrix.kube.steps import KubeCell, outage_pod_finding
 from lrmatrix.kube.workload import CHANGE, RESTARTED_AT, KubeWorkload, PodState, load_manifest
 from lrmatrix.matrix.cells import load_matrix
+from prereqs import import_module
 
 pytestmark = pytest.mark.contract
 NS = "lrm-k8s128-liverestore"
@@ -389,7 +390,7 @@ def test_liverestore_cell_watches_the_outage_through_the_api(kube, apiserver):
 
 # --- the fake's objects are real-shaped ----------------------------------------------------
 def test_fake_objects_validate_against_the_kubernetes_schema(kube, apiserver):
-    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    kubernetes_validate = import_module("kubernetes_validate", "pip install kubernetes-validate")
     deployed(kube)
     apiserver.set_runtime(False)
     ProbePod(kube, NS, "nginx:alpine", FAST.node_poll_s).create()

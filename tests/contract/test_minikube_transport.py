@@ -22,6 +22,7 @@ from contract.test_minikube_dryrun import node_with
 from lrmatrix.drivers.minikube.node import MinikubeNode, MinikubeSettings
 from lrmatrix.kube.runner import RealRunner
 from lrmatrix.matrix.cells import load_matrix
+from prereqs import require
 
 FAKE_MINIKUBE = """#!/bin/sh
 # FAKE minikube (tests only): `minikube -p PROFILE ssh -- WORDS...` runs the words joined by
@@ -64,8 +65,7 @@ def test_a_failing_check_command_fails_the_check():
 @pytest.fixture
 def shell_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MinikubeNode:
     """A minikube node whose ``minikube`` is the fake one above, on a real runner."""
-    if os.geteuid() != 0:
-        pytest.skip("the fake sudo stands in for root's")
+    require(None if os.geteuid() == 0 else "needs root: the fake sudo stands in for root's")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for name, text in (("minikube", FAKE_MINIKUBE), ("sudo", FAKE_SUDO)):

@@ -24,13 +24,15 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Self
 
+import psutil
+
 from conftest import engine_ready
+from lrmatrix.deadline import poll
 from lrmatrix.drivers import NodeSpec
 from lrmatrix.drivers.engine import net as engine_net
 from lrmatrix.matrix.cells import load_matrix
@@ -102,11 +104,11 @@ def why_not_ready() -> str | None:
     for path in ("/usr/sbin/sshd", "/etc/init.d/docker"):
         if not Path(path).exists():
             return f"{path} is missing (apt-get install openssh-server docker.io)"
-    for cmd in ("ssh-keygen", "unshare"):
+    for cmd, package in (("ssh-keygen", "openssh-client"), ("unshare", "util-linux")):
         if shutil.which(cmd) is None:
-            return f"{cmd} is not installed"
+            return f"{cmd} is not installed (apt-get install {package})"
     if INIT is None:
-        return "tini (docker.io's docker-init) is not installed"
+        return "tini (docker.io's docker-init) is not installed (apt-get install docker.io)"
     return None
 
 
@@ -268,18 +270,16 @@ class StagingNode:
             )
 
     def _wait_banner(self, timeout: float = 30) -> None:
-        assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while not self._banner():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the staging node's sshd did not start: {self.log()[-800:]}")
-            time.sleep(0.1)
+        proc = self.proc
+        assert proc is not None
+        if poll(lambda: proc.poll() is not None or self._banner(), timeout, 0.1) and proc.poll() is None:
+            return
+        raise RuntimeError(f"the staging node's sshd did not start: {self.log()[-800:]}")
 
     def _find_init(self) -> int:
         """The node's PID 1: the child of unshare (nsenter execs unshare, so that is self.proc)."""
         assert self.proc is not None
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        return int(children[0])
+        return psutil.Process(self.proc.pid).children()[0].pid
 
     def _start_docker(self) -> None:
         """Bring dockerd up the way the node's init system does, if booting did not."""
@@ -368,11 +368,8 @@ class StagingNode:
         self.sh(f'rm -f "{path}"')
 
     def wait_docker(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while self.console("docker version >/dev/null 2>&1").returncode != 0:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the staging node's dockerd did not answer: {self.sh(self.DOCKER_LOG)}")
-            time.sleep(0.2)
+        if not poll(lambda: self.console("docker version >/dev/null 2>&1").returncode == 0, timeout, 0.2):
+            raise RuntimeError(f"the staging node's dockerd did not answer: {self.sh(self.DOCKER_LOG)}")
 
     @contextlib.contextmanager
     def watch_dockerd(self, interval: float = 0.1, limit_s: float = 600) -> Iterator[list[Sample]]:

@@ -28,7 +28,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import filelock
 from sshnode import StagingNode
 
 from conftest import engine_ready
+from lrmatrix.deadline import poll
 from lrmatrix.errors import EnvironmentProblem
 from lrmatrix.matrix import engines
 from lrmatrix.process import run
@@ -50,6 +50,13 @@ PACKAGES = (
     "iproute2",
     "procps",
 )
+#: the commands that build and boot the node, and the Debian package each comes from
+TOOLS = {
+    "debootstrap": "debootstrap",
+    "unshare": "util-linux",
+    "ssh-keygen": "openssh-client",
+    "pivot_root": "util-linux",
+}
 RECIPE_VERSION = "1"  # bump when the tree's recipe below changes
 BUILD_TIMEOUT_S = 900
 #: units that would change this machine (global sysctls, binfmt, kernel modules, its disk) or wait
@@ -151,9 +158,9 @@ def why_not_ready() -> str | None:
     reason = engine_ready()
     if reason:
         return reason
-    for cmd in ("debootstrap", "unshare", "ssh-keygen", "pivot_root"):
+    for cmd, package in TOOLS.items():
         if shutil.which(cmd) is None:
-            return f"{cmd} is not installed (apt-get install debootstrap openssh-client)"
+            return f"{cmd} is not installed (apt-get install {package})"
     if not hierarchies():
         return "no cgroup hierarchy is mounted under /sys/fs/cgroup"
     if mirror() is None:
@@ -289,9 +296,10 @@ class SystemdNode(StagingNode):
 
     def _remove_cgroups(self, timeout: float = 15) -> list[str]:
         """Depth-first rmdir of the node's subtree in every hierarchy; what could not go."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = []
+        left: list[str] = []
+
+        def removed() -> bool:  # retried: the last tasks of a dying namespace leave their groups late
+            left.clear()
             for top in self.cgroup_dirs:
                 if not top.exists():
                     continue
@@ -301,9 +309,10 @@ class SystemdNode(StagingNode):
                             sub.rmdir()
                         except OSError as exc:
                             left.append(f"{sub}: {exc.strerror}")
-            if not left or time.monotonic() > deadline:
-                return left
-            time.sleep(0.2)  # the last tasks of a dying namespace leave their groups late
+            return not left
+
+        poll(removed, timeout, 0.2)
+        return left
 
     def _shut_down(self) -> None:
         self.console(SHUTDOWN, timeout=90)

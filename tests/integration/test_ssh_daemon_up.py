@@ -14,11 +14,13 @@ import pytest
 from sshnode import SysvNode, why_not_ready
 from test_ssh_driver import driver
 
-pytest.importorskip("paramiko")
+from prereqs import import_module, needs
+
+import_module("paramiko", 'pip install "lrmatrix[ssh]"')
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(bool(why_not_ready()), reason=f"staging node: {why_not_ready()}"),
+    needs(why_not_ready() and f"staging node: {why_not_ready()}"),
 ]
 
 disrupt = importlib.import_module("lrmatrix.infra_tests.test_2_disrupt")

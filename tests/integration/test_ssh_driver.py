@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sshnode
@@ -24,22 +24,38 @@ from sshnode import DAEMON_JSON, NO_DOCKER_PORT, SEEDED, StagingNode, SysvNode, 
 
 from conftest import ROOT
 from lrmatrix.cli.main import cell_argv
+from lrmatrix.deadline import poll
 from lrmatrix.drivers import NodeSpec
 from lrmatrix.errors import BadInput, EnvironmentProblem, NodeError
 from lrmatrix.evidence.verdict import Verdict, with_caveat
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.workload import image
 from lrmatrix.workload.containers import LABEL, NAME_PREFIX
+from prereqs import import_module, needs, require
 
-pytest.importorskip("paramiko")
-from lrmatrix.drivers.ssh.node import SshNode  # needs paramiko
+if TYPE_CHECKING:
+    from _pytest.mark import ParameterSet
+
+import_module("paramiko", 'pip install "lrmatrix[ssh]"')
+from lrmatrix.drivers.ssh.node import SshNode  # noqa: E402 (needs paramiko)
 
 integration = pytest.mark.integration
 FLAVOURS: dict[str, tuple[type[StagingNode], str | None]] = {
     "sysvinit": (SysvNode, sshnode.why_not_ready()),
     "systemd": (systemdnode.SystemdNode, systemdnode.why_not_ready()),
 }
-SYSV_ONLY = pytest.mark.parametrize("staging", ["sysvinit"], indirect=True)
+
+
+def flavour(name: str) -> ParameterSet:
+    """A staging node flavour as a parameter, marked with what it needs that is missing."""
+    why_not = FLAVOURS[name][1]
+    marks = [needs(why_not and f"{name} staging node: {why_not}")]
+    if name == "systemd":
+        marks.append(pytest.mark.systemd_node)
+    return pytest.param(name, marks=marks, id=name)
+
+
+SYSV_ONLY = pytest.mark.parametrize("staging", [flavour("sysvinit")], indirect=True)
 
 
 def run_cell(cell: str, spec: str, results: Path, env: dict[str, str] | None, *extra: str):
@@ -115,12 +131,11 @@ def test_a_loopback_node_path_never_reports_a_live_restore_failure(observed, bec
 
 
 # --- against the staging nodes --------------------------------------------------------------
-@pytest.fixture(scope="module", params=list(FLAVOURS))
+@pytest.fixture(scope="module", params=[flavour(name) for name in FLAVOURS])
 def staging(request: pytest.FixtureRequest) -> Iterator[StagingNode]:
-    flavour, why_not = FLAVOURS[request.param]
-    if why_not:
-        pytest.skip(f"{request.param} staging node: {why_not}")
-    with flavour.running() as node:
+    node_class, why_not = FLAVOURS[request.param]
+    require(why_not and f"{request.param} staging node: {why_not}")
+    with node_class.running() as node:
         yield node
 
 
@@ -361,10 +376,7 @@ def test_a_daemon_that_comes_back_by_itself_is_seen_and_explained(clean):
                 node.stop_daemon("SIGTERM")
             except NodeError as exc:
                 assert "is not down after `service docker stop`" in str(exc)
-            deadline = time.monotonic() + 30
-            while node.daemon_pid() is None:
-                assert time.monotonic() < deadline, "the respawning loop did not start dockerd"
-                time.sleep(0.2)
+            assert poll(node.daemon_pid, 30, 0.2), "the respawning loop did not start dockerd"
             why = node.why_up_again()
         assert why is not None and "lrmatrix did not start it" in why, why
     finally:

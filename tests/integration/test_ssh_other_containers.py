@@ -23,8 +23,9 @@ from sshnode import DAEMON_JSON, StagingNode, driver
 from conftest import ROOT
 from lrmatrix.evidence.other_containers import CHECK_ID
 from lrmatrix.workload import image
+from prereqs import import_module
 
-pytest.importorskip("paramiko")
+import_module("paramiko", 'pip install "lrmatrix[ssh]"')
 
 # the staging node and its per-test reset, shared with the ssh driver's own tests
 staging, clean = ssh.staging, ssh.clean

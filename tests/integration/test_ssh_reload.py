@@ -11,8 +11,9 @@ import test_ssh_driver as ssh
 from sshnode import DAEMON_JSON, driver
 
 from lrmatrix.deadline import poll
+from prereqs import import_module
 
-pytest.importorskip("paramiko")
+import_module("paramiko", 'pip install "lrmatrix[ssh]"')
 
 # the staging node and its per-test reset, shared with the ssh driver's own tests
 staging, clean = ssh.staging, ssh.clean
@@ -20,7 +21,7 @@ staging, clean = ssh.staging, ssh.clean
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.parametrize("staging", ["sysvinit", "systemd"], indirect=True)
+@pytest.mark.parametrize("staging", [ssh.flavour("sysvinit"), ssh.flavour("systemd")], indirect=True)
 def test_a_reload_flips_live_restore_without_a_restart(clean):
     """sysvinit: SIGHUP to the pidfile's dockerd; systemd: `systemctl reload docker.service`
     (its ExecReload), which the journal shows once per reload."""

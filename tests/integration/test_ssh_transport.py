@@ -13,9 +13,10 @@ from sshnode import driver
 from test_ssh_driver import SYSV_ONLY
 
 from lrmatrix.errors import NodeError
+from prereqs import import_module
 
-pytest.importorskip("paramiko")
-from lrmatrix.drivers.ssh.transport import MAX_CHANNELS  # needs paramiko
+import_module("paramiko", 'pip install "lrmatrix[ssh]"')
+from lrmatrix.drivers.ssh.transport import MAX_CHANNELS  # noqa: E402 (needs paramiko)
 
 staging, clean = ssh.staging, ssh.clean
 pytestmark = pytest.mark.integration

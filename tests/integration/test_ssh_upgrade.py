@@ -24,12 +24,14 @@ from systemdnode import SystemdNode, why_not_ready
 from conftest import ROOT
 from lrmatrix.cli.main import cell_argv
 from lrmatrix.deadline import poll
+from prereqs import import_module, needs
 
-pytest.importorskip("paramiko")
+import_module("paramiko", 'pip install "lrmatrix[ssh]"')
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(bool(why_not_ready()), reason=f"systemd staging node: {why_not_ready()}"),
+    pytest.mark.systemd_node,
+    needs(why_not_ready() and f"systemd staging node: {why_not_ready()}"),
 ]
 
 
@@ -106,7 +108,6 @@ def test_an_upgrade_interrupted_mid_install_is_let_finish(node, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a background job ignores it
     )
     try:
         # the first command's folder appears when it is launched; apt-get takes seconds more
