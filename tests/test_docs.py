@@ -124,3 +124,10 @@ def test_a_broken_link_fails_the_build(site_copy: Path, link: str, said: str):
     res = strict_build(site_copy, site_copy / "site")
     assert res.returncode != 0
     assert said in res.stderr
+
+
+def test_the_readmes_test_command_is_the_one_ci_runs():
+    """`.ci/run` must run the README's test command, not a cousin of it (-p 2 against -p 3)."""
+    readme = (ROOT / "README.md").read_text()
+    command = next(line for line in readme.splitlines() if line.startswith("./scripts/bootstrap --test"))
+    assert command in (ROOT / ".ci" / "run").read_text()
