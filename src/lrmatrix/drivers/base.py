@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 from lrmatrix.command import CmdResult
+from lrmatrix.drivers.planned import Planned
 from lrmatrix.errors import BadInput, NodeError
 from lrmatrix.evidence.probe import Target
 from lrmatrix.modules.dockerd import Dockerd
@@ -28,6 +29,16 @@ if TYPE_CHECKING:
     from lrmatrix.evidence.other_containers import OtherContainers
     from lrmatrix.matrix.engines import Engine
     from lrmatrix.matrix.model import Cell
+
+
+#: how a plan names a process id that only exists once the node runs
+PID = "<dockerd pid>"
+
+
+def signal_argv(name: str, pid: int | str) -> list[str]:
+    """``kill -s NAME PID`` (``name`` without ``SIG``): how a driver without a service
+    manager's reload signals dockerd on the node."""
+    return ["kill", "-s", name.removeprefix("SIG"), str(pid)]
 
 
 class UnitMessage(NamedTuple):
@@ -132,9 +143,46 @@ class Node(ABC):
         pid = self.daemon_pid()
         if pid is None:
             raise NodeError("dockerd is not running: there is nothing to reload")
-        res = self.run(["kill", "-s", "HUP", str(pid)])
+        res = self.run(signal_argv("HUP", pid))
         if not res.ok:
             raise NodeError(f"cannot send SIGHUP to dockerd (pid {pid}): {res.one_line()}")
+
+    # --- what each operation runs, as data: ``lrmatrix plan CELL --commands`` ----------------
+    def planned(self, argv: list[str]) -> Planned:
+        """``argv`` on the node, as the node's transport sends it."""
+        return Planned("run", self.transport.line(argv))
+
+    def plan_view(self) -> Node:
+        """This node as a plan shows it (an engine node not yet made shows its first slot)."""
+        return self
+
+    def plan_create(self) -> list[Planned]:
+        """What ``create`` runs, from the builders it runs."""
+        raise NotImplementedError(f"the {self.scheme} driver has no plan of its commands")
+
+    def plan_start(self) -> list[Planned]:
+        """What ``start_daemon`` runs, its waits with their bounds."""
+        raise NotImplementedError(f"the {self.scheme} driver has no plan of its commands")
+
+    def plan_stop(self, signal_name: str) -> list[Planned]:
+        """What ``stop_daemon(signal_name)`` runs, its waits with their bounds."""
+        raise NotImplementedError(f"the {self.scheme} driver has no plan of its commands")
+
+    def plan_destroy(self) -> list[Planned]:
+        """What ``destroy`` runs."""
+        raise NotImplementedError(f"the {self.scheme} driver has no plan of its commands")
+
+    def plan_reload(self) -> list[Planned]:
+        """What ``reload_daemon`` runs: here SIGHUP to dockerd through the node's transport."""
+        return [self.planned(signal_argv("HUP", PID))]
+
+    def plan_read(self, path: str) -> list[Planned]:
+        """How ``read_file(path)`` reads it."""
+        return [Planned("run", f"read {path}")]
+
+    def plan_write(self, path: str, text: str) -> list[Planned]:
+        """How ``write_file(path, ...)`` writes it in place."""
+        return [Planned("write", f"{path} (in place): {text}")]
 
     def testinfra_backend(self) -> BaseBackend:
         """The backend of the checks' ``host`` fixture: the node's transport."""

@@ -45,6 +45,11 @@ class Transport(BaseBackend):
         """Run ``argv`` on the node, quoted once."""
         return self.shell(shlex.join(argv), timeout, argv)
 
+    def line(self, argv: Sequence[str]) -> str:
+        """``argv`` as ``exec`` sends it, for ``lrmatrix plan --commands``: the local command
+        line where the transport is one, or the line the node's shell receives."""
+        return shlex.join(argv)
+
     def run(self, command: str, *args: str, **kwargs: Any) -> CommandResult:
         """testinfra's entry point: the checks' ``host.run`` comes through here."""
         line = self.get_command(command, *args)

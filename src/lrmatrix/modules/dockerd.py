@@ -24,6 +24,10 @@ DOCKER_SOCKET, DOCKER_SERVICE, CONTAINERD_SERVICE = "docker.socket", "docker.ser
 #: the units that run dockerd, in the order they are stopped: the socket too, or its first
 #: client (a check's own `docker ps`, cri-dockerd) starts dockerd again
 DOCKER_UNITS = (DOCKER_SOCKET, DOCKER_SERVICE)
+#: the docker commands whose lines ``lrmatrix plan --commands`` shows: the API answers (a start
+#: waits for it), and what the running daemon applies (live-restore's effective setting)
+API_READY = ("docker", "version", "--format", "{{.Server.Version}}")
+INFO = ("docker", "info", "--format", "{{json .}}")
 
 
 class Dockerd(Module):
@@ -38,7 +42,7 @@ class Dockerd(Module):
         return self.check_output(["docker", *args], timeout)
 
     def api_ready(self) -> bool:
-        return self.cli("version", "--format", "{{.Server.Version}}", timeout=10).ok
+        return self.run(list(API_READY), timeout=10).ok
 
     def wait_api(
         self,
@@ -61,7 +65,7 @@ class Dockerd(Module):
             raise NodeError(f"the Docker API on {self.node.name} did not answer within {timeout:.0f}s")
 
     def info(self) -> dict[str, Any]:
-        return dict(json.loads(self.cli_ok("info", "--format", "{{json .}}")))
+        return dict(json.loads(self.check_output(list(INFO), 60.0)))
 
     def effective_live_restore(self) -> bool:
         """What the running daemon applies, which may differ from what daemon.json says."""

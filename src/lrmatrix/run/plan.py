@@ -2,54 +2,232 @@
 
 Nothing is executed and nothing is simulated: each step is the one-line description of an
 action the scenario runs (``lrmatrix.run.sequence``, ``lrmatrix.run.actions``), and a wait is shown
-as a wait, with what ends it and its bound from the cell's timings.
+as a wait, with what ends it and its bound from the cell's timings. With ``--commands`` each
+step also lists what it runs on the node: the driver's command lines from the builders its
+methods run (``Node.plan_*``), and the Kubernetes API calls by verb and path as the client
+builds them, with nothing sent (``lrmatrix.kube.capture``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from lrmatrix.drivers import planned
+from lrmatrix.drivers.planned import Planned
 from lrmatrix.matrix.cells import Cell
+from lrmatrix.run.actions import kube as kube_actions
+from lrmatrix.run.actions.base import Action
+from lrmatrix.run.actions.disruption import Start, Stop
+from lrmatrix.run.live_restore import RELOAD_POLL_S, RELOAD_WAIT_S
 from lrmatrix.run.sequence import PHASES, kind, sequence_for
 
+if TYPE_CHECKING:
+    from lrmatrix.drivers.base import Node
+    from lrmatrix.kube.api import Kube
+    from lrmatrix.kube.steps import KubeCell
+
 DRY_RUN = "dry run: nothing was executed; the steps come from the cell's sequence, waits with their bounds"
+COMMANDS = (
+    "commands: '$' a command line as it leaves this machine, '>' a Kubernetes API call, "
+    "'!' a signal, '+' a file written in place, '~' a wait, '#' a note"
+)
 
 
 @dataclass(frozen=True)
 class Step:
-    """One line of the plan: its phase, the action's name, what it does, whether it waits."""
+    """One line of the plan: its phase, the action's name, what it does, whether it waits, and
+    (with ``--commands``) what it runs."""
 
     phase: str
     action: str
     text: str
     wait: bool = False
+    commands: tuple[Planned, ...] = ()
 
 
-def plan_cell(cell: Cell) -> list[Step]:
-    """Every step of ``cell`` in the order the scenario runs them."""
+def plan_cell(cell: Cell, node: Node | None = None) -> list[Step]:
+    """Every step of ``cell`` in the order the scenario runs them; with ``node``, each with
+    the commands that node's driver runs for it."""
     sequence = sequence_for(cell)
     lr = str(cell.live_restore).lower()
+    cmds = Commands(cell, node.plan_view()) if node is not None else None
+
+    def of(phase: str, action: Action) -> Step:
+        found = cmds.action(action) if cmds else ()
+        return Step(phase, action.name, action.describe(cell), action.waits_in(cell), tuple(found))
+
+    def own(phase: str, action: str, text: str, found: Callable[[Commands], list[Planned]]) -> Step:
+        return Step(phase, action, text, commands=tuple(found(cmds)) if cmds else ())
+
     steps = [
-        Step("setup", "node", f"create the node ({cell.driver} driver, engine {cell.engine.name})"),
-        Step(
+        own(
+            "setup",
+            "node",
+            f"create the node ({cell.driver} driver, engine {cell.engine.name})",
+            lambda c: c.node.plan_create(),
+        ),
+        own(
             "setup",
             "live-restore",
             f"set live-restore={lr} in daemon.json (a backup first) and apply it by a reload; "
             "a restart only if the reload did not change it",
+            Commands.live_restore,
         ),
         Step("setup", "versions", "record the versions the node runs"),
     ]
-    steps += [Step("setup", a.name, a.describe(cell), a.waits_in(cell)) for a in sequence.setup]
+    steps += [of("setup", a) for a in sequence.setup]
     for phase in PHASES:
-        steps += [Step(phase, a.name, a.describe(cell), a.waits_in(cell)) for a in sequence.phases[phase]]
+        steps += [of(phase, a) for a in sequence.phases[phase]]
     steps += [
         Step("teardown", "logs", "save the daemon's log beside the result"),
-        *(Step("teardown", a.name, a.describe(cell), a.waits_in(cell)) for a in sequence.cleanup),
-        Step("teardown", "restore", "put daemon.json back byte for byte"),
-        Step("teardown", "destroy", "destroy the node; check that nothing of the cell is left"),
+        *(of("teardown", a) for a in sequence.cleanup),
+        own("teardown", "restore", "put daemon.json back byte for byte", Commands.restore),
+        own(
+            "teardown",
+            "destroy",
+            "destroy the node; check that nothing of the cell is left",
+            lambda c: c.node.plan_destroy(),
+        ),
     ]
     return steps
+
+
+class Commands:
+    """What each step runs on ``node``, taken from the driver's and the kube steps' own code."""
+
+    def __init__(self, cell: Cell, node: Node) -> None:
+        self.cell = cell
+        self.node = node
+
+    def action(self, action: Action) -> list[Planned]:
+        """The commands of one action of the sequence ([] where it runs nothing of the driver's)."""
+        if isinstance(action, Stop):
+            return self.node.plan_stop(action.signal)
+        if isinstance(action, Start):
+            return [planned.note("only if the daemon did not come back by itself"), *self.node.plan_start()]
+        kube_steps: dict[type, Callable[[], list[Planned]]] = {
+            kube_actions.DeployPods: self.deploy,
+            kube_actions.KubeBaseline: self.baseline,
+            kube_actions.KubeOutage: self.outage,
+            kube_actions.KubeAfter: self.after,
+            kube_actions.KubeChange: self.change,
+            kube_actions.KubeTeardown: lambda: self.api(lambda k: k.workload.remove()),
+        }
+        found = kube_steps.get(type(action))
+        return found() if found else []
+
+    def live_restore(self) -> list[Planned]:
+        """``run.live_restore.apply``: the file merged, the reload, the restart as the fallback."""
+        from lrmatrix.modules.dockerd import INFO
+
+        node, path = self.node, self.node.daemon_json_path
+        lr = str(self.cell.live_restore).lower()
+        info = node.planned(list(INFO))
+        return [
+            *node.plan_read(path),
+            planned.note(f"the bytes read are the backup; live-restore={lr} merged into them"),
+            *node.plan_write(path, f"<daemon.json as read, with only live-restore set to {lr}>"),
+            info,
+            planned.note("if LiveRestoreEnabled already matches: nothing else"),
+            *node.plan_reload(),
+            planned.wait(
+                f"{info.text} shows LiveRestoreEnabled={lr} (every {RELOAD_POLL_S:g} s)", RELOAD_WAIT_S
+            ),
+            planned.note("if the reload did not change it: a restart"),
+            *node.plan_stop("SIGTERM"),
+            *node.plan_start(),
+        ]
+
+    def restore(self) -> list[Planned]:
+        path = self.node.daemon_json_path
+        return [
+            *self.node.plan_read(path),
+            planned.note("if it differs from the backup:"),
+            *self.node.plan_write(path, "<the backup bytes> (or rm -f when there was no file)"),
+        ]
+
+    # --- the Kubernetes side: each call as the client builds it, none sent ----------------
+    def api(self, step: Callable[[KubeCell], object]) -> list[Planned]:
+        """``step``'s API calls up to its first read (``lrmatrix.kube.capture``)."""
+        from lrmatrix.kube.capture import api_calls
+        from lrmatrix.kube.steps import KubeCell
+
+        def on(kube: Kube) -> object:
+            cell = KubeCell(self.cell, kube)
+            cell.timeline.name = self.node.name  # minikube names its one node after the profile
+            return step(cell)
+
+        return [Planned("api", call) for call in api_calls(on)]
+
+    def deploy(self) -> list[Planned]:
+        from lrmatrix.kube.settings import KubeSettings
+        from lrmatrix.kube.workload import MANIFEST, NODE_PORT, load_manifest
+
+        ports = [
+            f"{d['metadata']['name']} {p.get('port')} -> NodePort {p['nodePort']}"
+            for d in load_manifest(MANIFEST)
+            if d.get("kind") == "Service"
+            for p in d.get("spec", {}).get("ports", [])
+            if "nodePort" in p
+        ]
+        every = KubeSettings.load().node_poll_s
+        pods = " ".join(c.text for c in self.api(lambda k: k.workload.pods()))
+        return [
+            *self.api(lambda k: k.timeline.discover()),
+            *self.api(lambda k: k.workload.deploy()),
+            planned.note(f"Service {', '.join(ports)} (manifests/{MANIFEST})"),
+            planned.wait(
+                f"{pods} shows 2 pods Ready (every {every:g} s)",
+                self.cell.timings.ready_timeout_s,
+            ),
+            planned.note(f"the node path probes http://<node ip>:{NODE_PORT}/..."),
+        ]
+
+    def baseline(self) -> list[Planned]:
+        return [*self.api(lambda k: k.timeline.poll()), *self.api(lambda k: k.workload.pods())]
+
+    def outage(self) -> list[Planned]:
+        if not self.cell.live_restore:
+            return [planned.note("no API call: the API server died with dockerd")]
+        window = self.cell.timings.outage_window_s
+        looks = [*self.api(lambda k: k.probe_pod.look()), *self.api(lambda k: k.timeline.poll())]
+        return [
+            *self.api(lambda k: k.probe_pod.create()),
+            planned.wait(f"{'; '.join(c.text for c in looks)} show a FailedCreatePodSandBox event", window),
+            *self.api(lambda k: k.workload.pods()),
+            planned.wait(f"the window ends, sampling {looks[-1].text}", window),
+        ]
+
+    def after(self) -> list[Planned]:
+        from lrmatrix.kube.settings import KubeSettings
+
+        t = self.cell.timings
+        node = " ".join(c.text for c in self.api(lambda k: k.timeline.poll()))
+        pods = " ".join(c.text for c in self.api(lambda k: k.workload.pods()))
+        found = [
+            planned.wait(f"{node} shows Ready", t.recover_timeout_s),
+            planned.wait(f"{pods} shows 2 pods Ready", t.ready_timeout_s),
+        ]
+        if not self.cell.live_restore:
+            return found
+        pod = " ".join(c.text for c in self.api(lambda k: k.probe_pod.look()))
+        return [
+            *found,
+            planned.wait(f"{pod} shows it Running", KubeSettings.load().pending_timeout_s),
+            *self.api(lambda k: k.probe_pod.nginx_version()),
+            *self.api(lambda k: k.probe_pod.delete()),
+        ]
+
+    def change(self) -> list[Planned]:
+        from lrmatrix.kube.settings import KubeSettings
+
+        calls = self.api(lambda k: k.workload.apply_change())
+        return [
+            *calls[:-1],
+            planned.wait(f"{calls[-1].text} shows the rollout done", KubeSettings.load().rollout_timeout_s),
+        ]
 
 
 def render(cell: Cell, steps: list[Step]) -> str:
@@ -60,10 +238,14 @@ def render(cell: Cell, steps: list[Step]) -> str:
         f"# lrmatrix plan {cell.name}: {platform}, live-restore {lr}, expect {cell.expect}",
         f"# {DRY_RUN}",
     ]
+    if any(s.commands for s in steps):
+        lines.append(f"# {COMMANDS}")
     for phase in ("setup", *PHASES):
         lines.append(f"== {phase}")
         ours = [s for s in steps if s.phase == phase]
-        lines += [f"  {'~' if s.wait else '-'} {s.action}: {s.text}" for s in ours]
+        for s in ours:
+            lines.append(f"  {'~' if s.wait else '-'} {s.action}: {s.text}")
+            lines += [f"      {c.line()}" for c in s.commands]
         if not ours:
             lines.append("  (no action: the phase's checks run on the node as it is)")
     lines.append("# '~' waits: it ends when the condition holds, or fails at its bound")

@@ -138,7 +138,7 @@ def claim_slot(state_root: Path, claimed: Callable[[Slot | None, SlotLock | None
         claimed(slot, lock)
         slot_record(slot).write_text(json.dumps({"state_root": str(state_root)}))
         setup_steps.reached("slot-recorded")
-        res = run(["ip", "netns", "add", slot.name], timeout=15)
+        res = run(netns_add_argv(slot), timeout=15)
         setup_steps.reached("netns-added")
         if res.returncode == 0:
             return slot
@@ -152,23 +152,42 @@ def claim_slot(state_root: Path, claimed: Callable[[Slot | None, SlotLock | None
     )
 
 
+def netns_add_argv(slot: Slot) -> list[str]:
+    return ["ip", "netns", "add", slot.name]
+
+
+def wire_args(slot: Slot) -> list[list[str]]:
+    """The ``ip`` arguments that wire a slot, in order (``wire`` runs them, a plan shows them)."""
+    return [
+        ["link", "add", slot.host_if, "type", "veth", "peer", "name", slot.node_if],
+        ["link", "set", slot.node_if, "netns", slot.name],
+        ["addr", "add", f"{slot.host_addr}/24", "dev", slot.host_if],
+        ["link", "set", slot.host_if, "up"],
+        ["-n", slot.name, "addr", "add", f"{slot.node_addr}/24", "dev", slot.node_if],
+        ["-n", slot.name, "link", "set", slot.node_if, "up"],
+        ["-n", slot.name, "link", "set", "lo", "up"],
+    ]
+
+
 def wire(slot: Slot) -> None:
     """veth pair host<->node, addresses, links up; the caller releases the slot on failure."""
-    _ip("link", "add", slot.host_if, "type", "veth", "peer", "name", slot.node_if)
-    setup_steps.reached("veth-added")
-    _ip("link", "set", slot.node_if, "netns", slot.name)
-    _ip("addr", "add", f"{slot.host_addr}/24", "dev", slot.host_if)
-    _ip("link", "set", slot.host_if, "up")
-    _ip("-n", slot.name, "addr", "add", f"{slot.node_addr}/24", "dev", slot.node_if)
-    _ip("-n", slot.name, "link", "set", slot.node_if, "up")
-    _ip("-n", slot.name, "link", "set", "lo", "up")
+    for i, args in enumerate(wire_args(slot)):
+        _ip(*args)
+        if i == 0:
+            setup_steps.reached("veth-added")
+
+
+def release_argvs(slot: Slot) -> list[list[str]]:
+    """Deleting either end of a veth deletes both; the namespace only if it is there."""
+    return [["ip", "link", "del", slot.host_if], ["ip", "netns", "del", slot.name]]
 
 
 def release(slot: Slot) -> None:
-    """Remove veth and namespace; deleting either end of a veth deletes both. Idempotent."""
-    run(["ip", "link", "del", slot.host_if], timeout=15)
+    """Remove veth and namespace. Idempotent."""
+    link, netns = release_argvs(slot)
+    run(link, timeout=15)
     if Path(slot.netns_path).exists():
-        run(["ip", "netns", "del", slot.name], timeout=15)
+        run(netns, timeout=15)
 
 
 def leftover_slots() -> list[Slot]:

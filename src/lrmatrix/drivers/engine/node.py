@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -26,14 +27,16 @@ import psutil
 from lrmatrix import cache, preflight
 from lrmatrix.command import CmdResult
 from lrmatrix.deadline import poll
+from lrmatrix.drivers import planned
 from lrmatrix.drivers.base import Node
 from lrmatrix.drivers.engine import net as engine_net
+from lrmatrix.drivers.planned import Planned
 from lrmatrix.drivers.transport import Transport
 from lrmatrix.errors import EnvironmentProblem, NodeError
 from lrmatrix.matrix import engines
 from lrmatrix.matrix.engines import Engine
 from lrmatrix.modules import daemon_json as daemon_config
-from lrmatrix.modules.dockerd import Dockerd
+from lrmatrix.modules.dockerd import API_READY, Dockerd
 from lrmatrix.modules.processes import Processes
 from lrmatrix.process import DOCKER_DAEMONS, missing_commands, reap_adopted, reap_adopted_daemons, run
 from lrmatrix.run import setup_steps
@@ -48,8 +51,20 @@ LONGEST_SOCKET = "exec/containerd/containerd.sock.ttrpc"
 #: how long the teardown keeps killing what of the node it still finds (a dockerd killed while
 #: starting may fork its containerd after the first look)
 END_WAIT_S = 10.0
+#: how often a stop looks whether dockerd (and its containerd) are gone
+GONE_POLL_S = 0.05
+#: the workload's containers, removed through the daemon in ``destroy``
+PS_ALL = ["docker", "ps", "-aq"]
+RM_FORCE = ["docker", "rm", "-f"]
+#: the slot a plan shows; a run claims the lowest free one
+PLAN_SLOT = 1
 #: exists while systemd is the init (sd_booted)
 SYSTEMD_RUNNING = Path("/run/systemd/system")
+
+
+def in_netns(netns_path: str, argv: Sequence[str]) -> list[str]:
+    """``argv`` inside the node's network namespace: every command of the node, dockerd too."""
+    return ["nsenter", f"--net={netns_path}", *argv]
 
 
 def state_root() -> Path:
@@ -68,12 +83,11 @@ class NetnsTransport(Transport):
 
     def exec(self, argv: Sequence[str], timeout: float = 60.0) -> CmdResult:
         """No shell in between: the argv goes to nsenter as it is."""
-        res = run(
-            ["nsenter", f"--net={self.netns_path}", *argv],
-            timeout=timeout,
-            env={"DOCKER_HOST": self.docker_host},
-        )
+        res = run(in_netns(self.netns_path, argv), timeout=timeout, env={"DOCKER_HOST": self.docker_host})
         return CmdResult(tuple(argv), res.returncode, res.stdout, res.stderr)
+
+    def line(self, argv: Sequence[str]) -> str:
+        return shlex.join([f"DOCKER_HOST={self.docker_host}", *in_netns(self.netns_path, argv)])
 
     def shell(self, line: str, timeout: float, argv: Sequence[str] = ()) -> CmdResult:
         res = self.exec(["/bin/sh", "-c", line], timeout)
@@ -213,10 +227,11 @@ class EngineNode(Node):
         left += [f"cgroup {d}" for d in engine_net.cgroup_dirs(self.slot)]
         return left
 
-    def dockerd_argv(self) -> list[str]:
+    def dockerd_argv(self, dockerd: str | None = None) -> list[str]:
+        """``dockerd`` names the binary without fetching it (a plan); by default the engine's."""
         s = self.state_dir
         return [
-            self.binaries.dockerd(),
+            dockerd or self.binaries.dockerd(),
             "--config-file",
             self.daemon_json_path,
             "--data-root",
@@ -290,11 +305,15 @@ class EngineNode(Node):
         engine_net.wire(self._slot)
         setup_steps.reached("wired")
         # the node's own bridge, and its own cgroup parent: its containers are found by it
-        original = {**self.cell.daemon_json, "bip": self._slot.bip, **self.cgroup_parent()}
-        self.write_file(self.daemon_json_path, daemon_config.render(original))
+        self.write_file(self.daemon_json_path, self.original_daemon_json())
         setup_steps.reached("daemon-json-written")
         self.start_daemon()
         setup_steps.reached("dockerd-ready")
+
+    def original_daemon_json(self) -> bytes:
+        """The cell's daemon.json with the node's own bridge and cgroup parent."""
+        original = {**self.cell.daemon_json, "bip": self._slot.bip, **self.cgroup_parent()}
+        return daemon_config.render(original)
 
     def _claimed(self, slot: engine_net.Slot | None, lock: engine_net.SlotLock | None) -> None:
         self.slot, self.lock = slot, lock
@@ -315,7 +334,7 @@ class EngineNode(Node):
         # own session: a Ctrl-C in the user's terminal must not reach dockerd directly;
         # the harness decides how the daemon stops.
         self._dockerd = subprocess.Popen(
-            ["nsenter", f"--net={self._slot.netns_path}", *self.dockerd_argv()],
+            in_netns(self._slot.netns_path, self.dockerd_argv()),
             env={**os.environ, **self.binaries.env()},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -380,7 +399,7 @@ class EngineNode(Node):
             reap_adopted_daemons()
             return not Path(f"/proc/{pid}").exists()
 
-        return poll(gone, timeout, 0.05)
+        return poll(gone, timeout, GONE_POLL_S)
 
     def _wait_gone(self, pid: int, timeout: float) -> bool:
         if self._dockerd is not None and self._dockerd.pid == pid:
@@ -389,7 +408,7 @@ class EngineNode(Node):
                 return True
             except subprocess.TimeoutExpired:
                 return False
-        return poll(lambda: self.processes.proc(pid) is None, timeout, 0.05)
+        return poll(lambda: self.processes.proc(pid) is None, timeout, GONE_POLL_S)
 
     def daemon_pid(self) -> int | None:
         if self._dockerd is not None:
@@ -495,9 +514,79 @@ class EngineNode(Node):
                 return
         if self.daemon_pid() is None:
             return
-        ids = self.dockerd.cli("ps", "-aq").stdout.split()
+        ids = self.run(PS_ALL).stdout.split()
         if ids:
-            self.dockerd.cli("rm", "-f", *ids, timeout=60)
+            self.run([*RM_FORCE, *ids], timeout=60)
+
+    # --- what each operation runs (``lrmatrix plan CELL --commands``) ----------------------
+    def plan_view(self) -> EngineNode:
+        """This node as a plan shows it: on the first slot if none is claimed yet, with its
+        own destroy disabled (it was never made)."""
+        if self.slot is not None:
+            return self
+        view = EngineNode(self.cell, slot=engine_net.Slot(PLAN_SLOT), root=self.root)
+        view._destroyed = True
+        return view
+
+    def plan_binaries(self) -> engines.Binaries:
+        """Where ``engines.ensure`` keeps this engine's binaries, named without fetching them."""
+        if self.engine.is_machine:
+            return engines.Binaries(self.engine)
+        return engines.Binaries(self.engine, engines.cache_dir() / self.engine.version)
+
+    def plan_create(self) -> list[Planned]:
+        slot = self._slot
+        text = json.dumps(json.loads(self.original_daemon_json())) + " (as rendered JSON)"
+        return [
+            planned.note(f"slot {slot.name} shown: a run claims the lowest free one ({slot.node_addr} here)"),
+            Planned("run", shlex.join(engine_net.netns_add_argv(slot))),
+            *(Planned("run", shlex.join(["ip", *args])) for args in engine_net.wire_args(slot)),
+            *self.plan_write(self.daemon_json_path, text),
+            *self.plan_start(),
+        ]
+
+    def plan_start(self) -> list[Planned]:
+        binaries = self.plan_binaries()
+        env = [f"{k}={v}" for k, v in binaries.env().items()]
+        argv = in_netns(self._slot.netns_path, self.dockerd_argv(binaries.dockerd()))
+        bound = self.cell.timings.ready_timeout_s
+        return [
+            Planned("run", shlex.join([*env, *argv])),
+            planned.note(f"in its own session, its output to {self.state_dir / 'dockerd.log'}"),
+            planned.wait(f"{self.transport.line(API_READY)} answers (every 0.1 s), or dockerd exits", bound),
+        ]
+
+    def plan_stop(self, signal_name: str) -> list[Planned]:
+        bound = self.cell.timings.stop_timeout_s
+        containerd = self.exec_root / "containerd" / "containerd.pid"
+        return [
+            Planned(
+                "signal",
+                f"{signal_name} to dockerd (the one this node started; else {self.state_dir}/docker.pid)",
+            ),
+            planned.wait(f"dockerd has exited (every {GONE_POLL_S:g} s)", bound),
+            planned.wait(f"its containerd ({containerd}) is gone", bound),
+        ]
+
+    def plan_reload(self) -> list[Planned]:
+        return [Planned("signal", "SIGHUP to dockerd (no service manager here)")]
+
+    def plan_read(self, path: str) -> list[Planned]:
+        return [Planned("run", f"read {path} (on this machine)")]
+
+    def plan_destroy(self) -> list[Planned]:
+        return [
+            self.planned(PS_ALL),
+            self.planned([*RM_FORCE, "<each id>"]),
+            *self.plan_stop("SIGTERM"),
+            Planned(
+                "signal", f"SIGKILL to what of {self._slot.name} still runs (by namespace, folder, cgroup)"
+            ),
+            planned.wait("none is left", END_WAIT_S),
+            Planned("run", f"umount -l <each mount under {self.state_dir}>"),
+            planned.note(f"its cgroup folders removed, then {self.state_dir}"),
+            *(Planned("run", shlex.join(argv)) for argv in engine_net.release_argvs(self._slot)),
+        ]
 
     def _kill(self, pid: int | None) -> None:
         if pid is None:

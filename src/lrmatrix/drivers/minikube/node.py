@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from lrmatrix.command import CmdResult
 from lrmatrix.deadline import poll
+from lrmatrix.drivers import planned
 from lrmatrix.drivers.base import Node
+from lrmatrix.drivers.planned import Planned
 from lrmatrix.drivers.transport import Transport
 from lrmatrix.errors import BadInput, EnvironmentProblem, NodeError
 from lrmatrix.evidence.probe import Target
@@ -35,7 +37,7 @@ from lrmatrix.kube.runner import RealRunner, Runner, shell_text
 from lrmatrix.kube.settings import matrix_table
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.modules import daemon_json as daemon_config
-from lrmatrix.modules.dockerd import DOCKER_SERVICE, DOCKER_UNITS
+from lrmatrix.modules.dockerd import API_READY, DOCKER_SERVICE, DOCKER_UNITS
 
 if TYPE_CHECKING:
     from lrmatrix.drivers import NodeSpec
@@ -44,6 +46,31 @@ if TYPE_CHECKING:
 
 #: `minikube profile list` statuses from which a cell cannot start
 FAILED_STATES = ("Error", "Unknown", "Misconfigured")
+
+# The node's command lines, as data: the node's methods run these and `lrmatrix plan
+# --commands` prints them, so the plan cannot show a command the driver does not send.
+#: dockerd's command line as systemd will start it (the unit's ExecStart)
+EXEC_START = ["sudo", "systemctl", "show", DOCKER_SERVICE, "--property=ExecStart", "--value"]
+#: the unit's start limit (StartLimitBurst=3 in 60 s) cleared before each start
+RESET_FAILED = ["sudo", "systemctl", "reset-failed", DOCKER_SERVICE]
+START = ["sudo", "systemctl", "start", DOCKER_SERVICE]
+#: the socket too: a listening docker.socket lets any client start dockerd again
+STOP = ["sudo", "systemctl", "stop", *DOCKER_UNITS]
+#: the unit's ExecReload sends SIGHUP: dockerd rereads daemon.json, nothing restarts
+RELOAD = ["sudo", "systemctl", "reload", DOCKER_SERVICE]
+IS_ACTIVE = ["sudo", "systemctl", "is-active", DOCKER_SERVICE]
+PIDOF = ["pidof", "dockerd"]
+#: how often a stop looks whether dockerd is gone
+STOP_POLL_S = 0.5
+
+
+def read_argv(path: str) -> list[str]:
+    return ["sudo", "cat", "--", path]
+
+
+def write_line(path: str, text: str) -> str:
+    """``tee`` rewrites in place (same inode); the text is visible in the runner's record."""
+    return f"printf '%s' {shlex.quote(text)} | sudo tee {shlex.quote(path)} >/dev/null"
 
 
 @dataclass(frozen=True)
@@ -100,11 +127,22 @@ class MinikubeTransport(Transport):
         self.profile = profile
         super().__init__(profile, **kwargs)
 
-    def shell(self, line: str, timeout: float, argv: Sequence[str] = ()) -> CmdResult:
+    def outer(self, line: str) -> list[str]:
         """``minikube ssh`` joins its arguments into one remote shell line, so the line is
         passed as one argument, quoted by the caller once."""
-        res = self.runner.run(["minikube", "-p", self.profile, "ssh", "--", line], timeout=timeout)
+        return ["minikube", "-p", self.profile, "ssh", "--", line]
+
+    def shell(self, line: str, timeout: float, argv: Sequence[str] = ()) -> CmdResult:
+        res = self.runner.run(self.outer(line), timeout=timeout)
         return CmdResult(tuple(argv) or (line,), res.rc, res.stdout, res.stderr)
+
+    def line(self, argv: Sequence[str]) -> str:
+        return self.display(shlex.join(argv))
+
+    def display(self, line: str) -> str:
+        """As a user would type it: ``minikube ssh`` joins its arguments with spaces, so the
+        remote line follows ``--`` as it is."""
+        return f"{shell_text(self.outer(line)[:-1])} {line}"
 
 
 class MinikubeNode(Node):
@@ -166,8 +204,11 @@ class MinikubeNode(Node):
         return self._address
 
     # --- commands ------------------------------------------------------------------------
+    def minikube_argv(self, *args: str) -> list[str]:
+        return ["minikube", "-p", self.profile, *args]
+
     def minikube(self, *args: str, timeout: float = 120.0) -> CmdResult:
-        return self.runner.run(["minikube", "-p", self.profile, *args], timeout=timeout)
+        return self.runner.run(self.minikube_argv(*args), timeout=timeout)
 
     @property
     def transport(self) -> MinikubeTransport:
@@ -180,7 +221,7 @@ class MinikubeNode(Node):
         return self.run(["sudo", *argv], timeout=timeout)
 
     def read_file(self, path: str) -> bytes | None:
-        res = self.sudo("cat", "--", path)
+        res = self.run(read_argv(path))
         if res.ok:
             return res.stdout.encode()
         if "No such file" in res.stdout + res.stderr:
@@ -188,9 +229,7 @@ class MinikubeNode(Node):
         raise NodeError(f"cannot read {path} on {self.profile}: {res.one_line()}")
 
     def write_file(self, path: str, data: bytes) -> None:
-        """``tee`` rewrites in place (same inode); the text is visible in the runner's record."""
-        line = f"printf '%s' {shlex.quote(data.decode())} | sudo tee {shlex.quote(path)} >/dev/null"
-        res = self.transport.shell(line, 120.0)
+        res = self.transport.shell(write_line(path, data.decode()), 120.0)
         if not res.ok:
             raise NodeError(f"cannot write {path} on {self.profile}: {res.one_line()}")
 
@@ -261,6 +300,9 @@ class MinikubeNode(Node):
             *self.settings.start_flags,
         ]
 
+    def delete_argv(self) -> list[str]:
+        return ["minikube", "delete", "-p", self.profile]
+
     def create(self) -> None:
         """Start (or restart) the profile. minikube rewrites daemon.json on every start, so
         the file the cell backs up and merges into is minikube's own."""
@@ -277,7 +319,7 @@ class MinikubeNode(Node):
 
     def dockerd_argv(self) -> list[str]:
         """dockerd's command line as systemd will start it (the unit's ExecStart)."""
-        res = self.sudo("systemctl", "show", DOCKER_SERVICE, "--property=ExecStart", "--value")
+        res = self.run(EXEC_START)
         if not res.ok:
             raise NodeError(f"cannot read {DOCKER_SERVICE} on {self.profile}: {res.one_line()}")
         for part in res.stdout.split(";"):
@@ -291,8 +333,8 @@ class MinikubeNode(Node):
         containers). reset-failed first: configuration, recovery and teardown starts add up,
         and a fourth start within 60 s would hit the unit's start limit."""
         daemon_config.check_flags(self.dockerd_argv())
-        self.sudo("systemctl", "reset-failed", DOCKER_SERVICE)
-        res = self.sudo("systemctl", "start", DOCKER_SERVICE)
+        self.run(RESET_FAILED)
+        res = self.run(START)
         if not res.ok:
             raise NodeError(f"{DOCKER_SERVICE} did not start on {self.profile}: {res.one_line()}")
         self.dockerd.wait_api(self.cell.timings.recover_timeout_s, every=1.0, clock=self.runner.clock)
@@ -309,7 +351,7 @@ class MinikubeNode(Node):
     def reload_daemon(self) -> None:
         """``systemctl reload docker.service``: minikube's unit has ExecReload=/bin/kill -s HUP
         $MAINPID, so dockerd rereads daemon.json and nothing is restarted."""
-        res = self.sudo("systemctl", "reload", DOCKER_SERVICE)
+        res = self.run(RELOAD)
         if not res.ok:
             raise NodeError(f"systemctl reload {DOCKER_SERVICE} failed on {self.profile}: {res.one_line()}")
 
@@ -318,16 +360,96 @@ class MinikubeNode(Node):
         check's `docker ps`) start dockerd again in the middle of the outage."""
         if signal_name != "SIGTERM":
             raise BadInput(f"minikube nodes stop docker through systemd (SIGTERM), not {signal_name}")
-        res = self.sudo("systemctl", "stop", *DOCKER_UNITS, timeout=self.cell.timings.stop_timeout_s + 30)
+        res = self.run(STOP, timeout=self.cell.timings.stop_timeout_s + 30)
         if not res.ok:
             raise NodeError(f"systemctl stop {' '.join(DOCKER_UNITS)} failed: {res.one_line()}")
         if not poll(
-            lambda: self.daemon_pid() is None, self.cell.timings.stop_timeout_s, 0.5, self.runner.clock
+            lambda: self.daemon_pid() is None,
+            self.cell.timings.stop_timeout_s,
+            STOP_POLL_S,
+            self.runner.clock,
         ):
             raise NodeError(f"dockerd still runs {self.cell.timings.stop_timeout_s:.0f}s after the stop")
 
+    # --- what each operation runs (``lrmatrix plan CELL --commands``) ----------------------
+    def plan_local(self, argv: list[str]) -> Planned:
+        """A command on this machine (minikube itself), as the runner runs it."""
+        return Planned("run", shell_text(argv))
+
+    def plan_api_ready(self, bound_s: float) -> Planned:
+        return planned.wait(f"{self.transport.line(API_READY)} answers (every 1 s)", bound_s)
+
+    def plan_create(self) -> list[Planned]:
+        return [
+            self.plan_local(self.start_argv()),
+            self.planned(EXEC_START),
+            planned.note(
+                "dockerd's flags read from the unit: a live-restore flag is refused (daemon.json owns it)"
+            ),
+            self.plan_api_ready(self.cell.timings.ready_timeout_s),
+            self.plan_local(self.minikube_argv("ip")),
+        ]
+
+    def plan_start(self) -> list[Planned]:
+        return [
+            self.planned(EXEC_START),
+            self.planned(RESET_FAILED),
+            self.planned(START),
+            self.plan_api_ready(self.cell.timings.recover_timeout_s),
+            *self.plan_control_plane(),
+        ]
+
+    def plan_control_plane(self) -> list[Planned]:
+        """``wait_control_plane``: its three stages in order within one deadline, each stage's
+        API call as the client makes it."""
+        from lrmatrix.kube.capture import api_calls
+        from lrmatrix.kube.control_plane import node_ready, static_pods_ready
+        from lrmatrix.kube.settings import KubeSettings
+
+        stages = [
+            (api_calls(lambda kube: kube.readyz()), "answers ok"),
+            (api_calls(node_ready), "shows the one node Ready"),
+            (api_calls(static_pods_ready), f"shows {', '.join(upstream.STATIC_PODS)} Running and Ready"),
+        ]
+        until = ", then ".join(f"`{' '.join(calls)}` {what}" for calls, what in stages)
+        every = KubeSettings.load().node_poll_s
+        bound = self.cell.timings.recover_timeout_s
+        return [planned.wait(f"the control plane is back: {until} (every {every:g} s)", bound)]
+
+    def plan_stop(self, signal_name: str) -> list[Planned]:
+        if signal_name != "SIGTERM":
+            return [planned.note(f"refused: minikube nodes stop docker through systemd, not {signal_name}")]
+        bound = self.cell.timings.stop_timeout_s
+        return [
+            self.planned(STOP),
+            planned.wait(f"{self.transport.line(PIDOF)} finds no dockerd (every {STOP_POLL_S:g} s)", bound),
+        ]
+
+    def plan_reload(self) -> list[Planned]:
+        return [self.planned(RELOAD)]
+
+    def plan_read(self, path: str) -> list[Planned]:
+        return [self.planned(read_argv(path))]
+
+    def plan_write(self, path: str, text: str) -> list[Planned]:
+        return [Planned("run", self.transport.display(write_line(path, text)))]
+
+    def plan_destroy(self) -> list[Planned]:
+        if not self.keeps_profile():
+            return [self.plan_local(self.delete_argv())]
+        path = self.daemon_json_path
+        return [
+            planned.note(f"profile {self.profile} kept (--keep, or a later cell of this version uses it)"),
+            *self.plan_read(path),
+            planned.note(
+                "if the running dockerd's live-restore differs from the file: the key written, "
+                "a reload, the file's original bytes back"
+            ),
+            *self.plan_reload(),
+        ]
+
     def daemon_pid(self) -> int | None:
-        res = self.run(["pidof", "dockerd"])
+        res = self.run(PIDOF)
         pids = res.stdout.split()
         return int(pids[0]) if res.ok and pids and pids[0].isdigit() else None
 
@@ -347,7 +469,7 @@ class MinikubeNode(Node):
         if self.keeps_profile():
             self.match_daemon_to_file()
             return
-        res = self.runner.run(["minikube", "delete", "-p", self.profile], timeout=300)
+        res = self.runner.run(self.delete_argv(), timeout=300)
         if not res.ok:
             raise NodeError(f"minikube delete -p {self.profile} failed: {res.one_line()}")
 
@@ -374,7 +496,7 @@ class MinikubeNode(Node):
         if not self._destroyed:
             return []
         if self.keeps_profile():
-            res = self.sudo("systemctl", "is-active", DOCKER_SERVICE)
+            res = self.run(IS_ACTIVE)
             if res.stdout.strip() != "active":
                 return [f"{DOCKER_SERVICE} on {self.profile} is not active"]
             want = bool(

@@ -26,16 +26,25 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from lrmatrix.deadline import poll
-from lrmatrix.drivers.base import Node, UnitMessage
+from lrmatrix.drivers import planned
+from lrmatrix.drivers.base import PID, Node, UnitMessage, signal_argv
+from lrmatrix.drivers.planned import Planned
 from lrmatrix.drivers.ssh import journal
 from lrmatrix.drivers.ssh.changes import WORK_ROOT, ChangeRecord
 from lrmatrix.drivers.ssh.service_manager import DETECT, SYSTEMD, SYSVINIT, ServiceManager
-from lrmatrix.drivers.ssh.transport import CONNECT_TIMEOUT_S, SshTarget, SshTransport, setting
+from lrmatrix.drivers.ssh.transport import (
+    CONNECT_TIMEOUT_S,
+    SshTarget,
+    SshTransport,
+    read_line,
+    setting,
+    write_line,
+)
 from lrmatrix.drivers.transport import read_files
 from lrmatrix.errors import BadInput, EnvironmentProblem, LrmatrixError, NodeError
 from lrmatrix.evidence.other_containers import OtherContainers, observe
 from lrmatrix.modules import daemon_json as daemon_config
-from lrmatrix.modules.dockerd import DOCKER_SERVICE, DOCKER_UNITS
+from lrmatrix.modules.dockerd import API_READY, DOCKER_SERVICE, DOCKER_UNITS
 from lrmatrix.workload.containers import LABEL, NAME_PREFIX
 
 if TYPE_CHECKING:
@@ -44,6 +53,11 @@ if TYPE_CHECKING:
 
 #: how long a stopped dockerd's API socket may take to stop listening
 SOCKET_GONE_S = 1.0
+
+
+def no_stdin(line: str) -> str:
+    """A service-manager line with no stdin: it would wait for one."""
+    return line + " </dev/null"
 
 
 class SshNode(Node):
@@ -130,7 +144,7 @@ class SshNode(Node):
 
     def shell(self, command: str, timeout: float) -> None:
         """A service-manager command line that must succeed (no stdin: it would wait for one)."""
-        res = self.transport.shell(command + " </dev/null", timeout, (command,))
+        res = self.transport.shell(no_stdin(command), timeout, (command,))
         if not res.ok:
             raise NodeError(f"`{command}` failed on {self.label}: {res.one_line()}")
 
@@ -298,7 +312,7 @@ class SshNode(Node):
         if self.changes.held:
             self.changes.release({})
         self._stopped = False
-        res = self.transport.shell(manager.start + " </dev/null", 60, (manager.start,))
+        res = self.transport.shell(no_stdin(manager.start), 60, (manager.start,))
         if not res.ok:
             raise NodeError(f"`{manager.start}` failed on {self.label}: {self._log_line()}")
         started = time.monotonic()
@@ -335,7 +349,7 @@ class SshNode(Node):
                 self.changes.held = True
                 self.changes.write()  # first: a run killed from here on is undone by `recover`
                 self.shell(manager.hold, 30)
-            self.shell(f"kill -s {shlex.quote(signal_name.removeprefix('SIG'))} {pid}", 15)
+            self.shell(shlex.join(signal_argv(signal_name, pid)), 15)
         if not poll(lambda: self.processes.proc(pid) is None, timeout, 0.05):
             raise NodeError(f"dockerd (pid {pid}) on {self.label} did not exit within {timeout:.0f}s")
         if self.cell.respawn:  # the service manager's answer is what the cell measures
@@ -348,6 +362,87 @@ class SshNode(Node):
             why = self.why_up_again() or f"something still listens on {self.socket_path}"
             how = manager.stop if signal_name == "SIGTERM" else f"{signal_name} to dockerd"
             raise NodeError(f"dockerd on {self.label} is not down after `{how}`: {why}")
+
+    # --- what each operation runs (``lrmatrix plan CELL --commands``) ----------------------
+    def plan_shell(self, line: str) -> Planned:
+        """A service-manager line as ``shell`` sends it."""
+        return Planned("run", f"[{self.label}] {no_stdin(line)}")
+
+    def plan_manager(self) -> ServiceManager:
+        """The one found on the node once connected; before that, systemd (the other is named)."""
+        return self.manager or SYSTEMD
+
+    def plan_create(self) -> list[Planned]:
+        path, changes = self.daemon_json_path, self.changes
+        return [
+            self.plan_shell(DETECT),
+            planned.note(
+                f"the plan shows systemd's lines; under sysvinit: `{SYSVINIT.stop}`, `{SYSVINIT.start}`, "
+                "and SIGHUP to the pidfile's dockerd for a reload"
+            ),
+            *self.plan_read(path),
+            self.planned(["cp", "-p", path, changes.backup_path]),
+            *self.plan_write(changes.path, "the run's record (what it changes, for `lrmatrix recover`)"),
+        ]
+
+    def plan_start(self) -> list[Planned]:
+        manager = self.plan_manager()
+        return [
+            self.plan_shell(manager.start),
+            planned.wait(
+                f"{self.transport.line(API_READY)} answers, or dockerd died at once",
+                self.cell.timings.ready_timeout_s,
+            ),
+        ]
+
+    def plan_stop(self, signal_name: str) -> list[Planned]:
+        manager, bound = self.plan_manager(), self.cell.timings.stop_timeout_s
+        if signal_name == "SIGTERM":
+            steps = [self.plan_shell(manager.stop)]
+        else:
+            held = manager.hold and not self.cell.respawn
+            steps = [
+                *(
+                    [
+                        self.plan_write(self.changes.path, "the record says the unit is held")[0],
+                        self.plan_shell(manager.hold),
+                    ]
+                    if held
+                    else []
+                ),
+                self.planned(signal_argv(signal_name, PID)),
+            ]
+        steps.append(planned.wait("dockerd's pid has exited (every 0.05 s)", bound))
+        if self.cell.respawn:
+            return [*steps, planned.note("then the service manager's own restart is what the cell measures")]
+        if signal_name != "SIGTERM" and manager.after_kill:
+            steps.append(self.plan_shell(manager.after_kill))
+        return [*steps, planned.wait(f"nothing listens on {self.socket_path}", SOCKET_GONE_S)]
+
+    def plan_reload(self) -> list[Planned]:
+        manager = self.plan_manager()
+        return [self.plan_shell(manager.reload)] if manager.reload else super().plan_reload()
+
+    def plan_read(self, path: str) -> list[Planned]:
+        return [Planned("run", f"[{self.label}] {read_line(path)}")]
+
+    def plan_write(self, path: str, text: str) -> list[Planned]:
+        return [Planned("run", f"[{self.label}] {write_line(path)}  (stdin: {text})")]
+
+    def plan_destroy(self) -> list[Planned]:
+        manager = self.plan_manager()
+        undo = (
+            [self.plan_shell(manager.release)]
+            if manager.release and self.cell.stop_signal != "SIGTERM" and not self.cell.respawn
+            else []
+        )
+        return [
+            *undo,
+            planned.note(
+                f"daemon.json checked against {self.changes.backup_path}; the backup and "
+                f"{self.changes.path} removed; the node's own containers brought back as they were"
+            ),
+        ]
 
     def daemon_up(self) -> str | None:
         """Node's answer; once lrmatrix has stopped dockerd, a dockerd that is back comes with

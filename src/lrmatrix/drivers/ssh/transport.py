@@ -49,6 +49,17 @@ def setting(spec: NodeSpec, key: str, env: str, default: str) -> str:
     return spec.options.get(key) or os.environ.get(env) or default
 
 
+def read_line(path: str) -> str:
+    """Absent is told apart from unreadable by the exit status."""
+    quoted = shlex.quote(path)
+    return f"test -e {quoted} || exit {ABSENT_RC}; exec cat -- {quoted}"
+
+
+def write_line(path: str) -> str:
+    """``cat >`` truncates the existing file: same inode, as bind mounts need; the bytes go on stdin."""
+    return f"cat > {shlex.quote(path)}"
+
+
 @dataclass(frozen=True)
 class SshTarget:
     """Who connects where, and which keys are trusted."""
@@ -117,6 +128,10 @@ class SshTransport(Transport):
     @property
     def label(self) -> str:
         return self.target.label
+
+    def line(self, argv: Sequence[str]) -> str:
+        """The line the node's shell gets over the one connection (paramiko, not an ssh binary)."""
+        return f"[{self.label}] {shlex.join(argv)}"
 
     # --- the connection ------------------------------------------------------------------
     @property
@@ -191,8 +206,7 @@ class SshTransport(Transport):
     # --- files, over the same channels ---------------------------------------------------
     def read_file(self, path: str) -> bytes | None:
         """The file's bytes, ``None`` if it does not exist."""
-        quoted = shlex.quote(path)
-        rc, out, err = self.exec_raw(f"test -e {quoted} || exit {ABSENT_RC}; exec cat -- {quoted}", 60)
+        rc, out, err = self.exec_raw(read_line(path), 60)
         if rc == 0:
             return out
         if rc == ABSENT_RC or path.startswith("/proc/"):  # a process may go between test and cat
@@ -201,7 +215,7 @@ class SshTransport(Transport):
 
     def write_file(self, path: str, data: bytes) -> None:
         """``cat >`` truncates the existing file: same inode, as bind mounts need."""
-        res = self.shell(f"cat > {shlex.quote(path)}", 60, ("write", path), data)
+        res = self.shell(write_line(path), 60, ("write", path), data)
         if not res.ok:
             raise NodeError(f"cannot write {path} on {self.label}: {res.one_line()}")
 
