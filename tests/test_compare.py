@@ -135,6 +135,30 @@ def test_failed_while_down_growth_is_a_regression(tmp_path, capsys):
     assert "! node path failed while down grew: 0/100 -> 30/100 requests" in out
 
 
+@pytest.mark.parametrize(("share", "code"), [(0.3, 0), (0.6, 1)])
+def test_failed_while_down_is_the_failing_time_in_open_model_results(tmp_path, capsys, share, code):
+    """The open-model probe asks each container every tick: twice the failed requests for the
+    same failing time is no growth (requests x interval would say +1.5 s); the failed share of
+    the down time is what gates."""
+
+    def open_model(failed: int, sent: int, share: float):
+        def edit(r: dict) -> None:
+            r["probes"]["node"].update(
+                failed_while_down=failed, sent_while_down=sent, down_failed_share=share
+            )
+
+        return edit
+
+    base = derive(tmp_path / "base", RUN_A, engine_liverestore=open_model(30, 100, 0.3))
+    cand = derive(tmp_path / "cand", RUN_A, engine_liverestore=open_model(int(share * 200), 200, share))
+    got, out = run(capsys, base, cand)
+    assert got == code, out
+    if code:
+        assert "! node path failed while down grew: 30/100 -> 120/200 requests" in out
+    else:
+        assert "failed while down" not in out
+
+
 def test_other_paths_are_reported_but_do_not_gate(tmp_path, capsys):
     def loopback_ok(r: dict) -> None:
         r["probes"]["loopback"].update(failed_while_down=0, longest_outage_ms=0.0)

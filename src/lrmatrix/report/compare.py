@@ -288,10 +288,11 @@ def outage_changes(b: Result, c: Result, tolerance: Tolerance) -> list[Change]:
             out.append(Change("outage", effect, f"{path} path not probed in the {side}"))
             continue
         longest = (bp.longest_outage_ms, cp.longest_outage_ms)
-        failed = (bp.failed_while_down * _interval_ms(b), cp.failed_while_down * _interval_ms(c))
+        failed = (_failed_down_ms(b, bp), _failed_down_ms(c, cp))
         counts = (
             f"{bp.failed_while_down}/{bp.sent_while_down} -> "
-            f"{cp.failed_while_down}/{cp.sent_while_down} requests"
+            f"{cp.failed_while_down}/{cp.sent_while_down} requests, "
+            f"{failed[0]:.0f} ms -> {failed[1]:.0f} ms failing"
         )
         measured = [
             ("longest outage", longest, f"{longest[0]:.0f} ms -> {longest[1]:.0f} ms"),
@@ -316,6 +317,16 @@ def outage_changes(b: Result, c: Result, tolerance: Tolerance) -> list[Change]:
                 out.append(change)
         out += _coverage_change(path, bp, cp, tolerance, gate)
     return out
+
+
+def _failed_down_ms(result: Result, p: PathSummary) -> float:
+    """How long the path failed while down: its failed share of the down interval (the
+    open-model probe sends a request per container per tick, so requests are not time), or in
+    results written before that share, failed requests times the interval (one per tick)."""
+    d = result.disruption
+    if p.down_failed_share is not None and d.stop_at is not None and d.start_at is not None:
+        return p.down_failed_share * (d.start_at - d.stop_at) * 1000
+    return p.failed_while_down * _interval_ms(result)
 
 
 def _recovery_ms(p: PathSummary) -> float | None:
