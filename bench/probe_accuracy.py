@@ -57,8 +57,9 @@ def observe(address: str, out: Path, seconds: float) -> None:
     out.write_text(json.dumps(sorted(samples)))
 
 
-def windows(samples: list[tuple[float, int, bool]]) -> list[list[float]]:
-    """Per port: first failure to next success; then merged (at least one port failing)."""
+def windows(samples: list[tuple[float, int, bool]], bridge: float = 0.0) -> list[list[float]]:
+    """Per port: first failure to next success; then merged (at least one port failing), and
+    with ``bridge`` also across answers shorter than it (what a probe at that interval can miss)."""
     spans: list[list[float]] = []
     for port in PORTS:
         begun = None
@@ -74,7 +75,7 @@ def windows(samples: list[tuple[float, int, bool]]) -> list[list[float]]:
             spans.append([begun, samples[-1][0]])
     merged: list[list[float]] = []
     for a, b in sorted(spans):
-        if merged and a <= merged[-1][1]:
+        if merged and a <= merged[-1][1] + bridge:
             merged[-1][1] = max(merged[-1][1], b)
         else:
             merged.append([a, b])
@@ -106,20 +107,25 @@ def run_once(cell: str, work: Path) -> dict:
     runner.wait(600)
     Path(str(seen) + ".stop").touch()
     observer.wait(30)
-    result = json.loads((results / f"{cell}.json").read_text())
+    return compare(cell, work)
+
+
+def compare(cell: str, work: Path) -> dict:
+    """The cell's node path beside the observer's, from a run's kept files."""
+    seen = work / "observer.json"
+    result = json.loads((work / "results" / f"{cell}.json").read_text())
     wall0 = datetime.fromisoformat(result["started_at"]).timestamp()
     samples = [(w - wall0, p, ok) for w, p, ok in json.loads(seen.read_text())]
     d = result["disruption"]
     first_ok = min(t for t, _, ok in samples if ok)
     change = d["change_at"] or samples[-1][0]
     theirs = [w for w in windows(samples) if first_ok < w[0] < change]
+    interval = result["timings_configured"]["probe_interval_s"]
+    bridged = [w for w in windows(samples, interval) if first_ok < w[0] < change]
     node = result["probes"]["node"]
     ours = [[a, change if b is None else b] for a, b in node["windows"] if a < change]
-    edges = [
-        max(abs(a - c), abs(b - e)) * 1000
-        for a, b in ours
-        for c, e in [min(theirs, key=lambda w: abs(w[0] - a), default=(a + 9, b + 9))]
-    ]
+    # each edge of the cell's windows against the observer's nearest edge of the same kind
+    edges = [min((abs(mine[k] - w[k]) for w in theirs), default=9.0) * 1000 for mine in ours for k in (0, 1)]
     lo, hi = d["stop_at"], d["start_at"]
     our_share = node.get("down_failed_share") or 0.0
     their_share, their_from = share(theirs, lo, hi)
@@ -136,6 +142,8 @@ def run_once(cell: str, work: Path) -> dict:
         "longest_ms": max((round((b - a) * 1000, 1) for a, b in ours), default=0.0),
         "longest_outage_ms": node["longest_outage_ms"],  # the result's own, over the whole run
         "observer_longest_ms": max((round((b - a) * 1000, 1) for a, b in theirs), default=0.0),
+        # the observer's, bridged over answers shorter than the cell's interval (it cannot see them)
+        "observer_longest_bridged_ms": max((round((b - a) * 1000, 1) for a, b in bridged), default=0.0),
         "recovery_s": node.get("recovery_s"),
         "failed_while_down": f"{node['failed_while_down']}/{node['sent_while_down']}",
         "missed_ticks": node["missed_ticks"],
@@ -151,7 +159,14 @@ def main() -> None:
     parser.add_argument("cells", nargs="+")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="keep each run's result and observer samples here")
+    parser.add_argument("--again", type=Path, help="compare the runs kept in this folder, run nothing")
     args = parser.parse_args()
+    if args.again:
+        for cell in args.cells:
+            for work in sorted(args.again.glob(f"{cell}-*")):
+                if (work / "results" / f"{cell}.json").exists() and (work / "observer.json").exists():
+                    print(json.dumps(compare(cell, work)), flush=True)
+        return
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
     for cell in args.cells:
