@@ -67,24 +67,26 @@ def test_two_runs_of_the_same_matrix_are_the_same(capsys):
 
 
 def test_real_run_to_run_jitter_is_below_the_default_tolerance(capsys):
-    """Two real runs of the same matrix with the open-model probe, the pair furthest apart of
-    the measured three: the whole outage moved by 182 ms and the blip by 1.4 ms, inside the
-    tolerance the measured spread sets."""
+    """Two real runs of the same matrix with the open-model probe (of the first three measured,
+    the pair furthest apart): the whole outage moved by 182 ms and the blip by 1.4 ms, inside
+    the tolerance the measured spread sets."""
     for cell in CELLS:
         base = results.load(RUN_OPEN_B / f"{cell}.json").probes["node"]
         cand = results.load(RUN_OPEN_A / f"{cell}.json").probes["node"]
         grew = abs(cand.longest_outage_ms - base.longest_outage_ms)
         assert grew <= Tolerance().allowed_ms(base.longest_outage_ms, 50)
-    assert Tolerance().allowed_ms(250, 50) == 200 and Tolerance().allowed_ms(7400, 50) == 370
-    assert Tolerance().allowed_ms(200, 200) == 400  # two intervals: each edge known to one
+    assert Tolerance().allowed_ms(250, 50) == 700 and Tolerance().allowed_ms(7400, 50) == 740
+    assert Tolerance().allowed_ms(200, 500) == 1000  # two intervals: each edge known to one
     code, out = run(capsys, RUN_OPEN_B, RUN_OPEN_A)
     assert code == 0 and "0 of 2 pair(s) regressed" in out, out
 
 
 def test_the_default_tolerance_is_the_measured_spread_by_its_rule():
-    """The rule: largest spread rounded up to 50 ms, largest relative spread up to 5 %; the
-    spread of the runs kept here is inside it, and a spread twice as wide would move it."""
-    assert tolerance_from_spread(MEASURED_SPREAD) == (DEFAULT_TOLERANCE_MS, DEFAULT_TOLERANCE_PCT) == (200, 5)
+    """The rule: largest spread rounded up to 50 ms, largest relative spread of a whole outage up
+    to 5 %; the spread of the runs kept here is inside it, and a spread twice as wide moves it."""
+    assert (
+        tolerance_from_spread(MEASURED_SPREAD) == (DEFAULT_TOLERANCE_MS, DEFAULT_TOLERANCE_PCT) == (700, 10)
+    )
     kept = {}
     for cell in CELLS:
         nodes = [results.load(run / f"{cell}.json").probes["node"] for run in (RUN_OPEN_A, RUN_OPEN_B)]
@@ -93,7 +95,7 @@ def test_the_default_tolerance_is_the_measured_spread_by_its_rule():
     floor, pct = tolerance_from_spread(kept)
     assert floor <= DEFAULT_TOLERANCE_MS and pct <= DEFAULT_TOLERANCE_PCT
     wider = {k: (n, lo, lo + 2 * (hi - lo)) for k, (n, lo, hi) in MEASURED_SPREAD.items()}
-    assert tolerance_from_spread(wider) == (400, 5)
+    assert tolerance_from_spread(wider) == (1400, 20)
 
 
 def test_verdict_flip_survive_to_outage_is_a_regression(tmp_path, capsys):
@@ -125,13 +127,13 @@ def test_verdict_flip_back_to_the_expectation_is_an_improvement(tmp_path, capsys
 @pytest.mark.parametrize(
     ("cell", "delta_ms", "code", "allowed"),
     [
-        # the 200 ms post-restart blip: the 200 ms floor decides (5 % would be 10 ms)
-        ("engine_liverestore", 150, 0, 200),
-        ("engine_liverestore", 250, 1, 200),
-        # the 6.1 s outage without live-restore: 5 % of it decides (307 ms), not the floor
-        ("engine_noliverestore", 300, 0, 307),
-        ("engine_noliverestore", 350, 1, 307),
-        ("engine_noliverestore", -350, 0, 307),
+        # the 200 ms post-restart blip: the 700 ms floor decides (10 % would be 20 ms)
+        ("engine_liverestore", 650, 0, 700),
+        ("engine_liverestore", 750, 1, 700),
+        # the 6.1 s outage without live-restore: 10 % of it is 615 ms, the floor still decides
+        ("engine_noliverestore", 650, 0, 700),
+        ("engine_noliverestore", 750, 1, 700),
+        ("engine_noliverestore", -750, 0, 700),
     ],
 )
 def test_node_outage_growth_is_relative_to_the_baseline_with_a_floor(
@@ -436,7 +438,7 @@ def with_recovery(seconds):
     ("base", "cand", "code", "words"),
     [
         (0.5, 0.7, 0, ""),
-        (0.5, 1.0, 1, "! node path recovery grew: 500 ms -> 1000 ms after the API answered"),
+        (0.5, 1.3, 1, "! node path recovery grew: 500 ms -> 1300 ms after the API answered"),
         (0.5, None, 1, "! node path never answered again after the restart (baseline: 500 ms)"),
         (1.0, 0.1, 0, "+ node path recovery shrank"),
     ],
