@@ -191,7 +191,11 @@ def test_the_gate_pairs_each_plain_cell_with_its_engine26_twin(capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     assert "engine-liverestore -> engine26-liverestore: same behaviour" in out
-    assert "engine-noliverestore -> engine26-noliverestore: same behaviour" in out
+    # the loopback path's 1.2 s growth is past 5 % of its 7.7 s (the default from the measured
+    # spread) and reported, but only the node path gates
+    assert "engine-noliverestore -> engine26-noliverestore: changed" in out
+    assert "~ loopback path longest outage grew: 7651 ms -> 8900 ms" in out
+    assert "0 of 2 pair(s) regressed" in out
     assert "docker 20.10.24+dfsg1 -> 26.1.5+dfsg1" in out and "upgrade26" not in out
 
 

@@ -7,12 +7,14 @@ from lrmatrix.evidence.findings import address_changes, findings, misdirected_re
 DOWN, UP = 2.0, 7.0
 
 
-def path(failed_while_down=0, sent_while_down=100, windows=(), setup_error=""):
+def path(failed_while_down=0, sent_while_down=100, windows=(), setup_error="", share=None, since=None):
     return {
         "failed_while_down": failed_while_down,
         "sent_while_down": sent_while_down,
         "windows": [list(w) for w in windows],
         "setup_error": setup_error,
+        "down_failed_share": share,
+        "down_failed_from_s": since,
     }
 
 
@@ -118,3 +120,22 @@ def test_responses_from_another_container_are_counted():
         "answered as lrm-web-2 40 time(s) from t=9.500s"
     ]
     assert misdirected_responses({"pod": {**path(), "misdirected": []}, "node": path()}) == []
+
+
+def test_the_failed_share_of_the_down_time_stands_beside_the_counts():
+    """The logflood cell: 28/144 reads as 19 %; the path failed 76 % of the down time."""
+    probes = {"loopback": path(28, 144, windows=[(6.8, 7.2)], share=0.76, since=4.8)}
+    assert findings(probes, DOWN, UP) == [
+        "loopback path fails while dockerd is down: 28/144 requests failed, "
+        "failed 76% of the time dockerd was down, from +4.8 s after the stop"
+    ]
+
+
+def test_never_kept_answering_when_the_path_failed_during_the_down_time():
+    """A window begun before the stop that lasted into the down time, no request sent while
+    down failing: still not "kept answering"."""
+    failing_into_it = {"pod": path(0, 100, windows=[(1.9, 2.3)], share=0.06, since=0.0)}
+    said = findings(failing_into_it, DOWN, UP)
+    assert not any("kept answering" in n for n in said)
+    assert "pod path fails while dockerd is down: 0/100 requests failed, failed 6%" in said[0]
+    assert findings({"pod": path()}, DOWN, UP) == ["pod path kept answering while dockerd was down"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,9 +12,11 @@ import pytest
 
 from lrmatrix.deadline import poll
 from lrmatrix.evidence.probe import (
+    DownShare,
     Probe,
     Sample,
     Target,
+    down_share,
     interval_stats,
     new_session,
     outage_windows,
@@ -139,13 +143,13 @@ def test_interval_stats():
     assert stats["stdev_ms"] == pytest.approx(0, abs=0.01)
 
 
-def test_interval_stats_leave_out_gaps_after_a_slow_request():
-    grid = [Sample(i * 0.05, 0, "u", True, 200, 1.0) for i in range(10)]
-    slow = Sample(0.5, 0, "u", False, 0, 500.0)  # timed out: the next send is 0.55 s later
-    after = [Sample(1.05 + i * 0.05, 0, "u", True, 200, 1.0) for i in range(10)]
-    with_slow = [*grid, slow, *after]
-    assert interval_stats(with_slow)["stdev_ms"] > 100
-    assert interval_stats(with_slow, 0.05)["stdev_ms"] == pytest.approx(0, abs=0.01)
+def test_interval_stats_are_per_target_so_a_ticks_targets_sent_together_are_not_jitter():
+    ticks = [(i * 0.05, n) for i in range(10) for n in (1, 2)]
+    both = [Sample(t + n / 1000, 0, f"http://c{n}:80/", True, 200, 1.0) for t, n in ticks]
+    stats = interval_stats(both)
+    assert stats["mean_ms"] == pytest.approx(50, abs=0.01) and stats["stdev_ms"] == pytest.approx(0, abs=0.01)
+    skipped = [s for s in both if not ("c1" in s.url and round(s.t / 0.05) == 5)]
+    assert interval_stats(skipped)["p99_ms"] == pytest.approx(100, abs=0.01), "a skipped tick shows"
 
 
 def round_robin(*patterns: str, step: float = 0.05) -> list[Sample]:
@@ -177,3 +181,141 @@ def test_recovery_is_measured_per_target_from_the_given_moment():
     assert recovery_after(samples, since) == pytest.approx(0.55)
     assert recovery_after(samples, samples[-1].t) == 0.0, "nothing failing then: 0"
     assert recovery_after(round_robin("oxxx", "oooo"), 0.1) is None, "never answered again"
+
+
+# --- the open model against servers that hang and reset -----------------------------------
+class Hanging(BaseHTTPRequestHandler):
+    """Answers at once, or (while ``hang`` is set when the request arrives) only after 0.3 s,
+    long after the probe's 0.2 s timeout."""
+
+    hang = threading.Event()
+
+    def do_GET(self):
+        if self.hang.is_set():
+            time.sleep(0.3)
+        body = b"healthy\n"
+        try:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            pass  # the client gave up: the point of the test
+
+    def log_message(self, *args):
+        pass
+
+
+def probe_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("probe-")]
+
+
+def test_ticks_behind_a_hanging_request_are_still_sent_and_judged_by_send_time():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Hanging)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    Hanging.hang.clear()
+    # 0.19 s: 11 in flight (the bound) leaves the timed-out request 30 ms to end past its timeout
+    probe = Probe({"node": [Target(url(srv, "/health"), "healthy")]}, interval=0.02, timeout=0.19)
+    try:
+        probe.start()
+        time.sleep(0.3)
+        hang_from = time.monotonic()
+        Hanging.hang.set()
+        time.sleep(0.6)
+        Hanging.hang.clear()
+        hang_to = time.monotonic()
+        time.sleep(0.4)
+        assert len(probe_threads()) <= 1 + probe.bound, "more workers than the in-flight bound"
+    finally:
+        probe.stop()
+        srv.shutdown()
+        srv.server_close()
+    rec = probe.records["node"]
+    during = [s for s in rec.samples if hang_from + 0.005 <= s.t < hang_to - 0.005]
+    # a closed loop sends 3 requests in 0.6 s here (one per 0.2 s timeout); this one sends ~30
+    assert len(during) >= 0.8 * 0.6 / 0.02, f"only {len(during)} sent while a request hung"
+    assert all(not s.ok and s.error == "timed out" for s in during)
+    windows = path_outages(rec.samples).windows
+    assert len(windows) == 1
+    assert abs(windows[0].start - hang_from) <= 0.02 + 0.01, "the outage starts at the first hung send"
+    assert windows[0].end is not None and abs(windows[0].end - hang_to) <= 0.02 + 0.01
+    # a request ends a little past its timeout (10 ms here); under load, a rare skipped tick
+    assert rec.stopped == "asked" and rec.missed_ticks <= 0.1 * len(during)
+
+
+def test_a_target_holding_its_bound_in_flight_skips_ticks_and_says_so():
+    """A bound forced below what the timeout needs (2 in flight where a 0.2 s timeout at
+    20 ms holds 11): the ticks that find it full are skipped and counted, never queued."""
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Hanging)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    Hanging.hang.set()
+    probe = Probe({"node": [Target(url(srv, "/health"), "healthy")]}, interval=0.02, timeout=0.2)
+    probe.bound = 2  # fewer than the 11 a 0.2 s timeout needs: ticks must be skipped
+    try:
+        probe.start()
+        time.sleep(0.5)
+    finally:
+        probe.stop()
+        Hanging.hang.clear()
+        srv.shutdown()
+        srv.server_close()
+    rec = probe.records["node"]
+    assert rec.skipped_in_flight > 10 and rec.missed_ticks >= rec.skipped_in_flight
+    assert len(rec.samples) + rec.skipped_in_flight >= 0.8 * 0.5 / 0.02, "every tick sent or skipped"
+
+
+def reset_server() -> tuple[socket.socket, threading.Event, threading.Thread]:
+    """Accepts and resets every connection (SO_LINGER 0) until the event is set, then closes."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    sock.settimeout(0.05)
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = sock.accept()
+            except TimeoutError:
+                continue
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+        sock.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return sock, done, thread
+
+
+def test_a_target_that_resets_every_connection_does_not_grow_threads():
+    sock, done, server = reset_server()
+    port = sock.getsockname()[1]
+    targets = [Target(f"http://127.0.0.1:{port}/health", "healthy"), Target(f"http://127.0.0.1:{port}/", "x")]
+    probe = Probe({"node": targets}, interval=0.01, timeout=0.2)
+    seen = []
+    try:
+        probe.start()
+        for _ in range(10):
+            time.sleep(0.05)
+            seen.append(len(probe_threads()))
+    finally:
+        probe.stop()
+        done.set()
+        server.join(2)
+    rec = probe.records["node"]
+    assert max(seen) <= 1 + probe.bound, f"threads grew: {seen}"
+    assert len(rec.samples) >= 0.8 * 0.5 / 0.01
+    assert all(not s.ok for s in rec.samples)
+    assert {s.error for s in rec.samples} <= {"Connection reset", "RemoteDisconnected", "ConnectionError"}
+    assert [s.url for s in rec.samples[:4]] == [t.url for t in targets] * 2, "endpoints cycle per tick"
+
+
+def test_the_down_share_clips_the_windows_to_the_down_interval():
+    samples = mk("oooxxxxooxxo")  # windows 0.3-0.7 and 0.9-1.1
+    share = down_share(samples, 0.5, 1.0)
+    assert share.share == pytest.approx((0.2 + 0.1) / 0.5) and share.from_s == pytest.approx(0.0)
+    later = down_share(samples, 0.0, 1.0)
+    assert later.share == pytest.approx(0.5) and later.from_s == pytest.approx(0.3)
+    assert down_share(mk("oooo"), 0.0, 0.4) == DownShare(0.0, None) and not DownShare(0.0, None).words()
+    never_again = down_share(mk("ooxx"), 0.1, 0.4)
+    assert never_again.share == pytest.approx(2 / 3, abs=1e-3), "never answered: failing to the end"

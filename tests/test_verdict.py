@@ -71,26 +71,26 @@ def test_daemon_never_stopped_is_an_error():
 
 
 def two_targets(pattern_a: str, pattern_b: str, step: float = 0.1) -> list[Sample]:
-    """Interleaved samples of two containers, as the probe's round robin sends them."""
+    """Samples of two containers, each asked at every tick as the open-model probe does."""
     out = []
     for i, (a, b) in enumerate(zip(pattern_a, pattern_b, strict=True)):
-        out.append(Sample(2 * i * step / 2, 0.0, "http://c1:80/", a == "o", 200, 1.0))
-        out.append(Sample((2 * i + 1) * step / 2, 0.0, "http://c2:80/", b == "o", 200, 1.0))
+        out.append(Sample(i * step, 0.0, "http://c1:80/", a == "o", 200, 1.0))
+        out.append(Sample(i * step + 0.001, 0.0, "http://c2:80/", b == "o", 200, 1.0))
     return out
 
 
 def test_one_container_that_never_comes_back_is_unrecovered():
     """c1 stays dead while c2, asked last each time, answers: a view of the path as one
     sequence (its last sample is fine) would call this recovered."""
-    v = decide("outage", two_targets("o" * 10 + "x" * 20, "o" * 10 + "x" * 10 + "o" * 10), D, 0.05)
+    v = decide("outage", two_targets("o" * 10 + "x" * 20, "o" * 10 + "x" * 10 + "o" * 10), D)
     assert v.observed == "unrecovered"
 
 
 def test_a_failure_after_the_config_change_is_not_taken_for_no_recovery():
     samples = two_targets("o" * 10 + "x" * 10 + "o" * 5 + "x" * 5, "o" * 10 + "x" * 10 + "o" * 5 + "x" * 5)
     changed = Disruption(stop_at=1.0, stopped_at=1.1, start_at=2.0, api_at=2.1, change_at=2.5)
-    assert decide("outage", samples, changed, 0.05).observed == "outage"
-    assert decide("outage", samples, D, 0.05).observed == "unrecovered"
+    assert decide("outage", samples, changed).observed == "outage"
+    assert decide("outage", samples, D).observed == "unrecovered"
 
 
 def test_a_probe_waiting_out_a_timeout_when_the_change_comes_is_not_unrecovered():
@@ -99,7 +99,7 @@ def test_a_probe_waiting_out_a_timeout_when_the_change_comes_is_not_unrecovered(
     d = Disruption(stop_at=1.0, stopped_at=1.1, start_at=2.0, api_at=2.1, change_at=2.55)
     samples = two_targets("o" * 10 + "o" * 10 + "oooooxoooo", "o" * 30)
     samples = [s for s in samples if not ("c1" in s.url and 2.55 <= s.t < 2.7)]  # the timeout's gap
-    assert decide("survive", samples, d, 0.05).observed == "survive"
+    assert decide("survive", samples, d).observed == "survive"
 
 
 CHANGED = Disruption(stop_at=1.0, stopped_at=1.1, start_at=2.0, api_at=2.1, change_at=2.5)
@@ -107,18 +107,18 @@ CHANGED = Disruption(stop_at=1.0, stopped_at=1.1, start_at=2.0, api_at=2.1, chan
 
 def test_failures_that_begin_before_the_change_and_never_end_are_unrecovered():
     samples = two_targets("o" * 10 + "x" * 10 + "oo" + "x" * 8, "o" * 10 + "x" * 10 + "o" * 10)
-    assert decide("outage", samples, CHANGED, 0.05).observed == "unrecovered"  # c1 fails again at 2.2
+    assert decide("outage", samples, CHANGED).observed == "unrecovered"  # c1 fails again at 2.2
 
 
 def test_failures_that_begin_before_the_change_and_end_after_it_are_recovered():
     samples = two_targets("o" * 10 + "x" * 10 + "oo" + "x" * 5 + "ooo", "o" * 10 + "x" * 10 + "o" * 10)
-    assert decide("outage", samples, CHANGED, 0.05).observed == "outage"
+    assert decide("outage", samples, CHANGED).observed == "outage"
 
 
 def test_failures_that_begin_after_the_change_are_the_changes_not_unrecovered():
     samples = two_targets("o" * 10 + "x" * 10 + "o" * 6 + "x" * 4, "o" * 10 + "x" * 10 + "o" * 10)
-    assert decide("outage", samples, CHANGED, 0.05).observed == "outage"  # c1 fails from 2.6, after 2.5
-    assert decide("outage", samples, D, 0.05).observed == "unrecovered"  # without a change: no excuse
+    assert decide("outage", samples, CHANGED).observed == "outage"  # c1 fails from 2.6, after 2.5
+    assert decide("outage", samples, D).observed == "unrecovered"  # without a change: no excuse
 
 
 # --- evidence: coverage, a probe that stopped, a daemon that came back, who served ----------
@@ -142,24 +142,27 @@ def test_coverage_threshold_both_ways(kept, observed):
 
 
 def test_timed_out_requests_count_as_sent_and_failed_never_as_missing():
-    """A 500 ms timeout at 50 ms holds the probe 11 ticks; the next request goes out then."""
+    """A 500 ms timeout at 50 ms: the open-model probe still sends at every tick, so every
+    tick while down is a sent request that failed, judged at its send time."""
     before = [Sample(i * 0.05, 0, "http://n:80/", True, 200, 1.0) for i in range(20)]
-    down = [Sample(1.0 + i * 0.55, 0, "http://n:80/", False, 0, 500.4, "timed out") for i in range(4)]
+    down = [Sample(1.0 + i * 0.05, 0, "http://n:80/", False, 0, 500.4, "timed out") for i in range(44)]
     after = [Sample(3.2 + i * 0.05, 0, "http://n:80/", True, 200, 1.0) for i in range(20)]
     d = Disruption(stop_at=1.0, stopped_at=1.1, start_at=3.2, api_at=3.3)
     v = decide("outage", before + down + after, d, 0.05)
     assert v.observed == "outage", v.reason
-    assert "4/4 requests failed" in v.reason
+    assert "44/44 requests failed" in v.reason
+    one_at_a_time = before + down[::11] + after  # the closed loop's view: 4 requests in 2.2 s
+    assert decide("outage", one_at_a_time, d, 0.05).observed == "inconclusive"
 
 
 def test_a_container_the_probe_stopped_asking_is_named_in_the_gap():
     both = two_targets("o" * 30, "o" * 30)
     c2_missing_while_down = [s for s in both if not ("c2" in s.url and 1.0 <= s.t < 2.0)]
-    v = decide("survive", c2_missing_while_down, D, 0.05)
+    v = decide("survive", c2_missing_while_down, D)
     assert v.observed == "inconclusive"
     assert "node path http://c2:80: 0/10 requests (0%)" in v.reason
     assert "http://c1:80" not in v.reason  # the container that was covered is not blamed
-    assert decide("survive", both, D, 0.05).observed == "survive"
+    assert decide("survive", both, D).observed == "survive"
 
 
 @pytest.mark.parametrize(
@@ -217,10 +220,10 @@ def test_a_container_of_the_round_robin_never_asked_is_a_gap():
     at all is missing rather than silently absent from the per-container figures."""
     targets = [Target(f"http://c{i}:80/", "x", container=f"c{i}") for i in (1, 2, 3)]
     record = PathRecord("node", two_targets("o" * 30, "o" * 30), targets, stopped="asked")
-    v = decide_on_record("survive", record, D, 0.05)
-    assert v.observed == "inconclusive" and "http://c3:80: 0/7 requests" in v.reason
+    v = decide_on_record("survive", record, D, 0.1)
+    assert v.observed == "inconclusive" and "http://c3:80: 0/10 requests" in v.reason
     record.targets = targets[:2]
-    assert decide_on_record("survive", record, D, 0.05).observed == "survive"
+    assert decide_on_record("survive", record, D, 0.1).observed == "survive"
 
 
 @pytest.mark.parametrize(("stopped_at", "observed"), [(None, "inconclusive"), (1.1, "survive")])
@@ -247,7 +250,7 @@ def test_the_slack_never_covers_a_container_that_was_not_asked():
 
     targets = [Target("http://c1:80/", "x"), Target("http://c2:80/", "x")]
     only_c1 = [Sample(1.0 + i * 0.1, 0, "http://c1:80/", True, 200, 1.0) for i in range(2)]
-    gaps = coverage(only_c1, targets, 0.1, 1.0, 1.2).gaps("node")  # c2 called for once, asked never
+    gaps = coverage(only_c1, targets, 0.1, 1.0, 1.1).gaps("node")  # c2 called for once, asked never
     assert gaps == ["node path http://c2:80: 0/1 requests (0%)"]
 
 
@@ -268,7 +271,9 @@ def test_a_daemon_whose_api_never_answered_again_is_an_error_whatever_the_probe_
     assert v.observed == "error" and not met(v)
     assert v.reason.startswith(REFUSED)
     failed = pattern[10:20].count("x")
-    assert v.reason.endswith(f"; {failed}/10 requests failed on the node path while down")
+    said = f"; {failed}/10 requests failed on the node path while down"
+    share = " (failed 100% of the time dockerd was down, from +0.0 s after the stop)" if failed else ""
+    assert v.reason.endswith(said + share)
     assert not met(decide("outage", samples(pattern), NOT_BACK))  # an outage expectation neither
 
 
@@ -286,3 +291,12 @@ def test_no_reason_recorded_still_says_the_api_never_answered():
     assert v.reason == f"{never}; 0/10 requests failed on the node path while down"
     # a probe that saw nothing while down says nothing of it
     assert decide("survive", [], d).reason == never
+
+
+def test_an_outage_says_the_failed_share_of_the_down_time_and_from_when():
+    """Half the down time failing, from +0.5 s: 5/10 requests, and 50 % of the time."""
+    v = decide("outage", samples("o" * 15 + "x" * 5 + "o" * 10), D)
+    assert v.observed == "outage"
+    assert "5/10 requests failed while down (failed 50% of the time dockerd was down, from +0.5 s" in v.reason
+    assert "failed 100% of the time" in decide("outage", samples("o" * 10 + "x" * 10 + "o" * 10), D).reason
+    assert "of the time" not in decide("survive", samples("o" * 30), D).reason

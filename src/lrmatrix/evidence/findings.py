@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lrmatrix.evidence.probe import DownShare
+
 
 def nat_cause(nat: dict[str, Any] | None, up_rel: float) -> str:
     """The NAT chain's part in a blip after the start, if the harness saw it missing."""
@@ -32,6 +34,15 @@ def proxy_cause(proxies: dict[str, list[int] | None] | None) -> str:
     return ""
 
 
+def down_words(p: dict[str, Any]) -> str:
+    """ "failed 76 % of the time dockerd was down, from +4.8 s after the stop", from a path's
+    summary; empty when it never failed then (or the result predates the figure)."""
+    share, since = p.get("down_failed_share"), p.get("down_failed_from_s")
+    if share is None or since is None:
+        return ""
+    return DownShare(share, since).words(since=" after the stop")
+
+
 def findings(
     probes: dict[str, dict[str, Any]],
     down_rel: float | None,
@@ -47,12 +58,13 @@ def findings(
         if p.get("setup_error"):
             notes.append(f"{path} path: the probe could not run ({p['setup_error']})")
             continue
-        if path != "node" and p["failed_while_down"]:
+        share = down_words(p)
+        if path != "node" and (p["failed_while_down"] or share):
             notes.append(
                 f"{path} path fails while dockerd is down: {p['failed_while_down']}/"
-                f"{p['sent_while_down']} requests failed"
+                f"{p['sent_while_down']} requests failed" + (f", {share}" if share else "")
                 + (proxy_cause(proxies) if path == "loopback" else "")
-            )
+            )  # fmt: skip
         elif path != "node" and p["sent_while_down"]:
             notes.append(f"{path} path kept answering while dockerd was down")
         # after the restart and before the config change, which may fail for reasons of its own

@@ -1,20 +1,28 @@
-"""The continuous HTTP probe: one background thread per access path, new connection per request.
+"""The continuous HTTP probe, an open model: every tick sends, whatever earlier requests do.
 
-Each access path gets one request per interval, cycling through its targets (every endpoint
-of every container), so the outage resolution of a path is the interval, whatever the
-number of targets. A thread for the ``loopback`` path first enters the node's network
-namespace (setns is per-thread on Linux), so 127.0.0.1 is the node's loopback.
+Each access path has a scheduler thread and a bounded pool of workers. At every tick of the
+interval each target (one container's address, ``target_key``) gets a request, cycling through
+that container's endpoints, whether or not its earlier requests have answered (wrk2 and k6's
+constant arrival rate: no coordinated omission). Each request is judged at its own send time.
+A target holds at most ``in_flight_bound`` requests (timeout / interval + 1); a tick that
+finds it full is skipped and counted, as is a tick the scheduler woke too late to send (the
+machine overloaded): both count against coverage, never silently. The workers of a path
+probed from inside the node (``loopback``, ``pod``) each enter the node's network namespace
+in the pool's initializer, since setns is per thread on Linux.
 """
 
 from __future__ import annotations
 
 import ctypes
 import itertools
+import math
 import os
 import statistics
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -56,15 +64,20 @@ class Sample:
 
 @dataclass
 class PathRecord:
-    """Everything one access path's thread recorded, plus its own CPU cost."""
+    """Everything one access path's probe recorded, plus its own CPU cost (scheduler and
+    workers). ``samples`` are in send order once the probe has stopped (in answer order while
+    it runs)."""
 
     name: str
     samples: list[Sample] = field(default_factory=list)
-    targets: list[Target] = field(default_factory=list)  # the round robin, in order
+    targets: list[Target] = field(default_factory=list)  # every endpoint of every container
     cpu_s: float = 0.0
+    #: sends skipped, per target and tick: its bound was in flight, or the scheduler woke late
     missed_ticks: int = 0
+    #: of those, skipped because the target already had ``in_flight_bound`` requests waiting
+    skipped_in_flight: int = 0
     setup_error: str = ""
-    stopped: str = ""  # why the thread ended: "asked", "time limit", "request limit" or an error
+    stopped: str = ""  # why the probe ended: "asked", "time limit", "request limit" or an error
 
 
 def enter_netns(path: str) -> None:
@@ -122,8 +135,78 @@ def new_session() -> requests.Session:
     return session
 
 
+def in_flight_bound(interval: float, timeout: float) -> int:
+    """Requests one target may have waiting: a request ends by its timeout, so at most this
+    many ticks' requests are alive at once unless something holds them past it."""
+    return math.ceil(timeout / interval - 1e-9) + 1
+
+
+def by_target(targets: list[Target]) -> dict[str, list[Target]]:
+    """Each target (container address) and its endpoints, in the order given."""
+    groups: dict[str, list[Target]] = {}
+    for t in targets:
+        groups.setdefault(target_key(t.url), []).append(t)
+    return groups
+
+
+class _PathSender:
+    """One path's workers: a bounded pool whose threads each hold their own session (a
+    ``requests.Session`` is not thread-safe) and, where asked, sit in the node's netns."""
+
+    def __init__(self, record: PathRecord, netns: str | None, workers: int, timeout: float) -> None:
+        self.record = record
+        self.timeout = timeout
+        self.netns = netns
+        self.lock = threading.Lock()
+        self.in_flight: dict[str, int] = {}
+        self.pending: set[Future[None]] = set()
+        self.closed = False
+        self.local = threading.local()
+        self.pool = ThreadPoolExecutor(workers, f"probe-{record.name}", self._enter)
+
+    def _enter(self) -> None:
+        if self.netns:
+            enter_netns(self.netns)
+        self.local.session = new_session()
+
+    def send(self, key: str, target: Target) -> None:
+        with self.lock:
+            self.in_flight[key] = self.in_flight.get(key, 0) + 1
+        future = self.pool.submit(self._request, key, target)
+        with self.lock:
+            self.pending.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future[None]) -> None:
+        with self.lock:
+            self.pending.discard(future)
+
+    def _request(self, key: str, target: Target) -> None:
+        cpu = time.thread_time()
+        sample = request_once(self.local.session, target, self.timeout)
+        with self.lock:
+            self.in_flight[key] -= 1
+            if not self.closed:
+                self.record.samples.append(sample)
+                self.record.cpu_s += time.thread_time() - cpu
+
+    def busy(self, key: str, bound: int) -> bool:
+        with self.lock:
+            return self.in_flight.get(key, 0) >= bound
+
+    def close(self, grace: float) -> None:
+        """Wait up to ``grace`` for the requests in flight, then keep what was recorded."""
+        with self.lock:
+            pending = set(self.pending)
+        wait_futures(pending, timeout=grace)
+        with self.lock:
+            self.closed = True
+            self.record.samples.sort(key=lambda s: s.t)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
 class Probe:
-    """Background probing of several access paths; bounded in time and request count."""
+    """Background probing of several access paths; bounded in time, ticks and threads."""
 
     def __init__(
         self,
@@ -138,10 +221,12 @@ class Probe:
         self.timeout = timeout
         self.netns = netns or {}
         self.max_seconds = max_seconds
-        self.max_requests = int(max_seconds / interval) + 1
+        self.max_ticks = int(max_seconds / interval) + 1
+        self.bound = in_flight_bound(interval, timeout)
         self.records = {name: PathRecord(name, targets=list(targets)) for name, targets in paths.items()}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._senders: list[_PathSender] = []
 
     def start(self) -> None:
         for name in self.paths:
@@ -153,47 +238,51 @@ class Probe:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=self.timeout + 2)
+        for sender in list(self._senders):
+            sender.close(self.timeout + 2)
 
     def _loop(self, name: str) -> None:
         record = self.records[name]
         cpu0 = time.thread_time()
+        netns = self.netns.get(name)
         try:
-            if name in self.netns:
-                enter_netns(self.netns[name])
+            if netns:  # fails here, once, with the reason, rather than in every worker
+                enter_netns(netns)
         except OSError as exc:
             record.setup_error = str(exc)
             return
-        session = new_session()
+        groups = by_target(self.paths[name])
+        sender = _PathSender(record, netns, self.bound * max(1, len(groups)), self.timeout)
+        self._senders.append(sender)
         try:
-            record.stopped = self._requests(record, session, self.paths[name], cpu0)
+            record.stopped = self._schedule(record, sender, groups)
         except Exception as exc:  # a probe that dies must say so, never just fall silent
             record.stopped = f"error: {type(exc).__name__}: {exc}"
         finally:
-            session.close()
+            with sender.lock:
+                record.cpu_s += time.thread_time() - cpu0
 
-    def _requests(
-        self, record: PathRecord, session: requests.Session, targets: list[Target], cpu0: float
-    ) -> str:
+    def _schedule(self, record: PathRecord, sender: _PathSender, groups: dict[str, list[Target]]) -> str:
         """Send on the grid until asked to stop or a bound is hit; returns why it ended."""
         start = time.monotonic()
         tick = 0
         while not self._stop.is_set():
-            if tick >= self.max_requests:
+            if tick >= self.max_ticks:
                 return "request limit"
             if time.monotonic() >= start + self.max_seconds:
                 return "time limit"
-            record.samples.append(request_once(session, targets[tick % len(targets)], self.timeout))
-            record.cpu_s = time.thread_time() - cpu0
-            next_tick = tick + 1
-            due = start + next_tick * self.interval
-            now = time.monotonic()
-            if now > due:  # a slow request: skip the ticks it overran, keep the grid
-                skipped = int((now - due) / self.interval) + 1
-                record.missed_ticks += skipped
-                next_tick += skipped
-                due = start + next_tick * self.interval
-            tick = next_tick
-            self._stop.wait(max(0.0, due - time.monotonic()))
+            for key, endpoints in groups.items():
+                if sender.busy(key, self.bound):
+                    record.skipped_in_flight += 1
+                    record.missed_ticks += 1
+                else:
+                    sender.send(key, endpoints[tick % len(endpoints)])
+            tick += 1
+            late = int((time.monotonic() - (start + tick * self.interval)) / self.interval)
+            if late > 0:  # woke a whole tick or more late: those ticks were not sent, say so
+                record.missed_ticks += late * len(groups)
+                tick += late
+            self._stop.wait(max(0.0, start + tick * self.interval - time.monotonic()))
         return "asked"
 
 
@@ -268,6 +357,36 @@ def path_outages(samples: list[Sample]) -> PathOutages:
     return PathOutages(merged, max((w.duration(end) for w in merged), default=0.0))
 
 
+@dataclass(frozen=True)
+class DownShare:
+    """The share of an interval (the daemon down) in which the path was failing (at least one
+    target, as ``path_outages`` merges them), and when that began, in seconds after the
+    interval's start (``None``: it never failed)."""
+
+    share: float
+    from_s: float | None
+
+    def words(self, interval: str = "the time dockerd was down", since: str = "") -> str:
+        """ "failed 76 % of the time dockerd was down, from +4.8 s"; empty if it never failed."""
+        if self.from_s is None:
+            return ""
+        return f"failed {self.share:.0%} of {interval}, from +{self.from_s:.1f} s{since}"
+
+
+def down_share(samples: list[Sample], lo: float, hi: float) -> DownShare:
+    """From send times: the outage windows clipped to ``[lo, hi)``, over its length."""
+    covered, first = 0.0, None
+    for w in path_outages(samples).windows:
+        a, b = max(lo, w.start), min(hi, hi if w.end is None else w.end)
+        if b > a:
+            covered += b - a
+            first = a if first is None else first
+    length = hi - lo
+    if length <= 0 or first is None:
+        return DownShare(0.0, None)
+    return DownShare(round(covered / length, 4), round(first - lo, 3))
+
+
 def recovery_after(samples: list[Sample], since: float) -> float | None:
     """Seconds after ``since`` (the daemon's API answering again) until every target of the
     path answered again: 0.0 if none was failing then, ``None`` if one never did (or the path
@@ -284,18 +403,16 @@ def recovery_after(samples: list[Sample], since: float) -> float | None:
     return round(latest, 3)
 
 
-def interval_stats(samples: list[Sample], interval: float | None = None) -> dict[str, float]:
-    """Achieved send interval and its jitter, in ms: the probe's real resolution.
+def interval_stats(samples: list[Sample]) -> dict[str, float]:
+    """Achieved send interval per target and its jitter, in ms: the probe's real resolution.
 
-    With ``interval``, a gap after a request that itself took longer than one interval is left
-    out: that request skipped ticks (counted as ``missed_ticks``) and says nothing about how
-    precisely the probe keeps its grid.
+    Gaps are taken between one target's consecutive sends (the targets of a tick go out
+    together); a skipped tick shows as a gap of two intervals.
     """
-    ordered_samples = sorted(samples, key=lambda s: s.t)
     gaps = [
         (b.t - a.t) * 1000
-        for a, b in itertools.pairwise(ordered_samples)
-        if interval is None or a.latency_ms < interval * 1000
+        for group in per_target(samples).values()
+        for a, b in itertools.pairwise(sorted(group, key=lambda s: s.t))
     ]
     if len(gaps) < 2:
         return {"mean_ms": 0.0, "stdev_ms": 0.0, "p99_ms": 0.0}

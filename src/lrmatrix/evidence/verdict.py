@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lrmatrix.evidence.coverage import THRESHOLD, coverage
-from lrmatrix.evidence.probe import PathRecord, Sample, outage_windows, per_target
+from lrmatrix.evidence.probe import PathRecord, Sample, down_share, outage_windows, per_target
 from lrmatrix.evidence.serving import not_serving_again
 
 
@@ -126,20 +126,24 @@ def decide(
         )
     if failed == 0:
         return Verdict(expected, "survive", f"0/{len(during)} requests failed while down")
+    share = down_share(samples, d.stop_at, d.start_at).words(since=" after the stop")
     return Verdict(
         expected,
         "outage",
-        f"{failed}/{len(during)} requests failed while down; answering again after the restart",
+        f"{failed}/{len(during)} requests failed while down ({share}); answering again after the restart",
     )
 
 
 def seen_while_down(record: PathRecord, d: Disruption) -> str:
     """What the path saw while down, for a reason whose "after" never came: stated, not judged."""
     during = d.while_down(record.samples)
-    if not during:
+    if not during or d.stop_at is None or d.start_at is None:
         return ""
     failed = sum(1 for s in during if not s.ok)
-    return f"; {failed}/{len(during)} requests failed on the {record.name} path while down"
+    share = down_share(record.samples, d.stop_at, d.start_at).words(since=" after the stop")
+    return f"; {failed}/{len(during)} requests failed on the {record.name} path while down" + (
+        f" ({share})" if share else ""
+    )
 
 
 def with_caveat(v: Verdict, caveat: str | None) -> Verdict:

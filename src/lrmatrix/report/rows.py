@@ -21,6 +21,8 @@ class PathCells:
     sent: int
     longest_outage_ms: float
     coverage: float | None = None
+    #: the share of the down time the path was failing (by send time); None in older results
+    down_failed_share: float | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ def row_from_result(result: Result) -> Row:
             sent=p.sent,
             longest_outage_ms=p.longest_outage_ms,
             coverage=_coverage(p),
+            down_failed_share=p.down_failed_share,
         )
         for name, p in sorted(result.probes.items(), key=lambda kv: _path_rank(kv[0]))
     }

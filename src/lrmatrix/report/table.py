@@ -31,7 +31,9 @@ def _path(row: Row, name: str, coverage: bool = True) -> str:
     p = row.paths.get(name)
     if p is None:
         return "-"
-    text = f"{p.failed_while_down}/{p.sent_while_down} {p.longest_outage_ms / 1000:.3f}s"
+    # the failed share of the down time beside the request counts: "28/144" alone reads as 19 %
+    share = f" ({p.down_failed_share:.0%} of down)" if p.down_failed_share else ""
+    text = f"{p.failed_while_down}/{p.sent_while_down}{share} {p.longest_outage_ms / 1000:.3f}s"
     if not coverage:
         return text
     return f"{text} {'-' if p.coverage is None else f'{p.coverage:.0%}'}"
@@ -68,7 +70,7 @@ def columns(rows: list[Row]) -> list[Column]:
     kube = any(r.ready_transitions is not None or "kubernetes" in r.versions for r in rows)
 
     def path_column(name: str) -> Column:
-        full = f"{name} failed-while-down / longest outage / coverage"
+        full = f"{name} failed-while-down (share of down time) / longest outage / coverage"
         return Column(
             full, lambda r: _path(r, name), f"{name} path\nfailed outage", lambda r: _path(r, name, False)
         )

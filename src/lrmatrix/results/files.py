@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from lrmatrix.errors import BadInput
 from lrmatrix.evidence.coverage import coverage
-from lrmatrix.evidence.probe import PathRecord, interval_stats, path_outages, recovery_after
+from lrmatrix.evidence.probe import PathRecord, down_share, interval_stats, path_outages, recovery_after
 from lrmatrix.evidence.records import SavedLog
 from lrmatrix.evidence.serving import misdirected, serving
 from lrmatrix.evidence.store import Evidence
@@ -48,20 +48,29 @@ def summarize_path(
     servers = sorted({s.served_by for s in samples if s.served_by})
     server_index = {name: i for i, name in enumerate(servers)}
     down = interval is not None and d.stop_at is not None and d.start_at is not None
+    share = (
+        down_share(samples, d.stop_at, d.start_at)
+        if d.stop_at is not None and d.start_at is not None
+        else None
+    )
     return {
         "sent": len(samples),
         "failed": sum(1 for s in samples if not s.ok),
         "sent_while_down": len(during),
         "failed_while_down": sum(1 for s in during if not s.ok),
         "longest_outage_ms": round(outages.longest_s * 1000, 1),
+        # the share of the down interval the path was failing (by send time), and from when
+        "down_failed_share": None if share is None else share.share,
+        "down_failed_from_s": None if share is None else share.from_s,
         "windows": [
             [round(w.start - t0, 3), None if w.end is None else round(w.end - t0, 3)] for w in outages.windows
         ],
         # seconds after the API answered again until every target of this path did too
         "recovery_s": None if d.api_at is None else recovery_after(samples, d.api_at),
         "errors": _error_counts(record),
-        "interval": interval_stats(samples, interval),
+        "interval": interval_stats(samples),
         "missed_ticks": record.missed_ticks,
+        "skipped_in_flight": record.skipped_in_flight,
         "stopped": record.stopped,
         "cpu_s": round(record.cpu_s, 4),
         "setup_error": record.setup_error,

@@ -149,6 +149,11 @@ class PathSummary(Part):
     sent_while_down: Count
     failed_while_down: Count
     longest_outage_ms: Share
+    #: the share of the down interval (stop signal to start command) in which the path was
+    #: failing, by send time, and from when (s after the stop signal; None: it never failed).
+    #: Unset in results written before it existed.
+    down_failed_share: Share | None = None
+    down_failed_from_s: Seconds = None
     windows: list[tuple[float, float | None]]  # end None: never answered again
     # seconds after the API answered again until every target answered too (None: one never
     # did). Left unset, not None, in /1 results written before it existed: compare must not
@@ -156,7 +161,8 @@ class PathSummary(Part):
     recovery_s: Seconds = None
     errors: dict[str, Count]
     interval: Interval
-    missed_ticks: Count
+    missed_ticks: Count  # sends skipped (per target and tick): bound in flight, or a late scheduler
+    skipped_in_flight: Count = 0  # of those, the target had its bound of requests in flight
     stopped: str | None  # why the probe thread ended ("asked")
     cpu_s: float
     setup_error: str

@@ -128,7 +128,9 @@ class StartLoad(Action):
         found = [
             Target(f"http://{ctx.node.address}:{port}{load.request_path}", "") for port in workload.ports
         ]
-        probe = ctx.services.new_probe({"load": found}, 1 / load.rate_per_s, ctx.cell.timings.probe_timeout_s)
+        # each port gets a request per tick: the ticks are spaced so the ports share the rate
+        every = len(found) / load.rate_per_s
+        probe = ctx.services.new_probe({"load": found}, every, ctx.cell.timings.probe_timeout_s)
         ctx.running.start(LOAD, LoadRun(probe, load))
         probe.start()
         return []

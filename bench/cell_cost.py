@@ -1,0 +1,58 @@
+"""What one cell costs the machine: wall time, CPU seconds and peak memory of a whole
+`lrmatrix run CELL`, after one warm-up run (image cache, page cache).
+
+    sudo flock /tmp/lrm-integration.lock .venv/bin/python bench/cell_cost.py engine-liverestore --runs 5
+
+CPU is user + system of the run's whole waited process tree (RUSAGE_CHILDREN: lrmatrix,
+pytest, and the node's dockerd/containerd/shims where the run reaps them); peak memory is the
+largest resident set of one process in that tree. Run cells one at a time: the figures of
+several at once are the sum of everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def one_run(cell: str) -> tuple[float, float, float]:
+    """Wall s, CPU s and peak RSS MiB of one run (its exit code must be 0 or 1: it ran)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = Path(tempfile.mkdtemp(prefix="lrm-cost-"))
+    began = time.monotonic()
+    argv = [str(ROOT / ".venv/bin/lrmatrix"), "run", cell, "--results-dir", str(out)]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+    wall = time.monotonic() - began
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"{cell} exited {done.returncode}: {done.stdout[-2000:]}{done.stderr[-2000:]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, after.ru_maxrss / 1024  # ru_maxrss: the largest child so far (KiB)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("cells", nargs="+")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    for cell in args.cells:
+        one_run(cell)  # warm-up, not counted
+        runs = [one_run(cell) for _ in range(args.runs)]
+        walls, cpus, peaks = zip(*runs, strict=True)
+        print(
+            f"{cell}: {len(runs)} runs, wall {statistics.median(walls):.1f} s "
+            f"(min {min(walls):.1f}, max {max(walls):.1f}), CPU {statistics.median(cpus):.2f} s "
+            f"(min {min(cpus):.2f}, max {max(cpus):.2f}), peak RSS {max(peaks):.1f} MiB",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
