@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 
 def targets(node: Node, deployed: Deployed) -> dict[str, list[Target]]:
-    """Per access path, its targets: endpoint-major, so the round robin alternates containers
-    and with two each is asked every second interval (100 ms by default), not in bursts."""
+    """Per access path, its targets, endpoint-major: the probe groups them by container address
+    and sends each container one request per tick (50 ms by default), cycling its endpoints."""
     workload = deployed.workload
     ports = workload.ports
     # the container each address belongs to ("" behind a shared one: a NodePort)
