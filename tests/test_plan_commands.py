@@ -148,3 +148,27 @@ def test_without_commands_the_plan_is_as_before(capsys):
     steps = json.loads(capsys.readouterr().out)["steps"]
     node = next(s for s in steps if s["action"] == "node")
     assert {"kind": "run", "text": "ip netns add lrm1"} in node["commands"]
+
+
+def test_the_containers_the_plan_shows_are_what_deploy_runs(monkeypatch):
+    """``Workload.deploy`` on a node that records instead of running: every ``docker`` line and
+    the mkdir it runs are in the plan, as the node's transport would send them; a changed
+    ``docker run`` changes both."""
+    from lrmatrix.workload import image
+    from lrmatrix.workload.containers import Workload
+
+    cell = load_matrix().cell("engine-liverestore")
+    view = EngineNode(cell).plan_view()
+    ran: list[list[str]] = []
+    monkeypatch.setattr(view, "run", lambda argv, *a, **k: ran.append(list(argv)))
+    monkeypatch.setattr(view, "write_file", lambda path, data: None)
+    monkeypatch.setattr(view.dockerd, "check_output", lambda argv, *a, **k: ran.append(list(argv)) or "")
+    workload = Workload(view, image.image_tag(), config_dir=view.work_dir, access_log=cell.access_log)
+    workload.deploy()
+    lines = commands(cell.name, EngineNode(cell))
+    assert len(ran) == 3 and all(view.transport.line(argv) in lines for argv in ran), ran
+    short = lambda self, name, port: ["run", "-d", "--name", name, self.image]  # noqa: E731
+    monkeypatch.setattr(Workload, "run_args", short)
+    lines = commands(cell.name, EngineNode(cell))
+    assert not any("--restart unless-stopped" in line for line in lines)
+    assert any(line.endswith(f"docker run -d --name lrm-web-1 {image.image_tag()}") for line in lines)

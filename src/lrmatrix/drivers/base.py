@@ -41,6 +41,10 @@ def signal_argv(name: str, pid: int | str) -> list[str]:
     return ["kill", "-s", name.removeprefix("SIG"), str(pid)]
 
 
+#: the kernel the node runs, read with the versions
+KERNEL = ("uname", "-r")
+
+
 class UnitMessage(NamedTuple):
     """One message of the node's service manager about a unit: its monotonic and wall time."""
 
@@ -244,7 +248,13 @@ class Node(ABC):
 
     def versions(self) -> dict[str, str]:
         """Versions observed on the node (not assumed from packages): the daemon's, and the kernel."""
-        return {**self.dockerd.versions(), "kernel": self.run(["uname", "-r"]).stdout.strip()}
+        return {**self.dockerd.versions(), "kernel": self.run(list(KERNEL)).stdout.strip()}
+
+    def plan_versions(self) -> list[Planned]:
+        """What ``versions`` runs."""
+        from lrmatrix.modules.dockerd import VERSIONS
+
+        return [self.planned(list(VERSIONS)), self.planned(list(KERNEL))]
 
     def upload(self, local: Path, remote: str) -> None:
         """A local file to the node (drivers that stage packages for an upgrade: ssh)."""

@@ -28,6 +28,7 @@ DOCKER_UNITS = (DOCKER_SOCKET, DOCKER_SERVICE)
 #: waits for it), and what the running daemon applies (live-restore's effective setting)
 API_READY = ("docker", "version", "--format", "{{.Server.Version}}")
 INFO = ("docker", "info", "--format", "{{json .}}")
+VERSIONS = ("docker", "version", "--format", "{{json .}}")
 
 
 class Dockerd(Module):
@@ -73,7 +74,7 @@ class Dockerd(Module):
 
     def versions(self) -> dict[str, str]:
         """The daemon's version and its containerd's and runc's, as the daemon reports them."""
-        raw = json.loads(self.cli_ok("version", "--format", "{{json .}}"))
+        raw = json.loads(self.check_output(list(VERSIONS), 60.0))
         server = raw.get("Server") or {}
         found = {"docker": str(server.get("Version", ""))}
         for comp in server.get("Components") or []:
@@ -85,7 +86,7 @@ class Dockerd(Module):
     def import_tarball(self, tarball: str, tag: str, cmd: str) -> None:
         """Import a root filesystem tarball on the node as an image, unless ``tag`` exists."""
         if not self.cli("image", "inspect", tag).ok:
-            self.cli_ok("import", "-c", f"CMD {cmd}", tarball, tag, timeout=300)
+            self.cli_ok(*import_args(tarball, tag, cmd), timeout=300)
 
     def nat_rules(self) -> list[str] | None:
         """The rules of the daemon's ``DOCKER`` NAT chain, ``None`` when the chain is missing
@@ -105,3 +106,9 @@ class Dockerd(Module):
         daemon that is not gone: any client brings it back)."""
         table = self.run(["cat", "/proc/net/unix"], timeout=10).stdout
         return listening_unix_socket(table, self.node.socket_path)
+
+
+def import_args(tarball: str, tag: str, cmd: str) -> list[str]:
+    """``docker import`` of a root filesystem tarball as ``tag``: what a node runs, and what
+    ``lrmatrix plan --commands`` shows."""
+    return ["import", "-c", f"CMD {cmd}", tarball, tag]

@@ -20,6 +20,7 @@ from lrmatrix.matrix.cells import Cell
 from lrmatrix.run.actions import kube as kube_actions
 from lrmatrix.run.actions.base import Action
 from lrmatrix.run.actions.disruption import Start, Stop
+from lrmatrix.run.actions.workload import DeployContainers
 from lrmatrix.run.live_restore import RELOAD_POLL_S, RELOAD_WAIT_S
 from lrmatrix.run.sequence import PHASES, kind, sequence_for
 
@@ -75,7 +76,7 @@ def plan_cell(cell: Cell, node: Node | None = None) -> list[Step]:
             "a restart only if the reload did not change it",
             Commands.live_restore,
         ),
-        Step("setup", "versions", "record the versions the node runs"),
+        own("setup", "versions", "record the versions the node runs", lambda c: c.node.plan_versions()),
     ]
     steps += [of("setup", a) for a in sequence.setup]
     for phase in PHASES:
@@ -115,8 +116,31 @@ class Commands:
             kube_actions.KubeChange: self.change,
             kube_actions.KubeTeardown: lambda: self.api(lambda k: k.workload.remove()),
         }
+        if isinstance(action, DeployContainers):
+            return self.containers(action)
         found = kube_steps.get(type(action))
         return found() if found else []
+
+    def containers(self, action: DeployContainers) -> list[Planned]:
+        """``DeployContainers`` (``load_image`` and ``Workload.deploy``): the image imported or
+        pulled unless the node has it, the config written, one ``docker run`` per container."""
+        from lrmatrix.modules.dockerd import import_args
+        from lrmatrix.workload import image
+        from lrmatrix.workload.containers import Workload
+
+        node = self.node
+        tag = action.image_ref or image.image_tag()
+        tarball = "<the cached image tarball: uploaded first, and removed after, to a node elsewhere>"
+        got = ["pull", tag] if action.image_ref else import_args(tarball, tag, image.CMD)
+        w = Workload(node, tag, config_dir=node.work_dir, access_log=self.cell.access_log)
+        return [
+            planned.note(f"if {tag} is not on the node (docker image inspect):"),
+            node.planned(["docker", *got]),
+            node.planned(w.mkdir_args()),
+            *node.plan_write(w.conf_path, f"<nginx.conf, access log to {self.cell.access_log}>"),
+            *node.plan_write(w.index_path, "<the index page>"),
+            *(node.planned(["docker", *w.run_args(n, p)]) for n, p in zip(w.names, w.ports, strict=True)),
+        ]
 
     def live_restore(self) -> list[Planned]:
         """``run.live_restore.apply``: the file merged, the reload, the restart as the fallback."""

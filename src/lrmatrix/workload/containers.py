@@ -118,31 +118,41 @@ class Workload:
     def conf_path(self) -> str:
         return f"{self.config_dir}/nginx.conf"
 
+    @property
+    def index_path(self) -> str:
+        return f"{self.config_dir}/html/index.html"
+
+    def mkdir_args(self) -> list[str]:
+        return ["mkdir", "-p", f"{self.config_dir}/html"]
+
     def deploy(self) -> None:
-        self.node.run(["mkdir", "-p", f"{self.config_dir}/html"])
+        self.node.run(self.mkdir_args())
         self.node.write_file(self.conf_path, nginx_conf(access_log=self.access_log).encode())
-        self.node.write_file(f"{self.config_dir}/html/index.html", INDEX_HTML.encode())
+        self.node.write_file(self.index_path, INDEX_HTML.encode())
         for name, port in zip(self.names, self.ports, strict=True):
-            # unless-stopped: without live-restore the daemon brings them back on start
-            self.node.dockerd.cli_ok(
-                "run",
-                "-d",
-                "--name",
-                name,
-                "--hostname",  # nginx's $hostname: the X-Served-By header names the container
-                name,
-                "--restart",
-                "unless-stopped",
-                "--label",
-                f"{LABEL}={self.node.cell.name}",
-                "-p",
-                f"{port}:80",
-                "-v",
-                f"{self.conf_path}:/etc/nginx/nginx.conf:ro",
-                "-v",
-                f"{self.config_dir}/html:/usr/share/nginx/html:ro",
-                self.image,
-            )
+            self.node.dockerd.cli_ok(*self.run_args(name, port))
+
+    def run_args(self, name: str, port: int) -> list[str]:
+        """One container's ``docker run``: what ``deploy`` runs and ``plan --commands`` shows."""
+        return [
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--hostname",  # nginx's $hostname: the X-Served-By header names the container
+            name,
+            "--restart",
+            "unless-stopped",  # without live-restore the daemon brings them back on start
+            "--label",
+            f"{LABEL}={self.node.cell.name}",
+            "-p",
+            f"{port}:80",
+            "-v",
+            f"{self.conf_path}:/etc/nginx/nginx.conf:ro",
+            "-v",
+            f"{self.config_dir}/html:/usr/share/nginx/html:ro",
+            self.image,
+        ]
 
     def snapshot(self) -> list[ContainerState]:
         """Current state of every workload container, via the API (needs the daemon)."""

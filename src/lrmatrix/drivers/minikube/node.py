@@ -73,6 +73,10 @@ def write_line(path: str, text: str) -> str:
     return f"printf '%s' {shlex.quote(text)} | sudo tee {shlex.quote(path)} >/dev/null"
 
 
+#: the cri-dockerd the node carries prints its version and commit
+CRI_DOCKERD_VERSION = ("cri-dockerd", "--version")
+
+
 @dataclass(frozen=True)
 class MinikubeSettings:
     """How profiles are started: from matrix.toml [minikube], overridden by the environment."""
@@ -519,10 +523,13 @@ class MinikubeNode(Node):
         found.update({f"{k}_tool": v for k, v in vars(self.tools).items() if isinstance(v, str) and v})
         return found
 
+    def plan_versions(self) -> list[Planned]:
+        return [*super().plan_versions(), self.planned(list(CRI_DOCKERD_VERSION))]
+
     def cri_dockerd_version(self) -> str:
         """The version and commit the binary on the node prints (e.g. ``0.4.1 (55d6e1a...)``),
         or what went wrong: a version column never shows a guess."""
-        res = self.run(["cri-dockerd", "--version"], timeout=30)
+        res = self.run(list(CRI_DOCKERD_VERSION), timeout=30)
         version = upstream.cri_dockerd_version(res.stdout) if res.ok else ""
         return version or f"unknown (cri-dockerd --version: {res.one_line()})"
 
