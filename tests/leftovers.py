@@ -49,7 +49,9 @@ def begin(state_dir: Path, cache_dir: Path | None = None) -> Scope:
 def left(scope: Scope, slots: list[str] | tuple[str, ...] = ()) -> list[str]:
     """What of the run is still here, one line each; [] when it left nothing."""
     found: list[str] = []
-    names = {s for s in slots if s} | _slots_of(scope)
+    # a slot the result names may be another live run's by now (CI runs engine-node envs side
+    # by side, and the lowest free slot is claimed again at once): that one is not ours
+    names = {s for s in slots if s and not _taken_by_another(scope, s)} | _slots_of(scope)
     for name in sorted(names):
         slot = engine_net.Slot(int(name.removeprefix(engine_net.PREFIX)))
         if Path(slot.netns_path).exists():
@@ -77,6 +79,24 @@ def _is_slot(name: str) -> bool:
     return name.startswith(engine_net.PREFIX) and name.removeprefix(engine_net.PREFIX).isdigit()
 
 
+def _record_root(name: str) -> Path | None:
+    """The state folder a slot's record names, if it has a readable one."""
+    try:
+        root = json.loads((engine_net.LOCK_DIR / f"{name}.json").read_text()).get("state_root")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return Path(root) if root else None
+
+
+def _taken_by_another(scope: Scope, name: str) -> bool:
+    """A live run holds the slot's lock and its record names another state folder."""
+    lock = engine_net.SlotLock(engine_net.Slot(int(name.removeprefix(engine_net.PREFIX))))
+    if lock.try_acquire():
+        lock.release()
+        return False
+    return _record_root(name) != scope.state_dir
+
+
 def _slots_of(scope: Scope) -> set[str]:
     """Slots whose record names the run's state folder, and namespaces that appeared since
     ``begin`` that no live run holds (a live run holds its slot's lock)."""
@@ -84,12 +104,9 @@ def _slots_of(scope: Scope) -> set[str]:
     for record in (
         engine_net.LOCK_DIR.glob(f"{engine_net.PREFIX}*.json") if engine_net.LOCK_DIR.is_dir() else ()
     ):
-        try:
-            root = json.loads(record.read_text()).get("state_root")
-        except (OSError, ValueError, AttributeError):
-            continue
-        if root and Path(root) == scope.state_dir:
-            mine.add(record.name.removesuffix(".json"))
+        name = record.name.removesuffix(".json")
+        if _record_root(name) == scope.state_dir:
+            mine.add(name)
     for name in _netns() - scope.netns_before:
         lock = engine_net.SlotLock(engine_net.Slot(int(name.removeprefix(engine_net.PREFIX))))
         if lock.try_acquire():

@@ -32,8 +32,10 @@ def _path(row: Row, name: str, coverage: bool = True) -> str:
     if p is None:
         return "-"
     # the failed share of the down time beside the request counts: "28/144" alone reads as 19 %
-    share = f" ({p.down_failed_share:.0%} of down)" if p.down_failed_share else ""
-    text = f"{p.failed_while_down}/{p.sent_while_down}{share} {p.longest_outage_ms / 1000:.3f}s"
+    # (in the terminal's short form just "83%": the words would squeeze every column to "…")
+    share = p.down_failed_share
+    said = (f" ({share:.0%} of down)" if coverage else f" {share:.0%}") if share else ""
+    text = f"{p.failed_while_down}/{p.sent_while_down}{said} {p.longest_outage_ms / 1000:.3f}s"
     if not coverage:
         return text
     return f"{text} {'-' if p.coverage is None else f'{p.coverage:.0%}'}"
@@ -71,9 +73,8 @@ def columns(rows: list[Row]) -> list[Column]:
 
     def path_column(name: str) -> Column:
         full = f"{name} failed-while-down (share of down time) / longest outage / coverage"
-        return Column(
-            full, lambda r: _path(r, name), f"{name} path\nfailed outage", lambda r: _path(r, name, False)
-        )
+        short = f"{name} path\nfailed outage"  # the share, when there is one, after the counts
+        return Column(full, lambda r: _path(r, name), short, lambda r: _path(r, name, False))
 
     def version(name: str) -> Column:
         return Column(name, lambda r: r.versions.get(name, "-"))
