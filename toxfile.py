@@ -40,7 +40,7 @@ from lrmatrix.options import RESULTS_DIR, pytest_args  # noqa: E402
 
 #: harness envs that read every cell's result, so they run after the cells
 AFTER_CELLS = ("report", "upgrade-gate")
-#: harness envs that load the machine for minutes: run together with them (`tox -m ci -p 3`),
+#: harness envs that load the machine for minutes: run together with them (`tox -m ci -p 2`),
 #: the cells wait for them, so that the figures the gate compares are not the load's (a cell
 #: beside them on 2 cores lost 8 % of its probe coverage and the gate called it a regression)
 BEFORE_CELLS = ("integration", "integration-interrupts", "integration-faults", "integration-nodes",
