@@ -126,13 +126,12 @@ class Commands:
         pulled unless the node has it, the config written, one ``docker run`` per container."""
         from lrmatrix.modules.dockerd import import_args
         from lrmatrix.workload import image
-        from lrmatrix.workload.containers import Workload
 
         node = self.node
         tag = action.image_ref or image.image_tag()
         tarball = "<the cached image tarball: uploaded first, and removed after, to a node elsewhere>"
         got = ["pull", tag] if action.image_ref else import_args(tarball, tag, image.CMD)
-        w = Workload(node, tag, config_dir=node.work_dir, access_log=self.cell.access_log)
+        w = action.workload(node, self.cell, tag)
         return [
             planned.note(f"if {tag} is not on the node (docker image inspect):"),
             node.planned(["docker", *got]),

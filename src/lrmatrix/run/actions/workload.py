@@ -18,6 +18,7 @@ from lrmatrix.workload.snapshot import capture
 from lrmatrix.workload.targets import netns_for, targets
 
 if TYPE_CHECKING:
+    from lrmatrix.drivers.base import Node
     from lrmatrix.evidence.records import Record
     from lrmatrix.matrix.cells import Cell
     from lrmatrix.run.context import Context
@@ -35,12 +36,17 @@ class DeployContainers(Action):
         start = ctx.clock.now()
         tag = load_image(ctx, self.image_ref)
         loaded = ctx.clock.now()
-        workload = Workload(ctx.node, tag, config_dir=ctx.node.work_dir, access_log=ctx.cell.access_log)
+        workload = self.workload(ctx.node, ctx.cell, tag)
         workload.deploy()
         setup_steps.reached("containers-started")
         containers = [c for c in workload.snapshot() if c.ip]
         names = {c.ip: c.name for c in containers}
         return [ctx.timing("image_load_s", start, loaded), Deployed(workload, loaded, tuple(names), names)]
+
+    @staticmethod
+    def workload(node: Node, cell: Cell, tag: str) -> Workload:
+        """The cell's containers on ``node``: what ``run`` deploys and ``plan --commands`` shows."""
+        return Workload(node, tag, config_dir=node.work_dir, access_log=cell.access_log)
 
     def describe(self, cell: Cell) -> str:
         return f"load the nginx image; two containers, published ports, access log to {cell.access_log}"
