@@ -52,3 +52,27 @@ def test_a_slow_check_eats_into_the_interval() -> None:
 
     poll(slow, 1.0, 0.5, vc.clock)
     assert vc.slept[0] == 0.2  # start to start, as a sampler needs
+
+
+def test_a_real_sleep_is_taken_in_slices_so_a_missed_signal_costs_one_slice(monkeypatch) -> None:
+    """A signal landing just before a sleep's system call is handled only when that call ends:
+    one 25 s call kept an interrupt waiting for the whole outage window."""
+    import time
+
+    from lrmatrix import deadline
+
+    slept: list[float] = []
+    fake = {"t": 100.0}
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        fake["t"] += seconds
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    monkeypatch.setattr(time, "monotonic", lambda: fake["t"])
+    deadline.nap(1.0)
+    assert max(slept) <= deadline.NAP_SLICE_S
+    assert abs(sum(slept) - 1.0) < 1e-9
+    from lrmatrix.run.clock import RunClock
+
+    assert Clock().sleep is deadline.nap and RunClock().sleep is deadline.nap

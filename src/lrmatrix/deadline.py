@@ -15,12 +15,27 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+#: the longest single sleep of the harness's main thread (see ``nap``)
+NAP_SLICE_S = 0.2
+
+
+def nap(seconds: float) -> None:
+    """``time.sleep`` in slices of at most ``NAP_SLICE_S``. CPython runs a signal's handler
+    only between bytecodes: a signal that lands after the last check and before the sleep's
+    system call (the thread has just released the GIL; on a starved machine it can sit there)
+    interrupts nothing, and a 25 s outage window slept in one call then honours Ctrl-C only
+    when it ends. In slices, that costs at most one slice."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(min(left, NAP_SLICE_S))
+
+
 @dataclass(frozen=True)
 class Clock:
     """Where a wait reads the time and how it passes time."""
 
     now: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], object] = time.sleep
+    sleep: Callable[[float], object] = nap
 
 
 REAL = Clock()

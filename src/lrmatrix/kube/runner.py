@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lrmatrix.command import CmdResult
-from lrmatrix.deadline import Clock
+from lrmatrix.deadline import Clock, nap
 from lrmatrix.process import run as run_local
 
 
@@ -113,7 +113,7 @@ class RealRunner(Runner):
 
     def sleep(self, seconds: float, why: str = "") -> None:
         if seconds > 0:
-            time.sleep(seconds)
+            nap(seconds)
 
     def monotonic(self) -> float:
         return time.monotonic()

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lrmatrix.deadline import Clock
+from lrmatrix.deadline import Clock, nap
 from lrmatrix.timestamps import iso
 
 
@@ -20,7 +20,7 @@ class RunClock:
     """``t0`` (monotonic) and ``wall0`` (epoch) are the same instant: the run's start."""
 
     now: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], object] = time.sleep
+    sleep: Callable[[float], object] = nap  # interruptible within a slice (deadline.nap)
     t0: float = field(default=-1.0)
     wall0: float = field(default_factory=time.time)
 
