@@ -23,6 +23,7 @@ from pathlib import Path
 
 import psutil
 
+from lrmatrix import scratch
 from lrmatrix.cache import DEFAULT as CACHE_DEFAULT
 from lrmatrix.drivers.engine import net as engine_net
 
@@ -66,8 +67,18 @@ def left(scope: Scope, slots: list[str] | tuple[str, ...] = ()) -> list[str]:
     if state.is_dir() and any(state.iterdir()):
         found.append(f"state folder content {sorted(p.name for p in state.iterdir())}")
     found += [f"mount {m}" for m in mounts_under(state)]
-    found += [f"scratch {p}" for p in sorted(_scratch(scope.cache_dir) - scope.scratch_before)]
+    new = _scratch(scope.cache_dir) - scope.scratch_before
+    found += [f"scratch {p}" for p in sorted(new) if not _made_by_another(p)]
     return found
+
+
+def _made_by_another(entry: str) -> bool:
+    """A scratch folder whose maker still runs: the run under test has ended when this is
+    asked, so a live maker is another run's build or fetch in the shared cache (a parallel env,
+    another cell building an image of its own), not this run's leftover."""
+    name = Path(entry).name
+    prefixes = {Path(p).name.split("*")[0] for p in (*SCRATCH, TMP_SCRATCH)}
+    return any(scratch.owner_alive(name, prefix) for prefix in prefixes if prefix)
 
 
 def _netns() -> set[str]:
