@@ -99,7 +99,7 @@ def cell_settings(cell: Cell, tox_root: Path, posargs: tuple[str, ...] | None) -
     settings: dict[str, Any] = dict(driver.tox_env)
     if PROJECT.root is None:  # a user's project is no package: the env installs this lrmatrix
         settings["skip_install"] = True
-        settings["deps"] = [installed_lrmatrix(driver.extras)]
+        settings["deps"] = [installed_lrmatrix(driver.extras or ("ssh",))]  # [testenv]'s in ours
     elif driver.extras:  # else [testenv]'s
         settings["extras"] = list(driver.extras)
     settings["commands"] = [cell_command(cell, tox_root, posargs)]

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lrmatrix import __version__, options, preflight
+from lrmatrix.cli import init as cli_init
 from lrmatrix.cli import plan as cli_plan
 from lrmatrix.cli import recover as cli_recover
 from lrmatrix.cli import report as cli_report
@@ -120,6 +121,7 @@ def parser() -> argparse.ArgumentParser:
     cli_report.register(sub)
     cli_plan.register(sub)
     cli_recover.register(sub)
+    cli_init.register(sub)
     return p
 
 
