@@ -145,5 +145,6 @@ def test_the_plugin_collects_the_users_folder_and_says_where_unmarked_checks_run
     assert "test_1_baseline.py::test_daemon_json_exists_and_parses" in out  # with the built-in ones
     assert out.count("test_mine.py::test_unmarked") == 2  # the list, and the one line below
     line = next(ln for ln in out.splitlines() if "without a phase marker" in ln)
-    assert line.startswith("lrmatrix: 1 check without a phase marker runs in the after phase")
+    said = "lrmatrix: 1 check without a phase marker runs in the after phase"
+    assert line.startswith(f"{said} (infra_tests/test_mine.py::test_unmarked);")
     assert not (tmp_path / "results" / f"{CELL}.json").exists()  # nothing ran

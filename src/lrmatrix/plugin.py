@@ -169,7 +169,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in unmarked:
         item.add_marker(pytest.mark.phase(user_checks.DEFAULT_PHASE))
     if unmarked:
-        line = f"lrmatrix: {user_checks.default_phase_line([i.nodeid for i in unmarked])}"
+        project = config.stash[PROJECT_KEY]
+        names = [f"{user_checks.source(i, project) or i.nodeid.split('::')[0]}::{i.name}" for i in unmarked]
+        line = f"lrmatrix: {user_checks.default_phase_line(names)}"
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(line, yellow=True)
