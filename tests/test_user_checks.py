@@ -59,8 +59,7 @@ def test_the_folder_is_added_once(tmp_path):
     assert user_checks.with_folder(args, folder, tmp_path) == [*args, str(folder)]
     assert user_checks.with_folder(["infra_tests"], folder, tmp_path) == ["infra_tests"]
     assert user_checks.with_folder(["infra_tests/test_x.py::t"], folder, tmp_path) == [
-        "infra_tests/test_x.py::t",
-        str(folder),
+        "infra_tests/test_x.py::t"
     ]
     assert user_checks.with_folder([str(tmp_path)], folder, tmp_path) == [str(tmp_path)]
 
@@ -148,3 +147,22 @@ def test_the_plugin_collects_the_users_folder_and_says_where_unmarked_checks_run
     said = "lrmatrix: 1 check without a phase marker runs in the after phase"
     assert line.startswith(f"{said} (infra_tests/test_mine.py::test_unmarked);")
     assert not (tmp_path / "results" / f"{CELL}.json").exists()  # nothing ran
+
+
+def test_the_built_in_checks_are_added_unless_named(tmp_path):
+    assert user_checks.with_builtins(["."], tmp_path) == [str(INFRA_TESTS), "."]
+    for named in (
+        "lrmatrix.infra_tests",
+        "lrmatrix.infra_tests.test_1_baseline",
+        str(INFRA_TESTS / "test_1_baseline.py"),
+    ):
+        assert user_checks.with_builtins([named], tmp_path) == [named]
+
+
+def test_a_plain_pytest_cell_in_a_users_repository_runs_both(tmp_path):
+    assert main(["init", str(tmp_path)]) == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LRMATRIX_")}
+    argv = [sys.executable, "-m", "pytest", "--collect-only", "-q", "--cell", CELL, "-p", "no:cacheprovider"]
+    res = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert "test_1_baseline.py::test_daemon_json_exists_and_parses" in res.stdout, res.stdout + res.stderr
+    assert res.stdout.count("test_example.py::test_the_daemon_is_back") == 1

@@ -103,8 +103,10 @@ def pytest_configure(config: pytest.Config) -> None:
         pytest.exit(str(exc), returncode=exc.exit_code)
     project = matrix.source.parent.parent
     user_folder = user_checks.folder_beside(matrix.source.parent)
+    here = config.invocation_params.dir
+    config.args[:] = user_checks.with_builtins(config.args, here)
     if user_folder is not None:  # collected by every way in: tox, lrmatrix run, plain pytest
-        config.args[:] = user_checks.with_folder(config.args, user_folder, config.invocation_params.dir)
+        config.args[:] = user_checks.with_folder(config.args, user_folder, here)
     config.stash[PROJECT_KEY] = project
     runner = Runner(cell, node, config.getoption("--image"))
     config.stash[KEY] = runner

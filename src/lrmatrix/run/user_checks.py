@@ -32,15 +32,28 @@ def folder_beside(matrix_dir: Path) -> Path | None:
     return found
 
 
-def with_folder(args: Sequence[str], folder: Path, rootdir: Path) -> list[str]:
-    """pytest's arguments with ``folder`` added, unless an argument already names it or a
-    folder above it (given twice, pytest would run its checks twice)."""
+def _covered(args: Sequence[str], folder: Path, rootdir: Path) -> bool:
+    """Whether an argument names ``folder``, a file or folder in it, or a folder above it."""
     target = folder.resolve()
     for arg in args:
         path = (rootdir / arg.split("::")[0]).resolve()
-        if path == target or path in target.parents:
-            return list(args)
-    return [*args, str(folder)]
+        if path == target or path in target.parents or target in path.parents:
+            return True
+    return False
+
+
+def with_folder(args: Sequence[str], folder: Path, rootdir: Path) -> list[str]:
+    """pytest's arguments with ``folder`` added, unless an argument already names it (given
+    twice, pytest would run its checks twice)."""
+    return list(args) if _covered(args, folder, rootdir) else [*args, str(folder)]
+
+
+def with_builtins(args: Sequence[str], rootdir: Path) -> list[str]:
+    """A plain ``pytest --cell CELL`` in a repository of your own runs the built-in checks too;
+    one naming them, or some of them (a path, ``--pyargs lrmatrix.infra_tests...``), is kept."""
+    if any(a.startswith("lrmatrix.infra_tests") for a in args) or _covered(args, INFRA_TESTS, rootdir):
+        return list(args)
+    return [str(INFRA_TESTS), *args]
 
 
 def source(item: pytest.Item, project: Path) -> str | None:
