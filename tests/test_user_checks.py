@@ -166,3 +166,24 @@ def test_a_plain_pytest_cell_in_a_users_repository_runs_both(tmp_path):
     res = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert "test_1_baseline.py::test_daemon_json_exists_and_parses" in res.stdout, res.stdout + res.stderr
     assert res.stdout.count("test_example.py::test_the_daemon_is_back") == 1
+
+
+@pytest.mark.parametrize("passed", [True, False])
+def test_the_cells_summary_names_a_failing_user_check(tmp_path, monkeypatch, passed):
+    """pytest's lrmatrix section says why a cell whose probes were fine failed."""
+    from contract import dryrun
+    from lrmatrix.matrix.cells import load_matrix
+    from lrmatrix.run.session import CellRun
+
+    _, run = dryrun.drive(load_matrix(ROOT / "matrix").cell("k8s128-liverestore"))
+    run.record("after", "test_mine", passed, "" if passed else "assert 1 == 0", "infra_tests/test_mine.py")
+    run.status.finished = False  # finish once more, as the session does
+    monkeypatch.setattr(run, "finish", lambda: True)
+    cell_run = CellRun(run, tmp_path)
+    cell_run.finish()
+    said = [line for line, _ in cell_run.summary_lines()]
+    line = "failed check after/test_mine (user check, infra_tests/test_mine.py)"
+    assert (line in said) is not passed, said
+    assert cell_run.result is not None
+    mine = [c for c in cell_run.result.checks if c.source]
+    assert [(c.id, c.passed) for c in mine] == [("test_mine", passed)]
