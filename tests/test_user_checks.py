@@ -119,10 +119,10 @@ def test_a_result_without_sources_still_reads():
     assert result.checks and all(c.source is None for c in result.checks)
 
 
-def collect(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def collect(tmp_path: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
     """``pytest --collect-only --cell`` on the installed checks in a user's repository: the
     plugin's collection, nothing started on a node."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LRMATRIX_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LRMATRIX_")} | extra_env
     argv = [sys.executable, "-m", "pytest", "--collect-only", "-q", "--pyargs", "lrmatrix.infra_tests"]
     argv += ["--cell", CELL, "--results-dir", str(tmp_path / "results"), "-p", "no:cacheprovider", *args]
     return subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
@@ -187,3 +187,12 @@ def test_the_cells_summary_names_a_failing_user_check(tmp_path, monkeypatch, pas
     assert cell_run.result is not None
     mine = [c for c in cell_run.result.checks if c.source]
     assert [(c.id, c.passed) for c in mine] == [("test_mine", passed)]
+
+
+def test_lrmatrix_matrix_brings_the_checks_beside_it(tmp_path):
+    mine = tmp_path / "elsewhere"
+    assert main(["init", str(mine)]) == 0
+    (tmp_path / "cwd").mkdir()
+    res = collect(tmp_path / "cwd", LRMATRIX_MATRIX=str(mine / "matrix"))
+    assert "test_example.py::test_the_daemon_is_back" in res.stdout, res.stdout + res.stderr
+    assert "test_example.py" not in collect(tmp_path / "cwd").stdout  # the packaged matrix: none
