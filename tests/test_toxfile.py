@@ -100,3 +100,55 @@ def test_a_broken_matrix_stops_tox_with_one_line(root_dir, tmp_path):
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0
     assert "schema" in res.stderr
+
+
+def test_the_checkouts_plugin_is_loaded_once_with_the_entry_point_installed(root_dir):
+    """toxfile.py registers the package's plugin under the entry point's name: tox then skips
+    the entry point, and each hook runs once (twice, every cell would get two loaders)."""
+    from importlib.metadata import entry_points
+
+    assert entry_points(group="tox", name="lrmatrix"), "reinstall lrmatrix: its tox entry point is missing"
+    code = (
+        "from pathlib import Path; from tox.plugin.manager import MANAGER;"
+        "MANAGER.load_plugins(Path('tox.ini').resolve());"
+        "hooks = MANAGER.manager.hook;"
+        "print([i.plugin_name for h in (hooks.tox_extend_envs, hooks.tox_add_core_config) "
+        "for i in h.get_hookimpls() if i.plugin_name == 'lrmatrix'])"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LRMATRIX_")}
+    res = subprocess.run([sys.executable, "-c", code], cwd=root_dir, capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "['lrmatrix', 'lrmatrix']"
+    plugin = "import toxfile, lrmatrix.tox_envs as t; print(t.PROJECT.root)"
+    out = subprocess.run(
+        [sys.executable, "-c", plugin], cwd=root_dir, capture_output=True, text=True, env=env
+    )
+    assert out.stdout.strip() == str(root_dir)
+
+
+def test_a_users_repository_gets_one_env_per_cell_from_the_entry_point(tmp_path):
+    """No toxfile.py: the installed package's plugin makes the envs of the user's own matrix,
+    each installing the very lrmatrix tox runs."""
+    from lrmatrix.cli.main import main
+
+    assert main(["init", str(tmp_path)]) == 0
+    with (tmp_path / "matrix" / "matrix.toml").open("a") as f:
+        f.write(EXTRA_CELL)
+    res = tox(tmp_path, "list")
+    assert res.returncode == 0, res.stderr
+    envs = listed(res.stdout)
+    assert set(load_matrix(tmp_path / "matrix").names()) == set(envs)
+    assert "a user's own cell" in envs["engine-liverestore-mine"]
+    conf = tox(tmp_path, "config", "-e", "engine-liverestore", "-k", "deps", "skip_install", "commands")
+    assert "skip_install = True" in conf.stdout
+    assert "deps = lrmatrix[ssh]" in conf.stdout
+    assert "pytest --pyargs lrmatrix.infra_tests --cell engine-liverestore" in conf.stdout
+
+
+def test_a_project_without_a_matrix_gets_no_cell_envs(tmp_path):
+    (tmp_path / "tox.ini").write_text(
+        "[tox]\nenv_list = a\n[testenv:a]\nskip_install = true\ncommands = python -V\n"
+    )
+    res = tox(tmp_path, "list")
+    assert res.returncode == 0, res.stderr
+    assert list(listed(res.stdout)) == ["a"]

@@ -29,7 +29,7 @@ from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.process import become_subreaper
 from lrmatrix.report.live import LiveLine
 from lrmatrix.results import files
-from lrmatrix.run import fixtures
+from lrmatrix.run import fixtures, user_checks
 from lrmatrix.run.cell_signals import take_signals
 from lrmatrix.run.fixtures import KEY, SESSION_KEY, phase_of
 from lrmatrix.run.runner import Runner
@@ -39,6 +39,7 @@ from lrmatrix.run.session import CellRun
 LOCK_KEY = pytest.StashKey[preflight.ResultLock]()
 LIVE_KEY = pytest.StashKey[LiveLine]()
 REFUSED_KEY = pytest.StashKey[str]()  # the one line a refusal before the run printed on stderr
+PROJECT_KEY = pytest.StashKey[Path]()  # the folder holding matrix/ (and the user's infra_tests/)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -89,7 +90,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not cell_name:
         return
     try:
-        cell = load_matrix().cell(cell_name)
+        matrix = load_matrix()
+        cell = matrix.cell(cell_name)
         spec_text = config.getoption("--node")
         given = options.driver_options(vars(config.option))
         node = make_node(cell, NodeSpec.parse(spec_text, given) if spec_text else None, given)
@@ -99,10 +101,17 @@ def pytest_configure(config: pytest.Config) -> None:
         files.check_target(results_dir, cell.name)
     except LrmatrixError as exc:
         pytest.exit(str(exc), returncode=exc.exit_code)
+    project = matrix.source.parent.parent
+    user_folder = user_checks.folder_beside(matrix.source.parent)
+    here = config.invocation_params.dir
+    config.args[:] = user_checks.with_builtins(config.args, here)
+    if user_folder is not None:  # collected by every way in: tox, lrmatrix run, plain pytest
+        config.args[:] = user_checks.with_folder(config.args, user_folder, here)
+    config.stash[PROJECT_KEY] = project
     runner = Runner(cell, node, config.getoption("--image"))
     config.stash[KEY] = runner
     config.stash[SESSION_KEY] = CellRun(runner, results_dir)
-    config.pluginmanager.register(_Recorder(runner), "lrmatrix-recorder")
+    config.pluginmanager.register(_Recorder(runner, project), "lrmatrix-recorder")
     config.pluginmanager.register(_Evidence(config), "lrmatrix-evidence")
     # registered after testinfra's plugin: its ``host`` is the node's, not this machine's
     config.pluginmanager.register(fixtures, "lrmatrix-fixtures")
@@ -157,6 +166,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         phase = phase_of(item)
         if phase is not None and phase not in PHASES:
             raise pytest.UsageError(f"{item.nodeid}: unknown phase {phase!r}; use {PHASES}")
+    # never silently lost: a check without a phase runs (and is recorded) in the default one
+    unmarked = [item for item in items if phase_of(item) is None]
+    for item in unmarked:
+        item.add_marker(pytest.mark.phase(user_checks.DEFAULT_PHASE))
+    if unmarked:
+        project = config.stash[PROJECT_KEY]
+        names = [f"{user_checks.source(i, project) or i.nodeid.split('::')[0]}::{i.name}" for i in unmarked]
+        line = f"lrmatrix: {user_checks.default_phase_line(names)}"
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(line, yellow=True)
+        else:
+            print(line, file=sys.stderr)
     items.sort(key=lambda it: PHASES.index(phase_of(it) or PHASES[0]))
 
 
@@ -171,30 +193,37 @@ def _lrm_phase(request: pytest.FixtureRequest) -> None:
 
 
 class _Recorder:
-    """Every node check lands in the result file, with its phase and a one-line reason."""
+    """Every node check lands in the result file, with its phase, a one-line reason and, for a
+    user check, its file."""
 
-    def __init__(self, runner: Runner) -> None:
+    def __init__(self, runner: Runner, project: Path) -> None:
         self.runner = runner
+        self.project = project
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         phase = phase_of(item)
         if phase is not None:
             item.user_properties.append(("phase", phase))
+        where = user_checks.source(item, self.project)
+        if where is not None:
+            item.user_properties.append(("source", where))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when not in ("setup", "call"):
             return
         if report.when == "setup" and report.passed:
             return
-        phase = dict(report.user_properties).get("phase")
+        props = dict(report.user_properties)
+        phase, where = props.get("phase"), props.get("source")
         if phase is None:
             return
         check_id = report.nodeid.split("::")[-1]
+        source = None if where is None else str(where)
         if report.skipped:  # kept apart: compare gates on a check that ran before and now did not
-            self.runner.keep(SkippedCheck(check_id, str(phase), _skip_reason(report)))
+            self.runner.keep(SkippedCheck(check_id, str(phase), _skip_reason(report), source))
             return
         detail = "" if report.passed else _one_line(report)
-        self.runner.record(str(phase), check_id, report.passed, detail)
+        self.runner.record(str(phase), check_id, report.passed, detail, source)
 
 
 class _Evidence:

@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lrmatrix import __version__, options, preflight
+from lrmatrix.cli import init as cli_init
 from lrmatrix.cli import plan as cli_plan
 from lrmatrix.cli import recover as cli_recover
 from lrmatrix.cli import report as cli_report
 from lrmatrix.errors import INTERRUPTED, LrmatrixError
 from lrmatrix.interrupts import Forwarder, mute_broken_outputs
-from lrmatrix.matrix.cells import Cell, load_matrix
+from lrmatrix.matrix.cells import Cell, load_matrix, matrix_origin
 from lrmatrix.options import cell_argv
 from lrmatrix.report import grid
 from lrmatrix.report import rows as report_rows
@@ -31,6 +32,7 @@ def cmd_cells(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps([_cell_dict(c) for c in matrix.cells], indent=2))
         return 0
+    print(f"matrix: {matrix_origin(matrix.source.parent)}")
     width = max(len(n) for n in matrix.names())
     for c in matrix.cells:
         lr = "on " if c.live_restore else "off"
@@ -119,6 +121,7 @@ def parser() -> argparse.ArgumentParser:
     cli_report.register(sub)
     cli_plan.register(sub)
     cli_recover.register(sub)
+    cli_init.register(sub)
     return p
 
 

@@ -53,6 +53,8 @@ class Check(Record):
     phase: str
     passed: bool
     detail: str = ""
+    #: a user check's file (``infra_tests/test_x.py``); ``None``: a built-in check
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class SkippedCheck(Record):
     id: str
     phase: str
     detail: str
+    source: str | None = None
 
 
 @dataclass(frozen=True)

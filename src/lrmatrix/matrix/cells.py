@@ -32,8 +32,14 @@ CELL_NAME = re.compile(r"^(engine\d*|k8s\d{3})-(liverestore|noliverestore)(-[a-z
 MAX_MATRIX_BYTES = 1 << 20
 
 
-def find_matrix_dir(start: Path | None = None) -> Path:
-    """Locate ``matrix/``: $LRMATRIX_MATRIX, else the nearest one above the working directory."""
+#: the matrix the package carries: the checkout's own ``matrix/`` (``defaults/`` links to it and
+#: the wheel holds a copy), so an installed lrmatrix runs its default cells from any folder
+DEFAULT_MATRIX = Path(__file__).parent.parent / "defaults" / "matrix"
+
+
+def own_matrix_dir(start: Path | None = None) -> Path | None:
+    """The project's own ``matrix/``: $LRMATRIX_MATRIX, else the nearest one above ``start``
+    (the working directory); ``None`` if there is none."""
     env = os.environ.get("LRMATRIX_MATRIX")
     if env:
         path = Path(env)
@@ -44,9 +50,29 @@ def find_matrix_dir(start: Path | None = None) -> Path:
     for folder in (here, *here.parents):
         if (folder / "matrix" / "matrix.toml").is_file():
             return folder / "matrix"
-    raise BadInput(
-        "no matrix/matrix.toml found here or above; run from the lrmatrix checkout or set LRMATRIX_MATRIX"
-    )
+    return None
+
+
+def find_matrix_dir(start: Path | None = None) -> Path:
+    """Locate ``matrix/``: the project's own (``own_matrix_dir``), else the package's default."""
+    own = own_matrix_dir(start)
+    if own is not None:
+        return own
+    if not (DEFAULT_MATRIX / "matrix.toml").is_file():  # an install that lost its package data
+        raise EnvironmentProblem(
+            f"no matrix/matrix.toml here or above, and the package's default ({DEFAULT_MATRIX}) is "
+            "missing; reinstall lrmatrix or set LRMATRIX_MATRIX"
+        )
+    return DEFAULT_MATRIX
+
+
+def matrix_origin(folder: Path) -> str:
+    """Which matrix is in use and why, for the header of ``lrmatrix cells``."""
+    if folder == DEFAULT_MATRIX:
+        return "the default matrix packaged with lrmatrix (no matrix/ here or above; lrmatrix init makes one)"
+    if os.environ.get("LRMATRIX_MATRIX"):
+        return f"{folder} (LRMATRIX_MATRIX)"
+    return str(folder)
 
 
 def load_matrix(path: Path | None = None) -> Matrix:

@@ -430,7 +430,7 @@ def check_changes(b: Result, c: Result) -> list[Change]:
 
 
 def _check(x: CheckResult | SkippedCheck) -> str:
-    return f"{x.phase}/{x.id}"
+    return x.label
 
 
 def version_changes(b: dict[str, str], c: dict[str, str]) -> list[Change]:

@@ -47,6 +47,8 @@ class Row:
     #: the shortest predicted log horizon of a container, and the earliest stall seen (s)
     horizon_s: float | None = None
     stalled_s: float | None = None
+    #: every user check's outcome in words (a failing one is in ``failed_checks`` too)
+    user_checks: list[str] = field(default_factory=list)
 
 
 def row_from_result(result: Result) -> Row:
@@ -86,7 +88,23 @@ def row_from_result(result: Result) -> Row:
         host=result.node.host,
         horizon_s=_least(result, "predicted_horizon_s"),
         stalled_s=_least(result, "stalled_at_s"),
+        user_checks=_user_checks(result),
     )
+
+
+def _user_checks(result: Result) -> list[str]:
+    """Passed ones too: a user reads that their own check ran, not only that nothing failed."""
+    ran = [
+        f"user check {c.phase}/{c.id} ({c.source}): " + ("passed" if c.passed else f"failed: {c.detail}")
+        for c in result.checks
+        if c.source
+    ]
+    skipped = [
+        f"user check {c.phase}/{c.id} ({c.source}): skipped: {c.detail}"
+        for c in result.skipped_checks or []
+        if c.source
+    ]
+    return ran + skipped
 
 
 def _least(result: Result, key: str) -> float | None:

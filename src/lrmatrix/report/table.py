@@ -109,9 +109,10 @@ def table_cells(rows: list[Row], *, wide: bool = True) -> tuple[list[str], list[
 
 
 def notes(row: Row) -> list[str]:
-    """What a reader should know beyond the numbers: findings, then failed checks, in words."""
+    """What a reader should know beyond the numbers: findings, then failed checks, then the
+    user's own checks, in words (a failed user check once, among the latter)."""
     out = list(row.findings)
     if row.ran and not row.passed and row.reason:
         out.append(f"verdict: {row.reason}")
-    out += [f"failed check {c}" for c in row.failed_checks]
-    return out
+    out += [f"failed check {c}" for c in row.failed_checks if "(user check, " not in c]
+    return out + row.user_checks

@@ -86,12 +86,29 @@ class Check(Part):
     phase: str
     passed: bool
     detail: str
+    #: a user check's file, relative to the folder holding matrix/ (``infra_tests/test_x.py``);
+    #: ``None``: a built-in check (and every check of a result written before user checks)
+    source: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``phase/id``, and a user check's file: how reports, compare and the outcome name it."""
+        return check_label(self.phase, self.id, self.source)
 
 
 class SkippedCheck(Part):
     id: str
     phase: str
     detail: str
+    source: str | None = None
+
+    @property
+    def label(self) -> str:
+        return check_label(self.phase, self.id, self.source)
+
+
+def check_label(phase: str, check_id: str, source: str | None) -> str:
+    return f"{phase}/{check_id}" + (f" (user check, {source})" if source else "")
 
 
 # --- the probe, per access path ----------------------------------------------------------------

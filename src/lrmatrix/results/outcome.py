@@ -76,13 +76,13 @@ def outcome(result: Result, elsewhere: str = "") -> Outcome:
     """``elsewhere``: why the result is not in the results folder (a fallback place took it,
     or none did): the behaviour is judged the same, the exit code says 2 when it passed."""
     v = result.verdict
-    failed = tuple(f"{c.phase}/{c.id}" for c in result.checks if not c.passed)
+    failed = tuple(c.label for c in result.checks if not c.passed)
     if v.observed == STOPPED:
         return Outcome(False, v.observed, (result.error or v.reason,), failed, INTERRUPTED)
     reasons = [
         *filter(None, [verdict_failure(v)]),
         *path_failures(result.path_verdicts),
-        *(f"failed check {c.phase}/{c.id}: {c.detail}" for c in result.checks if not c.passed),
+        *(f"failed check {c.label}: {c.detail}" for c in result.checks if not c.passed),
         *([f"stopped: {result.error}"] if result.error else []),
     ]
     where = [f"the result is not where it was asked to go: {elsewhere}"] if elsewhere else []

@@ -137,8 +137,10 @@ class Runner:
         )
         return NotBack(f"{what}: {str(exc) or type(exc).__name__}")
 
-    def record(self, phase: str, check_id: str, passed: bool, detail: str = "") -> None:
-        self.keep(Check(check_id, phase, bool(passed), detail))
+    def record(
+        self, phase: str, check_id: str, passed: bool, detail: str = "", source: str | None = None
+    ) -> None:
+        self.keep(Check(check_id, phase, bool(passed), detail, source))
 
     def verdicts(self) -> Verdicts:
         """The run's verdicts as its evidence stands (the same function the result uses)."""

@@ -86,6 +86,9 @@ class CellRun:
                 "green" if decided.passed else "red",
             )
         )
+        # the verdict's reason is about the probes: a cell that failed on a check says which
+        failed = [label for label in decided.failed_checks if not label.startswith("teardown/")]  # said below
+        lines += [(f"failed check {label}", "red") for label in failed]
         for check in self.runner.evidence.all(Check, phase="teardown"):
             lines.append((f"teardown {check.id}: {'ok' if check.passed else check.detail}", None))
         others = self.runner.evidence.last(OtherContainers)
