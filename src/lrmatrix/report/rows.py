@@ -47,6 +47,8 @@ class Row:
     #: the shortest predicted log horizon of a container, and the earliest stall seen (s)
     horizon_s: float | None = None
     stalled_s: float | None = None
+    #: per access path, what told its containers apart (paths of older results: absent)
+    identity: dict[str, str] = field(default_factory=dict)
 
 
 def row_from_result(result: Result) -> Row:
@@ -86,6 +88,7 @@ def row_from_result(result: Result) -> Row:
         host=result.node.host,
         horizon_s=_least(result, "predicted_horizon_s"),
         stalled_s=_least(result, "stalled_at_s"),
+        identity={name: p.identity for name, p in sorted(result.probes.items()) if p.identity},
     )
 
 

@@ -169,6 +169,9 @@ class PathSummary(Part):
     coverage: Coverage | None  # None: no down interval
     serving: dict[str, Serving] | None
     misdirected: list[Misdirected] | None
+    #: what tells the containers behind this path apart (their own addresses, a header, or
+    #: "none: ..."); unset in results written before it existed
+    identity: str | None = None
     targets: list[str] | None
     servers: list[str] | None
     samples: list[Sample]
