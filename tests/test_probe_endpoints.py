@@ -212,6 +212,32 @@ def test_http_status_other_than_200_counts_as_success_when_named(http):
     assert (wrong_body.ok, wrong_body.error) == (False, "HTTP 410: unexpected body")
 
 
+def test_one_deadline_for_the_whole_reply_not_per_read():
+    """A server that trickles its body a byte per 50 ms never lets one read wait long, yet the
+    request ends at its timeout: the timeout bounds the exchange, as the probe's grid needs."""
+
+    def trickle(conn: socket.socket) -> None:
+        conn.recv(1024)
+        body = b"healthy and slow\n"
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body))
+        for byte in body:
+            time.sleep(0.05)
+            try:
+                conn.sendall(bytes([byte]))
+            except OSError:
+                return
+
+    slow = Listener(trickle)
+    try:
+        began = time.monotonic()
+        sample = once(Target(f"http://127.0.0.1:{slow.port}/", "healthy"), timeout=0.3)
+        took = time.monotonic() - began
+    finally:
+        slow.close()
+    assert (sample.ok, sample.error) == (False, "timed out")
+    assert took < 0.6, f"the reply took {took:.2f} s against a 0.3 s timeout"
+
+
 def test_http_chunked_body_is_read_whole(http):
     assert once(Target(f"{http}/chunked", "healthy")).ok
 
