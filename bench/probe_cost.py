@@ -14,6 +14,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections import Counter
 
 from lrmatrix.evidence.probe import Probe, Target
 
@@ -79,10 +80,12 @@ def main() -> None:
             s.terminate()
             s.wait(5)
     sent = sum(len(r.samples) for r in probe.records.values())
-    failed = sum(1 for r in probe.records.values() for s in r.samples if not s.ok)
+    errors = Counter(s.error for r in probe.records.values() for s in r.samples if not s.ok)
+    failed = sum(errors.values())
     missed = sum(r.missed_ticks for r in probe.records.values())
     print(
-        f"{wall:.0f} s, {sent} requests ({sent / wall:.0f}/s, {failed} failed, {missed} ticks skipped): "
+        f"{wall:.0f} s, {sent} requests ({sent / wall:.0f}/s, {failed} failed {dict(errors)}, "
+        f"{missed} ticks skipped): "
         f"CPU {cpu:.2f} s = {100 * cpu / wall:.1f} % of a core, {1000 * cpu / max(1, sent):.2f} ms/request; "
         f"peak RSS every 10 s (MiB): {' '.join(f'{m:.0f}' for m in rss)}"
     )
