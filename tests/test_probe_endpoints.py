@@ -245,7 +245,17 @@ def test_http_chunked_body_is_read_whole(http):
 def test_identity_header_read_only_when_named(http):
     assert once(Target(f"{http}/health", "healthy")).served_by == "web-1", "default: X-Served-By"
     assert once(Target(f"{http}/health", "healthy", identify="X-Pod")).served_by == "pod-a"
-    assert once(Target(f"{http}/health", "healthy", identify="")).served_by == "", "no header named"
+    assert once(Target(f"{http}/health", "healthy", identify="")).served_by == "", "no header, shared address"
+    # no header named: the address names the container, whatever header the response carries
+    own = once(Target(f"{http}/health", "healthy", container="web-9", identify=""))
+    assert own.served_by == "web-9"
+
+
+def test_a_tcp_answer_is_identified_by_its_address_only(listeners):
+    own = Target(listeners["pong"].url(), "+PONG", container="redis-1", send="PING\r\n", identify="")
+    assert once(own).served_by == "redis-1"
+    refused = Target(f"tcp://127.0.0.1:{refused_port()}", "+PONG", container="redis-2", identify="")
+    assert once(refused).served_by == "", "no answer came: no one served it"
 
 
 # --- HTTPS: verified against the CA file, as the API target is ----------------------------------
@@ -284,13 +294,14 @@ def test_wait_until_ok_works_for_tcp_targets(listeners):
 
 def test_a_wait_that_never_succeeds_names_each_failing_endpoint_and_its_last_answer(listeners, http):
     good = tcp(listeners["pong"].url(), "+PONG", "PING\r\n")
-    wrong = tcp(listeners["pong"].url(), "+PONG", "HELLO\r\n")
+    # a second endpoint on the same port: the URL's path is only its label (answers are by URL)
+    wrong = tcp(listeners["pong"].url() + "/HELLO", "+PONG", "HELLO\r\n")
     refused = tcp(f"tcp://127.0.0.1:{refused_port()}", "+PONG", "PING\r\n")
     busy = Target(f"{http}/busy", "healthy")
     awaited = await_targets([good, wrong, refused, busy], 0.3, 0.2)
     assert awaited.seconds is None
-    assert set(awaited.last) == {wrong.url, refused.url, busy.url}, "the one that answered is not named"
-    assert last_answers(awaited) == [
+    assert awaited.answers[good.url].ok and not awaited.answers[busy.url].ok
+    assert last_answers(awaited) == [  # the one that answered is not named
         f"{wrong.url}: reply \"-ERR unknown command 'HELLO'\" without '+PONG'",
         f"{refused.url}: Connection refused",
         f"{busy.url}: HTTP 503",
@@ -299,4 +310,12 @@ def test_a_wait_that_never_succeeds_names_each_failing_endpoint_and_its_last_ans
 
 def test_a_wait_that_succeeds_has_no_last_answers(listeners):
     awaited = await_targets([tcp(listeners["pong"].url(), "+PONG", "PING\r\n")], 2, 0.3)
-    assert awaited.seconds is not None and awaited.last == {} and last_answers(awaited) == []
+    assert awaited.seconds is not None and last_answers(awaited) == []
+
+
+def test_wait_until_ok_hands_each_targets_latest_answer_to_the_caller(listeners):
+    good = tcp(listeners["pong"].url(), "+PONG", "PING\r\n")
+    refused = tcp(f"tcp://127.0.0.1:{refused_port()}", "+PONG", "PING\r\n")
+    last: dict = {}
+    assert wait_until_ok([good, refused], 0.3, 0.2, last=last) is None
+    assert last[good.url].ok and last[refused.url].error == "Connection refused"

@@ -50,7 +50,9 @@ class Target:
 
     ``http(s)://``: success is status ``status`` and ``expect`` in the body. ``tcp://host:port``:
     success is a connection accepted within the timeout and, after ``send`` (if any), a reply
-    holding ``expect`` (an empty ``expect``: the accepted connection is enough)."""
+    holding ``expect`` (an empty ``expect``: the accepted connection is enough). A TCP URL's
+    path is only a label (``tcp://host:6379/PING``): samples and answers are kept by URL, so
+    two endpoints on one port need one each."""
 
     url: str
     expect: str
@@ -81,7 +83,9 @@ class Sample:
     status: int
     latency_ms: float
     error: str = ""
-    served_by: str = ""  # the X-Served-By header: which container answered; empty if none did
+    #: which container answered: the header the target names (nginx: X-Served-By), else the
+    #: container owning the address; empty when no answer came or the address is shared
+    served_by: str = ""
 
 
 @dataclass
@@ -126,7 +130,8 @@ def request_once(
             latency = round((clock() - t0) * 1000, 3)
             ok = target.expect.encode() in reply
             err = "" if ok else f"reply {_shown(reply)} without {target.expect!r}"
-            return Sample(t0, wall, target.url, ok, 0, latency, err)
+            # a TCP reply names no one: the address it came from does (a container's own, or "")
+            return Sample(t0, wall, target.url, ok, 0, latency, err, target.container)
         resp = http_get(target.url, timeout, session, target.verify)
     except (OSError, ValueError) as exc:  # ValueError: a reply that is not HTTP (chunk sizes)
         latency = (clock() - t0) * 1000
@@ -134,7 +139,8 @@ def request_once(
     latency = (clock() - t0) * 1000
     ok = resp.status == target.status and target.expect.encode() in resp.body
     err = "" if ok else f"HTTP {resp.status}" + ("" if resp.status != target.status else ": unexpected body")
-    served = resp.headers.get(target.identify.lower(), "") if target.identify else ""
+    # the header the workload names; without one, the address (a container's own, or "")
+    served = resp.headers.get(target.identify.lower(), "") if target.identify else target.container
     return Sample(t0, wall, target.url, ok, resp.status, round(latency, 3), err, served)
 
 
@@ -459,17 +465,17 @@ def interval_stats(samples: list[Sample]) -> dict[str, float]:
 @dataclass(frozen=True)
 class Awaited:
     """How a wait for targets ended: seconds until every one answered OK once (``None``: the
-    deadline came first) and, per target URL still failing then, its last answer (a failed
-    sample), so a setup error can name the endpoint and what it said."""
+    deadline came first) and each target's latest answer by URL, so a setup error can name an
+    endpoint that never succeeded and what it said (``last_answers``)."""
 
     seconds: float | None
-    last: dict[str, Sample] = field(default_factory=dict)
+    answers: dict[str, Sample] = field(default_factory=dict)
 
 
 def last_answers(awaited: Awaited) -> list[str]:
-    """The endpoints that never answered OK, each with its last answer: "tcp://10.0.0.2:6379:
-    reply 'ERR ...' without '+PONG'", "http://10.0.0.2:8080/health: HTTP 503"."""
-    return [f"{url}: {sample.error or 'no answer'}" for url, sample in awaited.last.items()]
+    """The endpoints whose latest answer failed, each with it: "tcp://10.0.0.2:6379: reply
+    'ERR ...' without '+PONG'", "http://10.0.0.2:8080/health: HTTP 503"."""
+    return [f"{url}: {s.error or 'no answer'}" for url, s in awaited.answers.items() if not s.ok]
 
 
 def await_targets(
@@ -487,17 +493,16 @@ def await_targets(
             enter_netns(netns)
         session, start = new_session(), time.monotonic()
         pending = list(targets)
-        last: dict[str, Sample] = {}
+        answers = dict(unanswered)
 
         def all_answered() -> bool:
-            answers = [(t, request_once(session, t, request_timeout)) for t in pending]
-            last.update({t.url: a for t, a in answers})
-            pending[:] = [t for t, a in answers if not a.ok]
+            for t in pending:
+                answers[t.url] = request_once(session, t, request_timeout)
+            pending[:] = [t for t in pending if not answers[t.url].ok]
             return not pending
 
         answered = poll(all_answered, timeout, 0.05)
-        failing = {t.url: last[t.url] for t in pending if t.url in last}
-        outcome[0] = Awaited(time.monotonic() - start if answered else None, failing)
+        outcome[0] = Awaited(time.monotonic() - start if answered else None, answers)
 
     thread = threading.Thread(target=attempt, name="probe-wait", daemon=True)
     thread.start()
@@ -506,8 +511,15 @@ def await_targets(
 
 
 def wait_until_ok(
-    targets: list[Target], timeout: float, request_timeout: float, netns: str | None = None
+    targets: list[Target],
+    timeout: float,
+    request_timeout: float,
+    netns: str | None = None,
+    last: dict[str, Sample] | None = None,
 ) -> float | None:
-    """Seconds until every target answered OK once; ``None`` on timeout (``await_targets``
-    says what the failing ones answered)."""
-    return await_targets(targets, timeout, request_timeout, netns).seconds
+    """Seconds until every target answered OK once; ``None`` on timeout. ``last``, if given,
+    gets each target's latest answer by URL: what one that never answered OK said."""
+    awaited = await_targets(targets, timeout, request_timeout, netns)
+    if last is not None:
+        last.update(awaited.answers)
+    return awaited.seconds

@@ -6,8 +6,9 @@ tells them apart, so a container that served before the stop and never again aft
 start command is caught (``unrecovered``). On a per-container address (a published port, a
 container IP) a response from another container means a client reached the wrong one: the
 engine's container-IP swap without live-restore. The header is read only where a target
-names it (``Target.identify``); without it a response's identity is its address alone
-(``evidence/identity.py`` says which a path had), and no misdirection can be seen.
+names it (``Target.identify``); without it a response's identity is the container owning its
+address (none on a shared address), so no misdirection can be seen (``evidence/identity.py``
+says which a path had).
 """
 
 from __future__ import annotations

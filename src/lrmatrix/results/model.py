@@ -118,8 +118,9 @@ class Coverage(TargetCoverage):
 
 
 class Serving(Part):
-    """One container (by its ``X-Served-By`` identity): responses served, the last before the
-    stop signal and the first after the start command."""
+    """One container (by the identity its responses carry: a named header such as
+    ``X-Served-By``, else its own address): responses served, the last before the stop signal
+    and the first after the start command."""
 
     served: Count
     last_before_stop: Seconds
