@@ -110,3 +110,16 @@ def test_reports_of_results_without_identity_have_no_such_lines():
     rows = build_rows([results.load(DATA / "run-open-a" / "engine-liverestore.json")])
     assert "What identifies" not in markdown.render(rows)
     assert 'class="identity"' not in html.render(rows, [])
+
+
+def test_downstream_judges_containers_only_where_responses_identify_them():
+    """A per-container address names its container without a header; a shared one without a
+    header names no one, so the result has no per-container serving to read."""
+    own = Target("tcp://198.18.0.2:6381", "+PONG", container="redis-1", identify="")
+    shared = Target("tcp://198.18.0.2:30079", "+PONG", identify="")
+    disruption = Disruption(stop_at=1.0, start_at=2.0)
+    for target, servers in ((own, ["redis-1"]), (shared, [])):
+        samples = [Sample(i * 0.1, 0.0, target.url, True, 0, 1.0, "", target.container) for i in range(30)]
+        out = results.summarize_path(PathRecord("node", samples, [target]), 0.0, disruption, 0.1)
+        assert out["servers"] == servers and list(out["serving"]) == servers
+        assert out["identity"].startswith(NONE) == (not servers)
