@@ -4,6 +4,7 @@ loopback server in a separate process, so the server's CPU is not counted.
 
     .venv/bin/python bench/probe_cost.py --seconds 60
     .venv/bin/python bench/probe_cost.py --seconds 600   # memory stays bounded over 10 minutes
+    .venv/bin/python bench/probe_cost.py --seconds 60 --tcp   # TCP targets: PING -> +PONG
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections import Counter
 
 from lrmatrix.evidence.probe import Probe, Target
 
@@ -30,25 +32,39 @@ srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
 print(srv.server_address[1], flush=True)
 srv.serve_forever()
 """
+TCP_SERVER = """
+import socketserver
+class H(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.request.recv(64)
+        self.request.sendall(b"+PONG\\r\\n")
+srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), H)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+"""
+
+
+def targets(port: int, tcp: bool) -> list[Target]:
+    """One container's endpoints: the engine cells' three HTTP paths, or a redis-like PING."""
+    if tcp:
+        return [Target(f"tcp://127.0.0.1:{port}", "+PONG", send="PING\r\n", identify="")]
+    return [Target(f"http://127.0.0.1:{port}{ep}", "healthy") for ep in ENDPOINTS]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--interval", type=float, default=0.05)
+    parser.add_argument("--tcp", action="store_true", help="TCP targets (PING -> +PONG) instead of HTTP")
     args = parser.parse_args()
+    code = TCP_SERVER if args.tcp else SERVER
     servers = [
-        subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True) for _ in range(2)
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)
     ]
     try:
         ports = [int(s.stdout.readline()) for s in servers]  # type: ignore[union-attr]
         paths = {
-            name: [
-                Target(f"http://127.0.0.1:{p}{ep}", "healthy")
-                for ep in ("/", "/health", "/status")
-                for p in ports
-            ]
-            for name in ("node", "loopback", "pod")
+            name: [t for p in ports for t in targets(p, args.tcp)] for name in ("node", "loopback", "pod")
         }
         probe = Probe(paths, args.interval, 0.5, max_seconds=args.seconds + 60)
         cpu0, wall0 = time.process_time(), time.monotonic()
@@ -64,10 +80,12 @@ def main() -> None:
             s.terminate()
             s.wait(5)
     sent = sum(len(r.samples) for r in probe.records.values())
-    failed = sum(1 for r in probe.records.values() for s in r.samples if not s.ok)
+    errors = Counter(s.error for r in probe.records.values() for s in r.samples if not s.ok)
+    failed = sum(errors.values())
     missed = sum(r.missed_ticks for r in probe.records.values())
     print(
-        f"{wall:.0f} s, {sent} requests ({sent / wall:.0f}/s, {failed} failed, {missed} ticks skipped): "
+        f"{wall:.0f} s, {sent} requests ({sent / wall:.0f}/s, {failed} failed {dict(errors)}, "
+        f"{missed} ticks skipped): "
         f"CPU {cpu:.2f} s = {100 * cpu / wall:.1f} % of a core, {1000 * cpu / max(1, sent):.2f} ms/request; "
         f"peak RSS every 10 s (MiB): {' '.join(f'{m:.0f}' for m in rss)}"
     )

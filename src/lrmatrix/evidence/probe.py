@@ -1,4 +1,4 @@
-"""The continuous HTTP probe, an open model: every tick sends, whatever earlier requests do.
+"""The continuous probe (HTTP and TCP), an open model: every tick sends, whatever earlier requests do.
 
 Each access path has a scheduler thread and a bounded pool of workers. At every tick of the
 interval each target (one container's address, ``target_key``) gets a request, cycling through
@@ -9,6 +9,10 @@ finds it full is skipped and counted, as is a tick the scheduler woke too late t
 machine overloaded): both count against coverage, never silently. The workers of a path
 probed from inside the node (``loopback``, ``pod``) each enter the node's network namespace
 in the pool's initializer, since setns is per thread on Linux.
+
+A target is HTTP(S) (status and body text) or plain TCP (``tcp://host:port``: connect,
+optionally send a line, expect a reply); each request is one exchange on a fresh connection
+(``evidence/wire.py``), judged here.
 """
 
 from __future__ import annotations
@@ -26,26 +30,46 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import requests
-
 from lrmatrix.deadline import poll
+from lrmatrix.evidence.wire import TlsContexts, WireError, http_get, tcp_exchange
 
 CLONE_NEWNET = 0x40000000
 #: the response header naming the container that served a request (nginx ``$hostname``)
 SERVED_BY = "X-Served-By"
 
 
+#: the scheme of a plain TCP endpoint's URL
+TCP = "tcp"
+
+
 @dataclass(frozen=True)
 class Target:
-    """A URL, the text its body must contain, and the container that must serve it when the
+    """A URL, the text its answer must contain, and the container that must serve it when the
     address belongs to one container (a published port, a container IP); empty when several
-    share it (a Kubernetes NodePort)."""
+    share it (a Kubernetes NodePort).
+
+    ``http(s)://``: success is status ``status`` and ``expect`` in the body. ``tcp://host:port``:
+    success is a connection accepted within the timeout and, after ``send`` (if any), a reply
+    holding ``expect`` (an empty ``expect``: the accepted connection is enough). A TCP URL's
+    path is only a label (``tcp://host:6379/PING``): samples and answers are kept by URL, so
+    two endpoints on one port need one each."""
 
     url: str
     expect: str
     #: TLS verification for https targets: a CA file (the API server's) or True
     verify: bool | str = True
     container: str = ""
+    #: the HTTP status that counts as success
+    status: int = 200
+    #: TCP only: the text sent once connected (the caller includes any "\r\n")
+    send: str = ""
+    #: the response header naming the container that served it; "" = none (identity then comes
+    #: only from the address, ``container``)
+    identify: str = SERVED_BY
+
+    @property
+    def tcp(self) -> bool:
+        return self.url.startswith(f"{TCP}://")
 
 
 @dataclass(frozen=True)
@@ -59,7 +83,9 @@ class Sample:
     status: int
     latency_ms: float
     error: str = ""
-    served_by: str = ""  # the X-Served-By header: which container answered; empty if none did
+    #: which container answered: the header the target names (nginx: X-Served-By), else the
+    #: container owning the address; empty when no answer came or the address is shared
+    served_by: str = ""
 
 
 @dataclass
@@ -93,26 +119,40 @@ def enter_netns(path: str) -> None:
 
 
 def request_once(
-    session: requests.Session, target: Target, timeout: float, clock: Callable[[], float] = time.monotonic
+    session: TlsContexts, target: Target, timeout: float, clock: Callable[[], float] = time.monotonic
 ) -> Sample:
+    """One request to ``target`` on a new connection, judged at its send time."""
     t0, wall = clock(), time.time()
     try:
-        resp = session.get(target.url, timeout=timeout, allow_redirects=False, verify=target.verify)
-        latency = (clock() - t0) * 1000
-        ok = resp.status_code == 200 and target.expect in resp.text
-        err = (
-            ""
-            if ok
-            else f"HTTP {resp.status_code}" + ("" if resp.status_code != 200 else ": unexpected body")
-        )
-        served = resp.headers.get(SERVED_BY, "")
-        return Sample(t0, wall, target.url, ok, resp.status_code, round(latency, 3), err, served)
-    except requests.RequestException as exc:
+        if target.tcp:
+            parts = urlsplit(target.url)
+            reply = tcp_exchange(parts.hostname or "", parts.port or 0, target.send, target.expect, timeout)
+            latency = round((clock() - t0) * 1000, 3)
+            ok = target.expect.encode() in reply
+            err = "" if ok else f"reply {_shown(reply)} without {target.expect!r}"
+            # a TCP reply names no one: the address it came from does (a container's own, or "")
+            return Sample(t0, wall, target.url, ok, 0, latency, err, target.container)
+        resp = http_get(target.url, timeout, session, target.verify)
+    except (OSError, ValueError) as exc:  # ValueError: a reply that is not HTTP (chunk sizes)
         latency = (clock() - t0) * 1000
         return Sample(t0, wall, target.url, False, 0, round(latency, 3), _short_error(exc))
+    latency = (clock() - t0) * 1000
+    ok = resp.status == target.status and target.expect.encode() in resp.body
+    err = "" if ok else f"HTTP {resp.status}" + ("" if resp.status != target.status else ": unexpected body")
+    # the header the workload names; without one, the address (a container's own, or "")
+    served = resp.headers.get(target.identify.lower(), "") if target.identify else target.container
+    return Sample(t0, wall, target.url, ok, resp.status, round(latency, 3), err, served)
+
+
+def _shown(reply: bytes, limit: int = 40) -> str:
+    """A reply as a short quoted text for an error line: 'ERR unknown command ...'."""
+    text = reply.decode("utf-8", "replace").strip()
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def _short_error(exc: Exception) -> str:
+    if isinstance(exc, WireError):
+        return str(exc)
     text = str(exc)
     for marker in (
         "Connection refused",
@@ -127,12 +167,10 @@ def _short_error(exc: Exception) -> str:
     return type(exc).__name__
 
 
-def new_session() -> requests.Session:
-    """No keep-alive and no proxies from the environment: each request is a fresh client."""
-    session = requests.Session()
-    session.trust_env = False
-    session.headers["Connection"] = "close"
-    return session
+def new_session() -> TlsContexts:
+    """What a worker keeps between requests: TLS contexts, never a connection (each request is
+    a fresh client, with no proxy from the environment)."""
+    return TlsContexts()
 
 
 def in_flight_bound(interval: float, timeout: float) -> int:
@@ -150,8 +188,8 @@ def by_target(targets: list[Target]) -> dict[str, list[Target]]:
 
 
 class _PathSender:
-    """One path's workers: a bounded pool whose threads each hold their own session (a
-    ``requests.Session`` is not thread-safe) and, where asked, sit in the node's netns."""
+    """One path's workers: a bounded pool whose threads each hold their own TLS contexts and,
+    where asked, sit in the node's netns."""
 
     def __init__(self, record: PathRecord, netns: str | None, workers: int, timeout: float) -> None:
         self.record = record
@@ -424,30 +462,64 @@ def interval_stats(samples: list[Sample]) -> dict[str, float]:
     }
 
 
-def wait_until_ok(
+@dataclass(frozen=True)
+class Awaited:
+    """How a wait for targets ended: seconds until every one answered OK once (``None``: the
+    deadline came first) and each target's latest answer by URL, so a setup error can name an
+    endpoint that never succeeded and what it said (``last_answers``)."""
+
+    seconds: float | None
+    answers: dict[str, Sample] = field(default_factory=dict)
+
+
+def last_answers(awaited: Awaited) -> list[str]:
+    """The endpoints whose latest answer failed, each with it: "tcp://10.0.0.2:6379: reply
+    'ERR ...' without '+PONG'", "http://10.0.0.2:8080/health: HTTP 503"."""
+    return [f"{url}: {s.error or 'no answer'}" for url, s in awaited.answers.items() if not s.ok]
+
+
+def await_targets(
     targets: list[Target], timeout: float, request_timeout: float, netns: str | None = None
-) -> float | None:
-    """Seconds until every target answered OK once (in ``netns`` if given); ``None`` on timeout.
+) -> Awaited:
+    """Until every target answered OK once (in ``netns`` if given), or ``timeout``.
 
     Runs in its own thread so entering a namespace never affects the caller's thread.
     """
-    outcome: list[float | None] = [None]
+    unanswered = {t.url: Sample(0.0, 0.0, t.url, False, 0, 0.0, "no answer within the wait") for t in targets}
+    outcome = [Awaited(None, unanswered)]
 
     def attempt() -> None:
         if netns:
             enter_netns(netns)
         session, start = new_session(), time.monotonic()
         pending = list(targets)
+        answers = dict(unanswered)
 
         def all_answered() -> bool:
-            pending[:] = [t for t in pending if not request_once(session, t, request_timeout).ok]
+            for t in pending:
+                answers[t.url] = request_once(session, t, request_timeout)
+            pending[:] = [t for t in pending if not answers[t.url].ok]
             return not pending
 
         answered = poll(all_answered, timeout, 0.05)
-        session.close()
-        outcome[0] = time.monotonic() - start if answered else None
+        outcome[0] = Awaited(time.monotonic() - start if answered else None, answers)
 
     thread = threading.Thread(target=attempt, name="probe-wait", daemon=True)
     thread.start()
     thread.join(timeout + request_timeout * len(targets) + 5)
     return outcome[0]
+
+
+def wait_until_ok(
+    targets: list[Target],
+    timeout: float,
+    request_timeout: float,
+    netns: str | None = None,
+    last: dict[str, Sample] | None = None,
+) -> float | None:
+    """Seconds until every target answered OK once; ``None`` on timeout. ``last``, if given,
+    gets each target's latest answer by URL: what one that never answered OK said."""
+    awaited = await_targets(targets, timeout, request_timeout, netns)
+    if last is not None:
+        last.update(awaited.answers)
+    return awaited.seconds

@@ -1,11 +1,14 @@
-"""Which container answered: the X-Served-By header every response carries (nginx ``$hostname``).
+"""Which container answered: the header each response carries (nginx ``$hostname`` in X-Served-By).
 
 Behind one address (a Kubernetes NodePort) two pods are one target: a pod dead for good
 hides behind the other, which answers every request. The identity each response carries
 tells them apart, so a container that served before the stop and never again after the
 start command is caught (``unrecovered``). On a per-container address (a published port, a
 container IP) a response from another container means a client reached the wrong one: the
-engine's container-IP swap without live-restore.
+engine's container-IP swap without live-restore. The header is read only where a target
+names it (``Target.identify``); without it a response's identity is the container owning its
+address (none on a shared address), so no misdirection can be seen (``evidence/identity.py``
+says which a path had).
 """
 
 from __future__ import annotations
@@ -84,8 +87,9 @@ def awaited(samples: list[Sample], stop_at: float, start_at: float) -> set[str]:
 
 
 def misdirected(samples: list[Sample], targets: list[Target]) -> list[Misdirected]:
-    """Responses on a per-container address that another container served, with counts."""
-    owner = {target_key(t.url): t.container for t in targets if t.container}
+    """Responses on a per-container address that another container served, with counts: only
+    where the target names an identity header (its value is then compared with the container)."""
+    owner = {target_key(t.url): t.container for t in targets if t.container and t.identify}
     counts: Counter[tuple[str, str]] = Counter()
     first: dict[tuple[str, str], float] = {}
     for s in samples:

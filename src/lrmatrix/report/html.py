@@ -9,7 +9,7 @@ from __future__ import annotations
 from lrmatrix.report.grid import NO_CELL, Grid, Square
 from lrmatrix.report.rows import Row
 from lrmatrix.report.svg import DOWN, EVENT, FAILED, OK, chart, esc
-from lrmatrix.report.table import notes, status, table_cells
+from lrmatrix.report.table import identity_lines, notes, status, table_cells
 from lrmatrix.report.timeline import Timeline
 
 CSS = """
@@ -107,8 +107,14 @@ def _section(row: Row, tl: Timeline | None) -> str:
         if said
         else "<p>No findings beyond the verdict.</p>"
     )
+    told = identity_lines(row)
+    identity = (
+        '<ul class="identity">' + "".join(f"<li>identity on {esc(line)}</li>" for line in told) + "</ul>"
+        if told
+        else ""
+    )
     drawing = chart(tl) + _events(tl) if tl is not None else "<p>no probe samples in this result</p>"
-    return f"{anchor}{verdict}{meta}{findings}{drawing}</section>"
+    return f"{anchor}{verdict}{meta}{findings}{identity}{drawing}</section>"
 
 
 def _not_run(rows: list[Row]) -> str:

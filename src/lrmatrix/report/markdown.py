@@ -10,7 +10,7 @@ import re
 
 from lrmatrix.report.grid import NO_CELL, Grid
 from lrmatrix.report.rows import Row
-from lrmatrix.report.table import notes, table_cells
+from lrmatrix.report.table import identity_lines, notes, table_cells
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
 
@@ -41,6 +41,11 @@ def render(rows: list[Row], title: str = "lrmatrix report", grid: Grid | None = 
         lines += ["", "### Findings", ""]
         for cell, cell_notes in said:
             lines += [f"- **{md(cell)}**: {md(n)}" for n in cell_notes]
+    told = [(r.cell, identity_lines(r)) for r in rows]
+    if any(n for _, n in told):
+        lines += ["", "### What identifies the serving container", ""]
+        for cell, paths in told:
+            lines += [f"- **{md(cell)}** {md(p)}" for p in paths]
     missing = [r.cell for r in rows if not r.ran]
     if missing:
         lines += ["", "Not run (no result file): " + ", ".join(md(c) for c in missing)]

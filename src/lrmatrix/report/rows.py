@@ -49,6 +49,8 @@ class Row:
     stalled_s: float | None = None
     #: every user check's outcome in words (a failing one is in ``failed_checks`` too)
     user_checks: list[str] = field(default_factory=list)
+    #: per access path, what told its containers apart (paths of older results: absent)
+    identity: dict[str, str] = field(default_factory=dict)
 
 
 def row_from_result(result: Result) -> Row:
@@ -89,6 +91,7 @@ def row_from_result(result: Result) -> Row:
         horizon_s=_least(result, "predicted_horizon_s"),
         stalled_s=_least(result, "stalled_at_s"),
         user_checks=_user_checks(result),
+        identity={name: p.identity for name, p in sorted(result.probes.items()) if p.identity},
     )
 
 

@@ -116,3 +116,10 @@ def notes(row: Row) -> list[str]:
         out.append(f"verdict: {row.reason}")
     out += [f"failed check {c}" for c in row.failed_checks if "(user check, " not in c]
     return out + row.user_checks
+
+
+def identity_lines(row: Row) -> list[str]:
+    """One line per access path: what told its containers apart ("node: one address per
+    container ...", "node: none: ... cannot be told apart"), in the table's path order."""
+    order = [*PATH_ORDER, *sorted(set(row.identity) - set(PATH_ORDER))]
+    return [f"{name}: {row.identity[name]}" for name in order if name in row.identity]

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from lrmatrix.errors import BadInput
 from lrmatrix.evidence.coverage import coverage
+from lrmatrix.evidence.identity import identity
 from lrmatrix.evidence.probe import PathRecord, down_share, interval_stats, path_outages, recovery_after
 from lrmatrix.evidence.records import SavedLog
 from lrmatrix.evidence.serving import misdirected, serving
@@ -83,6 +84,8 @@ def summarize_path(
         # per container (X-Served-By): responses served, last before the stop, first after the start
         "serving": serving(samples, d.stop_at, d.start_at, t0),
         "misdirected": [m.as_dict(t0) for m in misdirected(samples, record.targets)],
+        # what tells the containers apart here: their own addresses, a header, or nothing
+        "identity": identity(record.name, record.targets, samples),
         "targets": targets,
         "servers": servers,
         # compact samples for timelines: [t, ok, latency_ms, index into targets, index into servers or -1]

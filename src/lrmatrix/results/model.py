@@ -135,8 +135,9 @@ class Coverage(TargetCoverage):
 
 
 class Serving(Part):
-    """One container (by its ``X-Served-By`` identity): responses served, the last before the
-    stop signal and the first after the start command."""
+    """One container (by the identity its responses carry: a named header such as
+    ``X-Served-By``, else its own address): responses served, the last before the stop signal
+    and the first after the start command."""
 
     served: Count
     last_before_stop: Seconds
@@ -186,6 +187,9 @@ class PathSummary(Part):
     coverage: Coverage | None  # None: no down interval
     serving: dict[str, Serving] | None
     misdirected: list[Misdirected] | None
+    #: what tells the containers behind this path apart (their own addresses, a header, or
+    #: "none: ..."); unset in results written before it existed
+    identity: str | None = None
     targets: list[str] | None
     servers: list[str] | None
     samples: list[Sample]

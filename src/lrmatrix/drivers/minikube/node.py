@@ -547,7 +547,8 @@ class MinikubeNode(Node):
         """The ``api`` path: the API server's /readyz from the host, probed all along, so the
         control plane's own outage shows next to the workload's."""
         kube = self.kube_client()
-        return {"api": [Target(f"{kube.host}/readyz", "ok", verify=kube.ca_file or True)]}
+        # the API server names no serving container (no identity header)
+        return {"api": [Target(f"{kube.host}/readyz", "ok", verify=kube.ca_file or True, identify="")]}
 
 
 def refuse_unreachable_node(driver: str, system: str = sys.platform, release: str = "") -> None:
