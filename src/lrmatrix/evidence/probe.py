@@ -17,6 +17,7 @@ import ctypes
 import itertools
 import math
 import os
+import socket
 import statistics
 import threading
 import time
@@ -46,6 +47,11 @@ class Target:
     #: TLS verification for https targets: a CA file (the API server's) or True
     verify: bool | str = True
     container: str = ""
+    status: int = 200
+    #: tcp:// targets: a line sent after connecting (CRLF added); "" sends nothing
+    send: str = ""
+    #: the response header naming the serving container ("" = none)
+    identify: str = SERVED_BY
 
 
 @dataclass(frozen=True)
@@ -95,21 +101,53 @@ def enter_netns(path: str) -> None:
 def request_once(
     session: requests.Session, target: Target, timeout: float, clock: Callable[[], float] = time.monotonic
 ) -> Sample:
+    if target.url.startswith("tcp://"):
+        return tcp_once(target, timeout, clock)
     t0, wall = clock(), time.time()
     try:
         resp = session.get(target.url, timeout=timeout, allow_redirects=False, verify=target.verify)
         latency = (clock() - t0) * 1000
-        ok = resp.status_code == 200 and target.expect in resp.text
+        ok = resp.status_code == target.status and target.expect in resp.text
         err = (
             ""
             if ok
-            else f"HTTP {resp.status_code}" + ("" if resp.status_code != 200 else ": unexpected body")
+            else f"HTTP {resp.status_code}"
+            + ("" if resp.status_code != target.status else ": unexpected body")
         )
-        served = resp.headers.get(SERVED_BY, "")
+        served = resp.headers.get(target.identify, "") if target.identify else ""
         return Sample(t0, wall, target.url, ok, resp.status_code, round(latency, 3), err, served)
     except requests.RequestException as exc:
         latency = (clock() - t0) * 1000
         return Sample(t0, wall, target.url, False, 0, round(latency, 3), _short_error(exc))
+
+
+def tcp_once(target: Target, timeout: float, clock: Callable[[], float] = time.monotonic) -> Sample:
+    """A new connection, ``send`` and a CRLF if set, then read until the reply holds ``expect``
+    (the peer closing or the timeout ends it); no ``expect``: the connection is the answer."""
+    t0, wall = clock(), time.time()
+    parts = urlsplit(target.url)
+    reply = b""
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as conn:
+            if target.send:
+                conn.sendall(target.send.encode() + b"\r\n")
+            want = target.expect.encode()
+            while want and want not in reply and len(reply) < 65536:
+                conn.settimeout(max(0.001, timeout - (clock() - t0)))
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+        latency = round((clock() - t0) * 1000, 3)
+        ok = target.expect.encode() in reply
+        err = "" if ok else f"reply {reply[:60].decode(errors='replace')!r} lacks {target.expect!r}"
+        return Sample(t0, wall, target.url, ok, 0, latency, err, target.container if ok else "")
+    except OSError as exc:
+        latency = round((clock() - t0) * 1000, 3)
+        text = "timed out" if isinstance(exc, TimeoutError) else _short_error(exc)
+        if reply:
+            text += f" after {reply[:60].decode(errors='replace')!r}"
+        return Sample(t0, wall, target.url, False, 0, latency, text)
 
 
 def _short_error(exc: Exception) -> str:
@@ -425,9 +463,14 @@ def interval_stats(samples: list[Sample]) -> dict[str, float]:
 
 
 def wait_until_ok(
-    targets: list[Target], timeout: float, request_timeout: float, netns: str | None = None
+    targets: list[Target],
+    timeout: float,
+    request_timeout: float,
+    netns: str | None = None,
+    last: dict[str, Sample] | None = None,
 ) -> float | None:
     """Seconds until every target answered OK once (in ``netns`` if given); ``None`` on timeout.
+    ``last`` gets each target's latest answer (by URL): what a target that never answered said.
 
     Runs in its own thread so entering a namespace never affects the caller's thread.
     """
@@ -439,8 +482,14 @@ def wait_until_ok(
         session, start = new_session(), time.monotonic()
         pending = list(targets)
 
+        def ok(target: Target) -> bool:
+            sample = request_once(session, target, request_timeout)
+            if last is not None:
+                last[target.url] = sample
+            return sample.ok
+
         def all_answered() -> bool:
-            pending[:] = [t for t in pending if not request_once(session, t, request_timeout).ok]
+            pending[:] = [t for t in pending if not ok(t)]
             return not pending
 
         answered = poll(all_answered, timeout, 0.05)
