@@ -114,7 +114,8 @@ def request_once(
             else f"HTTP {resp.status_code}"
             + ("" if resp.status_code != target.status else ": unexpected body")
         )
-        served = resp.headers.get(target.identify, "") if target.identify else ""
+        # the header the workload names, else the address: it belongs to one container or none
+        served = resp.headers.get(target.identify, "") if target.identify else target.container
         return Sample(t0, wall, target.url, ok, resp.status_code, round(latency, 3), err, served)
     except requests.RequestException as exc:
         latency = (clock() - t0) * 1000

@@ -74,9 +74,10 @@ def deploy(workload: Workload) -> None:
     try:
         workload.deploy()
     except NodeError as exc:
-        if not any(m in str(exc) for m in PORT_TAKEN):
+        said = str(exc).rpartition(" failed on the node: ")[2]  # docker's words, not the argv
+        if not any(m in said for m in PORT_TAKEN):
             raise
-        taken = next((p for p in workload.ports if f":{p}" in str(exc)), None)
+        taken = next((p for p in workload.ports if f":{p}" in said), None)
         port = f"node port {taken}" if taken else f"one of the node ports {workload.ports}"
         raise BadInput(
             f"{port} of the {workload.spec.name} workload is already in use on the node; free it or set "
