@@ -45,7 +45,11 @@ class DeployContainers(Action):
         setup_steps.reached("containers-started")
         containers = [c for c in workload.snapshot() if c.ip]
         names = {c.ip: c.name for c in containers}
-        return [ctx.timing("image_load_s", start, loaded), Deployed(workload, loaded, tuple(names), names)]
+        return [
+            ctx.timing("image_load_s", start, loaded),
+            Deployed(workload, loaded, tuple(names), names),
+            ctx.event("workload deployed", identity(workload.spec)),
+        ]
 
     @staticmethod
     def workload(node: Node, cell: Cell, tag: str) -> Workload:
@@ -56,6 +60,15 @@ class DeployContainers(Action):
         spec = spec_of(cell)
         log = f", access log to {cell.access_log}" if cell.workload is None else ""
         return f"load {spec.image.describe()}; {spec.replicas} containers, published ports{log}"
+
+
+def identity(spec: WorkloadSpec) -> str:
+    """How the result tells the containers apart: what the event beside the deploy says."""
+    header = f"the {spec.identify} header and " if spec.identify else ""
+    return (
+        f"{spec.name}: {spec.replicas} containers, told apart by {header}their own address "
+        "(a node port each; their container IP on the pod path, which a restart may reassign)"
+    )
 
 
 def spec_of(cell: Cell) -> WorkloadSpec:
