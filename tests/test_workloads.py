@@ -209,3 +209,13 @@ def test_a_closed_tcp_port_is_refused_and_the_wait_says_what_it_answered():
 def test_a_tcp_endpoint_without_expect_is_answered_by_the_connection(line_server):
     port, _ = line_server
     assert tcp_once(Target(f"tcp://127.0.0.1:{port}", ""), 1).ok
+
+
+def test_a_docker_error_is_its_reason_not_the_cli_hint_after_it():
+    """docker run's last line is advice; the port in use is on the line before (measured)."""
+    from lrmatrix.command import CmdResult
+
+    said = "docker: Error response from daemon: Bind for 0.0.0.0:6381 failed: port is already allocated.\n"
+    for hint in ("Run 'docker run --help' for more information\n", "See 'docker run --help'.\n"):
+        assert CmdResult((), 125, "", said + hint).one_line() == said.strip()
+    assert CmdResult((), 1, "", "").one_line() == "exit 1"
