@@ -107,3 +107,74 @@ def test_a_published_port_in_use_on_the_node_is_one_line_naming_it():
         node.release()
         del os.environ["LRMATRIX_STATE_DIR"]
         shutil.rmtree(state, ignore_errors=True)
+
+
+# --- a user's own workload, from a docker save tarball, run as a cell --------------------------
+USER = """
+[workloads.mine]
+tarball = "../workloads/mine.tar"
+ref = "mine:1"
+command = ["/usr/sbin/nginx", "-g", "daemon off;"]
+port = 80
+base_port = 9001
+files = { "/etc/nginx/nginx.conf" = "nginx.conf", "/usr/share/nginx/html/index.html" = "index.html" }
+endpoints = [
+  { path = "/health", body = "healthy" },
+  { protocol = "tcp", send = "GET /status", expect = "nginx is running" },
+]
+
+[workloads.mine.change]
+file = "/etc/nginx/nginx.conf"
+source = "nginx-updated.conf"
+reload = ["nginx", "-s", "reload"]
+endpoints = [{ path = "/test", status = 200, body = "Updated Configuration" }]
+
+[cells.engine-liverestore-mine]
+workload = "mine"
+"""
+
+
+def saved_image(tarball: Path) -> None:
+    """``docker save`` of the offline nginx image tagged ``mine:1``, made on a node of its own
+    (no registry here: the user's tarball is made the way a user makes one)."""
+    from lrmatrix.drivers.engine.node import EngineNode
+
+    state = Path(tempfile.mkdtemp(prefix="lrmw-", dir="/tmp"))
+    os.environ["LRMATRIX_STATE_DIR"] = str(state / "s")
+    become_subreaper()
+    node = EngineNode(load_matrix(ROOT / "matrix").cell("engine-liverestore"))
+    try:
+        node.create()
+        node.import_image(str(image.cached_tarball()), "mine:1", image.CMD)
+        node.dockerd.cli_ok("save", "-o", str(tarball), "mine:1", timeout=120)
+    finally:
+        node.destroy()
+        node.release()
+        del os.environ["LRMATRIX_STATE_DIR"]
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def test_a_user_tarball_workload_with_http_and_tcp_endpoints_runs_as_a_cell(tmp_path, cell_env):  # noqa: F811
+    from lrmatrix.workload.seed import INDEX_HTML, nginx_conf
+
+    matrix = write_matrix(tmp_path / "m", MATRIX + USER)
+    shutil.copytree(ROOT / "matrix" / "workloads", matrix / "workloads")
+    (matrix / "nginx.conf").write_text(nginx_conf())
+    (matrix / "nginx-updated.conf").write_text(nginx_conf(updated=True))
+    (matrix / "index.html").write_text(INDEX_HTML)
+    (tmp_path / "workloads").mkdir()
+    saved_image(tmp_path / "workloads" / "mine.tar")
+    cell_env["LRMATRIX_MATRIX"] = str(matrix)
+    res = run_cell("engine-liverestore-mine", tmp_path / "results", cell_env)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out
+    result = results.load(tmp_path / "results" / "engine-liverestore-mine.json")
+    checks = {c.id: c.passed for c in result.checks}
+    assert checks["test_updated_response_on_node_path[/test]"], checks
+    urls = {t for p in result.probes.values() for t in (p.targets or [])}
+    assert any(u.startswith("tcp://") and u.endswith(":9001") for u in map(str, urls)), urls
+    assert [e.detail for e in result.events if e.name == "workload deployed"] == [
+        "mine: 2 containers, told apart by their own address (a node port each; their container IP "
+        "on the pod path, which a restart may reassign)"
+    ]
+    assert_torn_down(cell_env, result.node.name)
