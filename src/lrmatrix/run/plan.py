@@ -24,6 +24,7 @@ from lrmatrix.run.actions.workload import DeployContainers, image_source, spec_o
 from lrmatrix.run.live_restore import RELOAD_POLL_S, RELOAD_WAIT_S
 from lrmatrix.run.sequence import PHASES, kind, sequence_for
 from lrmatrix.workload.seed import CONF
+from lrmatrix.workload.spec import Source
 
 if TYPE_CHECKING:
     from lrmatrix.drivers.base import Node
@@ -144,16 +145,17 @@ class Commands:
             node.planned(w.mkdir_args()),
             *(
                 line
-                for path in w.spec.files
-                for line in node.plan_write(w.node_path(path), self.file_note(path))
+                for path, data in w.spec.files.items()
+                for line in node.plan_write(w.node_path(path), self.file_note(path, data))
             ),
             *(node.planned(["docker", *w.run_args(n, p)]) for n, p in zip(w.names, w.ports, strict=True)),
         ]
 
-    def file_note(self, path: str) -> str:
-        if self.cell.workload is None:
-            return {CONF: f"<nginx.conf, access log to {self.cell.access_log}>"}.get(path, "<the index page>")
-        return f"<{path} from beside the matrix>"
+    def file_note(self, path: str, data: bytes | Source) -> str:
+        """What a workload file holds: a file beside the matrix, or the seed's generated ones."""
+        if isinstance(data, Source):
+            return f"<the bytes of {data.path}>"
+        return {CONF: f"<nginx.conf, access log to {self.cell.access_log}>"}.get(path, "<the index page>")
 
     def live_restore(self) -> list[Planned]:
         """``run.live_restore.apply``: the file merged, the reload, the restart as the fallback."""
