@@ -219,3 +219,26 @@ def test_a_docker_error_is_its_reason_not_the_cli_hint_after_it():
     for hint in ("Run 'docker run --help' for more information\n", "See 'docker run --help'.\n"):
         assert CmdResult((), 125, "", said + hint).one_line() == said.strip()
     assert CmdResult((), 1, "", "").one_line() == "exit 1"
+
+
+def test_the_redis_containers_the_plan_shows_are_what_deploy_runs(monkeypatch):
+    """As tests/test_plan_commands.py does for the seed: redis's deploy, recorded on a node
+    that runs nothing, is in its cell's plan line for line (the image, files, docker runs)."""
+    from lrmatrix.drivers.engine.node import EngineNode
+    from lrmatrix.run import plan
+    from lrmatrix.run.actions.workload import DeployContainers
+
+    cell = load_matrix().cell("engine-liverestore-redis")
+    view = EngineNode(cell).plan_view()
+    ran: list[list[str]] = []
+    written: list[str] = []
+    monkeypatch.setattr(view, "run", lambda argv, *a, **k: ran.append(list(argv)))
+    monkeypatch.setattr(view, "write_file", lambda path, data: written.append(path))
+    monkeypatch.setattr(view.dockerd, "check_output", lambda argv, *a, **k: ran.append(list(argv)) or "")
+    DeployContainers.workload(view, cell, image.image_tag(image.REDIS)).deploy()
+    lines = [c.text for s in plan.plan_cell(cell, EngineNode(cell)) for c in s.commands]
+    assert len(ran) == 3 and all(view.transport.line(argv) in lines for argv in ran), ran
+    assert written and all(any(line.startswith(f"{path} (in place)") for line in lines) for path in written)
+    assert any(
+        " docker import -c 'CMD " in line and line.endswith(image.image_tag(image.REDIS)) for line in lines
+    )
