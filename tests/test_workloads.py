@@ -242,3 +242,16 @@ def test_the_redis_containers_the_plan_shows_are_what_deploy_runs(monkeypatch):
     assert any(
         " docker import -c 'CMD " in line and line.endswith(image.image_tag(image.REDIS)) for line in lines
     )
+
+
+def test_a_repository_made_by_init_can_run_the_redis_cells(tmp_path):
+    """``lrmatrix init`` copies the matrix with its subfolders: the redis workload's files are
+    beside the user's matrix, so choosing its cells does not stop at a missing file."""
+    from lrmatrix.cli.init import scaffold
+
+    scaffold(tmp_path / "repo")
+    cell = load_matrix(tmp_path / "repo" / "matrix").cell("engine-liverestore-redis")
+    assert cell.workload is not None and cell.workload.problems() == []
+    assert (tmp_path / "repo/matrix/workloads/redis/redis.conf").read_bytes() == (
+        ROOT / "matrix/workloads/redis/redis.conf"
+    ).read_bytes()
