@@ -159,7 +159,7 @@ def fake_build(target: Path) -> None:
 @pytest.fixture
 def builds(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     calls: list[Path] = []
-    monkeypatch.setattr(image, "build", lambda target: calls.append(target) or fake_build(target))
+    monkeypatch.setattr(image, "build", lambda target, recipe: calls.append(target) or fake_build(target))
     return calls
 
 

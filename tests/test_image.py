@@ -106,3 +106,23 @@ def test_a_build_killed_midway_is_cleaned_up_by_the_next(own_cache):
     image.cached_tarball()
     assert not any(p.exists() for p in made)
     assert list((own_cache / "images").glob(f"{image.SCRATCH}*")) == []
+
+
+@pytest.mark.integration
+@needs_apt
+def test_the_redis_recipe_builds_a_root_filesystem_whose_binaries_run(own_cache, tmp_path):
+    """Every library redis-server and redis-cli link is in the tarball (the first build lacked
+    libstdc++ for jemalloc: 'error while loading shared libraries'); its own cache file and
+    tag, beside nginx's."""
+    target = image.cached_tarball(image.REDIS)
+    assert target.name == f"redis-{image.recipe_key(image.REDIS)}.tar" != image.cached_tarball().name
+    assert image.image_tag(image.REDIS).startswith("lrmatrix/redis:")
+    root = tmp_path / "root"
+    root.mkdir()
+    with tarfile.open(target) as tar:
+        tar.extractall(root, filter="tar")
+    for argv in (["/usr/bin/redis-server", "--version"], ["/usr/bin/redis-cli", "--version"]):
+        ran = subprocess.run(["chroot", str(root), *argv], capture_output=True, text=True, timeout=30)
+        assert ran.returncode == 0, ran.stderr
+        assert "7." in ran.stdout or "redis" in ran.stdout.lower(), ran.stdout
+    assert (root / "bin" / "sh").is_symlink()

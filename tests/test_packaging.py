@@ -33,10 +33,13 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
 
 @pytest.mark.parametrize("folder", ["matrix", "manifests"])
 def test_the_wheel_holds_the_checkouts_files_byte_for_byte(wheel, folder):
-    for path in (ROOT / folder).iterdir():
-        assert wheel.read(f"lrmatrix/defaults/{folder}/{path.name}") == path.read_bytes(), path
+    """Files in subfolders too: the redis workload's configs are in matrix/workloads/redis/."""
+    files = [p for p in (ROOT / folder).rglob("*") if p.is_file()]
+    for path in files:
+        name = path.relative_to(ROOT / folder).as_posix()
+        assert wheel.read(f"lrmatrix/defaults/{folder}/{name}") == path.read_bytes(), path
     packaged = {n for n in wheel.namelist() if n.startswith(f"lrmatrix/defaults/{folder}/")}
-    assert len(packaged) == len(list((ROOT / folder).iterdir()))
+    assert len(packaged) == len(files)
 
 
 def test_the_defaults_are_links_to_the_checkouts_folders():

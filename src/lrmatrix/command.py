@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: the docker CLI's last line after an error ("Run 'docker run --help' for more information",
+#: "See 'docker run --help'."): advice, never the reason, which is the line before
+CLI_HINTS = ("Run 'docker ", "See 'docker ")
+
 
 @dataclass(frozen=True)
 class CmdResult:
@@ -21,5 +25,6 @@ class CmdResult:
         return self.rc == 0
 
     def one_line(self) -> str:
-        text = (self.stderr or self.stdout).strip().splitlines()
-        return text[-1] if text else f"exit {self.rc}"
+        text = [line for line in (self.stderr or self.stdout).strip().splitlines() if line.strip()]
+        reasons = [line for line in text if not line.startswith(CLI_HINTS)]
+        return (reasons or text or [f"exit {self.rc}"])[-1]

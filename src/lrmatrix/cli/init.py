@@ -35,9 +35,11 @@ def register(sub: Any) -> None:
 def files() -> dict[str, bytes]:
     """Every file ``init`` writes, by its path in the new repository."""
     out = {"tox.ini": (SCAFFOLD / "tox.ini").read_text().replace("{version}", __version__).encode()}
-    for path in sorted(DEFAULT_MATRIX.iterdir()):
-        if path.is_file() and path.name != "README.md":  # the checkout's, linking to its docs
-            out[f"matrix/{path.name}"] = path.read_bytes()
+    # with its subfolders: the shipped redis workload's files (matrix/workloads/redis/)
+    for path in sorted(DEFAULT_MATRIX.rglob("*")):
+        name = path.relative_to(DEFAULT_MATRIX).as_posix()
+        if path.is_file() and name != "README.md":  # the checkout's, linking to its docs
+            out[f"matrix/{name}"] = path.read_bytes()
     header = MATRIX_HEADER.format(version=__version__).encode()
     out["matrix/matrix.toml"] = header + out["matrix/matrix.toml"]
     for path in sorted((DEFAULT_MATRIX.parent / "manifests").iterdir()):

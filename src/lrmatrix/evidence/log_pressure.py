@@ -36,8 +36,8 @@ def docker_time(wall: float) -> str:
 @dataclass(frozen=True)
 class Rate:
     """What one stream of a container wrote: bytes per second, and the lengths of its lines
-    (nginx writes its access log a line at a time), which decide how much of a pipe's pages
-    its writes can use."""
+    (nginx writes an access-log line per request, redis two per connection), which decide how
+    much of a pipe's pages its writes can use."""
 
     bytes_per_s: float
     lines: tuple[int, ...] = ()  # the latest ones, in order

@@ -23,7 +23,9 @@ from lrmatrix.kube import upstream
 from lrmatrix.matrix import schema
 from lrmatrix.matrix.engines import MACHINE, MACHINE_ENGINE, Engine
 from lrmatrix.matrix.model import Cell, Load, Matrix, Timings
+from lrmatrix.matrix.workloads import specs
 from lrmatrix.results import documents
+from lrmatrix.workload.spec import SEED, WorkloadSpec
 
 #: in an upgrade command: the folder on the node where the harness staged engine_after's .debs
 STAGED_DEBS = "{debs}"
@@ -144,7 +146,10 @@ def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
             )
         named.append((name, match.group(1), match.group(2), extra))
     engines = _engines(doc, where)
-    cells = [_make_cell(name, p, v, doc, base, extra, where, engines) for name, p, v, extra in named]
+    workloads = specs(doc.workloads, source.parent, where)
+    cells = [
+        _make_cell(name, p, v, doc, base, extra, where, engines, workloads) for name, p, v, extra in named
+    ]
     unused = sorted(set(doc.platforms) - {c.platform for c in cells})
     if unused:
         raise BadInput(
@@ -178,6 +183,7 @@ def _make_cell(
     extra: schema.CellTable,
     where: str,
     engines: dict[str, Engine],
+    workloads: dict[str, WorkloadSpec],
 ) -> Cell:
     if platform not in doc.platforms:
         raise BadInput(
@@ -216,6 +222,7 @@ def _make_cell(
         )
     timings = base.overridden(plat.timings).overridden(extra.timings)
     accept_eviction = _accept_eviction(name, platform, doc, extra, timings, where)
+    workload = _workload(name, platform, plat, extra, workloads, where)
     return Cell(
         name=name,
         platform=platform,
@@ -237,7 +244,45 @@ def _make_cell(
         upgrade_command=_steps(extra.upgrade_command),
         respawn=bool(extra.respawn),
         accept_eviction=accept_eviction,
+        workload=workload,
     )
+
+
+def _workload(
+    name: str,
+    platform: str,
+    plat: schema.PlatformTable,
+    extra: schema.CellTable,
+    workloads: dict[str, WorkloadSpec],
+    where: str,
+) -> WorkloadSpec | None:
+    """The cell's [workloads.<name>] (the cell's over the platform's); None: the seed's nginx."""
+    table = f"cells.{name}" if extra.workload is not None else f"platforms.{platform}"
+    chosen = extra.workload or plat.workload
+    if chosen is None or chosen == SEED:
+        return None
+    if chosen not in workloads:
+        raise BadInput(
+            f"{where} [{table}]: workload = {chosen!r} has no [workloads.{chosen}] table; "
+            f"use one of {', '.join([SEED, *workloads])} or add the table"
+        )
+    if _platform_key(plat, "kubernetes"):
+        raise BadInput(
+            f"{where} [{table}]: workload is for engine and ssh platforms (a Kubernetes cell deploys "
+            "manifests/); remove it"
+        )
+    spec = workloads[chosen]
+    if extra.access_log is not None:
+        raise BadInput(
+            f"{where} [cells.{name}]: access_log is the seed nginx's setting, and this cell runs the "
+            f"{chosen} workload; remove it"
+        )
+    if extra.load is not None and all(e.tcp for e in spec.endpoints):
+        raise BadInput(
+            f"{where} [cells.{name}]: load sends HTTP requests, and the {chosen} workload has only TCP "
+            "endpoints; remove it"
+        )
+    return spec
 
 
 def _accept_eviction(

@@ -11,6 +11,7 @@ from typing import Any
 from lrmatrix.errors import BadInput
 from lrmatrix.matrix import schema
 from lrmatrix.matrix.engines import MACHINE_ENGINE, Engine
+from lrmatrix.workload.spec import SEED, WorkloadSpec
 
 Verdict = schema.Expectation
 
@@ -76,6 +77,12 @@ class Cell:
     respawn: bool = False
     #: Kubernetes: the window may reach the not-ready taint's toleration (pods may be evicted)
     accept_eviction: bool = False
+    #: what the cell deploys and probes (a [workloads.<name>] table); None: the seed's nginx
+    workload: WorkloadSpec | None = None
+
+    @property
+    def workload_name(self) -> str:
+        return self.workload.name if self.workload else SEED
 
     @property
     def held_down(self) -> bool:
@@ -115,5 +122,8 @@ class Matrix:
     def cell(self, name: str) -> Cell:
         for c in self.cells:
             if c.name == name:
+                problems = c.workload.problems() if c.workload else []
+                if problems:  # before anything runs: a file beside the matrix is missing
+                    raise BadInput(problems[0])
                 return c
         raise BadInput(f"unknown cell {name!r}; valid cells: {', '.join(self.names())}")

@@ -22,7 +22,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError, create_model
+
+from lrmatrix.matrix.table import Table
+from lrmatrix.matrix.workloads import WORKLOAD_NAME, WorkloadTable
 
 PLATFORM_NAME = r"^(engine\d*|k8s\d{3})$"
 #: names become file names (``<cell>.json.partial``, ``.<cell>.lock``, ``<cell>.dockerd.log``)
@@ -49,12 +52,6 @@ def seconds(low: float, high: float) -> Any:
     """A finite duration in seconds within [low, high]: a range keeps a run bounded in time
     and in requests (an interval of 1e9 s or a window of 1e300 s is a mistake, not a plan)."""
     return Annotated[float, Field(ge=low, le=high)]
-
-
-class Table(BaseModel):
-    """Every table: unknown keys refused, no type coercion ("5" is not 5), no nan or inf."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 
 
 class TimingsTable(Table):
@@ -90,6 +87,8 @@ class PlatformTable(Table):
     timings: TimingsTable = TimingsTable()
     #: the Docker engine its nodes run: an [engines.<name>] table; default the machine's
     engine: Annotated[str, Field(pattern=ENGINE_NAME)] | None = None
+    #: what its cells deploy and probe: a [workloads.<name>] table; default the seed's nginx
+    workload: Annotated[str, Field(pattern=WORKLOAD_NAME)] | None = None
 
 
 class VariantTable(Table):
@@ -136,6 +135,8 @@ class CellTable(Table):
     respawn: bool | None = None
     #: as the platform's: this cell's window may reach the not-ready toleration (Kubernetes)
     accept_eviction: bool | None = None
+    #: as the platform's: the [workloads.<name>] this cell deploys
+    workload: Annotated[str, Field(pattern=WORKLOAD_NAME)] | None = None
 
 
 class EngineTable(Table):
@@ -168,6 +169,9 @@ class MatrixFile(Table):
     cells: dict[Annotated[str, Field(max_length=MAX_CELL_NAME)], CellTable] = Field(default_factory=dict)
     engines: dict[Annotated[str, Field(pattern=ENGINE_NAME)], EngineTable] = Field(default_factory=dict)
     kubernetes: KubernetesTable = KubernetesTable()
+    workloads: dict[Annotated[str, Field(pattern=WORKLOAD_NAME, max_length=32)], WorkloadTable] = Field(
+        default_factory=dict
+    )
 
 
 @cache

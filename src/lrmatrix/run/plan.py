@@ -20,9 +20,11 @@ from lrmatrix.matrix.cells import Cell
 from lrmatrix.run.actions import kube as kube_actions
 from lrmatrix.run.actions.base import Action
 from lrmatrix.run.actions.disruption import Start, Stop
-from lrmatrix.run.actions.workload import DeployContainers
+from lrmatrix.run.actions.workload import DeployContainers, image_source, spec_of
 from lrmatrix.run.live_restore import RELOAD_POLL_S, RELOAD_WAIT_S
 from lrmatrix.run.sequence import PHASES, kind, sequence_for
+from lrmatrix.workload.seed import CONF
+from lrmatrix.workload.spec import Source
 
 if TYPE_CHECKING:
     from lrmatrix.drivers.base import Node
@@ -122,24 +124,38 @@ class Commands:
         return found() if found else []
 
     def containers(self, action: DeployContainers) -> list[Planned]:
-        """``DeployContainers`` (``load_image`` and ``Workload.deploy``): the image imported or
-        pulled unless the node has it, the config written, one ``docker run`` per container."""
-        from lrmatrix.modules.dockerd import import_args
-        from lrmatrix.workload import image
-
+        """``DeployContainers`` (``load_image`` and ``Workload.deploy``): the image imported,
+        loaded or pulled unless the node has it, the files written, one ``docker run`` per
+        container."""
         node = self.node
-        tag = action.image_ref or image.image_tag()
-        tarball = "<the cached image tarball: uploaded first, and removed after, to a node elsewhere>"
-        got = ["pull", tag] if action.image_ref else import_args(tarball, tag, image.CMD)
+        tag, got = image_source(spec_of(self.cell))
+        if action.image_ref:
+            tag, got = action.image_ref, ["pull", action.image_ref]
         w = action.workload(node, self.cell, tag)
+        fetch = (
+            [
+                planned.note(f"if {tag} is not on the node (docker image inspect):"),
+                node.planned(["docker", *got]),
+            ]
+            if got
+            else [planned.note(f"{tag} must be on the node (docker image inspect)")]
+        )
         return [
-            planned.note(f"if {tag} is not on the node (docker image inspect):"),
-            node.planned(["docker", *got]),
+            *fetch,
             node.planned(w.mkdir_args()),
-            *node.plan_write(w.conf_path, f"<nginx.conf, access log to {self.cell.access_log}>"),
-            *node.plan_write(w.index_path, "<the index page>"),
+            *(
+                line
+                for path, data in w.spec.files.items()
+                for line in node.plan_write(w.node_path(path), self.file_note(path, data))
+            ),
             *(node.planned(["docker", *w.run_args(n, p)]) for n, p in zip(w.names, w.ports, strict=True)),
         ]
+
+    def file_note(self, path: str, data: bytes | Source) -> str:
+        """What a workload file holds: a file beside the matrix, or the seed's generated ones."""
+        if isinstance(data, Source):
+            return f"<the bytes of {data.path}>"
+        return {CONF: f"<nginx.conf, access log to {self.cell.access_log}>"}.get(path, "<the index page>")
 
     def live_restore(self) -> list[Planned]:
         """``run.live_restore.apply``: the file merged, the reload, the restart as the fallback."""

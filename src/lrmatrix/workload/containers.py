@@ -1,7 +1,7 @@
-"""The workload: the seed experiment's nginx, as containers on an engine or plain Docker node.
+"""The workload's containers on an engine or plain Docker node, as its spec describes them.
 
-Its configuration is bind-mounted from files on the node, so the same config serves the
-offline-built image and nginx:alpine, and the config change is an in-place rewrite + reload.
+Its files are written under the node's work folder and bind-mounted read-only, so a config
+change is an in-place rewrite (same inode) + the spec's reload command in each container.
 """
 
 from __future__ import annotations
@@ -11,73 +11,19 @@ from dataclasses import dataclass
 
 from lrmatrix.drivers.base import Node
 from lrmatrix.errors import NodeError
+from lrmatrix.workload.seed import (  # noqa: F401 - the seed's names, where checks import them
+    ACCESS_LOGS,
+    ENDPOINTS,
+    INDEX_HTML,
+    PAGE_TITLE,
+    UPDATED_ENDPOINTS,
+    nginx_conf,
+    seed,
+)
+from lrmatrix.workload.spec import Endpoint, WorkloadSpec, content  # noqa: F401 - Endpoint: as above
 
 NAME_PREFIX = "lrm-web-"
 LABEL = "io.lrmatrix.cell"
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """A URL path and the text its body must contain to count as a success."""
-
-    path: str
-    expect: str
-
-
-PAGE_TITLE = "Live Restore Test"
-ENDPOINTS = (
-    Endpoint("/", PAGE_TITLE),
-    Endpoint("/health", "healthy"),
-    Endpoint("/status", "nginx is running"),
-)
-UPDATED_ENDPOINTS = (
-    Endpoint("/health", "healthy - updated"),
-    Endpoint("/status", "nginx is running - updated"),
-    Endpoint("/test", "Live Restore Test - Updated Configuration"),
-)
-
-INDEX_HTML = f"""<!DOCTYPE html>
-<html><head><title>{PAGE_TITLE}</title></head>
-<body><h1>{PAGE_TITLE}</h1><p>Served by nginx; probed by lrmatrix.</p></body></html>
-"""
-
-
-#: where nginx writes its access log: the seed's stdout (drained by dockerd), or a file in the
-#: container (nothing for a stopped dockerd to leave undrained)
-ACCESS_LOGS = {"stdout": "/dev/stdout", "file": "/var/log/nginx/access.log"}
-
-
-def nginx_conf(updated: bool = False, access_log: str = "stdout") -> str:
-    """The seed nginx.conf; ``updated`` is the config-change variant with ``/test``."""
-    suffix = " - updated" if updated else ""
-    test = (
-        (
-            "    location = /test { default_type text/plain; "
-            'return 200 "Live Restore Test - Updated Configuration\\n"; }\n'
-        )
-        if updated
-        else ""
-    )
-    return (
-        "user nobody nogroup;\n"
-        "worker_processes 1;\n"
-        "pid /tmp/nginx.pid;\n"
-        "error_log /dev/stderr warn;\n"
-        "events { worker_connections 512; }\n"
-        "http {\n"
-        f"  access_log {ACCESS_LOGS[access_log]};\n"
-        # who served: the container's hostname (its name here, the pod's name on Kubernetes)
-        "  add_header X-Served-By $hostname always;\n"
-        "  server {\n"
-        "    listen 80;\n"
-        f'    location = /health {{ default_type text/plain; return 200 "healthy{suffix}\\n"; }}\n'
-        f"    location = /status {{ default_type text/plain; "
-        f'return 200 "nginx is running{suffix}\\n"; }}\n'
-        f"{test}"
-        "    location / { root /usr/share/nginx/html; index index.html; default_type text/html; }\n"
-        "  }\n"
-        "}\n"
-    )
 
 
 @dataclass(frozen=True)
@@ -95,63 +41,69 @@ class ContainerState:
 
 
 class Workload:
+    """The containers of ``spec`` (default: the seed's nginx with ``access_log``) running
+    ``image``, one per replica, each published on its own node port."""
+
     def __init__(
         self,
         node: Node,
         image: str,
-        replicas: int = 2,
-        base_port: int = 8081,
+        replicas: int | None = None,
+        base_port: int | None = None,
         config_dir: str = "",
         access_log: str = "stdout",
+        spec: WorkloadSpec | None = None,
     ) -> None:
         self.node = node
+        self.spec = spec or seed(access_log)
         self.access_log = access_log
         self.image = image
-        self.ports = [base_port + i for i in range(replicas)]
+        first = self.spec.base_port if base_port is None else base_port
+        self.ports = [first + i for i in range(self.spec.replicas if replicas is None else replicas)]
         self.config_dir = config_dir
 
     @property
     def names(self) -> list[str]:
         return [f"{NAME_PREFIX}{i + 1}" for i in range(len(self.ports))]
 
-    @property
-    def conf_path(self) -> str:
-        return f"{self.config_dir}/nginx.conf"
-
-    @property
-    def index_path(self) -> str:
-        return f"{self.config_dir}/html/index.html"
+    def node_path(self, relative: str) -> str:
+        return f"{self.config_dir}/{relative}"
 
     def mkdir_args(self) -> list[str]:
-        return ["mkdir", "-p", f"{self.config_dir}/html"]
+        folders = [self.node_path(f) for f in self.spec.folders()]
+        return ["mkdir", "-p", *(folders or [self.config_dir])]
 
     def deploy(self) -> None:
         self.node.run(self.mkdir_args())
-        self.node.write_file(self.conf_path, nginx_conf(access_log=self.access_log).encode())
-        self.node.write_file(self.index_path, INDEX_HTML.encode())
+        for relative, data in self.spec.files.items():
+            self.node.write_file(self.node_path(relative), content(data))
         for name, port in zip(self.names, self.ports, strict=True):
             self.node.dockerd.cli_ok(*self.run_args(name, port))
 
     def run_args(self, name: str, port: int) -> list[str]:
         """One container's ``docker run``: what ``deploy`` runs and ``plan --commands`` shows."""
+        spec = self.spec
+        hostname = ["--hostname", name] if spec.hostname else []  # nginx's $hostname: X-Served-By
+        env = [arg for key, value in spec.env.items() for arg in ("-e", f"{key}={value}")]
+        mounts = [
+            arg for m in spec.mounts for arg in ("-v", f"{self.node_path(m.node_path)}:{m.container_path}:ro")
+        ]
         return [
             "run",
             "-d",
             "--name",
             name,
-            "--hostname",  # nginx's $hostname: the X-Served-By header names the container
-            name,
+            *hostname,
             "--restart",
             "unless-stopped",  # without live-restore the daemon brings them back on start
             "--label",
             f"{LABEL}={self.node.cell.name}",
             "-p",
-            f"{port}:80",
-            "-v",
-            f"{self.conf_path}:/etc/nginx/nginx.conf:ro",
-            "-v",
-            f"{self.config_dir}/html:/usr/share/nginx/html:ro",
+            f"{port}:{spec.port}",
+            *env,
+            *mounts,
             self.image,
+            *spec.command,
         ]
 
     def snapshot(self) -> list[ContainerState]:
@@ -159,12 +111,15 @@ class Workload:
         return inspect_containers(self.node, self.names, self.ports)
 
     def apply_change(self) -> None:
-        """The config change: rewrite nginx.conf in place and reload every container."""
-        self.node.write_file(self.conf_path, nginx_conf(updated=True, access_log=self.access_log).encode())
+        """The config change: rewrite its file in place and run the reload in every container."""
+        change = self.spec.change
+        if change is None:
+            raise NodeError(f"the workload {self.spec.name} has no config change")
+        self.node.write_file(self.node_path(change.file), content(change.content))
         for name in self.names:
-            res = self.node.dockerd.cli("exec", name, "nginx", "-s", "reload")
+            res = self.node.dockerd.cli("exec", name, *change.reload)
             if not res.ok:
-                raise NodeError(f"reloading nginx in {name} failed: {res.one_line()}")
+                raise NodeError(f"`{' '.join(change.reload)}` in {name} failed: {res.one_line()}")
 
     def remove(self) -> None:
         self.node.dockerd.cli("rm", "-f", *self.names)
@@ -196,6 +151,8 @@ class PodContainers:
     labels cri-dockerd puts on them, so the same process checks apply to Kubernetes cells."""
 
     image = "nginx:alpine"
+    #: Kubernetes cells deploy manifests/: the seed's nginx
+    spec = seed()
 
     def __init__(self, node: Node, namespace: str, node_port: int, replicas: int = 2) -> None:
         self.node = node

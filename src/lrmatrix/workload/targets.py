@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lrmatrix.evidence.probe import Target
-from lrmatrix.workload.containers import ENDPOINTS, Workload
+from lrmatrix.workload.containers import Workload
 
 if TYPE_CHECKING:
     from lrmatrix.drivers.base import Node
     from lrmatrix.evidence.records import Deployed
+    from lrmatrix.workload.spec import Endpoint
 
 
 def targets(node: Node, deployed: Deployed) -> dict[str, list[Target]]:
@@ -25,20 +26,34 @@ def targets(node: Node, deployed: Deployed) -> dict[str, list[Target]]:
     ports = workload.ports
     # the container each address belongs to ("" behind a shared one: a NodePort)
     owners = workload.names if isinstance(workload, Workload) else [""] * len(ports)
+    spec = workload.spec
     paths = {"node": [(f"{node.address}:{port}", who) for port, who in zip(ports, owners, strict=True)]}
     if node.loopback_netns():
         paths["loopback"] = [(f"127.0.0.1:{port}", who) for port, who in zip(ports, owners, strict=True)]
         if deployed.pod_ips:
-            paths["pod"] = [(f"{ip}:80", deployed.pod_names.get(ip, "")) for ip in deployed.pod_ips]
-    found = {
-        path: [
-            Target(f"http://{where}{ep.path}", ep.expect, container=who)
-            for ep in ENDPOINTS
-            for where, who in places
-        ]
-        for path, places in paths.items()
-    }
+            paths["pod"] = [(f"{ip}:{spec.port}", deployed.pod_names.get(ip, "")) for ip in deployed.pod_ips]
+    found = {path: endpoint_targets(spec.endpoints, places, spec.identify) for path, places in paths.items()}
     return found | node.api_targets()
+
+
+def endpoint_targets(
+    endpoints: tuple[Endpoint, ...], places: list[tuple[str, str]], identify: str
+) -> list[Target]:
+    """Endpoint-major targets at ``places`` (address, container): HTTP endpoints as URLs of the
+    address, TCP ones as ``tcp://address``; the header names the container only if the
+    workload has one (the address always does, where it belongs to one container)."""
+    return [
+        Target(
+            f"tcp://{where}" if ep.tcp else f"http://{where}{ep.path}",
+            ep.expect,
+            container=who,
+            status=ep.status,
+            send=f"{ep.send}\r\n" if ep.send else "",  # a line, as a TCP service reads one
+            identify=identify,
+        )
+        for ep in endpoints
+        for where, who in places
+    ]
 
 
 def netns_for(node: Node) -> dict[str, str]:

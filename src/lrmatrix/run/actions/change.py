@@ -63,9 +63,21 @@ class Change(Action):
         """Change the configuration and wait until it is in effect."""
 
 
+#: the reason the change phase's checks skip when the workload defines no change
+NO_CHANGE = "no config change for this workload"
+
+
 @dataclass(frozen=True)
 class ChangeConfig(Change):
-    """nginx's configuration changed and reloaded in each container."""
+    """The workload's config file rewritten and its reload command run in each container;
+    nothing for a workload that has no change step."""
+
+    def run(self, ctx: Context) -> list[Record]:
+        workload = ctx.evidence.require(Deployed).workload
+        assert isinstance(workload, Workload)
+        if workload.spec.change is None:
+            return [ctx.event(NO_CHANGE)]
+        return super().run(ctx)
 
     def apply(self, ctx: Context) -> None:
         workload = ctx.evidence.require(Deployed).workload
@@ -73,7 +85,12 @@ class ChangeConfig(Change):
         workload.apply_change()
 
     def describe(self, cell: Cell) -> str:
-        return "change nginx's configuration in each container and reload it"
+        spec = cell.workload
+        if spec is None:
+            return "change nginx's configuration in each container and reload it"
+        if spec.change is None:
+            return NO_CHANGE
+        return f"rewrite its config file and run `{' '.join(spec.change.reload)}` in each container"
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from lrmatrix.errors import NodeError
+from lrmatrix.errors import BadInput, NodeError
 from lrmatrix.evidence import log_pressure
-from lrmatrix.evidence.probe import Target
+from lrmatrix.evidence.probe import Sample, Target, wait_until_ok
 from lrmatrix.evidence.records import Deployed, Recovered, Timing
+from lrmatrix.modules.dockerd import import_args
 from lrmatrix.run import setup_steps
 from lrmatrix.run.actions.base import Action, until
 from lrmatrix.run.background import LOAD, PROBE, LoadRun, ProbeRun
 from lrmatrix.workload import image
 from lrmatrix.workload.containers import Workload
+from lrmatrix.workload.seed import seed
 from lrmatrix.workload.snapshot import capture
 from lrmatrix.workload.targets import netns_for, targets
 
@@ -22,14 +24,16 @@ if TYPE_CHECKING:
     from lrmatrix.evidence.records import Record
     from lrmatrix.matrix.cells import Cell
     from lrmatrix.run.context import Context
+    from lrmatrix.workload.spec import WorkloadSpec
 
 
 @dataclass(frozen=True)
 class DeployContainers(Action):
-    """The nginx image on the node, and two containers with published ports."""
+    """The cell's workload on the node: its image, and one container per replica, each
+    published on its own node port."""
 
     name: ClassVar[str] = "deploy"
-    #: an image the node pulls (``--image``) instead of the offline-built one
+    #: an image the node pulls (``--image``) instead of the workload's own
     image_ref: str | None = None
 
     def run(self, ctx: Context) -> list[Record]:
@@ -37,31 +41,103 @@ class DeployContainers(Action):
         tag = load_image(ctx, self.image_ref)
         loaded = ctx.clock.now()
         workload = self.workload(ctx.node, ctx.cell, tag)
-        workload.deploy()
+        deploy(workload)
         setup_steps.reached("containers-started")
         containers = [c for c in workload.snapshot() if c.ip]
         names = {c.ip: c.name for c in containers}
-        return [ctx.timing("image_load_s", start, loaded), Deployed(workload, loaded, tuple(names), names)]
+        return [
+            ctx.timing("image_load_s", start, loaded),
+            Deployed(workload, loaded, tuple(names), names),
+            ctx.event("workload deployed", identity(workload.spec)),
+        ]
 
     @staticmethod
     def workload(node: Node, cell: Cell, tag: str) -> Workload:
         """The cell's containers on ``node``: what ``run`` deploys and ``plan --commands`` shows."""
-        return Workload(node, tag, config_dir=node.work_dir, access_log=cell.access_log)
+        return Workload(node, tag, config_dir=node.work_dir, access_log=cell.access_log, spec=spec_of(cell))
 
     def describe(self, cell: Cell) -> str:
-        return f"load the nginx image; two containers, published ports, access log to {cell.access_log}"
+        spec = spec_of(cell)
+        log = f", access log to {cell.access_log}" if cell.workload is None else ""
+        return f"load {spec.image.describe()}; {spec.replicas} containers, published ports{log}"
+
+
+def identity(spec: WorkloadSpec) -> str:
+    """How the result tells the containers apart: what the event beside the deploy says."""
+    header = f"the {spec.identify} header and " if spec.identify else ""
+    return (
+        f"{spec.name}: {spec.replicas} containers, told apart by {header}their own address "
+        "(a node port each; their container IP on the pod path, which a restart may reassign)"
+    )
+
+
+def spec_of(cell: Cell) -> WorkloadSpec:
+    """The cell's workload: its [workloads.<name>], or the seed's nginx with its access log."""
+    return cell.workload or seed(cell.access_log)
+
+
+#: what ``docker run`` says when a published port is taken (docker-proxy's bind, or the
+#: daemon's own port allocator)
+PORT_TAKEN = ("address already in use", "port is already allocated")
+
+
+def deploy(workload: Workload) -> None:
+    """``Workload.deploy``, with a published port already in use on the node as one line (the
+    containers made so far are removed by teardown, like every deployed one)."""
+    try:
+        workload.deploy()
+    except NodeError as exc:
+        said = str(exc).rpartition(" failed on the node: ")[2]  # docker's words, not the argv
+        if not any(m in said for m in PORT_TAKEN):
+            raise
+        taken = next((p for p in workload.ports if f":{p}" in said), None)
+        port = f"node port {taken}" if taken else f"one of the node ports {workload.ports}"
+        raise BadInput(
+            f"{port} of the {workload.spec.name} workload is already in use on the node; free it or set "
+            f"base_port in [workloads.{workload.spec.name}]"
+        ) from None
 
 
 def load_image(ctx: Context, image_ref: str | None) -> str:
-    """The image the cell was given (pulled if absent), else the offline-built one, imported."""
+    """The image the cell was given (pulled if absent), else its workload's: the offline-built
+    one imported, a tarball loaded, or one that must already be on the node."""
     node = ctx.node
     if image_ref:
         if not node.dockerd.cli("image", "inspect", image_ref).ok:
             node.dockerd.cli_ok("pull", image_ref, timeout=300)
         return image_ref
-    tag = image.image_tag()
-    node.import_image(str(image.cached_tarball()), tag, image.CMD)
+    spec = spec_of(ctx.cell)
+    tag, command = image_source(spec)
+    if spec.image.recipe:
+        recipe = image.RECIPES[spec.image.recipe]
+        node.import_image(str(image.cached_tarball(recipe)), tag, recipe.cmd)
+        return tag
+    if command and not node.dockerd.cli("image", "inspect", tag).ok:
+        if node.scheme != "engine":
+            raise BadInput(
+                f"the {spec.name} workload's tarball is loaded on engine nodes only; load it on "
+                f"{node.scheme} nodes yourself and give ref alone"
+            )
+        node.dockerd.cli_ok(*command, timeout=300)
+    if not node.dockerd.cli("image", "inspect", tag).ok:
+        where = f"{spec.image.tarball.path} holds no image" if spec.image.tarball else "the node has no image"
+        raise BadInput(
+            f"the {spec.name} workload's image is missing: {where} {tag}; fix ref in [workloads.{spec.name}]"
+        )
     return tag
+
+
+def image_source(spec: WorkloadSpec) -> tuple[str, list[str]]:
+    """The image a workload's containers run, and the ``docker`` command that puts it on the
+    node when it is missing there ([] for an image that must already be there). Shared by
+    ``load_image`` and ``plan --commands``; a recipe's import is ``Node.import_image``'s."""
+    img = spec.image
+    if img.recipe:
+        recipe = image.RECIPES[img.recipe]
+        return image.image_tag(recipe), import_args(image.TARBALL_NOTE, image.image_tag(recipe), recipe.cmd)
+    if img.tarball:
+        return img.ref, ["load", "-i", img.tarball.path]
+    return img.ref, []
 
 
 @dataclass(frozen=True)
@@ -85,7 +161,10 @@ class AwaitPaths(Action):
             )
             answered[path] = waited is not None
             if self.when == "ready" and not answered[path]:
-                raise NodeError(f"the workload did not answer on the {path} path within {timeout:.0f}s")
+                raise NodeError(
+                    f"the workload did not answer on the {path} path within {timeout:.0f}s: "
+                    + last_answer(found, ctx.cell.timings.probe_timeout_s, netns.get(path))
+                )
         if self.when == "recovered":
             return [Recovered(answered)]
         setup_steps.reached("workload-ready")
@@ -96,6 +175,20 @@ class AwaitPaths(Action):
 
     def describe(self, cell: Cell) -> str:
         return until("every endpoint answers on every access path", self._timeout(cell))
+
+
+def last_answer(found: list[Target], request_timeout: float, netns: str | None) -> str:
+    """The first endpoint that still does not answer as expected, and what it answered."""
+    last: dict[str, Sample] = {}
+    wait_until_ok(found, request_timeout, request_timeout, netns, last)
+    for target in found:
+        sample = last.get(target.url)
+        if sample is not None and not sample.ok:
+            what = f"expected {target.expect!r}" if target.expect else "expected a connection"
+            if target.send:
+                what = f"sent {target.send!r}, {what}"
+            return f"{target.url} ({what}) answered: {sample.error or f'HTTP {sample.status}'}"
+    return "every endpoint answered only after the wait"
 
 
 @dataclass(frozen=True)
@@ -167,4 +260,4 @@ class Capture(Action):
 
     def describe(self, cell: Cell) -> str:
         rate = ", and the containers' log rate so far" if self.which == "before" else ""
-        return f"record the containers and their processes (shim, nginx master, workers){rate}"
+        return f"record the containers and their processes (shim, main process, children){rate}"

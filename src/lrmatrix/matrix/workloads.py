@@ -1,0 +1,168 @@
+"""``[workloads.<name>]``: the schema of a workload table and the specs made of it.
+
+The tables are validated with the rest of matrix.toml (``lrmatrix.matrix.schema``: types,
+ranges, unknown keys); what only a whole table can say (one image source, an HTTP endpoint has
+a path and a TCP one none, the files exist beside the matrix) is checked here, one line each,
+before anything touches a node.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from lrmatrix.errors import BadInput
+from lrmatrix.matrix.table import Table
+from lrmatrix.workload.spec import SEED, Change, Endpoint, Image, Mount, Source, WorkloadSpec
+
+WORKLOAD_NAME = r"^[a-z][a-z0-9_-]*$"
+#: the recipes shipped in the package (lrmatrix.workload.image.RECIPES)
+Recipe = Literal["nginx", "redis"]
+Port = Annotated[int, Field(ge=1, le=65535)]
+ContainerPath = Annotated[str, Field(pattern=r"^/[^\s:]+$", max_length=400)]
+Argv = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=4000)]], Field(min_length=1, max_length=50)
+]
+#: a file mounted into a container or a tarball: a config, not a data set
+MAX_FILE_BYTES = 1 << 20
+#: node port published per replica of a user workload: its own address, its identity
+NODE_PORTS = (1024, 65000)
+
+
+class EndpointTable(Table):
+    """One endpoint: HTTP (``path``, ``status``, ``body``) or TCP (``port``, ``send``, ``expect``)."""
+
+    protocol: Literal["http", "tcp"] = "http"
+    path: Annotated[str, Field(pattern=r"^/[^\s]*$", max_length=2000)] | None = None
+    status: Annotated[int, Field(ge=100, le=599)] | None = None
+    body: Annotated[str, Field(max_length=2000)] | None = None
+    port: Port | None = None
+    send: Annotated[str, Field(pattern=r"^[^\r\n]*$", max_length=2000)] | None = None
+    expect: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class ChangeTable(Table):
+    """The config change: ``file`` (a container path of one of ``files``) rewritten from
+    ``source`` (beside the matrix), ``reload`` run in each container, then ``endpoints``."""
+
+    file: ContainerPath
+    source: Annotated[str, Field(min_length=1, max_length=400)]
+    reload: Argv
+    endpoints: Annotated[list[EndpointTable], Field(min_length=1, max_length=20)]
+
+
+class WorkloadTable(Table):
+    """``[workloads.<name>]``: what runs on the node and how it is probed."""
+
+    description: str = ""
+    recipe: Recipe | None = None
+    tarball: Annotated[str, Field(min_length=1, max_length=400)] | None = None
+    ref: Annotated[str, Field(pattern=r"^[a-z0-9][A-Za-z0-9._/:@-]*$", max_length=255)] | None = None
+    command: Argv | None = None
+    env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = Field(default_factory=dict)
+    replicas: Annotated[int, Field(ge=1, le=8)] = 2
+    port: Port
+    base_port: Annotated[int, Field(ge=NODE_PORTS[0], le=NODE_PORTS[1])] = 8081
+    files: dict[ContainerPath, Annotated[str, Field(min_length=1, max_length=400)]] = Field(
+        default_factory=dict
+    )
+    endpoints: Annotated[list[EndpointTable], Field(min_length=1, max_length=20)]
+    identify: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]+$", max_length=100)] = ""
+    change: ChangeTable | None = None
+
+
+def specs(tables: dict[str, WorkloadTable], folder: Path, where: str) -> dict[str, WorkloadSpec]:
+    """The matrix's own workloads (the seed's nginx, ``SEED``, is no table: it is the default)."""
+    if SEED in tables:
+        raise BadInput(
+            f"{where} [workloads.{SEED}]: {SEED!r} is the seed's workload, the default; rename the table"
+        )
+    return {name: spec(name, table, folder, f"{where} [workloads.{name}]") for name, table in tables.items()}
+
+
+def spec(name: str, t: WorkloadTable, folder: Path, where: str) -> WorkloadSpec:
+    """One table as a spec; its files named beside the matrix (read when deployed)."""
+    files: dict[str, bytes | Source] = {
+        f"files{path}": beside(folder, source, f"{where}: files.{path!r}", MAX_FILE_BYTES)
+        for path, source in t.files.items()
+    }
+    change = None
+    if t.change is not None:
+        c = t.change
+        if c.file not in t.files:
+            raise BadInput(
+                f"{where} change: file = {c.file!r} is not one of the workload's files; "
+                "mount it with files first"
+            )
+        content = beside(folder, c.source, f"{where} change: source", MAX_FILE_BYTES)
+        endpoints = tuple(
+            endpoint(e, t.port, f"{where} change.endpoints[{i}]") for i, e in enumerate(c.endpoints)
+        )
+        change = Change(f"files{c.file}", content, tuple(c.reload), endpoints)
+    return WorkloadSpec(
+        name=name,
+        image=image(t, folder, where),
+        port=t.port,
+        endpoints=tuple(endpoint(e, t.port, f"{where} endpoints[{i}]") for i, e in enumerate(t.endpoints)),
+        replicas=t.replicas,
+        base_port=t.base_port,
+        command=tuple(t.command or ()),
+        env=dict(t.env),
+        files=files,
+        mounts=tuple(Mount(f"files{path}", path) for path in t.files),
+        identify=t.identify,
+        change=change,
+    )
+
+
+def image(t: WorkloadTable, folder: Path, where: str) -> Image:
+    """Exactly one image source; a tarball exists and names the ``ref`` inside it."""
+    sources = [k for k in ("recipe", "tarball") if getattr(t, k) is not None]
+    if t.ref is not None and not sources:
+        sources = ["ref"]
+    if len(sources) != 1:
+        said = " and ".join(sources) if sources else "none"
+        raise BadInput(
+            f"{where}: give exactly one image: recipe (nginx, redis), tarball + ref (a docker save file "
+            f"beside the matrix) or ref (an image on the node); it has {said}"
+        )
+    if t.recipe is not None:
+        if t.ref is not None:
+            raise BadInput(f"{where}: ref names the image of a tarball or the node; remove it beside recipe")
+        return Image(recipe=t.recipe)
+    if t.tarball is not None:
+        if t.ref is None:
+            raise BadInput(
+                f"{where}: tarball needs ref = the image reference inside it (docker save's argument)"
+            )
+        return Image(tarball=beside(folder, t.tarball, f"{where}: tarball"), ref=t.ref)
+    return Image(ref=str(t.ref))
+
+
+def endpoint(e: EndpointTable, port: int, where: str) -> Endpoint:
+    """An HTTP endpoint has a path (and may say status and body), a TCP one none."""
+    http_keys = [k for k in ("path", "status", "body") if getattr(e, k) is not None]
+    tcp_keys = [k for k in ("port", "send", "expect") if getattr(e, k) is not None]
+    if e.protocol == "http":
+        if e.path is None:
+            raise BadInput(f'{where}: an HTTP endpoint needs path (or set protocol = "tcp")')
+        if tcp_keys:
+            raise BadInput(
+                f"{where}: {tcp_keys[0]} is for TCP endpoints; use body for the text an HTTP reply contains"
+            )
+        return Endpoint(e.path, e.body or "", e.status or 200)
+    if http_keys:
+        raise BadInput(f"{where}: {http_keys[0]} is for HTTP endpoints; a TCP one has port, send and expect")
+    if e.port is not None and e.port != port:
+        raise BadInput(
+            f"{where}: port = {e.port} is not the workload's port ({port}), the only one published; remove it"
+        )
+    return Endpoint("", e.expect or "", send=e.send or "", port=port)
+
+
+def beside(folder: Path, relative: str, named: str, limit: int = 0) -> Source:
+    """A file named relative to the matrix folder (or absolute); checked when a cell that
+    deploys it is chosen (``Matrix.cell``), so a matrix copied without it still lists its cells."""
+    return Source(str((folder / relative).resolve()), f"{named} = {relative!r}", limit)

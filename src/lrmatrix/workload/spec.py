@@ -1,0 +1,141 @@
+"""A workload as data: its image, containers, endpoints and config change (``[workloads.<name>]``).
+
+The matrix loader makes these from matrix.toml (``lrmatrix.matrix.workloads``); the seed's nginx
+is one of them too (``lrmatrix.workload.seed``), so deploying, probing and changing read the
+same fields whatever runs. Plain data, no node: ``matrix.model`` holds it in every cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: the seed's nginx: the workload of every cell that names none (``lrmatrix.workload.seed``)
+SEED = "nginx"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What one request must get. HTTP (``path`` set): the status and a text the body contains.
+    TCP (``path`` empty): a connection to the container's ``port``, an optional line sent, and a
+    text the reply contains (``expect``; empty: the connection alone is the answer)."""
+
+    path: str = ""
+    expect: str = ""
+    status: int = 200
+    send: str = ""
+    port: int = 0  # TCP: the container port it connects to (0: the workload's)
+
+    @property
+    def tcp(self) -> bool:
+        return not self.path
+
+    def label(self) -> str:
+        """How a message names it: ``/health`` or ``tcp PING``."""
+        return self.path if self.path else f"tcp {self.send or '(connect)'}".strip()
+
+
+@dataclass(frozen=True)
+class Source:
+    """A file beside the matrix (absolute ``path``), read when the workload is deployed;
+    ``named`` is where the matrix names it, for the one line that says it is missing."""
+
+    path: str
+    named: str
+    #: bytes at most (a config file), 0: any size (an image tarball)
+    limit: int = 0
+
+    def problem(self) -> str | None:
+        """Why it cannot be used; None when it can."""
+        path = Path(self.path)
+        if not path.is_file():
+            return f"{self.named}: no such file ({self.path}); fix the path"
+        if self.limit and path.stat().st_size > self.limit:
+            return f"{self.named}: larger than {self.limit >> 20} MiB; mount a config, not data"
+        return None
+
+    def read(self) -> bytes:
+        return Path(self.path).read_bytes()
+
+
+def content(data: bytes | Source) -> bytes:
+    """A file's bytes: given (the seed's generated config) or read from beside the matrix."""
+    return data.read() if isinstance(data, Source) else data
+
+
+@dataclass(frozen=True)
+class Image:
+    """Exactly one of: an offline ``recipe`` shipped in the package, a ``docker save``
+    ``tarball`` holding ``ref``, or ``ref`` alone, already on the node."""
+
+    recipe: str = ""
+    tarball: Source | None = None
+    ref: str = ""
+
+    def describe(self) -> str:
+        if self.recipe:
+            return f"the offline-built {self.recipe} image"
+        if self.tarball:
+            return f"{self.ref} from {self.tarball.path} (docker load)"
+        return f"{self.ref} (already on the node)"
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A file (or folder) written under the node's work folder, mounted read-only."""
+
+    node_path: str  # relative to the node's work folder
+    container_path: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """The config change: ``file`` (a node path of one of the workload's ``files``) rewritten
+    with ``content``, then ``reload`` run in each container (``docker exec``), then
+    ``endpoints`` must answer."""
+
+    file: str
+    content: bytes | Source
+    reload: tuple[str, ...]
+    endpoints: tuple[Endpoint, ...]
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """Everything that differs between workloads. ``files`` are written under the node's work
+    folder (node path -> content) before the containers start; ``mounts`` bind them in."""
+
+    name: str
+    image: Image
+    port: int
+    endpoints: tuple[Endpoint, ...]
+    replicas: int = 2
+    base_port: int = 8081
+    command: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    files: dict[str, bytes | Source] = field(default_factory=dict)
+    mounts: tuple[Mount, ...] = ()
+    #: the response header naming the serving container ("" = none: the address tells them apart)
+    identify: str = ""
+    #: Docker's --hostname per container is its name (nginx's $hostname feeds X-Served-By)
+    hostname: bool = False
+    change: Change | None = None
+
+    @property
+    def ports(self) -> list[int]:
+        """The node port each replica is published on, consecutive from ``base_port``."""
+        return [self.base_port + i for i in range(self.replicas)]
+
+    def problems(self) -> list[str]:
+        """What is missing beside the matrix (a tarball, a file): checked before a node changes."""
+        sources = [self.image.tarball, *self.files.values(), self.change.content if self.change else None]
+        return [why for s in sources if isinstance(s, Source) and (why := s.problem())]
+
+    def folders(self) -> list[str]:
+        """Folders under the node's work folder that the files need, each once, in order."""
+        found: list[str] = []
+        for path in self.files:
+            parent = path.rpartition("/")[0]
+            if parent and parent not in found:
+                found.append(parent)
+        return found

@@ -1,0 +1,180 @@
+"""A workload's bad input that only the node can reveal, on a real engine node: an image ref
+the node lacks, a TCP reply that never holds what is expected, a published port in use. Each
+is one line, exit 2, and the node is torn down (what the matrix alone reveals is in
+tests/data/bad_matrix_cases.toml and tests/test_workloads.py)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, engine_ready
+from lrmatrix.errors import BadInput
+from lrmatrix.matrix.cells import load_matrix
+from lrmatrix.process import become_subreaper
+from lrmatrix.results import files as results
+from lrmatrix.run.actions.workload import deploy, spec_of
+from lrmatrix.workload import image
+from lrmatrix.workload.containers import Workload
+from prereqs import needs
+from test_bad_input import MATRIX, assert_torn_down, cell_env, run_cell, write_matrix  # noqa: F401
+
+pytestmark = [pytest.mark.integration, needs(engine_ready())]
+
+REDIS_LIKE = """
+[workloads.{name}]
+{image}
+command = ["redis-server", "/etc/redis/redis.conf"]
+port = 6379
+base_port = 6381
+files = {{ "/etc/redis/redis.conf" = "workloads/redis/redis.conf" }}
+endpoints = [{{ protocol = "tcp", send = "PING", expect = "{expect}" }}]
+
+[cells.engine-liverestore-{name}]
+workload = "{name}"
+timings = {{ ready_timeout_s = 3.0 }}
+"""
+
+
+def user_matrix(folder: Path, name: str, image_line: str, expect: str = "+PONG") -> Path:
+    matrix = write_matrix(folder, MATRIX + REDIS_LIKE.format(name=name, image=image_line, expect=expect))
+    shutil.copytree(ROOT / "matrix" / "workloads", matrix / "workloads")
+    return matrix
+
+
+def refused_in_setup(tmp_path: Path, env: dict[str, str], cell: str) -> str:
+    """The cell's run: exit 2, the setup's reason on its one ``error:`` line, the node gone."""
+    res = run_cell(cell, tmp_path / "results", env)
+    out = res.stdout + res.stderr
+    assert res.returncode == 2, out
+    assert "Traceback" not in out, out
+    lines = [line for line in res.stdout.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, out
+    result = tmp_path / "results" / f"{cell}.json"
+    assert result.is_file(), "a run that made a node says where"
+    assert_torn_down(env, results.load(result).node.name)
+    return lines[0]
+
+
+def test_a_tcp_reply_that_never_holds_expect_names_the_endpoint_and_the_reply(tmp_path, cell_env):  # noqa: F811
+    cell_env["LRMATRIX_MATRIX"] = str(user_matrix(tmp_path / "m", "nope", 'recipe = "redis"', "NOPE"))
+    line = refused_in_setup(tmp_path, cell_env, "engine-liverestore-nope")
+    assert "the workload did not answer on the node path within 3s: tcp://" in line, line
+    # redis keeps the connection open: the reply is quoted when the wait for more times out
+    assert ":6381 (sent 'PING', expected 'NOPE') answered: timed out after '+PONG" in line, line
+
+
+def test_an_image_ref_the_node_lacks_is_one_line(tmp_path, cell_env):  # noqa: F811
+    cell_env["LRMATRIX_MATRIX"] = str(user_matrix(tmp_path / "m", "absent", 'ref = "lrmatrix/absent:1"'))
+    line = refused_in_setup(tmp_path, cell_env, "engine-liverestore-absent")
+    assert "the absent workload's image is missing: the node has no image lrmatrix/absent:1" in line, line
+
+
+def test_a_published_port_in_use_on_the_node_is_one_line_naming_it():
+    """Another container holds node port 6381: the redis workload's first replica cannot
+    take it. Its containers are removed by ``Workload.remove`` (teardown's step)."""
+    from lrmatrix.drivers.engine.node import EngineNode
+
+    state = Path(tempfile.mkdtemp(prefix="lrmw-", dir="/tmp"))
+    os.environ["LRMATRIX_STATE_DIR"] = str(state / "s")
+    become_subreaper()
+    cell = load_matrix(ROOT / "matrix").cell("engine-liverestore-redis")
+    node = EngineNode(cell)
+    try:
+        node.create()
+        nginx = image.image_tag()
+        node.import_image(str(image.cached_tarball()), nginx, image.CMD)
+        # a container that keeps the port: sleep (the image without its config would exit)
+        node.dockerd.cli_ok(
+            "run", "-d", "--name", "lrm-blocker", "-p", "6381:80", "--entrypoint", "/bin/sleep", nginx, "300"
+        )
+        redis = image.image_tag(image.REDIS)
+        node.import_image(str(image.cached_tarball(image.REDIS)), redis, image.REDIS.cmd)
+        workload = Workload(node, redis, config_dir=node.work_dir, spec=spec_of(cell))
+        with pytest.raises(BadInput) as refused:
+            deploy(workload)
+        assert str(refused.value).startswith(
+            "node port 6381 of the redis workload is already in use on the node"
+        )
+        workload.remove()
+        assert node.dockerd.cli_ok("ps", "-aq", "--filter", "name=lrm-web-").split() == []
+    finally:
+        node.destroy()
+        node.release()
+        del os.environ["LRMATRIX_STATE_DIR"]
+        shutil.rmtree(state, ignore_errors=True)
+
+
+# --- a user's own workload, from a docker save tarball, run as a cell --------------------------
+USER = """
+[workloads.mine]
+tarball = "../workloads/mine.tar"
+ref = "mine:1"
+command = ["/usr/sbin/nginx", "-g", "daemon off;"]
+port = 80
+base_port = 9001
+files = { "/etc/nginx/nginx.conf" = "nginx.conf", "/usr/share/nginx/html/index.html" = "index.html" }
+endpoints = [
+  { path = "/health", body = "healthy" },
+  { protocol = "tcp", send = "GET /status", expect = "nginx is running" },
+]
+
+[workloads.mine.change]
+file = "/etc/nginx/nginx.conf"
+source = "nginx-updated.conf"
+reload = ["nginx", "-s", "reload"]
+endpoints = [{ path = "/test", status = 200, body = "Updated Configuration" }]
+
+[cells.engine-liverestore-mine]
+workload = "mine"
+"""
+
+
+def saved_image(tarball: Path) -> None:
+    """``docker save`` of the offline nginx image tagged ``mine:1``, made on a node of its own
+    (no registry here: the user's tarball is made the way a user makes one)."""
+    from lrmatrix.drivers.engine.node import EngineNode
+
+    state = Path(tempfile.mkdtemp(prefix="lrmw-", dir="/tmp"))
+    os.environ["LRMATRIX_STATE_DIR"] = str(state / "s")
+    become_subreaper()
+    node = EngineNode(load_matrix(ROOT / "matrix").cell("engine-liverestore"))
+    try:
+        node.create()
+        node.import_image(str(image.cached_tarball()), "mine:1", image.CMD)
+        node.dockerd.cli_ok("save", "-o", str(tarball), "mine:1", timeout=120)
+    finally:
+        node.destroy()
+        node.release()
+        del os.environ["LRMATRIX_STATE_DIR"]
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def test_a_user_tarball_workload_with_http_and_tcp_endpoints_runs_as_a_cell(tmp_path, cell_env):  # noqa: F811
+    from lrmatrix.workload.seed import INDEX_HTML, nginx_conf
+
+    matrix = write_matrix(tmp_path / "m", MATRIX + USER)
+    shutil.copytree(ROOT / "matrix" / "workloads", matrix / "workloads")
+    (matrix / "nginx.conf").write_text(nginx_conf())
+    (matrix / "nginx-updated.conf").write_text(nginx_conf(updated=True))
+    (matrix / "index.html").write_text(INDEX_HTML)
+    (tmp_path / "workloads").mkdir()
+    saved_image(tmp_path / "workloads" / "mine.tar")
+    cell_env["LRMATRIX_MATRIX"] = str(matrix)
+    res = run_cell("engine-liverestore-mine", tmp_path / "results", cell_env)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out
+    result = results.load(tmp_path / "results" / "engine-liverestore-mine.json")
+    checks = {c.id: c.passed for c in result.checks}
+    assert checks["test_updated_response_on_node_path[/test]"], checks
+    urls = {t for p in result.probes.values() for t in (p.targets or [])}
+    assert any(u.startswith("tcp://") and u.endswith(":9001") for u in map(str, urls)), urls
+    assert [e.detail for e in result.events if e.name == "workload deployed"] == [
+        "mine: 2 containers, told apart by their own address (a node port each; their container IP "
+        "on the pod path, which a restart may reassign)"
+    ]
+    assert_torn_down(cell_env, result.node.name)
