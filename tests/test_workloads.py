@@ -138,9 +138,7 @@ def test_the_seed_keeps_its_image_tag():
 # --- targets and the TCP probe ---------------------------------------------------------------
 def test_targets_name_the_container_by_address_and_by_header_only_when_the_workload_has_one():
     places = [("10.0.0.1:8081", "lrm-web-1")]
-    http, tcp = endpoint_targets(
-        (Endpoint("/x", "y", 204), Endpoint("", "+PONG", send="PING")), places, ""
-    )
+    http, tcp = endpoint_targets((Endpoint("/x", "y", 204), Endpoint("", "+PONG", send="PING")), places, "")
     assert http == Target("http://10.0.0.1:8081/x", "y", container="lrm-web-1", status=204, identify="")
     assert tcp.url == "tcp://10.0.0.1:8081" and tcp.send == "PING\r\n" and tcp.container == "lrm-web-1"
     (nginx,) = endpoint_targets(seed().endpoints[:1], places, seed().identify)
