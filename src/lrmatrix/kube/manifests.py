@@ -193,8 +193,9 @@ def deployment(doc: dict[str, Any], where: str) -> Deployment:
         raise BadInput(
             f"{where}: Deployment/{name} has no spec.selector.matchLabels; the run finds its pods by them"
         )
-    template = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
-    containers = tuple(str(c.get("name")) for c in template if isinstance(c, dict) and c.get("name"))
+    listed = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    template = [c for c in listed if isinstance(c, dict)]
+    containers = tuple(str(c["name"]) for c in template if c.get("name"))
     if not containers:
         raise BadInput(f"{where}: Deployment/{name} has no named container in its pod template")
     ports = tuple(
@@ -223,13 +224,15 @@ def node_ports(doc: dict[str, Any], where: str) -> list[NodePort]:
     found = []
     for p in ports:
         node_port = p.get("nodePort") if isinstance(p, dict) else None
+        number = p.get("port") if isinstance(p, dict) else p
+        if not isinstance(number, int):
+            raise BadInput(f"{where}: Service/{name} has a port without a numeric port: {p!r}")
         if not isinstance(node_port, int):
-            number = p.get("port") if isinstance(p, dict) else p
             raise BadInput(
                 f"{where}: Service/{name} port {number} has no nodePort; "
                 "give one (30000-32767) so the probe knows where to reach it"
             )
-        found.append(NodePort(name, int(p.get("port", 0)), p.get("targetPort", p.get("port", 0)), node_port))
+        found.append(NodePort(name, number, p.get("targetPort", number), node_port))
     return found
 
 
