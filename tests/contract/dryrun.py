@@ -36,6 +36,8 @@ from lrmatrix.run.sequence import PHASES
 NOT_READY_AFTER_S = 75.0
 
 DAEMON_JSON = "/etc/docker/daemon.json"
+#: the label cri-dockerd puts on a pod's container: its name in the pod template
+CONTAINER_NAME = "label=io.kubernetes.container.name="
 
 
 def exec_start() -> str:
@@ -150,8 +152,10 @@ class PlanResponder:
                 (a.split("=", 2)[2] for a in args if a.startswith("label=io.kubernetes.pod.namespace=")), ""
             )
             known = {c["Id"]: c for ns in self.sim.namespaces() for c in self.sim.containers(ns)}
-            if args[0] == "ps":
-                return "\n".join(c["Id"] for c in self.sim.containers(namespace))
+            if args[0] == "ps":  # docker ANDs label filters: the namespace and the container name
+                name = next((a.split("=", 2)[2] for a in args if a.startswith(CONTAINER_NAME)), None)
+                found = self.sim.containers(namespace)
+                return "\n".join(c["Id"] for c in found if name is None or c["Name"].split("_")[1] == name)
             return json.dumps([known[ref] for ref in args[1:] if ref in known])
         if args[:1] == ["info"]:  # what the running daemon applied, not the file now
             return json.dumps({"LiveRestoreEnabled": self.live_restore})

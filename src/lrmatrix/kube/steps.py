@@ -17,6 +17,7 @@ from typing import Any
 
 from lrmatrix.kube import upstream
 from lrmatrix.kube.api import Kube
+from lrmatrix.kube.manifests import of
 from lrmatrix.kube.node import NodeTimeline
 from lrmatrix.kube.probe_pod import ProbePod, Sighting
 from lrmatrix.kube.settings import KubeSettings
@@ -35,7 +36,9 @@ class KubeCell:
         self.kube = kube
         self.settings = settings or KubeSettings.load()
         poll = self.settings.node_poll_s
-        self.workload = KubeWorkload(kube, self.settings.namespace(cell.name), self.settings)
+        manifests = of(cell.workload.manifests) if cell.workload and cell.workload.manifests else None
+        namespace = self.settings.namespace(cell.name)
+        self.workload = KubeWorkload(kube, namespace, self.settings, manifests=manifests)
         self.timeline = NodeTimeline(kube, poll)
         self.probe_pod = ProbePod(kube, self.workload.namespace, IMAGE, poll)
         self.before: list[PodState] = []

@@ -1,4 +1,5 @@
-"""The workload on Kubernetes: ``manifests/`` applied into one namespace per cell.
+"""The workload on Kubernetes: its manifests (the seed's ``manifests/nginx-web.yaml``, or a
+workload's own folder) applied into one namespace per cell.
 
 Pod state is reduced to what the matrix compares across the outage (Ready, restart counts,
 identity), so checks and results do not depend on the client's model classes.
@@ -14,13 +15,13 @@ from typing import Any
 from lrmatrix.deadline import poll
 from lrmatrix.errors import EnvironmentProblem, NodeError
 from lrmatrix.kube.api import Kube
+from lrmatrix.kube.manifests import ManifestSet, read
 from lrmatrix.kube.settings import KubeSettings, project_dir
 from lrmatrix.timestamps import iso
 
 MANIFEST = "nginx-web.yaml"
 CHANGE = "config-change.yaml"
 DEPLOYMENT = "nginx-web"
-SELECTOR = "app=nginx-web"
 NODE_PORT = 30081
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
@@ -28,6 +29,12 @@ RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 def manifests_dir() -> Path:
     env = os.environ.get("LRMATRIX_MANIFESTS")
     return Path(env) if env else project_dir() / "manifests"
+
+
+def seed_manifests(folder: Path | None = None) -> ManifestSet:
+    """The seed's nginx: ``nginx-web.yaml`` and its config-change overlay."""
+    where = folder or manifests_dir()
+    return read(where / MANIFEST, f"manifests/{MANIFEST}", where / CHANGE, f"manifests/{CHANGE}")
 
 
 def load_manifest(name: str, folder: Path | None = None) -> list[dict[str, Any]]:
@@ -73,15 +80,25 @@ class PodState:
 
 
 class KubeWorkload:
-    """Deploy, observe, change and remove nginx-web in ``namespace``."""
+    """Deploy, observe, change and remove the manifests' workload (default: the seed's
+    nginx-web) in ``namespace``."""
 
     def __init__(
-        self, kube: Kube, namespace: str, settings: KubeSettings, folder: Path | None = None
+        self,
+        kube: Kube,
+        namespace: str,
+        settings: KubeSettings,
+        folder: Path | None = None,
+        manifests: ManifestSet | None = None,
     ) -> None:
         self.kube = kube
         self.namespace = namespace
         self.settings = settings
-        self.folder = folder
+        self.manifests = manifests or seed_manifests(folder)
+
+    @property
+    def names(self) -> str:
+        return ", ".join(d.name for d in self.manifests.deployments)
 
     def deploy(self) -> None:
         self.kube.core.create_namespace(
@@ -91,18 +108,22 @@ class KubeWorkload:
                 "metadata": {"name": self.namespace, "labels": {"app.kubernetes.io/part-of": "lrmatrix"}},
             }
         )
-        for doc in load_manifest(MANIFEST, self.folder):
+        for doc in self.manifests.docs:
             self.kube.create(doc, self.namespace)
 
     def pods(self) -> list[PodState]:
-        """Workload pods that are not being deleted, by name."""
-        found = self.kube.core.list_namespaced_pod(self.namespace, label_selector=SELECTOR)
-        live = [p for p in found.items if p.metadata.deletion_timestamp is None]
-        return sorted((PodState.from_pod(p) for p in live), key=lambda p: p.name)
+        """Pods of the Deployments (by their matchLabels) that are not being deleted, by name."""
+        live = {}
+        for dep in self.manifests.deployments:
+            found = self.kube.core.list_namespaced_pod(self.namespace, label_selector=dep.selector)
+            live.update({p.metadata.name: p for p in found.items if p.metadata.deletion_timestamp is None})
+        return sorted((PodState.from_pod(p) for p in live.values()), key=lambda p: p.name)
 
-    def wait_ready(self, timeout: float, replicas: int = 2) -> list[PodState]:
-        """Poll until exactly ``replicas`` pods are Ready; their state then."""
+    def wait_ready(self, timeout: float, replicas: int | None = None) -> list[PodState]:
+        """Poll until exactly ``replicas`` pods (default: the Deployments') are Ready; their state then."""
         seen: list[PodState] = []
+        if replicas is None:
+            replicas = self.manifests.replicas
 
         def all_ready() -> bool:
             seen[:] = self.pods()
@@ -110,26 +131,33 @@ class KubeWorkload:
 
         if not poll(all_ready, timeout, self.settings.node_poll_s, self.kube.runner.clock):
             raise NodeError(
-                f"{sum(p.ready for p in seen)}/{replicas} nginx-web pods Ready after {timeout:.0f}s"
+                f"{sum(p.ready for p in seen)}/{replicas} {self.names} pods Ready after {timeout:.0f}s"
             )
         return seen
 
+    @property
+    def has_change(self) -> bool:
+        return bool(self.manifests.change)
+
     def apply_change(self) -> None:
-        """The seed's change: patch the ConfigMap, ``rollout restart``, wait for the rollout."""
-        for doc in load_manifest(CHANGE, self.folder):
+        """The overlay's ConfigMaps patched in, every Deployment's ``rollout restart``, each
+        rollout waited for (the seed's: nginx-web-config, then nginx-web)."""
+        for doc in self.manifests.change:
             self.kube.core.patch_namespaced_config_map(
-                doc["metadata"]["name"], self.namespace, {"data": doc["data"]}
+                doc["metadata"]["name"], self.namespace, {"data": doc.get("data") or {}}
             )
         stamp = iso(self.kube.runner.wall(), "seconds")
         patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
-        self.kube.apps.patch_namespaced_deployment(DEPLOYMENT, self.namespace, patch)
-        self.wait_rollout(self.settings.rollout_timeout_s)
+        for dep in self.manifests.deployments:
+            self.kube.apps.patch_namespaced_deployment(dep.name, self.namespace, patch)
+        for dep in self.manifests.deployments:
+            self.wait_rollout(self.settings.rollout_timeout_s, dep.name)
 
-    def wait_rollout(self, timeout: float) -> None:
+    def wait_rollout(self, timeout: float, name: str = DEPLOYMENT) -> None:
         """What ``kubectl rollout status`` waits for: the new template fully updated and available."""
 
         def rolled_out() -> bool:
-            dep = self.kube.apps.read_namespaced_deployment(DEPLOYMENT, self.namespace)
+            dep = self.kube.apps.read_namespaced_deployment(name, self.namespace)
             want = dep.spec.replicas or 0
             st = dep.status
             return (
@@ -140,7 +168,7 @@ class KubeWorkload:
             )
 
         if not poll(rolled_out, timeout, self.settings.node_poll_s, self.kube.runner.clock):
-            raise NodeError(f"rollout of {DEPLOYMENT} did not finish within {timeout:.0f}s")
+            raise NodeError(f"rollout of {name} did not finish within {timeout:.0f}s")
 
     def remove(self) -> None:
         """Deleting the namespace removes everything the cell created in it."""

@@ -266,12 +266,18 @@ def _workload(
             f"{where} [{table}]: workload = {chosen!r} has no [workloads.{chosen}] table; "
             f"use one of {', '.join([SEED, *workloads])} or add the table"
         )
-    if _platform_key(plat, "kubernetes"):
-        raise BadInput(
-            f"{where} [{table}]: workload is for engine and ssh platforms (a Kubernetes cell deploys "
-            "manifests/); remove it"
-        )
     spec = workloads[chosen]
+    kubernetes = bool(_platform_key(plat, "kubernetes"))
+    if kubernetes and spec.manifests is None:
+        raise BadInput(
+            f"{where} [{table}]: workload = {chosen!r} runs containers of its own, which is for engine "
+            f'and ssh platforms; a Kubernetes cell deploys a workload with manifests = "<folder>"'
+        )
+    if spec.manifests is not None and not kubernetes:
+        raise BadInput(
+            f"{where} [{table}]: workload = {chosen!r} is Kubernetes manifests; pick it on a Kubernetes "
+            "platform (one with kubernetes = ...)"
+        )
     if extra.access_log is not None:
         raise BadInput(
             f"{where} [cells.{name}]: access_log is the seed nginx's setting, and this cell runs the "

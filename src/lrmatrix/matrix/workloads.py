@@ -8,6 +8,7 @@ before anything touches a node.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -15,7 +16,7 @@ from pydantic import Field
 
 from lrmatrix.errors import BadInput
 from lrmatrix.matrix.table import Table
-from lrmatrix.workload.spec import SEED, Change, Endpoint, Image, Mount, Source, WorkloadSpec
+from lrmatrix.workload.spec import SEED, Change, Endpoint, Image, Manifests, Mount, Source, WorkloadSpec
 
 WORKLOAD_NAME = r"^[a-z][a-z0-9_-]*$"
 #: the recipes shipped in the package (lrmatrix.workload.image.RECIPES)
@@ -63,7 +64,8 @@ class WorkloadTable(Table):
     command: Argv | None = None
     env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = Field(default_factory=dict)
     replicas: Annotated[int, Field(ge=1, le=8)] = 2
-    port: Port
+    #: the container port (a manifests workload: the Service port its endpoints use by default)
+    port: Port | None = None
     base_port: Annotated[int, Field(ge=NODE_PORTS[0], le=NODE_PORTS[1])] = 8081
     files: dict[ContainerPath, Annotated[str, Field(min_length=1, max_length=400)]] = Field(
         default_factory=dict
@@ -71,6 +73,16 @@ class WorkloadTable(Table):
     endpoints: Annotated[list[EndpointTable], Field(min_length=1, max_length=20)]
     identify: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]+$", max_length=100)] = ""
     change: ChangeTable | None = None
+    #: Kubernetes: the user's own manifests (a folder or one file beside the matrix) instead of an
+    #: image; an overlay the change phase applies, and the endpoints that must answer after it
+    manifests: Annotated[str, Field(min_length=1, max_length=400)] | None = None
+    change_manifests: Annotated[str, Field(min_length=1, max_length=400)] | None = None
+    change_endpoints: Annotated[list[EndpointTable], Field(min_length=1, max_length=20)] | None = None
+
+
+#: the keys of a workload whose containers the harness runs itself; manifests say these
+CONTAINER_KEYS = ("recipe", "tarball", "ref", "command", "env", "replicas", "base_port", "files", "change")
+MANIFEST_KEYS = ("change_manifests", "change_endpoints")
 
 
 def specs(tables: dict[str, WorkloadTable], folder: Path, where: str) -> dict[str, WorkloadSpec]:
@@ -84,6 +96,12 @@ def specs(tables: dict[str, WorkloadTable], folder: Path, where: str) -> dict[st
 
 def spec(name: str, t: WorkloadTable, folder: Path, where: str) -> WorkloadSpec:
     """One table as a spec; its files named beside the matrix (read when deployed)."""
+    if t.manifests is not None:
+        return manifests_spec(name, t, folder, where)
+    if given := [k for k in MANIFEST_KEYS if k in t.model_fields_set]:
+        raise BadInput(f"{where}: {given[0]} is for a workload with manifests (Kubernetes); remove it")
+    if t.port is None:
+        raise BadInput(f"{where}: port is required: the container port its endpoints and published ports use")
     files: dict[str, bytes | Source] = {
         f"files{path}": beside(folder, source, f"{where}: files.{path!r}", MAX_FILE_BYTES)
         for path, source in t.files.items()
@@ -115,6 +133,49 @@ def spec(name: str, t: WorkloadTable, folder: Path, where: str) -> WorkloadSpec:
         identify=t.identify,
         change=change,
     )
+
+
+def manifests_spec(name: str, t: WorkloadTable, folder: Path, where: str) -> WorkloadSpec:
+    """A Kubernetes workload: its manifests (read and checked when its cell is chosen) and the
+    endpoints probed on the NodePorts of their Services."""
+    if given := [k for k in CONTAINER_KEYS if k in t.model_fields_set]:
+        raise BadInput(
+            f"{where}: {given[0]} is for engine and ssh workloads; with manifests, the Deployment says it"
+        )
+    if t.change_endpoints is not None and t.change_manifests is None:
+        raise BadInput(f"{where}: change_endpoints need change_manifests (the overlay the change applies)")
+    port = t.port or 0
+    endpoints = tuple(service_endpoint(e, port, f"{where} endpoints[{i}]") for i, e in enumerate(t.endpoints))
+    change_endpoints = endpoints
+    if t.change_endpoints is not None:
+        change_endpoints = tuple(
+            service_endpoint(e, port, f"{where} change_endpoints[{i}]")
+            for i, e in enumerate(t.change_endpoints)
+        )
+    resolved = beside(folder, t.manifests or "", f"{where}: manifests")
+    change = beside(folder, t.change_manifests, f"{where}: change_manifests") if t.change_manifests else None
+    return WorkloadSpec(
+        name=name,
+        image=Image(),
+        port=port,
+        endpoints=endpoints,
+        identify=t.identify,
+        manifests=Manifests(
+            path=resolved.path,
+            named=resolved.named,
+            where=where,
+            change=change.path if change else "",
+            change_named=change.named if change else "",
+            change_endpoints=change_endpoints if change else (),
+        ),
+    )
+
+
+def service_endpoint(e: EndpointTable, port: int, where: str) -> Endpoint:
+    """An endpoint of a manifests workload: HTTP or TCP as anywhere, and its ``port`` names the
+    Service port it is reached by (its port or targetPort; default the workload's)."""
+    plain = endpoint(e.model_copy(update={"port": None}), 0, where)
+    return replace(plain, port=e.port or port)
 
 
 def image(t: WorkloadTable, folder: Path, where: str) -> Image:

@@ -19,6 +19,7 @@ from lrmatrix.drivers.planned import Planned
 from lrmatrix.matrix.cells import Cell
 from lrmatrix.run.actions import kube as kube_actions
 from lrmatrix.run.actions.base import Action
+from lrmatrix.run.actions.change import NO_CHANGE
 from lrmatrix.run.actions.disruption import Start, Stop
 from lrmatrix.run.actions.workload import DeployContainers, image_source, spec_of
 from lrmatrix.run.live_restore import RELOAD_POLL_S, RELOAD_WAIT_S
@@ -29,6 +30,7 @@ from lrmatrix.workload.spec import Source
 if TYPE_CHECKING:
     from lrmatrix.drivers.base import Node
     from lrmatrix.kube.api import Kube
+    from lrmatrix.kube.manifests import ManifestSet
     from lrmatrix.kube.steps import KubeCell
 
 DRY_RUN = "dry run: nothing was executed; the steps come from the cell's sequence, waits with their bounds"
@@ -202,27 +204,43 @@ class Commands:
 
     def deploy(self) -> list[Planned]:
         from lrmatrix.kube.settings import KubeSettings
-        from lrmatrix.kube.workload import MANIFEST, NODE_PORT, load_manifest
+        from lrmatrix.kube.workload import MANIFEST, NODE_PORT
 
-        ports = [
-            f"{d['metadata']['name']} {p.get('port')} -> NodePort {p['nodePort']}"
-            for d in load_manifest(MANIFEST)
-            if d.get("kind") == "Service"
-            for p in d.get("spec", {}).get("ports", [])
-            if "nodePort" in p
-        ]
+        read = self.manifests()
+        spec = self.cell.workload
+        source = (
+            spec.manifests.path
+            if spec is not None and spec.manifests is not None
+            else f"manifests/{MANIFEST}"
+        )
+        ports = ", ".join(p.describe() for p in read.node_ports)
         every = KubeSettings.load().node_poll_s
         pods = " ".join(c.text for c in self.api(lambda k: k.workload.pods()))
+        if spec is None or spec.manifests is None:
+            probes = [f"http://<node ip>:{NODE_PORT}/..."]
+        else:
+            probes = [
+                f"{e.label()} on <node ip>:{e.node_port}"
+                for e in read.probed(spec.endpoints, spec.manifests.where)
+            ]
         return [
             *self.api(lambda k: k.timeline.discover()),
             *self.api(lambda k: k.workload.deploy()),
-            planned.note(f"Service {', '.join(ports)} (manifests/{MANIFEST})"),
+            planned.note(f"Service {ports} ({source})"),
             planned.wait(
-                f"{pods} shows 2 pods Ready (every {every:g} s)",
+                f"{pods} shows {read.replicas} pods Ready (every {every:g} s)",
                 self.cell.timings.ready_timeout_s,
             ),
-            planned.note(f"the node path probes http://<node ip>:{NODE_PORT}/..."),
+            planned.note(f"the node path probes {', '.join(probes)}"),
         ]
+
+    def manifests(self) -> ManifestSet:
+        """What the cell applies: its workload's manifests, or the seed's."""
+        from lrmatrix.kube.manifests import of
+        from lrmatrix.kube.workload import seed_manifests
+
+        spec = self.cell.workload
+        return of(spec.manifests) if spec is not None and spec.manifests is not None else seed_manifests()
 
     def baseline(self) -> list[Planned]:
         return [*self.api(lambda k: k.timeline.poll()), *self.api(lambda k: k.workload.pods())]
@@ -247,7 +265,7 @@ class Commands:
         pods = " ".join(c.text for c in self.api(lambda k: k.workload.pods()))
         found = [
             planned.wait(f"{node} shows Ready", t.recover_timeout_s),
-            planned.wait(f"{pods} shows 2 pods Ready", t.ready_timeout_s),
+            planned.wait(f"{pods} shows {self.manifests().replicas} pods Ready", t.ready_timeout_s),
         ]
         if not self.cell.live_restore:
             return found
@@ -262,6 +280,8 @@ class Commands:
     def change(self) -> list[Planned]:
         from lrmatrix.kube.settings import KubeSettings
 
+        if not self.manifests().change:
+            return [planned.note(NO_CHANGE)]
         calls = self.api(lambda k: k.workload.apply_change())
         return [
             *calls[:-1],

@@ -147,31 +147,46 @@ def inspect_containers(node: Node, refs: list[str], ports: list[int]) -> list[Co
 
 
 class PodContainers:
-    """The nginx containers of a cell's pods on a Docker-runtime Kubernetes node, found by the
-    labels cri-dockerd puts on them, so the same process checks apply to Kubernetes cells."""
+    """The containers of a cell's pods on a Docker-runtime Kubernetes node, found by the labels
+    cri-dockerd puts on them (namespace, and the pod template's container names), so the same
+    process checks apply to Kubernetes cells. Default: the seed's nginx on NodePort 30081."""
 
-    image = "nginx:alpine"
-    #: Kubernetes cells deploy manifests/: the seed's nginx
-    spec = seed()
-
-    def __init__(self, node: Node, namespace: str, node_port: int, replicas: int = 2) -> None:
+    def __init__(
+        self,
+        node: Node,
+        namespace: str,
+        node_ports: int | list[int],
+        replicas: int = 2,
+        spec: WorkloadSpec | None = None,
+        containers: tuple[str, ...] = ("nginx",),
+        image: str = "nginx:alpine",
+    ) -> None:
         self.node = node
         self.namespace = namespace
-        self.ports = [node_port]
+        self.ports = [node_ports] if isinstance(node_ports, int) else list(node_ports)
         self.replicas = replicas
+        #: what is probed: the endpoints, each on its NodePort when it has one
+        self.spec = spec or seed()
+        self.containers = containers
+        #: an image the node has (the pod template's): the after-phase check runs a container of it
+        self.image = image
 
     @property
     def names(self) -> list[str]:
-        out = self.node.dockerd.cli_ok(
-            "ps",
-            "-q",
-            "--no-trunc",
-            "--filter",
-            f"label=io.kubernetes.pod.namespace={self.namespace}",
-            "--filter",
-            "label=io.kubernetes.container.name=nginx",
-        )
-        return out.split()
+        """Container IDs; one ``docker ps`` per container name (its label filters are ANDed)."""
+        found: dict[str, None] = {}
+        for container in self.containers:
+            out = self.node.dockerd.cli_ok(
+                "ps",
+                "-q",
+                "--no-trunc",
+                "--filter",
+                f"label=io.kubernetes.pod.namespace={self.namespace}",
+                "--filter",
+                f"label=io.kubernetes.container.name={container}",
+            )
+            found.update(dict.fromkeys(out.split()))
+        return list(found)
 
     def snapshot(self) -> list[ContainerState]:
         return sorted(inspect_containers(self.node, self.names, self.ports), key=lambda c: c.name)

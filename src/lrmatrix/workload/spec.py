@@ -25,6 +25,9 @@ class Endpoint:
     status: int = 200
     send: str = ""
     port: int = 0  # TCP: the container port it connects to (0: the workload's)
+    #: Kubernetes: the NodePort it is probed on, read from the manifests' Service (0: the
+    #: workload's ports); ``port`` then names the Service port (its port or targetPort)
+    node_port: int = 0
 
     @property
     def tcp(self) -> bool:
@@ -101,6 +104,26 @@ class Change:
 
 
 @dataclass(frozen=True)
+class Manifests:
+    """A Kubernetes workload: the user's own manifests (a folder or one file beside the matrix,
+    ``path``), applied into the cell's namespace; ``change``: the overlay the change phase
+    applies ("" = no change step), after which ``change_endpoints`` must answer."""
+
+    path: str
+    named: str  # where the matrix names it, for the one line that says what is wrong
+    where: str  # the workload's table, for lines about its endpoints
+    change: str = ""
+    change_named: str = ""
+    change_endpoints: tuple[Endpoint, ...] = ()
+
+    def problem(self, endpoints: tuple[Endpoint, ...]) -> str | None:
+        """Why they cannot be applied and probed (read and checked by ``lrmatrix.kube``)."""
+        from lrmatrix.kube.manifests import problem
+
+        return problem(self, endpoints)
+
+
+@dataclass(frozen=True)
 class WorkloadSpec:
     """Everything that differs between workloads. ``files`` are written under the node's work
     folder (node path -> content) before the containers start; ``mounts`` bind them in."""
@@ -120,6 +143,8 @@ class WorkloadSpec:
     #: Docker's --hostname per container is its name (nginx's $hostname feeds X-Served-By)
     hostname: bool = False
     change: Change | None = None
+    #: Kubernetes cells: the manifests applied instead of containers (None: not a Kubernetes workload)
+    manifests: Manifests | None = None
 
     @property
     def ports(self) -> list[int]:
@@ -129,7 +154,9 @@ class WorkloadSpec:
     def problems(self) -> list[str]:
         """What is missing beside the matrix (a tarball, a file): checked before a node changes."""
         sources = [self.image.tarball, *self.files.values(), self.change.content if self.change else None]
-        return [why for s in sources if isinstance(s, Source) and (why := s.problem())]
+        found = [why for s in sources if isinstance(s, Source) and (why := s.problem())]
+        manifests = self.manifests.problem(self.endpoints) if self.manifests else None
+        return [*found, manifests] if manifests else found
 
     def folders(self) -> list[str]:
         """Folders under the node's work folder that the files need, each once, in order."""

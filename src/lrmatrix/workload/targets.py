@@ -1,6 +1,7 @@
 """Where the probe sends its requests: every endpoint of every container, per access path.
 
-``node``: the node's address and a published port (what a client outside the node uses);
+``node``: the node's address and a published port (what a client outside the node uses; on
+Kubernetes, the NodePort each endpoint's Service gives);
 from inside the node's network namespace, ``loopback`` (127.0.0.1, through docker-proxy) and
 ``pod`` (the container's own address). A node may add paths of its own (minikube: the API
 server's /readyz).
@@ -33,6 +34,12 @@ def targets(node: Node, deployed: Deployed) -> dict[str, list[Target]]:
         if deployed.pod_ips:
             paths["pod"] = [(f"{ip}:{spec.port}", deployed.pod_names.get(ip, "")) for ip in deployed.pod_ips]
     found = {path: endpoint_targets(spec.endpoints, places, spec.identify) for path, places in paths.items()}
+    if any(ep.node_port for ep in spec.endpoints):  # Kubernetes: each on its Service's NodePort
+        found["node"] = [
+            t
+            for ep in spec.endpoints
+            for t in endpoint_targets((ep,), [(f"{node.address}:{ep.node_port}", "")], spec.identify)
+        ]
     return found | node.api_targets()
 
 

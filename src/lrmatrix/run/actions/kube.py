@@ -4,17 +4,18 @@ around the same disruption as any cell (the other actions are shared with every 
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar
 
 from lrmatrix.evidence.records import Deployed, Record, Stopped
 from lrmatrix.kube import upstream
 from lrmatrix.kube.records import KubeObservations, KubeSession
 from lrmatrix.run.actions.base import Action, until
-from lrmatrix.run.actions.change import Change
+from lrmatrix.run.actions.change import NO_CHANGE, Change
 from lrmatrix.workload.containers import PodContainers
 
 if TYPE_CHECKING:
+    from lrmatrix.drivers.base import Node
     from lrmatrix.kube.steps import KubeCell
     from lrmatrix.matrix.cells import Cell
     from lrmatrix.run.context import Context
@@ -22,25 +23,46 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class DeployPods(Action):
-    """The manifests' Deployment + NodePort Service in the cell's namespace; its containers
-    on the node are found by cri-dockerd's labels so the process checks apply as well."""
+    """The manifests' Deployments, Services and ConfigMaps in the cell's namespace; their
+    containers on the node are found by cri-dockerd's labels so the process checks apply as
+    well, and the endpoints are probed on the NodePorts the Services give."""
 
     name: ClassVar[str] = "deploy"
     waits: ClassVar[bool] = True
 
     def run(self, ctx: Context) -> list[Record]:
         from lrmatrix.kube.steps import KubeCell
-        from lrmatrix.kube.workload import NODE_PORT
 
         kube = KubeCell(ctx.cell, ctx.services.kube_client(ctx.node), node=ctx.node)
         ctx.evidence.add(KubeSession(kube))  # before it is made: teardown deletes what it made
         kube.setup()
-        return [Deployed(PodContainers(ctx.node, kube.workload.namespace, NODE_PORT), ctx.clock.now())]
+        return [Deployed(pod_containers(ctx.node, ctx.cell, kube), ctx.clock.now())]
 
     def describe(self, cell: Cell) -> str:
-        return "apply the Deployment and NodePort Service; the pods " + until(
-            "Ready", cell.timings.ready_timeout_s
-        )
+        folder = manifests_of(cell)
+        what = f"the manifests of {folder}" if folder else "the Deployment and NodePort Service"
+        return f"apply {what}; the pods " + until("Ready", cell.timings.ready_timeout_s)
+
+
+def manifests_of(cell: Cell) -> str:
+    """The workload's own manifests folder; "" for the seed's nginx-web."""
+    spec = cell.workload
+    return spec.manifests.path if spec is not None and spec.manifests is not None else ""
+
+
+def pod_containers(node: Node, cell: Cell, kube: KubeCell) -> PodContainers:
+    """What the probe and the process checks read of the deployed workload: the seed's nginx on
+    its NodePort, or the cell's workload with each endpoint on the NodePort its Service gives."""
+    from lrmatrix.kube.workload import NODE_PORT
+
+    workload = kube.workload
+    spec, read = cell.workload, workload.manifests
+    if spec is None or spec.manifests is None:
+        return PodContainers(node, workload.namespace, NODE_PORT)
+    probed = replace(spec, endpoints=read.probed(spec.endpoints, spec.manifests.where))
+    ports = list(dict.fromkeys(e.node_port for e in probed.endpoints))
+    first = read.deployments[0].image
+    return PodContainers(node, workload.namespace, ports, read.replicas, probed, read.containers, first)
 
 
 class KubeAction(Action):
@@ -116,9 +138,15 @@ class KubeAfter(KubeAction):
 
 @dataclass(frozen=True)
 class KubeChange(Change):
-    """ConfigMap patch + rollout restart, waited for."""
+    """The overlay's ConfigMaps patched in + rollout restart, waited for; nothing for a
+    workload whose manifests come without a change overlay."""
 
     waits: ClassVar[bool] = True
+
+    def run(self, ctx: Context) -> list[Record]:
+        if not ctx.evidence.require(KubeSession).kube.workload.has_change:
+            return [ctx.event(NO_CHANGE)]
+        return super().run(ctx)
 
     def apply(self, ctx: Context) -> None:
         ctx.evidence.require(KubeSession).kube.change()
@@ -126,6 +154,9 @@ class KubeChange(Change):
     def describe(self, cell: Cell) -> str:
         from lrmatrix.kube.settings import KubeSettings
 
+        spec = cell.workload
+        if spec is not None and spec.manifests is not None and not spec.manifests.change:
+            return NO_CHANGE
         done = until("the rollout is done", KubeSettings.load().rollout_timeout_s)
         return f"patch the ConfigMap and restart the rollout, {done}"
 
