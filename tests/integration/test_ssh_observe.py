@@ -19,11 +19,14 @@ from pathlib import Path
 import pytest
 import test_ssh_driver as ssh
 import test_ssh_other_containers as others
-from sshnode import DAEMON_JSON, StagingNode
+from sshnode import DAEMON_JSON, StagingNode, driver
 
 from conftest import ROOT
+from lrmatrix.deadline import poll
+from lrmatrix.errors import NodeError
 
 pytestmark = pytest.mark.integration
+SYSV_ONLY = ssh.SYSV_ONLY
 
 # the other containers' fixtures: the node's own containers, on a clean staging node
 staging, clean, own = ssh.staging, ssh.clean, others.own
@@ -185,3 +188,39 @@ def test_without_live_restore_containers_their_policy_restarts_are_stopped_and_c
     result = json.loads((tmp_path / "results" / "engine-noliverestore-observe.json").read_text())
     assert result["other_containers"]["started_again"] == {"own-plain": ""}, "only the node's own"
     assert result["verdict"]["observed"] == "outage"
+
+
+@SYSV_ONLY
+def test_no_dockerd_restart_but_the_cells_own_runs_under_observed_containers(web, tmp_path, monkeypatch):
+    """The setup's fallback restart (dockerd runs with another live-restore than the cell's) and
+    the teardown's (a reload that did not give the node's setting back) are refused, dockerd
+    and the observed containers untouched."""
+    monkeypatch.setenv("LRMATRIX_MATRIX", matrix(tmp_path)["LRMATRIX_MATRIX"])
+    node = driver(web, "engine-liverestore-observe")
+    try:
+        node.sanity_checks()
+        assert [c.name for c in node.observed] == ["web-a", "web-b"]
+        before, pid = identity(web), node.daemon_pid()
+        assert node.dockerd.effective_live_restore() is False  # the node's; the cell wants true
+        with pytest.raises(NodeError, match="stopping it would stop the observed containers web-a, web-b"):
+            node.stop_daemon("SIGTERM")
+        assert (node.daemon_pid(), identity(web)) == (pid, before)
+
+        # the teardown: the node's file says off, dockerd runs with the cell's on, a reload fails
+        node.changes.original, node.changes.original_read = None, True
+        web.write(DAEMON_JSON, b'{"live-restore": true}\n')
+        node.reload_daemon()
+        assert poll(lambda: node.dockerd.effective_live_restore() is True, 5, 0.1)
+        web.remove(DAEMON_JSON)
+        monkeypatch.setattr(node, "reload_daemon", lambda: None)  # the reload that did not take
+        with pytest.raises(NodeError, match="observe mode never restarts dockerd under the observed"):
+            node.changes._reconcile_live_restore()
+        assert (node.daemon_pid(), identity(web)) == (pid, before)
+        assert node.changes.teardown_restarted is False
+    finally:
+        node.close()
+        # the node's own setting back: a reload applies only the keys the file names
+        web.write(DAEMON_JSON, b'{"live-restore": false}\n')
+        web.sh("kill -HUP $(cat /var/run/docker.pid)")
+        poll(lambda: web.sh("docker info --format '{{.LiveRestoreEnabled}}'").strip() == "false", 5, 0.1)
+        web.remove(DAEMON_JSON)
