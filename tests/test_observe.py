@@ -195,11 +195,13 @@ def test_a_label_selects_the_labelled_containers_by_name():
         (Observe(label="team.app=nothing"), "observe: root@n has no container labelled team.app=nothing"),
         (Observe(names=("web-a", "web-z")), "observe: root@n has no container named web-z"),
         (Observe(names=("idle",)), "observe: idle on root@n is exited; observe mode watches running"),
+        (Observe(names=("lrm",)), "observe: lrm on root@n carries lrmatrix's label io.lrmatrix.cell"),
     ],
 )
 def test_a_selector_that_finds_nothing_to_watch_is_one_line(selector, line):
+    ours = item("lrm", labels={"io.lrmatrix.cell": "engine-liverestore"})
     with pytest.raises(BadInput, match=f"^{line}"):
-        select([*ITEMS, item("idle", state="exited")], selector, "root@n")
+        select([*ITEMS, item("idle", state="exited"), ours], selector, "root@n")
 
 
 def test_without_live_restore_only_containers_dockerd_restarts_itself_may_be_observed():

@@ -4,8 +4,9 @@ must refuse before it disrupts them.
 The rules (docs/workloads.md, "Observe mode"), checked by ``sanity_checks`` before anything on
 the node changes, each one line and exit 2:
 
-- the selector matches at least one container, every name given exists, and each matched
-  container is running (a stopped one has nothing to watch);
+- the selector matches at least one container, every name given exists, each matched
+  container is running (a stopped one has nothing to watch) and none carries lrmatrix's own
+  cell label (the teardown removes those);
 - without live-restore, stopping dockerd stops every container. A cell without live-restore
   runs only if dockerd itself starts each observed container again when it is back: restart
   policy ``always``. ``no`` and ``on-failure`` (a clean exit on SIGTERM is no failure) leave it
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from lrmatrix.errors import BadInput
 from lrmatrix.evidence.other_containers import OtherContainer, labels_of
+from lrmatrix.workload.containers import LABEL
 
 if TYPE_CHECKING:
     from lrmatrix.matrix.model import Cell
@@ -38,16 +40,23 @@ DAEMON_RESTARTS = ("always",)
 
 def select(items: list[dict[str, Any]], selector: Observe, node: str) -> tuple[OtherContainer, ...]:
     """The containers of ``items`` (``docker inspect``) that ``selector`` names, all running."""
+    labels = {item["Id"]: labels_of(item) for item in items}
     found = {
         c.name: c
         for item in items
-        if selector.matches((c := OtherContainer.from_inspect(item)).name, labels_of(item))
+        if selector.matches((c := OtherContainer.from_inspect(item)).name, labels[item["Id"]])
     }
     missing = [n for n in selector.names if n not in found]
     if missing or not found:
         what = f"no container named {missing[0]}" if missing else f"no container labelled {selector.label}"
         raise BadInput(f"observe: {node} has {what}; start it first or fix observe in the workload's table")
     chosen = [found[n] for n in selector.names] if selector.names else sorted(found.values(), key=_name)
+    ours = next((c for c in chosen if LABEL in labels[c.id]), None)
+    if ours is not None:  # the teardown removes every container of the cell's label
+        raise BadInput(
+            f"observe: {ours.name} on {node} carries lrmatrix's label {LABEL}, which marks the containers "
+            "a run removes; observe containers of your own"
+        )
     stopped = next((c for c in chosen if not c.running), None)
     if stopped is not None:
         raise BadInput(
