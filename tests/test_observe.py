@@ -127,7 +127,7 @@ def test_a_workload_that_is_not_observed_still_needs_its_port(tmp_path, monkeypa
     monkeypatch.setenv("LRMATRIX_MATRIX", str(write(tmp_path, table)))
     assert main(["cells"]) == 2
     assert (
-        "[workloads.mine]: port (the container port each replica publishes) is missing"
+        "[workloads.mine]: port is required: the container port its endpoints and published ports use"
         in capsys.readouterr().err
     )
 
@@ -303,7 +303,7 @@ def test_the_probe_sends_each_endpoint_to_its_node_port_and_names_its_owner(obse
     found = targets(Node(), Deployed(w, 0.0))  # type: ignore[arg-type]
     http, tcp = found["node"]
     assert (http.url, http.container, http.identify) == ("http://198.18.9.2:18081/", "web-a", "X-Pod")
-    assert (tcp.url, tcp.container, tcp.send) == ("tcp://198.18.9.2:18082", "", "PING")
+    assert (tcp.url, tcp.container, tcp.send) == ("tcp://198.18.9.2:18082", "", "PING\r\n")
     assert w.ports == [18081]
     assert w.identity() == (
         "per node port: / on node port 18081: web-a; tcp PING on node port 18082: no one container "

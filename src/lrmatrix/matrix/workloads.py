@@ -16,7 +16,17 @@ from pydantic import Field
 
 from lrmatrix.errors import BadInput
 from lrmatrix.matrix.table import Table
-from lrmatrix.workload.spec import SEED, Change, Endpoint, Image, Manifests, Mount, Observe, Source, WorkloadSpec
+from lrmatrix.workload.spec import (
+    SEED,
+    Change,
+    Endpoint,
+    Image,
+    Manifests,
+    Mount,
+    Observe,
+    Source,
+    WorkloadSpec,
+)
 
 WORKLOAD_NAME = r"^[a-z][a-z0-9_-]*$"
 #: the recipes shipped in the package (lrmatrix.workload.image.RECIPES)
@@ -67,7 +77,6 @@ class ObserveTable(Table):
     label: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*=\S*$", max_length=300)] | None = None
 
 
-#: what the harness would create or change, so not with ``observe`` (the user's containers run)
 #: the harness's own label prefix: a selector on it would pick the cell's containers
 OWN_LABELS = "io.lrmatrix."
 
