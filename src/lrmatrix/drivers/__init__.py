@@ -25,7 +25,9 @@ def make_node(cell: Cell, spec: NodeSpec | None, options: dict[str, str] | None 
         what = (
             "its upgrade command with the node's own package manager"
             if cell.upgrade_command
-            else ("a crash that the node's own service manager answers (systemd's Restart=)")
+            else "a crash that the node's own service manager answers (systemd's Restart=)"
+            if cell.respawn
+            else f"observe mode (the workload {cell.workload_name} watches containers already on the node)"
         )
         node = "--node ssh://user@host --allow-disruption"
         raise BadInput(f"cell {cell.name} runs {what}: name a node of yours with {node}")

@@ -80,12 +80,11 @@ class OtherContainer:
         return cls(**{k: v for k, v in raw.items() if k in known})
 
 
-def observe(dockerd: Dockerd, exclude: dict[str, str]) -> tuple[OtherContainer, ...]:
-    """Every container on the node but those labelled with one of ``exclude`` (the cell's own),
-    in one ``docker ps`` and one ``docker inspect``."""
+def inspected(dockerd: Dockerd) -> list[dict[str, Any]]:
+    """``docker inspect`` of every container on the node, in one ``docker ps`` and one inspect."""
     ids = dockerd.cli_ok("ps", "-aq", "--no-trunc").split()
     if not ids:
-        return ()
+        return []
     # a container removed between the two commands makes inspect exit 1 after printing the rest
     res = dockerd.cli("inspect", *ids)
     try:
@@ -95,14 +94,24 @@ def observe(dockerd: Dockerd, exclude: dict[str, str]) -> tuple[OtherContainer, 
     if not isinstance(items, list):
         dockerd.cli_ok("inspect", *ids)  # raises with docker's own reason
         items = []
-    found = (OtherContainer.from_inspect(i) for i in items)
-    labels = {i["Id"]: (i.get("Config") or {}).get("Labels") or {} for i in items}
-    return tuple(
-        sorted(
-            (c for c in found if not any(labels[c.id].get(k) == v for k, v in exclude.items())),
-            key=lambda c: c.name,
-        )
+    return items
+
+
+def labels_of(item: dict[str, Any]) -> dict[str, str]:
+    return (item.get("Config") or {}).get("Labels") or {}
+
+
+def observe(
+    dockerd: Dockerd, exclude: dict[str, str], skip: frozenset[str] = frozenset()
+) -> tuple[OtherContainer, ...]:
+    """Every container on the node but those labelled with one of ``exclude`` (the cell's own)
+    and those whose ID is in ``skip`` (observe mode: the ones the cell watches)."""
+    found = (
+        OtherContainer.from_inspect(i)
+        for i in inspected(dockerd)
+        if i["Id"] not in skip and not any(labels_of(i).get(k) == v for k, v in exclude.items())
     )
+    return tuple(sorted(found, key=lambda c: c.name))
 
 
 @dataclass
@@ -125,6 +134,15 @@ class OtherContainers(Record):
     final: tuple[OtherContainer, ...] | None = None
     #: why the teardown could not look (dockerd not running, a failed command)
     error: str = ""
+    #: observe mode: the user's containers the cell watches, before the run; never in ``before``,
+    #: so neither the teardown nor ``recover`` ever starts one
+    observed: tuple[OtherContainer, ...] = ()
+    #: the same, as the teardown left them (None: it never looked)
+    observed_final: tuple[OtherContainer, ...] | None = None
+
+    @property
+    def observed_ids(self) -> frozenset[str]:
+        return frozenset(c.id for c in self.observed)
 
     # --- before the disruption -------------------------------------------------------------
     def will_go_down(self) -> list[OtherContainer]:
@@ -133,14 +151,58 @@ class OtherContainers(Record):
 
     def notice(self) -> str | None:
         """What the run will do to them, said before it does it."""
+        said = [self._observed_notice()] if self.observed and not self.live_restore else []
         down = self.will_go_down()
-        if not down:
-            return None
-        when = "without live-restore, stopping dockerd stops the node's own running containers"
-        gone = [c.name for c in down if c.auto_remove]
-        lost = f"; {', '.join(gone)} cannot be brought back: --rm removes it when it stops" if gone else ""
-        names = ", ".join(f"{c.name} ({c.policy})" for c in down)
-        return f"{when}: {names}; the teardown starts again each one that is not running then{lost}"
+        if down:
+            when = "without live-restore, stopping dockerd stops the node's own running containers"
+            gone = [c.name for c in down if c.auto_remove]
+            lost = (
+                f"; {', '.join(gone)} cannot be brought back: --rm removes it when it stops" if gone else ""
+            )
+            names = ", ".join(f"{c.name} ({c.policy})" for c in down)
+            said.append(f"{when}: {names}; the teardown starts again each one that is not running then{lost}")
+        return "; ".join(said) or None
+
+    def _observed_notice(self) -> str:
+        names = ", ".join(f"{c.name} ({c.policy})" for c in self.observed)
+        return (
+            f"without live-restore, stopping dockerd stops the observed containers {names}; dockerd starts "
+            "them again by their restart policy when it is back (new processes), the harness never does"
+        )
+
+    def observed_problems(self) -> list[str]:
+        """Each observed container the run did not leave as it was: gone, not running, and in a
+        live-restore cell a new process or restart count."""
+        if not self.observed:
+            return []
+        if self.observed_final is None:
+            why = self.error or "the teardown did not get to them"
+            return [f"observed {c.name} (not checked: {why})" for c in self.observed]
+        final = self._later(self.observed_final)
+        said = []
+        for c in self.observed:
+            now = final.get(c.id)
+            if now is None:
+                said.append(f"observed {c.name} is gone")
+            elif not now.running:
+                said.append(f"observed {c.name} is {now.state}{_exit(now)}")
+            elif self.live_restore and not c.same_process(now):
+                said.append(f"observed {c.name} runs with a new process: pid {c.pid} → {now.pid}")
+            elif self.live_restore and now.restart_count != c.restart_count:
+                said.append(f"observed {c.name}: restart count {c.restart_count} → {now.restart_count}")
+        return said
+
+    def observed_kept(self) -> list[str]:
+        """The observed containers with the same ID, process and restart count at the end."""
+        final = self._later(self.observed_final)
+        return [
+            c.name
+            for c in self.observed
+            if (now := final.get(c.id)) is not None
+            and now.running
+            and c.same_process(now)
+            and now.restart_count == c.restart_count
+        ]
 
     # --- what became of them ---------------------------------------------------------------
     def _later(self, which: tuple[OtherContainer, ...] | None) -> dict[str, OtherContainer]:
@@ -223,16 +285,27 @@ class OtherContainers(Record):
             )
         if kept:
             notes.append(f"the node's own containers {', '.join(kept)} kept running with the same PIDs")
+        notes += self.observed_problems()
+        observed_kept = self.observed_kept()
+        if observed_kept:
+            notes.append(
+                f"the observed containers {', '.join(observed_kept)} kept running with the same IDs, PIDs "
+                "and restart counts"
+            )
         return notes
 
     def check(self) -> tuple[bool, str]:
         """``other_containers_as_before``: passed, and its detail. A container running again,
         whoever started it, is back; one that is not fails the check."""
         missing = self.not_back()
-        if missing:
-            return False, "not running again: " + "; ".join(missing)
+        observed = self.observed_problems()
+        if missing or observed:
+            said = ["not running again: " + "; ".join(missing)] if missing else []
+            return False, "; ".join(said + observed)
+        kept = self.observed_kept()
+        seen = [f"observed {', '.join(kept)}: same IDs, PIDs and restart counts"] if kept else []
         if not self.before:
-            return True, "the node has no containers of its own"
+            return True, "; ".join(["the node has no containers of its own", *seen])
         started = [n for n, why in self.started.items() if not why]
         renewed = self._renewed()
         said = [f"{len(self.before)} of the node's own containers checked"]
@@ -242,7 +315,7 @@ class OtherContainers(Record):
             said.append(f"running again with a new process: {', '.join(renewed)}")
         if not started and not renewed:
             said.append("the running ones kept their PIDs")
-        return True, "; ".join(said)
+        return True, "; ".join(said + seen)
 
     def _renewed(self) -> list[str]:
         after = self._later(self.after)
@@ -268,6 +341,7 @@ class OtherContainers(Record):
         return {
             "before": [asdict(c) for c in self.before],
             "live_restore": self.live_restore,
+            "observed": [asdict(c) for c in self.observed],
         }
 
     @classmethod
@@ -277,6 +351,9 @@ class OtherContainers(Record):
         return cls(
             before=tuple(OtherContainer.from_record(c) for c in raw["before"] if isinstance(c, dict)),
             live_restore=bool(raw.get("live_restore")),
+            observed=tuple(
+                OtherContainer.from_record(c) for c in raw.get("observed") or [] if isinstance(c, dict)
+            ),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -293,6 +370,9 @@ class OtherContainers(Record):
             "teardown_restarted": self.teardown_restarted,
             "not_back": self.not_back(),
             "error": self.error or None,
+            "observed": dump(self.observed),
+            "observed_final": dump(self.observed_final),
+            "observed_problems": self.observed_problems(),
         }
 
 
@@ -307,13 +387,14 @@ def bring_back(dockerd: Dockerd, others: OtherContainers, exclude: dict[str, str
     One that its restart policy is restarting is given ``SETTLE_S`` first: a ``docker start``
     would race dockerd's own."""
     wanted = {c.id for c in others.before if c.running}
-    others.after = latest = observe(dockerd, exclude)
+    skip = others.observed_ids  # the observed ones are the user's: looked at, never started
+    others.after = latest = observe(dockerd, exclude, skip)
 
     def settled() -> bool:
         nonlocal latest
         if not any(c.state == "restarting" for c in latest if c.id in wanted):
             return True
-        latest = observe(dockerd, exclude)
+        latest = observe(dockerd, exclude, skip)
         return False
 
     if wanted:
@@ -322,7 +403,10 @@ def bring_back(dockerd: Dockerd, others: OtherContainers, exclude: dict[str, str
         if c.id in wanted and c.state not in ("running", "restarting"):
             res = dockerd.cli("start", c.id, timeout=60)
             others.started[c.name] = "" if res.ok else _start_error(res.stderr) or res.one_line()
-    others.final = observe(dockerd, exclude) if others.started else latest
+    others.final = observe(dockerd, exclude, skip) if others.started else latest
+    if others.observed:
+        found = (OtherContainer.from_inspect(i) for i in inspected(dockerd))
+        others.observed_final = tuple(c for c in found if c.id in skip)
 
 
 def _start_error(stderr: str) -> str:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 
 from lrmatrix.evidence.probe import wait_until_ok
+from lrmatrix.infra_tests import observing
 from lrmatrix.plugin import KEY
 from lrmatrix.run.actions.change import NO_CHANGE
+from lrmatrix.workload.observed import OBSERVED
 from lrmatrix.workload.seed import ACCESS_LOGS, UPDATED_ENDPOINTS
 from lrmatrix.workload.spec import SEED
 from lrmatrix.workload.targets import endpoint_targets
@@ -23,7 +25,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     spec = runner.cell.workload if runner is not None else None
     endpoints = UPDATED_ENDPOINTS if spec is None else spec.change.endpoints if spec.change else ()
     if not endpoints:
-        metafunc.parametrize("endpoint", [pytest.param(None, marks=pytest.mark.skip(reason=NO_CHANGE))])
+        why = OBSERVED if spec is not None and spec.observe is not None else NO_CHANGE
+        metafunc.parametrize("endpoint", [pytest.param(None, marks=pytest.mark.skip(reason=why))])
         return
     metafunc.parametrize("endpoint", endpoints, ids=lambda e: e.label())
 
@@ -39,6 +42,7 @@ def test_updated_response_on_node_path(workload, node, cell, endpoint):
 def test_logs_readable_after_restart(host, workload, cell):
     """The workload's log is readable through the restarted daemon: `docker logs` for stdout
     (the seed's access log: a request line), `docker exec` for a cell that logs to a file."""
+    observing(cell)  # the change phase skips: nothing of the user's containers is changed
     name = workload.names[0]
     if cell.access_log == "file":
         res = host.run(f"docker exec {name} cat {ACCESS_LOGS['file']}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from lrmatrix.evidence.records import Started
+from lrmatrix.infra_tests import observing
 from lrmatrix.matrix.engines import upstream
 
 
@@ -41,7 +42,8 @@ def test_docker_cli_works(host):
 
 
 @pytest.mark.phase("after")
-def test_exec_works(host, workload):
+def test_exec_works(host, workload, cell):
+    observing(cell)
     res = host.run(f"docker exec {workload.names[0]} true")
     assert res.rc == 0, res.stderr
 
@@ -51,6 +53,7 @@ def test_stop_works(host, workload, cell):
     """Last, once the probe has stopped: a container the restarted daemon adopted stops."""
     if cell.kubernetes:
         pytest.skip("the kubelet owns a pod's containers; it would start it again")
+    observing(cell)
     name = workload.names[-1]
     res = host.run(f"docker stop -t 5 {name}")
     assert res.rc == 0, res.stderr

@@ -92,8 +92,10 @@ class Cell:
 
     @property
     def needs_node(self) -> bool:
-        """It runs only on a node of yours (``--node ssh://…``): a package upgrade, a respawn."""
-        return bool(self.upgrade_command) or self.respawn
+        """It runs only on a node of yours (``--node ssh://…``): a package upgrade, a respawn, a
+        workload in observe mode."""
+        observes = self.workload is not None and self.workload.observe is not None
+        return bool(self.upgrade_command) or self.respawn or observes
 
     @property
     def next_engine(self) -> Engine:

@@ -16,7 +16,17 @@ from pydantic import Field
 
 from lrmatrix.errors import BadInput
 from lrmatrix.matrix.table import Table
-from lrmatrix.workload.spec import SEED, Change, Endpoint, Image, Manifests, Mount, Source, WorkloadSpec
+from lrmatrix.workload.spec import (
+    SEED,
+    Change,
+    Endpoint,
+    Image,
+    Manifests,
+    Mount,
+    Observe,
+    Source,
+    WorkloadSpec,
+)
 
 WORKLOAD_NAME = r"^[a-z][a-z0-9_-]*$"
 #: the recipes shipped in the package (lrmatrix.workload.image.RECIPES)
@@ -54,6 +64,23 @@ class ChangeTable(Table):
     endpoints: Annotated[list[EndpointTable], Field(min_length=1, max_length=20)]
 
 
+class ObserveTable(Table):
+    """``observe``: the user's running containers by ``names`` or by ``label`` ("key=value")."""
+
+    names: (
+        Annotated[
+            list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=128)]],
+            Field(min_length=1, max_length=20),
+        ]
+        | None
+    ) = None
+    label: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*=\S*$", max_length=300)] | None = None
+
+
+#: the harness's own label prefix: a selector on it would pick the cell's containers
+OWN_LABELS = "io.lrmatrix."
+
+
 class WorkloadTable(Table):
     """``[workloads.<name>]``: what runs on the node and how it is probed."""
 
@@ -78,11 +105,14 @@ class WorkloadTable(Table):
     manifests: Annotated[str, Field(min_length=1, max_length=400)] | None = None
     change_manifests: Annotated[str, Field(min_length=1, max_length=400)] | None = None
     change_endpoints: Annotated[list[EndpointTable], Field(min_length=1, max_length=20)] | None = None
+    observe: ObserveTable | None = None
 
 
 #: the keys of a workload whose containers the harness runs itself; manifests say these
 CONTAINER_KEYS = ("recipe", "tarball", "ref", "command", "env", "replicas", "base_port", "files", "change")
 MANIFEST_KEYS = ("change_manifests", "change_endpoints")
+#: observe mode: every key that would create, change or deploy a container
+NOT_WITH_OBSERVE = (*CONTAINER_KEYS, "port", "manifests", *MANIFEST_KEYS)
 
 
 def specs(tables: dict[str, WorkloadTable], folder: Path, where: str) -> dict[str, WorkloadSpec]:
@@ -96,6 +126,8 @@ def specs(tables: dict[str, WorkloadTable], folder: Path, where: str) -> dict[st
 
 def spec(name: str, t: WorkloadTable, folder: Path, where: str) -> WorkloadSpec:
     """One table as a spec; its files named beside the matrix (read when deployed)."""
+    if t.observe is not None:
+        return observed(name, t, where)
     if t.manifests is not None:
         return manifests_spec(name, t, folder, where)
     if given := [k for k in MANIFEST_KEYS if k in t.model_fields_set]:
@@ -178,6 +210,32 @@ def service_endpoint(e: EndpointTable, port: int, where: str) -> Endpoint:
     return replace(plain, port=e.port or port)
 
 
+def observed(name: str, t: WorkloadTable, where: str) -> WorkloadSpec:
+    """Observe mode: a selector and endpoints on node ports, nothing the harness would create."""
+    given = [k for k in NOT_WITH_OBSERVE if k in t.model_fields_set]
+    if given:
+        raise BadInput(
+            f"{where}: {given[0]} is not allowed with observe: the observed containers are yours, "
+            "already running; the harness never creates, changes or removes them"
+        )
+    o = t.observe
+    assert o is not None
+    if (o.names is None) == (o.label is None):
+        raise BadInput(f'{where}: observe takes names = ["..."] or label = "key=value", exactly one')
+    if o.label is not None and o.label.startswith(OWN_LABELS):
+        raise BadInput(
+            f"{where}: observe.label {o.label!r} is lrmatrix's own label; name your containers' label"
+        )
+    return WorkloadSpec(
+        name=name,
+        image=Image(),
+        port=0,
+        endpoints=tuple(endpoint(e, None, f"{where} endpoints[{i}]") for i, e in enumerate(t.endpoints)),
+        identify=t.identify,
+        observe=Observe(tuple(o.names or ()), o.label or ""),
+    )
+
+
 def image(t: WorkloadTable, folder: Path, where: str) -> Image:
     """Exactly one image source; a tarball exists and names the ``ref`` inside it."""
     sources = [k for k in ("recipe", "tarball") if getattr(t, k) is not None]
@@ -202,10 +260,17 @@ def image(t: WorkloadTable, folder: Path, where: str) -> Image:
     return Image(ref=str(t.ref))
 
 
-def endpoint(e: EndpointTable, port: int, where: str) -> Endpoint:
-    """An HTTP endpoint has a path (and may say status and body), a TCP one none."""
+def endpoint(e: EndpointTable, port: int | None, where: str) -> Endpoint:
+    """An HTTP endpoint has a path (and may say status and body), a TCP one none. ``port`` None:
+    observe mode, where each endpoint names the node port it is reached on (HTTP or TCP)."""
     http_keys = [k for k in ("path", "status", "body") if getattr(e, k) is not None]
     tcp_keys = [k for k in ("port", "send", "expect") if getattr(e, k) is not None]
+    if port is None:
+        if e.port is None:
+            raise BadInput(
+                f"{where}: give port = the node port it is reached on (observe mode publishes none)"
+            )
+        tcp_keys.remove("port")
     if e.protocol == "http":
         if e.path is None:
             raise BadInput(f'{where}: an HTTP endpoint needs path (or set protocol = "tcp")')
@@ -213,14 +278,14 @@ def endpoint(e: EndpointTable, port: int, where: str) -> Endpoint:
             raise BadInput(
                 f"{where}: {tcp_keys[0]} is for TCP endpoints; use body for the text an HTTP reply contains"
             )
-        return Endpoint(e.path, e.body or "", e.status or 200)
+        return Endpoint(e.path, e.body or "", e.status or 200, port=e.port if port is None else 0)
     if http_keys:
         raise BadInput(f"{where}: {http_keys[0]} is for HTTP endpoints; a TCP one has port, send and expect")
-    if e.port is not None and e.port != port:
+    if port is not None and e.port is not None and e.port != port:
         raise BadInput(
             f"{where}: port = {e.port} is not the workload's port ({port}), the only one published; remove it"
         )
-    return Endpoint("", e.expect or "", send=e.send or "", port=port)
+    return Endpoint("", e.expect or "", send=e.send or "", port=e.port if port is None else port)
 
 
 def beside(folder: Path, relative: str, named: str, limit: int = 0) -> Source:

@@ -336,6 +336,10 @@ class OtherContainers(Part):
     teardown_restarted: bool
     not_back: list[str]
     error: str | None
+    # observe mode (absent from earlier results): the user's containers the cell watched
+    observed: list[OtherContainer] | None = None
+    observed_final: list[OtherContainer] | None = None
+    observed_problems: list[str] | None = None
 
 
 # --- a Kubernetes cell's cluster side -----------------------------------------------------------

@@ -41,6 +41,7 @@ from lrmatrix.run.actions.kube import (
     KubeOutage,
     KubeTeardown,
 )
+from lrmatrix.run.actions.observe import ObserveContainers
 from lrmatrix.run.actions.package_upgrade import AwaitUpgradeEnd, PackageUpgrade, StageDebs
 from lrmatrix.run.actions.workload import AwaitPaths, Capture, DeployContainers, StartLoad, StartProbe
 
@@ -75,10 +76,16 @@ def recover(cell: Cell) -> tuple[Action, ...]:
     return (OutageWindow(), WatchNat(), *upgrade(cell), Start(), AwaitPaths("recovered"), EndNatWatch())
 
 
+def deploy(cell: Cell, image_ref: str | None) -> Action:
+    """The cell's containers made, or in observe mode (ssh nodes) the user's watched."""
+    observing = cell.workload is not None and cell.workload.observe is not None
+    return ObserveContainers() if observing else DeployContainers(image_ref)
+
+
 def containers(cell: Cell, image_ref: str | None = None) -> Sequence:
     """Docker engine nodes (engine, ssh): containers with published ports."""
     return Sequence(
-        setup=(DeployContainers(image_ref), AwaitPaths("ready"), StartProbe(), *load(cell)),
+        setup=(deploy(cell, image_ref), AwaitPaths("ready"), StartProbe(), *load(cell)),
         phases={
             "baseline": (),
             "disrupt": (Capture("before"), disruption(cell)),
@@ -113,7 +120,7 @@ def package_upgrade(cell: Cell, image_ref: str | None = None) -> Sequence:
     down; what they do to dockerd is watched (``lrmatrix.run.actions.package_upgrade``)."""
     stage = (StageDebs(),) if any(STAGED_DEBS in c for c in cell.upgrade_command) else ()
     return Sequence(
-        setup=(*stage, DeployContainers(image_ref), AwaitPaths("ready"), StartProbe(), *load(cell)),
+        setup=(*stage, deploy(cell, image_ref), AwaitPaths("ready"), StartProbe(), *load(cell)),
         phases={
             "baseline": (),
             "disrupt": (Capture("before"), PackageUpgrade(cell.upgrade_command)),

@@ -24,7 +24,7 @@ class Endpoint:
     expect: str = ""
     status: int = 200
     send: str = ""
-    port: int = 0  # TCP: the container port it connects to (0: the workload's)
+    port: int = 0  # TCP: the container port it connects to (0: the workload's); observe: the node port
     #: Kubernetes: the NodePort it is probed on, read from the manifests' Service (0: the
     #: workload's ports); ``port`` then names the Service port (its port or targetPort)
     node_port: int = 0
@@ -124,6 +124,29 @@ class Manifests:
 
 
 @dataclass(frozen=True)
+class Observe:
+    """Observe mode (ssh nodes): the user's own running containers, named (``names``) or
+    selected by a ``label`` ("key=value"), are the workload: never created, changed or removed.
+    Their endpoints' ``port`` is the node port each is reached on (the user published it)."""
+
+    names: tuple[str, ...] = ()
+    label: str = ""
+
+    def describe(self) -> str:
+        return (
+            f"the containers labelled {self.label}"
+            if self.label
+            else "the containers " + ", ".join(self.names)
+        )
+
+    def matches(self, name: str, labels: dict[str, str]) -> bool:
+        if self.label:
+            key, _, value = self.label.partition("=")
+            return labels.get(key) == value
+        return name in self.names
+
+
+@dataclass(frozen=True)
 class WorkloadSpec:
     """Everything that differs between workloads. ``files`` are written under the node's work
     folder (node path -> content) before the containers start; ``mounts`` bind them in."""
@@ -145,6 +168,8 @@ class WorkloadSpec:
     change: Change | None = None
     #: Kubernetes cells: the manifests applied instead of containers (None: not a Kubernetes workload)
     manifests: Manifests | None = None
+    #: observe mode: the user's containers, not the harness's (``image`` then names none)
+    observe: Observe | None = None
 
     @property
     def ports(self) -> list[int]:

@@ -24,10 +24,19 @@ def targets(node: Node, deployed: Deployed) -> dict[str, list[Target]]:
     """Per access path, its targets, endpoint-major: the probe groups them by container address
     and sends each container one request per tick (50 ms by default), cycling its endpoints."""
     workload = deployed.workload
+    spec = workload.spec
+    if spec.observe is not None:  # the user's containers: each endpoint on the node port it names
+        found = [
+            t
+            for e in spec.endpoints
+            for t in endpoint_targets(
+                (e,), [(f"{node.address}:{e.port}", workload.owners.get(e.port, ""))], spec.identify
+            )
+        ]
+        return {"node": found} | node.api_targets()
     ports = workload.ports
     # the container each address belongs to ("" behind a shared one: a NodePort)
     owners = workload.names if isinstance(workload, Workload) else [""] * len(ports)
-    spec = workload.spec
     paths = {"node": [(f"{node.address}:{port}", who) for port, who in zip(ports, owners, strict=True)]}
     if node.loopback_netns():
         paths["loopback"] = [(f"127.0.0.1:{port}", who) for port, who in zip(ports, owners, strict=True)]

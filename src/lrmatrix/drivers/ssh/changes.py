@@ -145,6 +145,7 @@ class ChangeRecord:
         manager = node.service_manager()
         path, start = node.daemon_json_path, manager.start
         running = [c.name for c in self.others.before if c.running] if self.others is not None else []
+        observed = [c.name for c in self.others.observed] if self.others is not None else []
         restore = [f"cp -p {self.backup_path} {path}"] if self.original is not None else [f"rm -f {path}"]
         return {
             "schema": SCHEMA,
@@ -186,8 +187,14 @@ class ChangeRecord:
                     if cell.upgrade_command
                     else []
                 ),
-                f"containers {NAME_PREFIX}* labelled {LABEL}={cell.name} are created and removed",
-                "the workload image is imported if missing and removed afterwards",
+                *(
+                    [
+                        f"containers {NAME_PREFIX}* labelled {LABEL}={cell.name} are created and removed",
+                        "the workload image is imported if missing and removed afterwards",
+                    ]
+                    if not observed
+                    else [f"observed, never started, stopped or removed: {', '.join(observed)}"]
+                ),
                 f"{node.work_dir} holds the workload's files and this record",
                 *(
                     [
@@ -366,6 +373,12 @@ class ChangeRecord:
             return
         if node.daemon_pid() is not None and self._reload_to(want, daemon_config.KEY in config):
             return
+        if self.others is not None and self.others.observed:  # a restart would stop them
+            raise NodeError(
+                f"dockerd on {node.label} still runs with the cell's live-restore: a reload did not give the "
+                f"node's setting ({want}) back, and observe mode never restarts dockerd under the observed "
+                "containers; restart it yourself when they may stop"
+            )
         self.teardown_restarted = True
         node.stop_daemon("SIGTERM")
         node.start_daemon()

@@ -30,6 +30,7 @@ from lrmatrix.drivers import planned
 from lrmatrix.drivers.base import PID, Node, UnitMessage, signal_argv
 from lrmatrix.drivers.planned import Planned
 from lrmatrix.drivers.ssh import journal
+from lrmatrix.drivers.ssh import observed as observe_mode
 from lrmatrix.drivers.ssh.changes import WORK_ROOT, ChangeRecord
 from lrmatrix.drivers.ssh.service_manager import DETECT, SYSTEMD, SYSVINIT, ServiceManager
 from lrmatrix.drivers.ssh.transport import (
@@ -42,7 +43,7 @@ from lrmatrix.drivers.ssh.transport import (
 )
 from lrmatrix.drivers.transport import read_files
 from lrmatrix.errors import BadInput, EnvironmentProblem, LrmatrixError, NodeError
-from lrmatrix.evidence.other_containers import OtherContainers, observe
+from lrmatrix.evidence.other_containers import OtherContainer, OtherContainers, inspected, observe
 from lrmatrix.modules import daemon_json as daemon_config
 from lrmatrix.modules.dockerd import API_READY, DOCKER_SERVICE, DOCKER_UNITS
 from lrmatrix.workload.containers import LABEL, NAME_PREFIX
@@ -220,10 +221,22 @@ class SshNode(Node):
             raise EnvironmentProblem(
                 f"{self.label} already has containers named {NAME_PREFIX}* ({len(clash)}); remove them first"
             )
-        # last: the node's own containers as they are before anything changes
+        # last: the node's own containers as they are before anything changes; in observe mode
+        # the cell's workload is some of them, which must be left as they are
+        selector = self.cell.workload.observe if self.cell.workload else None
+        watched = observe_mode.select(inspected(self.dockerd), selector, self.label) if selector else ()
+        refused = observe_mode.refusal(watched, self.cell) if watched else None
+        if refused:
+            raise BadInput(refused)
+        skip = frozenset(c.id for c in watched)
         self.changes.others = OtherContainers(
-            observe(self.dockerd, self.changes.own_label), self.cell.live_restore
+            observe(self.dockerd, self.changes.own_label, skip), self.cell.live_restore, observed=watched
         )
+
+    @property
+    def observed(self) -> tuple[OtherContainer, ...]:
+        """The user's containers this cell observes, as recorded before anything changed."""
+        return self.changes.others.observed if self.changes.others is not None else ()
 
     def other_containers(self) -> OtherContainers | None:
         return self.changes.others
@@ -338,6 +351,7 @@ class SshNode(Node):
         pid = self.daemon_pid()
         if pid is None:
             return
+        self._spare_observed()
         manager = self.service_manager()
         timeout = self.cell.timings.stop_timeout_s
         self._journal_cursor = self._journal_mark()
@@ -362,6 +376,20 @@ class SshNode(Node):
             why = self.why_up_again() or f"something still listens on {self.socket_path}"
             how = manager.stop if signal_name == "SIGTERM" else f"{signal_name} to dockerd"
             raise NodeError(f"dockerd on {self.label} is not down after `{how}`: {why}")
+
+    def _spare_observed(self) -> None:
+        """Observe mode: dockerd is stopped only as the cell planned it (``sanity_checks`` judged
+        that stop); one while it runs with another live-restore setting (the setup's restart
+        after a reload that did not take) would stop the observed containers."""
+        if not self.observed:
+            return
+        effective = self.dockerd.effective_live_restore()
+        if effective is not self.cell.live_restore:
+            names = ", ".join(c.name for c in self.observed)
+            raise NodeError(
+                f"dockerd on {self.label} runs with live-restore={str(effective).lower()}, not the cell's; "
+                f"stopping it would stop the observed containers {names}: not stopped"
+            )
 
     # --- what each operation runs (``lrmatrix plan CELL --commands``) ----------------------
     def plan_shell(self, line: str) -> Planned:

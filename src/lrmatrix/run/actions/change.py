@@ -14,6 +14,7 @@ from lrmatrix.evidence.serving import awaited
 from lrmatrix.run.actions.base import Action, until
 from lrmatrix.run.background import PROBE, ProbeRun
 from lrmatrix.workload.containers import Workload
+from lrmatrix.workload.observed import OBSERVED
 
 if TYPE_CHECKING:
     from lrmatrix.matrix.cells import Cell
@@ -74,6 +75,8 @@ class ChangeConfig(Change):
 
     def run(self, ctx: Context) -> list[Record]:
         workload = ctx.evidence.require(Deployed).workload
+        if workload.spec.observe is not None:
+            return [ctx.event(OBSERVED)]
         assert isinstance(workload, Workload)
         if workload.spec.change is None:
             return [ctx.event(NO_CHANGE)]
@@ -88,6 +91,8 @@ class ChangeConfig(Change):
         spec = cell.workload
         if spec is None:
             return "change nginx's configuration in each container and reload it"
+        if spec.observe is not None:
+            return OBSERVED
         if spec.change is None:
             return NO_CHANGE
         return f"rewrite its config file and run `{' '.join(spec.change.reload)}` in each container"
