@@ -1,7 +1,9 @@
 """A repository of your own, for real: the built wheel in a fresh virtualenv, ``lrmatrix init``
-in an empty folder, a check of the user's, ``tox -e engine-liverestore`` there (no toxfile.py:
-the envs come from the package's tox entry point), and the cell passes with the user's check in
-its result; then ``tox -e engine-liverestore -- more_checks/`` with a failing one fails it.
+in an empty folder, a check of the user's, a workload of the user's (a ``docker save`` tarball
+with an HTTP and a TCP endpoint and a change step) and its cell in the user's matrix, ``tox -e
+engine-liverestore-mine`` there (no toxfile.py: the envs come from the package's tox entry
+point), and the cell passes with the user's check in its result; then ``tox -e
+engine-liverestore-mine -- more_checks/`` with a failing one fails it.
 
 Each step's seconds are printed (``-s``) and kept as the test's properties (JUnit XML)."""
 
@@ -18,14 +20,20 @@ from pathlib import Path
 
 import pytest
 
-from conftest import engine_ready
+from conftest import ROOT, engine_ready
+from lrmatrix.matrix.cells import load_matrix
+from lrmatrix.process import become_subreaper
+from lrmatrix.results import files as results
+from lrmatrix.workload import image
+from lrmatrix.workload.seed import INDEX_HTML, nginx_conf
 from prereqs import needs
 from test_packaging import uv as packaging_uv
 
 pytestmark = [pytest.mark.integration, needs(engine_ready())]
 
-ROOT = Path(__file__).resolve().parent.parent
-CELL = "engine-liverestore"
+#: the user's own workload: a ``docker save`` tarball beside the matrix, its config files, an HTTP
+#: and a TCP endpoint (HTTP/0.9-style GET over plain TCP), its change step as data
+CELL = "engine-liverestore-mine"
 
 #: no phase marker (the default phase), and host must be the node's: the node's address is on
 #: its interfaces, and not on this machine's
@@ -46,6 +54,50 @@ import pytest
 def test_my_failing_check(host):
     assert host.run("test -e /nothing-here").rc == 0, "the user's check fails on purpose"
 """
+
+
+USER_WORKLOAD = """
+[workloads.mine]
+tarball = "../workloads/mine.tar"
+ref = "mine:1"
+command = ["/usr/sbin/nginx", "-g", "daemon off;"]
+port = 80
+base_port = 9001
+files = { "/etc/nginx/nginx.conf" = "nginx.conf", "/usr/share/nginx/html/index.html" = "index.html" }
+endpoints = [
+  { path = "/health", body = "healthy" },
+  { protocol = "tcp", send = "GET /status", expect = "nginx is running" },
+]
+
+[workloads.mine.change]
+file = "/etc/nginx/nginx.conf"
+source = "nginx-updated.conf"
+reload = ["nginx", "-s", "reload"]
+endpoints = [{ path = "/test", status = 200, body = "Updated Configuration" }]
+
+[cells.engine-liverestore-mine]
+workload = "mine"
+"""
+
+
+def saved_image(tarball: Path) -> None:
+    """``docker save`` of the offline nginx image tagged ``mine:1``, made on a node of its own
+    (no registry here: the user's tarball is made the way a user makes one)."""
+    from lrmatrix.drivers.engine.node import EngineNode
+
+    state = Path(tempfile.mkdtemp(prefix="lrmw-", dir="/tmp"))
+    os.environ["LRMATRIX_STATE_DIR"] = str(state / "s")
+    become_subreaper()
+    node = EngineNode(load_matrix(ROOT / "matrix").cell("engine-liverestore"))
+    try:
+        node.create()
+        node.import_image(str(image.cached_tarball()), "mine:1", image.CMD)
+        node.dockerd.cli_ok("save", "-o", str(tarball), "mine:1", timeout=120)
+    finally:
+        node.destroy()
+        node.release()
+        del os.environ["LRMATRIX_STATE_DIR"]
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def uv() -> str:
@@ -93,6 +145,16 @@ def test_pip_install_init_and_tox_in_an_empty_folder(tmp_path, state, record_pro
     res = timed(steps, "init", [str(venv / "bin" / "lrmatrix"), "init", str(repo)], env=env, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     (repo / "infra_tests" / "test_mine.py").write_text(USER_CHECK)
+    matrix = repo / "matrix"
+    with (matrix / "matrix.toml").open("a") as toml:
+        toml.write(USER_WORKLOAD)
+    (matrix / "nginx.conf").write_text(nginx_conf())
+    (matrix / "nginx-updated.conf").write_text(nginx_conf(updated=True))
+    (matrix / "index.html").write_text(INDEX_HTML)
+    (repo / "workloads").mkdir(exist_ok=True)  # init may have made it
+    start = time.monotonic()
+    saved_image(repo / "workloads" / "mine.tar")
+    steps["docker_save"] = round(time.monotonic() - start, 1)
     res = timed(steps, "cells", [str(venv / "bin" / "lrmatrix"), "cells"], env=env, cwd=repo)
     assert res.stdout.splitlines()[0] == f"matrix: {repo / 'matrix'}"
 
@@ -106,6 +168,14 @@ def test_pip_install_init_and_tox_in_an_empty_folder(tmp_path, state, record_pro
     assert mine == {"id": "test_my_check_reaches_the_node", "phase": "after", "passed": True, "detail": "",
                     "source": "infra_tests/test_mine.py"}  # fmt: skip
     assert checks_of(result)["test_verdict_matches_expectation"]["source"] is None  # a built-in one
+    assert checks_of(result)["test_updated_response_on_node_path[/test]"]["passed"]  # its change step
+    got = results.load(result)
+    urls = {str(t) for p in got.probes.values() for t in (p.targets or [])}
+    assert any(u.startswith("tcp://") and u.endswith(":9001") for u in urls), urls
+    assert [e.detail for e in got.events if e.name == "workload deployed"] == [
+        "mine: 2 containers, told apart by their own address (a node port each; their container IP "
+        "on the pod path, which a restart may reassign)"
+    ]
     assert (
         checks_of(result)["test_the_verdict_is_the_expected_one"]["source"] == "infra_tests/test_example.py"
     )
