@@ -36,7 +36,7 @@ def test_engine_checks_pass_after_a_real_upgrade_and_fail_in_the_wrong_state(tmp
             host = node.testinfra_host()
             assert any(e.name == "dockerd 20.10.24 → 26.1.5" for e in scenario.events())
             checks.test_the_cells_engine_answers(scenario.evidence, node, cell)
-            checks.test_exec_works(host, scenario.evidence.require(Deployed).workload)
+            checks.test_exec_works(host, scenario.evidence.require(Deployed).workload, cell)
 
             # the wrong state: the machine's 20.10 came up again instead of 26.1
             node.stop_daemon("SIGTERM")
@@ -54,7 +54,7 @@ def test_engine_checks_pass_after_a_real_upgrade_and_fail_in_the_wrong_state(tmp
 
             missing = SimpleNamespace(names=["lrm-not-there"])
             with pytest.raises(AssertionError):
-                checks.test_exec_works(host, missing)
+                checks.test_exec_works(host, missing, cell)
             with pytest.raises(AssertionError):
                 checks.test_stop_works(host, missing, cell)
             checks.test_stop_works(host, scenario.evidence.require(Deployed).workload, cell)

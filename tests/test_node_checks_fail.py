@@ -10,6 +10,7 @@ fake API elsewhere.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import os
@@ -35,6 +36,7 @@ from lrmatrix.run.background import PROBE, ProbeRun
 from lrmatrix.run.context import Running
 from lrmatrix.run.runner import Runner
 from lrmatrix.workload.snapshot import capture
+from lrmatrix.workload.spec import Image
 from prereqs import needs
 from test_evidence_engine import scenario_on_engine
 
@@ -170,6 +172,31 @@ def test_checks_of_the_recorded_outcome_fail_on_a_failing_record(live):
     fails(verdict.test_access_path_expectations, cell, SimpleNamespace(paths={"loopback": wrong}))
 
 
+def test_a_users_image_without_true_is_created_and_removed_not_run(live, host, tmp_path):
+    """A distroless image of the user's holds no `true`: `docker run IMAGE true` would fail on
+    the image, not on the daemon, so for an image not built by a recipe the check creates and
+    removes a container without starting it (and still fails while dockerd is down, below)."""
+    (tmp_path / "root" / "etc").mkdir(parents=True)
+    (tmp_path / "root" / "etc" / "hostname").write_text("no-true\n")
+    tar = tmp_path / "no-true.tar"
+    subprocess.run(["tar", "-C", str(tmp_path / "root"), "-cf", str(tar), "."], check=True)
+    assert host.run(f"docker import {tar} lrm-notrue:1").rc == 0
+    try:
+        theirs = user_image(workload_of(live), "lrm-notrue:1")
+        assert host.run("docker run --rm lrm-notrue:1 true").rc != 0  # no `true` in it
+        after.test_new_container_created_and_removed(host, theirs, live.cell)
+    finally:
+        host.run("docker rmi lrm-notrue:1")
+
+
+def user_image(workload: Any, ref: str) -> Any:
+    """The workload as if its image were a user's ``ref`` (no recipe)."""
+    theirs = copy.copy(workload)
+    theirs.spec = replace(workload.spec, image=Image(ref=ref))
+    theirs.image = ref
+    return theirs
+
+
 # --- with the daemon down --------------------------------------------------------------------
 def test_checks_that_need_the_daemon_fail_while_it_is_down(live, host):
     workload = workload_of(live)
@@ -177,7 +204,8 @@ def test_checks_that_need_the_daemon_fail_while_it_is_down(live, host):
     live.node.stop_daemon("SIGTERM")
     fails(baseline.test_dockerd_running, host, live.node)
     fails(after.test_api_answers, host)
-    fails(after.test_new_container_created_and_removed, host, workload)
+    fails(after.test_new_container_created_and_removed, host, workload, live.cell)
+    fails(after.test_new_container_created_and_removed, host, user_image(workload, workload.image), live.cell)
     fails(change.test_logs_readable_after_restart, host, workload, live.cell)
     # live-restore keeps the shims, but the containerd they talk to exited with dockerd
     as_before = SimpleNamespace(snapshot=lambda: snap.containers)  # the API is down: what it said

@@ -63,6 +63,15 @@ def test_container_processes_kept_or_restarted(before, after, cell):
 def test_new_container_created_and_removed(host, workload, cell):
     observing(cell)  # the user's image may hold no `true`; the daemon is judged by the others
     image = workload.image
-    res = host.run(f"docker run --rm --name lrm-after-check {image} true")
+    if built_here(workload):
+        res = host.run(f"docker run --rm --name lrm-after-check {image} true")
+    else:  # a user's image may hold no `true` (distroless): created and removed, never started
+        res = host.run(f"docker create --name lrm-after-check {image} true && docker rm lrm-after-check")
     assert res.rc == 0, res.stderr
     assert host.run("docker ps -aq --filter name=lrm-after-check").stdout.strip() == ""
+
+
+def built_here(workload: object) -> bool:
+    """An image from one of lrmatrix's recipes, known to hold `true` (a user's may not)."""
+    spec = getattr(workload, "spec", None)
+    return spec is None or bool(spec.image.recipe)
