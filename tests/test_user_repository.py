@@ -180,6 +180,15 @@ def test_pip_install_init_and_tox_in_an_empty_folder(tmp_path, state, record_pro
         checks_of(result)["test_the_verdict_is_the_expected_one"]["source"] == "infra_tests/test_example.py"
     )
 
+    # its checks and its survival horizon, per container, in the result and in the report
+    assert set(got.log_pressure or {}) >= {"lrm-web-1", "lrm-web-2"}
+    report = timed(steps, "report", [str(venv / "bin" / "lrmatrix"), "report", "--format", "markdown",
+                                     "--exit-zero", "--no-matrix", "results"], env=env, cwd=repo)  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    mine = r"user check after/test\_my\_check\_reaches\_the\_node (infra\_tests/test\_mine.py): passed"
+    assert mine in report.stdout, report.stdout  # markdown escapes the underscores
+    assert "lrm-web-1 logs" in report.stdout and "would stall after" in report.stdout, report.stdout
+
     (repo / "more_checks").mkdir()
     (repo / "more_checks" / "test_more.py").write_text(FAILING_CHECK)
     res = timed(steps, "tox_failing", [*tox, "--", "more_checks/", "-q"], env=env, cwd=repo, timeout=900)
