@@ -202,3 +202,18 @@ def test_the_result_keeps_each_observation_beside_its_expectation():
     data = json.loads(RESULT.read_text())
     assert "scenario" not in model.parse(data).document()
     assert model.parse({**data, "scenario": summary}).document()["scenario"] == summary
+
+
+def test_plan_lists_a_scenario_cells_checks_with_the_value_each_must_observe():
+    from lrmatrix.run.plan import plan_cell, render
+
+    m = parse(sx=scenario(expect={"engine/liverestore": {"restart-count": "0 restarts"}}))
+    on, off, plain = (
+        m.cell(n) for n in ("engine-liverestore-sx", "engine-noliverestore-sx", "engine-liverestore")
+    )
+    text = render(on, plan_cell(on))
+    after = text[text.index("== after") : text.index("== change")]
+    assert "  ? check restart-count: The workload containers' RestartCount" in after
+    assert "Must observe: '0 restarts'" in after
+    assert "Must observe: 'not measured yet'" in render(off, plan_cell(off))
+    assert "? check" not in render(plain, plan_cell(plain))

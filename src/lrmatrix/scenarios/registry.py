@@ -54,7 +54,7 @@ class CheckSpec:
     @property
     def about(self) -> str:
         """Its docstring's first line, for ``lrmatrix plan`` and the docs."""
-        return (self.look.__doc__ or self.name).strip().splitlines()[0]
+        return (self.look.__doc__ or self.name).strip().splitlines()[0].replace("``", "")
 
 
 _ACTIONS: dict[str, type[Action]] = {}
