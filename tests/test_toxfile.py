@@ -67,7 +67,9 @@ def selected(root, label: str) -> list[str]:
 
 
 def test_ci_label_selects_the_harness_envs_and_exactly_the_engine_cells(root_dir):
-    engine = [c.name for c in load_matrix(root_dir / "matrix").cells if c.driver == "engine"]
+    cells = load_matrix(root_dir / "matrix").cells
+    engine = [c.name for c in cells if c.driver == "engine" and (c.scenario is None or c.scenario.ci)]
+    assert len([c for c in cells if c.scenario is not None and c.scenario.ci]) <= 2, "CI time: at most 2"
     harness = ["lint", "unit", "docs", "integration", "integration-interrupts", "integration-nodes"]
     harness += ["integration-nodes-systemd", "integration-faults", "browser", "report", "upgrade-gate"]
     assert sorted(selected(root_dir, "ci")) == sorted([*harness, *engine])
@@ -80,13 +82,24 @@ def test_the_report_runs_after_every_cell(root_dir):
     assert set(load_matrix(root_dir / "matrix").names()) <= set(order)
 
 
+def test_scenario_cells_have_their_own_label(root_dir):
+    """`tox -m scenarios` runs every scenario cell, and no platform label runs one."""
+    scenario_cells = [c.name for c in load_matrix(root_dir / "matrix").cells if c.scenario is not None]
+    assert scenario_cells
+    assert sorted(selected(root_dir, "scenarios")) == sorted(scenario_cells)
+
+
 @pytest.mark.parametrize("label", ["engine", "kubernetes", "k8s128", "ssh"])
 def test_cell_labels(root_dir, label):
     """A platform's label holds the cells that run without a node of yours; ``ssh`` those that need one."""
     order = selected(root_dir, label)
     cells = load_matrix(root_dir / "matrix").cells
     kind = {"engine": "engine", "minikube": "kubernetes", "ssh": "ssh"}
-    labels = {c.name: {kind[c.driver]} | ({c.platform} if c.driver != "ssh" else set()) for c in cells}
+    labels = {
+        c.name: {kind[c.driver]} | ({c.platform} if c.driver != "ssh" else set())
+        for c in cells
+        if c.scenario is None
+    }
     want = [name for name, theirs in labels.items() if label in theirs]
     assert sorted(order) == sorted(want)
     assert want, f"no cell has label {label}"

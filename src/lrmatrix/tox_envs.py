@@ -107,6 +107,8 @@ def cell_settings(cell: Cell, tox_root: Path, posargs: tuple[str, ...] | None) -
     labels = [*driver.tox_labels, *(() if cell.needs_node else (cell.platform,))]
     if driver.runs_in_ci:  # on any Linux box with root; the others need a cluster or a node of yours
         labels.append("ci")
+    if cell.scenario is not None:  # `tox -m scenarios`; in CI only the few chosen by their duration
+        labels = ["scenarios", *(["ci"] if cell.scenario.ci and driver.runs_in_ci else [])]
     expects = cell.expect + "".join(f", {path}: {v}" for path, v in sorted(cell.expect_paths.items()))
     settings["labels"] = labels
     k8s = f"Kubernetes {cell.kubernetes}: " if cell.kubernetes else ""

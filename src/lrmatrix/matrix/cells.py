@@ -12,6 +12,7 @@ import itertools
 import os
 import re
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from lrmatrix.kube import upstream
 from lrmatrix.matrix import schema
 from lrmatrix.matrix.engines import MACHINE, MACHINE_ENGINE, Engine
 from lrmatrix.matrix.model import Cell, Load, Matrix, Timings
+from lrmatrix.matrix.scenarios import scenario_cells
 from lrmatrix.matrix.workloads import specs
 from lrmatrix.results import documents
 from lrmatrix.workload.spec import SEED, WorkloadSpec
@@ -150,6 +152,17 @@ def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
     cells = [
         _make_cell(name, p, v, doc, base, extra, where, engines, workloads) for name, p, v, extra in named
     ]
+    for name, p, v, workload, scenario in scenario_cells(
+        doc.scenarios, axes["platform"], axes["variant"], where
+    ):
+        if workload is not None and workload != SEED and workload not in workloads:
+            raise BadInput(
+                f"{where} [scenarios.{scenario.name}]: workload = {workload!r} has no [workloads.{workload}] "
+                f"table; use one of {', '.join([SEED, *workloads])} or add the table"
+            )
+        extra = schema.CellTable(workload=workload, description=scenario.description)
+        cell = _make_cell(name, p, v, doc, base, extra, where, engines, workloads)
+        cells.append(replace(cell, scenario=scenario))
     unused = sorted(set(doc.platforms) - {c.platform for c in cells})
     if unused:
         raise BadInput(

@@ -11,6 +11,7 @@ from typing import Any
 from lrmatrix.errors import BadInput
 from lrmatrix.matrix import schema
 from lrmatrix.matrix.engines import MACHINE_ENGINE, Engine
+from lrmatrix.matrix.scenarios import Scenario
 from lrmatrix.workload.spec import SEED, WorkloadSpec
 
 Verdict = schema.Expectation
@@ -79,6 +80,8 @@ class Cell:
     accept_eviction: bool = False
     #: what the cell deploys and probes (a [workloads.<name>] table); None: the seed's nginx
     workload: WorkloadSpec | None = None
+    #: a scenario cell (``<platform>-<variant>-<scenario>``): its extra actions and checks
+    scenario: Scenario | None = None
 
     @property
     def workload_name(self) -> str:

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import annotated_types
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError, create_model
 
+from lrmatrix.matrix.scenarios import SCENARIO_NAME, ScenarioTable
 from lrmatrix.matrix.table import Table
 from lrmatrix.matrix.workloads import WORKLOAD_NAME, WorkloadTable
 
@@ -172,6 +173,10 @@ class MatrixFile(Table):
     workloads: dict[Annotated[str, Field(pattern=WORKLOAD_NAME, max_length=32)], WorkloadTable] = Field(
         default_factory=dict
     )
+    #: each makes a cell <platform>-<variant>-<name> per platform and variant (docs/scenarios.md)
+    scenarios: dict[Annotated[str, Field(pattern=SCENARIO_NAME, max_length=24)], ScenarioTable] = Field(
+        default_factory=dict
+    )
 
 
 @cache
@@ -301,7 +306,9 @@ def _name_problem(parents: list[str], name: str, root: type[BaseModel]) -> str:
         close = _close_matches(name, valid)
         hint = f"did you mean {close[0]!r}? " if close else ""
         return f"{name!r} is not allowed here; {hint}use one of {', '.join(valid)}"
-    pattern = {"platforms": PLATFORM_NAME, "variants": VARIANT_NAME}.get(parents[-1] if parents else "")
+    pattern = {"platforms": PLATFORM_NAME, "variants": VARIANT_NAME, "scenarios": SCENARIO_NAME}.get(
+        parents[-1] if parents else ""
+    )
     return f"unknown name {name!r}; " + (f"a name here matches {pattern}" if pattern else "check the name")
 
 

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from lrmatrix.errors import BadInput
 from lrmatrix.matrix.cells import CELL_NAME
+from lrmatrix.report.scenario_differences import pair_differences
 from lrmatrix.results.model import Check as CheckResult
 from lrmatrix.results.model import PathSummary, Result, SkippedCheck, Verdict
 from lrmatrix.results.outcome import met, outcome, path_failures
@@ -79,7 +80,7 @@ class Tolerance:
 
 @dataclass(frozen=True)
 class Change:
-    kind: str  # verdict | outage | check | version | cell
+    kind: str  # verdict | outage | check | version | cell | scenario
     effect: Effect
     what: str
 
@@ -245,6 +246,8 @@ def _changes(
             *verdict_changes(b.verdict, c.verdict),
             *outage_changes(b, c, tolerance),
             *check_changes(b, c),
+            # what the daemon did differently on the other engine: each cell gates on its own values
+            *(Change("scenario", "info", what) for what in pair_differences(b, c)),
             *version_changes(b.versions, c.versions),
             *runtime_kept(b.versions, c.versions),
         ]

@@ -40,6 +40,7 @@ from lrmatrix.kube.records import KubeObservations
 from lrmatrix.results.files import summarize_path
 from lrmatrix.results.model import SCHEMA, Result, parse, said
 from lrmatrix.results.outcome import met
+from lrmatrix.scenarios.observation import Observation, mismatch
 from lrmatrix.workload.snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -152,9 +153,32 @@ def document(cell: Cell, node: Node, clock: RunClock, evidence: Evidence, status
         "upgrade": upgraded.run.as_dict(clock.t0, clock.wall0) if upgraded is not None else None,
         "load": load.summary if load is not None else None,
         **({"kubernetes": kube.summary} if kube is not None else {}),
+        **({"scenario": scenario_summary(cell, evidence)} if cell.scenario is not None else {}),
         "error": status.stopped_by,
         "verdict": judged(verdict),
         "path_verdicts": {path: judged(v) for path, v in paths.items()},
+    }
+
+
+def scenario_summary(cell: Cell, evidence: Evidence) -> dict[str, Any]:
+    """The cell's scenario and each check's observation beside the value it must observe."""
+    scenario = cell.scenario
+    assert scenario is not None
+    return {
+        "name": scenario.name,
+        "upstream": list(scenario.upstream),
+        "note": scenario.note,
+        "observations": [
+            {
+                "check": o.check,
+                "phase": o.phase,
+                "expected": scenario.expect.get(o.check),
+                "observed": o.observed,
+                "detail": o.detail,
+                "passed": mismatch(o, scenario.expect.get(o.check), "", scenario.name) is None,
+            }
+            for o in evidence.all(Observation)
+        ],
     }
 
 

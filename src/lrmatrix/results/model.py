@@ -399,6 +399,28 @@ class Kubernetes(Part):
     findings: list[str] | None
 
 
+# --- a scenario cell ---------------------------------------------------------------------------
+class ScenarioObservation(Part):
+    """One scenario check: what it must observe in this cell (``None``: not measured yet), what
+    it observed, and what on the node made it so."""
+
+    check: str
+    phase: str
+    expected: str | None
+    observed: str
+    detail: str
+    passed: bool
+
+
+class Scenario(Part):
+    """The scenario a cell runs (``[scenarios.<name>]``), with its checks' observations."""
+
+    name: str
+    upstream: list[str]
+    note: str
+    observations: list[ScenarioObservation]
+
+
 # --- the verdict --------------------------------------------------------------------------------
 class Verdict(Part):
     """Expected against observed, and why; whether it passed is ``outcome``'s to say."""
@@ -440,13 +462,15 @@ class Result(Part):
     load: Load | None
     #: only a Kubernetes cell's file has the key
     kubernetes: Kubernetes | None = None
+    #: only a scenario cell's file has the key
+    scenario: Scenario | None = None
     error: str | None  # why the run did not go on (an interrupt, a setup error, an abort)
     verdict: Verdict
     path_verdicts: dict[str, Verdict]
 
     def document(self) -> dict[str, Any]:
-        """The file's content as JSON types. The two keys with a default are left out where they
-        were never given: ``kubernetes`` of a cell without one, and the ``recovery_s`` a /1
+        """The file's content as JSON types. The keys with a default are left out where they
+        were never given: ``kubernetes`` and ``scenario`` of a cell without one, and the ``recovery_s`` a /1
         file did not measure (``null`` would say "never answered again")."""
         return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
 

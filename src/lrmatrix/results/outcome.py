@@ -58,6 +58,21 @@ def path_failures(paths: Mapping[str, Judged]) -> list[str]:
     ]
 
 
+def observation_failure(
+    check: str, expected: str | None, observed: str, detail: str, where: str, scenario: str
+) -> str | None:
+    """A scenario check's observation against the value measured for its cell ("<platform>/
+    <variant>", ``where``), in words when it fails; an unmeasured one fails, saying what it saw."""
+    if expected is None:
+        return (
+            f"{check}: observed {observed!r} ({detail}); no value is measured for {where}: add it to "
+            f"[scenarios.{scenario}.expect] once a run showed it"
+        )
+    if expected != observed:
+        return f"{check}: expected {expected!r}, observed {observed!r} ({detail})"
+    return None
+
+
 @dataclass(frozen=True)
 class Outcome:
     """Whether the run passed, what it observed, why it failed (in words) and its exit code:

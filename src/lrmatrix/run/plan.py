@@ -24,6 +24,7 @@ from lrmatrix.run.actions.disruption import Start, Stop
 from lrmatrix.run.actions.workload import DeployContainers, image_source, spec_of
 from lrmatrix.run.live_restore import RELOAD_POLL_S, RELOAD_WAIT_S
 from lrmatrix.run.sequence import PHASES, kind, sequence_for
+from lrmatrix.scenarios import registry
 from lrmatrix.workload.seed import CONF
 from lrmatrix.workload.spec import Source
 
@@ -307,8 +308,26 @@ def render(cell: Cell, steps: list[Step]) -> str:
             lines += [f"      {c.line()}" for c in s.commands]
         if not ours:
             lines.append("  (no action: the phase's checks run on the node as it is)")
+        lines += [f"  ? check {name}: {about}" for name, at, about in scenario_checks(cell) if at == phase]
     lines.append("# '~' waits: it ends when the condition holds, or fails at its bound")
+    if cell.scenario is not None:
+        lines.append("# '?' a scenario check: the cell fails unless it observes the value measured for it")
     return "\n".join(lines) + "\n"
+
+
+def scenario_checks(cell: Cell) -> list[tuple[str, str, str]]:
+    """(name, phase, what it reads and must observe) of a scenario cell's checks."""
+    if cell.scenario is None:
+        return []
+    specs = registry.checks()
+    return [
+        (
+            name,
+            specs[name].phase,
+            f"{specs[name].about} Must observe: {cell.scenario.expect.get(name, 'not measured yet')!r}",
+        )
+        for name in cell.scenario.checks
+    ]
 
 
 def as_json(cell: Cell, steps: list[Step]) -> dict[str, Any]:
@@ -318,4 +337,7 @@ def as_json(cell: Cell, steps: list[Step]) -> dict[str, Any]:
         "platform": kind(cell),
         "dry_run": DRY_RUN,
         "steps": [asdict(s) for s in steps],
+        "scenario_checks": [
+            {"check": name, "phase": phase, "text": text} for name, phase, text in scenario_checks(cell)
+        ],
     }

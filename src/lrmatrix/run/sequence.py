@@ -18,7 +18,7 @@ plan`` prints it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lrmatrix.matrix.cells import STAGED_DEBS, Cell
 from lrmatrix.run.actions.base import Action
@@ -44,6 +44,7 @@ from lrmatrix.run.actions.kube import (
 from lrmatrix.run.actions.observe import ObserveContainers
 from lrmatrix.run.actions.package_upgrade import AwaitUpgradeEnd, PackageUpgrade, StageDebs
 from lrmatrix.run.actions.workload import AwaitPaths, Capture, DeployContainers, StartLoad, StartProbe
+from lrmatrix.scenarios import registry
 
 PHASES = ("baseline", "disrupt", "outage", "recover", "after", "change", "teardown")
 
@@ -164,4 +165,21 @@ def kind(cell: Cell) -> str:
 
 def sequence_for(cell: Cell, image_ref: str | None = None) -> Sequence:
     """``image_ref``: an image the node pulls (``--image``) instead of the offline-built one."""
-    return SEQUENCES[kind(cell)](cell, image_ref)
+    return with_scenario(cell, SEQUENCES[kind(cell)](cell, image_ref))
+
+
+def with_scenario(cell: Cell, plain: Sequence) -> Sequence:
+    """A scenario cell's own actions (``[scenarios.<name>].actions``), each appended to its
+    phase: after that phase's own actions, before its checks (``setup``: once the workload
+    answers and the probe runs)."""
+    if cell.scenario is None:
+        return plain
+    extra = {
+        phase: tuple(registry.make_action(name, params) for name, params in steps)
+        for phase, steps in cell.scenario.actions.items()
+    }
+    return replace(
+        plain,
+        setup=plain.setup + extra.get("setup", ()),
+        phases={phase: actions + extra.get(phase, ()) for phase, actions in plain.phases.items()},
+    )

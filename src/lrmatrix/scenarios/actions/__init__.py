@@ -1,0 +1,1 @@
+"""Scenario actions, one module per topic; each class is registered with ``@registry.action``."""

@@ -1,0 +1,1 @@
+"""Scenario checks, one module per topic; each function is registered with ``@registry.check``."""
