@@ -39,7 +39,8 @@ def blocked_writer():
 def _script(pid: int) -> dict[int, stdout_pipes.Gauge]:
     """What ``python3 -c GAUGE PID`` reports, as a remote node runs it (the reader of the pipe,
     this process, stands where the shim would)."""
-    done = subprocess.run([sys.executable, "-c", stdout_pipes.GAUGE, str(pid)], capture_output=True, text=True)
+    argv = [sys.executable, "-c", stdout_pipes.GAUGE, str(pid)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
     return stdout_pipes.parse(done.stdout)
 
 
