@@ -65,6 +65,9 @@ class Node(ABC):
     watches_daemon: ClassVar[bool] = False
     #: whether ``dockerd.nat_rules`` is fast enough to sample around a daemon start
     samples_nat: ClassVar[bool] = False
+    #: whether the node's processes are this machine's (the same /proc): what reads them runs
+    #: in the harness's own process instead of a command per reading
+    procfs_here: ClassVar[bool] = False
     #: the module classes of this node: a driver names a subclass where its node differs
     dockerd_module: ClassVar[type[Dockerd]] = Dockerd
     processes_module: ClassVar[type[Processes]] = Processes

@@ -132,6 +132,7 @@ class EngineNode(Node):
     can_pull = False  # its namespace only reaches the host end of its veth
     watches_daemon = True
     samples_nat = True
+    procfs_here = True  # a network namespace only: its processes are in this machine's /proc
     dockerd_module = EngineDockerd
     processes_module = EngineProcesses
     requires: ClassVar[dict[str, str]] = {
