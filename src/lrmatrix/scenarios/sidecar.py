@@ -9,6 +9,7 @@ scenario's), so they share how one is started and read here.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
 
 #: every offline image of lrmatrix carries busybox-static (lrmatrix.workload.image)
 BUSYBOX = "/bin/busybox"
+#: names the scenario actions give their containers and volumes (they carry no user input)
+NAME = re.compile(r"^lrm-[a-z0-9-]{1,40}$")
+POLICIES = ("no", "always", "unless-stopped", "on-failure")
 #: long enough for any cell; ``exec`` so the container's main process is the sleep itself
 SLEEP = (BUSYBOX, "sleep", "1000000")
 
@@ -41,6 +45,12 @@ class State:
     def word(self) -> str:
         """How a check reports it: "running", "paused", "exited 137"."""
         return f"{self.status} {self.exit_code}" if self.status == "exited" else self.status
+
+
+def named(what: str, value: str) -> None:
+    """An action's param that names a container or volume: ``ValueError`` unless it is lrmatrix's."""
+    if not NAME.match(value):
+        raise ValueError(f"{what} {value!r} does not match {NAME.pattern}")
 
 
 def image_of(ctx: Context) -> str:

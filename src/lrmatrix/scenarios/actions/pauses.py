@@ -11,7 +11,6 @@ from lrmatrix.errors import NodeError
 from lrmatrix.evidence.records import Record
 from lrmatrix.run.actions.base import Action
 from lrmatrix.scenarios import registry, sidecar
-from lrmatrix.scenarios.actions.volumes import NAME
 
 if TYPE_CHECKING:
     from lrmatrix.matrix.cells import Cell
@@ -35,8 +34,7 @@ class PauseContainer(Action):
     container: str = "lrm-paused"
 
     def __post_init__(self) -> None:
-        if not NAME.match(self.container):
-            raise ValueError(f"container {self.container!r} does not match {NAME.pattern}")
+        sidecar.named("container", self.container)
 
     def run(self, ctx: Context) -> list[Record]:
         sidecar.start(ctx, self.container)

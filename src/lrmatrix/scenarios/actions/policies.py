@@ -11,7 +11,6 @@ from lrmatrix.errors import NodeError
 from lrmatrix.evidence.records import Record
 from lrmatrix.run.actions.base import Action
 from lrmatrix.scenarios import registry, sidecar
-from lrmatrix.scenarios.actions.volumes import NAME, POLICIES
 
 if TYPE_CHECKING:
     from lrmatrix.matrix.cells import Cell
@@ -39,10 +38,9 @@ class StartPolicyContainer(Action):
     policy: str = "always"
 
     def __post_init__(self) -> None:
-        if not NAME.match(self.container):
-            raise ValueError(f"container {self.container!r} does not match {NAME.pattern}")
-        if self.policy not in POLICIES:
-            raise ValueError(f"policy {self.policy!r} is none of {', '.join(POLICIES)}")
+        sidecar.named("container", self.container)
+        if self.policy not in sidecar.POLICIES:
+            raise ValueError(f"policy {self.policy!r} is none of {', '.join(sidecar.POLICIES)}")
 
     def run(self, ctx: Context) -> list[Record]:
         state = sidecar.start(ctx, self.container, "--restart", self.policy)

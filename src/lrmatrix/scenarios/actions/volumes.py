@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 #: where the volume is mounted in its containers, and the file each start of its user appends
 #: a fresh random line to (so a line a restarted user wrote again is not taken for the old one)
 MOUNT, FILE = "/lrm-vol", "written-before-the-restart"
-NAME = re.compile(r"^lrm-[a-z0-9-]{1,40}$")
-POLICIES = ("no", "always", "unless-stopped", "on-failure")
 OPTION = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
 
 
@@ -51,10 +49,9 @@ class UseVolume(Action):
     restart: str = "no"
 
     def __post_init__(self) -> None:
-        if not NAME.match(self.volume):
-            raise ValueError(f"volume {self.volume!r} does not match {NAME.pattern}")
-        if self.restart not in POLICIES:
-            raise ValueError(f"restart {self.restart!r} is none of {', '.join(POLICIES)}")
+        sidecar.named("volume", self.volume)
+        if self.restart not in sidecar.POLICIES:
+            raise ValueError(f"restart {self.restart!r} is none of {', '.join(sidecar.POLICIES)}")
         for key, value in self.options.items():
             if not OPTION.match(key) or not isinstance(value, str) or "," in value:
                 raise ValueError(f"option {key}={value!r}: a lowercase key and a string without a comma")
