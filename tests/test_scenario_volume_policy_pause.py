@@ -12,10 +12,9 @@ import pytest
 from conftest import engine_ready
 from lrmatrix.evidence.records import Deployed
 from lrmatrix.run.context import Context
-from lrmatrix.scenarios.actions.pauses import PauseContainer, PausedContainer, ThawWhileDown
+from lrmatrix.scenarios.actions.pauses import PauseContainer
 from lrmatrix.scenarios.actions.policies import StartPolicyContainer
 from lrmatrix.scenarios.actions.volumes import UseVolume
-from lrmatrix.scenarios.checks.pauses import process_state
 from lrmatrix.scenarios.observation import mismatch, observe
 from prereqs import needs
 from scenario_node import context, scenario_node  # noqa: F401 - the fixture
@@ -73,15 +72,3 @@ def test_paused_checks_fail_once_the_container_runs(scenario_node):  # noqa: F81
 
     assert fails(ctx, "paused-state", "paused", "paused") == "running"
     assert fails(ctx, "unpause", "unpaused", "paused") == "refused: not paused"
-
-
-def test_thaw_while_down_thaws_the_frozen_process_behind_the_daemon(scenario_node):  # noqa: F811
-    node, tag = scenario_node
-    ctx = deployed(node, tag)
-    ctx.evidence.extend(PauseContainer(container="lrm-pt").run(ctx))
-    pid = ctx.evidence.require(PausedContainer).pid
-    assert process_state(node, pid).endswith("D (disk sleep)")  # frozen (cgroup v1 here)
-    ctx.evidence.extend(ThawWhileDown().run(ctx))
-    assert not process_state(node, pid).endswith("D (disk sleep)")
-    # the daemon was not told: it still says paused, so the check must fail a cell that expects running
-    assert fails(ctx, "paused-state", "running", "paused-thawed") == "paused"
