@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from lrmatrix.errors import BadInput
+from lrmatrix.scenarios.checks.pauses import refusal
 from lrmatrix.scenarios.sidecar import State, nanoseconds, per_item
 from test_scenarios import parse, scenario
 
@@ -51,3 +52,18 @@ def test_bad_params_of_these_actions_are_one_line(step, words):
         parse(sx=scenario(actions={"setup": [step]}))
     assert "\n" not in str(err.value)
     assert words in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("said", "words"),
+    [
+        ("Error response from daemon: Container 2031b6 is not paused", "not paused"),
+        (
+            "Error response from daemon: Cannot unpause container 346a93: OCI runtime resume failed: "
+            "container not paused: unknown",
+            "container not paused",
+        ),
+    ],
+)
+def test_an_unpause_refusal_is_said_in_the_daemons_few_words(said, words):
+    assert refusal(said) == words

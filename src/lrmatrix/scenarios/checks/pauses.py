@@ -38,8 +38,18 @@ def unpause(ctx: Context) -> Seen:
     if result.ok and now is not None and now.status == "running":
         return Seen("unpaused", f"{name}: unpause ok, now {word}")
     said = result.stderr.strip()
-    reason = said.rsplit(" is ", 1)[-1] if " is " in said else ("accepted" if result.ok else "error")
-    return Seen(f"refused: {reason}"[:60], f"{name}: {said or 'unpause ok'}; now {word}")
+    return Seen(
+        f"refused: {refusal(said) if said else 'accepted, not running'}"[:60], f"{name}: {said}; now {word}"
+    )
+
+
+def refusal(said: str) -> str:
+    """The daemon's reason in a few words: "... is not paused" -> "not paused"; a runtime's
+    "...: OCI runtime resume failed: container not paused: unknown" -> "container not paused"."""
+    if " is " in said:
+        return said.rsplit(" is ", 1)[-1].strip()
+    parts = [p.strip() for p in said.split(": ") if p.strip() not in ("", "unknown")]
+    return parts[-1] if parts else "error"
 
 
 def process_state(node: Node, pid: int) -> str:
