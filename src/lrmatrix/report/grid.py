@@ -91,8 +91,10 @@ def place_of_result(result: Result) -> Place:
 
 
 def places(cells: Iterable[Cell], results: Iterable[Result]) -> dict[str, Place]:
-    """Cell name -> place: the matrix model's, then the results' for cells it does not have."""
-    out = {c.name: Place(c.platform, c.variant, c.extras) for c in cells}
+    """Cell name -> place: the matrix model's, then the results' for cells it does not have. A
+    scenario cell is placed only by its result: the matrix's many scenario cells have their own
+    table (docs/scenarios.md), and as columns they would push the grid past its width."""
+    out = {c.name: Place(c.platform, c.variant, c.extras) for c in cells if c.scenario is None}
     for r in results:
         out.setdefault(r.cell, place_of_result(r))
     return out
