@@ -97,6 +97,8 @@ class NodeClients:
         self.folder = folder
         self.names = tuple(clients)
         self.node.run(["mkdir", "-p", folder])
+        # an earlier run's status files would read as clients that already ended
+        self.node.run(["rm", "-f", *(f"{folder}/{n}.{k}" for n in self.names for k in ("out", "err", "rc"))])
         self.pids: dict[str, str] = {}
         for name, argv in clients.items():
             base = shlex.quote(f"{folder}/{name}")
