@@ -4,6 +4,8 @@ running (a hang), ``exec -u`` that can no longer find the user (moby#29342's sym
 
 from __future__ import annotations
 
+import os
+import signal
 from types import SimpleNamespace
 
 import pytest
@@ -76,12 +78,15 @@ def test_stop_returns_and_rootfs_unmounted_fail_on_a_stop_that_hangs_and_a_mount
     assert observe("stop-returns", ctx).observed == "stopped"
     assert observe("rootfs-unmounted", ctx).observed == "unmounted"
 
-    # a container that ignores SIGTERM outlives a bound shorter than its grace: a hang
+    # a daemon that does not answer (frozen, as #31997's stuck FIFO left it): the stop hangs
     node.dockerd.cli("rm", "-f", CONTAINER)
-    node.dockerd.cli_ok(
-        "run", "-d", "--name", CONTAINER, tag, "sh", "-c", 'trap "" TERM; while :; do sleep 1; done'
-    )
-    ctx.evidence.extend(StopStreamContainer(grace_s=5, bound_s=1.5).run(ctx))
+    node.dockerd.cli_ok("run", "-d", "--name", CONTAINER, tag, "sleep", "600")
+    pid = node.daemon_pid()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        ctx.evidence.extend(StopStreamContainer(grace_s=1, bound_s=3).run(ctx))
+    finally:
+        os.kill(pid, signal.SIGCONT)
     hung = observe("stop-returns", ctx)
     assert hung.observed == "hung", hung.detail
     assert mismatch(hung, "stopped", *WHERE).startswith("stop-returns: expected 'stopped', observed 'hung'")
