@@ -91,8 +91,15 @@ def place_of_result(result: Result) -> Place:
 
 
 def places(cells: Iterable[Cell], results: Iterable[Result]) -> dict[str, Place]:
-    """Cell name -> place: the matrix model's, then the results' for cells it does not have."""
-    out = {c.name: Place(c.platform, c.variant, c.extras) for c in cells}
+    """Cell name -> place: the matrix model's, then the results' for cells it does not have.
+    A scenario cell has a square only once it has a result: there are many (each scenario x
+    platform x variant) and docs/scenarios.md has their own table; unrun, they would widen the
+    grid past a terminal's width."""
+    results = list(results)
+    ran = {r.cell for r in results}
+    out = {
+        c.name: Place(c.platform, c.variant, c.extras) for c in cells if c.scenario is None or c.name in ran
+    }
     for r in results:
         out.setdefault(r.cell, place_of_result(r))
     return out
