@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 
 from conftest import engine_ready
 from lrmatrix.evidence.records import Deployed, ProbeEvidence
+from lrmatrix.evidence.store import Evidence
 from lrmatrix.matrix.model import Cell
 from lrmatrix.run.runner import Runner
 from lrmatrix.scenarios.actions.faults import FaultDone, FreezeDockerd, KillContainerd, api_look
@@ -118,9 +120,12 @@ def test_containerd_back_fails_when_nothing_restarts_it(live):
     """containerd killed while dockerd is frozen: its supervisor cannot start a new one."""
     ctx, node = live.ctx, live.node
     pid = node.daemon_pid()
+    # a frozen daemon answers no inspect: the action's "before" is given, not read
+    frozen = Evidence()
+    frozen.add(Deployed(SimpleNamespace(snapshot=list), 0.0))
     node.run(["kill", "-s", "STOP", str(pid)])
     try:
-        records = KillContainerd().run(replace(ctx, cell=short(ctx.cell, recover=1.0)))
+        records = KillContainerd().run(replace(ctx, cell=short(ctx.cell, recover=1.0), evidence=frozen))
     finally:
         node.run(["kill", "-s", "CONT", str(pid)])
     ctx.evidence.add(*records)

@@ -171,4 +171,5 @@ class KillLoop(Action):
         ]
 
     def describe(self, cell: Cell) -> str:
-        return f"SIGKILL dockerd and start it again, {self.kills} times in a row"
+        each = until("its API answers", cell.timings.ready_timeout_s)
+        return f"SIGKILL dockerd and start it again, {self.kills} times in a row, each start {each}"
