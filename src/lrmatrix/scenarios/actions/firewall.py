@@ -54,10 +54,10 @@ class FlushForward(Action):
                 f"network namespace), not on a {node.scheme} node's firewall"
             )
         before = forward_rules(node)
-        at = ctx.clock.now()
         res = node.run(["iptables", "-w", "5", "--flush", "FORWARD"], timeout=15)
         if not res.ok:
             raise NodeError(f"iptables --flush FORWARD failed on {node.name}: {res.one_line()}")
+        at = ctx.clock.now()  # from here every request the probe sends meets the flushed chain
         after = forward_rules(node)
         # clients see it until the daemon is started again (the span ends at the start command)
         return [
