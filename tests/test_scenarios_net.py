@@ -8,12 +8,14 @@ from types import SimpleNamespace
 
 import pytest
 
+from lrmatrix.errors import NodeError
 from lrmatrix.evidence.probe import PathRecord, Sample
 from lrmatrix.evidence.records import ProbeEvidence, WindowEnded
 from lrmatrix.evidence.store import Evidence
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.run.clock import RunClock
 from lrmatrix.scenarios.actions.faults import KillLoop
+from lrmatrix.scenarios.actions.firewall import FlushForward
 from lrmatrix.scenarios.actions.new_container import NewContainers, unpublished
 from lrmatrix.scenarios.actions.spans import FaultSpan
 from lrmatrix.scenarios.checks.clients import clients_during_fault, judged
@@ -122,3 +124,12 @@ def test_scenario_cells_carry_their_verdict_and_variant_default():
     assert (flushed.expect, flushed.scenario.verdict) == ("outage", "outage")
     plain = cells["engine-liverestore-new-container"]
     assert (plain.expect, plain.scenario.verdict) == ("survive", None)
+
+
+def test_flush_forward_refuses_a_node_whose_firewall_is_the_hosts_and_runs_nothing():
+    ran: list[list[str]] = []
+    node = SimpleNamespace(scheme="ssh", name="staging", run=lambda argv, timeout=0: ran.append(argv))
+    ctx = SimpleNamespace(node=node, clock=RunClock())
+    with pytest.raises(NodeError, match=r"only on an engine node .* not on a ssh node's firewall"):
+        FlushForward().run(ctx)
+    assert ran == []
