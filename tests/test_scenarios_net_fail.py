@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import engine_ready
+from lrmatrix.deadline import poll
 from lrmatrix.evidence.records import Deployed, ProbeEvidence
 from lrmatrix.evidence.store import Evidence
 from lrmatrix.matrix.model import Cell
@@ -130,7 +131,9 @@ def test_containerd_back_fails_when_nothing_restarts_it(live):
         node.run(["kill", "-s", "CONT", str(pid)])
     ctx.evidence.add(*records)
     assert faults.containerd_back(ctx).value == "not back"
-    ctx.evidence.add(*KillContainerd().run(ctx))  # the right state: dockerd starts a new one
+    # continued, dockerd starts the one it missed; then the right state: it starts a new one again
+    assert poll(lambda: node.processes.named("containerd") and node.dockerd.api_ready(), 30, 0.2)
+    ctx.evidence.add(*KillContainerd().run(ctx))
     assert faults.containerd_back(ctx).value == "restarted"
 
 
