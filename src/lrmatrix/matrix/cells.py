@@ -160,7 +160,7 @@ def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
                 f"{where} [scenarios.{scenario.name}]: workload = {workload!r} has no [workloads.{workload}] "
                 f"table; use one of {', '.join([SEED, *workloads])} or add the table"
             )
-        extra = schema.CellTable(workload=workload, description=scenario.description)
+        extra = schema.CellTable(workload=workload, description=scenario.description, expect=scenario.verdict)
         cell = _make_cell(name, p, v, doc, base, extra, where, engines, workloads)
         cells.append(replace(cell, scenario=scenario))
     unused = sorted(set(doc.platforms) - {c.platform for c in cells})

@@ -27,6 +27,10 @@ Phase = Literal["setup", "baseline", "disrupt", "outage", "recover", "after", "c
 DEFAULT_PLATFORMS = ("engine", "engine26", "engine28")
 #: the key of an expectation entry that is no check: why it differs from upstream
 NOTE = "note"
+#: the key of an expectation entry that overrides the variant's probe verdict for the cell (a
+#: scenario whose fault cuts the node path even with live-restore, e.g. a flushed FORWARD chain)
+VERDICT = "verdict"
+VERDICTS = ("survive", "outage")
 Short = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -66,6 +70,8 @@ class Scenario:
     expect: dict[str, str] = field(default_factory=dict)
     note: str = ""
     ci: bool = False
+    #: the probe verdict this cell expects instead of its variant's (``expect.<cell>.verdict``)
+    verdict: str | None = None
 
 
 def scenario_cells(
@@ -88,11 +94,15 @@ def scenario_cells(
             if key not in keys:
                 raise BadInput(f"{at} expect: {key!r} is none of its cells; use one of {', '.join(keys)}")
             for check in entry:
-                if check != NOTE and check not in t.checks:
+                if check not in (NOTE, VERDICT) and check not in t.checks:
                     raise BadInput(
-                        f"{at} expect.{key!r}: {check!r} is not one of its checks ({', '.join(t.checks)}) "
-                        f"or {NOTE!r}; fix the name"
+                        f"{at} expect.{key!r}: {check!r} is not one of its checks ({', '.join(t.checks)}), "
+                        f"{NOTE!r} or {VERDICT!r}; fix the name"
                     )
+            if entry.get(VERDICT, VERDICTS[0]) not in VERDICTS:
+                raise BadInput(
+                    f"{at} expect.{key!r}: verdict = {entry[VERDICT]!r}; use one of {', '.join(VERDICTS)}"
+                )
         for key in t.ci:
             if key not in keys:
                 raise BadInput(f"{at} ci: {key!r} is none of its cells; use one of {', '.join(keys)}")
@@ -100,6 +110,7 @@ def scenario_cells(
             for v in variants:
                 entry = dict(t.expect.get(f"{p}/{v}", {}))
                 note = entry.pop(NOTE, "")
+                verdict = entry.pop(VERDICT, None)
                 scenario = Scenario(
                     name=name,
                     description=t.description,
@@ -112,6 +123,7 @@ def scenario_cells(
                     expect=entry,
                     note=note,
                     ci=f"{p}/{v}" in t.ci,
+                    verdict=verdict,
                 )
                 found.append((f"{p}-{v}-{name}", p, v, t.workload, scenario))
     return found
