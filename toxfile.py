@@ -31,7 +31,8 @@ tox_envs.PROJECT.after_cells = ("report", "upgrade-gate")
 #: the cells wait for them, so that the figures the gate compares are not the load's (a cell
 #: beside them on 2 cores lost 8 % of its probe coverage and the gate called it a regression)
 tox_envs.PROJECT.before_cells = ("integration", "integration-interrupts", "integration-faults",
-                                 "integration-nodes", "integration-nodes-systemd")  # fmt: skip
+                                 "integration-nodes", "integration-nodes-systemd",
+                                 "integration-scenarios")  # fmt: skip
 
 if MANAGER.manager.get_plugin(ENTRY_POINT) is None and not MANAGER.manager.is_registered(tox_envs):
     MANAGER.manager.register(tox_envs, name=ENTRY_POINT)

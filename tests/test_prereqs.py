@@ -112,12 +112,13 @@ def test_tox_passes_ci_on_to_the_test_envs():
     """tox passes only listed variables: without CI in pass_env, .ci/run's CI=true never reached
     pytest and every prerequisite check stayed a skip."""
     tests = ("integration", "integration-interrupts", "integration-faults", "integration-nodes")
+    tests += ("integration-scenarios",)
     envs = ",".join(["unit", *tests, "integration-nodes-systemd", "browser"])
     argv = [sys.executable, "-m", "tox", "config", "-e", envs, "-k", "pass_env"]
     res = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     sections = res.stdout.split("[testenv:")[1:]
-    assert len(sections) == 7 and all("\n  CI\n" in s for s in sections), res.stdout
+    assert len(sections) == 8 and all("\n  CI\n" in s for s in sections), res.stdout
 
 
 def test_children_of_this_session_get_sigint_as_from_a_terminal():

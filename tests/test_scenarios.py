@@ -83,6 +83,11 @@ def test_each_platform_and_variant_of_a_scenario_is_a_cell_with_its_measured_val
     assert m.cell("engine-liverestore").scenario is None
 
 
+def test_a_scenario_left_out_of_a_variant_has_no_cell_there():
+    m = parse(restarts=scenario(variants=["liverestore"], skip="the workload never comes back"))
+    assert m.names()[2:] == ["engine-liverestore-restarts"]
+
+
 def test_a_scenario_without_platforms_runs_on_the_three_engines(root_dir):
     cells = load_matrix(root_dir / "matrix").cells
     for c in cells:
@@ -110,6 +115,12 @@ def test_a_scenario_without_platforms_runs_on_the_three_engines(root_dir):
         (scenario(upstream=[]), "[scenarios.sx]: upstream = [] is not allowed"),
         (scenario(checks="restart-count"), 'checks = "restart-count" is not allowed'),
         ({"description": "x", "upstream": ["y"]}, "[scenarios.sx]: 'checks' is missing"),
+        (scenario(variants=["liverestore"]), "variants leaves some out; say why in skip"),
+        (scenario(variants=["lr"], skip="x"), "variant 'lr' is not in axes.variant"),
+        (
+            scenario(variants=["liverestore"], skip="x", expect={"engine/noliverestore": {}}),
+            "expect: 'engine/noliverestore' is none of its cells",
+        ),
     ],
 )
 def test_a_bad_scenario_is_one_line(mark, table, words):

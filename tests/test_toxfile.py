@@ -71,7 +71,8 @@ def test_ci_label_selects_the_harness_envs_and_exactly_the_engine_cells(root_dir
     engine = [c.name for c in cells if c.driver == "engine" and (c.scenario is None or c.scenario.ci)]
     assert len([c for c in cells if c.scenario is not None and c.scenario.ci]) <= 2, "CI time: at most 2"
     harness = ["lint", "unit", "docs", "integration", "integration-interrupts", "integration-nodes"]
-    harness += ["integration-nodes-systemd", "integration-faults", "browser", "report", "upgrade-gate"]
+    harness += ["integration-nodes-systemd", "integration-faults", "integration-scenarios", "browser"]
+    harness += ["report", "upgrade-gate"]
     assert sorted(selected(root_dir, "ci")) == sorted([*harness, *engine])
 
 

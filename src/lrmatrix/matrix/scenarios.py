@@ -50,6 +50,9 @@ class ScenarioTable(Table):
     actions: dict[Phase, Annotated[list[StepTable], Field(max_length=20)]] = Field(default_factory=dict)
     checks: Annotated[list[Annotated[str, Field(max_length=40)]], Field(min_length=1, max_length=20)]
     platforms: Annotated[list[Annotated[str, Field(max_length=16)]], Field(min_length=1)] | None = None
+    #: the live-restore variants it runs with (default both); one left out says why in ``skip``
+    variants: Annotated[list[str], Field(min_length=1, max_length=2)] | None = None
+    skip: Annotated[str, Field(max_length=400)] = ""
     #: "<platform>/<variant>" -> {check: value it must observe, note: why it differs from upstream}
     expect: dict[Annotated[str, Field(max_length=40)], dict[str, Short]] = Field(default_factory=dict)
     #: "<platform>/<variant>" of the cells that also run in CI (the fastest; tox label ``ci``)
@@ -89,7 +92,13 @@ def scenario_cells(
                 raise BadInput(
                     f"{at}: platform {p!r} is not in axes.platform; use some of {', '.join(platforms)}"
                 )
-        keys = [f"{p}/{v}" for p in mine for v in variants]
+        theirs = tuple(t.variants) if t.variants is not None else variants
+        for v in theirs:
+            if v not in variants:
+                raise BadInput(f"{at}: variant {v!r} is not in axes.variant; use some of {', '.join(variants)}")
+        if theirs != variants and not t.skip:
+            raise BadInput(f"{at}: variants leaves some out; say why in skip = \"...\" (the docs show it)")
+        keys = [f"{p}/{v}" for p in mine for v in theirs]
         for key, entry in t.expect.items():
             if key not in keys:
                 raise BadInput(f"{at} expect: {key!r} is none of its cells; use one of {', '.join(keys)}")
@@ -107,7 +116,7 @@ def scenario_cells(
             if key not in keys:
                 raise BadInput(f"{at} ci: {key!r} is none of its cells; use one of {', '.join(keys)}")
         for p in mine:
-            for v in variants:
+            for v in theirs:
                 entry = dict(t.expect.get(f"{p}/{v}", {}))
                 note = entry.pop(NOTE, "")
                 verdict = entry.pop(VERDICT, None)
