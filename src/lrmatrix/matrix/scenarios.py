@@ -95,9 +95,10 @@ def scenario_cells(
         theirs = tuple(t.variants) if t.variants is not None else variants
         for v in theirs:
             if v not in variants:
-                raise BadInput(f"{at}: variant {v!r} is not in axes.variant; use some of {', '.join(variants)}")
+                known = ", ".join(variants)
+                raise BadInput(f"{at}: variant {v!r} is not in axes.variant; use some of {known}")
         if theirs != variants and not t.skip:
-            raise BadInput(f"{at}: variants leaves some out; say why in skip = \"...\" (the docs show it)")
+            raise BadInput(f'{at}: variants leaves some out; say why in skip = "..." (the docs show it)')
         keys = [f"{p}/{v}" for p in mine for v in theirs]
         for key, entry in t.expect.items():
             if key not in keys:
