@@ -186,7 +186,7 @@ def last_answer(found: list[Target], request_timeout: float, netns: str | None) 
         if sample is not None and not sample.ok:
             what = f"expected {target.expect!r}" if target.expect else "expected a connection"
             if target.send:
-                what = f"sent {target.send!r}, {what}"
+                what = f"sent {target.send.rstrip(chr(13) + chr(10))!r}, {what}"  # the line, not its CRLF
             return f"{target.url} ({what}) answered: {sample.error or f'HTTP {sample.status}'}"
     return "every endpoint answered only after the wait"
 
