@@ -103,6 +103,8 @@ def test_every_square_that_ran_links_to_its_cells_details(dom):
 def test_squares_without_a_result_are_empty(dom):
     ran = {p.stem for p in ENGINES.glob("*.json")}
     empty = [s for s in dom.squares if s["class"] == "not-run"]
-    assert sorted(s["cell"] for s in empty) == sorted(set(MATRIX.names()) - ran)
+    # a scenario cell has a square only once it has a result (docs/scenarios.md has their table)
+    placed = [c for c in MATRIX.cells if c.scenario is None or c.name in ran]
+    assert sorted(s["cell"] for s in empty) == sorted({c.name for c in placed} - ran)
     assert all(s["text"].strip() == "" and not s["href"] for s in empty)
-    assert len(dom.squares) == len(dom.platforms) * len({(c.variant, c.extras) for c in MATRIX.cells})
+    assert len(dom.squares) == len(dom.platforms) * len({(c.variant, c.extras) for c in placed})

@@ -123,7 +123,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     loaded = results.load_many([Path(p) for p in args.results], newest=args.newest)
     if not loaded:
         raise BadInput(f"no result files in {' '.join(args.results)}")
-    cells = [] if args.no_matrix else matrix_cells()
+    ran = {r.cell for r in loaded}
+    # a scenario cell is listed once it has a result: the dozens the matrix has get their own
+    # table (docs/scenarios.md), and "not run" rows of them would bury the cells that ran
+    cells = [c for c in ([] if args.no_matrix else matrix_cells()) if c.scenario is None or c.name in ran]
     rows = report_rows.build_rows(loaded, [(c.name, c.expect) for c in cells])
     view = grid.build(rows, grid.places(cells, loaded))
     if args.format == "html":
