@@ -19,11 +19,14 @@ R = TypeVar("R", bound=Record)
 
 class Evidence:
     """Records in the order they were added (actions run one at a time; watchers' threads
-    only hand theirs over through an action, but the lock keeps a reader safe regardless)."""
+    only hand theirs over through an action, but the lock keeps a reader safe regardless).
+    Reentrant: a signal's handler runs on the main thread and reads the evidence (what stopped
+    the run, where) even when it interrupted that thread inside ``all``; a plain lock hung the
+    run there for good (a CI run's SIGINT mid-outage, seen with py-spy)."""
 
     def __init__(self) -> None:
         self._records: list[Record] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def add(self, *records: Record | None) -> None:
         with self._lock:
