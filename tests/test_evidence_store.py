@@ -25,4 +25,3 @@ def test_a_read_from_inside_a_read_returns_instead_of_hanging():
     worker.join(5)
     assert not worker.is_alive(), "a read inside a read hung"
     assert seen == [Event(1.0, "stopped")]
-
