@@ -10,6 +10,7 @@ the run left once the parent has exited. The table of interrupts
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -81,7 +82,23 @@ def env(matrix_dir: Path) -> Iterator[dict[str, str]]:
     }
     for sig in ignored:
         signal.signal(sig, signal.SIG_IGN)
+    abandon(state)
     shutil.rmtree(state, ignore_errors=True)
+
+
+def abandon(state: Path) -> None:
+    """After a run that failed its test (one hung past its wait): kill what still names its
+    state folder, and let ``lrmatrix recover`` remove its node, so no test leaves a node behind."""
+    alive = [p for p in psutil.process_iter(["cmdline"]) if str(state) in " ".join(p.info["cmdline"] or [])]
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=10)
+    if alive or any((state / "s").glob("lrm*")):
+        env = {**os.environ, "LRMATRIX_STATE_DIR": str(state / "s")}
+        subprocess.run(
+            [sys.executable, "-m", "lrmatrix", "recover"], env=env, capture_output=True, timeout=120
+        )
 
 
 def lrmatrix_run(results: Path, _: Path) -> tuple[list[str], Path]:
