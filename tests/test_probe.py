@@ -248,8 +248,11 @@ def test_ticks_behind_a_hanging_request_are_still_sent_and_judged_by_send_time()
     # loaded machine answers late: 31 ms before the hang was seen); never a timeout earlier
     first_after = min(s.t for s in rec.samples if s.t >= hang_from)
     assert hang_from - 0.2 < windows[0].start <= first_after, "the outage starts at the first hung send"
-    # it closes at the first answer sent after the hang ended: within one timeout of it
-    assert windows[0].end is not None and hang_to - 0.01 <= windows[0].end <= hang_to + 0.2
+    # it closes at the first answer sent after the hang ended, within one timeout of it; on a
+    # loaded machine a request sent just before the flag was cleared can reach the server after
+    # it and is rightly a success (seen: sent 13 ms before), so by send time the window may end
+    # that much early
+    assert windows[0].end is not None and hang_to - 0.1 <= windows[0].end <= hang_to + 0.2
     # ticks are sent, not skipped, while a request hangs (a loaded machine skips a few late ones)
     assert rec.stopped == "asked" and rec.missed_ticks < len(during)
 
