@@ -17,7 +17,7 @@ from lrmatrix.errors import BadInput
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.report.compare import compare
 from lrmatrix.report.scenario_differences import engine_differences, pair_differences
-from lrmatrix.report.scenario_table import END, START, UNEXPECTED, replace_table, table
+from lrmatrix.report.scenario_table import END, START, UNEXPECTED, node_table, replace_table, table
 from lrmatrix.results import files as results
 from lrmatrix.results.model import Result, parse
 
@@ -94,6 +94,25 @@ def test_the_table_links_each_square_and_marks_a_value_the_matrix_does_not_expec
     assert any(line.startswith("- exited-while-down (liverestore): autoremove:") for line in lines)
     with pytest.raises(BadInput, match="no scenario result"):
         table([], "x", matrix)
+
+
+def test_the_node_table_has_a_column_per_node_and_marks_what_its_run_failed():
+    kept = copy.deepcopy(results.read_json(RUN))  # a run made to measure: nothing to meet yet
+    for o in kept["scenario"]["observations"]:
+        o.update(expected=o["observed"], passed=True)
+    failed = copy.deepcopy(kept)
+    failed["scenario"]["observations"][1].update(observed="left exited 3", passed=False)
+    lines = node_table({"sysvinit": [parse(kept)], "systemd": [parse(failed)]}, "r/ssh")
+    assert lines[0] == (
+        "| scenario: check | sysvinit (20.10.24) LR on | sysvinit (20.10.24) LR off | "
+        "systemd (20.10.24) LR on | systemd (20.10.24) LR off |"
+    )
+    row = next(line for line in lines if ": autoremove |" in line)
+    cell = "engine-liverestore-exited-while-down.json"
+    assert (
+        f"| [removed](r/ssh/sysvinit/{cell}) |  | [left exited 3](r/ssh/systemd/{cell}) {UNEXPECTED} |  |"
+        in row
+    )
 
 
 def test_the_table_goes_between_its_markers_only():

@@ -16,6 +16,7 @@ from lrmatrix.errors import BadInput
 from lrmatrix.evidence.records import Deployed
 from lrmatrix.evidence.store import Evidence
 from lrmatrix.matrix.cells import load_matrix, parse_matrix
+from lrmatrix.matrix.engine_match import refusal
 from lrmatrix.results import build, model
 from lrmatrix.run.actions.base import Action
 from lrmatrix.run.sequence import sequence_for
@@ -32,8 +33,12 @@ def scenario(**overrides):
     return {"platforms": ["engine"], **table}
 
 
+#: the base matrix's engine platform, on the machine's Docker, as measured on 20.10
+PLATFORMS = {"engine": {**BASE["platforms"]["engine"], "scenario_docker": "20.10"}}
+
+
 def parse(**scenarios):
-    return parse_matrix({**BASE, "scenarios": scenarios}, Path("m.toml"))
+    return parse_matrix({**BASE, "platforms": PLATFORMS, "scenarios": scenarios}, Path("m.toml"))
 
 
 @dataclass(frozen=True)
@@ -193,7 +198,7 @@ def test_the_result_keeps_each_observation_beside_its_expectation():
     m = parse(sx=scenario(expect={"engine/liverestore": {"restart-count": "0 restarts", "note": "n"}}))
     cell = m.cell("engine-liverestore-sx")
     evidence = Evidence()
-    evidence.add(Observation("restart-count", "after", "1 restarts", "d"))
+    evidence.add(Observation("restart-count", "after", "1 restarts", "d", "0 restarts"))
     summary = build.scenario_summary(cell, evidence)
     assert summary == {
         "name": "sx",
@@ -228,3 +233,46 @@ def test_plan_lists_a_scenario_cells_checks_with_the_value_each_must_observe():
     assert "Must observe: '0 restarts'" in after
     assert "Must observe: 'not measured yet'" in render(off, plan_cell(off))
     assert "? check" not in render(plain, plan_cell(plain))
+
+
+# --- which Docker a scenario cell's expectations hold for (lrmatrix.matrix.engine_match) -----
+@pytest.mark.parametrize(
+    ("cell", "node", "words"),
+    [
+        ("engine-liverestore-healthcheck", "20.10.24+dfsg1", None),
+        ("engine-liverestore-healthcheck", "20.10.5", None),
+        ("engine26-liverestore-healthcheck", "26.1.4", None),
+        ("engine28-noliverestore-paused", "28.5.2", None),
+        # the machine's Docker, no scenario: any engine will do
+        ("engine-liverestore", "27.3.1", None),
+        (
+            "engine26-liverestore-healthcheck",
+            "20.10.24+dfsg1",
+            "engine26-liverestore-healthcheck judges against what Docker 26.1 did and node-a runs Docker "
+            "20.10.24+dfsg1; run engine-liverestore-healthcheck, measured on Docker 20.10",
+        ),
+        (
+            "engine-noliverestore-paused",
+            "28.5.2",
+            "run engine28-noliverestore-paused, measured on Docker 28.5",
+        ),
+        (
+            "engine-liverestore-healthcheck",
+            "27.3.1",
+            "no cell of scenario healthcheck was measured on Docker 27.3 (measured: 20.10, 26.1, 28.5); "
+            "measure it on a platform of that engine and add its expect",
+        ),
+        (
+            "engine26-liverestore",
+            "20.10.24",
+            "engine26-liverestore is the cell of Docker 26.1 (engine docker26) and node-a runs Docker "
+            "20.10.24",
+        ),
+    ],
+)
+def test_a_cell_refuses_a_node_whose_docker_its_expectations_were_not_measured_on(cell, node, words):
+    why = refusal(load_matrix().cell(cell), "node-a", node)
+    if words is None:
+        assert why is None
+    else:
+        assert why is not None and words in why, why

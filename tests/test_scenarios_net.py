@@ -14,6 +14,7 @@ from lrmatrix.evidence.records import ProbeEvidence, WindowEnded
 from lrmatrix.evidence.store import Evidence
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.run.clock import RunClock
+from lrmatrix.scenarios.actions.daemonconfig import ChangeDaemonJson
 from lrmatrix.scenarios.actions.faults import KillLoop
 from lrmatrix.scenarios.actions.firewall import FlushForward
 from lrmatrix.scenarios.actions.new_container import NewContainers, unpublished
@@ -22,6 +23,7 @@ from lrmatrix.scenarios.checks.clients import clients_during_fault, judged
 from lrmatrix.scenarios.checks.faults import compared
 from lrmatrix.scenarios.checks.firewall import forward_state
 from lrmatrix.scenarios.checks.new_container import address_seen, port_seen
+from lrmatrix.scenarios.observation import mismatch, observe
 from lrmatrix.workload.containers import ContainerState
 
 REPAIRED_28 = ["-P FORWARD DROP", "-A FORWARD -j DOCKER-USER", "-A FORWARD -j DOCKER-FORWARD"]
@@ -81,6 +83,37 @@ def test_clients_during_fault_reads_only_the_span_and_ends_an_open_one_at_the_st
     assert clients_during_fault(ctx_with(probe(node=node), FaultSpan("x", 2.0, None))).value == "no end"
 
 
+def test_on_a_node_that_probes_the_node_path_only_the_check_is_judged_on_that_path():
+    """An ssh node's probe reaches the node path only: the value measured on an engine node is
+    narrowed to it, so the path it can see still decides, both ways."""
+    measured = "loopback answered, node answered, pod answered"
+    span = FaultSpan("containerd killed", 2.0, 5.0)
+    kept = observe(
+        "clients-during-fault",
+        ctx_with(probe(node=[sample(t / 10, True) for t in range(80)]), span),
+        measured,
+    )
+    assert (kept.expected, kept.observed) == ("node answered", "node answered")
+    assert mismatch(kept, kept.expected, "engine/liverestore", "containerd-kill") is None
+    node = [sample(t / 10, t < 30) for t in range(80)]
+    lost = observe("clients-during-fault", ctx_with(probe(node=node), span), measured)
+    assert lost.expected == "node answered"
+    assert "observed 'node partly failed'" in mismatch(
+        lost, lost.expected, "engine/liverestore", "containerd-kill"
+    )
+    # every path probed (an engine node): the whole measured value
+    three = {p: [sample(t / 10, True) for t in range(80)] for p in ("loopback", "node", "pod")}
+    assert observe("clients-during-fault", ctx_with(probe(**three), span), measured).expected == measured
+
+
+def test_actions_that_touch_the_nodes_network_refuse_a_node_of_yours_before_anything_runs():
+    assert FlushForward().refuses_node("engine") is None
+    assert "never on a ssh node's firewall" in FlushForward().refuses_node("ssh")
+    assert ChangeDaemonJson(bip=True, log_driver="local").refuses_node("engine") is None
+    assert "never in a ssh node's network" in ChangeDaemonJson(address_pools=True).refuses_node("ssh")
+    assert ChangeDaemonJson(log_driver="local").refuses_node("ssh") is None
+
+
 def test_new_container_address_and_port_both_ways():
     ok = NewContainers({"lrm-web-1": "198.19.1.2", "lrm-web-2": "198.19.1.3"}, "198.19.1.4", "", 8081, 125, (
         "docker: Error response from daemon: driver failed programming external connectivity on endpoint "
@@ -130,6 +163,6 @@ def test_flush_forward_refuses_a_node_whose_firewall_is_the_hosts_and_runs_nothi
     ran: list[list[str]] = []
     node = SimpleNamespace(scheme="ssh", name="staging", run=lambda argv, timeout=0: ran.append(argv))
     ctx = SimpleNamespace(node=node, clock=RunClock())
-    with pytest.raises(NodeError, match=r"only on an engine node .* not on a ssh node's firewall"):
+    with pytest.raises(NodeError, match=r"only on an engine node .* never on a ssh node's firewall"):
         FlushForward().run(ctx)
     assert ran == []

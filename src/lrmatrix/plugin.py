@@ -25,6 +25,7 @@ from lrmatrix.drivers import NodeSpec, make_node
 from lrmatrix.errors import BadInput, LrmatrixError
 from lrmatrix.evidence.records import SkippedCheck, Stopped, WindowEnded
 from lrmatrix.evidence.upgrade import Upgraded
+from lrmatrix.matrix import engine_match
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.process import become_subreaper
 from lrmatrix.report.live import LiveLine
@@ -119,6 +120,20 @@ def pytest_configure(config: pytest.Config) -> None:
     become_subreaper()
 
 
+def _refuse_unfit_node(runner: Runner) -> None:
+    """A node whose Docker the cell was not measured on, or that one of its actions must not
+    touch, is refused before anything changes (one line, exit 2)."""
+    if engine_match.expected_docker(runner.cell):
+        version = runner.node.engine_version()
+        why = engine_match.refusal(runner.cell, runner.node.name or "this machine", version)
+        if why:
+            raise BadInput(why)
+    for action in runner.sequence.actions():
+        why = action.refuses_node(runner.node.scheme)
+        if why:
+            raise BadInput(f"{runner.cell.name}: {why}; run it on the engine driver (without --node)")
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     run = session.config.stash.get(SESSION_KEY, None)
     if run is None:
@@ -126,6 +141,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     runner = run.runner
     try:
         runner.node.sanity_checks()
+        _refuse_unfit_node(runner)
         caveat = runner.node.node_path_caveat()
         others = runner.node.other_containers()
         # said before the run goes on: the verdict's reason repeats the caveat, the result the notice

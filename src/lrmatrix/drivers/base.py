@@ -253,6 +253,12 @@ class Node(ABC):
         """Versions observed on the node (not assumed from packages): the daemon's, and the kernel."""
         return {**self.dockerd.versions(), "kernel": self.run(list(KERNEL)).stdout.strip()}
 
+    def engine_version(self) -> str:
+        """The Docker version the cell will run on this node, read before anything changes
+        (``lrmatrix.matrix.engine_match`` compares it with the cell's); here the running
+        daemon's, as a node of yours has one."""
+        return self.dockerd.versions()["docker"]
+
     def plan_versions(self) -> list[Planned]:
         """What ``versions`` runs."""
         from lrmatrix.modules.dockerd import VERSIONS

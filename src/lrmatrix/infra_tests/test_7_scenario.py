@@ -30,9 +30,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def test_scenario(scenario_check, lrm_runner):
     cell = lrm_runner.cell
-    seen = observe(scenario_check, lrm_runner.ctx)
+    seen = observe(scenario_check, lrm_runner.ctx, cell.scenario.expect.get(scenario_check))
     lrm_runner.keep(seen)
-    why = mismatch(
-        seen, cell.scenario.expect.get(scenario_check), f"{cell.platform}/{cell.variant}", cell.scenario.name
-    )
+    why = mismatch(seen, seen.expected, f"{cell.platform}/{cell.variant}", cell.scenario.name)
     assert why is None, why

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from lrmatrix.drivers import registry
 from lrmatrix.errors import BadInput, EnvironmentProblem
 from lrmatrix.kube import upstream
-from lrmatrix.matrix import schema
+from lrmatrix.matrix import engine_match, schema
 from lrmatrix.matrix.engines import MACHINE, MACHINE_ENGINE, Engine
 from lrmatrix.matrix.model import Cell, Load, Matrix, Timings
 from lrmatrix.matrix.scenarios import scenario_cells
@@ -162,7 +162,9 @@ def parse_matrix(data: dict[str, Any], source: Path) -> Matrix:
             )
         extra = schema.CellTable(workload=workload, description=scenario.description, expect=scenario.verdict)
         cell = _make_cell(name, p, v, doc, base, extra, where, engines, workloads)
-        cells.append(replace(cell, scenario=scenario))
+        measured = engine_match.measured_on(p, doc.platforms[p], cell.engine, where)
+        cells.append(replace(cell, scenario=replace(scenario, measured_on=measured)))
+    cells = engine_match.with_siblings(cells)
     unused = sorted(set(doc.platforms) - {c.platform for c in cells})
     if unused:
         raise BadInput(

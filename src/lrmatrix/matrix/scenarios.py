@@ -75,6 +75,10 @@ class Scenario:
     ci: bool = False
     #: the probe verdict this cell expects instead of its variant's (``expect.<cell>.verdict``)
     verdict: str | None = None
+    #: the Docker minor version its expectations were measured on (``engine_match``)
+    measured_on: str = ""
+    #: Docker minor version -> the cell of this scenario and variant measured on it
+    measured_cells: dict[str, str] = field(default_factory=dict)
 
 
 def scenario_cells(

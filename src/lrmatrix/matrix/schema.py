@@ -90,6 +90,9 @@ class PlatformTable(Table):
     engine: Annotated[str, Field(pattern=ENGINE_NAME)] | None = None
     #: what its cells deploy and probe: a [workloads.<name>] table; default the seed's nginx
     workload: Annotated[str, Field(pattern=WORKLOAD_NAME)] | None = None
+    #: the Docker minor version ("20.10") its scenario cells' expectations were measured on, for a
+    #: platform on the machine's own Docker (a pinned engine says it itself)
+    scenario_docker: Annotated[str, Field(pattern=r"^\d+\.\d+$")] | None = None
 
 
 class VariantTable(Table):

@@ -8,7 +8,7 @@ someone typed."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from lrmatrix.errors import BadInput
 from lrmatrix.matrix.engines import upstream
@@ -19,6 +19,11 @@ from lrmatrix.results.outcome import observation_failure
 
 START = "<!-- scenario-table: made by scripts/scenario-table from docs/scenario-results; do not edit -->"
 END = "<!-- /scenario-table -->"
+#: the table of runs on nodes of yours (docs/scenario-results/ssh/<node>/)
+NODE_START = (
+    "<!-- scenario-node-table: made by scripts/scenario-table from docs/scenario-results/ssh; do not edit -->"
+)
+NODE_END = "<!-- /scenario-node-table -->"
 VARIANTS = {"liverestore": "on", "noliverestore": "off"}
 #: a value the run observed that is not the one its cell expects (or none is measured yet)
 UNEXPECTED = "(!)"
@@ -33,14 +38,77 @@ def _platform_order(platform: str) -> tuple[int, str]:
 def table(results: Iterable[Result], folder: str, matrix: Matrix) -> list[str]:
     """Markdown lines: a row per scenario check, a column per platform and variant; ``folder``
     is where the result files are, relative to the page; ``matrix`` holds the expectations."""
+    runs = _scenario_runs(results)
+    docker = {r.platform: upstream(r.versions.get("docker", "?")) for r in runs}
+    platforms = sorted({r.platform or "" for r in runs}, key=_platform_order)
+    columns = [(p, v) for p in platforms for v in VARIANTS]
+    heads = [f"{p} {docker[p]} LR {VARIANTS[v]}" for p, v in columns]
+    lines = _grid(
+        runs, lambda r: r.platform or "", columns, heads, lambda r, c: _square(r, c, folder, matrix)
+    )
+    lines += [
+        "",
+        f"Each square: what the check observed, linked to the run's result ({_dates(runs)}); "
+        f"{UNEXPECTED}: not the value the matrix expects for that cell. Empty: not run.",
+    ]
+    differences = engine_differences(runs)
+    if differences:
+        lines += ["", "Where the engines differ:", "", *(f"- {d}" for d in differences)]
+    return lines
+
+
+def node_table(results: dict[str, Iterable[Result]], folder: str) -> list[str]:
+    """The same grid for runs on nodes of yours: a column per node (``results``: its name ->
+    its runs, in ``folder/<name>/``) and variant, each square judged as the run judged it (the
+    value measured for the node's Docker, narrowed to what the node's probe reaches)."""
+    runs = {name: _scenario_runs(found) for name, found in results.items()}
+    columns = [(n, v) for n in runs for v in VARIANTS]
+    heads = [f"{n} ({_docker(runs[n])}) LR {VARIANTS[v]}" for n, v in columns]
+    node_of = {id(r): n for n, found in runs.items() for r in found}
+    everything = [r for found in runs.values() for r in found]
+
+    def square(r: Result, check: str) -> str:
+        found = [o for o in r.scenario.observations if o.check == check] if r.scenario else []
+        link = f"{folder}/{node_of[id(r)]}/{r.cell}.json"
+        if not found:
+            return f"[not observed]({link})"
+        return f"[{found[0].observed}]({link})" + ("" if found[0].passed else f" {UNEXPECTED}")
+
+    lines = _grid(everything, lambda r: node_of[id(r)], columns, heads, square)
+    return [
+        *lines,
+        "",
+        f"Each square: what the check observed on that node, linked to the run's result "
+        f"({_dates(everything)}); {UNEXPECTED}: the run failed it. Empty: not run.",
+    ]
+
+
+def _scenario_runs(results: Iterable[Result]) -> list[Result]:
     runs = [r for r in results if r.scenario is not None]
     if not runs:
         raise BadInput("no scenario result among the files; run the scenario cells first (tox -m scenarios)")
-    by_cell = {(r.scenario.name, r.platform or "", r.variant or ""): r for r in runs if r.scenario}
-    platforms = sorted({p for _, p, _ in by_cell}, key=_platform_order)
-    docker = {r.platform: upstream(r.versions.get("docker", "?")) for r in runs}
-    columns = [(p, v) for p in platforms for v in VARIANTS]
-    head = ["scenario: check", *(f"{p} {docker[p]} LR {VARIANTS[v]}" for p, v in columns)]
+    return runs
+
+
+def _docker(runs: list[Result]) -> str:
+    return ", ".join(sorted({upstream(r.versions.get("docker", "?")) for r in runs}))
+
+
+def _dates(runs: list[Result]) -> str:
+    return ", ".join(sorted({r.started_at[:10] for r in runs}))
+
+
+def _grid(
+    runs: list[Result],
+    column_of: Callable[[Result], str],
+    columns: list[tuple[str, str]],
+    heads: list[str],
+    square: Callable[[Result, str], str],
+) -> list[str]:
+    """A row per scenario check (in the order the runs observed them), a column per
+    (``column_of``, variant); empty where that cell was not run."""
+    by_cell = {(r.scenario.name, column_of(r), r.variant or ""): r for r in runs if r.scenario}
+    head = ["scenario: check", *heads]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in sorted({n for n, _, _ in by_cell}):
         checks: dict[str, None] = {}
@@ -49,19 +117,10 @@ def table(results: Iterable[Result], folder: str, matrix: Matrix) -> list[str]:
                 checks.update(dict.fromkeys(o.check for o in r.scenario.observations))
         for check in checks:
             row = [f"[{name}](#{name}): {check}"]
-            for p, v in columns:
-                r = by_cell.get((name, p, v))
-                row.append(_square(r, check, folder, matrix) if r is not None else "")
+            for col, v in columns:
+                r = by_cell.get((name, col, v))
+                row.append(square(r, check) if r is not None else "")
             lines.append("| " + " | ".join(row) + " |")
-    dates = sorted({r.started_at[:10] for r in runs})
-    lines += [
-        "",
-        f"Each square: what the check observed, linked to the run's result ({', '.join(dates)}); "
-        f"{UNEXPECTED}: not the value the matrix expects for that cell. Empty: not run.",
-    ]
-    differences = engine_differences(runs)
-    if differences:
-        lines += ["", "Where the engines differ:", "", *(f"- {d}" for d in differences)]
     return lines
 
 
@@ -77,10 +136,10 @@ def _square(r: Result, check: str, folder: str, matrix: Matrix) -> str:
     return f"[{o.observed}]({folder}/{r.cell}.json){mark}"
 
 
-def replace_table(page: str, lines: list[str]) -> str:
+def replace_table(page: str, lines: list[str], start: str = START, end: str = END) -> str:
     """``page`` with the text between the markers replaced by ``lines``."""
-    if page.count(START) != 1 or page.count(END) != 1 or page.index(START) > page.index(END):
-        raise BadInput(f"the page needs one {START!r} line and one {END!r} line after it")
-    before, rest = page.split(START)
-    _, after = rest.split(END)
-    return before + START + "\n" + "\n".join(lines) + "\n" + END + after
+    if page.count(start) != 1 or page.count(end) != 1 or page.index(start) > page.index(end):
+        raise BadInput(f"the page needs one {start!r} line and one {end!r} line after it")
+    before, rest = page.split(start)
+    _, after = rest.split(end)
+    return before + start + "\n" + "\n".join(lines) + "\n" + end + after

@@ -172,10 +172,10 @@ def scenario_summary(cell: Cell, evidence: Evidence) -> dict[str, Any]:
             {
                 "check": o.check,
                 "phase": o.phase,
-                "expected": scenario.expect.get(o.check),
+                "expected": o.expected,
                 "observed": o.observed,
                 "detail": o.detail,
-                "passed": mismatch(o, scenario.expect.get(o.check), "", scenario.name) is None,
+                "passed": mismatch(o, o.expected, "", scenario.name) is None,
             }
             for o in evidence.all(Observation)
         ],

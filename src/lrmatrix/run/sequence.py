@@ -58,6 +58,10 @@ class Sequence:
     phases: dict[str, tuple[Action, ...]]
     cleanup: tuple[Action, ...] = ()
 
+    def actions(self) -> tuple[Action, ...]:
+        """Every action it may run, in order."""
+        return (*self.setup, *(a for phase in self.phases.values() for a in phase), *self.cleanup)
+
 
 def disruption(cell: Cell) -> Stop:
     """A stop as the service manager does it, or a crash."""

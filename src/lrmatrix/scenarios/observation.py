@@ -30,12 +30,16 @@ class Observation(Record):
     phase: str
     observed: str
     detail: str = ""
+    #: the value it is judged against: the measured one, or the part of it this node can show
+    expected: str | None = None
 
 
-def observe(name: str, ctx: Context) -> Observation:
-    """Run check ``name`` on the run's node: its observation, as the result keeps it."""
+def observe(name: str, ctx: Context, measured: str | None = None) -> Observation:
+    """Run check ``name`` on the run's node: its observation beside the ``measured`` value it
+    must show here, as the result keeps it."""
     spec, seen = registry.look(name, ctx)
-    return Observation(name, spec.phase, seen.value, seen.detail)
+    expected = spec.narrow(measured, ctx) if measured is not None and spec.narrow else measured
+    return Observation(name, spec.phase, seen.value, seen.detail, expected)
 
 
 def mismatch(observation: Observation, expected: str | None, where: str, scenario: str) -> str | None:

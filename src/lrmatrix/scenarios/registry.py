@@ -50,6 +50,9 @@ class CheckSpec:
     phase: str
     look: Callable[[Context], Seen]
     module: str
+    #: the part of a measured value this run's node can show (``None``: all of it), e.g. the
+    #: access paths an ssh node's probe reaches of the three an engine node's does
+    narrow: Callable[[str, Context], str] | None = None
 
     @property
     def about(self) -> str:
@@ -77,13 +80,13 @@ def action(cls: A) -> A:
 
 
 def check(
-    name: str, phase: str = "after"
+    name: str, phase: str = "after", narrow: Callable[[str, Context], str] | None = None
 ) -> Callable[[Callable[[Context], Seen]], Callable[[Context], Seen]]:
     """Register a check under ``name``, run in ``phase`` (its actions done, before the next)."""
 
     def register(look: Callable[[Context], Seen]) -> Callable[[Context], Seen]:
         _claim("check", name, look.__module__, _CHECKS)
-        _CHECKS[name] = CheckSpec(name, phase, look, look.__module__)
+        _CHECKS[name] = CheckSpec(name, phase, look, look.__module__, narrow)
         return look
 
     return register

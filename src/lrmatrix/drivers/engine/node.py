@@ -285,6 +285,10 @@ class EngineNode(Node):
     def binaries(self) -> engines.Binaries:
         return engines.ensure(self.engine)
 
+    def engine_version(self) -> str:
+        """The fetched (or the machine's) dockerd's own ``--version``: no daemon runs yet."""
+        return self.binaries.docker_version()
+
     def switch_engine(self, engine: Engine) -> None:
         """The next start_daemon runs ``engine``'s dockerd and containerd on this node's
         data-root and exec-root (runc stays the machine's)."""

@@ -37,6 +37,11 @@ class Action(ABC):
         """Whether it waits in ``cell`` (most actions do or don't whatever the cell)."""
         return self.waits
 
+    def refuses_node(self, scheme: str) -> str | None:
+        """Why it must not run on a node of driver ``scheme`` (``None``: it may), asked before
+        anything changes, so a cell that would stop half way on a node of yours never starts."""
+        return None
+
 
 def until(what: str, seconds: float) -> str:
     """How ``plan`` shows a wait: what ends it, and its bound."""

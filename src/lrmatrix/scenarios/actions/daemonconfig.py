@@ -83,6 +83,14 @@ class ChangeDaemonJson(Action):
         if not (self.bip or self.log_driver or self.address_pools):
             raise ValueError("name at least one of bip, log_driver, address_pools to change")
 
+    def refuses_node(self, scheme: str) -> str | None:
+        if scheme == "engine" or not (self.bip or self.address_pools):
+            return None
+        return (
+            "change-daemon-json moves the bridge's or the pools' addresses: only on an engine node, "
+            f"never in a {scheme} node's network, which is its administrator's"
+        )
+
     def run(self, ctx: Context) -> Iterable[Record]:
         node = ctx.node
         if node.daemon_pid() is not None:

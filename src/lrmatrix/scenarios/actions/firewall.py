@@ -46,13 +46,19 @@ class FlushForward(Action):
 
     name: ClassVar[str] = "flush-forward"
 
+    def refuses_node(self, scheme: str) -> str | None:
+        if scheme in OWN_FIREWALL:
+            return None
+        return (
+            f"flush-forward flushes the node's FORWARD chain: only on an engine node (its own network "
+            f"namespace), never on a {scheme} node's firewall"
+        )
+
     def run(self, ctx: Context) -> list[Record]:
         node = ctx.node
-        if node.scheme not in OWN_FIREWALL:
-            raise NodeError(
-                f"flush-forward flushes the node's FORWARD chain: only on an engine node (its own "
-                f"network namespace), not on a {node.scheme} node's firewall"
-            )
+        why = self.refuses_node(node.scheme)
+        if why:
+            raise NodeError(why)
         before = forward_rules(node)
         res = node.run(["iptables", "-w", "5", "--flush", "FORWARD"], timeout=15)
         if not res.ok:

@@ -23,7 +23,15 @@ def judged(samples: list[Sample]) -> str:
     return "answered" if ok == len(samples) else "failed" if ok == 0 else "partly failed"
 
 
-@registry.check("clients-during-fault", phase="teardown")
+def probed_paths(measured: str, ctx: Context) -> str:
+    """The measured value's parts for the paths this run probed: an ssh node's probe reaches
+    the node path only, an engine node's all three."""
+    probe = ctx.evidence.last(ProbeEvidence)
+    paths = set(probe.records) if probe is not None else set()
+    return ", ".join(part for part in measured.split(", ") if part.split(" ", 1)[0] in paths)
+
+
+@registry.check("clients-during-fault", phase="teardown", narrow=probed_paths)
 def clients_during_fault(ctx: Context) -> Seen:
     """What clients saw on each access path while the scenario's fault was in force."""
     span = ctx.evidence.last(FaultSpan)
