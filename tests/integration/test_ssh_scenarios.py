@@ -23,7 +23,8 @@ LEFTOVERS = "docker ps -aq --filter name=lrm-; docker volume ls -q --filter name
 
 
 def observations(result: dict) -> dict[str, tuple[str | None, str, bool]]:
-    return {o["check"]: (o["expected"], o["observed"], o["passed"]) for o in result["scenario"]["observations"]}
+    found = result["scenario"]["observations"]
+    return {o["check"]: (o["expected"], o["observed"], o["passed"]) for o in found}
 
 
 def run(node: StagingNode, cell: str, tmp_path: Path):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from lrmatrix.drivers import planned
 from lrmatrix.drivers.planned import Planned
+from lrmatrix.matrix import engine_match
 from lrmatrix.matrix.cells import Cell
 from lrmatrix.run.actions import kube as kube_actions
 from lrmatrix.run.actions.base import Action
@@ -67,7 +68,14 @@ def plan_cell(cell: Cell, node: Node | None = None) -> list[Step]:
     def own(phase: str, action: str, text: str, found: Callable[[Commands], list[Planned]]) -> Step:
         return Step(phase, action, text, commands=tuple(found(cmds)) if cmds else ())
 
+    docker = engine_match.expected_docker(cell)
+    fits = (
+        [Step("setup", "engine", f"refuse a node whose Docker is not {docker}, before anything changes")]
+        if docker
+        else []
+    )
     steps = [
+        *fits,
         own(
             "setup",
             "node",
