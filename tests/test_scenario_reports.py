@@ -6,6 +6,7 @@ another engine."""
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from lrmatrix.cli.main import main
 from lrmatrix.errors import BadInput
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.report.compare import compare
-from lrmatrix.report.scenario_differences import engine_differences, pair_differences
+from lrmatrix.report.scenario_differences import HEADING, engine_differences, pair_differences
 from lrmatrix.report.scenario_table import END, START, UNEXPECTED, node_table, replace_table, table
 from lrmatrix.results import files as results
 from lrmatrix.results.model import Result, parse
@@ -74,6 +76,27 @@ def test_compare_names_the_engine_difference_as_information():
     ]
     (quiet,) = compare([base], [on_engine("engine26", "26.1.5")], pair_map={"engine": "engine26"}).pairs
     assert not [c for c in quiet.changes if c.kind == "scenario"]
+
+
+@pytest.mark.parametrize("fmt", ["terminal", "markdown", "html"])
+def test_lrmatrix_report_names_where_the_engines_differ_and_says_nothing_where_they_agree(
+    tmp_path, capsys, fmt
+):
+    base = results.read_json(RUN)
+    for folder, exit_status in (("differ", "exited 255"), ("agree", "exited 3")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "a.json").write_text(json.dumps(base))
+        other = on_engine("engine26", "26.1.5", exit_status=exit_status).document()
+        (tmp_path / folder / "b.json").write_text(json.dumps(other))
+    line = (
+        "exited-while-down (liverestore): exit-status: exited 255 on engine26 (docker 26.1.5); "
+        "exited 3 on engine (docker 20.10.24)"
+    )
+    main(["report", "--format", fmt, "--exit-zero", str(tmp_path / "differ")])
+    out = capsys.readouterr().out
+    assert HEADING in out and line in " ".join(out.replace("\\", "").split()), out[-2000:]
+    main(["report", "--format", fmt, "--exit-zero", str(tmp_path / "agree")])
+    assert HEADING not in capsys.readouterr().out
 
 
 def test_the_table_links_each_square_and_marks_a_value_the_matrix_does_not_expect():

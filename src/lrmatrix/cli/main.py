@@ -24,6 +24,7 @@ from lrmatrix.matrix.cells import Cell, load_matrix, matrix_origin
 from lrmatrix.options import cell_argv
 from lrmatrix.report import grid
 from lrmatrix.report import rows as report_rows
+from lrmatrix.report.scenario_differences import engine_differences
 from lrmatrix.results import files as results
 
 
@@ -82,7 +83,7 @@ def _run_cells(args: argparse.Namespace, running: list[subprocess.Popen[bytes]],
         # several cells: the grid of the ones this run ran, then the table, as `report` shows
         view = grid.build(rows, grid.places(cells, loaded), grid.RUN_LEGEND) if len(cells) > 1 else None
         print()
-        print(cli_report.table_text(rows, args, view))
+        print(cli_report.table_text(rows, args, view, engine_differences(loaded)))
     if forwarder.received or INTERRUPTED in codes:  # the cell tore its node down; its result says where
         return INTERRUPTED
     if any(code not in (0, 1) for code in codes):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.matrix.model import Cell
 from lrmatrix.report import compare, comparison, grid, html, markdown, terminal, timeline
 from lrmatrix.report import rows as report_rows
+from lrmatrix.report.scenario_differences import engine_differences
 from lrmatrix.results import files as results
 
 
@@ -86,10 +88,15 @@ def add_wide(p: argparse.ArgumentParser) -> None:
     )
 
 
-def table_text(rows: list[report_rows.Row], args: argparse.Namespace, view: grid.Grid | None = None) -> str:
+def table_text(
+    rows: list[report_rows.Row],
+    args: argparse.Namespace,
+    view: grid.Grid | None = None,
+    differences: Sequence[str] = (),
+) -> str:
     """The terminal table for ``rows`` (after ``view``'s grid): coloured only on a terminal."""
     to_tty = not getattr(args, "output", None) and sys.stdout.isatty()
-    return terminal.render(rows, wide=args.wide, color=to_tty, grid=view)
+    return terminal.render(rows, wide=args.wide, color=to_tty, grid=view, differences=differences)
 
 
 def _output_and_newest(p: argparse.ArgumentParser) -> None:
@@ -129,12 +136,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     cells = [c for c in ([] if args.no_matrix else matrix_cells()) if c.scenario is None or c.name in ran]
     rows = report_rows.build_rows(loaded, [(c.name, c.expect) for c in cells])
     view = grid.build(rows, grid.places(cells, loaded))
+    differences = engine_differences(loaded)
     if args.format == "html":
-        text = html.render(rows, [timeline.from_result(r) for r in loaded], args.title, view)
+        text = html.render(rows, [timeline.from_result(r) for r in loaded], args.title, view, differences)
     elif args.format == "markdown":
-        text = markdown.render(rows, args.title, view)
+        text = markdown.render(rows, args.title, view, differences)
     else:
-        text = table_text(rows, args, view)
+        text = table_text(rows, args, view, differences)
     emit(text, args.output)
     if args.exit_zero:
         return 0

@@ -6,8 +6,11 @@ the table is the same as the terminal's and each cell that ran gets its timeline
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from lrmatrix.report.grid import NO_CELL, Grid, Square
 from lrmatrix.report.rows import Row
+from lrmatrix.report.scenario_differences import HEADING
 from lrmatrix.report.svg import DOWN, EVENT, FAILED, OK, chart, esc
 from lrmatrix.report.table import identity_lines, notes, status, table_cells
 from lrmatrix.report.timeline import Timeline
@@ -132,7 +135,11 @@ def _not_run(rows: list[Row]) -> str:
 
 
 def render(
-    rows: list[Row], timelines: list[Timeline], title: str = "lrmatrix report", grid: Grid | None = None
+    rows: list[Row],
+    timelines: list[Timeline],
+    title: str = "lrmatrix report",
+    grid: Grid | None = None,
+    differences: Sequence[str] = (),
 ) -> str:
     """The whole page: the grid (when given), the table, a section per cell; ``timelines`` may
     miss cells (not run), the table never does."""
@@ -143,6 +150,9 @@ def render(
         f"{sum(not r.passed for r in ran)} failed, {len(rows) - len(ran)} not run"
     )
     sections = "".join(_section(r, by_cell.get(r.cell)) for r in ran) + _not_run(rows)
+    if differences:
+        items = "".join(f"<li>{esc(d)}</li>" for d in differences)
+        sections = f'<h2>{esc(HEADING)}</h2><ul class="findings">{items}</ul>' + sections
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"

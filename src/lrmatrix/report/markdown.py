@@ -7,9 +7,11 @@ a version string or a check id must not turn into a link, emphasis or an extra c
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from lrmatrix.report.grid import NO_CELL, Grid
 from lrmatrix.report.rows import Row
+from lrmatrix.report.scenario_differences import HEADING
 from lrmatrix.report.table import identity_lines, notes, table_cells
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
@@ -29,8 +31,11 @@ def grid_table(grid: Grid) -> list[str]:
     return [*lines, "", *(md(line) for line in grid.legend.splitlines())]
 
 
-def render(rows: list[Row], title: str = "lrmatrix report", grid: Grid | None = None) -> str:
-    """The grid (when given), the table, findings, and the cells without a result at the end."""
+def render(
+    rows: list[Row], title: str = "lrmatrix report", grid: Grid | None = None, differences: Sequence[str] = ()
+) -> str:
+    """The grid (when given), the table, findings, where the engines' scenario cells differ, and
+    the cells without a result at the end."""
     header, body = table_cells(rows)
     lines = [f"## {md(title)}", "", *([*grid_table(grid), ""] if grid else [])]
     lines.append("| " + " | ".join(md(h) for h in header) + " |")
@@ -46,6 +51,8 @@ def render(rows: list[Row], title: str = "lrmatrix report", grid: Grid | None = 
         lines += ["", "### What identifies the serving container", ""]
         for cell, paths in told:
             lines += [f"- **{md(cell)}** {md(p)}" for p in paths]
+    if differences:
+        lines += ["", f"### {HEADING}", "", *(f"- {md(d)}" for d in differences)]
     missing = [r.cell for r in rows if not r.ran]
     if missing:
         lines += ["", "Not run (no result file): " + ", ".join(md(c) for c in missing)]

@@ -38,6 +38,10 @@ def pair_differences(baseline: Result, candidate: Result) -> list[str]:
     ]
 
 
+#: the heading the reports give ``engine_differences``
+HEADING = "Where the engines differ"
+
+
 def engine_differences(results: Iterable[Result]) -> list[str]:
     """Per scenario and variant, each check whose value differs between the engines that ran it."""
     seen: dict[tuple[str, str, str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
 
 from rich import box
 from rich.console import Console
@@ -16,6 +17,7 @@ from rich.text import Text
 
 from lrmatrix.report.grid import NO_CELL, Grid
 from lrmatrix.report.rows import Row
+from lrmatrix.report.scenario_differences import HEADING
 from lrmatrix.report.table import notes, status, table_cells
 
 #: the default table's width, kubectl-style: --wide lifts it
@@ -71,9 +73,16 @@ def grid_text(grid: Grid, *, wide: bool = False, color: bool = False) -> str:
     return _plain(out)
 
 
-def render(rows: list[Row], *, wide: bool = False, color: bool = False, grid: Grid | None = None) -> str:
-    """The grid (when given), the table, then findings and failed checks in words
-    (``lrmatrix run`` prints this too)."""
+def render(
+    rows: list[Row],
+    *,
+    wide: bool = False,
+    color: bool = False,
+    grid: Grid | None = None,
+    differences: Sequence[str] = (),
+) -> str:
+    """The grid (when given), the table, then findings and failed checks in words, and where the
+    engines' scenario cells differ (``lrmatrix run`` prints this too)."""
     header, body = table_cells(rows, wide=wide)
     table = Table(
         box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold"
@@ -90,5 +99,10 @@ def render(rows: list[Row], *, wide: bool = False, color: bool = False, grid: Gr
         console.print()
     for note in said:
         console.print(note, markup=False)
+    if differences:
+        console.print()
+        console.print(f"{HEADING}:", markup=False)
+        for d in differences:
+            console.print(f"- {d}", markup=False)
     flat = _plain(out)
     return flat if grid is None else f"{grid_text(grid, wide=wide, color=color)}\n\n{flat}"
