@@ -8,7 +8,8 @@ import pytest
 
 from lrmatrix.errors import BadInput
 from lrmatrix.scenarios.checks.pauses import refusal
-from lrmatrix.scenarios.sidecar import State, nanoseconds, per_item
+from lrmatrix.scenarios.containers import docker_time, nanoseconds
+from lrmatrix.scenarios.sidecar import State, per_item
 from test_scenarios import parse, scenario
 
 
@@ -18,6 +19,9 @@ def test_docker_times_order_as_times_not_as_strings():
     assert nanoseconds(later) > nanoseconds(earlier)
     assert nanoseconds("2026-12-03T04:52:50.000000001Z") - nanoseconds("2026-12-03T04:52:50Z") == 1
     assert nanoseconds("0001-01-01T00:00:00Z") < nanoseconds("2026-12-03T04:52:50Z")
+    # an offset, as a node's daemon in another zone writes it, is the same instant
+    assert nanoseconds("2026-12-03T05:52:50.25+01:00") == nanoseconds("2026-12-03T04:52:50.25Z")
+    assert docker_time("2026-12-03T04:52:50.5Z") - docker_time("2026-12-03T04:52:50Z") == 0.5
 
 
 @pytest.mark.parametrize(

@@ -52,16 +52,23 @@ def inspect(node: Node, name: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def docker_time(text: str) -> float:
-    """A time the daemon wrote (RFC 3339 with nanoseconds) as seconds since the epoch."""
-    head, _, frac = text.rstrip("Z").partition(".")
+def nanoseconds(stamp: str) -> int:
+    """A time the daemon wrote (RFC 3339, nanoseconds with trailing zeros cut, ``Z`` or an
+    offset) as an integer that orders correctly: string order does not (``.5Z`` sorts after
+    ``.51Z``)."""
+    head, _, frac = stamp.rstrip("Z").partition(".")
     zone = ""
     for sign in ("+", "-"):
         if sign in frac:
             frac, _, zone = frac.partition(sign)
             zone = sign + zone
-    whole = datetime.fromisoformat(head + (zone or "+00:00"))
-    return whole.timestamp() + (float("0." + frac) if frac else 0.0)
+    seconds = int(datetime.fromisoformat(head + (zone or "+00:00")).timestamp())
+    return seconds * 1_000_000_000 + int(frac[:9].ljust(9, "0") or 0)
+
+
+def docker_time(text: str) -> float:
+    """A time the daemon wrote as seconds since the epoch."""
+    return nanoseconds(text) / 1e9
 
 
 def node_now(node: Node) -> float:

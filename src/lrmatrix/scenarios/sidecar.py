@@ -1,5 +1,6 @@
 """A scenario's own small container beside the workload: busybox from the workload's image,
-labelled with the cell so teardown removes it, and its state as ``docker inspect`` has it.
+labelled with the cell so teardown removes it (``containers.run_container``), and the part of
+its ``docker inspect`` the checks compare.
 
 The volume, restart-policy and pause scenarios each need a container the probe does not
 watch (pausing or killing the workload's own would turn the probe's verdict into the
@@ -8,14 +9,12 @@ scenario's), so they share how one is started and read here.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lrmatrix.evidence.records import Deployed
-from lrmatrix.workload.containers import LABEL
+from lrmatrix.scenarios.containers import inspect, run_container
 
 if TYPE_CHECKING:
     from lrmatrix.drivers.base import Node
@@ -41,6 +40,19 @@ class State:
     started_at: str
     restart_count: int
 
+    @classmethod
+    def of(cls, inspected: dict[str, Any]) -> State:
+        """From ``docker inspect``'s document of the container."""
+        s = inspected["State"]
+        return cls(
+            status=str(s["Status"]),
+            running=bool(s["Running"]),
+            pid=int(s["Pid"]),
+            exit_code=int(s["ExitCode"]),
+            started_at=str(s["StartedAt"]),
+            restart_count=int(inspected.get("RestartCount", 0)),
+        )
+
     @property
     def word(self) -> str:
         """How a check reports it: "running", "paused", "exited 137"."""
@@ -61,36 +73,13 @@ def image_of(ctx: Context) -> str:
 def start(ctx: Context, name: str, *run_args: str, argv: tuple[str, ...] = SLEEP) -> State:
     """``docker run -d`` a container ``name`` (``run_args`` before the image) labelled with the
     cell; its state once started."""
-    ctx.node.dockerd.cli_ok(
-        "run", "-d", "--name", name, "--label", f"{LABEL}={ctx.cell.name}", *run_args, image_of(ctx), *argv
-    )
-    return state(ctx.node, name)
+    return State.of(run_container(ctx, name, list(run_args), list(argv)))
 
 
 def state(node: Node, name: str) -> State | None:
     """Container ``name``'s state now; ``None`` if the daemon knows no such container."""
-    result = node.dockerd.cli("inspect", "-f", "{{json .State}} {{.RestartCount}}", name)
-    if not result.ok:
-        return None
-    raw, _, count = result.stdout.strip().rpartition(" ")
-    s = json.loads(raw)
-    return State(
-        status=str(s["Status"]),
-        running=bool(s["Running"]),
-        pid=int(s["Pid"]),
-        exit_code=int(s["ExitCode"]),
-        started_at=str(s["StartedAt"]),
-        restart_count=int(count),
-    )
-
-
-def nanoseconds(stamp: str) -> int:
-    """An RFC 3339 time as Docker writes it (nanoseconds, trailing zeros cut) as an integer
-    that orders correctly: string order does not (``.5Z`` sorts after ``.51Z``)."""
-    head, _, rest = stamp.partition(".")
-    digits = "".join(ch for ch in rest if ch.isdigit())[:9].ljust(9, "0")
-    seconds = datetime.fromisoformat(head.rstrip("Z") + "+00:00").timestamp()
-    return int(seconds) * 1_000_000_000 + int(digits)
+    found = inspect(node, name)
+    return State.of(found) if found is not None else None
 
 
 def per_item(seen: dict[str, str]) -> str:

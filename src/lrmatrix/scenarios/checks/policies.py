@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from lrmatrix.deadline import poll
 from lrmatrix.scenarios import registry, sidecar
 from lrmatrix.scenarios.actions.policies import PolicyContainer
+from lrmatrix.scenarios.containers import nanoseconds
 from lrmatrix.scenarios.observation import Seen
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def policy_restore(ctx: Context) -> Seen:
     if now.running and now.status == "running":
         if now.pid == before.pid and now.started_at == before.started_at:
             return Seen("kept", detail)
-        if sidecar.nanoseconds(now.started_at) > sidecar.nanoseconds(before.started_at):
+        if nanoseconds(now.started_at) > nanoseconds(before.started_at):
             return Seen("started again", detail)
     return Seen(now.word, detail)
 
@@ -49,13 +50,13 @@ def kill_restart(ctx: Context) -> Seen:
         return Seen(
             "not running", f"{name}: {before.word if before else 'no such container'} before the kill"
         )
-    start = sidecar.nanoseconds(before.started_at)
+    start = nanoseconds(before.started_at)
     ctx.node.run(["kill", "-KILL", str(before.pid)])
     began = ctx.clock.now()
 
     def back() -> sidecar.State | None:
         now = sidecar.state(ctx.node, name)
-        return now if now and now.running and sidecar.nanoseconds(now.started_at) > start else None
+        return now if now and now.running and nanoseconds(now.started_at) > start else None
 
     now = poll(back, timeout=RESTART_WITHIN_S, interval=0.05)
     took = ctx.clock.now() - began
