@@ -93,7 +93,7 @@ def driver_options(values: Mapping[str, Any]) -> dict[str, str]:
 #: the plugins of a cell run, and only these: autoloaded, pytest would load every plugin the
 #: venv holds (pytest-randomly reorders tests, the phases among them) and assert-rewrite every
 #: module of each one's distribution, lrmatrix's own ~120 too, with no bytecode cache under
-#: PYTHONDONTWRITEBYTECODE (tox.ini sets it): ~1 CPU-s of each cell. More plugins: ``-p NAME``
+#: PYTHONDONTWRITEBYTECODE: ~0.4 CPU-s of each cell's start. More plugins: ``-p NAME``
 #: after the cell's options, or PYTEST_PLUGINS.
 CELL_PLUGINS = ("--disable-plugin-autoload", "-p", "testinfra.plugin", "-p", "lrmatrix.plugin")
 
