@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -69,3 +70,33 @@ def test_pytest_n_is_refused_with_one_line_before_anything_changes(tmp_path):
     said = (res.stdout + res.stderr).strip()
     assert said.count("\n") == 0 and "xdist" in said
     assert not results.exists()
+
+
+def test_pytest_n_is_refused_in_words_where_xdist_is_installed_but_not_loaded(tmp_path):
+    """A cell run loads its plugins by name (options.CELL_PLUGINS): an installed xdist is not
+    loaded, and -n must still be refused in one line, not be an unknown argument (exit 4)."""
+    (tmp_path / "xdist").mkdir()
+    (tmp_path / "xdist" / "__init__.py").write_text("")
+    results = tmp_path / "results"
+    argv = options.cell_argv("engine-liverestore", results, "-n", "2")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "xdist" in (res.stdout + res.stderr) and not results.exists()
+
+
+def test_a_cell_run_loads_its_own_plugins_only_and_leaves_lrmatrix_unrewritten(tmp_path):
+    """Autoloaded, every plugin of the venv comes in and every module of each plugin's
+    distribution is assert-rewritten on import (with no bytecode cache: each run)."""
+    (tmp_path / "test_seen.py").write_text(
+        "import sys\n"
+        "def test_seen(pytestconfig):\n"
+        "    names = {n for n, _ in pytestconfig.pluginmanager.list_name_plugin()}\n"
+        "    assert not {'lrmatrix', 'pytest11.testinfra', 'platformdirs'} & names, names\n"
+        "    assert {'lrmatrix.plugin', 'testinfra.plugin'} <= names, names\n"
+        "    loader = type(sys.modules['lrmatrix.run.runner'].__loader__).__name__\n"
+        "    assert loader != 'AssertionRewritingHook', loader\n"
+    )
+    argv = [sys.executable, "-m", "pytest", "-q", *options.CELL_PLUGINS, "test_seen.py"]
+    res = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr

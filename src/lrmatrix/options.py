@@ -90,9 +90,18 @@ def driver_options(values: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+#: the plugins of a cell run, and only these: autoloaded, pytest would load every plugin the
+#: venv holds (pytest-randomly reorders tests, the phases among them) and assert-rewrite every
+#: module of each one's distribution, lrmatrix's own ~120 too, with no bytecode cache under
+#: PYTHONDONTWRITEBYTECODE: ~0.4 CPU-s of each cell's start. More plugins: ``-p NAME``
+#: after the cell's options, or PYTEST_PLUGINS.
+CELL_PLUGINS = ("--disable-plugin-autoload", "-p", "testinfra.plugin", "-p", "lrmatrix.plugin")
+
+
 def pytest_args(cell: str, results_dir: Path | str, *extra: str) -> list[str]:
     """What follows the node checks on the command line of any cell run."""
-    return ["--cell", cell, "--results-dir", str(results_dir), "-p", "no:cacheprovider", *extra]
+    own = ["--cell", cell, "--results-dir", str(results_dir), "-p", "no:cacheprovider"]
+    return [*own, *CELL_PLUGINS, *extra]
 
 
 def cell_argv(cell: str, results_dir: Path, *extra: str) -> list[str]:

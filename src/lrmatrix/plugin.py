@@ -43,11 +43,14 @@ REFUSED_KEY = pytest.StashKey[str]()  # the one line a refusal before the run pr
 PROJECT_KEY = pytest.StashKey[Path]()  # the folder holding matrix/ (and the user's infra_tests/)
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("lrmatrix")
     group.addoption("--cell", help="run the node checks against this matrix cell (see `lrmatrix cells`)")
     options.add_all(group.addoption)
-    if importlib.util.find_spec("xdist") is None:  # so that -n is refused in words, not a usage dump
+    # so that -n is refused in words, not a usage dump, when xdist will not offer it: not
+    # installed, or a cell run's (options.CELL_PLUGINS: no autoload, this plugin loaded by name)
+    by_name = pluginmanager.get_plugin(__name__) is not None
+    if by_name or importlib.util.find_spec("xdist") is None:
         group._addoption("-n", "--numprocesses", dest="numprocesses", default=None, help=argparse.SUPPRESS)
 
 
@@ -61,7 +64,7 @@ PARALLEL_REFUSED = (
 def _refuse_parallel(config: pytest.Config) -> None:
     """Refused before anything is built: without xdist -n is ours to refuse; with it, only a cell run."""
     given = config.getoption("numprocesses", None)
-    ours = importlib.util.find_spec("xdist") is None
+    ours = not config.pluginmanager.hasplugin("xdist")
     if given not in (None, 0, "0") and (ours or config.getoption("--cell")):
         pytest.exit(PARALLEL_REFUSED, returncode=BadInput.exit_code)
 
