@@ -65,14 +65,12 @@ def root_dir() -> Path:
 
 
 @contextlib.contextmanager
-def node_with_a_container(cell: str, name: str = "lrm-reload-test") -> Iterator[tuple[EngineNode, str]]:
-    """A real engine node of ``cell`` (its daemon.json has no live-restore key: off) running one
-    container ``name``, and the container's id; removed whatever the test does. Its state
-    folder is short: containerd's socket paths must fit."""
+def an_engine_node(cell: str) -> Iterator[EngineNode]:
+    """A real engine node of ``cell`` (its daemon.json has no live-restore key: off), removed
+    whatever the test does. Its state folder is short: containerd's socket paths must fit."""
     from lrmatrix.drivers.engine.node import EngineNode
     from lrmatrix.matrix.cells import load_matrix
     from lrmatrix.process import become_subreaper
-    from lrmatrix.workload import image
 
     state = Path(tempfile.mkdtemp(prefix="lrmn-", dir="/tmp"))
     os.environ["LRMATRIX_STATE_DIR"] = str(state / "s")
@@ -80,11 +78,20 @@ def node_with_a_container(cell: str, name: str = "lrm-reload-test") -> Iterator[
     node = EngineNode(load_matrix(ROOT / "matrix").cell(cell))
     try:
         node.create()
-        tag = image.image_tag()
-        node.import_image(str(image.cached_tarball()), tag, image.CMD)
-        yield node, node.dockerd.cli_ok("run", "-d", "--name", name, tag, "sleep", "3600").strip()
+        yield node
     finally:
         node.destroy()
         node.release()
         del os.environ["LRMATRIX_STATE_DIR"]
         shutil.rmtree(state, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def node_with_a_container(cell: str, name: str = "lrm-reload-test") -> Iterator[tuple[EngineNode, str]]:
+    """``an_engine_node`` running one container ``name``, and the container's id."""
+    from lrmatrix.workload import image
+
+    with an_engine_node(cell) as node:
+        tag = image.image_tag()
+        node.import_image(str(image.cached_tarball()), tag, image.CMD)
+        yield node, node.dockerd.cli_ok("run", "-d", "--name", name, tag, "sleep", "3600").strip()

@@ -198,3 +198,15 @@ def test_awaited_names_containers_the_probe_has_not_seen_answer_since_the_start(
     assert awaited(before, stop_at=2.0, start_at=5.0) == {"a", "b"}
     assert awaited([*before, ok(5.5, "a")], stop_at=2.0, start_at=5.0) == {"b"}
     assert awaited([*before, ok(5.5, "a"), ok(5.6, "b")], stop_at=2.0, start_at=5.0) == set()
+
+
+def test_identities_of_a_stopped_container_are_its_name_and_what_its_own_address_answered_as():
+    from lrmatrix.evidence.serving import awaited, identities_of
+
+    targets = [Target(f"http://n:808{i}/", "x", container=f"web-{i}") for i in (1, 2)]
+    before = [ok(1.0, "http://n:8081/", "host-a"), ok(1.1, "http://n:8082/", "host-b")]
+    assert identities_of(before, targets, {"web-1"}) == {"web-1", "host-a"}
+    assert identities_of(before, targets, set()) == set()
+    # the recovery wait goes on for the other container only: host-a will not answer again
+    gone = identities_of(before, targets, {"web-1"})
+    assert awaited(before, stop_at=2.0, start_at=5.0) - gone == {"host-b"}

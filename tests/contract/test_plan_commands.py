@@ -25,11 +25,18 @@ def plan_text(name: str) -> str:
     return plan.render(cell, plan.plan_cell(cell, MinikubeNode(cell)))
 
 
+@functools.cache
+def plan_lines(name: str) -> tuple[str, ...]:
+    """``plan_text`` of the driver as it is (no test changes it before ``shown`` reads it): a
+    plan parses the matrix and the manifests ~20 times each (0.7 s), once per cell here."""
+    return tuple(plan_text(name).splitlines())
+
+
 def shown(name: str, mark: str, conditional: bool = False) -> list[str]:
     """The plan's exact lines of one kind ('$' commands, '>' API calls), placeholders left out;
     those after a step's "# if ..." note run only when it holds (``conditional``)."""
     found, after_if = [], False
-    for line in plan_text(name).splitlines():
+    for line in plan_lines(name):
         if not line.startswith("      "):
             after_if = False  # a new step
         elif line.startswith("      # if "):

@@ -375,10 +375,12 @@ class StagingNode:
     def watch_dockerd(self, interval: float = 0.1, limit_s: float = 600) -> Iterator[list[Sample]]:
         """The init system's word on dockerd and dockerd's pids, sampled from the node's own
         console every ``interval`` until the block ends (at most ``limit_s``), in wall time."""
-        count = int(limit_s / interval)
+        # as respawning's loop, it ends itself once the stop file exists: terminating nsenter
+        # left it sampling (and its pipe open, so the reader waited out its 10 s) after each test
+        stop = "/run/lrm-watch-stop"
         script = (
-            f'for i in $(seq {count}); do echo "$(date +%s.%N) $({self.UNIT_STATE}) '
-            f'$(pidof dockerd)"; sleep {interval}; done'
+            f"rm -f {stop}; for i in $(seq {int(limit_s / interval)}); do test -e {stop} && exit 0; "
+            f'echo "$(date +%s.%N) $({self.UNIT_STATE}) $(pidof dockerd)"; sleep {interval}; done'
         )
         argv = [*self.enter, "/bin/sh", "-c", script]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -396,9 +398,10 @@ class StagingNode:
         try:
             yield samples
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            self.sh(f"touch {stop}")
+            proc.wait(timeout=10 + 2 * interval)
             reader.join(timeout=10)
+            self.remove(stop)
 
     @contextlib.contextmanager
     def respawning(self, period: float = 0.5, limit_s: float = 300) -> Iterator[None]:

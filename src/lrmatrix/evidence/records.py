@@ -147,9 +147,11 @@ class NotBack(Record):
 
 @dataclass(frozen=True)
 class Recovered(Record):
-    """Whether each access path answered again within the recover timeout of the start."""
+    """Whether each access path answered again within the recover timeout of the start, and
+    which containers the daemon left stopped (the wait ended without them)."""
 
     answered: dict[str, bool]
+    stopped: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,14 @@ def awaited(samples: list[Sample], stop_at: float, start_at: float) -> set[str]:
     return before - {s.served_by for s in samples if s.ok and s.served_by and s.t >= start_at}
 
 
+def identities_of(samples: list[Sample], targets: list[Target], containers: set[str]) -> set[str]:
+    """What ``containers`` answered as: their names, and the identity that answers on their own
+    addresses carried (a workload's header may name them otherwise)."""
+    theirs = {target_key(t.url) for t in targets if t.container and t.container in containers}
+    carried = {s.served_by for s in samples if s.ok and s.served_by and target_key(s.url) in theirs}
+    return set(containers) | carried
+
+
 def misdirected(samples: list[Sample], targets: list[Target]) -> list[Misdirected]:
     """Responses on a per-container address that another container served, with counts: only
     where the target names an identity header (its value is then compared with the container)."""

@@ -19,9 +19,13 @@ def test_effective_live_restore_unchanged(node, cell):
 
 
 def test_node_path_answers_again(evidence, cell):
-    assert evidence.require(Recovered).answered["node"], (
-        f"the node path did not answer within {cell.timings.recover_timeout_s}s of the restart"
+    recovered = evidence.require(Recovered)
+    why = (
+        f"the daemon left {', '.join(recovered.stopped)} stopped"
+        if recovered.stopped
+        else f"not within {cell.timings.recover_timeout_s}s of the restart"
     )
+    assert recovered.answered["node"], f"the node path did not answer again: {why}"
 
 
 def test_loopback_path_answers_again(evidence):

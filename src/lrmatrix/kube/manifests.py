@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from lrmatrix import parsed
 from lrmatrix.errors import BadInput, EnvironmentProblem
 from lrmatrix.kube.api import KINDS
 
@@ -152,7 +153,7 @@ def documents(path: Path, named: str, kinds: tuple[str, ...]) -> list[tuple[str,
     out: list[tuple[str, dict[str, Any]]] = []
     for file in files(path, named):
         try:
-            docs = [d for d in yaml.safe_load_all(file.read_text()) if d is not None]
+            docs = [d for d in parsed.yaml_documents(file.read_text()) if d is not None]
         except (OSError, UnicodeDecodeError) as exc:
             raise BadInput(f"{named}: cannot read {file}: {exc}") from None
         except yaml.YAMLError as exc:

@@ -6,11 +6,11 @@ next to the code that uses them; environment variables override for one machine.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from lrmatrix import parsed
 from lrmatrix.errors import BadInput
 from lrmatrix.matrix.cells import find_matrix_dir
 
@@ -18,7 +18,7 @@ from lrmatrix.matrix.cells import find_matrix_dir
 def matrix_table(name: str, folder: Path | None = None) -> dict[str, Any]:
     """``[name]`` of matrix.toml, or ``{}``; the file itself was validated by the loader."""
     file = (folder or find_matrix_dir()) / "matrix.toml"
-    table = tomllib.loads(file.read_text()).get(name, {})
+    table = parsed.toml(file.read_text()).get(name, {})
     if not isinstance(table, dict):
         raise BadInput(f"{file}: [{name}] must be a table")
     return table

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lrmatrix import parsed
 from lrmatrix.deadline import poll
 from lrmatrix.errors import EnvironmentProblem, NodeError
 from lrmatrix.kube.api import Kube
@@ -45,7 +46,7 @@ def load_manifest(name: str, folder: Path | None = None) -> list[dict[str, Any]]
     except ImportError:
         raise EnvironmentProblem("manifests need PyYAML: pip install 'lrmatrix[kubernetes]'") from None
     try:
-        return [d for d in yaml.safe_load_all(path.read_text()) if d]
+        return [d for d in parsed.yaml_documents(path.read_text()) if d]
     except (OSError, yaml.YAMLError) as exc:
         raise NodeError(f"cannot read manifest {path}: {exc}") from exc
 

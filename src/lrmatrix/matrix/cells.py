@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from lrmatrix import parsed
 from lrmatrix.drivers import registry
 from lrmatrix.errors import BadInput, EnvironmentProblem
 from lrmatrix.kube import upstream
@@ -87,7 +88,7 @@ def load_matrix(path: Path | None = None) -> Matrix:
     raw = documents.read_regular(file, MAX_MATRIX_BYTES, fix)
     deep = f"nested too deep (no matrix needs more than {documents.MAX_DEPTH} levels)"
     try:
-        data = tomllib.loads(raw.decode())
+        data = parsed.toml(raw.decode())
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise BadInput(f"{file}: cannot read the matrix: {exc}; {fix}") from exc
     except RecursionError:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 from lrmatrix.deadline import poll
 from lrmatrix.evidence.disruption import disruption
-from lrmatrix.evidence.records import ChangeBegun, Deployed, Record
-from lrmatrix.evidence.serving import awaited
+from lrmatrix.evidence.records import ChangeBegun, Deployed, Record, Recovered
+from lrmatrix.evidence.serving import awaited, identities_of
 from lrmatrix.run.actions.base import Action, until
 from lrmatrix.run.background import PROBE, ProbeRun
 from lrmatrix.workload.containers import Workload
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 class AwaitProbeRecovery(Action):
     """Until the probe itself has seen every container answer again (bounded by
     recover_timeout_s): an answer it gets only after the change began would count for the
-    change, and a recovered container would read as never serving again."""
+    change, and a recovered container would read as never serving again. Containers the
+    recovery wait found stopped for good are not waited for."""
 
     name: ClassVar[str] = "await"
     waits: ClassVar[bool] = True
@@ -38,9 +39,13 @@ class AwaitProbeRecovery(Action):
         node = probe.probe.records.get("node")
         if node is not None:
             timings, stop_at, start_at = ctx.cell.timings, d.stop_at, d.start_at
+            recovered = ctx.evidence.last(Recovered)
+            stopped = set(recovered.stopped) if recovered is not None else set()
+            # containers the daemon left stopped will not answer: not waited for
+            gone = identities_of(list(node.samples), node.targets, stopped) if stopped else set()
 
             def answered() -> bool:
-                return not awaited(list(node.samples), stop_at, start_at)
+                return not awaited(list(node.samples), stop_at, start_at) - gone
 
             poll(answered, timings.recover_timeout_s, timings.probe_interval_s, ctx.clock.waits)
         return []

@@ -17,6 +17,7 @@ from lrmatrix.workload import image
 from lrmatrix.workload.containers import Workload
 from lrmatrix.workload.seed import seed
 from lrmatrix.workload.snapshot import capture
+from lrmatrix.workload.stopped import STOPPED_CHECK_S, left_stopped
 from lrmatrix.workload.targets import netns_for, targets
 
 if TYPE_CHECKING:
@@ -155,23 +156,45 @@ class AwaitPaths(Action):
         deployed = ctx.evidence.require(Deployed)
         answered: dict[str, bool] = {}
         netns = netns_for(ctx.node)
+        stopped: set[str] = set()
         for path, found in targets(ctx.node, deployed).items():
+            if self.when == "recovered":
+                answered[path] = self._recovered(ctx, found, netns.get(path), stopped)
+                continue
             waited = ctx.services.wait_paths(
                 found, timeout, ctx.cell.timings.probe_timeout_s, netns.get(path)
             )
             answered[path] = waited is not None
-            if self.when == "ready" and not answered[path]:
+            if not answered[path]:
                 raise NodeError(
                     f"the workload did not answer on the {path} path within {timeout:.0f}s: "
                     + last_answer(found, ctx.cell.timings.probe_timeout_s, netns.get(path))
                 )
         if self.when == "recovered":
-            return [Recovered(answered)]
+            return [Recovered(answered, tuple(sorted(stopped)))]
         setup_steps.reached("workload-ready")
         return [ctx.timing("workload_ready_s", deployed.at)]
 
     def _timeout(self, cell: Cell) -> float:
         return cell.timings.ready_timeout_s if self.when == "ready" else cell.timings.recover_timeout_s
+
+    @staticmethod
+    def _recovered(ctx: Context, found: list[Target], netns: str | None, stopped: set[str]) -> bool:
+        """Whether every target answered within recover_timeout_s. Every STOPPED_CHECK_S
+        unanswered, the daemon is asked which containers it left stopped (added to
+        ``stopped``): their targets will not answer, so the wait goes on for the others only."""
+        timings, workload = ctx.cell.timings, ctx.evidence.require(Deployed).workload
+        end = ctx.clock.now() + timings.recover_timeout_s
+        pending = [t for t in found if t.container not in stopped]  # known from an earlier path
+        while pending:
+            step = min(STOPPED_CHECK_S, max(end - ctx.clock.now(), 0.0))
+            if ctx.services.wait_paths(pending, step, timings.probe_timeout_s, netns) is not None:
+                break
+            if ctx.clock.now() >= end:
+                return False
+            stopped |= left_stopped(workload)
+            pending = [t for t in pending if t.container not in stopped]
+        return not any(t.container in stopped for t in found)
 
     def describe(self, cell: Cell) -> str:
         return until("every endpoint answers on every access path", self._timeout(cell))
