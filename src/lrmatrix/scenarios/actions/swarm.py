@@ -123,6 +123,10 @@ class ReloadLiveRestore(Action):
     waits: ClassVar[bool] = True
     timeout_s: float = 10.0
 
+    def __post_init__(self) -> None:
+        if not 0 < self.timeout_s <= 60:  # nan fails too
+            raise ValueError(f"timeout_s = {self.timeout_s} is out of range: use more than 0, at most 60")
+
     def run(self, ctx: Context) -> list[Record]:
         node = ctx.node
         if not in_swarm(ctx):
