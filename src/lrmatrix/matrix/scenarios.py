@@ -21,8 +21,9 @@ from lrmatrix.scenarios import registry
 
 SCENARIO_NAME = r"^[a-z][a-z0-9-]*[a-z0-9]$"
 #: where a scenario's actions go: ``setup`` after the workload answers and the probe runs,
-#: each phase after that phase's own actions (lrmatrix.run.sequence)
-Phase = Literal["setup", "baseline", "disrupt", "outage", "recover", "after", "change", "teardown"]
+#: each phase after that phase's own actions, ``cleanup`` in the teardown whatever happened
+#: before, even when the run stopped half way (lrmatrix.run.sequence)
+Phase = Literal["setup", "baseline", "disrupt", "outage", "recover", "after", "change", "teardown", "cleanup"]
 #: the engine platforms of the default matrix, where a scenario runs unless it says otherwise
 DEFAULT_PLATFORMS = ("engine", "engine26", "engine28")
 #: the key of an expectation entry that is no check: why it differs from upstream

@@ -175,7 +175,8 @@ def sequence_for(cell: Cell, image_ref: str | None = None) -> Sequence:
 def with_scenario(cell: Cell, plain: Sequence) -> Sequence:
     """A scenario cell's own actions (``[scenarios.<name>].actions``), each appended to its
     phase: after that phase's own actions, before its checks (``setup``: once the workload
-    answers and the probe runs)."""
+    answers and the probe runs; ``cleanup``: the teardown's steps that run whatever happened,
+    e.g. a swarm left, before the node is destroyed)."""
     if cell.scenario is None:
         return plain
     extra = {
@@ -186,4 +187,5 @@ def with_scenario(cell: Cell, plain: Sequence) -> Sequence:
         plain,
         setup=plain.setup + extra.get("setup", ()),
         phases={phase: actions + extra.get(phase, ()) for phase, actions in plain.phases.items()},
+        cleanup=plain.cleanup + extra.get("cleanup", ()),
     )

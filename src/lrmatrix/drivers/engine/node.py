@@ -352,7 +352,16 @@ class EngineNode(Node):
         try:
             self.dockerd.wait_api(self.cell.timings.ready_timeout_s, alive=lambda: proc.poll() is None)
         except NodeError as exc:
+            self._containerd_gone_after_failed_start()
             raise NodeError(f"dockerd did not start on {self.name}: {self.log_excerpt(mark)}") from exc
+
+    def _containerd_gone_after_failed_start(self) -> None:
+        """A dockerd that exited while starting (a fatal error: e.g. live-restore on a swarm
+        manager) leaves the containerd it started to end on its own, adopted by us: until it is
+        reaped the next start waits for it and times out (seen on 20.10)."""
+        containerd = self._containerd_pid()
+        if containerd is not None and self._dockerd is not None and self._dockerd.poll() is not None:
+            self._wait_pid_gone(containerd, self.cell.timings.stop_timeout_s)
 
     def reload_daemon(self) -> None:
         """SIGHUP straight to the dockerd this node started (no service manager here)."""
