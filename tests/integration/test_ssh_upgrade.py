@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sshnode import DAEMON_JSON, SEEDED
@@ -42,6 +43,19 @@ def node() -> Iterator[SystemdNode]:
         yield fresh
 
 
+def timeline(path: Path) -> str:
+    """A failed cell's events and node-path windows, for the assertion message: pytest's temp
+    folder holding the result is gone by the time a CI log is read (a CI run once saw 4
+    requests fail at +13.7 s of this cell, and the result that would have said when dockerd
+    started was lost)."""
+    if not path.is_file():
+        return ""
+    result = json.loads(path.read_text())
+    events = [f"{e['t']:.3f} {e['name']}: {e.get('detail', '')}" for e in result.get("events", [])]
+    windows = result.get("probes", {}).get("node", {}).get("windows")
+    return "\nevents:\n" + "\n".join(events) + f"\nnode windows: {windows}"
+
+
 def units(step: dict) -> list[str]:
     return [message for _, message in step["units"]]
 
@@ -60,7 +74,7 @@ def test_package_upgrade_20_to_26_as_a_cell(node, tmp_path, cell, observed):
 
     res = subprocess.run(argv, cwd=ROOT, env=node.client_env(), capture_output=True, text=True, timeout=900)
 
-    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:] + timeline(results / f"{cell}.json")
     result = json.loads((results / f"{cell}.json").read_text())
     assert result["verdict"]["observed"] == observed, result["verdict"]
     failed = [c for c in result["checks"] if not c["passed"]]
