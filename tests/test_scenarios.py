@@ -276,3 +276,17 @@ def test_a_cell_refuses_a_node_whose_docker_its_expectations_were_not_measured_o
         assert why is None
     else:
         assert why is not None and words in why, why
+
+
+def test_an_engine_node_knows_its_docker_from_the_pin_and_asks_the_machines_dockerd(monkeypatch):
+    from lrmatrix.drivers.engine.node import EngineNode
+    from lrmatrix.matrix import engines
+
+    asked: list[str] = []
+    monkeypatch.setattr(
+        engines.Binaries, "docker_version", lambda self: asked.append(self.engine.name) or "27.3.1"
+    )
+    assert EngineNode(load_matrix().cell("engine26-liverestore-healthcheck")).engine_version() == "26.1.5"
+    assert asked == [], "a pinned engine's version is its pin: nothing to run"
+    assert EngineNode(load_matrix().cell("engine-liverestore-healthcheck")).engine_version() == "27.3.1"
+    assert asked == ["machine"]

@@ -286,8 +286,10 @@ class EngineNode(Node):
         return engines.ensure(self.engine)
 
     def engine_version(self) -> str:
-        """The fetched (or the machine's) dockerd's own ``--version``: no daemon runs yet."""
-        return self.binaries.docker_version()
+        """A pinned engine's version is its pin (its binaries were checked against the fetch's
+        hashes); the machine's dockerd says its own with ``--version`` (no daemon runs yet)."""
+        engine = self.cell.engine
+        return self.binaries.docker_version() if engine.is_machine else engines.upstream(engine.docker)
 
     def switch_engine(self, engine: Engine) -> None:
         """The next start_daemon runs ``engine``'s dockerd and containerd on this node's
