@@ -162,6 +162,11 @@ CLI_CASES = [
     ("compare-coverage-over-1", ["compare", "{good}", "{good}", "--coverage-drop", "1.5"], "--coverage-drop"),
     ("compare-pair-syntax", ["compare", "{good}", "{good}", "--pair", "k8s128"], "BASELINE_PLATFORM"),
     (
+        "compare-known-growth-syntax",
+        ["compare", "{good}", "{good}", "--known-growth", "engine-liverestore=soon"],
+        "use CANDIDATE_CELL=MILLISECONDS",
+    ),
+    (
         "compare-allow-failing-unknown",
         ["compare", "{good}", "{good}", "--allow-failing", "engine-x"],
         "the candidate has no result for that cell",

@@ -152,6 +152,60 @@ def test_node_outage_growth_is_relative_to_the_baseline_with_a_floor(
         assert "longest outage" not in out and "same behaviour" in out
 
 
+@pytest.mark.parametrize(("delta_ms", "known", "code"), [(1800, 1200, 0), (2000, 1200, 1), (1800, 0, 1)])
+def test_known_growth_widens_one_cells_outage_tolerance(tmp_path, capsys, delta_ms, known, code):
+    """26.1 without live-restore starts about 1 s slower (docs/engines.md): ``--known-growth``
+    accepts that for the cell it names and says so; past it, the outage still gates."""
+
+    def longer(r: dict) -> None:
+        r["probes"]["node"]["longest_outage_ms"] += delta_ms
+
+    cand = derive(tmp_path / "cand", engine_noliverestore=longer)
+    argv = ["--known-growth", f"engine-noliverestore={known}"] if known else []
+    got, out = run(capsys, RUN_B, cand, *argv)
+    assert got == code, out
+    if known:
+        assert f"engine-noliverestore known growth +{known} ms" in out.splitlines()[-1]
+    if code and known:
+        assert f"(+{delta_ms} ms, tolerance {700 + known} ms incl. {known} ms known growth)" in out
+    if known:
+        got, out = run(capsys, RUN_B, cand, *argv, "--format", "json")
+        assert got == code and json.loads(out)["known_growth_ms"] == {"engine-noliverestore": known}
+
+
+def test_known_growth_excuses_neither_other_cells_nor_a_shrink_or_recovery(tmp_path, capsys):
+    def longer(r: dict) -> None:
+        r["probes"]["node"]["longest_outage_ms"] += 1500
+
+    def shorter(r: dict) -> None:
+        r["probes"]["node"]["longest_outage_ms"] -= 1500
+
+    def slower_back(r: dict) -> None:
+        r["probes"]["node"]["recovery_s"] = 1.5
+
+    # the named cell is the no-live-restore one; the live-restore cell's growth still gates
+    cand = derive(tmp_path / "other", engine_liverestore=longer)
+    assert run(capsys, RUN_B, cand, "--known-growth", "engine-noliverestore=5000")[0] == 1
+    # a shrink is measured against the plain tolerance: still an improvement
+    code, out = run(
+        capsys,
+        RUN_B,
+        derive(tmp_path / "less", engine_noliverestore=shorter),
+        "--known-growth",
+        "engine-noliverestore=5000",
+    )
+    assert code == 0 and "+ node path longest outage shrank" in out, out
+    # recovery after the API answered is not what a slower start lengthens
+    code, out = run(
+        capsys,
+        RUN_OPEN_B,
+        derive(tmp_path / "back", RUN_OPEN_B, engine_noliverestore=slower_back),
+        "--known-growth",
+        "engine-noliverestore=5000",
+    )
+    assert code == 1 and "! node path recovery grew" in out, out
+
+
 def test_failed_while_down_growth_is_a_regression(tmp_path, capsys):
     def fails(r: dict) -> None:
         r["probes"]["node"]["failed_while_down"] = 30  # 30 x 50 ms: 1500 ms of failed requests
@@ -285,6 +339,18 @@ def test_compare_data_is_usable_without_the_cli():
         (["--tolerance-pct", "nan"], "--tolerance-pct must be a finite number >= 0"),
         (["--coverage-drop", "2"], "--coverage-drop must be a finite number >= 0 and <= 1"),
         (["--allow-failing", "engine-nope"], "--allow-failing engine-nope: the candidate has no result"),
+        (["--known-growth", "engine-noliverestore"], "use CANDIDATE_CELL=MILLISECONDS"),
+        (["--known-growth", "engine-noliverestore=-5"], "use CANDIDATE_CELL=MILLISECONDS"),
+        (["--known-growth", "engine-noliverestore=inf"], "use CANDIDATE_CELL=MILLISECONDS"),
+        (["--known-growth", "=5"], "use CANDIDATE_CELL=MILLISECONDS"),
+        (
+            ["--known-growth", "engine28-noliverestore=5"],
+            "--known-growth engine28-noliverestore: the candidate has no result",
+        ),
+        (
+            ["--known-growth", "engine-noliverestore=5", "--known-growth", "engine-noliverestore=9"],
+            "cell 'engine-noliverestore' is given twice",
+        ),
     ],
 )
 def test_bad_arguments_exit_2(capsys, extra, words):

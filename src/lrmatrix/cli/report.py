@@ -69,6 +69,14 @@ def register(sub: Any) -> None:
         metavar="CELL",
         help="a candidate cell known to fail: its changes are listed but do not gate",
     )
+    cmp.add_argument(
+        "--known-growth",
+        action="append",
+        default=[],
+        metavar="CELL=MS",
+        help="a candidate cell's outage is known to be up to MS longer (e.g. a slower daemon start): "
+        "added to its down-time tolerance only, and said in the output",
+    )
     cmp.add_argument("--format", choices=tuple(comparison.RENDERERS), default="text")
     _output_and_newest(cmp)
     cmp.set_defaults(func=cmd_compare)
@@ -153,8 +161,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     pair_map = compare.parse_pairs(args.pair)
     base = results.load_many([Path(args.baseline)], newest=args.newest)
     cand = results.load_many([Path(args.candidate)], newest=args.newest)
+    known = compare.parse_known_growth(args.known_growth)
     tolerance = compare.Tolerance(args.tolerance_ms, args.tolerance_pct, args.coverage_drop)
-    result = compare.compare(base, cand, tolerance, pair_map, tuple(args.allow_failing))
+    result = compare.compare(base, cand, tolerance, pair_map, tuple(args.allow_failing), known)
     emit(comparison.RENDERERS[args.format](result, grid.compared(result, base, cand)), args.output)
     return 1 if result.regression else 0
 

@@ -7,7 +7,9 @@ exit code and every output format agree. Rendering lives in ``report/comparison.
 The gate: every candidate cell passes (``--allow-failing`` names the ones known not to);
 every check the baseline ran, ran in the candidate too; and on the ``node`` path the
 outage, the requests failed while down, the recovery after the restart and the probe's
-coverage are no worse than the baseline's beyond the tolerance.
+coverage are no worse than the baseline's beyond the tolerance. ``--known-growth CELL=MS``
+adds a known, read-about difference (26.1's daemon starts about 1 s slower) to one candidate
+cell's down-time tolerance, so accepting it does not widen the gate for every other pair.
 
 The tolerance is relative with an absolute floor, ``max(floor, pct % of the baseline)``:
 a fixed 1000 ms let a 250 ms post-restart blip grow fourfold unnoticed while a 7.5 s outage
@@ -118,6 +120,7 @@ class Comparison:
     tolerance: Tolerance
     pair_map: dict[str, str] = field(default_factory=dict)
     allow_failing: tuple[str, ...] = ()
+    known_growth: dict[str, float] = field(default_factory=dict)
 
     @property
     def regression(self) -> bool:
@@ -129,6 +132,7 @@ class Comparison:
             "tolerance": vars(self.tolerance),
             "pair": self.pair_map,
             "allow_failing": list(self.allow_failing),
+            "known_growth_ms": self.known_growth,
             "regression": self.regression,
             "pairs": [
                 {
@@ -152,6 +156,26 @@ def parse_pairs(specs: list[str]) -> dict[str, str]:
         if base in out:
             raise BadInput(f"--pair: platform {base!r} is paired twice")
         out[base] = cand
+    return out
+
+
+def parse_known_growth(specs: list[str]) -> dict[str, float]:
+    """``--known-growth engine26-noliverestore=1450``: candidate cell -> ms of accepted growth."""
+    out: dict[str, float] = {}
+    for spec in specs:
+        cell, sep, value = spec.partition("=")
+        try:
+            ms = float(value)
+        except ValueError:
+            ms = math.nan
+        if not sep or not CELL_NAME.match(cell) or not (math.isfinite(ms) and ms >= 0):
+            raise BadInput(
+                f"--known-growth {spec!r}: use CANDIDATE_CELL=MILLISECONDS (a finite number >= 0), "
+                "e.g. engine26-noliverestore=1450"
+            )
+        if cell in out:
+            raise BadInput(f"--known-growth: cell {cell!r} is given twice")
+        out[cell] = ms
     return out
 
 
@@ -189,9 +213,11 @@ def compare(
     tolerance: Tolerance | None = None,
     pair_map: dict[str, str] | None = None,
     allow_failing: tuple[str, ...] = (),
+    known_growth: dict[str, float] | None = None,
 ) -> Comparison:
     """Pair by (platform, variant, extras), baseline platforms renamed through ``pair_map``."""
     pair_map = pair_map or {}
+    known_growth = known_growth or {}
     tolerance = tolerance or Tolerance()
     if not baseline or not candidate:
         raise BadInput(f"no result files in the {'baseline' if not baseline else 'candidate'}")
@@ -203,12 +229,13 @@ def compare(
         if not (math.isfinite(value) and 0 <= value <= high):
             bound = "" if high == math.inf else f" and <= {high:g}"
             raise BadInput(f"{option} must be a finite number >= 0{bound}, got {value}")
-    unknown_cells = sorted(set(allow_failing) - {r.cell for r in candidate})
-    if unknown_cells:
-        raise BadInput(
-            f"--allow-failing {unknown_cells[0]}: the candidate has no result for that cell; "
-            "name a candidate cell"
-        )
+    for option, named in (("--allow-failing", set(allow_failing)), ("--known-growth", set(known_growth))):
+        unknown_cells = sorted(named - {r.cell for r in candidate})
+        if unknown_cells:
+            raise BadInput(
+                f"{option} {unknown_cells[0]}: the candidate has no result for that cell; "
+                "name a candidate cell"
+            )
     platforms = {cell_key(r)[0] for r in baseline}
     unknown = sorted(set(pair_map) - platforms)
     if unknown:
@@ -222,16 +249,24 @@ def compare(
             Pair(
                 baseline=b.cell if b else None,
                 candidate=c.cell if c else None,
-                changes=tuple(_changes(b, c, tolerance, allow_failing)),
+                changes=tuple(_changes(b, c, tolerance, allow_failing, known_growth)),
             )
         )
     return Comparison(
-        pairs=tuple(pairs), tolerance=tolerance, pair_map=pair_map, allow_failing=tuple(allow_failing)
+        pairs=tuple(pairs),
+        tolerance=tolerance,
+        pair_map=pair_map,
+        allow_failing=tuple(allow_failing),
+        known_growth=dict(known_growth),
     )
 
 
 def _changes(
-    b: Result | None, c: Result | None, tolerance: Tolerance, allow_failing: tuple[str, ...]
+    b: Result | None,
+    c: Result | None,
+    tolerance: Tolerance,
+    allow_failing: tuple[str, ...],
+    known_growth: dict[str, float],
 ) -> list[Change]:
     if c is None:
         return [Change("cell", "regression", "not run in the candidate: its behaviour is unknown")]
@@ -244,7 +279,7 @@ def _changes(
     else:
         changes += [
             *verdict_changes(b.verdict, c.verdict),
-            *outage_changes(b, c, tolerance),
+            *outage_changes(b, c, tolerance, known_growth.get(c.cell, 0.0)),
             *check_changes(b, c),
             # what the daemon did differently on the other engine: each cell gates on its own values
             *(Change("scenario", "info", what) for what in pair_differences(b, c)),
@@ -303,8 +338,10 @@ def _interval_ms(result: Result) -> float:
     return result.timings_configured.probe_interval_s * 1000
 
 
-def outage_changes(b: Result, c: Result, tolerance: Tolerance) -> list[Change]:
-    """Node path growth past the tolerance is a regression; other paths are reported as info."""
+def outage_changes(b: Result, c: Result, tolerance: Tolerance, known_ms: float = 0.0) -> list[Change]:
+    """Node path growth past the tolerance is a regression; other paths are reported as info.
+    ``known_ms`` (``--known-growth``) widens the two down-time figures of every path, not the
+    recovery after the API answered: a slower daemon start lengthens the outage, not that."""
     out = []
     for path in sorted(set(b.probes) | set(c.probes)):
         bp, cp = b.probes.get(path), c.probes.get(path)
@@ -322,13 +359,13 @@ def outage_changes(b: Result, c: Result, tolerance: Tolerance) -> list[Change]:
             f"{failed[0]:.0f} ms -> {failed[1]:.0f} ms failing"
         )
         measured = [
-            ("longest outage", longest, f"{longest[0]:.0f} ms -> {longest[1]:.0f} ms"),
-            ("failed while down", failed, counts),
+            ("longest outage", longest, f"{longest[0]:.0f} ms -> {longest[1]:.0f} ms", known_ms),
+            ("failed while down", failed, counts, known_ms),
         ]
         recovery = _recovery_ms(bp), _recovery_ms(cp)
         if recovery[0] is not None and recovery[1] is not None:
             shown = f"{recovery[0]:.0f} ms -> {recovery[1]:.0f} ms after the API answered"
-            measured.append(("recovery", (recovery[0], recovery[1]), shown))
+            measured.append(("recovery", (recovery[0], recovery[1]), shown, 0.0))
         elif recovery[0] is not None and "recovery_s" in cp.model_fields_set and cp.recovery_s is None:
             out.append(
                 Change(
@@ -338,8 +375,8 @@ def outage_changes(b: Result, c: Result, tolerance: Tolerance) -> list[Change]:
                 )
             )
         interval = _interval_ms(b)
-        for label, (before, after), shown in measured:
-            change = _grown(f"{path} path {label}", before, after, shown, tolerance, interval, gate)
+        for label, (before, after), shown, known in measured:
+            change = _grown(f"{path} path {label}", before, after, shown, tolerance, interval, gate, known)
             if change is not None:
                 out.append(change)
         out += _coverage_change(path, bp, cp, tolerance, gate)
@@ -395,17 +432,22 @@ def _grown(
     tolerance: Tolerance,
     interval_ms: float,
     gate: bool,
+    known_ms: float = 0.0,
 ) -> Change | None:
     """A change only past the tolerance: probe timing jitters by an interval or two per run,
-    and a long outage by a share of itself."""
+    and a long outage by a share of itself. A known growth widens it for growth only: a
+    shrink is measured against the plain tolerance."""
     delta = after_ms - before_ms
-    allowed = tolerance.allowed_ms(before_ms, interval_ms)
+    allowed = tolerance.allowed_ms(before_ms, interval_ms) + (known_ms if delta > 0 else 0.0)
     if abs(delta) <= allowed:
         return None
     grew = delta > 0
     effect: Effect = ("regression" if grew else "improvement") if gate else "info"
     verb = "grew" if grew else "shrank"
-    return Change("outage", effect, f"{what} {verb}: {shown} ({delta:+.0f} ms, tolerance {allowed:.0f} ms)")
+    incl = f" incl. {known_ms:.0f} ms known growth" if grew and known_ms else ""
+    return Change(
+        "outage", effect, f"{what} {verb}: {shown} ({delta:+.0f} ms, tolerance {allowed:.0f} ms{incl})"
+    )
 
 
 def check_changes(b: Result, c: Result) -> list[Change]:

@@ -18,9 +18,10 @@ MARK = MARKS  # the grid marks a square as its pair's lines are marked
 def summary(cmp: Comparison) -> str:
     regressions = sum(p.regression for p in cmp.pairs)
     verdict = "REGRESSION" if cmp.regression else "same behaviour"
+    known = "".join(f"; {cell} known growth +{ms:.0f} ms" for cell, ms in sorted(cmp.known_growth.items()))
     return (
         f"{verdict}: {regressions} of {len(cmp.pairs)} pair(s) regressed "
-        f"(node path tolerance {cmp.tolerance.describe()})"
+        f"(node path tolerance {cmp.tolerance.describe()}{known})"
     )
 
 
