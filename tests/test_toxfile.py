@@ -117,6 +117,31 @@ def test_the_report_runs_after_every_cell(root_dir):
     assert set(load_matrix(root_dir / "matrix").names()) <= set(order)
 
 
+def depends(root, envs: list[str]) -> dict[str, list[str]]:
+    """`tox config -k depends` of ``envs``: env -> the envs it waits for."""
+    res = tox(root, "config", "-e", ",".join(envs), "-k", "depends")
+    assert res.returncode == 0, res.stderr
+    out: dict[str, list[str]] = {}
+    for block in res.stdout.split("[testenv:")[1:]:
+        name, _, rest = block.partition("]")
+        value = rest.split("depends =", 1)[1] if "depends =" in rest else ""
+        out[name] = [d.strip() for d in value.replace(",", "\n").splitlines() if d.strip()]
+    return out
+
+
+def test_two_engine_cells_run_side_by_side_after_the_integration_envs(root_dir):
+    """toxfile.py: cells_side_by_side = 2. Each engine cell waits for the one two places
+    before it, so `tox -p 2` runs two at once (not three: that starved their probes), and
+    every cell waits for the envs that load the machine for minutes."""
+    engine = [c.name for c in load_matrix(root_dir / "matrix").cells if c.driver == "engine"]
+    waits = depends(root_dir, engine[:4])
+    heavy = {"integration", "integration-interrupts", "integration-faults", "integration-nodes"}
+    for place, cell in enumerate(engine[:4]):
+        assert heavy <= set(waits[cell]), waits[cell]
+        cells_before = [d for d in waits[cell] if d in engine]
+        assert cells_before == ([engine[place - 2]] if place >= 2 else []), (cell, waits[cell])
+
+
 def test_scenario_cells_have_their_own_label(root_dir):
     """`tox -m scenarios` runs every scenario cell, and no platform label runs one."""
     scenario_cells = [c.name for c in load_matrix(root_dir / "matrix").cells if c.scenario is not None]

@@ -52,6 +52,9 @@ class Project:
     #: harness envs the cells wait for (``depends``), and those that wait for every cell
     before_cells: tuple[str, ...] = ()
     after_cells: tuple[str, ...] = ()
+    #: cells of one driver that ``tox -p N`` may run at once: each waits for the one this many
+    #: places before it (1: one after another, the safe default on a small machine)
+    cells_side_by_side: int = 1
 
 
 PROJECT = Project()
@@ -186,8 +189,9 @@ def tox_add_env_config(env_conf: EnvConfigSet, state: State) -> None:
     if env_conf.name in PROJECT.after_cells:
         env_conf.loaders.insert(0, MemoryLoader(depends=EnvList([c.name for c in cells()])))
     elif (cell := next((c for c in cells() if c.name == env_conf.name), None)) is not None:
-        # tox orders only envs of one run; and one cell after another of its driver: three side
-        # by side starved their probes' schedulers (86 % coverage, inconclusive) on 2 cores
+        # tox orders only envs of one run; and at most cells_side_by_side cells of a driver at
+        # once: three side by side starved their probes' schedulers (86 % coverage) on 2 cores
         same = [c.name for c in cells() if c.driver == cell.driver]
-        before = same[: same.index(cell.name)][-1:]
+        place, width = same.index(cell.name), max(1, PROJECT.cells_side_by_side)
+        before = [same[place - width]] if place >= width else []
         env_conf.loaders.insert(0, MemoryLoader(depends=EnvList([*PROJECT.before_cells, *before])))
