@@ -309,7 +309,8 @@ class Upgrade(Part):
     staged: list[str]
     steps: list[UpgradeStep]
     dockerd_gone_at: Seconds
-    dockerd_started_at: Seconds
+    dockerd_started_at: Seconds  # its /proc start, the end of "while down"
+    dockerd_first_seen_at: Seconds = None  # the first sample with it (results before it: absent)
     timeline: ProcessTimeline
 
 

@@ -4,7 +4,8 @@ dockerd and containerd, and what the service manager says it did to their units.
 The harness stops and starts nothing here: the commands do (a package manager's maintainer
 scripts, the user's own ``systemctl restart``). So the disruption's times are what was seen:
 it begins with the first command; the daemon counts as gone from the first sample without the
-dockerd that ran before, and as started from the first sample with a new one. A dockerd that
+dockerd that ran before, and as started when the new one started, read from its /proc after
+the commands (``UpgradeRun.started_at``). A dockerd that
 was never seen gone was not restarted, and nothing about the new engine was tested: the
 verdict says so (``verdict.decide``) and the after checks find the old version answering.
 """
@@ -120,6 +121,20 @@ class AwaitUpgradeEnd(Action):
         )
 
 
+def read_starts(node: Node, upgrade: UpgradeRun) -> None:
+    """The start time of each new dockerd from its /proc, after the commands (one read, not one
+    per sample): a sample sees it up to a period and a round trip after it started. A read
+    that fails leaves the last sample without it as the start, said in the timeline."""
+    for pid in upgrade.new_dockerds():
+        try:
+            at = node.processes.started(pid, "dockerd")
+        except LrmatrixError as exc:
+            upgrade.timeline.failures.append(f"start of dockerd {pid}: {type(exc).__name__}: {exc}")
+            continue
+        if at is not None:
+            upgrade.proc_started[pid] = at
+
+
 def staged_dir(node: Node) -> str:
     return str(PurePosixPath(node.work_dir) / "debs")
 
@@ -188,13 +203,18 @@ class PackageUpgrade(Action):
             except LrmatrixError as exc:  # the run's own error (or Ctrl-C) stays the one raised
                 timeline.failures.append(f"{type(exc).__name__}: {exc}")
             ctx.evidence.add(SavedLog("upgrade.log", upgrade.log()))
-        gone_at, started_at = upgrade.gone_at(), upgrade.started_at()
+        read_starts(node, upgrade)
+        gone_at, started_at, seen_at = upgrade.gone_at(), upgrade.started_at(), upgrade.first_seen_at()
         ctx.evidence.add(
             Stopped(stop_at, gone_at, before_pid, "package upgrade"),
             WindowEnded(started_at or upgrade.steps[-1].ended),
             *(
-                ctx.event(what, "seen by the process timeline", at=at)
-                for at, what in ((gone_at, "daemon gone"), (started_at, "daemon started"))
+                ctx.event(what, how, at=at)
+                for at, what, how in (
+                    (gone_at, "daemon gone", "seen by the process timeline"),
+                    (started_at, "daemon started", "the new dockerd's start (the end of 'while down')"),
+                    (seen_at, "daemon seen started", "seen by the process timeline"),
+                )
                 if at is not None
             ),
         )
