@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lrmatrix.evidence.records import Record
+from lrmatrix.evidence.restart import new_start
 from lrmatrix.evidence.watchers import ProcessTimeline
 from lrmatrix.modules.dockerd import CONTAINERD_SERVICE, DOCKER_SERVICE, DOCKER_SOCKET
 
@@ -102,10 +103,7 @@ class UpgradeRun:
         if first is None:
             return None, ""
         last_without = max((t for t, _ in self.timeline.samples if t < first), default=first)
-        read = [self.proc_started[pid] for pid in new if pid in self.proc_started]
-        if read and min(read) > last_without:
-            return min(read), "its start time in /proc"
-        return last_without, "the last sample without it"
+        return new_start(last_without, (self.proc_started[pid] for pid in new if pid in self.proc_started))
 
     def running_after(self) -> list[int]:
         return self.timeline.samples[-1][1]["dockerd"] if self.timeline.samples else []
@@ -134,6 +132,7 @@ class UpgradeRun:
             "dockerd_gone_at": rel(self.gone_at()),
             "dockerd_started_at": rel(self.started_at()),
             "dockerd_first_seen_at": rel(self.first_seen_at()),
+            "dockerd_proc_starts": [[pid, rel(t)] for pid, t in sorted(self.proc_started.items())],
             "timeline": self.timeline.as_dict(t0),
         }
 

@@ -18,9 +18,13 @@ from lrmatrix.modules.procfs import parse_stat, parse_stats
 
 #: the last line of a process scan that ran to its end
 SCANNED = "lrm-scan-done"
-#: a process's start as the node's kernel keeps it, and the clock to read it by: the clock
-#: tick, the uptime (the same boot clock as a stat line's start time) and the stat line
-START_READ = 'getconf CLK_TCK; cat /proc/uptime; cat "/proc/$1/stat"'
+#: a process's start as the node's kernel keeps it, and the clock to read it by: the uptime
+#: (the same boot clock as a stat line's start time) and the stat line, read by the shell's
+#: own ``read`` first thing (no command started before them), then the clock tick
+START_READ = (
+    'read -r up _ < /proc/uptime && read -r stat < "/proc/$1/stat" && echo "$up" && echo "$stat"; '
+    "getconf CLK_TCK"
+)
 #: /proc/uptime's resolution: the uptime read may be this much short of the truth
 UPTIME_RESOLUTION_S = 0.01
 #: reads of a process's start: each is late by its own round trip, the quickest one counts
@@ -112,13 +116,13 @@ class Processes(Module):
         sent = time.monotonic()
         res = self.run(["sh", "-c", START_READ, "sh", str(pid)], timeout=10)
         lines = res.stdout.splitlines()
-        if not res.ok or len(lines) < 3 or not lines[0].strip().isdigit() or not lines[1].split():
+        if not res.ok or len(lines) != 3 or not lines[2].strip().isdigit():
             return None
-        hz, stat = int(lines[0]), parse_stat(lines[2])
+        stat, hz = parse_stat(lines[1]), int(lines[2])
         if stat is None or stat.zombie or stat.comm != name or stat.pid != pid or hz <= 0:
             return None
         try:
-            uptime = float(lines[1].split()[0])
+            uptime = float(lines[0])
         except ValueError:
             return None
         return sent - (uptime - stat.start_ticks / hz) - UPTIME_RESOLUTION_S

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, ClassVar
 from lrmatrix.deadline import poll
 from lrmatrix.errors import KeepNode, LrmatrixError, NodeError
 from lrmatrix.evidence.records import NodeFacts, Record, SavedLog, Started, Stopped, WindowEnded
+from lrmatrix.evidence.restart import read_starts
 from lrmatrix.evidence.upgrade import UNITS, Staged, Step, Upgraded, UpgradeRun
 from lrmatrix.evidence.watchers import DAEMON_CHECK_PERIOD_S, ProcessTimeline
 from lrmatrix.matrix import engines
@@ -121,20 +122,6 @@ class AwaitUpgradeEnd(Action):
         )
 
 
-def read_starts(node: Node, upgrade: UpgradeRun) -> None:
-    """The start time of each new dockerd from its /proc, after the commands (one read, not one
-    per sample): a sample sees it up to a period and a round trip after it started. A read
-    that fails leaves the last sample without it as the start, said in the timeline."""
-    for pid in upgrade.new_dockerds():
-        try:
-            at = node.processes.started(pid, "dockerd")
-        except LrmatrixError as exc:
-            upgrade.timeline.failures.append(f"start of dockerd {pid}: {type(exc).__name__}: {exc}")
-            continue
-        if at is not None:
-            upgrade.proc_started[pid] = at
-
-
 def staged_dir(node: Node) -> str:
     return str(PurePosixPath(node.work_dir) / "debs")
 
@@ -203,7 +190,9 @@ class PackageUpgrade(Action):
             except LrmatrixError as exc:  # the run's own error (or Ctrl-C) stays the one raised
                 timeline.failures.append(f"{type(exc).__name__}: {exc}")
             ctx.evidence.add(SavedLog("upgrade.log", upgrade.log()))
-        read_starts(node, upgrade)
+        starts, errors = read_starts(node, upgrade.new_dockerds())
+        upgrade.proc_started.update(starts)
+        upgrade.timeline.failures.extend(errors)
         gone_at, started_at, seen_at = upgrade.gone_at(), upgrade.started_at(), upgrade.first_seen_at()
         ctx.evidence.add(
             Stopped(stop_at, gone_at, before_pid, "package upgrade"),
