@@ -92,9 +92,20 @@ def test_package_upgrade_20_to_26_as_a_cell(node, tmp_path, cell, observed):
     assert not [m for m in units(install) if "docker.service" in m or "docker.socket" in m]
     assert any(m.startswith("Started docker.service") for m in units(restart)), units(restart)
     start, end = restart["started_at"], restart["started_at"] + restart["seconds"]
-    assert start <= upgrade["dockerd_gone_at"] <= upgrade["dockerd_started_at"] <= end + 0.5
+    assert start <= upgrade["dockerd_gone_at"] <= end + 0.5
+    # "while down" ends at the new dockerd's start, read from its /proc: not before the old one
+    # was last seen, nor after a sample first saw it (that scan's round trip aside)
+    (_, _, old_last_seen), *_ = upgrade["timeline"]["processes"]["dockerd"]
+    assert old_last_seen <= upgrade["dockerd_started_at"] <= end + 0.5
+    scan = upgrade["timeline"]["longest_gap_s"]
+    assert upgrade["dockerd_started_at"] <= upgrade["dockerd_first_seen_at"] + scan, upgrade
     assert upgrade["timeline"]["samples"] >= 20
     notes = result["findings"]
+    # its /proc was read: a lower bound, early by the read's round trip (on a loaded machine
+    # that may be more than the sample without it, which then bounds the start)
+    new_pid = upgrade["timeline"]["processes"]["dockerd"][1][0]
+    [(pid, proc_start)] = upgrade["dockerd_proc_starts"]
+    assert pid == new_pid and start - 1.0 < proc_start <= upgrade["dockerd_started_at"], upgrade
     assert any(n.startswith("upgrade step 1") and "dockerd" in n and "kept" in n for n in notes), notes
     assert any(n.startswith("dockerd replaced by the upgrade") for n in notes), notes
     assert result["containers"]["pids_kept"] is (observed == "survive")

@@ -4,7 +4,10 @@ processes sampled throughout, the service manager's words about their units, in 
 The harness stops and starts nothing in a package-upgrade cell: the commands do (a package
 manager's maintainer scripts, the user's own ``systemctl restart``). So the disruption's times
 are what was seen: it begins with the first command; the daemon counts as gone from the first
-sample without the dockerd that ran before, and as started from the first sample with a new one.
+sample without the dockerd that ran before, and as started when the new one started (its /proc
+start time, never before the last sample that saw no new one). Not when a sample first sees it:
+that is up to a sampling period and a round trip late, and the new daemon's NAT rebuild (the
+restart blip every cell has) would then count as failures while down.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lrmatrix.evidence.records import Record
+from lrmatrix.evidence.restart import new_start
 from lrmatrix.evidence.watchers import ProcessTimeline
 from lrmatrix.modules.dockerd import CONTAINERD_SERVICE, DOCKER_SERVICE, DOCKER_SOCKET
 
@@ -55,6 +59,8 @@ class UpgradeRun:
     timeline: ProcessTimeline
     steps: list[Step] = field(default_factory=list)
     staged: list[str] = field(default_factory=list)
+    #: per new dockerd pid, its start from /proc on the harness clock (``Processes.started``)
+    proc_started: dict[int, float] = field(default_factory=dict)
 
     @property
     def before(self) -> set[int]:
@@ -70,10 +76,34 @@ class UpgradeRun:
         last_seen = max(t for t, found in self.timeline.samples if before & set(found["dockerd"]))
         return next((t for t, _ in self.timeline.samples if t > last_seen), None)
 
-    def started_at(self) -> float | None:
+    def first_seen_at(self) -> float | None:
         """The first sample with a dockerd that did not run before."""
+        return self._first_new()[0]
+
+    def new_dockerds(self) -> list[int]:
+        """The dockerd pids that the first sample with a new one saw (whose start is read)."""
+        return self._first_new()[1]
+
+    def started_at(self) -> float | None:
+        """When the new dockerd started, the end of "while down": its /proc start time, but
+        never before the last sample without it (that scan saw none); that sample without one."""
+        return self._start()[0]
+
+    def _first_new(self) -> tuple[float | None, list[int]]:
         before = self.before
-        return self.timeline.first("dockerd", lambda pids: bool(set(pids) - before))
+        for t, found in self.timeline.samples:
+            new = sorted(set(found["dockerd"]) - before)
+            if new:
+                return t, new
+        return None, []
+
+    def _start(self) -> tuple[float | None, str]:
+        """``started_at`` and what it rests on, in words for the findings."""
+        first, new = self._first_new()
+        if first is None:
+            return None, ""
+        last_without = max((t for t, _ in self.timeline.samples if t < first), default=first)
+        return new_start(last_without, (self.proc_started[pid] for pid in new if pid in self.proc_started))
 
     def running_after(self) -> list[int]:
         return self.timeline.samples[-1][1]["dockerd"] if self.timeline.samples else []
@@ -101,6 +131,8 @@ class UpgradeRun:
             ],
             "dockerd_gone_at": rel(self.gone_at()),
             "dockerd_started_at": rel(self.started_at()),
+            "dockerd_first_seen_at": rel(self.first_seen_at()),
+            "dockerd_proc_starts": [[pid, rel(t)] for pid, t in sorted(self.proc_started.items())],
             "timeline": self.timeline.as_dict(t0),
         }
 
@@ -113,7 +145,7 @@ class UpgradeRun:
             self._step_note(i, s, nxt, wall0)
             for i, (s, nxt) in enumerate(zip(self.steps, nexts, strict=True), 1)
         ]
-        gone, started = self.gone_at(), self.started_at()
+        gone, (started, how), first = self.gone_at(), self._start(), self.first_seen_at()
         if gone is None:
             pids = ", ".join(map(str, sorted(self.before))) or "none"
             notes.append(f"the upgrade did not restart dockerd (pid {pids} ran throughout)")
@@ -123,11 +155,11 @@ class UpgradeRun:
                 f"dockerd was replaced {replaced} times; 'while down' ends at the first new one, and the "
                 "later restarts count as failures after dockerd started"
             )
-        if gone is not None and started is not None:
+        if gone is not None and started is not None and first is not None:
             last = max(ts for ts, _ in self.timeline.samples if ts < gone)
             notes.append(
                 f"dockerd replaced by the upgrade: the old one last seen at +{last - t0:.2f}s, "
-                f"the new one first seen at +{started - t0:.2f}s"
+                f"the new one started at +{started - t0:.2f}s ({how}), first seen at +{first - t0:.2f}s"
             )
         return notes
 

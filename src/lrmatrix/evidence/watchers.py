@@ -172,10 +172,6 @@ class ProcessTimeline(Watcher):
             bisect.insort(self.samples, (at, found), key=lambda sample: sample[0])
         return True
 
-    def first(self, name: str, seen: Callable[[list[int]], bool]) -> float | None:
-        """The time of the first sample whose ``name`` processes satisfy ``seen``."""
-        return next((t for t, found in self.samples if seen(found[name])), None)
-
     def around(
         self, start: float, end: float, until: float | None = None
     ) -> tuple[dict[str, list[int]], dict[str, list[int]]] | None:

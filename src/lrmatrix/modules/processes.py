@@ -8,6 +8,7 @@ stat line is parsed by ``procfs``.
 from __future__ import annotations
 
 import shlex
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -17,6 +18,17 @@ from lrmatrix.modules.procfs import parse_stat, parse_stats
 
 #: the last line of a process scan that ran to its end
 SCANNED = "lrm-scan-done"
+#: a process's start as the node's kernel keeps it, and the clock to read it by: the uptime
+#: (the same boot clock as a stat line's start time) and the stat line, read by the shell's
+#: own ``read`` first thing (no command started before them), then the clock tick
+START_READ = (
+    'read -r up _ < /proc/uptime && read -r stat < "/proc/$1/stat" && echo "$up" && echo "$stat"; '
+    "getconf CLK_TCK"
+)
+#: /proc/uptime's resolution: the uptime read may be this much short of the truth
+UPTIME_RESOLUTION_S = 0.01
+#: reads of a process's start: each is late by its own round trip, the quickest one counts
+START_READS = 3
 
 
 @dataclass(frozen=True)
@@ -90,3 +102,27 @@ class Processes(Module):
             if name in found and path.count("/") == 3:
                 found[name].append(int(path.split("/")[2]))
         return {n: sorted(pids) for n, pids in found.items()}
+
+    def started(self, pid: int, name: str) -> float | None:
+        """When process ``pid`` (named ``name``) started, on this harness's monotonic clock: the
+        earliest time its /proc start and the node's uptime read with it allow. Each read comes
+        after its ``sent`` (by up to a round trip) and both figures are rounded down, so every
+        read's answer is never later than the truth; the latest of ``START_READS`` is the
+        closest. ``None``: gone, or the pid is another process now."""
+        bounds = [self._start_bound(pid, name) for _ in range(START_READS)]
+        return None if None in bounds else max(b for b in bounds if b is not None)
+
+    def _start_bound(self, pid: int, name: str) -> float | None:
+        sent = time.monotonic()
+        res = self.run(["sh", "-c", START_READ, "sh", str(pid)], timeout=10)
+        lines = res.stdout.splitlines()
+        if not res.ok or len(lines) != 3 or not lines[2].strip().isdigit():
+            return None
+        stat, hz = parse_stat(lines[1]), int(lines[2])
+        if stat is None or stat.zombie or stat.comm != name or stat.pid != pid or hz <= 0:
+            return None
+        try:
+            uptime = float(lines[0])
+        except ValueError:
+            return None
+        return sent - (uptime - stat.start_ticks / hz) - UPTIME_RESOLUTION_S

@@ -309,7 +309,10 @@ class Upgrade(Part):
     staged: list[str]
     steps: list[UpgradeStep]
     dockerd_gone_at: Seconds
-    dockerd_started_at: Seconds
+    dockerd_started_at: Seconds  # its /proc start, the end of "while down"
+    dockerd_first_seen_at: Seconds = None  # the first sample with it (results before it: absent)
+    #: [pid, start] of each new dockerd read from its /proc: the earliest the read allows
+    dockerd_proc_starts: list[tuple[int, float]] = []
     timeline: ProcessTimeline
 
 

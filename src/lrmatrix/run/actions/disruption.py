@@ -11,6 +11,7 @@ from lrmatrix.deadline import poll
 from lrmatrix.errors import NodeError
 from lrmatrix.evidence.log_pressure import LogPressure, stall_watch
 from lrmatrix.evidence.records import DaemonWatched, NodeFacts, Record, Started, Stopped, WindowEnded
+from lrmatrix.evidence.restart import new_start, read_starts
 from lrmatrix.evidence.watchers import DaemonWatch, NatWatch
 from lrmatrix.matrix.engines import Engine, upstream
 from lrmatrix.run.actions.base import Action, until
@@ -151,36 +152,47 @@ class AwaitRespawn(Action):
     def run(self, ctx: Context) -> list[Record]:
         node, timings, clock = ctx.node, ctx.cell.timings, ctx.clock
         stopped = ctx.evidence.require(Stopped)
-        seen_at: list[float] = []
+        looks: list[tuple[float, list[int]]] = []  # each look's time and the new dockerds it found
 
         def back() -> bool:
             at = clock.now()
-            if [pid for pid in node.processes.named("dockerd") if pid != stopped.before_pid]:
-                seen_at.append(at)
-            return bool(seen_at)
+            looks.append((at, [pid for pid in node.processes.named("dockerd") if pid != stopped.before_pid]))
+            return bool(looks[-1][1])
 
         poll(back, timings.recover_timeout_s, RESPAWN_CHECK_S, clock.waits)
         records = ctx.running.stop(STALL_WATCH)
-        if not seen_at:
+        if not looks or not looks[-1][1]:
             ctx.evidence.add(*records)
             raise NodeError(
                 f"dockerd was not started again by the node's service manager within "
                 f"{timings.recover_timeout_s:g} s of the kill; teardown starts it"
             )
+        seen_at, new = looks[-1]
+        # when it started, not when a look found it (``lrmatrix.evidence.restart``)
+        starts, errors = read_starts(node, new)
+        start_at, how = new_start(looks[-2][0] if len(looks) > 1 else stopped.stop_at, starts.values())
         node.dockerd.wait_api(timings.recover_timeout_s)
         return [
             *records,
-            WindowEnded(seen_at[0], respawned=True),
-            ctx.timing("respawn_s", stopped.stop_at, seen_at[0]),  # from the kill
+            WindowEnded(start_at, respawned=True),
+            ctx.timing("respawn_s", stopped.stop_at, start_at),  # from the kill
             Started(clock.now(), node.versions()),
-            ctx.event("daemon respawned", node.daemon_up() or "", at=seen_at[0]),
+            ctx.event(
+                "daemon respawned",
+                f"{node.daemon_up() or ''}; started at {how}, first seen {seen_at - start_at:.3f} s later"
+                + "".join(f"; {e}" for e in errors),
+                at=start_at,
+            ),
         ]
 
     def describe(self, cell: Cell) -> str:
         back = until(
             "the service manager has started a new dockerd by itself", cell.timings.recover_timeout_s
         )
-        return f"{back} (seen every {RESPAWN_CHECK_S:g} s), and its API answers (no start command)"
+        return (
+            f"{back} (seen every {RESPAWN_CHECK_S:g} s; the outage ends at its start time in /proc), "
+            "and its API answers (no start command)"
+        )
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ dockerd and containerd, and what the service manager says it did to their units.
 The harness stops and starts nothing here: the commands do (a package manager's maintainer
 scripts, the user's own ``systemctl restart``). So the disruption's times are what was seen:
 it begins with the first command; the daemon counts as gone from the first sample without the
-dockerd that ran before, and as started from the first sample with a new one. A dockerd that
+dockerd that ran before, and as started when the new one started, read from its /proc after
+the commands (``UpgradeRun.started_at``). A dockerd that
 was never seen gone was not restarted, and nothing about the new engine was tested: the
 verdict says so (``verdict.decide``) and the after checks find the old version answering.
 """
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, ClassVar
 from lrmatrix.deadline import poll
 from lrmatrix.errors import KeepNode, LrmatrixError, NodeError
 from lrmatrix.evidence.records import NodeFacts, Record, SavedLog, Started, Stopped, WindowEnded
+from lrmatrix.evidence.restart import read_starts
 from lrmatrix.evidence.upgrade import UNITS, Staged, Step, Upgraded, UpgradeRun
 from lrmatrix.evidence.watchers import DAEMON_CHECK_PERIOD_S, ProcessTimeline
 from lrmatrix.matrix import engines
@@ -188,13 +190,20 @@ class PackageUpgrade(Action):
             except LrmatrixError as exc:  # the run's own error (or Ctrl-C) stays the one raised
                 timeline.failures.append(f"{type(exc).__name__}: {exc}")
             ctx.evidence.add(SavedLog("upgrade.log", upgrade.log()))
-        gone_at, started_at = upgrade.gone_at(), upgrade.started_at()
+        starts, errors = read_starts(node, upgrade.new_dockerds())
+        upgrade.proc_started.update(starts)
+        upgrade.timeline.failures.extend(errors)
+        gone_at, started_at, seen_at = upgrade.gone_at(), upgrade.started_at(), upgrade.first_seen_at()
         ctx.evidence.add(
             Stopped(stop_at, gone_at, before_pid, "package upgrade"),
             WindowEnded(started_at or upgrade.steps[-1].ended),
             *(
-                ctx.event(what, "seen by the process timeline", at=at)
-                for at, what in ((gone_at, "daemon gone"), (started_at, "daemon started"))
+                ctx.event(what, how, at=at)
+                for at, what, how in (
+                    (gone_at, "daemon gone", "seen by the process timeline"),
+                    (started_at, "daemon started", "the new dockerd's start (the end of 'while down')"),
+                    (seen_at, "daemon seen started", "seen by the process timeline"),
+                )
                 if at is not None
             ),
         )
