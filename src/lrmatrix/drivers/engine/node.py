@@ -744,9 +744,9 @@ def _netns_procs(inode: int) -> Iterator[tuple[int, str]]:
             raw = Path(f"/proc/{entry.name}/cmdline").read_bytes()
         except OSError:  # gone meanwhile
             continue
-        cmdline = raw.replace(b"\0", b" ").decode(errors="replace").strip()
-        if cmdline:
-            yield int(entry.name), cmdline
+        text = raw.decode(errors="replace")  # as psutil joins it: one trailing separator off
+        if text:
+            yield int(entry.name), (text[:-1] if text.endswith(("\0", " ")) else text).replace("\0", " ")
 
 
 def _cgroup_of(pid: int) -> str:
