@@ -28,15 +28,16 @@ from lrmatrix import cache, preflight
 from lrmatrix.command import CmdResult
 from lrmatrix.deadline import poll
 from lrmatrix.drivers import planned
-from lrmatrix.drivers.base import Node
+from lrmatrix.drivers.base import KERNEL, Node
 from lrmatrix.drivers.engine import net as engine_net
 from lrmatrix.drivers.planned import Planned
 from lrmatrix.drivers.transport import Transport
 from lrmatrix.errors import EnvironmentProblem, NodeError
+from lrmatrix.evidence import wire
 from lrmatrix.matrix import engines
 from lrmatrix.matrix.engines import Engine
 from lrmatrix.modules import daemon_json as daemon_config
-from lrmatrix.modules.dockerd import API_READY, Dockerd
+from lrmatrix.modules.dockerd import Dockerd, server_versions
 from lrmatrix.modules.processes import Processes
 from lrmatrix.process import DOCKER_DAEMONS, missing_commands, reap_adopted, reap_adopted_daemons, run
 from lrmatrix.run import setup_steps
@@ -58,6 +59,8 @@ PS_ALL = ["docker", "ps", "-aq"]
 RM_FORCE = ["docker", "rm", "-f"]
 #: the slot a plan shows; a run claims the lowest free one
 PLAN_SLOT = 1
+#: the Docker API's readiness call, and how long one may take (the CLI's was given 10 s too)
+PING, API_TIMEOUT_S = "/_ping", 10.0
 #: exists while systemd is the init (sd_booted)
 SYSTEMD_RUNNING = Path("/run/systemd/system")
 
@@ -124,6 +127,33 @@ class EngineDockerd(Dockerd):
             except OSError:
                 return False
         return True
+
+    # The API's own answers, read in this process: a start polls for the API every 0.1 s and a
+    # cell reads info and versions several times, and each `docker` CLI run costs ~16 ms of CPU
+    # (~13 of them a cell). The generic module's CLI lines stay what other nodes run.
+    def api_ready(self) -> bool:
+        try:
+            return wire.unix_http_get(self.node.socket_path, PING, API_TIMEOUT_S).status == 200
+        except OSError:  # absent, refused, reset or timed out: not answering
+            return False
+
+    def info(self) -> dict[str, Any]:
+        return dict(self._api_json("/info"))
+
+    def versions(self) -> dict[str, str]:
+        return server_versions(self._api_json("/version"))
+
+    def _api_json(self, target: str) -> Any:
+        """The JSON of a GET that must answer 200; a NodeError naming it otherwise."""
+        try:
+            reply = wire.unix_http_get(self.node.socket_path, target, 60.0)
+        except OSError as exc:
+            raise NodeError(f"GET {target} on the Docker API of {self.node.name} failed: {exc}") from exc
+        if reply.status != 200:
+            body = reply.body.decode(errors="replace").strip()[:200]
+            where = f"GET {target} on the Docker API of {self.node.name}"
+            raise NodeError(f"{where} answered {reply.status}: {body}")
+        return json.loads(reply.body)
 
 
 class EngineNode(Node):
@@ -568,8 +598,11 @@ class EngineNode(Node):
         return [
             Planned("run", shlex.join([*env, *argv])),
             planned.note(f"in its own session, its output to {self.state_dir / 'dockerd.log'}"),
-            planned.wait(f"{self.transport.line(API_READY)} answers (every 0.1 s), or dockerd exits", bound),
+            planned.wait(f"GET {PING} on {self.socket_path} answers (every 0.1 s), or dockerd exits", bound),
         ]
+
+    def plan_versions(self) -> list[Planned]:
+        return [Planned("api", f"GET /version on {self.socket_path}"), self.planned(list(KERNEL))]
 
     def plan_stop(self, signal_name: str) -> list[Planned]:
         bound = self.cell.timings.stop_timeout_s
