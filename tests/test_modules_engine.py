@@ -90,6 +90,10 @@ def test_the_engine_variants_agree_with_the_generic_modules_up_and_down(running)
     # the engine node reads the API on its socket in-process; the generic module runs the CLI
     assert node.dockerd.api_ready() and generic_dockerd.api_ready()
     assert node.dockerd.versions() == generic_dockerd.versions()
+    (api,), (cli,) = node.dockerd.inspect("lrm-modules-test"), generic_dockerd.inspect("lrm-modules-test")
+    assert api == cli and api["State"]["Pid"] == _pid  # the CLI prints the API's JSON as it is
+    with pytest.raises(NodeError, match=r"^GET /containers/lrm-no-such-container/json .* answered 404: "):
+        node.dockerd.inspect("lrm-modules-test", "lrm-no-such-container")
     info, cli_info = node.dockerd.info(), generic_dockerd.info()
     assert (info["ID"], info["LiveRestoreEnabled"]) == (cli_info["ID"], cli_info["LiveRestoreEnabled"])
     assert node.daemon_up() == f"dockerd (pid {dockerd}) is running"

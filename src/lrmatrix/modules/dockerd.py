@@ -45,6 +45,10 @@ class Dockerd(Module):
     def api_ready(self) -> bool:
         return self.run(list(API_READY), timeout=10).ok
 
+    def inspect(self, *refs: str) -> list[dict[str, Any]]:
+        """``docker inspect`` of containers, in the order named; a NodeError if one is missing."""
+        return list(json.loads(self.cli_ok("inspect", *refs)))
+
     def wait_api(
         self,
         timeout: float,

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import quote
 
 import psutil
 
@@ -142,6 +143,10 @@ class EngineDockerd(Dockerd):
 
     def versions(self) -> dict[str, str]:
         return server_versions(self._api_json("/version"))
+
+    def inspect(self, *refs: str) -> list[dict[str, Any]]:
+        """What ``docker inspect`` prints of containers is the API's own JSON of each."""
+        return [dict(self._api_json(f"/containers/{quote(ref, safe='')}/json")) for ref in refs]
 
     def _api_json(self, target: str) -> Any:
         """The JSON of a GET that must answer 200; a NodeError naming it otherwise."""
