@@ -13,7 +13,8 @@ several at once are the sum of everything.
 compares another tree (e.g. `git archive main | tar -x -C /tmp/before`, run from this checkout's
 .venv with PYTHONPATH=/tmp/before/src) with this one, their runs interleaved (ABBA...): on a
 machine other work shares, the load drifts within minutes, and runs of one tree after the
-other's measure the drift as much as the change.
+other's measure the drift as much as the change. ``--here DIR`` measures a second copied tree
+instead of this checkout (e.g. two commits, while the checkout is being edited).
 """
 
 from __future__ import annotations
@@ -54,9 +55,10 @@ def _summary(label: str, runs: list[tuple[float, float, float]]) -> str:
     )
 
 
-def _against(cell: str, runs: int, other: Path) -> None:
-    """Interleaved runs of ``other``'s tree and this one, in turns: A B, B A, ..."""
-    trees = {f"{cell} at {other}": str(other / "src"), f"{cell} here": None}
+def _against(cell: str, runs: int, other: Path, here: Path | None) -> None:
+    """Interleaved runs of ``other``'s tree and this one (or ``here``), in turns: A B, B A, ..."""
+    trees = {f"{cell} at {other}": str(other / "src")}
+    trees[f"{cell} at {here}" if here else f"{cell} here"] = str(here / "src") if here else None
     found: dict[str, list[tuple[float, float, float]]] = {label: [] for label in trees}
     one_run(cell)  # warm-up, not counted
     for i in range(runs):
@@ -77,10 +79,13 @@ def main() -> None:
     parser.add_argument("cells", nargs="+")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--against", type=Path, metavar="DIR", help="another tree to compare, interleaved")
+    parser.add_argument(
+        "--here", type=Path, metavar="DIR", help="with --against: measure this tree instead of the checkout"
+    )
     args = parser.parse_args()
     for cell in args.cells:
         if args.against is not None:
-            _against(cell, args.runs, args.against.resolve())
+            _against(cell, args.runs, args.against.resolve(), args.here.resolve() if args.here else None)
             continue
         one_run(cell)  # warm-up, not counted
         print(_summary(cell, [one_run(cell) for _ in range(args.runs)]), flush=True)

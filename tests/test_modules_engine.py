@@ -87,13 +87,25 @@ def test_the_engine_variants_agree_with_the_generic_modules_up_and_down(running)
     assert dockerd in everywhere[names[0]] and containerd in everywhere[names[1]]
     assert everywhere[names[2]] == []
     assert node.dockerd.socket_listening() and generic_dockerd.socket_listening()
+    # the engine node reads the API on its socket in-process; the generic module runs the CLI
+    assert node.dockerd.api_ready() and generic_dockerd.api_ready()
+    assert node.dockerd.versions() == generic_dockerd.versions()
+    (api,), (cli,) = node.dockerd.inspect("lrm-modules-test"), generic_dockerd.inspect("lrm-modules-test")
+    assert api == cli and api["State"]["Pid"] == _pid  # the CLI prints the API's JSON as it is
+    with pytest.raises(NodeError, match=r"^GET /containers/lrm-no-such-container/json .* answered 404: "):
+        node.dockerd.inspect("lrm-modules-test", "lrm-no-such-container")
+    info, cli_info = node.dockerd.info(), generic_dockerd.info()
+    assert (info["ID"], info["LiveRestoreEnabled"]) == (cli_info["ID"], cli_info["LiveRestoreEnabled"])
     assert node.daemon_up() == f"dockerd (pid {dockerd}) is running"
     node.stop_daemon("SIGTERM")
     try:
         assert node.processes.named("dockerd") == [] and dockerd not in generic_procs.named("dockerd")
         assert not node.dockerd.socket_listening() and not generic_dockerd.socket_listening()
         assert node.daemon_up() is None and node.processes.proc(dockerd) is None
-        assert not node.dockerd.api_ready()
+        assert not node.dockerd.api_ready() and not generic_dockerd.api_ready()
+        refused = rf"^GET /info on the Docker API of {re.escape(node.name)} failed: "
+        with pytest.raises(NodeError, match=refused):
+            node.dockerd.info()
         silent = f"^the Docker API on {re.escape(node.name)} did not answer within 1s$"
         with pytest.raises(NodeError, match=silent):
             node.dockerd.wait_api(1.0)

@@ -94,6 +94,7 @@ def test_a_cell_run_loads_its_own_plugins_only_and_leaves_lrmatrix_unrewritten(t
         "    names = {n for n, _ in pytestconfig.pluginmanager.list_name_plugin()}\n"
         "    assert not {'lrmatrix', 'pytest11.testinfra', 'platformdirs'} & names, names\n"
         "    assert {'lrmatrix.plugin', 'testinfra.plugin'} <= names, names\n"
+        "    assert sys.unraisablehook is sys.__unraisablehook__  # no session-end gc.collect\n"
         "    loader = type(sys.modules['lrmatrix.run.runner'].__loader__).__name__\n"
         "    assert loader != 'AssertionRewritingHook', loader\n"
     )

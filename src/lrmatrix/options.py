@@ -94,8 +94,18 @@ def driver_options(values: Mapping[str, Any]) -> dict[str, str]:
 #: venv holds (pytest-randomly reorders tests, the phases among them) and assert-rewrite every
 #: module of each one's distribution, lrmatrix's own ~120 too, with no bytecode cache under
 #: PYTHONDONTWRITEBYTECODE: ~0.4 CPU-s of each cell's start. More plugins: ``-p NAME``
-#: after the cell's options, or PYTEST_PLUGINS.
-CELL_PLUGINS = ("--disable-plugin-autoload", "-p", "testinfra.plugin", "-p", "lrmatrix.plugin")
+#: after the cell's options, or PYTEST_PLUGINS. pytest's unraisableexception plugin is left
+#: out: it runs a full garbage collection as a session ends (twice: 76 ms of a cell's CPU in
+#: cProfile) to turn exceptions raised in ``__del__`` into warnings; Python still prints them.
+CELL_PLUGINS = (
+    "--disable-plugin-autoload",
+    "-p",
+    "testinfra.plugin",
+    "-p",
+    "lrmatrix.plugin",
+    "-p",
+    "no:unraisableexception",
+)
 
 
 def pytest_args(cell: str, results_dir: Path | str, *extra: str) -> list[str]:

@@ -84,16 +84,33 @@ def http_get(url: str, timeout: float, tls: TlsContexts, verify: bool | str = Tr
         if https:
             sock.settimeout(_remaining(deadline))
             sock = tls.get(verify).wrap_socket(sock, server_hostname=host)
-        hostport = parts.netloc.rsplit("@", 1)[-1]
-        request = (
-            f"GET {target} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: lrmatrix-probe\r\n"
-            "Accept: */*\r\nConnection: close\r\n\r\n"
-        )
-        sock.settimeout(_remaining(deadline))
-        sock.sendall(request.encode("latin-1"))
-        return _read_reply(sock, deadline)
+        return _get(sock, parts.netloc.rsplit("@", 1)[-1], target, deadline)
     finally:
         sock.close()
+
+
+def unix_http_get(path: str, target: str, timeout: float) -> Reply:
+    """GET ``target`` from an HTTP server on the unix socket ``path`` (a node's Docker API),
+    with the same deadline and reply reading as ``http_get``."""
+    deadline = time.monotonic() + timeout
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(_remaining(deadline))
+        sock.connect(path)
+        return _get(sock, "docker", target, deadline)
+    finally:
+        sock.close()
+
+
+def _get(sock: socket.socket, hostport: str, target: str, deadline: float) -> Reply:
+    """One GET with ``Connection: close`` on a connected socket, its reply read whole."""
+    request = (
+        f"GET {target} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: lrmatrix-probe\r\n"
+        "Accept: */*\r\nConnection: close\r\n\r\n"
+    )
+    sock.settimeout(_remaining(deadline))
+    sock.sendall(request.encode("latin-1"))
+    return _read_reply(sock, deadline)
 
 
 def _read_reply(sock: socket.socket, deadline: float) -> Reply:

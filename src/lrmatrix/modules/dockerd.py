@@ -45,6 +45,10 @@ class Dockerd(Module):
     def api_ready(self) -> bool:
         return self.run(list(API_READY), timeout=10).ok
 
+    def inspect(self, *refs: str) -> list[dict[str, Any]]:
+        """``docker inspect`` of containers, in the order named; a NodeError if one is missing."""
+        return list(json.loads(self.cli_ok("inspect", *refs)))
+
     def wait_api(
         self,
         timeout: float,
@@ -74,14 +78,7 @@ class Dockerd(Module):
 
     def versions(self) -> dict[str, str]:
         """The daemon's version and its containerd's and runc's, as the daemon reports them."""
-        raw = json.loads(self.check_output(list(VERSIONS), 60.0))
-        server = raw.get("Server") or {}
-        found = {"docker": str(server.get("Version", ""))}
-        for comp in server.get("Components") or []:
-            name = str(comp.get("Name", "")).lower()
-            if name in ("containerd", "runc"):
-                found[name] = str(comp.get("Version", ""))
-        return found
+        return server_versions(json.loads(self.check_output(list(VERSIONS), 60.0)).get("Server") or {})
 
     def import_tarball(self, tarball: str, tag: str, cmd: str) -> None:
         """Import a root filesystem tarball on the node as an image, unless ``tag`` exists."""
@@ -106,6 +103,17 @@ class Dockerd(Module):
         daemon that is not gone: any client brings it back)."""
         table = self.run(["cat", "/proc/net/unix"], timeout=10).stdout
         return listening_unix_socket(table, self.node.socket_path)
+
+
+def server_versions(server: dict[str, Any]) -> dict[str, str]:
+    """The daemon's, containerd's and runc's versions from the API's /version answer (the
+    CLI's ``Server``)."""
+    found = {"docker": str(server.get("Version", ""))}
+    for comp in server.get("Components") or []:
+        name = str(comp.get("Name", "")).lower()
+        if name in ("containerd", "runc"):
+            found[name] = str(comp.get("Version", ""))
+    return found
 
 
 def import_args(tarball: str, tag: str, cmd: str) -> list[str]:

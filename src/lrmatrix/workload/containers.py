@@ -6,7 +6,6 @@ change is an in-place rewrite (same inode) + the spec's reload command in each c
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from lrmatrix.drivers.base import Node
@@ -130,7 +129,7 @@ def inspect_containers(node: Node, refs: list[str], ports: list[int]) -> list[Co
     is where container ``i`` is published (one port for all: a Kubernetes NodePort)."""
     if not refs:
         return []
-    raw = json.loads(node.dockerd.cli_ok("inspect", *refs))
+    raw = node.dockerd.inspect(*refs)
     return [
         ContainerState(
             name=item["Name"].lstrip("/"),

@@ -7,7 +7,6 @@ where identity allows, snapshots. Nothing here creates, changes or removes a con
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,7 +39,7 @@ class ObservedContainers:
     @classmethod
     def find(cls, node: Node, spec: WorkloadSpec, ids: list[str]) -> ObservedContainers:
         """The recorded containers as they are now: their names, image and published ports."""
-        items: list[dict[str, Any]] = json.loads(node.dockerd.cli_ok("inspect", *ids))
+        items = node.dockerd.inspect(*ids)
         return cls(
             node,
             spec,
