@@ -88,10 +88,13 @@ def an_engine_node(cell: str) -> Iterator[EngineNode]:
 
 @contextlib.contextmanager
 def node_with_a_container(cell: str, name: str = "lrm-reload-test") -> Iterator[tuple[EngineNode, str]]:
-    """``an_engine_node`` running one container ``name``, and the container's id."""
+    """``an_engine_node`` running one container ``name``, and the container's id. Its ``sleep``
+    is PID 1 and ignores SIGTERM: a daemon stopped without live-restore waits out the stop
+    timeout before it kills it, so that is 1 s, not Docker's 10."""
     from lrmatrix.workload import image
 
     with an_engine_node(cell) as node:
         tag = image.image_tag()
         node.import_image(str(image.cached_tarball()), tag, image.CMD)
-        yield node, node.dockerd.cli_ok("run", "-d", "--name", name, tag, "sleep", "3600").strip()
+        argv = ["run", "-d", "--name", name, "--stop-timeout", "1", tag, "sleep", "3600"]
+        yield node, node.dockerd.cli_ok(*argv).strip()

@@ -4,6 +4,9 @@ Each test uses its own state folder and (where it changes the matrix) its own ma
 checks afterwards that the node it made is gone (``tests/leftovers.py``): namespace, veth,
 slot record, dockerd, containerd, shims, container processes by cgroup, mounts, cgroup
 folders, state, scratch folders.
+
+A Ctrl-C to tox mid-outage is tests/test_interrupts.py's case SIGINT-tox (the same tox run from
+this checkout, SIGINT to tox alone): it checks the teardown this module would, and more.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from lrmatrix.drivers.engine.node import EngineNode
 from lrmatrix.matrix.cells import load_matrix
 from lrmatrix.process import become_subreaper
 from lrmatrix.workload import image
-from prereqs import command, needs, require
+from prereqs import needs
 
 pytestmark = [
     pytest.mark.integration,
@@ -288,32 +291,6 @@ def test_dockerd_can_start_again_right_after_being_killed(env):
             node.start_daemon()
             assert node.dockerd.api_ready()
     assert_no_residue(env, node.slot.name)
-
-
-def test_ctrl_c_on_tox_mid_outage_still_tears_the_node_down(env, tmp_path):
-    """tox forwards SIGINT and, by default, SIGKILLs 0.5 s later; the cell envs give it time."""
-    require(command("tox", "pip install tox, in the env that runs these tests"))
-    folder = matrix_with(tmp_path, "")
-    toml = folder / "matrix.toml"
-    toml.write_text(toml.read_text().replace("outage_window_s = 5.0", "outage_window_s = 30.0"))
-    results = tmp_path / "results"
-    argv = ["tox", "--workdir", str(tmp_path / "tox"), "-e", "engine-liverestore", "--",
-            "-v", "--results-dir", str(results), f"--junitxml={results / 'x.xml'}"]  # fmt: skip
-    proc = subprocess.Popen(argv, cwd=ROOT, env={**env, "LRMATRIX_MATRIX": str(folder)},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 240
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if "test_container_processes_kept_or_gone" in line:
-            break
-        assert time.monotonic() < deadline, "never reached the outage phase"
-    proc.send_signal(signal.SIGINT)  # to tox only, as a terminal's Ctrl-C reaches it first
-    out = "".join(seen) + proc.communicate(timeout=120)[0]
-    result = json.loads((results / "engine-liverestore.json").read_text())
-    assert any(c["id"] == "node_left_clean" and c["passed"] for c in result["checks"]), out[-3000:]
-    assert_no_residue(env, result["node"]["name"])
 
 
 def test_a_wrong_verdict_fails_the_run_even_with_its_test_deselected(env, tmp_path):

@@ -58,10 +58,41 @@ def matrix_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@dataclass
+class ToxEnv:
+    """The cell's tox env in a workdir of this module's, being made (``tox --notest``)."""
+
+    workdir: Path
+    making: subprocess.Popen[bytes] | None
+
+    @property
+    def log(self) -> Path:
+        return self.workdir.with_suffix(".log")
+
+    def ready(self) -> Path:
+        """The workdir, once the env is made: the first tox case waits here, the others not."""
+        if self.making is not None:
+            code = self.making.wait(timeout=600)
+            assert code == 0, f"tox could not make the env:\n{self.log.read_text()[-3000:]}"
+            self.making = None
+        return self.workdir
+
+
 @pytest.fixture(scope="module")
-def tox_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One tox env for every tox case: it is made once, then only the package is reinstalled."""
-    return tmp_path_factory.mktemp("tox")
+def tox_env(tmp_path_factory: pytest.TempPathFactory, matrix_dir: Path) -> Iterator[ToxEnv]:
+    """One tox env for every tox case: made once, then only the package is reinstalled. It is
+    made in the background from the first case on (10-20 s of installing), while the cases
+    that run ``lrmatrix run`` or its pytest go first."""
+    workdir = tmp_path_factory.mktemp("tox")
+    argv = [sys.executable, "-m", "tox", "--workdir", str(workdir), "-e", CELL, "--notest"]
+    env = {**os.environ, "LRMATRIX_MATRIX": str(matrix_dir)}
+    made = ToxEnv(workdir, None)
+    with made.log.open("wb") as log:
+        made.making = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    yield made
+    if made.making is not None:  # no tox case ran (deselected)
+        made.making.terminate()
+        made.making.wait()
 
 
 @pytest.fixture
@@ -101,12 +132,12 @@ def abandon(state: Path) -> None:
         )
 
 
-def lrmatrix_run(results: Path, _: Path) -> tuple[list[str], Path]:
+def lrmatrix_run(results: Path, _: ToxEnv) -> tuple[list[str], Path]:
     return [sys.executable, "-m", "lrmatrix", "run", CELL, "--results-dir", str(results)], Path("/")
 
 
-def tox_run(results: Path, workdir: Path) -> tuple[list[str], Path]:
-    argv = [sys.executable, "-m", "tox", "--workdir", str(workdir), "-e", CELL, "--",
+def tox_run(results: Path, tox: ToxEnv) -> tuple[list[str], Path]:
+    argv = [sys.executable, "-m", "tox", "--workdir", str(tox.ready()), "-e", CELL, "--",
             "-v", "--results-dir", str(results), f"--junitxml={results / 'x.xml'}"]  # fmt: skip
     return argv, ROOT
 
@@ -237,10 +268,10 @@ def assert_torn_down(run: Run, results: Path, reason: str) -> None:
 @pytest.mark.parametrize("receiver", RECEIVERS)
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
 def test_an_interrupt_mid_outage_tears_the_cell_down_and_exits_130(
-    env, tmp_path, tox_workdir, request, sig, receiver
+    env, tmp_path, tox_env, request, sig, receiver
 ):
     results = tmp_path / "results"
-    argv, cwd = (tox_run if receiver == "tox" else lrmatrix_run)(results, tox_workdir)
+    argv, cwd = (tox_run if receiver == "tox" else lrmatrix_run)(results, tox_env)
     run = Run.start(argv, cwd, env)
     run.reach(OUTAGE)
     send(run, receiver, sig)
@@ -253,11 +284,11 @@ def test_an_interrupt_mid_outage_tears_the_cell_down_and_exits_130(
     assert_torn_down(run, results, f"interrupted by {sig.name} {IN_OUTAGE}")
 
 
-def test_ctrl_c_on_tox_in_a_terminal(env, tmp_path, tox_workdir, request):
+def test_ctrl_c_on_tox_in_a_terminal(env, tmp_path, tox_env, request):
     """A terminal's Ctrl-C: SIGINT to tox and its cell at once; tox passes its own on too, and
     the cell takes the two as one interrupt."""
     results = tmp_path / "results"
-    run = Run.start(*tox_run(results, tox_workdir), env)
+    run = Run.start(*tox_run(results, tox_env), env)
     run.reach(OUTAGE)
     send(run, "group", signal.SIGINT)
     assert run.wait() == INTERRUPTED, run.output_after()
@@ -267,10 +298,10 @@ def test_ctrl_c_on_tox_in_a_terminal(env, tmp_path, tox_workdir, request):
     assert_torn_down(run, results, f"interrupted by SIGINT {IN_OUTAGE}")
 
 
-def test_tox_passes_130_through_when_the_cell_alone_is_stopped(env, tmp_path, tox_workdir):
+def test_tox_passes_130_through_when_the_cell_alone_is_stopped(env, tmp_path, tox_env):
     """A SIGTERM that reaches the cell's pytest only (a CI runner stopping the job, `kill`)."""
     results = tmp_path / "results"
-    run = Run.start(*tox_run(results, tox_workdir), env)
+    run = Run.start(*tox_run(results, tox_env), env)
     run.reach(OUTAGE)
     send(run, "pytest", signal.SIGTERM)
     assert run.wait() == INTERRUPTED, run.output_after()
@@ -280,11 +311,11 @@ def test_tox_passes_130_through_when_the_cell_alone_is_stopped(env, tmp_path, to
 
 
 @pytest.mark.parametrize("parent", ["lrmatrix", "tox"])
-def test_a_cell_whose_parent_is_killed_tears_down_on_its_own(env, tmp_path, tox_workdir, request, parent):
+def test_a_cell_whose_parent_is_killed_tears_down_on_its_own(env, tmp_path, tox_env, request, parent):
     """SIGKILL cannot be passed on (a CI runner's last resort, the OOM killer): the kernel tells
     the cell its parent died, and the cell tears its node down and writes its result."""
     results = tmp_path / "results"
-    run = Run.start(*(tox_run if parent == "tox" else lrmatrix_run)(results, tox_workdir), env)
+    run = Run.start(*(tox_run if parent == "tox" else lrmatrix_run)(results, tox_env), env)
     run.reach(OUTAGE)
     cell = run.child("pytest")
     send(run, parent, signal.SIGKILL)

@@ -10,6 +10,7 @@ import select
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -108,10 +109,14 @@ def run_cell(results: Path, use_pty: bool) -> tuple[int, str]:
 @pytest.mark.integration
 @needs(engine_ready())
 def test_a_cell_run_shows_its_live_line_on_a_terminal_only(tmp_path):
-    code, on_tty = run_cell(tmp_path / "tty", use_pty=True)
+    """The two runs side by side, each on an engine node of its own (as two cells run in
+    parallel, test_engine_faults): one cell's time, not two."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        tty = pool.submit(run_cell, tmp_path / "tty", True)
+        pipe = pool.submit(run_cell, tmp_path / "pipe", False)
+        (code, on_tty), (piped_code, piped) = tty.result(), pipe.result()
     assert code == 0, on_tty
     assert "daemon stopped" in on_tty and f"{CELL}  outage" in on_tty
-    code, piped = run_cell(tmp_path / "pipe", use_pty=False)
-    assert code == 0, piped
+    assert piped_code == 0, piped
     assert "daemon stopped" not in piped and "\x1b[" not in piped
     assert "PASS" in piped  # the table, plain

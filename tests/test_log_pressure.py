@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 
 from conftest import engine_ready
-from engine_live import turn_on_live_restore
+from engine_live import live_restore_node
 from lrmatrix.deadline import poll
 from lrmatrix.evidence import log_pressure, stdout_pipes
 from lrmatrix.workload import image
 from prereqs import needs
-from test_engine_faults import engine_node, env  # noqa: F401 - env is the shared fixture
 
 LINE = 100
 
@@ -135,12 +134,13 @@ def settled(pid: int, quiet_s: float = 1.0, timeout: float = 15) -> int:
     return poll(still, timeout, 0.1) or last["n"]
 
 
-@pytest.fixture(params=["engine-liverestore", "engine26-liverestore"])
+@pytest.fixture(scope="module", params=["engine-liverestore", "engine26-liverestore"])
 def live_node(request):
     """An engine node with live-restore on and the cached image loaded, on the machine's
-    Docker 20.10 and on 26.1 (whose FIFOs are named differently: <id>-stdout)."""
-    with engine_node(request.getfixturevalue("env"), request.param) as node:
-        turn_on_live_restore(node)
+    Docker 20.10 and on 26.1 (whose FIFOs are named differently: <id>-stdout). One per engine
+    for the tests below: each writes through containers of its own names, and a node takes
+    a daemon start, a restart and an image import to make."""
+    with live_restore_node(request.param) as node:
         yield node
 
 

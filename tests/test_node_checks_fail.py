@@ -155,7 +155,9 @@ def test_outage_checks_fail_while_the_daemon_runs(live, host):
         fails(disrupt.test_docker_cli_cannot_connect, host, workload_of(live), command)
 
 
-def test_change_check_fails_when_the_config_was_not_changed(live):
+def test_change_check_fails_when_the_config_was_not_changed(live, monkeypatch):
+    """Nothing was changed, so no wait would see it: 2 s of the check's 10 s wait show that."""
+    monkeypatch.setattr(change, "CHANGE_WAIT_S", 2.0)
     endpoint = change.UPDATED_ENDPOINTS[2]
     fails(change.test_updated_response_on_node_path, workload_of(live), live.node, live.cell, endpoint)
 

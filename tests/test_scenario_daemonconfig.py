@@ -70,7 +70,8 @@ def test_log_driver_split_and_address_pool(scenario_node):  # noqa: F811
     node, tag = scenario_node
     original = rewrite(node, **{"default-address-pools": [{"base": OTHER_POOL, "size": 28}]})
     try:
-        node.dockerd.cli_ok("run", "-d", "--name", "lrm-old-log", tag, "sleep", "600")
+        # its sleep ignores SIGTERM: the stop below (no live-restore) waits 1 s for it, not 10
+        node.dockerd.cli_ok("run", "-d", "--name", "lrm-old-log", "--stop-timeout", "1", tag, "sleep", "600")
         workload = SimpleNamespace(snapshot=lambda: inspect_containers(node, ["lrm-old-log"], [0]))
         ctx = context(node, Deployed(workload, 0.0))
         node.stop_daemon("SIGTERM")

@@ -5,6 +5,7 @@ no health check at all, checks that never run again, a check that never passes."
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
@@ -47,9 +48,13 @@ def test_health_checks_read_a_working_daemon_and_fail_in_the_wrong_state(scenari
     assert fails("health-status", held_by("lrm-hc-none", "--no-healthcheck"), "starting") == "none"
     # a check that does not run again within the wait: what a stopped monitor looks like
     stopped = held_by("lrm-hc-hourly", "--health-cmd", "true", "--health-interval", "1h")
-    assert fails("health-log", stopped, "resumed") == "stalled"
     # a check that never passes: the container never turns healthy again
     broken = held_by(
         "lrm-hc-false", "--health-cmd", "false", "--health-interval", "1s", "--health-retries", "1"
     )
-    assert fails("health-healthy-again", broken, "healthy").startswith("stuck ")
+    # each of the two waits out the check's own 15 s, on a container of its own: side by side
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        stalled = pool.submit(fails, "health-log", stopped, "resumed")
+        stuck = pool.submit(fails, "health-healthy-again", broken, "healthy")
+        assert stalled.result() == "stalled"
+        assert stuck.result().startswith("stuck ")

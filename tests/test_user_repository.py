@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -128,9 +129,9 @@ def checks_of(result: Path) -> dict[str, dict]:
     return {c["id"]: c for c in json.loads(result.read_text())["checks"]}
 
 
-def test_pip_install_init_and_tox_in_an_empty_folder(tmp_path, state, record_property):
-    steps: dict[str, float] = {}
-    dist, venv, repo = tmp_path / "dist", tmp_path / "venv", tmp_path / "repo"
+def installed_and_initialised(steps: dict[str, float], dist: Path, venv: Path, repo: Path, env: dict) -> str:
+    """The wheel built and installed in a fresh virtualenv, ``lrmatrix init``, and the user's
+    check, workload and cell written; the virtualenv's python."""
     res = timed(steps, "build", [uv(), "build", "--wheel", "-q", "-o", str(dist), str(ROOT)], timeout=300)
     assert res.returncode == 0, res.stderr
     wheel = next(dist.glob("lrmatrix-*.whl"))
@@ -139,10 +140,7 @@ def test_pip_install_init_and_tox_in_an_empty_folder(tmp_path, state, record_pro
     res = timed(steps, "install", [uv(), "pip", "install", "-q", "--python", py, str(wheel), "tox>=4.29",
                                    "tox-uv>=1.11"], timeout=600)  # fmt: skip
     assert res.returncode == 0, res.stderr
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LRMATRIX_", "TOX_", "VIRTUAL_ENV"))}
-    env.update(LRMATRIX_STATE_DIR=str(state / "s"), PATH=f"{venv / 'bin'}:{env['PATH']}")
-    res = timed(steps, "init", [str(venv / "bin" / "lrmatrix"), "init", str(repo)], env=env, cwd=tmp_path)
+    res = timed(steps, "init", [str(venv / "bin" / "lrmatrix"), "init", str(repo)], env=env, cwd=repo.parent)
     assert res.returncode == 0, res.stderr
     (repo / "infra_tests" / "test_mine.py").write_text(USER_CHECK)
     matrix = repo / "matrix"
@@ -151,10 +149,29 @@ def test_pip_install_init_and_tox_in_an_empty_folder(tmp_path, state, record_pro
     (matrix / "nginx.conf").write_text(nginx_conf())
     (matrix / "nginx-updated.conf").write_text(nginx_conf(updated=True))
     (matrix / "index.html").write_text(INDEX_HTML)
-    (repo / "workloads").mkdir(exist_ok=True)  # init may have made it
+    return py
+
+
+def saved_meanwhile(steps: dict[str, float], tarball: Path) -> None:
     start = time.monotonic()
-    saved_image(repo / "workloads" / "mine.tar")
+    saved_image(tarball)
     steps["docker_save"] = round(time.monotonic() - start, 1)
+
+
+def test_pip_install_init_and_tox_in_an_empty_folder(tmp_path, state, record_property):
+    steps: dict[str, float] = {}
+    dist, venv, repo = tmp_path / "dist", tmp_path / "venv", tmp_path / "repo"
+    # the user's environment, taken before the thread below sets its own state folder in ours
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LRMATRIX_", "TOX_", "VIRTUAL_ENV"))}
+    env.update(LRMATRIX_STATE_DIR=str(state / "s"), PATH=f"{venv / 'bin'}:{env['PATH']}")
+    # the user's image is saved on a node of its own while the wheel is built and installed:
+    # nothing waits for it before the matrix names it (it is the user's, made beforehand)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        saving = pool.submit(saved_meanwhile, steps, tmp_path / "mine.tar")
+        py = installed_and_initialised(steps, dist, venv, repo, env)
+        saving.result()
+    (repo / "workloads").mkdir(exist_ok=True)  # init may have made it
+    shutil.move(tmp_path / "mine.tar", repo / "workloads" / "mine.tar")
     res = timed(steps, "cells", [str(venv / "bin" / "lrmatrix"), "cells"], env=env, cwd=repo)
     assert res.stdout.splitlines()[0] == f"matrix: {repo / 'matrix'}"
 

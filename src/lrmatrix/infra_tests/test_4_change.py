@@ -16,6 +16,9 @@ from lrmatrix.workload.targets import endpoint_targets
 
 pytestmark = pytest.mark.phase("change")
 
+#: how long an endpoint of the change may take to answer as changed (a reload takes well under 1 s)
+CHANGE_WAIT_S = 10.0
+
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """One check per endpoint the cell's change must bring (the seed's: /health, /status, /test)."""
@@ -36,7 +39,7 @@ def test_updated_response_on_node_path(workload, node, cell, endpoint):
         pytest.skip("Kubernetes cells roll the change out; see test_k8s_rollout_serves_updated_config")
     places = [(f"{node.address}:{port}", "") for port in workload.ports]
     targets = endpoint_targets((endpoint,), places, "")
-    assert wait_until_ok(targets, 10, cell.timings.probe_timeout_s) is not None
+    assert wait_until_ok(targets, CHANGE_WAIT_S, cell.timings.probe_timeout_s) is not None
 
 
 def test_logs_readable_after_restart(host, workload, cell):
