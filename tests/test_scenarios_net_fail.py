@@ -131,8 +131,16 @@ def test_containerd_back_fails_when_nothing_restarts_it(live):
         node.run(["kill", "-s", "CONT", str(pid)])
     ctx.evidence.add(*records)
     assert faults.containerd_back(ctx).value == "not back"
-    # continued, dockerd starts the one it missed; then the right state: it starts a new one again
-    assert poll(lambda: node.processes.named("containerd") and node.dockerd.api_ready(), 30, 0.2)
+    # continued, dockerd starts the one it missed; then the right state: it starts a new one again.
+    # Waited for until dockerd has connected to it (an exec needs containerd): a containerd killed
+    # before that left dockerd dialling the dead socket past the 30 s the action waits (a CI run)
+    name = ctx.evidence.require(Deployed).workload.names[0]
+
+    def connected() -> bool:
+        running = bool(node.processes.named("containerd"))
+        return running and node.dockerd.cli("exec", name, "true", timeout=10).ok
+
+    assert poll(connected, 60, 0.2)
     ctx.evidence.add(*KillContainerd().run(ctx))
     assert faults.containerd_back(ctx).value == "restarted"
 

@@ -62,6 +62,11 @@ RM_FORCE = ["docker", "rm", "-f"]
 PLAN_SLOT = 1
 #: the Docker API's readiness call, and how long one may take (the CLI's was given 10 s too)
 PING, API_TIMEOUT_S = "/_ping", 10.0
+#: what ``docker version --format {{.Server.Version}}`` (the other nodes' readiness) asks: the
+#: ping, then the version, which dockerd answers after asking containerd for its own (moby
+#: daemon/info.go). /_ping alone answers sooner: in a CI run the scenario test that kills
+#: containerd twice then killed one dockerd had just started, and none came back in 30 s
+READY = (PING, "/version")
 #: exists while systemd is the init (sd_booted)
 SYSTEMD_RUNNING = Path("/run/systemd/system")
 
@@ -134,7 +139,9 @@ class EngineDockerd(Dockerd):
     # (~13 of them a cell). The generic module's CLI lines stay what other nodes run.
     def api_ready(self) -> bool:
         try:
-            return wire.unix_http_get(self.node.socket_path, PING, API_TIMEOUT_S).status == 200
+            return all(
+                wire.unix_http_get(self.node.socket_path, t, API_TIMEOUT_S).status == 200 for t in READY
+            )
         except OSError:  # absent, refused, reset or timed out: not answering
             return False
 
@@ -603,7 +610,10 @@ class EngineNode(Node):
         return [
             Planned("run", shlex.join([*env, *argv])),
             planned.note(f"in its own session, its output to {self.state_dir / 'dockerd.log'}"),
-            planned.wait(f"GET {PING} on {self.socket_path} answers (every 0.1 s), or dockerd exits", bound),
+            planned.wait(
+                f"GET {' and '.join(READY)} on {self.socket_path} answer (every 0.1 s), or dockerd exits",
+                bound,
+            ),
         ]
 
     def plan_versions(self) -> list[Planned]:
