@@ -7,9 +7,11 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from lrmatrix.drivers.engine.node import EngineDockerd
 from lrmatrix.evidence.wire import unix_http_get
 
 
@@ -45,3 +47,32 @@ def test_a_get_reads_the_whole_reply_and_closes(server):
 def test_nobody_listening_is_an_error(tmp_path):
     with pytest.raises(OSError):
         unix_http_get(str(tmp_path / "absent.sock"), "/_ping", 1.0)
+
+
+@pytest.mark.parametrize(("version_status", "ready"), [(200, True), (500, False)])
+def test_an_engine_nodes_api_is_ready_when_it_answers_what_docker_version_asks(
+    tmp_path, version_status, ready
+):
+    """/_ping alone answers before dockerd has asked containerd anything (a CI run killed a
+    containerd dockerd had just started on that): ready means the ping and /version answered."""
+    path, asked = str(tmp_path / "docker.sock"), []
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(2)
+
+    def answer() -> None:
+        for _ in range(2):
+            conn, _ = listener.accept()
+            with conn:
+                target = conn.recv(65536).split(b" ")[1].decode()
+                asked.append(target)
+                status = 200 if target == "/_ping" else version_status
+                conn.sendall(f"HTTP/1.1 {status} X\r\nContent-Length: 2\r\n\r\nOK".encode())
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    dockerd = EngineDockerd(SimpleNamespace(socket_path=path))  # type: ignore[arg-type]
+    assert dockerd.api_ready() is ready
+    thread.join(timeout=5)
+    listener.close()
+    assert asked == ["/_ping", "/version"]
