@@ -29,6 +29,7 @@ import pytest
 
 import leftovers
 from conftest import ROOT, engine_ready
+from lrmatrix.cli import forked_cell
 from lrmatrix.errors import INTERRUPTED
 from lrmatrix.options import cell_argv
 from prereqs import needs
@@ -199,8 +200,10 @@ class Run:
             root = psutil.Process(self.proc.pid)
             self.tree = [root, *root.children(recursive=True)]
 
-    def child(self, word: str) -> psutil.Process:
-        (found,) = [p for p in psutil.Process(self.proc.pid).children() if word in " ".join(p.cmdline())]
+    def cell(self) -> psutil.Process:
+        """The cell's pytest: tox's child, or the one ``lrmatrix run`` forked from itself."""
+        children = psutil.Process(self.proc.pid).children()
+        (found,) = [p for p in children if p.name() == forked_cell.NAME or "pytest" in " ".join(p.cmdline())]
         return found
 
     def wait(self) -> int:
@@ -243,7 +246,7 @@ def send(run: Run, receiver: str, sig: signal.Signals) -> None:
     if receiver == "group":
         os.killpg(run.proc.pid, sig)
     elif receiver == "pytest":
-        run.child("pytest").send_signal(sig)
+        run.cell().send_signal(sig)
     else:  # the process started (lrmatrix run, tox, or a cell's pytest), alone
         run.proc.send_signal(sig)
 
@@ -317,7 +320,7 @@ def test_a_cell_whose_parent_is_killed_tears_down_on_its_own(env, tmp_path, tox_
     results = tmp_path / "results"
     run = Run.start(*(tox_run if parent == "tox" else lrmatrix_run)(results, tox_env), env)
     run.reach(OUTAGE)
-    cell = run.child("pytest")
+    cell = run.cell()
     send(run, parent, signal.SIGKILL)
     assert run.wait() == -signal.SIGKILL
     cell.wait(timeout=120)

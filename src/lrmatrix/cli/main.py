@@ -7,13 +7,15 @@ import argparse
 import dataclasses
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import psutil
+
 from lrmatrix import __version__, options, preflight
+from lrmatrix.cli import forked_cell
 from lrmatrix.cli import init as cli_init
 from lrmatrix.cli import plan as cli_plan
 from lrmatrix.cli import recover as cli_recover
@@ -49,7 +51,7 @@ def _cell_dict(c: Cell) -> dict[str, object]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     # from the start: an interrupt while the matrix loads must stop the cells from starting too
-    running: list[subprocess.Popen[bytes]] = []
+    running: list[psutil.Process] = []
     forwarder = Forwarder(lambda: running, "lrmatrix").install()
     try:
         return _run_cells(args, running, forwarder)
@@ -57,13 +59,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         forwarder.restore()
 
 
-def _run_cells(args: argparse.Namespace, running: list[subprocess.Popen[bytes]], forwarder: Forwarder) -> int:
+def _run_cells(args: argparse.Namespace, running: list[psutil.Process], forwarder: Forwarder) -> int:
     matrix = load_matrix()
     cells = [matrix.cell(name) for name in args.cells]  # all validated before anything runs
     out = Path(args.results_dir).resolve()
     preflight.writable_folder(out, "--results-dir", "pass a folder you can write to")
     passthrough = options.passthrough(vars(args), skip=("--results-dir",))
     started = time.time()
+    forked_cell.warm()
     codes = []
     for cell in cells:
         if forwarder.received:
@@ -91,18 +94,18 @@ def _run_cells(args: argparse.Namespace, running: list[subprocess.Popen[bytes]],
     return 1 if any(codes) else 0
 
 
-def _run_child(
-    argv: list[str], matrix_dir: Path, running: list[subprocess.Popen[bytes]], forwarder: Forwarder
-) -> int:
-    """Run one cell on the very matrix this command validated. An interrupt sent to this
-    process alone reaches the cell through ``forwarder``, and this process waits while the cell
-    tears its node down (one sent to the group reaches both, and the cell takes it once)."""
-    child = subprocess.Popen(argv, env={**os.environ, "LRMATRIX_MATRIX": str(matrix_dir)})
+def _run_child(argv: list[str], matrix_dir: Path, running: list[psutil.Process], forwarder: Forwarder) -> int:
+    """Run one cell on the very matrix this command validated, forked from this process
+    (``forked_cell``). An interrupt sent to this process alone reaches the cell through
+    ``forwarder``, and this process waits while the cell tears its node down (one sent to the
+    group reaches both, and the cell takes it once)."""
+    child = forked_cell.start(argv, {"LRMATRIX_MATRIX": str(matrix_dir)}, forwarder.restore)
     running.append(child)
     try:
         if forwarder.first.signum is not None:  # it came while the child was being started
             child.send_signal(forwarder.first.signum)
-        return child.wait()
+        code = child.wait()
+        return int(code) if code is not None else 0
     finally:
         running.remove(child)
 
