@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 import prereqs
+from lrmatrix.deadline import poll
 
 if TYPE_CHECKING:
     from lrmatrix.drivers.engine.node import EngineNode
@@ -57,6 +59,21 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """Outside CI a test whose prerequisite is missing is skipped, the reason naming it."""
     for reason in prereqs.reasons(item):
         prereqs.require(reason)
+
+
+@pytest.fixture
+def in_own_netns() -> Iterator[subprocess.Popen[bytes]]:
+    """A process alone in a network namespace of its own (unshare execs sleep: same pid)."""
+    if os.geteuid() != 0:
+        pytest.skip("a network namespace of its own needs root")
+    proc = subprocess.Popen(["unshare", "--net", "sleep", "30"])
+    try:
+        # unshare has made the namespace and exec'd sleep
+        assert poll(lambda: Path(f"/proc/{proc.pid}/cmdline").read_bytes() == b"sleep\x0030\x00", 10, 0.01)
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.fixture

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from lrmatrix.deadline import poll
 from lrmatrix.drivers.engine.node import _host_procs, _netns_procs
@@ -16,21 +13,6 @@ from lrmatrix.drivers.engine.node import _host_procs, _netns_procs
 
 def _inode(pid: int) -> int:
     return Path(f"/proc/{pid}/ns/net").stat().st_ino
-
-
-@pytest.fixture
-def in_own_netns() -> Iterator[subprocess.Popen[bytes]]:
-    """A process alone in a network namespace of its own (unshare execs sleep: same pid)."""
-    if os.geteuid() != 0:
-        pytest.skip("a network namespace of its own needs root")
-    proc = subprocess.Popen(["unshare", "--net", "sleep", "30"])
-    try:
-        # unshare has made the namespace and exec'd sleep
-        assert poll(lambda: Path(f"/proc/{proc.pid}/cmdline").read_bytes() == b"sleep\x0030\x00", 10, 0.01)
-        yield proc
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def test_a_namespace_of_one_process_yields_that_process_alone(in_own_netns):

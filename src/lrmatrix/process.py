@@ -12,10 +12,12 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import psutil
 
 from lrmatrix.deadline import poll
+from lrmatrix.netns import NetnsError, started_in
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -26,26 +28,50 @@ def run(
     timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
+    netns: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a command, capture text output, never raise on a non-zero exit."""
+    """Run a command, capture text output, never raise on a non-zero exit. ``netns``: started
+    in the network namespace at that path (lrmatrix.netns), as ``nsenter --net=PATH argv``
+    would, exit 1 with the reason if it cannot be entered (nsenter's)."""
     full_env = {**os.environ, **env} if env else None
+    options: dict[str, Any] = {"stdin": subprocess.DEVNULL, "env": full_env, "cwd": cwd}
     try:
-        return subprocess.run(
-            list(argv),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=full_env,
-            cwd=cwd,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
+        if netns is None:
+            return subprocess.run(
+                list(argv), capture_output=True, text=True, timeout=timeout, check=False, **options
+            )
+        return _run_in(netns, list(argv), timeout, options)
+    except NetnsError as exc:
+        return subprocess.CompletedProcess(list(argv), 1, "", f"lrmatrix: {exc.strerror}")
     except FileNotFoundError:
         return subprocess.CompletedProcess(list(argv), 127, "", f"{argv[0]}: command not found")
     except OSError as exc:  # a truncated binary: Exec format error; a file that is not executable
         return subprocess.CompletedProcess(list(argv), 126, "", f"{argv[0]}: {exc.strerror}")
     except subprocess.TimeoutExpired as exc:
         return subprocess.CompletedProcess(list(argv), 124, "", f"timed out after {exc.timeout}s")
+
+
+def _run_in(
+    netns: str, argv: list[str], timeout: float, options: dict[str, Any]
+) -> subprocess.CompletedProcess[str]:
+    """subprocess.run's wait, for a process started in ``netns``: killed on its timeout or on
+    an interrupt of the waiting thread."""
+
+    def start() -> subprocess.Popen[str]:
+        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **options)
+
+    with started_in(netns, start, _kill) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except BaseException:  # the timeout (raised on to the caller's 124) or an interrupt
+            _kill(proc)
+            raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def _kill(proc: subprocess.Popen[str]) -> None:
+    proc.kill()
+    proc.communicate()
 
 
 def missing_commands(packages: Mapping[str, str]) -> list[str]:

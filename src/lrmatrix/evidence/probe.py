@@ -17,10 +17,8 @@ optionally send a line, expect a reply); each request is one exchange on a fresh
 
 from __future__ import annotations
 
-import ctypes
 import itertools
 import math
-import os
 import statistics
 import threading
 import time
@@ -32,8 +30,8 @@ from urllib.parse import urlsplit
 
 from lrmatrix.deadline import poll
 from lrmatrix.evidence.wire import TlsContexts, WireError, http_get, tcp_exchange
+from lrmatrix.netns import enter as enter_netns
 
-CLONE_NEWNET = 0x40000000
 #: the response header naming the container that served a request (nginx ``$hostname``)
 SERVED_BY = "X-Served-By"
 
@@ -104,18 +102,6 @@ class PathRecord:
     skipped_in_flight: int = 0
     setup_error: str = ""
     stopped: str = ""  # why the probe ended: "asked", "time limit", "request limit" or an error
-
-
-def enter_netns(path: str) -> None:
-    """Move the calling thread (only it) into the network namespace at ``path``."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns({path}): {os.strerror(err)}")
-    finally:
-        os.close(fd)
 
 
 def request_once(

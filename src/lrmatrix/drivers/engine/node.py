@@ -91,8 +91,9 @@ class NetnsTransport(Transport):
         super().__init__("local", **kwargs)
 
     def exec(self, argv: Sequence[str], timeout: float = 60.0) -> CmdResult:
-        """No shell in between: the argv goes to nsenter as it is."""
-        res = run(in_netns(self.netns_path, argv), timeout=timeout, env={"DOCKER_HOST": self.docker_host})
+        """No shell in between, and no nsenter: started in the node's namespace (lrmatrix.netns),
+        what ``line`` shows."""
+        res = run(argv, timeout=timeout, env={"DOCKER_HOST": self.docker_host}, netns=self.netns_path)
         return CmdResult(tuple(argv), res.returncode, res.stdout, res.stderr)
 
     def line(self, argv: Sequence[str]) -> str:
