@@ -6,19 +6,28 @@ imported. The real cells' signals and teardowns are tests/test_interrupts.py's."
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 from lrmatrix.cli import forked_cell
+from lrmatrix.errors import INTERRUPTED
 from lrmatrix.options import CELL_PLUGINS
 
 DRIVER = """
+import os
 import sys
 from lrmatrix.cli import forked_cell
+
+def before():
+    print("before ran")
+    if os.environ.get("LRM_FORK_INTERRUPT"):  # a Ctrl-C before pytest set its handlers
+        raise KeyboardInterrupt
+
 forked_cell.warm()
-child = forked_cell.start(sys.argv[1:], {"LRM_FORK_SEEN": "given"}, lambda: print("before ran"))
+child = forked_cell.start(sys.argv[1:], {"LRM_FORK_SEEN": "given"}, before)
 code = child.wait()
 print(f"child exited {code}")
 sys.exit(code)
@@ -38,11 +47,18 @@ def test_rewritten():
 """
 
 
-def fork_pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def fork_pytest(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     (tmp_path / "test_in_child.py").write_text(textwrap.dedent(TESTS))
     argv = [sys.executable, "-m", "pytest", str(tmp_path / "test_in_child.py"), *args]
     return subprocess.run(
-        [sys.executable, "-c", DRIVER, *argv], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", DRIVER, *argv],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -62,6 +78,12 @@ def test_a_passing_run_exits_0_and_a_usage_error_4(tmp_path):
     assert passing.returncode == 0, passing.stdout + passing.stderr
     usage = fork_pytest(tmp_path, "--no-such-option")
     assert usage.returncode == 4, usage.stdout + usage.stderr
+
+
+def test_an_interrupt_before_pytest_took_over_is_130_and_quiet(tmp_path):
+    res = fork_pytest(tmp_path, env={"LRM_FORK_INTERRUPT": "1"})
+    assert res.returncode == INTERRUPTED, res.stdout + res.stderr
+    assert "child exited 130" in res.stdout and res.stderr == "", res.stderr
 
 
 def test_after_warm_the_plugins_import_next_to_nothing():

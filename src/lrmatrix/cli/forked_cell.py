@@ -25,6 +25,7 @@ from pathlib import Path
 
 import psutil
 
+from lrmatrix.errors import INTERRUPTED
 from lrmatrix.interrupts import INTERRUPT_SIGNALS
 
 #: what ``ps -e`` and ``pgrep`` call the cell (the kernel keeps 15 characters)
@@ -99,6 +100,8 @@ def _child(argv: list[str], env: Mapping[str, str], before: Callable[[], None], 
         code = int(pytest.console_main())
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except KeyboardInterrupt:  # before pytest took signals over: nothing was made on the node yet
+        code = INTERRUPTED
     except BaseException:  # the child must reach os._exit whatever happens
         traceback.print_exc()
     finally:
