@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,10 @@ def test_timeout_and_missing_command_as_without_a_namespace(in_own_netns):
     path = f"/proc/{in_own_netns.pid}/ns/net"
     slow = run(["sleep", "30"], netns=path, timeout=0.3)
     assert (slow.returncode, slow.stderr) == (124, "timed out after 0.3s")
+    # killed and reaped at its timeout, not waited for until a grandchild lets go of its output
+    started = time.monotonic()
+    held = run(["sh", "-c", "sleep 20 & sleep 30"], netns=path, timeout=0.3)
+    assert held.returncode == 124 and time.monotonic() - started < 10
     missing = run(["no-such-command-here"], netns=path)
     assert (missing.returncode, missing.stderr) == (127, "no-such-command-here: command not found")
 

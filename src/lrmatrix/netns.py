@@ -10,6 +10,7 @@ the node's namespace starts the command, and ends.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import threading
@@ -44,7 +45,11 @@ def started_in(path: str, start: Callable[[], T], stop: Callable[[T], None]) -> 
     """``start()`` (which starts a process) called from a new thread that entered ``path``.
     The thread ends at once, so it holds no reference to the namespace (one a thread stays in
     outlives its ``ip netns del``, with the node's veth in it). An interrupt while waiting for
-    the thread waits for it still and ``stop``s what it started, so nothing runs unwaited."""
+    the thread waits for it still and ``stop``s what it started, so nothing runs unwaited.
+
+    A process started so has a parent thread that is gone: a command that asks the kernel for
+    a signal when its parent exits (``PR_SET_PDEATHSIG``: ``unshare --kill-child``,
+    ``setpriv --pdeathsig``) would get it at once. None of the node's commands does."""
     found: list[T] = []
     failed: list[BaseException] = []
 
@@ -60,7 +65,9 @@ def started_in(path: str, start: Callable[[], T], stop: Callable[[T], None]) -> 
     try:
         thread.join()
     except BaseException:
-        thread.join()
+        while thread.is_alive():  # a second interrupt too: what it starts is still stopped
+            with contextlib.suppress(KeyboardInterrupt):
+                thread.join()
         for started in found:
             stop(started)
         raise

@@ -70,8 +70,10 @@ def _run_in(
 
 
 def _kill(proc: subprocess.Popen[str]) -> None:
+    """Kill and reap, as subprocess.run does: never read the pipes to their end, which a
+    grandchild still holding them (``sh -c 'x &'``, a docker CLI plugin) would put off."""
     proc.kill()
-    proc.communicate()
+    proc.wait()
 
 
 def missing_commands(packages: Mapping[str, str]) -> list[str]:

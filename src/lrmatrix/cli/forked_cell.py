@@ -12,6 +12,7 @@ plugin for assertion rewriting and warns about one that was imported before it.
 from __future__ import annotations
 
 import ast
+import atexit
 import contextlib
 import ctypes
 import importlib
@@ -19,6 +20,7 @@ import importlib.util
 import os
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -86,29 +88,58 @@ def start(argv: Sequence[str], env: Mapping[str, str], before: Callable[[], None
 
 
 def _child(argv: list[str], env: Mapping[str, str], before: Callable[[], None], held: set[int]) -> None:
-    """The cell: pytest's own console entry with the cell's arguments; never returns."""
-    code = 2
+    """The cell: pytest's own console entry with the cell's arguments, ended as an interpreter
+    that ran ``python -m pytest`` ends (its threads waited for, its atexit handlers run, none
+    of the parent's); never returns."""
+    code = 1
     try:
+        atexit._clear()  # the parent's handlers are the parent's to run
         before()
+        _close_inherited_fds()
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
         _name(NAME)
         os.environ.update(env)
-        sys.argv = ["pytest", *argv[3:]]
-        sys.path.insert(0, str(Path.cwd()))  # as `python -m pytest` has it
         import pytest
 
+        sys.argv = [str(Path(pytest.__file__).with_name("__main__.py")), *argv[3:]]
+        sys.path[0] = str(Path.cwd())  # as `python -m pytest` has it (the console script's folder here)
         code = int(pytest.console_main())
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+        code = _exit_code(exc.code)
     except KeyboardInterrupt:  # before pytest took signals over: nothing was made on the node yet
         code = INTERRUPTED
     except BaseException:  # the child must reach os._exit whatever happens
         traceback.print_exc()
     finally:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(BaseException):
+            threading._shutdown()  # type: ignore[attr-defined] # non-daemon threads, as at exit
+            atexit._run_exitfuncs()
+        with contextlib.suppress(BaseException):
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def _exit_code(code: object) -> int:
+    """What Python exits with for ``sys.exit(code)``: 0 for None, the int, else 1 after printing
+    it on stderr."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _close_inherited_fds() -> None:
+    """Close what ``lrmatrix run`` inherited from its own caller beyond stdin, stdout and stderr
+    (a CI runner's pipes), as the new process it used to start with ``close_fds`` did not get
+    them; descriptors Python opened itself are not inheritable (PEP 446) and stay."""
+    for entry in Path("/proc/self/fd").iterdir():
+        fd = int(entry.name)
+        with contextlib.suppress(OSError):  # the listing's own descriptor, closed meanwhile
+            if fd > 2 and os.get_inheritable(fd):
+                os.close(fd)
 
 
 def _name(name: str) -> None:
