@@ -20,6 +20,7 @@ from lrmatrix.deadline import poll
 from lrmatrix.netns import NetnsError, started_in
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NAME = 15
 
 
 def run(
@@ -81,13 +82,17 @@ def missing_commands(packages: Mapping[str, str]) -> list[str]:
     return sorted({pkg for cmd, pkg in packages.items() if shutil.which(cmd) is None})
 
 
-def become_subreaper() -> bool:
-    """Adopt orphaned descendants (Linux only) so they can be reaped; False if unsupported."""
+def prctl(option: int, arg: int | bytes) -> bool:
+    """prctl(2) on the calling process (Linux); False where it is missing or refused."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+        return ctypes.CDLL(None, use_errno=True).prctl(option, arg, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
+
+
+def become_subreaper() -> bool:
+    """Adopt orphaned descendants (Linux only) so they can be reaped; False if unsupported."""
+    return prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
 #: what dockerd leaves behind as processes of its own (by command name)
@@ -156,9 +161,4 @@ def die_with_parent(sig: int) -> int | None:
     a command in the thread that started it, so that thread outlives the command.
     """
     parent = os.getppid()
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        armed = libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return None
-    return parent if armed else None
+    return parent if prctl(PR_SET_PDEATHSIG, sig) else None

@@ -14,7 +14,6 @@ from __future__ import annotations
 import ast
 import atexit
 import contextlib
-import ctypes
 import importlib
 import importlib.util
 import os
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import psutil
 
+from lrmatrix import process
 from lrmatrix.errors import INTERRUPTED
 from lrmatrix.interrupts import INTERRUPT_SIGNALS
 
@@ -34,7 +34,6 @@ from lrmatrix.interrupts import INTERRUPT_SIGNALS
 NAME = "lrmatrix-cell"
 #: the cell's plugins (options.CELL_PLUGINS): their imports are made before the fork
 PLUGINS = ("lrmatrix.plugin", "testinfra.plugin")
-PR_SET_NAME = 15
 
 
 def imports_of(module: str) -> Iterator[str]:
@@ -97,7 +96,7 @@ def _child(argv: list[str], env: Mapping[str, str], before: Callable[[], None], 
         before()
         _close_inherited_fds()
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
-        _name(NAME)
+        process.prctl(process.PR_SET_NAME, NAME.encode())  # /proc/PID/comm
         os.environ.update(env)
         import pytest
 
@@ -140,9 +139,3 @@ def _close_inherited_fds() -> None:
         with contextlib.suppress(OSError):  # the listing's own descriptor, closed meanwhile
             if fd > 2 and os.get_inheritable(fd):
                 os.close(fd)
-
-
-def _name(name: str) -> None:
-    """The process's name (/proc/PID/comm), where prctl exists."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NAME, name.encode(), 0, 0, 0)

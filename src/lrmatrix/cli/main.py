@@ -104,8 +104,8 @@ def _run_child(argv: list[str], matrix_dir: Path, running: list[psutil.Process],
     try:
         if forwarder.first.signum is not None:  # it came while the child was being started
             child.send_signal(forwarder.first.signum)
-        code = child.wait()
-        return int(code) if code is not None else 0
+        code = child.wait()  # psutil reaps its own child and gives its status
+        return int(code) if code is not None else 2  # unreadable: an error, never a pass
     finally:
         running.remove(child)
 
