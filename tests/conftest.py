@@ -60,6 +60,33 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         prereqs.require(reason)
 
 
+#: the outage window of the cells that the harness's own tests of the tool (the ssh driver, its
+#: teardown and findings) run, where what is tested is not how long Docker was down: 2 s is 40
+#: probe ticks, room for every check of the window; the cells CI runs as tox envs keep the
+#: matrix's 5 s
+TOOL_TEST_WINDOW_S = 2.0
+
+
+@pytest.fixture(scope="session")
+def tool_test_matrix(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the shipped matrix/ whose default outage window is ``TOOL_TEST_WINDOW_S``."""
+    folder = tmp_path_factory.mktemp("tool-test") / "matrix"
+    shutil.copytree(ROOT / "matrix", folder)
+    toml = folder / "matrix.toml"
+    shipped = toml.read_text()
+    line = "outage_window_s = 5.0 "
+    assert shipped.count(line) == 1, f"matrix.toml's [timings] no longer says {line!r}"
+    toml.write_text(shipped.replace(line, f"outage_window_s = {TOOL_TEST_WINDOW_S} "))
+    return folder
+
+
+@pytest.fixture
+def short_outage_window(tool_test_matrix: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Cells this test runs (``lrmatrix run``, tox, the driver in-process) read that copy."""
+    monkeypatch.setenv("LRMATRIX_MATRIX", str(tool_test_matrix))
+    return tool_test_matrix
+
+
 @pytest.fixture
 def in_own_netns() -> Iterator[subprocess.Popen[bytes]]:
     """A process alone in a network namespace of its own (unshare execs sleep: same pid)."""

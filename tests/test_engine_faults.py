@@ -41,6 +41,8 @@ from prereqs import needs
 pytestmark = [
     pytest.mark.integration,
     needs(engine_ready()),
+    # the tool under faults, not the length of the outage: cells run with a short window
+    pytest.mark.usefixtures("short_outage_window"),
 ]
 
 MATRIX = (ROOT / "matrix" / "matrix.toml").read_text()

@@ -42,6 +42,8 @@ import_module("paramiko", 'pip install "lrmatrix[ssh]"')
 from lrmatrix.drivers.ssh.node import SshNode  # noqa: E402 (needs paramiko)
 
 integration = pytest.mark.integration
+# the tool under test, not the length of the outage: its cells run with a short window
+pytestmark = pytest.mark.usefixtures("short_outage_window")
 FLAVOURS: dict[str, tuple[type[StagingNode], str | None]] = {
     "sysvinit": (SysvNode, sshnode.why_not_ready()),
     "systemd": (systemdnode.SystemdNode, systemdnode.why_not_ready()),

@@ -30,7 +30,7 @@ import_module("paramiko", 'pip install "lrmatrix[ssh]"')
 # the staging node and its per-test reset, shared with the ssh driver's own tests
 staging, clean = ssh.staging, ssh.clean
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("short_outage_window")]
 
 OWN_IMAGE = "own/tools:1"  # the node owner's image (the offline nginx tree: busybox sh, sleep)
 # PID 1 of the container exits on SIGTERM within a second: stopping it takes no stop timeout

@@ -15,7 +15,7 @@ import pytest
 import test_ssh_driver as ssh
 from sshnode import DAEMON_JSON, SEEDED, StagingNode
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("short_outage_window")]
 staging, clean = ssh.staging, ssh.clean
 
 #: scenario containers and volumes are named lrm-scn-*; none may outlive the cell
