@@ -441,6 +441,25 @@ class EngineNode(Node):
         if containerd is not None and not self._wait_pid_gone(containerd, timeout):
             raise NodeError(f"dockerd's containerd (pid {containerd}) did not exit within {timeout:.0f}s")
 
+    def _stop_for_teardown(self) -> None:
+        """SIGTERM, as ``stop_daemon``; but once dockerd's containerd is gone, SIGKILL. Stopping
+        its containerd is the last thing dockerd's shutdown does, then it checks once a second
+        whether it has exited (moby's libcontainerd/supervisor/remote_daemon_linux.go,
+        stopDaemon, the same in 20.10, 26 and 28): a second per node at teardown spent sleeping.
+        The stops a cell measures keep ``stop_daemon``."""
+        pid, containerd = self.daemon_pid(), self._containerd_pid()
+        if pid is None or containerd is None:
+            self.stop_daemon("SIGTERM")
+            return
+        os.kill(pid, signal.SIGTERM)
+        timeout = self.cell.timings.stop_timeout_s
+        if not self._wait_pid_gone(containerd, timeout):
+            raise NodeError(f"dockerd's containerd (pid {containerd}) did not exit within {timeout:.0f}s")
+        with contextlib.suppress(ProcessLookupError):  # it may have noticed already and exited
+            os.kill(pid, signal.SIGKILL)
+        if not self._wait_gone(pid, timeout):
+            raise NodeError(f"dockerd (pid {pid}) did not exit within {timeout:.0f}s of SIGKILL")
+
     def _containerd_pid(self) -> int | None:
         try:
             return int((self.exec_root / "containerd" / "containerd.pid").read_text().strip())
@@ -492,7 +511,7 @@ class EngineNode(Node):
             self._remove_workload()
             if self.daemon_pid() is not None:
                 try:
-                    self.stop_daemon("SIGTERM")
+                    self._stop_for_teardown()
                 except NodeError:
                     self._kill(self.daemon_pid())
         self._end_processes()
@@ -624,12 +643,25 @@ class EngineNode(Node):
         bound = self.cell.timings.stop_timeout_s
         containerd = self.exec_root / "containerd" / "containerd.pid"
         return [
-            Planned(
-                "signal",
-                f"{signal_name} to dockerd (the one this node started; else {self.state_dir}/docker.pid)",
-            ),
+            self._planned_signal(signal_name),
             planned.wait(f"dockerd has exited (every {GONE_POLL_S:g} s)", bound),
             planned.wait(f"its containerd ({containerd}) is gone", bound),
+        ]
+
+    def _planned_signal(self, signal_name: str) -> Planned:
+        return Planned(
+            "signal",
+            f"{signal_name} to dockerd (the one this node started; else {self.state_dir}/docker.pid)",
+        )
+
+    def _plan_stop_for_teardown(self) -> list[Planned]:
+        bound = self.cell.timings.stop_timeout_s
+        containerd = self.exec_root / "containerd" / "containerd.pid"
+        return [
+            self._planned_signal("SIGTERM"),
+            planned.wait(f"its containerd ({containerd}) is gone: the end of dockerd's shutdown", bound),
+            Planned("signal", "SIGKILL to dockerd, which would check for that once a second"),
+            planned.wait(f"dockerd has exited (every {GONE_POLL_S:g} s)", bound),
         ]
 
     def plan_reload(self) -> list[Planned]:
@@ -642,7 +674,7 @@ class EngineNode(Node):
         return [
             self.planned(PS_ALL),
             self.planned([*RM_FORCE, "<each id>"]),
-            *self.plan_stop("SIGTERM"),
+            *self._plan_stop_for_teardown(),
             Planned(
                 "signal", f"SIGKILL to what of {self._slot.name} still runs (by namespace, folder, cgroup)"
             ),
