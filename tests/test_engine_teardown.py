@@ -17,6 +17,7 @@ def test_teardown_ends_dockerd_after_its_shutdown_completed(cell):
     with an_engine_node(cell) as node:
         dockerd, containerd = node.daemon_pid(), node._containerd_pid()
         assert dockerd is not None and containerd is not None
+        assert psutil.Process(containerd).ppid() == dockerd, "the case the teardown's kill is for"
         node._stop_for_teardown()
         log = (node.state_dir / "dockerd.log").read_text(errors="replace")
         assert not psutil.pid_exists(dockerd) and not psutil.pid_exists(containerd)

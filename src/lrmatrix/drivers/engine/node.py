@@ -438,7 +438,11 @@ class EngineNode(Node):
         timeout = self.cell.timings.stop_timeout_s
         if not self._wait_gone(pid, timeout):
             raise NodeError(f"dockerd (pid {pid}) did not exit within {timeout:.0f}s of {signal_name}")
-        if containerd is not None and not self._wait_pid_gone(containerd, timeout):
+        if containerd is not None:
+            self._wait_containerd_gone(containerd, timeout)
+
+    def _wait_containerd_gone(self, containerd: int, timeout: float) -> None:
+        if not self._wait_pid_gone(containerd, timeout):
             raise NodeError(f"dockerd's containerd (pid {containerd}) did not exit within {timeout:.0f}s")
 
     def _stop_for_teardown(self) -> None:
@@ -446,15 +450,15 @@ class EngineNode(Node):
         its containerd is the last thing dockerd's shutdown does, then it checks once a second
         whether it has exited (moby's libcontainerd/supervisor/remote_daemon_linux.go,
         stopDaemon, the same in 20.10, 26 and 28): a second per node at teardown spent sleeping.
-        The stops a cell measures keep ``stop_daemon``."""
+        The stops a cell measures keep ``stop_daemon``; so does a dockerd whose containerd is not
+        its live child (a fault test killed it): its exit would say nothing then."""
         pid, containerd = self.daemon_pid(), self._containerd_pid()
-        if pid is None or containerd is None:
+        if pid is None or containerd is None or not _parent_of(pid, containerd):
             self.stop_daemon("SIGTERM")
             return
         os.kill(pid, signal.SIGTERM)
         timeout = self.cell.timings.stop_timeout_s
-        if not self._wait_pid_gone(containerd, timeout):
-            raise NodeError(f"dockerd's containerd (pid {containerd}) did not exit within {timeout:.0f}s")
+        self._wait_containerd_gone(containerd, timeout)
         with contextlib.suppress(ProcessLookupError):  # it may have noticed already and exited
             os.kill(pid, signal.SIGKILL)
         if not self._wait_gone(pid, timeout):
@@ -767,6 +771,14 @@ def _in_cgroups(cgroup: str, parent: str, ids: set[str]) -> bool:
             if part == parent or part.removeprefix("docker-").removesuffix(".scope") in ids:
                 return True
     return False
+
+
+def _parent_of(parent: int, child: int) -> bool:
+    """Whether ``child`` runs and is ``parent``'s (a pid file's number may be stale, or reused)."""
+    try:
+        return psutil.Process(child).ppid() == parent
+    except psutil.Error:
+        return False
 
 
 def _mounts_under(root: Path) -> list[str]:
