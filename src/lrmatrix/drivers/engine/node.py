@@ -232,6 +232,11 @@ class EngineNode(Node):
         return self.state_dir / "exec"
 
     @property
+    def containerd_pidfile(self) -> Path:
+        """Where dockerd's managed containerd writes its pid."""
+        return self.exec_root / "containerd" / "containerd.pid"
+
+    @property
     def address(self) -> str:
         return self._slot.node_addr
 
@@ -466,7 +471,7 @@ class EngineNode(Node):
 
     def _containerd_pid(self) -> int | None:
         try:
-            return int((self.exec_root / "containerd" / "containerd.pid").read_text().strip())
+            return int(self.containerd_pidfile.read_text().strip())
         except (OSError, ValueError):
             return None
 
@@ -645,11 +650,10 @@ class EngineNode(Node):
 
     def plan_stop(self, signal_name: str) -> list[Planned]:
         bound = self.cell.timings.stop_timeout_s
-        containerd = self.exec_root / "containerd" / "containerd.pid"
         return [
             self._planned_signal(signal_name),
-            planned.wait(f"dockerd has exited (every {GONE_POLL_S:g} s)", bound),
-            planned.wait(f"its containerd ({containerd}) is gone", bound),
+            self._planned_dockerd_exit(bound),
+            planned.wait(f"its containerd ({self.containerd_pidfile}) is gone", bound),
         ]
 
     def _planned_signal(self, signal_name: str) -> Planned:
@@ -658,14 +662,18 @@ class EngineNode(Node):
             f"{signal_name} to dockerd (the one this node started; else {self.state_dir}/docker.pid)",
         )
 
+    def _planned_dockerd_exit(self, bound: float) -> Planned:
+        return planned.wait(f"dockerd has exited (every {GONE_POLL_S:g} s)", bound)
+
     def _plan_stop_for_teardown(self) -> list[Planned]:
         bound = self.cell.timings.stop_timeout_s
-        containerd = self.exec_root / "containerd" / "containerd.pid"
         return [
             self._planned_signal("SIGTERM"),
-            planned.wait(f"its containerd ({containerd}) is gone: the end of dockerd's shutdown", bound),
+            planned.wait(
+                f"its containerd ({self.containerd_pidfile}) is gone: the end of dockerd's shutdown", bound
+            ),
             Planned("signal", "SIGKILL to dockerd, which would check for that once a second"),
-            planned.wait(f"dockerd has exited (every {GONE_POLL_S:g} s)", bound),
+            self._planned_dockerd_exit(bound),
         ]
 
     def plan_reload(self) -> list[Planned]:
