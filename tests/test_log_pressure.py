@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -16,6 +17,12 @@ from conftest import engine_ready
 from engine_live import live_restore_node
 from lrmatrix.deadline import poll
 from lrmatrix.evidence import log_pressure, stdout_pipes
+from lrmatrix.evidence.records import Deployed
+from lrmatrix.matrix.model import Timings
+from lrmatrix.run import background
+from lrmatrix.run.actions import workload
+from lrmatrix.run.clock import RunClock
+from lrmatrix.run.context import Running
 from lrmatrix.workload import image
 from prereqs import needs
 
@@ -226,3 +233,55 @@ def test_a_stall_that_was_not_seen_or_not_predicted_does_not_confirm_it(stalled,
 
 def test_nothing_measured_confirms_nothing():
     assert log_pressure.stall_problems({}) != []
+
+
+class VirtualTime:
+    """A run clock whose sleeps only move time on, so the rate window's wait is checked exactly."""
+
+    def __init__(self) -> None:
+        self.t = 100.0
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, s: float) -> None:
+        self.slept.append(round(s, 3))
+        self.t += s
+
+
+@pytest.mark.parametrize(
+    ("min_s", "elapsed", "slept"),
+    [
+        (2.0, 0.3, [1.7]),  # a loaded cell: the rest of 2 s of the load before the stop
+        (2.0, 3.0, []),  # the baseline was already longer: no wait
+        (0.0, 0.3, []),  # the default: the baseline as it is
+    ],
+)
+def test_the_log_rate_is_measured_over_at_least_its_window_from_when_the_load_began(
+    monkeypatch, min_s, elapsed, slept
+):
+    time_ = VirtualTime()
+    clock = RunClock(now=time_.now, sleep=time_.sleep, wall0=1000.0)
+    running = Running()
+    running.start(background.PROBE, background.ProbeRun(probe=None, wall0=1000.0))  # type: ignore[arg-type]
+    running.start(background.LOAD, background.LoadRun(probe=None, load=None, wall0=1000.5))  # type: ignore[arg-type]
+    time_.t += 0.5 + elapsed  # the load began 0.5 s after the probe; the stop comes `elapsed` later
+    measured: list[tuple[float, float]] = []
+
+    def measure(node, containers, since):
+        measured.append((since, clock.wall()))
+        return log_pressure.LogPressure({}, 0.01)
+
+    monkeypatch.setattr(workload, "capture", lambda node, w, which: SimpleNamespace(containers=[]))
+    monkeypatch.setattr(log_pressure, "measure", measure)
+    evidence = SimpleNamespace(
+        require=lambda kind: SimpleNamespace(workload=None) if kind is Deployed else None
+    )
+    cell = SimpleNamespace(timings=Timings(log_rate_min_s=min_s))
+    ctx = SimpleNamespace(node=None, running=running, clock=clock, evidence=evidence, cell=cell)
+    workload.Capture("before").run(ctx)  # type: ignore[arg-type]
+    assert time_.slept == slept
+    ((since, until),) = measured
+    assert since == 1000.5  # from the later start: the load's, not the probe's
+    assert until - since == pytest.approx(max(min_s, elapsed), abs=1e-6)

@@ -103,6 +103,7 @@ class Pressure:
     free_until_s: float | None = None  # the sample before it, still writing: the stall is between
     blocked: str = ""  # what was seen: process, wait channel, bytes queued
     fill_rate_while_down: float | None = None  # bytes/s the chain filled while down (measured)
+    rate_span_s: float | None = None  # how long the rate before the stop was measured over
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -115,6 +116,7 @@ class Pressure:
             "free_until_s": self.free_until_s,
             "blocked": self.blocked or None,
             "fill_rate_while_down": self.fill_rate_while_down,
+            "rate_span_s": self.rate_span_s,
             "projected_horizon_s": predict(self.fill_rate_while_down or 0.0, self.usable_capacity),
         }
 
@@ -209,7 +211,8 @@ class LogPressure(Record):
         """A stall named with what was seen; a horizon stated as a prediction, never as a stall."""
         out = []
         for name, p in self.pressure.items():
-            rate = f"{p.bytes_per_s / 1000:.1f} kB/s"
+            over = "" if p.rate_span_s is None else f" (over {p.rate_span_s:g} s before the stop)"
+            rate = f"{p.bytes_per_s / 1000:.1f} kB/s{over}"
             if p.stalled_at_s is not None:
                 predicted = "" if p.predicted_horizon_s is None else f" (predicted {p.predicted_horizon_s} s)"
                 out.append(
@@ -232,10 +235,15 @@ class LogPressure(Record):
 
 
 def measure(node: Node, containers: list[ContainerState], since_wall: float) -> LogPressure:
-    """Rates over the time the probe (and any load) ran before the stop, chains as they are."""
+    """Rates over the time the probe (and any load) ran before the stop, chains as they are.
+
+    The span decides the rate's precision: a 0.3 s baseline holds about six of a loaded
+    container's ~1 kB lines, so one line more or less moves its horizon by a sixth
+    (``log_rate_min_s`` asks for more)."""
     began = time.monotonic()
     names = [c.name for c in containers]
-    rates = log_rates(node, names, since_wall, time.time())
+    until = time.time()
+    rates = log_rates(node, names, since_wall, until)
     gauges = stdout_pipes.measure(node, [c.pid for c in containers if c.pid])
     pressure: dict[str, Pressure] = {}
     for c in containers:
@@ -257,6 +265,7 @@ def measure(node: Node, containers: list[ContainerState], since_wall: float) -> 
             pipe_capacity=stdout.capacity if stdout else None,
             usable_capacity=usable(stdout.capacity, rate["stdout"].lines) if stdout else None,
             predicted_horizon_s=min(horizons, default=None),
+            rate_span_s=round(until - since_wall, 2),
         )
     return LogPressure(pressure, round(time.monotonic() - began, 3))
 

@@ -29,6 +29,9 @@ class Timings:
     recover_timeout_s: float = 30.0
     stop_timeout_s: float = 20.0
     upgrade_timeout_s: float = 900.0
+    #: no wait by default: the baseline lasts ~0.3 s on an engine node, enough for a rate that
+    #: only a finding states; a cell that holds a stall to its prediction asks for more
+    log_rate_min_s: float = 0.0
 
     def overridden(self, table: schema.TimingsTable) -> Timings:
         return replace(self, **table.overrides())

@@ -66,6 +66,8 @@ class TimingsTable(Table):
     stop_timeout_s: seconds(1, 3600) | None = None
     #: a package-upgrade cell's command must end within this
     upgrade_timeout_s: seconds(10, 7200) | None = None
+    #: the log rate before the stop is measured over at least this (0: the baseline as it is)
+    log_rate_min_s: seconds(0, 60) | None = None
 
     def overrides(self) -> dict[str, float]:
         return self.model_dump(exclude_none=True)

@@ -64,6 +64,7 @@ class Timings(Part):
     recover_timeout_s: float
     stop_timeout_s: float
     upgrade_timeout_s: float | None
+    log_rate_min_s: float | None = None  # results before it: absent
 
 
 class Phase(Part):
@@ -273,6 +274,7 @@ class LogPressure(Part):
     blocked: str | None
     fill_rate_while_down: float | None
     projected_horizon_s: Seconds
+    rate_span_s: float | None = None  # results before it: absent
 
 
 class Load(Part):

@@ -40,10 +40,12 @@ class ProbeRun:
 
 @dataclass
 class LoadRun:
-    """The load generator: a probe of its own whose answers are only counted."""
+    """The load generator, started at ``wall0`` (epoch): a probe of its own whose answers are
+    only counted."""
 
     probe: Probe
     load: Load
+    wall0: float
 
     def stop(self) -> list[Record]:
         self.probe.stop()

@@ -37,6 +37,10 @@ class RunClock:
         """Seconds since the run's start, to the millisecond."""
         return round((self.now() if t is None else t) - self.t0, 3)
 
+    def wall(self) -> float:
+        """Now as an epoch time on this clock (what ``docker logs --since`` compares with)."""
+        return self.wall0 + self.rel()
+
     def rel_or_none(self, t: float | None) -> float | None:
         return None if t is None else self.rel(t)
 

@@ -224,7 +224,7 @@ class StartProbe(Action):
         t = ctx.cell.timings
         paths = targets(ctx.node, ctx.evidence.require(Deployed))
         probe = ctx.services.new_probe(paths, t.probe_interval_s, t.probe_timeout_s, netns_for(ctx.node))
-        ctx.running.start(PROBE, ProbeRun(probe, ctx.clock.wall0 + ctx.clock.rel()))
+        ctx.running.start(PROBE, ProbeRun(probe, ctx.clock.wall()))
         probe.start()
         setup_steps.reached("probe-started")
         return []
@@ -253,7 +253,7 @@ class StartLoad(Action):
         # each port gets a request per tick: the ticks are spaced so the ports share the rate
         every = len(found) / load.rate_per_s
         probe = ctx.services.new_probe({"load": found}, every, ctx.cell.timings.probe_timeout_s)
-        ctx.running.start(LOAD, LoadRun(probe, load))
+        ctx.running.start(LOAD, LoadRun(probe, load, ctx.clock.wall()))
         probe.start()
         return []
 
@@ -274,13 +274,23 @@ class Capture(Action):
     which: str = "before"
 
     def run(self, ctx: Context) -> list[Record]:
-        snap = capture(ctx.node, ctx.evidence.require(Deployed).workload, self.which)
         probe = ctx.running.get(PROBE, ProbeRun)
         if self.which != "before" or probe is None:
-            return [snap]
-        pressure = log_pressure.measure(ctx.node, snap.containers, probe.wall0)
+            return [capture(ctx.node, ctx.evidence.require(Deployed).workload, self.which)]
+        # the rate is measured from the moment both the probe and any load were sending
+        load = ctx.running.get(LOAD, LoadRun)
+        since = max(probe.wall0, load.wall0 if load else 0.0)
+        if (left := since + ctx.cell.timings.log_rate_min_s - ctx.clock.wall()) > 0:
+            ctx.clock.sleep(left)
+        snap = capture(ctx.node, ctx.evidence.require(Deployed).workload, self.which)
+        pressure = log_pressure.measure(ctx.node, snap.containers, since)
         return [snap, pressure, Timing("log_pressure_s", pressure.measured_s or 0.0)]
 
     def describe(self, cell: Cell) -> str:
-        rate = ", and the containers' log rate so far" if self.which == "before" else ""
-        return f"record the containers and their processes (shim, main process, children){rate}"
+        if self.which != "before":
+            return "record the containers and their processes (shim, main process, children)"
+        span = f"over at least {cell.timings.log_rate_min_s:g} s" if cell.timings.log_rate_min_s else "so far"
+        return (
+            "record the containers and their processes (shim, main process, children), "
+            f"and their log rate under the probe and any load, {span}"
+        )
