@@ -276,7 +276,8 @@ def test_a_target_holding_its_bound_in_flight_skips_ticks_and_says_so():
     rec = probe.records["node"]
     # ~23 of the 25 ticks on a quiet machine; a loaded one misses some late instead (also counted)
     assert rec.skipped_in_flight > 5 and rec.missed_ticks >= rec.skipped_in_flight
-    assert len(rec.samples) + rec.skipped_in_flight >= 0.8 * 0.5 / 0.02, "every tick sent or skipped"
+    # every tick sent or skipped and counted (late ones on a loaded machine are counted too)
+    assert len(rec.samples) + rec.missed_ticks >= 0.8 * 0.5 / 0.02, "a tick neither sent nor counted"
 
 
 def reset_server() -> tuple[socket.socket, threading.Event, threading.Thread]:

@@ -157,7 +157,8 @@ def test_tcp_targets_in_the_open_model_probe(listeners):
     """The scheduler sends TCP targets like HTTP ones: each judged, one connection each."""
     good = tcp(listeners["pong"].url(), "+PONG", "PING\r\n")
     bad = tcp(f"tcp://127.0.0.1:{refused_port()}", "+PONG", "PING\r\n")
-    probe = Probe({"node": [good, bad]}, interval=0.02, timeout=0.2)
+    # a 1 s timeout: the listener is a thread of this process, slow on a loaded machine
+    probe = Probe({"node": [good, bad]}, interval=0.02, timeout=1.0)
     probe.start()
     time.sleep(0.3)
     probe.stop()
