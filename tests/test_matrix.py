@@ -46,6 +46,11 @@ def test_extra_cell_overrides_expectation_and_daemon_json():
     assert cell.extras == ("noproxy",)
 
 
+def test_a_stall_cell_with_its_log_rate_over_a_second_or_more_loads():
+    cell = parse(cells={"engine-liverestore-x": {"expect_stall": True, "timings": {"log_rate_min_s": 1}}})
+    assert cell.cell("engine-liverestore-x").timings.log_rate_min_s == 1.0
+
+
 def test_unknown_cell_lists_valid_ones():
     with pytest.raises(BadInput, match="valid cells: engine-liverestore, engine-noliverestore"):
         parse().cell("engine-nope")
@@ -78,6 +83,11 @@ def test_unknown_cell_lists_valid_ones():
             'use one of "survive", "outage"',
         ),
         ({"cells": {"engine-liverestore-x": {"stop_signal": "SIGHUP"}}}, "stop_signal"),
+        ({"cells": {"engine-liverestore-x": {"expect_stall": True}}}, "add log_rate_min_s = 2.0"),
+        (
+            {"cells": {"engine-liverestore-x": {"expect_stall": True, "timings": {"log_rate_min_s": 0.5}}}},
+            "less than 1 s of the load",
+        ),
     ],
 )
 def test_bad_matrix_is_one_line_naming_the_fault(overrides, message):

@@ -35,6 +35,9 @@ STAGED_DEBS = "{debs}"
 CELL_NAME = re.compile(r"^(engine\d*|k8s\d{3})-(liverestore|noliverestore)(-[a-z0-9]+)*$")
 #: a matrix of every Kubernetes minor and engine is tens of kB
 MAX_MATRIX_BYTES = 1 << 20
+#: an expect_stall cell's log rate must span at least this much of the load: over the ~0.3 s
+#: baseline one ~1 kB line more or less moved the prediction by a sixth (a CI failure)
+STALL_RATE_MIN_S = 1.0
 
 
 #: the matrix the package carries: the checkout's own ``matrix/`` (``defaults/`` links to it and
@@ -237,6 +240,12 @@ def _make_cell(
             "log is set in manifests/); remove it"
         )
     timings = base.overridden(plat.timings).overridden(extra.timings)
+    if extra.expect_stall and timings.log_rate_min_s < STALL_RATE_MIN_S:
+        raise BadInput(
+            f"{where} [cells.{name}]: expect_stall holds a stall to the horizon its log rate predicts, and "
+            f"a rate over less than {STALL_RATE_MIN_S:g} s of the load is too coarse to hold it to (the "
+            "engine baseline lasts ~0.3 s); add log_rate_min_s = 2.0 to its timings"
+        )
     accept_eviction = _accept_eviction(name, platform, doc, extra, timings, where)
     workload = _workload(name, platform, plat, extra, workloads, where)
     return Cell(
